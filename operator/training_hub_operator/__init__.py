@@ -1,0 +1,1 @@
+"""training_hub_operator: the kopf operator for TrainingRun."""

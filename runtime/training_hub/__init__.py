@@ -1,0 +1,1 @@
+"""training_hub: algorithm-first LLM fine-tuning (placeholder; the API helper fills this in)."""

@@ -1,0 +1,52 @@
+"""The run spec: the contract between the operator (which writes it into a ConfigMap) and the pod entrypoint.
+
+The operator renders one ConfigMap per TrainingRun holding ``run.json`` (this model, as JSON), mounts it at
+:data:`SPEC_MOUNT_DIR` and starts ``training-hub run-pod --spec /etc/training-hub/run.json``. Rendezvous
+values are never in the spec: they come from the environment (``PET_*``, ``MASTER_*``), which the
+launcher owns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SPEC_MOUNT_DIR = "/etc/training-hub"
+SPEC_FILE_NAME = "run.json"
+SPEC_PATH = f"{SPEC_MOUNT_DIR}/{SPEC_FILE_NAME}"
+#: The container command of every training pod (the runtime image's entrypoint).
+POD_COMMAND: list[str] = ["training-hub", "run-pod", "--spec", SPEC_PATH]
+#: Where a ``pvc://claim/path`` location is mounted inside a pod: ``/mnt/pvc/<claim>``.
+PVC_MOUNT_ROOT = "/mnt/pvc"
+
+
+class RunIdentity(BaseModel):
+    """Which TrainingRun a pod belongs to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    namespace: str = "default"
+    uid: str | None = None
+    generation: int | None = None
+
+
+class PodRunSpec(BaseModel):
+    """Everything a training pod needs to call the algorithm, except the rendezvous.
+
+    Attributes:
+        algorithm: ``sft``, ``osft`` or ``lora_sft``.
+        params: Keyword arguments of the algorithm (the fields of
+            :func:`training_hub.params.param_model` minus the distributed ones), with locations already
+            mapped to paths inside the pod.
+        run: The TrainingRun this pod serves.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_version: str = Field("traininghub.io/v1alpha1", alias="apiVersion")
+    kind: str = "PodRunSpec"
+    algorithm: str
+    params: dict[str, Any]
+    run: RunIdentity
