@@ -1,0 +1,45 @@
+{{/* Command-line arguments of training-hub-operator (operator/training_hub_operator/main.py). */}}
+{{- define "training-hub.operatorArgs" -}}
+{{- if include "training-hub.namespaced" . }}
+{{- range .Values.watchNamespaces | uniq }}
+- --namespace={{ . }}
+{{- end }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+- --liveness-host=0.0.0.0
+- --liveness-port={{ .Values.health.port }}
+{{- if .Values.metrics.enabled }}
+- --metrics-host=0.0.0.0
+- --metrics-port={{ .Values.metrics.port }}
+{{- end }}
+{{- if .Values.peering.enabled }}
+- --peering={{ include "training-hub.peeringName" . }}
+{{- else }}
+- --standalone
+{{- end }}
+- --log-level={{ .Values.operator.logLevel }}
+{{- with .Values.operator.extraArgs }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Operator settings read from the environment (training_hub_operator.settings.OperatorSettings.from_env). */}}
+{{- define "training-hub.operatorEnv" -}}
+- name: TRAINING_HUB_DEFAULT_IMAGE
+  value: {{ include "training-hub.runtimeImage" . | quote }}
+- name: TRAINING_HUB_DEFAULT_SERVICE_ACCOUNT
+  value: {{ .Values.runtime.serviceAccount.name | quote }}
+{{- with .Values.operator.defaultGpuMemory }}
+- name: TRAINING_HUB_DEFAULT_GPU_MEMORY
+  value: {{ . | quote }}
+{{- end }}
+- name: TRAINING_HUB_ALLOW_CONFIG_FETCH
+  value: {{ .Values.operator.allowConfigFetch | quote }}
+- name: TRAINING_HUB_PLANNING_PODS
+  value: {{ .Values.operator.planningPods | quote }}
+- name: TRAINING_HUB_POD_FS_GROUP
+  value: {{ if kindIs "invalid" .Values.operator.podFsGroup }}""{{ else }}{{ .Values.operator.podFsGroup | int | quote }}{{ end }}
+- name: TRAINING_HUB_RESYNC_SECONDS
+  value: {{ .Values.operator.resyncSeconds | quote }}
+{{- end -}}

@@ -1,0 +1,78 @@
+{{/*
+The operator's namespaced permissions: exactly the verbs and resources it uses. In cluster mode they go into a
+ClusterRole; in namespaced mode (watchNamespaces set) into a Role in each watched namespace.
+*/}}
+{{- define "training-hub.operatorRules" -}}
+# TrainingRuns: watch them, add/remove kopf's finalizer and annotations, write status.
+- apiGroups: ["traininghub.io"]
+  resources: ["trainingruns"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["traininghub.io"]
+  resources: ["trainingruns/status"]
+  verbs: ["get", "patch"]
+# The run spec ConfigMap (<run>-config, run.json) of every run.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Events on TrainingRuns (kopf's and the operator's own).
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+# Observe the training pods (rank failures, exit codes){{ if .Values.operator.planningPods }}; run short planning pods that read a
+# model's config.json from its PVC{{ end }}.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: {{ if .Values.operator.planningPods }}["get", "list", "watch", "create", "delete"]{{ else }}["get", "list", "watch"]{{ end }}
+{{- if .Values.rbac.launchers.native }}
+# Native launcher: a headless Service for the rendezvous and one batch Job per node.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- end }}
+{{- if .Values.rbac.launchers.pytorchjob }}
+# Kubeflow Training Operator v1.
+- apiGroups: ["kubeflow.org"]
+  resources: ["pytorchjobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- end }}
+{{- if .Values.rbac.launchers.trainjob }}
+# Kubeflow Trainer v2.
+- apiGroups: ["trainer.kubeflow.org"]
+  resources: ["trainjobs"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- end }}
+{{- if .Values.rbac.kueue }}
+# Kueue: read the Workload of a run to report admission (queued, admitted, evicted).
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+{{- if and .Values.peering.enabled (include "training-hub.namespaced" .) }}
+# kopf peering in namespaced mode: KopfPeering keep-alives.
+- apiGroups: ["kopf.dev"]
+  resources: ["kopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- end -}}
+
+{{/* Cluster-scoped permissions, needed in both modes. */}}
+{{- define "training-hub.clusterRules" -}}
+# Which launchers are served (PyTorchJob, TrainJob) and kopf's resource discovery: read-only.
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["get", "list", "watch"]
+{{- if include "training-hub.namespaced" . }}
+# kopf checks that the watched namespaces exist: read-only.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list", "watch"]
+{{- else if .Values.peering.enabled }}
+# kopf peering in cluster mode: ClusterKopfPeering keep-alives.
+- apiGroups: ["kopf.dev"]
+  resources: ["clusterkopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- end -}}

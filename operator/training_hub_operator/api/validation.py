@@ -1,0 +1,121 @@
+"""Validation of a whole TrainingRun spec with messages a user can act on.
+
+The API server already enforced the structural schema; this adds what the schema cannot say (the CRD has
+no CEL rules on Kubernetes 1.20): the hyperparameters must belong to the chosen algorithm and be valid for
+it, reserved environment names, resource bounds across fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from training_hub.params import HYPERPARAMETER_MODELS
+
+from training_hub_operator.api import spec as _spec
+from training_hub_operator.api.spec import TrainingRunSpec
+
+#: Human descriptions of the patterns the schema uses, for error messages.
+_PATTERN_HELP: dict[str, str] = {
+    _spec.MODEL_LOCATION_PATTERN: "pvc://claim/path, hf://org/model, tiny://<family> or an absolute path",
+    _spec.DATA_LOCATION_PATTERN: "pvc://claim/path, tiny://<format> or an absolute path",
+    _spec.FILE_LOCATION_PATTERN: "pvc://claim/path or an absolute path",
+    _spec.QUANTITY_PATTERN: "a Kubernetes quantity such as 80Gi, 500m or 4",
+    _spec.DNS_SUBDOMAIN_PATTERN: "a lowercase DNS name (a-z, 0-9, '-', '.')",
+    _spec.DNS_LABEL_PATTERN: "a lowercase DNS label (a-z, 0-9, '-')",
+    _spec.ENV_NAME_PATTERN: "a valid environment variable name",
+}
+
+
+@dataclass(frozen=True)
+class ValidatedSpec:
+    """A spec that passed every rule."""
+
+    spec: TrainingRunSpec
+    hyperparameters: BaseModel
+
+    def hyperparameters_set(self) -> dict[str, Any]:
+        """Only the hyperparameters the user set (the runtime applies its own defaults to the rest)."""
+        return self.hyperparameters.model_dump(exclude_unset=True)
+
+
+class SpecError(ValueError):
+    """A spec that cannot be accepted; ``str()`` is the message for the ``Accepted`` condition."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
+def _loc(prefix: str, loc: tuple[Any, ...]) -> str:
+    parts = [prefix] if prefix else []
+    for p in loc:
+        if isinstance(p, int):
+            if parts:
+                parts[-1] = f"{parts[-1]}[{p}]"
+            else:
+                parts.append(f"[{p}]")
+        else:
+            parts.append(str(p))
+    return ".".join(parts)
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "spec") -> list[str]:
+    """Turn a pydantic error into one line per problem, naming the field path."""
+    lines: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = _loc(prefix, tuple(err.get("loc", ())))
+        msg = err.get("msg", "invalid")
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        elif err.get("type") == "missing":
+            msg = "required field is missing"
+        elif err.get("type") == "string_pattern_mismatch":
+            pattern = (err.get("ctx") or {}).get("pattern", "")
+            msg = f"{err.get('input')!r} is not {_PATTERN_HELP.get(pattern, 'of the expected form: ' + pattern)}"
+        lines.append(f"{loc}: {msg}" if loc and loc != prefix else msg)
+    return lines
+
+
+def validate_spec(spec: dict[str, Any]) -> ValidatedSpec:
+    """Validate a ``TrainingRun.spec`` given as its wire dict.
+
+    Args:
+        spec: The spec as stored by the API server.
+
+    Returns:
+        The parsed spec and the algorithm's hyperparameter model.
+
+    Raises:
+        SpecError: With one message per problem.
+    """
+    try:
+        parsed = TrainingRunSpec.model_validate(spec)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc)) from None
+    model = HYPERPARAMETER_MODELS[parsed.algorithm]
+    allowed = set(model.model_fields)
+    foreign = sorted(k for k in parsed.hyperparameters if k not in allowed)
+    errors: list[str] = []
+    if foreign:
+        other = {
+            k: [a for a, m in HYPERPARAMETER_MODELS.items() if k in m.model_fields and a != parsed.algorithm]
+            for k in foreign
+        }
+        for k in foreign:
+            where = f" (a parameter of {', '.join(other[k])})" if other[k] else ""
+            errors.append(
+                f"spec.hyperparameters.{k}: not a parameter of algorithm {parsed.algorithm}{where}; remove it"
+            )
+    given = {k: v for k, v in parsed.hyperparameters.items() if k in allowed}
+    try:
+        hp = model.model_validate(given)
+    except ValidationError as exc:
+        errors.extend(format_validation_error(exc, prefix="spec.hyperparameters"))
+        hp = None
+    if errors or hp is None:
+        raise SpecError(errors)
+    return ValidatedSpec(spec=parsed, hyperparameters=hp)

@@ -1,0 +1,204 @@
+"""A small, generic Kubernetes REST helper on top of ``kubernetes.client.ApiClient``.
+
+The operator creates objects of kinds it learns from the launchers (ConfigMaps, PyTorchJobs, TrainJobs,
+Jobs, Services...). Rather than one typed API class per kind, every call goes through
+:meth:`Kube.request` with a :class:`ResourceKind` (API version, kind, plural), so a new launcher needs no
+change here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """A Kubernetes resource type.
+
+    Attributes:
+        api_version: ``v1``, ``kubeflow.org/v1``...
+        kind: ``ConfigMap``, ``PyTorchJob``...
+        plural: The resource name in URLs (``configmaps``, ``pytorchjobs``).
+        namespaced: Whether objects live in a namespace.
+    """
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def group(self) -> str:
+        return self.api_version.split("/")[0] if "/" in self.api_version else ""
+
+    @property
+    def version(self) -> str:
+        return self.api_version.split("/")[-1]
+
+    @property
+    def crd_name(self) -> str | None:
+        """``<plural>.<group>`` for kinds from a group (candidates for a CRD), None for core kinds."""
+        return f"{self.plural}.{self.group}" if self.group else None
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        """The REST path of a collection or object."""
+        base = f"/apis/{self.api_version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+
+CONFIGMAP = ResourceKind("v1", "ConfigMap", "configmaps")
+EVENT = ResourceKind("v1", "Event", "events")
+POD = ResourceKind("v1", "Pod", "pods")
+SERVICE = ResourceKind("v1", "Service", "services")
+JOB = ResourceKind("batch/v1", "Job", "jobs")
+
+
+class KubeError(RuntimeError):
+    """An API call failed; ``status`` is the HTTP status (0 if none)."""
+
+    def __init__(self, status: int, reason: str, body: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        self.body = body
+        message = reason
+        try:
+            message = json.loads(body).get("message", reason)
+        except (ValueError, AttributeError):
+            pass
+        super().__init__(f"{status}: {message}")
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+def load_api_client() -> client.ApiClient:
+    """An API client from the in-cluster service account, else from ``KUBECONFIG``/``~/.kube/config``."""
+    try:
+        config.load_incluster_config()
+        return client.ApiClient()
+    except config.ConfigException:
+        return config.new_client_from_config()
+
+
+class Kube:
+    """Generic CRUD for any :class:`ResourceKind`; thread-safe (one urllib3 pool)."""
+
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self.api = api_client or load_api_client()
+        self._served_cache: dict[str, tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        query: list[tuple[str, str]] | None = None,
+    ) -> Any:
+        """Call the API server; return the decoded JSON body.
+
+        Raises:
+            KubeError: On any HTTP error.
+        """
+        try:
+            data = self.api.call_api(
+                path,
+                method,
+                query_params=query or [],
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+                response_type="object",
+                _return_http_data_only=True,
+                _preload_content=True,
+            )
+        except ApiException as exc:
+            raise KubeError(exc.status or 0, exc.reason or "error", exc.body or "") from None
+        return data
+
+    def get(self, kind: ResourceKind, namespace: str, name: str) -> dict[str, Any] | None:
+        """Get an object; None if it does not exist."""
+        try:
+            return self.request("GET", kind.path(namespace, name))  # type: ignore[no-any-return]
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    def list(self, kind: ResourceKind, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """List objects in a namespace (optionally by label selector)."""
+        query = [("labelSelector", label_selector)] if label_selector else []
+        data = self.request("GET", kind.path(namespace), query=query)
+        return list(data.get("items") or [])
+
+    def create(self, kind: ResourceKind, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create an object (its namespace from metadata)."""
+        ns = obj.get("metadata", {}).get("namespace")
+        return self.request("POST", kind.path(ns), obj)  # type: ignore[no-any-return]
+
+    def patch(
+        self,
+        kind: ResourceKind,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """JSON merge-patch an object (or a subresource such as ``status``)."""
+        return self.request(  # type: ignore[no-any-return]
+            "PATCH",
+            kind.path(namespace, name, subresource),
+            patch,
+            content_type="application/merge-patch+json",
+        )
+
+    def delete(self, kind: ResourceKind, namespace: str, name: str) -> None:
+        """Delete an object (background propagation); absent objects are fine."""
+        try:
+            self.request("DELETE", kind.path(namespace, name), {"propagationPolicy": "Background"})
+        except KubeError as exc:
+            if not exc.not_found:
+                raise
+
+    def serves(self, kind: ResourceKind, ttl: float = 30.0) -> bool:
+        """Whether the API server serves a resource type (cached for ``ttl`` seconds)."""
+        if not kind.group:
+            return True
+        key = f"{kind.api_version}/{kind.plural}"
+        now = time.monotonic()
+        with self._lock:
+            cached = self._served_cache.get(key)
+            if cached and now - cached[0] < ttl:
+                return cached[1]
+        try:
+            data = self.request("GET", f"/apis/{kind.api_version}")
+            served = any(r.get("name") == kind.plural for r in data.get("resources", []))
+        except KubeError as exc:
+            if exc.status not in (404, 503):
+                raise
+            served = False
+        with self._lock:
+            self._served_cache[key] = (now, served)
+        return served

@@ -1,0 +1,134 @@
+"""The launcher interface: how a planned TrainingRun becomes Kubernetes objects, and how they are read back.
+
+A launcher is pure: :meth:`Launcher.render` turns a :class:`RenderContext` into the child objects (dicts,
+with names, labels and owner references already set), :meth:`Launcher.observe` turns the children as they
+exist in the cluster into a :class:`WorkloadObservation`. The reconciler does all API calls, so every
+launcher is unit-testable without a cluster.
+
+To add a launcher: write a class with these attributes and methods in ``launchers/<name>.py``, expose it as
+``LAUNCHER`` (an instance) in that module, and list the module in
+:data:`training_hub_operator.launchers.LAUNCHER_MODULES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from training_hub.pod.spec import PodRunSpec
+
+from training_hub_operator.api.spec import TrainingRunSpec
+from training_hub_operator.api.status import Plan
+from training_hub_operator.kube import ResourceKind
+from training_hub_operator.naming import ChildNames
+from training_hub_operator.settings import OperatorSettings
+
+WorkloadPhase = Literal["Queued", "Running", "Succeeded", "Failed", "Suspended"]
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Everything a launcher needs to render a run's children.
+
+    Attributes:
+        run_name: Name of the TrainingRun.
+        namespace: Its namespace (every child goes there).
+        run_uid: Its UID.
+        generation: ``metadata.generation`` the children are rendered from.
+        spec: The validated spec.
+        hyperparameters: The hyperparameters the user set (validated for the algorithm).
+        plan: The shape: ``plan.nodes`` pods with ``plan.gpus_per_node`` GPUs each.
+        names: Deterministic child names (``names.workload``, ``names.config``).
+        owner_reference: Controller owner reference to the TrainingRun (put it on every child).
+        labels: Labels for every child and pod (``traininghub.io/run``, managed-by); add a component label.
+        pod_run_spec: The ``run.json`` contract for the pod entrypoint.
+        settings: Operator settings (default image, fsGroup...).
+        launched_spec: JSON of the spec's launch-time fields; annotate the workload with it
+            (:data:`~training_hub_operator.api.constants.ANNOTATION_LAUNCHED_SPEC`).
+    """
+
+    run_name: str
+    namespace: str
+    run_uid: str
+    generation: int
+    spec: TrainingRunSpec
+    hyperparameters: dict[str, Any]
+    plan: Plan
+    names: ChildNames
+    owner_reference: dict[str, Any]
+    labels: dict[str, str]
+    pod_run_spec: PodRunSpec
+    settings: OperatorSettings
+    launched_spec: str = ""
+
+
+@dataclass
+class WorkloadObservation:
+    """What the workload says about the run, in launcher-neutral terms.
+
+    Attributes:
+        phase: ``Queued`` (created, waiting for admission or pods), ``Running``, ``Succeeded``, ``Failed``
+            or ``Suspended``.
+        reason: CamelCase reason (e.g. the workload's own condition reason).
+        message: Human-readable detail.
+        start_time: When the workload started (RFC 3339), if known.
+        completion_time: When it finished (RFC 3339), if finished.
+        restarts: Pod failures it restarted from.
+        suspended: Whether the workload is suspended now (``spec.runPolicy.suspend`` for Kubeflow).
+        admitted: Kueue admission, when a queue is used (None: no queue or unknown).
+        queued: Waiting in a queue (Kueue) rather than suspended by the user.
+    """
+
+    phase: WorkloadPhase
+    reason: str
+    message: str = ""
+    start_time: str | None = None
+    completion_time: str | None = None
+    restarts: int = 0
+    suspended: bool = False
+    admitted: bool | None = None
+    queued: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+
+@runtime_checkable
+class Launcher(Protocol):
+    """A way to run a TrainingRun.
+
+    Attributes:
+        name: ``pytorchjob``, ``trainjob`` or ``native``.
+        api_version: API version of the workload object (e.g. ``kubeflow.org/v1``).
+        kind: Kind of the workload object (e.g. ``PyTorchJob``).
+        workload_kind: The workload's :class:`ResourceKind` (with plural).
+        child_kinds: Every kind :meth:`render` returns, workload last (the reconciler creates in this order
+            and reads them back by these kinds).
+        required_kinds: Kinds that must be served by the API server for this launcher to work (its CRDs);
+            empty when it only needs built-in kinds.
+    """
+
+    name: str
+    api_version: str
+    kind: str
+    workload_kind: ResourceKind
+    child_kinds: tuple[ResourceKind, ...]
+    required_kinds: tuple[ResourceKind, ...]
+
+    def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        """The child objects of a run (ConfigMap, workload...), each complete with metadata."""
+        ...
+
+    def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
+        """Interpret the children as they exist in the cluster (the workload is among them)."""
+        ...
+
+    def suspend_patch(self, suspend: bool) -> dict[str, Any]:
+        """A JSON merge patch for the workload that suspends (True) or resumes (False) it."""
+        ...
+
+    def is_suspended(self, workload: dict[str, Any]) -> bool:
+        """Whether the workload object is suspended (its spec, not its status)."""
+        ...

@@ -1,0 +1,265 @@
+"""Pod pieces every launcher shares: the run ConfigMap, volumes, resources, env, security context.
+
+A launcher builds its workload around :func:`pod_spec` (one training container running
+:data:`training_hub.pod.spec.POD_COMMAND`) and returns :func:`config_map` among its children.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+
+from training_hub.pod.spec import POD_COMMAND, PVC_MOUNT_ROOT, SPEC_FILE_NAME, SPEC_MOUNT_DIR, PodRunSpec, RunIdentity
+
+from training_hub_operator.api.constants import LABEL_COMPONENT, is_reserved_env
+from training_hub_operator.api.spec import TrainingRunSpec, pvc_claims
+from training_hub_operator.launchers.base import RenderContext
+from training_hub_operator.naming import bounded_name
+
+CONFIG_VOLUME = "run-spec"
+SHM_VOLUME = "dshm"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+
+
+class RenderError(ValueError):
+    """The run cannot be rendered (a rule the schema could not express); the message says why."""
+
+
+def location_in_pod(uri: str) -> str:
+    """Where a location is inside a pod.
+
+    ``pvc://claim/sub/path`` -> ``/mnt/pvc/claim/sub/path``; ``hf://org/model`` -> ``org/model`` (a hub id
+    the pod downloads); ``tiny://...`` and absolute paths are unchanged.
+    """
+    m = re.match(r"^pvc://([^/]+)(/.*)?$", uri)
+    if m:
+        sub = (m.group(2) or "").rstrip("/")
+        return f"{PVC_MOUNT_ROOT}/{m.group(1)}{sub}"
+    if uri.startswith("hf://"):
+        return uri[len("hf://") :]
+    return uri
+
+
+def pod_run_spec(
+    spec: TrainingRunSpec,
+    hyperparameters: dict[str, Any],
+    *,
+    run_name: str,
+    namespace: str,
+    uid: str | None,
+    generation: int | None,
+) -> PodRunSpec:
+    """The ``run.json`` of a run: algorithm keywords with locations mapped into the pod."""
+    params: dict[str, Any] = dict(hyperparameters)
+    params.update(
+        {
+            "model_path": location_in_pod(spec.model.uri),
+            "data_path": location_in_pod(spec.data.uri),
+            "ckpt_output_dir": location_in_pod(spec.output.uri),
+        }
+    )
+    if spec.backend != "auto":
+        params["backend"] = spec.backend
+    return PodRunSpec(
+        algorithm=spec.algorithm,
+        params=params,
+        run=RunIdentity(name=run_name, namespace=namespace, uid=uid, generation=generation),
+    )
+
+
+def metadata(ctx: RenderContext, name: str, component: str, **extra: Any) -> dict[str, Any]:
+    """Metadata of a child: name, namespace, labels, controller owner reference."""
+    labels = {**ctx.labels, LABEL_COMPONENT: component}
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": ctx.namespace,
+        "labels": labels,
+        "ownerReferences": [copy.deepcopy(ctx.owner_reference)],
+    }
+    meta.update(extra)
+    return meta
+
+
+def config_map(ctx: RenderContext) -> dict[str, Any]:
+    """The ConfigMap holding ``run.json`` (mounted at ``/etc/training-hub``)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(ctx, ctx.names.config, "config"),
+        "data": {SPEC_FILE_NAME: ctx.pod_run_spec.model_dump_json(by_alias=True, indent=2)},
+    }
+
+
+def _volume_name(claim: str) -> str:
+    return bounded_name(f"pvc-{claim}", 63)
+
+
+def volumes_and_mounts(ctx: RenderContext) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Volumes of the pod and mounts of the training container.
+
+    Every ``pvc://`` claim is mounted at ``/mnt/pvc/<claim>`` (read-only unless the output is on it); the
+    run spec ConfigMap at ``/etc/training-hub``; a memory-backed ``/dev/shm``.
+    """
+    spec = ctx.spec
+    out_claim = re.match(r"^pvc://([^/]+)", spec.output.uri)
+    writable = {out_claim.group(1)} if out_claim else set()
+    volumes: list[dict[str, Any]] = [
+        {"name": CONFIG_VOLUME, "configMap": {"name": ctx.names.config}},
+        {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.shm_size}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": CONFIG_VOLUME, "mountPath": SPEC_MOUNT_DIR, "readOnly": True},
+        {"name": SHM_VOLUME, "mountPath": "/dev/shm"},
+    ]
+    for claim in pvc_claims(spec):
+        vol = _volume_name(claim)
+        ro = claim not in writable
+        volumes.append({"name": vol, "persistentVolumeClaim": {"claimName": claim, "readOnly": ro}})
+        mounts.append({"name": vol, "mountPath": f"{PVC_MOUNT_ROOT}/{claim}", "readOnly": ro})
+    return volumes, mounts
+
+
+def resources(ctx: RenderContext) -> dict[str, Any]:
+    """Requests and limits of the training container (GPUs from the plan)."""
+    r = ctx.spec.resources
+    limits: dict[str, str] = {}
+    requests: dict[str, str] = {}
+    if ctx.plan.gpus_per_node > 0:
+        limits[GPU_RESOURCE] = str(ctx.plan.gpus_per_node)
+        requests[GPU_RESOURCE] = str(ctx.plan.gpus_per_node)
+    if r.cpu:
+        limits["cpu"] = requests["cpu"] = r.cpu
+    if r.memory:
+        limits["memory"] = requests["memory"] = r.memory
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def env(ctx: RenderContext) -> list[dict[str, Any]]:
+    """Environment of the training container (user variables, HF token, run identity).
+
+    Raises:
+        RenderError: If a reserved name (``PET_*``, ``MASTER_*``, ``WORLD_SIZE``, ``RANK``...) is set.
+    """
+    rt = ctx.spec.runtime
+    out: list[dict[str, Any]] = [
+        {"name": "TRAINING_HUB_RUN_NAME", "value": ctx.run_name},
+        {"name": "TRAINING_HUB_RUN_NAMESPACE", "value": ctx.namespace},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    ]
+    if ctx.plan.gpus_per_node == 0:
+        out.append({"name": "OMP_NUM_THREADS", "value": "1"})
+    if rt.hf_token_secret_ref is not None:
+        ref = rt.hf_token_secret_ref
+        out.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    for var in rt.env:
+        if is_reserved_env(var.name):
+            raise RenderError(f"environment variable {var.name} is reserved for the launcher")
+        out = [e for e in out if e["name"] != var.name]
+        out.append(var.model_dump(by_alias=True, exclude_none=True))
+    return out
+
+
+def container_security_context() -> dict[str, Any]:
+    """Restricted security context of the training container."""
+    return {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_spec(
+    ctx: RenderContext,
+    *,
+    container_name: str,
+    restart_policy: str | None = None,
+    extra_env: list[dict[str, Any]] | None = None,
+    ports: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A pod spec running the training entrypoint.
+
+    Args:
+        ctx: The render context.
+        container_name: Name of the training container (``pytorch`` for PyTorchJob).
+        restart_policy: The pod's restartPolicy, if the launcher sets it there.
+        extra_env: Launcher-owned variables (rendezvous); reserved names are allowed here only.
+        ports: Container ports.
+
+    Returns:
+        The ``spec`` of a pod template.
+    """
+    rt = ctx.spec.runtime
+    volumes, mounts = volumes_and_mounts(ctx)
+    container: dict[str, Any] = {
+        "name": container_name,
+        "image": rt.image or ctx.settings.default_image,
+        "command": list(POD_COMMAND),
+        "env": env(ctx) + list(extra_env or []),
+        "resources": resources(ctx),
+        "volumeMounts": mounts,
+        "securityContext": container_security_context(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if rt.image_pull_policy:
+        container["imagePullPolicy"] = rt.image_pull_policy
+    if rt.env_from_secrets:
+        container["envFrom"] = [{"secretRef": {"name": s.name}} for s in rt.env_from_secrets]
+    if ports:
+        container["ports"] = ports
+    pod_security: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    if ctx.settings.pod_fs_group is not None:
+        pod_security["fsGroup"] = ctx.settings.pod_fs_group
+        pod_security["fsGroupChangePolicy"] = "OnRootMismatch"
+    spec: dict[str, Any] = {
+        "containers": [container],
+        "volumes": volumes,
+        "securityContext": pod_security,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 120,
+    }
+    if restart_policy:
+        spec["restartPolicy"] = restart_policy
+    if rt.service_account_name:
+        spec["serviceAccountName"] = rt.service_account_name
+    node_selector = dict(rt.node_selector)
+    if ctx.spec.resources.gpu_product and ctx.plan.gpus_per_node > 0:
+        node_selector.setdefault(GPU_PRODUCT_LABEL, ctx.spec.resources.gpu_product)
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    tolerations = [copy.deepcopy(t) for t in rt.tolerations]
+    if ctx.plan.gpus_per_node > 0 and not any(t.get("key") == GPU_RESOURCE for t in tolerations):
+        tolerations.append({"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"})
+    if tolerations:
+        spec["tolerations"] = tolerations
+    if rt.priority_class_name:
+        spec["priorityClassName"] = rt.priority_class_name
+    if rt.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": s.name} for s in rt.image_pull_secrets]
+    return spec
+
+
+def pod_template(ctx: RenderContext, component: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A pod template with the run's labels (plus ``spec.runtime.labels``/``annotations``)."""
+    labels = {**ctx.spec.runtime.labels, **ctx.labels, LABEL_COMPONENT: component}
+    meta: dict[str, Any] = {"labels": labels}
+    if ctx.spec.runtime.annotations:
+        meta["annotations"] = dict(ctx.spec.runtime.annotations)
+    return {"metadata": meta, "spec": spec}
+
+
+def launched_spec_json(spec: dict[str, Any]) -> str:
+    """Canonical JSON of a spec's launch-time fields (those that cannot change once the job runs)."""
+    return json.dumps({k: v for k, v in spec.items() if k not in MUTABLE_FIELDS}, sort_keys=True, separators=(",", ":"))
+
+
+#: Spec fields that may change while the job runs (everything else is fixed at launch).
+MUTABLE_FIELDS: frozenset[str] = frozenset({"suspend"})

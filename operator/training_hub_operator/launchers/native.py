@@ -1,0 +1,249 @@
+"""The ``native`` launcher: nothing but Kubernetes. A headless Service plus one Job per node.
+
+It works on every Kubernetes from 1.20 on (no Indexed Jobs, no ``Job.spec.suspend`` needed there):
+
+* a headless Service ``<workload>`` (``publishNotReadyAddresses``: the rendezvous happens before any pod is
+  ready) gives every node a stable DNS name ``<workload>-node-<i>.<workload>``;
+* Job ``<workload>-node-<i>`` (one completion, ``restartPolicy: Never``, ``backoffLimit`` from the run) runs
+  node ``i``: its pod has ``hostname: <workload>-node-<i>`` and ``subdomain: <workload>``, and the
+  rendezvous env the Kubeflow controllers would inject (``PET_NNODES``, ``PET_NPROC_PER_NODE``,
+  ``PET_NODE_RANK=i``, ``PET_MASTER_ADDR``/``MASTER_ADDR`` = node 0's DNS name, ``PET_MASTER_PORT``/
+  ``MASTER_PORT``), so the pod entrypoint cannot tell the launchers apart;
+* a failed node pod is recreated by the Job controller (up to ``backoffLimit``); its peers lose the
+  rendezvous, fail, and are recreated too, and training resumes from the last checkpoint;
+* a ``podFailurePolicy`` fails the Job at once on the entrypoint's bad-input exit codes (2, 3) where the
+  cluster supports it (1.26+; older API servers drop the field and the Job retries up to its limit);
+* ``spec.suspend`` / ``queueName`` set ``Job.spec.suspend`` (1.21+) and the Kueue labels on every Job.
+
+Status: ``Succeeded`` only when every node Job completed; ``Failed`` as soon as one Job failed.
+The workload is the set of node Jobs: the reconciler applies :meth:`NativeLauncher.suspend_patch` to each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training_hub.pod import exit_codes
+from training_hub_operator.api.constants import (
+    ANNOTATION_LAUNCHED_GENERATION,
+    ANNOTATION_LAUNCHED_SPEC,
+    ANNOTATION_USER_SUSPENDED,
+    LABEL_COMPONENT,
+)
+from training_hub_operator.kube import CONFIGMAP, JOB, SERVICE, ResourceKind
+from training_hub_operator.launchers import common
+from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
+
+CONTAINER_NAME = "trainer"
+MASTER_PORT = 29500
+PORT_NAME = "rendezvous"
+#: Label with a node Job's (and its pod's) node rank.
+LABEL_NODE_RANK = "traininghub.io/node-rank"
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
+
+
+def node_name(workload: str, rank: int) -> str:
+    """Name of node ``rank``'s Job, and hostname of its pod."""
+    return f"{workload}-node-{rank}"
+
+
+def master_address(workload: str, namespace: str) -> str:
+    """DNS name of node 0 through the headless Service (resolvable from every pod of the run)."""
+    return f"{node_name(workload, 0)}.{workload}.{namespace}.svc"
+
+
+def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        c.get("type", ""): c
+        for c in (obj.get("status") or {}).get("conditions") or []
+        if c.get("status") == "True"
+    }
+
+
+class NativeLauncher:
+    """Renders and observes the native workload: headless Service + one Job per node."""
+
+    name = "native"
+    api_version = JOB.api_version
+    kind = JOB.kind
+    workload_kind = JOB
+    child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, SERVICE, JOB)
+    required_kinds: tuple[ResourceKind, ...] = ()
+
+    def rendezvous_env(self, ctx: RenderContext, rank: int) -> list[dict[str, Any]]:
+        """The env of node ``rank``: the same ``PET_*`` / ``MASTER_*`` contract as the Kubeflow launchers."""
+        addr = master_address(ctx.names.workload, ctx.namespace)
+        return [
+            {"name": "PET_NNODES", "value": str(ctx.plan.nodes)},
+            {"name": "PET_NPROC_PER_NODE", "value": str(max(ctx.plan.gpus_per_node, 1))},
+            {"name": "PET_NODE_RANK", "value": str(rank)},
+            {"name": "PET_MASTER_ADDR", "value": addr},
+            {"name": "PET_MASTER_PORT", "value": str(MASTER_PORT)},
+            {"name": "MASTER_ADDR", "value": addr},
+            {"name": "MASTER_PORT", "value": str(MASTER_PORT)},
+        ]
+
+    def service(self, ctx: RenderContext) -> dict[str, Any]:
+        """The headless Service giving the node pods stable DNS names."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": common.metadata(ctx, ctx.names.workload, "rendezvous"),
+            "spec": {
+                "clusterIP": "None",
+                "publishNotReadyAddresses": True,
+                "selector": {**ctx.labels, LABEL_COMPONENT: "worker"},
+                "ports": [
+                    {"name": PORT_NAME, "port": MASTER_PORT, "targetPort": MASTER_PORT, "protocol": "TCP"}
+                ],
+            },
+        }
+
+    def job(self, ctx: RenderContext, rank: int) -> dict[str, Any]:
+        """The Job of node ``rank``."""
+        spec = ctx.spec
+        name = node_name(ctx.names.workload, rank)
+        pod = common.pod_spec(
+            ctx,
+            container_name=CONTAINER_NAME,
+            restart_policy="Never",
+            extra_env=self.rendezvous_env(ctx, rank),
+            ports=[{"name": PORT_NAME, "containerPort": MASTER_PORT, "protocol": "TCP"}],
+        )
+        pod["hostname"] = name
+        pod["subdomain"] = ctx.names.workload
+        template = common.pod_template(ctx, "worker", pod)
+        template["metadata"]["labels"][LABEL_NODE_RANK] = str(rank)
+        job_spec: dict[str, Any] = {
+            "backoffLimit": spec.backoff_limit,
+            "completions": 1,
+            "parallelism": 1,
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": CONTAINER_NAME,
+                            "operator": "In",
+                            "values": sorted(exit_codes.PERMANENT_EXIT_CODES),
+                        },
+                    }
+                ]
+            },
+            "template": template,
+        }
+        if spec.suspend or spec.queue_name:
+            job_spec["suspend"] = True
+        if spec.active_deadline_seconds is not None:
+            job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+        if spec.ttl_seconds_after_finished is not None:
+            job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+        annotations = {
+            ANNOTATION_LAUNCHED_SPEC: ctx.launched_spec,
+            ANNOTATION_LAUNCHED_GENERATION: str(ctx.generation),
+        }
+        if spec.suspend:
+            annotations[ANNOTATION_USER_SUSPENDED] = "true"
+        meta = common.metadata(ctx, name, "workload", annotations=annotations)
+        meta["labels"][LABEL_NODE_RANK] = str(rank)
+        if spec.queue_name:
+            meta["labels"][KUEUE_QUEUE_LABEL] = spec.queue_name
+            if spec.runtime.priority_class_name:
+                meta["labels"][KUEUE_PRIORITY_LABEL] = spec.runtime.priority_class_name
+        return {"apiVersion": JOB.api_version, "kind": JOB.kind, "metadata": meta, "spec": job_spec}
+
+    def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
+        """ConfigMap, headless Service, then one Job per node (node 0 first)."""
+        return [common.config_map(ctx), self.service(ctx)] + [self.job(ctx, i) for i in range(ctx.plan.nodes)]
+
+    def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
+        """Combine the node Jobs: Failed if one failed, Succeeded when all completed, else Running/Queued."""
+        jobs = sorted(
+            (c for c in children if c.get("kind") == JOB.kind),
+            key=lambda j: int(((j.get("metadata") or {}).get("labels") or {}).get(LABEL_NODE_RANK, 0)),
+        )
+        if not jobs:
+            return WorkloadObservation(
+                phase="Queued", reason="WorkloadMissing", message="the node Jobs are missing"
+            )
+        statuses = [j.get("status") or {} for j in jobs]
+        restarts = sum(int(s.get("failed") or 0) for s in statuses)
+        starts = [s["startTime"] for s in statuses if s.get("startTime")]
+        base: dict[str, Any] = {"restarts": restarts, "start_time": min(starts) if starts else None}
+        for job in jobs:
+            conds = _conditions(job)
+            if "Failed" in conds:
+                cond = conds["Failed"]
+                name = (job.get("metadata") or {}).get("name")
+                return WorkloadObservation(
+                    phase="Failed",
+                    reason=str(cond.get("reason") or "JobFailed"),
+                    message=f"node Job {name} failed: {cond.get('message') or cond.get('reason') or 'failed'}",
+                    completion_time=cond.get("lastTransitionTime"),
+                    suspended=self.is_suspended(job),
+                    **base,
+                )
+        if all("Complete" in _conditions(j) for j in jobs):
+            ends = [str(s["completionTime"]) for s in statuses if s.get("completionTime")]
+            return WorkloadObservation(
+                phase="Succeeded",
+                reason="AllNodesSucceeded",
+                message=f"all {len(jobs)} node(s) exited 0",
+                completion_time=max(ends) if ends else None,
+                **base,
+            )
+        suspended = all(self.is_suspended(j) for j in jobs)
+        meta = jobs[0].get("metadata") or {}
+        queue = (meta.get("labels") or {}).get(KUEUE_QUEUE_LABEL)
+        user_suspended = (meta.get("annotations") or {}).get(ANNOTATION_USER_SUSPENDED) == "true"
+        if suspended and queue and not user_suspended:
+            return WorkloadObservation(
+                phase="Queued",
+                reason="WaitingForAdmission",
+                message=f"waiting for Kueue to admit the node Jobs from queue {queue}",
+                queued=True,
+                admitted=False,
+                suspended=True,
+                **base,
+            )
+        if suspended:
+            return WorkloadObservation(
+                phase="Suspended",
+                reason="Suspended",
+                message="the node Jobs are suspended",
+                suspended=True,
+                **base,
+            )
+        admitted = True if queue else None
+        active = sum(int(s.get("active") or 0) for s in statuses)
+        done = sum(1 for j in jobs if "Complete" in _conditions(j))
+        if active > 0 or done > 0:
+            return WorkloadObservation(
+                phase="Running",
+                reason="NodesRunning",
+                message=f"{active} node pod(s) active, {done} of {len(jobs)} node(s) done",
+                admitted=admitted,
+                **base,
+            )
+        return WorkloadObservation(
+            phase="Queued",
+            reason="WaitingForPods",
+            message="the node Jobs were created; waiting for their pods",
+            admitted=admitted,
+            **base,
+        )
+
+    def suspend_patch(self, suspend: bool) -> dict[str, Any]:
+        """Merge patch of one node Job's ``spec.suspend`` (apply it to every node Job)."""
+        return {
+            "metadata": {"annotations": {ANNOTATION_USER_SUSPENDED: "true" if suspend else None}},
+            "spec": {"suspend": suspend},
+        }
+
+    def is_suspended(self, workload: dict[str, Any]) -> bool:
+        """``spec.suspend`` of a node Job."""
+        return bool((workload.get("spec") or {}).get("suspend"))
+
+
+LAUNCHER = NativeLauncher()

@@ -1,0 +1,83 @@
+"""Deterministic names and labels of a TrainingRun's children (never ``generateName``).
+
+A restarted operator finds what it created by name, so it adopts instead of creating twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from training_hub_operator.api.constants import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
+
+#: Longest workload name: pods and services are ``<name>-worker-<n>`` and must stay DNS-1035 labels (63).
+MAX_WORKLOAD_NAME = 48
+_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _hash(text: str, n: int = 8) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def bounded_name(base: str, max_len: int, *, dns1035: bool = True) -> str:
+    """``base`` if it is short and valid enough, else a sanitised prefix plus a stable hash of ``base``.
+
+    Args:
+        base: The wanted name (a TrainingRun name, which is a DNS subdomain).
+        max_len: Maximum length.
+        dns1035: Require a DNS-1035 label (letters first, no dots), as Kubeflow job names must be.
+
+    Returns:
+        A deterministic name: the same input always gives the same output.
+    """
+    if len(base) <= max_len and (not dns1035 or _DNS1035.match(base)):
+        return base
+    clean = re.sub(r"[^-a-z0-9]", "-", base.lower())
+    if dns1035 and not clean[:1].isalpha():
+        clean = "tr-" + clean
+    suffix = _hash(base)
+    prefix = clean[: max_len - len(suffix) - 1].rstrip("-")
+    return f"{prefix}-{suffix}"
+
+
+@dataclass(frozen=True)
+class ChildNames:
+    """Names of a run's children."""
+
+    workload: str
+    config: str
+    planner: str
+
+
+def child_names(run_name: str) -> ChildNames:
+    """The names of every child of a run: ``<run>`` (workload), ``<run>-config``, ``<run>-plan``."""
+    workload = bounded_name(run_name, MAX_WORKLOAD_NAME)
+    return ChildNames(
+        workload=workload,
+        config=bounded_name(f"{run_name}-config", 253, dns1035=False),
+        planner=bounded_name(f"{run_name}-plan", 52),
+    )
+
+
+def child_labels(run_name: str, component: str) -> dict[str, str]:
+    """Labels of every child: which run it belongs to, which part it is, who manages it."""
+    return {
+        LABEL_RUN: bounded_name(run_name, 63, dns1035=False),
+        LABEL_COMPONENT: component,
+        LABEL_MANAGED_BY: MANAGED_BY,
+    }
+
+
+def owner_reference(run: dict[str, object]) -> dict[str, object]:
+    """A controller owner reference to a TrainingRun body (garbage collection deletes the children)."""
+    meta = run["metadata"]
+    assert isinstance(meta, dict)
+    return {
+        "apiVersion": run.get("apiVersion", "traininghub.io/v1alpha1"),
+        "kind": run.get("kind", "TrainingRun"),
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }

@@ -1,0 +1,445 @@
+"""The reconcile decision, as a pure function: observed state in, desired children + status + events out.
+
+:func:`decide` never calls the API. The runner (:mod:`training_hub_operator.runner`) gathers a
+:class:`ReconcileInput` (the TrainingRun, its children as they exist, the launcher choice, the model config),
+applies the :class:`Decision` (create missing children, patch, write status only when it changed, post
+events) and calls :func:`decide` again after creating something, so status always reflects what exists.
+
+Rules:
+
+* Level-triggered and idempotent: the same input gives the same decision; children have deterministic
+  names, so a restarted operator adopts what exists instead of creating a second job.
+* A run that ended (``Succeeded``/``Failed`` with ``completionTime``) is never relaunched, even if its
+  workload was deleted (by a TTL or a person).
+* A run whose workload existed once and disappeared before finishing is marked ``Failed``
+  (``WorkloadDeleted``), not relaunched.
+* An invalid spec gets ``Accepted=False`` with the reason and no children.
+* Fields that cannot change once the job runs (everything but ``suspend``) are compared with the spec the
+  workload was launched from (an annotation on the workload) and a change is refused with a condition.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from training_hub_operator.api import conditions as cond
+from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC
+from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
+from training_hub_operator.api.validation import SpecError, ValidatedSpec
+from training_hub_operator.kube import ResourceKind
+from training_hub_operator.launchers.auto import LauncherChoice
+from training_hub_operator.launchers.base import Launcher, RenderContext
+from training_hub_operator.launchers.common import RenderError, launched_spec_json, pod_run_spec
+from training_hub_operator.naming import ChildNames, child_labels, child_names, owner_reference
+from training_hub_operator.planning import ModelConfig, PlanningError, make_plan
+from training_hub_operator.settings import OperatorSettings
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+@dataclass
+class ReconcileInput:
+    """What the runner observed.
+
+    Attributes:
+        run: The TrainingRun as read from the API server (apiVersion, kind, metadata, spec, status).
+        validated: The validated spec, or None when invalid (then ``spec_error`` is set).
+        spec_error: Why the spec is invalid.
+        choice: The launcher choice (None when the spec is invalid).
+        children: The run's children that exist, as read (any kind); empty if none.
+        model_config: The model's config when the runner could reach it.
+        planning_error: Why the model config could not be reached (a condition, not a guess).
+        planning_pending: A planning pod is reading the config.
+        settings: Operator settings.
+        now: Timestamp for transitions (RFC 3339).
+    """
+
+    run: dict[str, Any]
+    validated: ValidatedSpec | None
+    spec_error: SpecError | None
+    choice: LauncherChoice | None
+    children: list[dict[str, Any]] = field(default_factory=list)
+    model_config: ModelConfig | None = None
+    planning_error: PlanningError | None = None
+    planning_pending: bool = False
+    settings: OperatorSettings = field(default_factory=OperatorSettings)
+    now: str = field(default_factory=cond.now_rfc3339)
+
+
+@dataclass
+class Decision:
+    """What to do.
+
+    Attributes:
+        creates: Objects to create, in order (ConfigMap before workload), with their kinds.
+        patches: ``(kind, name, merge patch)`` for existing children (suspend/resume).
+        status: The complete desired status.
+        events: ``(type, reason, message)`` to post on the TrainingRun (only for transitions).
+        needs_planning_pod: The runner should run the planning pod (no config reachable otherwise).
+    """
+
+    creates: list[tuple[ResourceKind, dict[str, Any]]] = field(default_factory=list)
+    patches: list[tuple[ResourceKind, str, dict[str, Any]]] = field(default_factory=list)
+    status: dict[str, Any] = field(default_factory=dict)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    needs_planning_pod: bool = False
+
+
+class _Status:
+    """A mutable view of the status being built, recording events for transitions."""
+
+    def __init__(self, old: dict[str, Any], generation: int, now: str) -> None:
+        self.old = old
+        self.new = copy.deepcopy(old)
+        self.new.pop("rendered", None)
+        self.generation = generation
+        self.now = now
+        self.events: list[tuple[str, str, str]] = []
+        self.new["observedGeneration"] = generation
+
+    def condition(self, type_: str, status: bool | str, reason: str, message: str = "", *, event: str | None = None) -> None:
+        before = cond.get_condition(self.old.get("conditions"), type_)
+        self.new["conditions"] = cond.set_condition(
+            self.new.get("conditions"), type_, status, reason, message, generation=self.generation, now=self.now
+        )
+        status_s = ("True" if status else "False") if isinstance(status, bool) else status
+        changed = before is None or before.get("status") != status_s or before.get("reason") != reason
+        changed = changed or (event == "Warning" and before is not None and before.get("message") != message)
+        if event and changed:
+            self.events.append((event, reason, message or f"{type_}={status_s}"))
+
+    def drop(self, type_: str) -> None:
+        self.new["conditions"] = cond.remove_condition(self.new.get("conditions"), type_)
+
+    def phase(self, phase: str, reason: str, message: str, event_type: str = "Normal") -> None:
+        if self.old.get("phase") != phase:
+            self.events.append((event_type, reason, message))
+        self.new["phase"] = phase
+
+
+def _meta(run: dict[str, Any]) -> dict[str, Any]:
+    return run.get("metadata") or {}
+
+
+def _owned_by(obj: dict[str, Any], uid: str) -> bool:
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in _meta(obj).get("ownerReferences") or [])
+
+
+def _launched_fields_diff(launched: str, current: str) -> list[str]:
+    try:
+        a, b = json.loads(launched), json.loads(current)
+    except ValueError:
+        return ["spec"]
+    out: list[str] = []
+
+    def walk(x: Any, y: Any, path: str) -> None:
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                walk(x.get(k), y.get(k), f"{path}.{k}")
+        elif x != y:
+            out.append(path)
+
+    walk(a, b, "spec")
+    return out
+
+
+def render_context(inp: ReconcileInput, plan: Plan, names: ChildNames) -> RenderContext:
+    """The launcher's render context for a valid run."""
+    assert inp.validated is not None
+    run = inp.run
+    meta = _meta(run)
+    spec = inp.validated.spec
+    hp = inp.validated.hyperparameters_set()
+    return RenderContext(
+        run_name=meta["name"],
+        namespace=meta.get("namespace", "default"),
+        run_uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 1),
+        spec=spec,
+        hyperparameters=hp,
+        plan=plan,
+        names=names,
+        owner_reference=owner_reference(run),
+        labels=child_labels(meta["name"], "workload"),
+        pod_run_spec=pod_run_spec(
+            spec,
+            hp,
+            run_name=meta["name"],
+            namespace=meta.get("namespace", "default"),
+            uid=meta.get("uid"),
+            generation=meta.get("generation"),
+        ),
+        settings=inp.settings,
+        launched_spec=launched_spec_json(run.get("spec") or {}),
+    )
+
+
+def decide(inp: ReconcileInput) -> Decision:
+    """Decide children, status and events for one TrainingRun. Pure; see the module docstring."""
+    run = inp.run
+    meta = _meta(run)
+    name = meta["name"]
+    uid = meta.get("uid", "")
+    generation = int(meta.get("generation") or 1)
+    old = copy.deepcopy(run.get("status") or {})
+    st = _Status(old, generation, inp.now)
+    names = child_names(name)
+    d = Decision()
+
+    if old.get("phase") in TERMINAL_PHASES and old.get("completionTime"):
+        # Ended: keep the record; never relaunch (even if the workload was cleaned up).
+        d.status = old | {"observedGeneration": generation}
+        return d
+
+    launcher = inp.choice.launcher if inp.choice else None
+    workload_kind = launcher.workload_kind if launcher else None
+    workload = next(
+        (c for c in inp.children if workload_kind and c.get("kind") == workload_kind.kind and _meta(c).get("name") == names.workload),
+        None,
+    )
+    if workload is not None and not _owned_by(workload, uid):
+        st.condition("Accepted", False, "NameConflict", f"a {workload.get('kind')} named {names.workload} already exists and does not belong to this TrainingRun; delete it or rename the run", event="Warning")
+        st.condition("Stalled", True, "NameConflict", "see the Accepted condition")
+        st.phase("Failed", "NameConflict", f"{workload.get('kind')} {names.workload} belongs to someone else", "Warning")
+        d.status, d.events = st.new, st.events
+        return d
+
+    # 1. Validation.
+    if inp.spec_error is not None or inp.validated is None:
+        message = str(inp.spec_error or "invalid spec")
+        st.condition("Accepted", False, "InvalidSpec", message, event="Warning")
+        st.condition("Stalled", True, "InvalidSpec", "the spec is invalid: see the Accepted condition")
+        if workload is None:
+            st.condition("Failed", True, "InvalidSpec", message)
+            st.phase("Failed", "InvalidSpec", message, "Warning")
+        else:
+            _observe(st, d, inp, launcher, workload, names)
+        d.status, d.events = st.new, st.events
+        return d
+    spec = inp.validated.spec
+
+    # 2. A launched run: observe, refuse immutable changes, suspend/resume.
+    if workload is not None and launcher is not None:
+        launched = (_meta(workload).get("annotations") or {}).get(ANNOTATION_LAUNCHED_SPEC)
+        current = launched_spec_json(run.get("spec") or {})
+        changed = _launched_fields_diff(launched, current) if launched and launched != current else []
+        if changed:
+            st.condition(
+                "Accepted",
+                False,
+                "ImmutableFieldChanged",
+                f"{', '.join(changed)} cannot change once the job runs (only spec.suspend can); revert the "
+                "change, or create a new TrainingRun",
+                event="Warning",
+            )
+        else:
+            st.condition("Accepted", True, "Valid", "the spec is valid")
+        _suspend(d, spec.suspend, bool(spec.queue_name), launcher, workload, names.workload)
+        _observe(st, d, inp, launcher, workload, names)
+        _ensure_config(d, inp, launcher, names)
+        d.status, d.events = st.new, st.events
+        return d
+
+    st.condition("Accepted", True, "Valid", "the spec is valid", event="Normal")
+    for t in ("Failed", "Stalled"):
+        st.drop(t)
+
+    # 3. The workload existed and vanished before the run ended: do not relaunch.
+    if old.get("workload") and old.get("phase") not in (None, "Pending", "Planning"):
+        ref = old["workload"]
+        message = (
+            f"the {ref.get('kind')} {ref.get('name')} was deleted before the run finished; the run is not "
+            "relaunched (create a new TrainingRun to train again)"
+        )
+        st.condition("Failed", True, "WorkloadDeleted", message)
+        st.condition("Running", False, "WorkloadDeleted", message)
+        st.condition("Stalled", True, "WorkloadDeleted", message)
+        st.new["completionTime"] = inp.now
+        st.phase("Failed", "WorkloadDeleted", message, "Warning")
+        d.status, d.events = st.new, st.events
+        return d
+
+    # 4. Plan (kept once made for this generation).
+    plan = _plan(st, d, inp)
+    if plan is None:
+        d.status, d.events = st.new, st.events
+        return d
+
+    # 5. Launcher.
+    if launcher is None:
+        choice = inp.choice
+        message = choice.message if choice else "no launcher"
+        st.new.pop("launcher", None)
+        st.condition("Queued", False, choice.reason if choice else "NoLauncher", message, event="Warning")
+        st.condition("Stalled", True, choice.reason if choice else "NoLauncher", message)
+        st.phase("Pending", choice.reason if choice else "NoLauncher", message, "Warning")
+        d.status, d.events = st.new, st.events
+        return d
+    assert inp.choice is not None
+    st.new["launcher"] = {"name": launcher.name, "reason": inp.choice.message}
+
+    # 6. Render.
+    try:
+        objects = launcher.render(render_context(inp, plan, names))
+    except (RenderError, ValueError) as exc:
+        st.condition("Accepted", False, "RenderFailed", str(exc), event="Warning")
+        st.condition("Stalled", True, "RenderFailed", str(exc))
+        st.phase("Failed", "RenderFailed", str(exc), "Warning")
+        d.status, d.events = st.new, st.events
+        return d
+    if spec.dry_run:
+        st.new["rendered"] = objects
+        message = "spec.dryRun is set: the plan and the rendered objects are in status; set it to false to launch"
+        st.condition("Queued", False, "DryRun", message)
+        st.phase("Pending", "DryRun", message)
+        d.status, d.events = st.new, st.events
+        return d
+
+    # 7. Create what is missing (ConfigMap first, workload last).
+    existing = {(c.get("kind"), _meta(c).get("name")) for c in inp.children}
+    kinds = {k.kind: k for k in launcher.child_kinds}
+    for obj in objects:
+        key = (obj.get("kind"), _meta(obj).get("name"))
+        if key not in existing:
+            d.creates.append((kinds[obj["kind"]], obj))
+    st.new["workload"] = WorkloadReference(
+        api_version=launcher.api_version, kind=launcher.kind, name=names.workload
+    ).model_dump(by_alias=True, exclude_none=True)
+    st.new["outputs"] = Outputs(uri=spec.output.uri).model_dump(by_alias=True, exclude_none=True)
+    message = (
+        f"created {launcher.kind} {names.workload}: {plan.nodes} node(s) x {plan.gpus_per_node} GPU(s)"
+        + (f" in queue {spec.queue_name}" if spec.queue_name else "")
+    )
+    st.condition("Queued", True, "WorkloadCreated", message)
+    st.phase("Queued", "Launched", message)
+    d.status, d.events = st.new, st.events
+    return d
+
+
+def _plan(st: _Status, d: Decision, inp: ReconcileInput) -> Plan | None:
+    assert inp.validated is not None
+    planned = cond.get_condition(st.old.get("conditions"), "Planned")
+    if (
+        st.old.get("plan")
+        and planned
+        and planned.get("status") == "True"
+        and planned.get("observedGeneration") == st.generation
+    ):
+        return Plan.model_validate(st.old["plan"])
+    spec = inp.validated.spec
+    if inp.planning_pending:
+        st.condition("Planned", "Unknown", "PlanningPodRunning", "a planning pod is reading the model's config.json")
+        st.phase("Planning", "PlanningPodRunning", "reading the model's config.json with a planning pod")
+        return None
+    error = inp.planning_error
+    plan: Plan | None = None
+    if error is None:
+        hp_full = inp.validated.hyperparameters.model_dump()
+        try:
+            plan = make_plan(spec, hp_full, inp.model_config, inp.settings)
+        except PlanningError as exc:
+            error = exc
+    if error is not None:
+        if error.reason == "ModelConfigUnavailable" and inp.settings.planning_pods and _pvc_model(inp):
+            d.needs_planning_pod = True
+            st.condition("Planned", "Unknown", "PlanningPodRunning", "starting a planning pod to read config.json")
+            st.phase("Planning", "PlanningPodRunning", "reading the model's config.json with a planning pod")
+            return None
+        st.new.pop("plan", None)
+        st.condition("Planned", False, error.reason, str(error), event="Warning")
+        st.condition("Stalled", True, error.reason, "no plan: see the Planned condition")
+        st.condition("Failed", True, error.reason, str(error))
+        st.phase("Failed", error.reason, str(error), "Warning")
+        return None
+    assert plan is not None
+    st.new["plan"] = plan.model_dump(by_alias=True, exclude_none=True)
+    st.condition(
+        "Planned",
+        True,
+        "Estimated" if plan.source == "estimated" else "Fixed",
+        f"{plan.nodes} node(s) x {plan.gpus_per_node} GPU(s)" + (f": {plan.message}" if plan.message else ""),
+        event="Normal",
+    )
+    return plan
+
+
+def _pvc_model(inp: ReconcileInput) -> bool:
+    return bool(inp.validated and inp.validated.spec.model.uri.startswith("pvc://"))
+
+
+def _ensure_config(d: Decision, inp: ReconcileInput, launcher: Launcher, names: ChildNames) -> None:
+    """Recreate a deleted ConfigMap of a running job (its pods need it to restart)."""
+    plan_raw = (inp.run.get("status") or {}).get("plan")
+    if not plan_raw or inp.validated is None:
+        return
+    if any(c.get("kind") == "ConfigMap" and _meta(c).get("name") == names.config for c in inp.children):
+        return
+    try:
+        objects = launcher.render(render_context(inp, Plan.model_validate(plan_raw), names))
+    except (RenderError, ValueError):
+        return
+    kinds = {k.kind: k for k in launcher.child_kinds}
+    for obj in objects:
+        if obj.get("kind") == "ConfigMap" and _meta(obj).get("name") == names.config:
+            d.creates.append((kinds["ConfigMap"], obj))
+
+
+def _suspend(d: Decision, want: bool, queued: bool, launcher: Launcher, workload: dict[str, Any], name: str) -> None:
+    from training_hub_operator.api.constants import ANNOTATION_USER_SUSPENDED
+
+    is_suspended = launcher.is_suspended(workload)
+    user_mark = (_meta(workload).get("annotations") or {}).get(ANNOTATION_USER_SUSPENDED) == "true"
+    if want and (not is_suspended or not user_mark):
+        d.patches.append((launcher.workload_kind, name, launcher.suspend_patch(True)))
+    elif not want and is_suspended and (user_mark or not queued):
+        # Without a queue the operator owns suspension; with Kueue, only undo what the user asked for.
+        d.patches.append((launcher.workload_kind, name, launcher.suspend_patch(False)))
+
+
+def _observe(
+    st: _Status,
+    d: Decision,
+    inp: ReconcileInput,
+    launcher: Launcher | None,
+    workload: dict[str, Any],
+    names: ChildNames,
+) -> None:
+    if launcher is None:
+        return
+    obs = launcher.observe([c for c in inp.children])
+    st.new["workload"] = WorkloadReference(
+        api_version=launcher.api_version, kind=launcher.kind, name=names.workload, uid=_meta(workload).get("uid")
+    ).model_dump(by_alias=True, exclude_none=True)
+    st.new.setdefault("launcher", {"name": launcher.name, "reason": inp.choice.message if inp.choice else ""})
+    if inp.validated is not None:
+        st.new.setdefault("outputs", {"uri": inp.validated.spec.output.uri})
+    if obs.start_time:
+        st.new["startTime"] = obs.start_time
+    st.new["restarts"] = max(int(st.old.get("restarts") or 0), obs.restarts)
+    msg = obs.message or obs.reason
+    if obs.phase == "Succeeded":
+        st.condition("Running", False, obs.reason, msg)
+        st.condition("Succeeded", True, obs.reason, msg)
+        st.new["completionTime"] = obs.completion_time or inp.now
+        st.phase("Succeeded", "Succeeded", f"training finished: {msg}")
+    elif obs.phase == "Failed":
+        st.condition("Running", False, obs.reason, msg)
+        st.condition("Failed", True, obs.reason, msg)
+        st.condition("Stalled", True, obs.reason, f"the workload failed: {msg}")
+        st.new["completionTime"] = obs.completion_time or inp.now
+        st.phase("Failed", "Failed", f"training failed: {msg}", "Warning")
+    elif obs.phase == "Suspended":
+        st.condition("Running", False, obs.reason, msg)
+        st.phase("Suspended", "Suspended", f"the run is suspended: {msg}")
+    elif obs.phase == "Running":
+        st.condition("Queued", False, "Admitted", "the workload's pods were scheduled")
+        st.condition("Running", True, obs.reason, msg)
+        resumed = st.old.get("phase") == "Suspended"
+        st.phase("Running", "Resumed" if resumed else "Running", f"training is running: {msg}")
+    else:
+        st.condition("Queued", True, obs.reason, msg)
+        st.condition("Running", False, obs.reason, msg)
+        st.phase("Queued", obs.reason, msg)

@@ -1,0 +1,50 @@
+"""Operator-wide settings (command-line flags and environment), passed to the pure parts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_IMAGE = "quay.io/training-hub/runtime:latest"
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """Settings that do not come from a TrainingRun.
+
+    Attributes:
+        default_image: Runtime image when ``spec.runtime.image`` is unset.
+        default_gpu_memory: GPU memory the planner assumes when a run names neither ``gpuMemory`` nor
+            ``gpuProduct`` (a quantity such as ``80Gi``; None: the run must say).
+        allow_config_fetch: Whether runs may ask the operator to fetch ``config.json`` from the Hugging
+            Face Hub (``spec.model.allowConfigFetch``); a cluster without internet turns it off.
+        planning_pods: Whether the operator may run a short planning pod that reads ``config.json`` from
+            the model's PVC when no other source is given.
+        pod_fs_group: ``fsGroup`` of training pods, so PVCs are writable by the non-root user.
+        resync_seconds: Period of the level-triggered resync of every TrainingRun.
+    """
+
+    default_image: str = DEFAULT_IMAGE
+    default_gpu_memory: str | None = None
+    allow_config_fetch: bool = True
+    planning_pods: bool = True
+    pod_fs_group: int | None = 1000
+    resync_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls) -> OperatorSettings:
+        """Settings from ``TRAINING_HUB_*`` environment variables (defaults otherwise)."""
+
+        def flag(name: str, default: bool) -> bool:
+            v = os.environ.get(name)
+            return default if v is None else v.strip().lower() in ("1", "true", "yes", "on")
+
+        fs_group = os.environ.get("TRAINING_HUB_POD_FS_GROUP")
+        return cls(
+            default_image=os.environ.get("TRAINING_HUB_DEFAULT_IMAGE", DEFAULT_IMAGE),
+            default_gpu_memory=os.environ.get("TRAINING_HUB_DEFAULT_GPU_MEMORY") or None,
+            allow_config_fetch=flag("TRAINING_HUB_ALLOW_CONFIG_FETCH", True),
+            planning_pods=flag("TRAINING_HUB_PLANNING_PODS", True),
+            pod_fs_group=int(fs_group) if fs_group not in (None, "") else 1000,
+            resync_seconds=float(os.environ.get("TRAINING_HUB_RESYNC_SECONDS", "60")),
+        )

@@ -1,0 +1,33 @@
+"""Algorithms: base classes, the registry, the built-in algorithms and their convenience functions.
+
+Importing this package registers ``sft`` (backends ``native``, ``instructlab-training``), ``osft``
+(``native``, ``mini-trainer``) and ``lora_sft`` (``peft``, ``unsloth``). Nothing here imports torch.
+"""
+
+from training_hub.algorithms.base import (
+    Algorithm,
+    AlgorithmRegistry,
+    Backend,
+    ParamsAlgorithm,
+    choose_backend,
+    create_algorithm,
+)
+from training_hub.algorithms.builtin import LoRASFTAlgorithm, OSFTAlgorithm, SFTAlgorithm, register_builtin
+from training_hub.algorithms.functions import lora_sft, osft, sft
+
+register_builtin()
+
+__all__ = [
+    "Algorithm",
+    "AlgorithmRegistry",
+    "Backend",
+    "LoRASFTAlgorithm",
+    "OSFTAlgorithm",
+    "ParamsAlgorithm",
+    "SFTAlgorithm",
+    "choose_backend",
+    "create_algorithm",
+    "lora_sft",
+    "osft",
+    "sft",
+]

@@ -1,0 +1,151 @@
+"""Keyword checking and readable validation errors for the algorithm functions and the CLI.
+
+The pydantic models of :mod:`training_hub.params` are the single source of truth; this module only turns
+their errors into messages a user can act on (which field, why, what was given, which names are close).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from training_hub.errors import InvalidInputError
+from training_hub.params import param_model, validate_params
+
+#: Upstream training_hub keyword names that are spelled differently here (named in the error message).
+UPSTREAM_NAMES: dict[str, str] = {
+    "beta1": "adam_beta1",
+    "beta2": "adam_beta2",
+    "eps": "adam_epsilon",
+    "unmask_messages": "unmask_roles",
+    "use_liger_kernels": "use_liger",
+    "random_seed": "seed",
+    "max_batch_len": "max_tokens_per_gpu",
+    "num_warmup_steps": "warmup_steps",
+    "osft_unfreeze_rank_ratio": "unfreeze_rank_ratio",
+    "osft_target_patterns": "target_patterns",
+    "max_epochs": "num_epochs",
+    "batch_size": "effective_batch_size",
+    "output_dir": "ckpt_output_dir",
+    "keep_last_checkpoint_only": "keep_last_checkpoints",
+    "save_total_limit": "keep_last_checkpoints",
+}
+
+
+def suggest(name: str, known: Iterable[str]) -> list[str]:
+    """Known names close to ``name`` (upstream spellings first)."""
+    names = list(known)
+    found: list[str] = []
+    if name in UPSTREAM_NAMES and UPSTREAM_NAMES[name] in names:
+        found.append(UPSTREAM_NAMES[name])
+    for match in difflib.get_close_matches(name, names, n=3, cutoff=0.6):
+        if match not in found:
+            found.append(match)
+    return found
+
+
+def unknown_keywords_message(what: str, unknown: Iterable[str], known: Iterable[str]) -> str:
+    """A message naming each unknown keyword with its close matches."""
+    known_list = sorted(known)
+    lines = []
+    for name in sorted(unknown):
+        close = suggest(name, known_list)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        lines.append(f"  - {name!r} is not a parameter of {what}{hint}")
+    return "unknown parameter(s):\n" + "\n".join(lines)
+
+
+def check_keywords(algorithm: str, names: Iterable[str], extra: Iterable[str] = ()) -> None:
+    """Raise :class:`InvalidInputError` if a name is not a parameter of ``algorithm``.
+
+    Args:
+        algorithm: Algorithm name.
+        names: Keyword names given by the user.
+        extra: Names accepted besides the model's fields (e.g. ``callbacks``).
+    """
+    known = set(param_model(algorithm).model_fields) | set(extra)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidInputError(unknown_keywords_message(f"{algorithm}()", unknown, known))
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) if loc else "(parameters)"
+
+
+def format_validation_error(error: ValidationError, what: str, flag_style: bool = False) -> str:
+    """Render a pydantic error as one line per problem: field, reason, given value.
+
+    Args:
+        error: The pydantic error.
+        what: What was validated, e.g. ``"sft()"``.
+        flag_style: Name fields as CLI flags (``--learning-rate``).
+    """
+    known = _fields_of(what)
+    lines: list[str] = []
+    unions: dict[str, list[str]] = {}
+    items: list[dict[str, Any]] = []
+    for detail in error.errors(include_url=False):
+        item: dict[str, Any] = dict(detail)
+        loc = item.get("loc", ())
+        # A union field reports one error per member type (loc = (field, "int")): merge them into one line.
+        if len(loc) >= 2 and isinstance(loc[1], str) and str(loc[0]) in known:
+            unions.setdefault(str(loc[0]), []).append(
+                str(item.get("msg", "")).removeprefix("Input should be ")
+            )
+            if len(unions[str(loc[0])]) == 1:
+                items.append({**item, "loc": (loc[0],), "union": True})
+            continue
+        items.append(item)
+    for item in items:
+        loc = item.get("loc", ())
+        if item.get("union"):
+            field = str(loc[0])
+            shown = f"{field} (--{field.replace('_', '-')})" if flag_style else field
+            lines.append(f"  - {shown}: should be {' or '.join(unions[field])} (got {item.get('input')!r})")
+            continue
+        field = _location(loc)
+        shown = f"{field} (--{field.replace('_', '-')})" if flag_style and loc else field
+        kind = item.get("type", "")
+        if kind == "extra_forbidden":
+            close = suggest(str(loc[-1]), known) if loc else []
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            lines.append(f"  - {shown}: unknown parameter{hint}")
+        elif kind == "missing":
+            lines.append(f"  - {shown}: required, but not given")
+        else:
+            message = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
+            if loc and "input" in item:
+                lines.append(f"  - {shown}: {message} (got {item['input']!r})")
+            else:
+                lines.append(f"  - {shown}: {message}")
+    return f"invalid parameters for {what}:\n" + "\n".join(lines)
+
+
+def _fields_of(what: str) -> set[str]:
+    name = what.removesuffix("()").replace("-", "_")
+    try:
+        return set(param_model(name).model_fields)
+    except ValueError:
+        return set()
+
+
+def validate(algorithm: str, values: Mapping[str, Any]) -> BaseModel:
+    """Validate an algorithm's keywords (``None`` means "not set").
+
+    Raises:
+        InvalidInputError: With a readable message naming each bad field.
+    """
+    check_keywords(algorithm, values)
+    try:
+        return validate_params(algorithm, dict(values))
+    except ValidationError as err:
+        raise InvalidInputError(format_validation_error(err, f"{algorithm}()")) from None
+
+
+def given_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords that are set (not ``None``), as upstream hands them to the backend."""
+    return {k: v for k, v in values.items() if v is not None}

@@ -1,0 +1,106 @@
+"""``instructlab-training`` backend for ``sft`` (upstream engine; CUDA only).
+
+:func:`translate` is the one place where training_hub names become instructlab-training's
+(``TrainingArgs`` / ``TorchrunArgs`` of instructlab-training 0.16): ``max_tokens_per_gpu -> max_batch_len``,
+``seed -> random_seed``, ``adam_beta1/adam_beta2 -> adamw_betas``, ``adam_epsilon -> adamw_eps``,
+``weight_decay -> adamw_weight_decay``, ``keep_last_checkpoints=1 -> keep_last_checkpoint_only``,
+``block_size -> pretraining_config.block_size``. The engine launches torchrun itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from training_hub.algorithms.base import Backend, Callbacks
+from training_hub.backends.common import CUDA_EXTRA, Compatibility, resolve, upstream_unavailable_reason
+from training_hub.errors import InvalidInputError
+from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
+
+#: Names that are the same on both sides.
+SAME_NAMES = (
+    "model_path",
+    "data_path",
+    "ckpt_output_dir",
+    "max_seq_len",
+    "num_epochs",
+    "effective_batch_size",
+    "learning_rate",
+    "warmup_steps",
+    "save_samples",
+    "checkpoint_at_epoch",
+    "use_liger",
+)
+
+
+def translate(params: dict[str, Any]) -> dict[str, Any]:
+    """Translate ``sft`` parameters into instructlab-training's ``run_training`` arguments.
+
+    Args:
+        params: The parameters the user set (training_hub names).
+
+    Returns:
+        ``{"torch_args": {...TorchrunArgs fields}, "train_args": {...TrainingArgs fields}, "notes": [...]}``.
+
+    Raises:
+        InvalidInputError: When a parameter the user set cannot be honoured by instructlab-training.
+    """
+    m, explicit = resolve("sft", params)
+    compat = Compatibility("instructlab-training", m, explicit, "backend='native'")
+    compat.only("lr_scheduler", ["cosine"], "always uses a cosine schedule")
+    compat.only("max_grad_norm", [1.0], "always clips gradients at norm 1.0")
+    compat.only("max_steps", [None], "has no step limit (it trains whole epochs)")
+    compat.only("unmask_roles", [None], "only supports the per-sample `unmask` flag")
+    compat.only("overlong_policy", ["drop"], "drops samples longer than max_seq_len")
+    compat.only("distributed_strategy", ["auto", "fsdp"], "trains with FSDP (or DeepSpeed), not DDP")
+    compat.only("bf16", [None, True], "always trains in bfloat16")
+    compat.only("keep_last_checkpoints", [None, 1], "can keep all checkpoints or only the last one")
+    compat.only("data_format", ["auto", "messages", "document"], "reads messages or pretraining documents")
+    if m.data_format == "document" and not m.is_pretraining:
+        compat.problems.append("data_format='document' needs is_pretraining=True with instructlab-training")
+    notes = compat.check()
+
+    train_args: dict[str, Any] = {name: getattr(m, name) for name in SAME_NAMES}
+    train_args.update(
+        data_output_dir=m.data_output_dir or f"{m.ckpt_output_dir.rstrip('/')}/data",
+        max_batch_len=m.max_tokens_per_gpu or m.max_seq_len,
+        random_seed=m.seed,
+        adamw_betas=(m.adam_beta1, m.adam_beta2),
+        adamw_eps=m.adam_epsilon,
+        adamw_weight_decay=m.weight_decay,
+        distributed_backend="fsdp",
+        process_data=True,
+    )
+    if m.keep_last_checkpoints == 1:
+        train_args["keep_last_checkpoint_only"] = True
+    if m.is_pretraining:
+        train_args["pretraining_config"] = {"block_size": m.block_size or m.max_seq_len}
+    torch_args = get_torchrun_params({k: getattr(m, k) for k in TORCHRUN_KEYS})
+    return {"torch_args": torch_args, "train_args": train_args, "notes": notes}
+
+
+class InstructLabTrainingSFTBackend(Backend):
+    """SFT with instructlab-training (``pip install 'training-hub-k8s[cuda]'``)."""
+
+    name = "instructlab-training"
+    install_hint = CUDA_EXTRA
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return upstream_unavailable_reason("instructlab.training", "instructlab-training")
+
+    def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
+        if callbacks:
+            raise InvalidInputError(
+                "the instructlab-training backend does not support callbacks; use backend='native'"
+            )
+        translated = translate(params)
+        self.ensure_available()
+        from instructlab.training import TorchrunArgs, TrainingArgs, run_training
+        from instructlab.training.config import PretrainingConfig
+
+        train_args = dict(translated["train_args"])
+        if "pretraining_config" in train_args:
+            train_args["pretraining_config"] = PretrainingConfig(**train_args["pretraining_config"])
+        return run_training(
+            torch_args=TorchrunArgs(**translated["torch_args"]), train_args=TrainingArgs(**train_args)
+        )

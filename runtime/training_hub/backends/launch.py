@@ -1,0 +1,212 @@
+"""Run the native engine under torchrun from a plain Python process.
+
+``sft(..., nproc_per_node=2)`` called from ``python`` writes the validated parameters to
+``<ckpt_output_dir>/training_hub_params.json`` and starts
+``python -m torch.distributed.run <flags> -m training_hub.engine --algorithm ALG --params FILE`` in its own
+process group. Its output is forwarded line by line (and kept in ``launch_node<N>.log``); a non-zero exit is
+a :class:`TrainingProcessError` holding the log tail; Ctrl-C or SIGTERM terminate the whole group (then kill
+it after a grace period), so nothing is left hanging.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from training_hub.errors import TrainingHubError
+from training_hub.torchrun import torchrun_command
+
+logger = logging.getLogger("training_hub")
+
+PARAMS_FILE = "training_hub_params.json"
+SUMMARY_FILE = "training_summary.json"
+TAIL_LINES = 40
+GRACE_SECONDS = 30.0
+
+
+class TrainingProcessError(TrainingHubError):
+    """The launched training processes failed.
+
+    Attributes:
+        returncode: Exit code of the launcher process.
+        log_tail: The last lines it printed.
+        log_file: Where its whole output is.
+    """
+
+    def __init__(self, message: str, returncode: int, log_tail: str, log_file: str | None) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.log_tail = log_tail
+        self.log_file = log_file
+        # The pod entrypoint's exit codes travel through unchanged (3: bad input, 4: infrastructure).
+        self.exit_code = returncode if returncode in (3, 4) else 1
+
+
+class _Terminated(BaseException):
+    """Raised in the parent by its SIGTERM handler while a launch runs."""
+
+
+def engine_command(
+    algorithm: str,
+    params_file: str | os.PathLike[str],
+    torchrun_params: Mapping[str, Any],
+    summary_file: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """The argv that runs the engine for ``algorithm`` under torchrun (rank 0 writes ``summary_file``)."""
+    module_args = ["-m", "training_hub.engine", "--algorithm", algorithm, "--params", str(params_file)]
+    if summary_file is not None:
+        module_args += ["--summary", str(summary_file)]
+    return torchrun_command(torchrun_params, module_args)
+
+
+def write_params(algorithm: str, params: Mapping[str, Any], directory: str | os.PathLike[str]) -> Path:
+    """Write the engine's parameters as JSON into ``directory`` and return the file."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    target = path / PARAMS_FILE
+    target.write_text(json.dumps(dict(params), indent=2, sort_keys=True, default=str) + "\n")
+    logger.debug("%s: parameters written to %s", algorithm, target)
+    return target
+
+
+def _stop_group(process: subprocess.Popen[str], grace: float) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        logger.error("training processes did not stop within %.0f s of SIGTERM: killing them", grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def run_command(
+    argv: Sequence[str],
+    log_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    output: TextIO | None = None,
+    grace: float = GRACE_SECONDS,
+) -> int:
+    """Run ``argv`` in a new process group, forwarding its output; raise on failure.
+
+    Args:
+        argv: Command.
+        log_file: Also write the output here.
+        env: Environment (default: this process's, with ``PYTHONUNBUFFERED=1``).
+        output: Where to forward output (default: ``sys.stdout``).
+        grace: Seconds between SIGTERM and SIGKILL when stopping the group.
+
+    Returns:
+        0.
+
+    Raises:
+        TrainingProcessError: When the command exits non-zero.
+        KeyboardInterrupt: After stopping the group on Ctrl-C (SIGTERM to this process does the same and
+            is re-raised as ``SystemExit(143)``).
+    """
+    run_env = dict(os.environ if env is None else env)
+    run_env.setdefault("PYTHONUNBUFFERED", "1")
+    sink = output or sys.stdout
+    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    log = open(log_file, "w", encoding="utf-8") if log_file else None  # noqa: SIM115 (closed in finally)
+    previous_handler: Any = None
+    in_main_thread = threading.current_thread() is threading.main_thread()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated()
+
+    logger.info("launching: %s", " ".join(argv))
+    process = subprocess.Popen(
+        list(argv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        bufsize=1,
+        env=run_env,
+        start_new_session=True,
+    )
+    if in_main_thread:
+        previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sink.write(line)
+            sink.flush()
+            tail.append(line)
+            if log:
+                log.write(line)
+                log.flush()
+        returncode = process.wait()
+    except KeyboardInterrupt:
+        logger.warning("interrupted: stopping the training processes")
+        _stop_group(process, grace)
+        raise
+    except _Terminated:
+        logger.warning("SIGTERM received: stopping the training processes")
+        _stop_group(process, grace)
+        raise SystemExit(128 + signal.SIGTERM) from None
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
+        if process.poll() is None:
+            _stop_group(process, grace)
+        if log:
+            log.close()
+    if returncode != 0:
+        text = "".join(tail)
+        where = f" (full output: {log_file})" if log_file else ""
+        raise TrainingProcessError(
+            f"training processes exited with code {returncode}{where}; last lines:\n{text}",
+            returncode,
+            text,
+            str(log_file) if log_file else None,
+        )
+    return 0
+
+
+def launch_engine(
+    algorithm: str, params: Mapping[str, Any], torchrun_params: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Run the native engine for ``algorithm`` in a torchrun process group and wait for it.
+
+    Args:
+        algorithm: ``sft``, ``osft`` or ``lora_sft``.
+        params: The full validated parameters (``param_model(algorithm)(...).model_dump()``).
+        torchrun_params: Output of :func:`training_hub.torchrun.get_torchrun_params`.
+
+    Returns:
+        The engine's summary (as :func:`training_hub.engine.run_training` returns it in-process; only on the
+        node holding global rank 0, elsewhere empty) plus ``launch``: the command, log file and summary file.
+    """
+    output_dir = Path(str(params["ckpt_output_dir"]))
+    params_file = write_params(algorithm, params, output_dir)
+    summary_file = output_dir / SUMMARY_FILE
+    summary_file.unlink(missing_ok=True)
+    argv = engine_command(algorithm, params_file, torchrun_params, summary_file)
+    log_file = output_dir / f"launch_node{torchrun_params.get('node_rank', 0)}.log"
+    run_command(argv, log_file=log_file)
+    result: dict[str, Any] = {}
+    if summary_file.is_file():
+        try:
+            result.update(json.loads(summary_file.read_text()))
+        except json.JSONDecodeError:
+            logger.warning("could not read the training summary %s", summary_file)
+    result["launch"] = {"command": argv, "log_file": str(log_file), "summary_file": str(summary_file)}
+    return result

@@ -1,0 +1,76 @@
+"""The portable backends: ``native`` (sft, osft) and ``peft`` (lora_sft), both running :mod:`training_hub.engine`.
+
+The engine takes training_hub's own parameter names, so there is nothing to translate: it receives
+``param_model(algorithm)(**params).model_dump()``. When the run needs more than one process and this process
+was not started by torchrun, the engine is launched under torchrun (:mod:`training_hub.backends.launch`);
+otherwise it runs in this process (it initialises ``torch.distributed`` itself when ``WORLD_SIZE`` > 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from training_hub.algorithms.base import Backend, Callbacks
+from training_hub.backends.common import resolve
+from training_hub.backends.launch import launch_engine
+from training_hub.errors import InvalidInputError
+from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params, inside_torchrun, needs_launch
+
+logger = logging.getLogger("training_hub")
+
+
+def engine_params(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The full parameter dict the engine receives (defaults filled in, validated)."""
+    model, _ = resolve(algorithm, params)
+    return dict(model.model_dump())
+
+
+class NativeBackend(Backend):
+    """Runs the portable training engine (``sft`` and ``osft``; also ``lora_sft`` as :class:`PeftLoRABackend`)."""
+
+    name = "native"
+    portable = True
+
+    def plan(self, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bool]:
+        """Resolve the engine parameters, the torchrun settings and whether to launch torchrun.
+
+        Returns:
+            ``(engine_params, torchrun_params, launch)``.
+        """
+        full = engine_params(self.algorithm, params)
+        torchrun = get_torchrun_params({k: full.get(k) for k in TORCHRUN_KEYS})
+        launch = needs_launch(torchrun) and not inside_torchrun()
+        if not launch and needs_launch(torchrun):
+            world = os.environ.get("WORLD_SIZE", "?")
+            logger.info(
+                "%s: already inside torchrun (WORLD_SIZE=%s): training in this process", self.algorithm, world
+            )
+        return full, torchrun, launch
+
+    def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
+        full, torchrun, launch = self.plan(params)
+        if launch:
+            if callbacks:
+                raise InvalidInputError(
+                    "callbacks run in the training process, but this run is launched as "
+                    f"{torchrun['nproc_per_node']} x {torchrun['nnodes']} separate processes; start your script "
+                    "with torchrun yourself (then training runs in-process) or drop the callbacks"
+                )
+            logger.info(
+                "%s: launching %s process(es) per node on %s node(s) under torchrun",
+                self.algorithm,
+                torchrun["nproc_per_node"],
+                torchrun["nnodes"],
+            )
+            return launch_engine(self.algorithm, full, torchrun)
+        from training_hub.engine import run_training
+
+        return run_training(self.algorithm, full, callbacks=list(callbacks) if callbacks else None)
+
+
+class PeftLoRABackend(NativeBackend):
+    """LoRA on the portable engine (PEFT adapters)."""
+
+    name = "peft"

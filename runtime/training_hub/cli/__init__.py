@@ -1,0 +1,1 @@
+"""The ``training-hub`` command line (see :mod:`training_hub.cli.main`)."""

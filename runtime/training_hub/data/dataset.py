@@ -1,0 +1,279 @@
+"""The tokenised dataset: flat numpy arrays, an on-disk cache, and the statistics of preparation."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training_hub.data.formats import Record, read_records
+from training_hub.data.tokenize import IGNORE_INDEX, tokenize_chat, tokenize_documents
+from training_hub.errors import DataFormatError, InvalidInputError
+
+log = logging.getLogger("training_hub.data")
+
+#: Bumped whenever the tokenisation changes, so stale caches are not reused.
+CACHE_VERSION = 1
+_MAX_LISTED = 20
+
+
+@dataclass
+class DataStats:
+    """What data preparation did; also written next to the cache as JSON.
+
+    Attributes:
+        data_path: The source file.
+        format: The (detected) format.
+        num_records: Samples (lines) in the file.
+        num_samples: Training samples after the overlong policy (documents: number of chunks).
+        num_truncated: Samples cut to `max_seq_len` (`overlong_policy=truncate`).
+        num_dropped: Samples left out (`overlong_policy=drop`).
+        num_without_trained_tokens: Samples kept although no token of theirs is trained.
+        num_tokens: Tokens in all samples.
+        num_trained_tokens: Tokens with a label.
+        max_len: Longest sample in tokens.
+        min_len: Shortest sample in tokens.
+        truncated_lines: First line numbers of truncated samples (at most 20 listed).
+        dropped_lines: Line numbers of dropped samples (at most 20 listed).
+        cache_path: Where the tokenised data is stored.
+        from_cache: True if the cache was reused.
+    """
+
+    data_path: str = ""
+    format: str = ""
+    num_records: int = 0
+    num_samples: int = 0
+    num_truncated: int = 0
+    num_dropped: int = 0
+    num_without_trained_tokens: int = 0
+    num_tokens: int = 0
+    num_trained_tokens: int = 0
+    max_len: int = 0
+    min_len: int = 0
+    truncated_lines: list[int] = field(default_factory=list)
+    dropped_lines: list[int] = field(default_factory=list)
+    cache_path: str = ""
+    from_cache: bool = False
+
+    def summary(self) -> str:
+        """One readable log line."""
+        return (
+            f"data: {self.num_records} {self.format} records -> {self.num_samples} samples, "
+            f"{self.num_tokens} tokens ({self.num_trained_tokens} trained), lengths {self.min_len}..{self.max_len}; "
+            f"truncated {self.num_truncated}, dropped {self.num_dropped}"
+            + (f" (lines {self.dropped_lines})" if self.dropped_lines else "")
+            + (f"; {self.num_without_trained_tokens} samples have no trained token" if self.num_without_trained_tokens else "")
+            + (" [cached]" if self.from_cache else "")
+        )
+
+
+class TokenizedDataset:
+    """Samples stored as flat arrays: `input_ids`, `labels` (-100 = not trained) and `offsets`.
+
+    Sample ``i`` is ``input_ids[offsets[i]:offsets[i + 1]]``.
+    """
+
+    def __init__(self, input_ids: np.ndarray, labels: np.ndarray, offsets: np.ndarray, lines: np.ndarray):
+        self.input_ids = input_ids
+        self.labels = labels
+        self.offsets = offsets
+        self.lines = lines
+        self.lengths = np.diff(offsets)
+        # Number of trained targets per sample after the causal shift (label at position t+1 is
+        # predicted from position t, so a label on the first token is never a target).
+        trained = (labels != IGNORE_INDEX).astype(np.int64)
+        csum = np.concatenate([[0], np.cumsum(trained)])
+        firsts = trained[offsets[:-1]] if len(offsets) > 1 and trained.size else np.zeros(0, dtype=np.int64)
+        self.num_targets = (csum[offsets[1:]] - csum[offsets[:-1]]) - firsts
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[tuple[np.ndarray, np.ndarray]], lines: Sequence[int]) -> TokenizedDataset:
+        """Build from `(input_ids, labels)` pairs and their source lines."""
+        lengths = np.asarray([len(s[0]) for s in samples], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        ids = np.concatenate([s[0] for s in samples]).astype(np.int32) if samples else np.zeros(0, np.int32)
+        labels = np.concatenate([s[1] for s in samples]).astype(np.int32) if samples else np.zeros(0, np.int32)
+        return cls(ids, labels, offsets, np.asarray(lines, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """The `(input_ids, labels)` of sample `i`."""
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return self.input_ids[a:b], self.labels[a:b]
+
+    def save(self, path: str | Path) -> None:
+        """Write to an `.npz` file atomically."""
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, input_ids=self.input_ids, labels=self.labels, offsets=self.offsets, lines=self.lines)
+        os.replace(tmp, target)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TokenizedDataset:
+        """Read an `.npz` file written by :meth:`save`."""
+        with np.load(path) as z:
+            return cls(z["input_ids"], z["labels"], z["offsets"], z["lines"])
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _tokenizer_fingerprint(tokenizer: Any) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    parts = [backend.to_str() if backend is not None else repr(tokenizer)]
+    parts.append(str(getattr(tokenizer, "chat_template", "")))
+    parts.append(str(getattr(tokenizer, "eos_token_id", "")))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def resolve_format(fmt: str, is_pretraining: bool, data_path: str) -> None:
+    """Check that `is_pretraining` agrees with the (detected) format.
+
+    Raises:
+        InvalidInputError: If pretraining is asked for on chat or alpaca data.
+    """
+    if is_pretraining and fmt != "document":
+        raise InvalidInputError(
+            f"is_pretraining=True needs `document` data, but {data_path} holds `{fmt}` samples"
+        )
+
+
+def prepare_dataset(
+    data_path: str | Path,
+    tokenizer: Any,
+    *,
+    max_seq_len: int,
+    data_format: str = "auto",
+    overlong_policy: str = "truncate",
+    unmask_roles: Sequence[str] | None = None,
+    is_pretraining: bool = False,
+    block_size: int | None = None,
+    output_dir: str | Path | None = None,
+) -> tuple[TokenizedDataset, DataStats]:
+    """Validate, tokenise and (if `output_dir` is set) cache a JSONL training file.
+
+    The whole file is validated before tokenisation starts. The cache is keyed by the file's content,
+    the tokenizer and every option here, and reused when nothing changed.
+
+    Args:
+        data_path: JSONL file.
+        tokenizer: A transformers fast tokenizer (with a chat template for chat data).
+        max_seq_len: Longest sample; longer ones follow `overlong_policy`.
+        data_format: `auto`, `messages`, `document` or `alpaca`.
+        overlong_policy: `truncate` (keep the first `max_seq_len` tokens), `drop` or `error`.
+        unmask_roles: Roles to train on for chat data (default assistant).
+        is_pretraining: Require `document` data.
+        block_size: Chunk length of document data (default `max_seq_len`).
+        output_dir: Directory for the cache (`tokenized-<key>.npz` and `.json`).
+
+    Returns:
+        The dataset and its statistics.
+
+    Raises:
+        InvalidInputError: On inconsistent options.
+        DataFormatError: On malformed data, naming file and line.
+    """
+    path = Path(data_path)
+    if overlong_policy not in ("truncate", "drop", "error"):
+        raise InvalidInputError(f"unknown overlong_policy {overlong_policy!r}; choose truncate, drop or error")
+    if block_size is not None and block_size > max_seq_len:
+        raise InvalidInputError(f"block_size ({block_size}) must not exceed max_seq_len ({max_seq_len})")
+    fmt, records = read_records(path, data_format)
+    resolve_format(fmt, is_pretraining, str(path))
+    if fmt == "document" and unmask_roles:
+        raise InvalidInputError("unmask_roles applies to `messages`/`alpaca` data, not `document` data")
+    if fmt != "document" and block_size is not None:
+        raise InvalidInputError(f"block_size applies to `document` data, not `{fmt}` data")
+    if unmask_roles:
+        from training_hub.data.formats import ROLES
+
+        unknown = sorted(set(unmask_roles) - ROLES)
+        if unknown:
+            raise InvalidInputError(f"unknown role(s) in unmask_roles: {unknown} (allowed: {sorted(ROLES)})")
+
+    cache_npz: Path | None = None
+    if output_dir is not None:
+        key_src = json.dumps(
+            {
+                "v": CACHE_VERSION,
+                "data": _file_digest(path),
+                "tok": _tokenizer_fingerprint(tokenizer),
+                "fmt": fmt,
+                "max_seq_len": max_seq_len,
+                "overlong": overlong_policy,
+                "unmask_roles": sorted(unmask_roles or []),
+                "block_size": block_size,
+            },
+            sort_keys=True,
+        )
+        key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        cache_npz = out / f"tokenized-{key}.npz"
+        cache_json = out / f"tokenized-{key}.json"
+        if cache_npz.is_file() and cache_json.is_file():
+            stats = DataStats(**json.loads(cache_json.read_text()))
+            stats.from_cache = True
+            return TokenizedDataset.load(cache_npz), stats
+
+    stats = DataStats(data_path=str(path), format=fmt, num_records=len(records))
+
+    def where(rec: Record) -> str:
+        return f"{path}:{rec.line}"
+
+    if fmt == "document":
+        samples, lines = tokenize_documents(records, tokenizer, block_size or max_seq_len)
+    else:
+        samples = tokenize_chat(records, tokenizer, unmask_roles, where)
+        lines = [r.line for r in records]
+        kept: list[tuple[np.ndarray, np.ndarray]] = []
+        kept_lines: list[int] = []
+        for (ids, labels), rec in zip(samples, records, strict=True):
+            if ids.size > max_seq_len:
+                if overlong_policy == "error":
+                    raise DataFormatError(
+                        f"{where(rec)}: sample has {ids.size} tokens, more than max_seq_len={max_seq_len} "
+                        "(overlong_policy=error; use truncate or drop, or raise max_seq_len)"
+                    )
+                if overlong_policy == "drop":
+                    stats.num_dropped += 1
+                    if len(stats.dropped_lines) < _MAX_LISTED:
+                        stats.dropped_lines.append(rec.line)
+                    continue
+                stats.num_truncated += 1
+                if len(stats.truncated_lines) < _MAX_LISTED:
+                    stats.truncated_lines.append(rec.line)
+                ids, labels = ids[:max_seq_len], labels[:max_seq_len]
+            kept.append((ids, labels))
+            kept_lines.append(rec.line)
+        samples, lines = kept, kept_lines
+    if not samples:
+        raise DataFormatError(f"{path}: no sample is left after applying overlong_policy={overlong_policy}")
+    dataset = TokenizedDataset.from_samples(samples, lines)
+    stats.num_samples = len(dataset)
+    stats.num_tokens = int(dataset.lengths.sum())
+    stats.num_trained_tokens = int((dataset.labels != IGNORE_INDEX).sum())
+    stats.num_without_trained_tokens = int((dataset.num_targets <= 0).sum())
+    stats.max_len = int(dataset.lengths.max())
+    stats.min_len = int(dataset.lengths.min())
+    if cache_npz is not None:
+        stats.cache_path = str(cache_npz)
+        dataset.save(cache_npz)
+        tmp = cache_npz.with_suffix(f".{os.getpid()}.json.tmp")
+        tmp.write_text(json.dumps(asdict(stats), indent=1))
+        os.replace(tmp, cache_npz.with_suffix(".json"))
+    return dataset, stats

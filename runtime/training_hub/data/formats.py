@@ -1,0 +1,165 @@
+"""JSONL training data formats: detection and whole-file validation (before any compute starts).
+
+Formats (one JSON object per line; blank lines are skipped):
+
+* ``messages``: ``{"messages": [{"role": ..., "content": ...}, ...], "unmask": false}``
+* ``document``: ``{"document": "raw text"}`` (pretraining)
+* ``alpaca``: ``{"instruction": ..., "input": ..., "output": ...}`` (``input`` optional)
+
+Every malformed line raises :class:`~training_hub.errors.DataFormatError` naming the file and the 1-based
+line number.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training_hub.errors import DataFormatError, InvalidInputError
+
+FORMATS: tuple[str, ...] = ("messages", "document", "alpaca")
+ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
+
+
+@dataclass
+class Record:
+    """One validated sample, normalised.
+
+    Attributes:
+        line: 1-based line number in the file.
+        messages: Chat messages (`messages` and `alpaca` samples).
+        unmask: Train on every role but system (`messages` samples that set `"unmask": true`).
+        document: Raw text (`document` samples).
+    """
+
+    line: int
+    messages: list[dict[str, str]] = field(default_factory=list)
+    unmask: bool = False
+    document: str | None = None
+
+
+def detect_format(keys: set[str] | dict[str, Any], where: str = "") -> str:
+    """Detect the data format from the keys of a sample.
+
+    Args:
+        keys: Keys (or the object) of the first sample.
+        where: `file:line` for the error message.
+
+    Returns:
+        `messages`, `document` or `alpaca`.
+
+    Raises:
+        DataFormatError: If no format matches.
+    """
+    names = set(keys)
+    if "messages" in names:
+        return "messages"
+    if "document" in names:
+        return "document"
+    if "instruction" in names and "output" in names:
+        return "alpaca"
+    raise DataFormatError(
+        f"{where}: cannot detect the data format from keys {sorted(names)}: expected `messages` "
+        "(chat), `document` (pretraining) or `instruction`+`output` (alpaca); or set data_format"
+    )
+
+
+def _fail(where: str, msg: str) -> DataFormatError:
+    return DataFormatError(f"{where}: {msg}")
+
+
+def _check_str(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str:
+    if key not in obj:
+        if required:
+            raise _fail(where, f"missing key `{key}`")
+        return ""
+    value = obj[key]
+    if not isinstance(value, str):
+        raise _fail(where, f"`{key}` must be a string, got {type(value).__name__}")
+    return value
+
+
+def _parse_messages(obj: dict[str, Any], where: str, line: int) -> Record:
+    messages = obj.get("messages")
+    if not isinstance(messages, list):
+        raise _fail(where, f"`messages` must be a list, got {type(messages).__name__}")
+    if not messages:
+        raise _fail(where, "`messages` is empty")
+    out: list[dict[str, str]] = []
+    for i, msg in enumerate(messages):
+        here = f"{where}: message {i}"
+        if not isinstance(msg, dict):
+            raise DataFormatError(f"{here}: must be an object, got {type(msg).__name__}")
+        role = msg.get("role")
+        if not isinstance(role, str):
+            raise DataFormatError(f"{here}: `role` must be a string")
+        if role not in ROLES:
+            raise DataFormatError(f"{here}: unknown role {role!r} (allowed: {', '.join(sorted(ROLES))})")
+        content = msg.get("content")
+        if not isinstance(content, str):
+            raise DataFormatError(f"{here}: `content` must be a string, got {type(content).__name__}")
+        out.append({"role": role, "content": content})
+    unmask = obj.get("unmask", False)
+    if not isinstance(unmask, bool):
+        raise _fail(where, f"`unmask` must be true or false, got {unmask!r}")
+    return Record(line=line, messages=out, unmask=unmask)
+
+
+def _parse_alpaca(obj: dict[str, Any], where: str, line: int) -> Record:
+    instruction = _check_str(obj, "instruction", where)
+    extra = _check_str(obj, "input", where, required=False)
+    output = _check_str(obj, "output", where)
+    prompt = f"{instruction}\n\n{extra}" if extra else instruction
+    return Record(
+        line=line, messages=[{"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
+    )
+
+
+def read_records(path: str | Path, data_format: str = "auto") -> tuple[str, list[Record]]:
+    """Read and validate a whole JSONL file.
+
+    Args:
+        path: The JSONL file.
+        data_format: `auto` (detect from the first sample's keys) or one of :data:`FORMATS`.
+
+    Returns:
+        The format and the validated records, in file order.
+
+    Raises:
+        InvalidInputError: If the file does not exist or the format name is unknown.
+        DataFormatError: On the first malformed line (file and 1-based line number in the message),
+            or if the file holds no sample.
+    """
+    p = Path(path)
+    if data_format != "auto" and data_format not in FORMATS:
+        raise InvalidInputError(f"unknown data_format {data_format!r}; choose auto, {', '.join(FORMATS)}")
+    if not p.is_file():
+        raise InvalidInputError(f"data file {str(p)!r} does not exist (or is not a file)")
+    fmt = None if data_format == "auto" else data_format
+    records: list[Record] = []
+    with p.open("r", encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            where = f"{p}:{lineno}"
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise _fail(where, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(obj, dict):
+                raise _fail(where, f"each line must be a JSON object, got {type(obj).__name__}")
+            if fmt is None:
+                fmt = detect_format(obj, where)
+            if fmt == "messages":
+                if "messages" not in obj:
+                    raise _fail(where, "missing key `messages`")
+                records.append(_parse_messages(obj, where, lineno))
+            elif fmt == "document":
+                records.append(Record(line=lineno, document=_check_str(obj, "document", where)))
+            else:
+                records.append(_parse_alpaca(obj, where, lineno))
+    if fmt is None or not records:
+        raise DataFormatError(f"{p}: the file holds no sample")
+    return fmt, records

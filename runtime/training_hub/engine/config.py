@@ -1,0 +1,118 @@
+"""Validation of the engine's parameters: every parameter takes effect here or is an error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from training_hub.errors import BackendUnavailableError, InvalidInputError
+from training_hub.params import ALGORITHMS, param_model
+
+
+@dataclass
+class EngineConfig:
+    """Validated parameters plus what the engine derived from them and from the machine.
+
+    Attributes:
+        algorithm: `sft`, `osft` or `lora_sft`.
+        params: The validated parameter dump (every field).
+        device_type: `cuda` or `cpu`.
+        bf16: Autocast to bfloat16 (GPU only).
+        strategy: `ddp` or `fsdp` (meaningful with more than one rank).
+        max_tokens_per_gpu: Micro-batch token budget.
+        ckpt_dir: Output directory.
+        data_output_dir: Directory of the tokenised-data cache.
+    """
+
+    algorithm: str
+    params: dict[str, Any]
+    device_type: str
+    bf16: bool
+    strategy: str
+    max_tokens_per_gpu: int
+    ckpt_dir: Path
+    data_output_dir: Path
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err.get("loc", ())) or "(params)"
+        parts.append(f"{loc}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) -> EngineConfig:
+    """Validate parameters for the native engine on this machine.
+
+    Args:
+        algorithm: One of `sft`, `osft`, `lora_sft`.
+        params: Parameter values (a `param_model(algorithm)` dump, or a subset: defaults fill the rest).
+            `None` is a value here (for example `max_grad_norm=None` means no clipping).
+        world_size: Number of ranks.
+
+    Returns:
+        The resolved configuration.
+
+    Raises:
+        InvalidInputError: On unknown algorithms, invalid values or settings this engine cannot honour.
+        BackendUnavailableError: If an optional package needed by a setting is missing.
+    """
+    import torch
+
+    if algorithm not in ALGORITHMS:
+        raise InvalidInputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    try:
+        model = param_model(algorithm).model_validate(dict(params))
+    except ValidationError as exc:
+        raise InvalidInputError(f"invalid {algorithm} parameters: {_validation_message(exc)}") from None
+    p = model.model_dump()
+    cuda = torch.cuda.is_available()
+    device_type = "cuda" if cuda else "cpu"
+
+    if p["use_liger"]:
+        if not cuda:
+            raise InvalidInputError("use_liger=True needs a CUDA GPU (Liger kernels are Triton GPU kernels)")
+        try:
+            import liger_kernel  # noqa: F401
+        except ImportError:
+            raise BackendUnavailableError(
+                "use_liger=True needs the liger-kernel package: pip install 'training-hub-k8s[cuda]'"
+            ) from None
+    if p.get("load_in_4bit"):
+        raise InvalidInputError(
+            "load_in_4bit=True (QLoRA) needs the unsloth backend on a CUDA GPU; the native engine trains "
+            "LoRA on full-precision weights (set load_in_4bit=False, or choose backend='unsloth' on a GPU)"
+        )
+    bf16 = cuda if p["bf16"] is None else bool(p["bf16"])
+    if bf16 and not cuda:
+        raise InvalidInputError("bf16=True needs a CUDA GPU; on CPU the engine trains in float32 (bf16=False)")
+    if bf16 and cuda and not torch.cuda.is_bf16_supported():
+        raise InvalidInputError("bf16=True but this GPU does not support bfloat16")
+
+    strategy = p["distributed_strategy"]
+    if strategy == "auto":
+        strategy = "fsdp" if (cuda and world_size > 1 and algorithm == "sft") else "ddp"
+    if strategy == "fsdp" and algorithm != "sft":
+        raise InvalidInputError(
+            f"distributed_strategy='fsdp' is supported for sft in the native engine; use 'ddp' for {algorithm}"
+        )
+
+    max_tokens = p["max_tokens_per_gpu"] or p["max_seq_len"]
+    if p["block_size"] is not None and p["block_size"] > p["max_seq_len"]:
+        raise InvalidInputError(f"block_size ({p['block_size']}) must not exceed max_seq_len ({p['max_seq_len']})")
+    ckpt_dir = Path(p["ckpt_output_dir"])
+    data_dir = Path(p["data_output_dir"]) if p["data_output_dir"] else ckpt_dir / "data"
+    return EngineConfig(
+        algorithm=algorithm,
+        params=p,
+        device_type=device_type,
+        bf16=bf16,
+        strategy=strategy,
+        max_tokens_per_gpu=int(max_tokens),
+        ckpt_dir=ckpt_dir,
+        data_output_dir=data_dir,
+    )

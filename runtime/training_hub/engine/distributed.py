@@ -1,0 +1,100 @@
+"""Process-group setup for runs started by torchrun (or a single process)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from training_hub.errors import InfrastructureError
+
+
+@dataclass
+class DistContext:
+    """Where this process sits in the run.
+
+    Attributes:
+        rank: Global rank.
+        world_size: Number of ranks.
+        local_rank: Rank on this node.
+        device: The torch device string (`cpu` or `cuda:<local_rank>`).
+        initialized: True if this module created the process group (and must destroy it).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: str = "cpu"
+    initialized: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """True with more than one rank."""
+        return self.world_size > 1
+
+
+def world_size_from_env() -> int:
+    """`WORLD_SIZE` as set by torchrun (1 when unset)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def init_distributed() -> DistContext:
+    """Initialise `torch.distributed` when `WORLD_SIZE` > 1 (gloo on CPU, nccl on CUDA).
+
+    Raises:
+        InfrastructureError: If the rendezvous fails.
+    """
+    import torch
+    import torch.distributed as dist
+
+    world = world_size_from_env()
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available()
+    device = f"cuda:{local_rank}" if cuda else "cpu"
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    if world <= 1:
+        return DistContext(rank=0, world_size=1, local_rank=0, device=device)
+    if dist.is_initialized():
+        return DistContext(rank, world, local_rank, device, initialized=False)
+    try:
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    except Exception as exc:  # rendezvous / network problems are retryable
+        raise InfrastructureError(f"torch.distributed initialisation failed: {exc}") from exc
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, device, initialized=True)
+
+
+def shutdown(ctx: DistContext) -> None:
+    """Destroy the process group if this module created it."""
+    import torch.distributed as dist
+
+    if ctx.initialized and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(ctx: DistContext) -> None:
+    """A barrier across ranks (no-op for one rank)."""
+    import torch.distributed as dist
+
+    if ctx.distributed:
+        dist.barrier()
+
+
+def broadcast_object(ctx: DistContext, obj: Any) -> Any:
+    """Broadcast a picklable object from rank 0 (returns rank 0's object everywhere)."""
+    import torch.distributed as dist
+
+    if not ctx.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

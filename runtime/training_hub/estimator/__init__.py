@@ -1,0 +1,55 @@
+"""Per-GPU memory estimator and GPU planner that work from a model's ``config.json`` alone.
+
+Importing this package never imports torch or transformers (the operator image has neither); only the
+meta-device fallback for unknown architectures and :mod:`training_hub.estimator.measure` use them.
+"""
+
+from __future__ import annotations
+
+from training_hub.estimator.memory import (
+    ESTIMATOR_VERSION,
+    Assumptions,
+    EstimateInputs,
+    MemoryBreakdown,
+    MemoryEstimate,
+    estimate,
+    estimate_from_inputs,
+)
+from training_hub.estimator.model_config import load_model_config
+from training_hub.estimator.param_count import (
+    UnsupportedArchitectureError,
+    count_parameters,
+    model_shape,
+    supported_model_types,
+)
+from training_hub.estimator.planner import (
+    GPU_PRODUCTS,
+    Plan,
+    gpu_memory_for_product,
+    parse_gpu_memory,
+    plan,
+    plan_or_raise,
+    require_fit,
+)
+
+__all__ = [
+    "ESTIMATOR_VERSION",
+    "GPU_PRODUCTS",
+    "Assumptions",
+    "EstimateInputs",
+    "MemoryBreakdown",
+    "MemoryEstimate",
+    "Plan",
+    "UnsupportedArchitectureError",
+    "count_parameters",
+    "estimate",
+    "estimate_from_inputs",
+    "gpu_memory_for_product",
+    "load_model_config",
+    "model_shape",
+    "parse_gpu_memory",
+    "plan",
+    "plan_or_raise",
+    "require_fit",
+    "supported_model_types",
+]

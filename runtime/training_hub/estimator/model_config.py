@@ -1,0 +1,107 @@
+"""Load a model's ``config.json`` from a directory, a file, a dict, or (when allowed) the Hugging Face hub.
+
+Only the config is ever read: no weights, no torch. Multimodal wrappers that nest the language model's
+config under ``text_config`` are unwrapped when the nested config is a supported decoder family.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from training_hub.errors import InvalidInputError
+
+_HF_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+HF_ENDPOINT_DEFAULT = "https://huggingface.co"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read model config {path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"model config {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"model config {path} must hold a JSON object")
+    return data
+
+
+def fetch_hub_config(model_id: str, revision: str = "main", timeout: float = 20.0) -> dict[str, Any]:
+    """Download only ``config.json`` of a hub model (``HF_ENDPOINT`` and ``HF_TOKEN`` are honoured).
+
+    Raises:
+        InvalidInputError: If the config cannot be fetched or parsed.
+    """
+    endpoint = os.environ.get("HF_ENDPOINT", HF_ENDPOINT_DEFAULT).rstrip("/")
+    url = f"{endpoint}/{model_id}/resolve/{revision}/config.json"
+    request = urllib.request.Request(url)
+    token = os.environ.get("HF_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (fixed https endpoint)
+            data = json.loads(response.read().decode("utf-8"))
+    except (urllib.error.URLError, TimeoutError, OSError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"cannot fetch config.json of {model_id!r} from {endpoint}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"config.json of {model_id!r} is not a JSON object")
+    return data
+
+
+def _unwrap(config: dict[str, Any]) -> dict[str, Any]:
+    from training_hub.estimator.param_count import FAMILIES
+
+    text = config.get("text_config")
+    if config.get("model_type") not in FAMILIES and isinstance(text, dict) and text.get("model_type") in FAMILIES:
+        return dict(text)
+    return config
+
+
+def load_model_config(source: Any, *, allow_download: bool = False) -> dict[str, Any]:
+    """Return a model's config as a dict.
+
+    Args:
+        source: A config dict, a ``config.json`` path, a model directory holding ``config.json``, or a
+            Hugging Face model id (``org/name``; fetched only with ``allow_download=True``).
+        allow_download: Permit fetching ``config.json`` from the hub.
+
+    Returns:
+        The config dict (a copy), with ``model_type`` present.
+
+    Raises:
+        InvalidInputError: If the source cannot be read, is not a config, or needs a download that was
+            not allowed.
+    """
+    if isinstance(source, dict):
+        config = dict(source)
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source).expanduser()
+        if path.is_dir():
+            file = path / "config.json"
+            if not file.is_file():
+                raise InvalidInputError(f"model directory {path} has no config.json")
+            config = _read_json(file)
+        elif path.is_file():
+            config = _read_json(path)
+        elif isinstance(source, str) and _HF_ID.match(source):
+            if not allow_download:
+                raise InvalidInputError(
+                    f"{source!r} is not a local path; it looks like a Hugging Face id: pass "
+                    "allow_download=True (CLI: --allow-download) to fetch only its config.json"
+                )
+            config = fetch_hub_config(source)
+        else:
+            raise InvalidInputError(f"model path {str(source)!r} does not exist")
+    else:
+        raise InvalidInputError(
+            f"model must be a config dict, a path or a hub id, not {type(source).__name__}"
+        )
+    if not isinstance(config.get("model_type"), str):
+        raise InvalidInputError("model config has no 'model_type': is this a transformers config.json?")
+    return _unwrap(config)

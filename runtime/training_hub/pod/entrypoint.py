@@ -1,0 +1,275 @@
+"""The training pod's entrypoint: ``training-hub run-pod --spec /etc/training-hub/run.json``.
+
+It reads the :class:`~training_hub.pod.spec.PodRunSpec` the operator wrote into the run's ConfigMap, takes
+the rendezvous from the environment the launcher set (``PET_*`` / ``MASTER_*``, with the library's
+precedence rules), and calls the algorithm through the public API, which starts ``torchrun`` itself when
+more than one process is needed. The exit code tells the owner whether to retry:
+
+====  ==============================================================  =========
+code  meaning                                                           retried
+====  ==============================================================  =========
+0     every local rank finished                                          -
+1     unexpected error                                                   yes
+3     bad input (parameters, data, model): :class:`InvalidInputError`    no
+4     infrastructure (rendezvous, lost peer, storage)                    yes
+====  ==============================================================  =========
+
+A one-line reason goes to ``/dev/termination-log`` (``TRAINING_HUB_TERMINATION_LOG`` overrides it), where
+Kubernetes picks it up as the container's termination message and the operator shows it in the
+TrainingRun's status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from training_hub.errors import InfrastructureError, InvalidInputError, TrainingHubError
+from training_hub.pod import exit_codes
+from training_hub.pod.demo import is_demo_uri, materialize_demo_data, materialize_demo_model
+from training_hub.pod.mounts import PATH_PARAMS, in_pod, mount_root, write_termination_message
+from training_hub.pod.spec import SPEC_PATH, PodRunSpec
+
+#: Parameters the launcher owns (they come from the environment, never from the spec).
+RENDEZVOUS_PARAMS: tuple[str, ...] = (
+    "nproc_per_node",
+    "nnodes",
+    "node_rank",
+    "rdzv_id",
+    "rdzv_endpoint",
+    "master_addr",
+    "master_port",
+)
+
+#: Names of exception classes (from torch and the network stack) that mean "the infrastructure failed".
+_INFRASTRUCTURE_ERROR_NAMES: frozenset[str] = frozenset(
+    {
+        "RendezvousError",
+        "RendezvousTimeoutError",
+        "RendezvousClosedError",
+        "RendezvousConnectionError",
+        "RendezvousStateError",
+        "DistNetworkError",
+        "DistStoreError",
+        "DistBackendError",
+        "ChildFailedError",
+        "ConnectionError",
+        "ConnectionResetError",
+        "ConnectionRefusedError",
+        "BrokenPipeError",
+        "TimeoutError",
+    }
+)
+
+
+def _log(message: str) -> None:
+    print(f"[training-hub run-pod] {message}", file=sys.stderr, flush=True)
+
+
+def load_spec(path: str, env: Mapping[str, str] | None = None) -> PodRunSpec:
+    """Read and validate the run spec.
+
+    Args:
+        path: The spec path as the pod sees it (mapped under ``TRAINING_HUB_MOUNT_ROOT`` when set).
+        env: Environment (default: ``os.environ``).
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        InvalidInputError: When the file is missing, not JSON, or not a valid spec.
+    """
+    local = in_pod(path, env)
+    try:
+        raw = Path(local).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read the run spec {local}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"the run spec {local} is not JSON: {exc}") from None
+    try:
+        spec = PodRunSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError(f"invalid run spec {local}: {_validation_summary(exc)}") from None
+    from training_hub.params import ALGORITHMS
+
+    if spec.algorithm not in ALGORITHMS:
+        raise InvalidInputError(
+            f"unknown algorithm {spec.algorithm!r} in {local}; choose one of {', '.join(ALGORITHMS)}"
+        )
+    owned = sorted(set(spec.params) & set(RENDEZVOUS_PARAMS))
+    if owned:
+        raise InvalidInputError(
+            f"the run spec sets {', '.join(owned)}, which the launcher owns: the rendezvous comes from the "
+            "environment (PET_* / MASTER_*)"
+        )
+    return spec
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def resolve_rendezvous(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resolve torchrun settings from the environment (``PET_*`` > ``MASTER_*`` > defaults).
+
+    Raises:
+        InvalidInputError: On conflicting or invalid settings.
+    """
+    from training_hub.torchrun import get_torchrun_params
+
+    return get_torchrun_params({}, env=os.environ if env is None else env)
+
+
+@contextlib.contextmanager
+def localized_params(
+    params: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Map the spec's paths to this machine and build demo assets (``tiny://``) for the duration.
+
+    Args:
+        params: The spec's ``params``.
+        env: Environment (default: ``os.environ``).
+
+    Yields:
+        Parameters ready for the algorithm function.
+    """
+    out = dict(params)
+    for key in PATH_PARAMS:
+        value = out.get(key)
+        if isinstance(value, str) and not is_demo_uri(value):
+            out[key] = in_pod(value, env)
+    with contextlib.ExitStack() as stack:
+        needs_tmp = any(is_demo_uri(str(out.get(k, ""))) for k in ("model_path", "data_path"))
+        if needs_tmp:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="training-hub-demo-")))
+            if is_demo_uri(str(out.get("model_path", ""))):
+                out["model_path"] = str(materialize_demo_model(str(out["model_path"]), tmp / "model"))
+                _log(f"built demo model {params['model_path']} at {out['model_path']}")
+            if is_demo_uri(str(out.get("data_path", ""))):
+                out["data_path"] = str(materialize_demo_data(str(out["data_path"]), tmp / "data.jsonl"))
+                _log(f"built demo data {params['data_path']} at {out['data_path']}")
+        yield out
+
+
+def algorithm_function(name: str) -> Callable[..., Any]:
+    """The public API function of an algorithm (``training_hub.sft`` ...)."""
+    import training_hub
+
+    fn = getattr(training_hub, name, None)
+    if not callable(fn):
+        raise InvalidInputError(f"this runtime image has no algorithm {name!r}")
+    return fn  # type: ignore[no-any-return]
+
+
+def classify(exc: BaseException) -> int:
+    """Map an exception to the pod's exit code (see the module docstring)."""
+    if isinstance(exc, InvalidInputError | ValidationError):
+        return exit_codes.INVALID_INPUT
+    if isinstance(exc, InfrastructureError):
+        return exit_codes.INFRASTRUCTURE
+    if isinstance(exc, TrainingHubError):
+        return exc.exit_code
+    for cls in type(exc).__mro__:
+        if cls.__name__ in _INFRASTRUCTURE_ERROR_NAMES:
+            return exit_codes.INFRASTRUCTURE
+    return exit_codes.FAILED
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line, user-facing description of an exception."""
+    if isinstance(exc, ValidationError):
+        return f"invalid parameters: {_validation_summary(exc)}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, TrainingHubError):
+        return text
+    return f"{type(exc).__name__}: {text}"
+
+
+def run_pod(spec_path: str = SPEC_PATH, env: Mapping[str, str] | None = None) -> int:
+    """Run the training of one pod (one node) and return its exit code.
+
+    Args:
+        spec_path: Path of ``run.json`` as the pod sees it.
+        env: Environment to read the rendezvous from (default: ``os.environ``).
+
+    Returns:
+        The exit code (see the module docstring); the reason is in the termination log.
+    """
+    environ = os.environ if env is None else env
+    started = time.monotonic()
+    try:
+        spec = load_spec(spec_path, environ)
+        rdzv = resolve_rendezvous(environ)
+        where = f" (local mount root {mount_root(environ)})" if mount_root(environ) else ""
+        _log(
+            f"run {spec.run.namespace}/{spec.run.name}: {spec.algorithm} on node {rdzv['node_rank']} of "
+            f"{rdzv['nnodes']} x {rdzv['nproc_per_node']} processes, rendezvous "
+            f"{rdzv.get('master_addr') or rdzv.get('rdzv_endpoint') or 'standalone'}"
+            f"{':' + str(rdzv['master_port']) if rdzv.get('master_port') else ''}{where}"
+        )
+        fn = algorithm_function(spec.algorithm)
+        with localized_params(spec.params, environ) as params:
+            fn(**params, **rdzv)
+    except KeyboardInterrupt:
+        reason = "Terminated: interrupted"
+        write_termination_message(reason, environ)
+        _log(reason)
+        return exit_codes.TERMINATED
+    except BaseException as exc:  # noqa: BLE001 (every failure becomes an exit code and a reason)
+        if isinstance(exc, SystemExit):
+            code = exc.code if isinstance(exc.code, int) else exit_codes.FAILED
+            if code == 0:
+                return exit_codes.SUCCEEDED
+            reason = f"{exit_codes.reason_for(code)}: the training process exited with {code}"
+        else:
+            code = classify(exc)
+            reason = f"{exit_codes.reason_for(code)}: {describe(exc)}"
+        write_termination_message(reason, environ)
+        _log(reason)
+        if code == exit_codes.FAILED and not isinstance(exc, SystemExit):
+            import traceback
+
+            traceback.print_exception(exc, file=sys.stderr)
+        return code
+    elapsed = time.monotonic() - started
+    message = f"Succeeded: {spec.algorithm} finished on node {rdzv['node_rank']} in {elapsed:.1f}s"
+    write_termination_message(message, environ)
+    _log(message)
+    return exit_codes.SUCCEEDED
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``run-pod``'s arguments to a parser."""
+    parser.add_argument(
+        "--spec",
+        default=SPEC_PATH,
+        help=f"Path of the run spec (run.json) written by the operator (default: {SPEC_PATH}).",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training_hub.pod --spec PATH``: the same as ``training-hub run-pod``."""
+    parser = argparse.ArgumentParser(prog="training-hub run-pod", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_pod(args.spec)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

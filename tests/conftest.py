@@ -1,0 +1,103 @@
+"""Shared fixtures: a tiny tokenizer, a tiny Llama and learnable synthetic datasets, built once and cached.
+
+The artefacts are built with `training_hub.tiny` (no downloads) into pytest's cache directory under a key
+that hashes the builder's source and library versions, so they are rebuilt only when the builder changes.
+Concurrent sessions are safe: a build goes to a temporary directory that is renamed into place.
+
+Fixtures (session-scoped, paths): `tiny_tokenizer_dir`, `tiny_model_dir`, `messages_data`,
+`document_data`, `alpaca_data`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import inspect
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Multi-process CPU tests on 2 cores: one OpenMP thread per process (inherited by subprocesses).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+#: Samples in each synthetic dataset fixture.
+DATASET_SIZE = 256
+
+
+def _builder_key() -> str:
+    from training_hub import tiny
+
+    parts = [inspect.getsource(tiny)]
+    for dist in ("transformers", "tokenizers", "torch"):
+        try:
+            parts.append(f"{dist}={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(f"{dist}=none")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def _build(root: Path) -> None:
+    from training_hub import tiny
+
+    tok = tiny.build_tokenizer(root / "tokenizer")
+    tiny.build_tiny_model(root / "model", family="llama", seed=0, tokenizer_dir=tok)
+    for fmt in ("messages", "document", "alpaca"):
+        tiny.write_synthetic_dataset(root / f"{fmt}.jsonl", n=DATASET_SIZE, fmt=fmt, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(request: pytest.FixtureRequest) -> Path:
+    """Directory holding `tokenizer/`, `model/` and `<format>.jsonl`, built once per builder version."""
+    cache = getattr(request.config, "cache", None)  # None with `-p no:cacheprovider`
+    base = Path(cache.mkdir("tiny")) if cache is not None else Path.home() / ".cache" / "training-hub" / "tiny"
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / _builder_key()
+    if (final / "READY").is_file():
+        return final
+    tmp = base / f".build-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    _build(tmp)
+    (tmp / "READY").write_text("ok\n")
+    try:
+        os.rename(tmp, final)
+    except OSError:  # another session won the race, or a stale incomplete dir exists
+        if not (final / "READY").is_file():
+            shutil.rmtree(final, ignore_errors=True)
+            os.rename(tmp, final)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tiny_artifacts: Path) -> Path:
+    """A locally trained BPE tokenizer (bos/eos/pad, chat template)."""
+    return tiny_artifacts / "tokenizer"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_artifacts: Path) -> Path:
+    """A random-init tiny Llama (hidden 64, 2 layers) with its tokenizer in the same directory."""
+    return tiny_artifacts / "model"
+
+
+@pytest.fixture(scope="session")
+def messages_data(tiny_artifacts: Path) -> Path:
+    """Learnable synthetic chat data (`messages` format, 256 samples)."""
+    return tiny_artifacts / "messages.jsonl"
+
+
+@pytest.fixture(scope="session")
+def document_data(tiny_artifacts: Path) -> Path:
+    """Learnable synthetic pretraining data (`document` format, 256 samples)."""
+    return tiny_artifacts / "document.jsonl"
+
+
+@pytest.fixture(scope="session")
+def alpaca_data(tiny_artifacts: Path) -> Path:
+    """Learnable synthetic instruction data (`alpaca` format, 256 samples)."""
+    return tiny_artifacts / "alpaca.jsonl"

@@ -1,0 +1,430 @@
+"""Start and stop a real Kubernetes 1.20 control plane without containers.
+
+The plane is three local processes on free ports of 127.0.0.1, all state in one temporary directory:
+
+* ``etcd`` (client and peer ports),
+* ``kube-apiserver`` (secure port only, a static token in group ``system:masters``, RBAC, a service-account
+  signing key made with ``openssl``),
+* ``kube-controller-manager`` (garbage collector, namespace, job, service-account controllers: owner
+  references are collected as in a real cluster).
+
+There is no kubelet: pods are accepted but never run. Every process is started by this module and stopped by
+its pid in :meth:`ControlPlane.stop` (also registered with :mod:`atexit`).
+
+Example::
+
+    plane = ControlPlane(bin_dir)
+    plane.start()
+    plane.kubectl("get", "namespaces")
+    plane.stop()
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Controllers of kube-controller-manager a test needs (no kubelet, so nothing pod-scheduling related).
+DEFAULT_CONTROLLERS: tuple[str, ...] = (
+    "garbagecollector",
+    "namespace",
+    "job",
+    "serviceaccount",
+    "serviceaccount-token",
+    "clusterrole-aggregation",
+    "ttl-after-finished",
+)
+
+BUILD_SCRIPT = Path(__file__).with_name("build.sh")
+
+
+def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.25, message: str = "") -> Any:
+    """Poll ``predicate()`` until it returns a truthy value; return that value.
+
+    Raises:
+        AssertionError: After ``timeout`` seconds, with ``message`` and the last value.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s: {message or predicate} (last value: {last!r})")
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be built, started or reached."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def find_binaries(build_if_missing: bool = True) -> Path:
+    """Locate the control plane binaries.
+
+    Order: ``KUBEBUILDER_ASSETS`` (when it holds ``kube-apiserver`` and ``etcd``), the build cache,
+    else run ``build.sh`` (which builds them once; minutes).
+
+    Args:
+        build_if_missing: Run ``build.sh`` when nothing is found.
+
+    Returns:
+        The directory with ``kube-apiserver``, ``kube-controller-manager`` (optional) and ``etcd``.
+
+    Raises:
+        ControlPlaneError: When nothing is found and building is not allowed or fails.
+    """
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and (Path(assets) / "kube-apiserver").exists() and (Path(assets) / "etcd").exists():
+        return Path(assets)
+    cache = Path(
+        os.environ.get("TRAINING_HUB_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "training-hub"
+    )
+    cached = cache / "k8s-1.20.2" / "bin"
+    if all((cached / b).exists() for b in ("kube-apiserver", "kube-controller-manager", "etcd")):
+        return cached
+    if not build_if_missing:
+        raise ControlPlaneError(f"no control plane binaries: set KUBEBUILDER_ASSETS or run {BUILD_SCRIPT}")
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ControlPlaneError(f"{BUILD_SCRIPT} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+class ControlPlane:
+    """A local etcd + kube-apiserver + kube-controller-manager.
+
+    Attributes:
+        bin_dir: Directory of the binaries.
+        workdir: Temporary directory holding data, keys, logs and the kubeconfig.
+        kubeconfig: Path of a kubeconfig with cluster-admin rights (valid once started).
+        server: The API server URL.
+        token: The static bearer token of the admin user.
+    """
+
+    def __init__(
+        self,
+        bin_dir: Path | str | None = None,
+        *,
+        workdir: Path | str | None = None,
+        controllers: Iterable[str] = DEFAULT_CONTROLLERS,
+        with_controller_manager: bool = True,
+    ) -> None:
+        self.bin_dir = Path(bin_dir) if bin_dir else find_binaries()
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="th-controlplane-"))
+        self.controllers = tuple(controllers)
+        self.with_controller_manager = with_controller_manager
+        self.token = secrets.token_hex(16)
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self.server = ""
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: dict[str, Any] = {}
+        self._started = False
+
+    # ----------------------------------------------------------------------------------------- lifecycle
+    def start(self, timeout: float = 90.0) -> ControlPlane:
+        """Start etcd, the API server and the controller manager; return when the API answers.
+
+        Raises:
+            ControlPlaneError: If a process exits early or the API is not ready within ``timeout``.
+        """
+        if self._started:
+            return self
+        atexit.register(self.stop)
+        self._started = True
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, timeout: float) -> None:
+        pki = self.workdir / "pki"
+        pki.mkdir(parents=True, exist_ok=True)
+        sa_key = pki / "sa.key"
+        sa_pub = pki / "sa.pub"
+        subprocess.run(
+            ["openssl", "genrsa", "-out", str(sa_key), "2048"], check=True, capture_output=True, timeout=60
+        )
+        subprocess.run(
+            ["openssl", "rsa", "-in", str(sa_key), "-pubout", "-out", str(sa_pub)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        tokens = pki / "tokens.csv"
+        tokens.write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
+
+        etcd_client, etcd_peer = free_port(), free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_client}"
+        self._spawn(
+            "etcd",
+            [
+                str(self.bin_dir / "etcd"),
+                "--data-dir",
+                str(self.workdir / "etcd"),
+                "--listen-client-urls",
+                etcd_url,
+                "--advertise-client-urls",
+                etcd_url,
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{etcd_peer}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{etcd_peer}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{etcd_peer}",
+                "--unsafe-no-fsync",
+            ],
+            env_extra={"ETCD_UNSUPPORTED_ARCH": os.environ.get("ETCD_UNSUPPORTED_ARCH", "")},
+        )
+        api_port = free_port()
+        self.server = f"https://127.0.0.1:{api_port}"
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.bin_dir / "kube-apiserver"),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                f"--cert-dir={pki / 'serving'}",
+                f"--token-auth-file={tokens}",
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={sa_pub}",
+                f"--service-account-signing-key-file={sa_key}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--allow-privileged=true",
+                "--disable-admission-plugins=ServiceAccount",
+                "--enable-priority-and-fairness=false",
+                "--v=0",
+            ],
+        )
+        self._write_kubeconfig()
+        self._wait_ready(timeout)
+        if self.with_controller_manager and (self.bin_dir / "kube-controller-manager").exists():
+            self._spawn(
+                "kube-controller-manager",
+                [
+                    str(self.bin_dir / "kube-controller-manager"),
+                    f"--kubeconfig={self.kubeconfig}",
+                    f"--controllers={','.join(self.controllers)}",
+                    f"--service-account-private-key-file={sa_key}",
+                    "--port=0",
+                    "--secure-port=0",
+                    "--leader-elect=false",
+                    "--concurrent-gc-syncs=5",
+                    "--v=0",
+                ],
+            )
+            time.sleep(0.5)
+            self._check_alive()
+
+    def stop(self) -> None:
+        """Stop every process this plane started (by pid), then remove the work directory."""
+        for name in reversed(list(self._procs)):
+            proc = self._procs[name]
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    proc.wait(timeout=10)
+        self._procs.clear()
+        for fh in self._logs.values():
+            with contextlib.suppress(Exception):
+                fh.close()
+        self._logs.clear()
+        if self._own_workdir and self.workdir.exists() and not os.environ.get("TH_KEEP_CONTROLPLANE_DIR"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self._started = False
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Pids of the running processes, by name."""
+        return {n: p.pid for n, p in self._procs.items() if p.poll() is None}
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        """The end of a process's log (``etcd``, ``kube-apiserver``, ``kube-controller-manager``)."""
+        path = self.workdir / "logs" / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    # ------------------------------------------------------------------------------------------ helpers
+    def _spawn(self, name: str, argv: Sequence[str], env_extra: dict[str, str] | None = None) -> None:
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        fh = open(logs / f"{name}.log", "wb")  # noqa: SIM115 (closed in stop())
+        self._logs[name] = fh
+        env = dict(os.environ)
+        env.update({k: v for k, v in (env_extra or {}).items() if v})
+        self._procs[name] = subprocess.Popen(
+            list(argv), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+
+    def _check_alive(self) -> None:
+        for name, proc in self._procs.items():
+            if proc.poll() is not None:
+                raise ControlPlaneError(
+                    f"{name} exited with {proc.returncode}; log tail:\n{self.log_tail(name)}"
+                )
+
+    def _write_kubeconfig(self) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "local", "cluster": {"server": self.server, "insecure-skip-tls-verify": True}}
+            ],
+            "users": [{"name": "admin", "user": {"token": self.token}}],
+            "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
+            "current-context": "local",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config))
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            self._check_alive()
+            proc = self.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
+            if proc.returncode == 0 and proc.stdout.strip() == "ok":
+                # The default namespace and service account controller must exist before tests create objects.
+                ns = self.kubectl("get", "namespace", "default", "-o", "name", check=False, timeout=10)
+                if ns.returncode == 0:
+                    return
+            last = proc.stderr or proc.stdout
+            time.sleep(0.3)
+        raise ControlPlaneError(
+            f"kube-apiserver not ready after {timeout}s ({last.strip()});"
+            f" log tail:\n{self.log_tail('kube-apiserver')}"
+        )
+
+    def env(self) -> dict[str, str]:
+        """An environment for subprocesses that talk to this plane (``KUBECONFIG`` set)."""
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        return env
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,  # noqa: A002 (mirrors subprocess.run)
+        check: bool = True,
+        timeout: float = 60.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``kubectl --kubeconfig <ours> *args``.
+
+        Args:
+            *args: kubectl arguments.
+            input: Text for stdin (e.g. a manifest with ``apply -f -``).
+            check: Raise :class:`ControlPlaneError` on a non-zero exit.
+            timeout: Seconds before the command is killed.
+
+        Returns:
+            The completed process (``stdout``/``stderr`` as text).
+        """
+        cmd = ["kubectl", f"--kubeconfig={self.kubeconfig}", *args]
+        proc = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise ControlPlaneError(f"{' '.join(cmd[2:])} failed ({proc.returncode}): {proc.stderr.strip()}")
+        return proc
+
+    def kubectl_json(self, *args: str) -> Any:
+        """Run kubectl with ``-o json`` and parse the output."""
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def apply(self, manifest: str | dict[str, Any] | list[dict[str, Any]] | Path, namespace: str | None = None) -> str:
+        """``kubectl apply`` a manifest given as YAML text, object(s) or a file path; return kubectl's output."""
+        if isinstance(manifest, Path):
+            text = manifest.read_text()
+        elif isinstance(manifest, str):
+            text = manifest
+        else:
+            docs = manifest if isinstance(manifest, list) else [manifest]
+            text = yaml.safe_dump_all(docs)
+        args = ["apply", "-f", "-"]
+        if namespace:
+            args += ["-n", namespace]
+        return self.kubectl(*args, input=text).stdout
+
+    def create_namespace(self, name: str) -> str:
+        """Create a namespace (idempotent) and return its name."""
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        return name
+
+    def wait_for_crd(self, name: str, timeout: float = 60.0) -> None:
+        """Wait until a CRD is Established (its resources are served)."""
+        self.kubectl("wait", "--for=condition=Established", f"crd/{name}", f"--timeout={int(timeout)}s",
+                     timeout=timeout + 10)
+
+    def install_crds(self, *paths: Path | str, restart_controller_manager: bool = True) -> list[str]:
+        """Apply CRD manifests, wait until each is Established, then let the garbage collector see them.
+
+        kube-controller-manager 1.20 rediscovers resource types only every 30 s; restarting it (about a
+        second) makes owner-reference garbage collection of the new kinds immediate.
+
+        Returns:
+            The names of the CRDs applied.
+        """
+        names: list[str] = []
+        for path in paths:
+            for doc in yaml.safe_load_all(Path(path).read_text()):
+                if doc and doc.get("kind") == "CustomResourceDefinition":
+                    names.append(doc["metadata"]["name"])
+            self.kubectl("apply", "-f", str(path))
+        for name in names:
+            self.wait_for_crd(name)
+        if restart_controller_manager and "kube-controller-manager" in self._procs:
+            self.restart_controller_manager()
+        return names
+
+    def restart_controller_manager(self) -> None:
+        """Stop the controller manager (by pid) and start it again with the same arguments."""
+        proc = self._procs.pop("kube-controller-manager")
+        argv = proc.args
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        self._logs.pop("kube-controller-manager").close()
+        self._spawn("kube-controller-manager", list(argv))  # type: ignore[arg-type]
+
+    def api_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` configured for this plane."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))

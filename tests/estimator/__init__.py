@@ -1,0 +1,1 @@
+"""Tests of the memory estimator and GPU planner."""

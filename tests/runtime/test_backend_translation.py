@@ -1,0 +1,213 @@
+"""Parameter translation of the upstream-engine adapters (pure functions; no GPU, no upstream package)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from training_hub.backends import instructlab, mini_trainer, unsloth
+from training_hub.errors import InvalidInputError
+
+pytestmark = pytest.mark.unit
+
+BASE = {"model_path": "/models/m", "data_path": "/data/d.jsonl", "ckpt_output_dir": "/out"}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("PET_NPROC_PER_NODE", "PET_NNODES", "PET_NODE_RANK", "PET_MASTER_ADDR", "MASTER_ADDR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("PET_RDZV_ENDPOINT", raising=False)
+
+
+# instructlab-training -----------------------------------------------------------------------------------
+
+
+def test_instructlab_names_and_defaults() -> None:
+    out = instructlab.translate(
+        {
+            **BASE,
+            "max_tokens_per_gpu": 4096,
+            "seed": 7,
+            "adam_beta1": 0.8,
+            "adam_beta2": 0.99,
+            "adam_epsilon": 1e-6,
+            "weight_decay": 0.1,
+            "effective_batch_size": 32,
+            "learning_rate": 1e-5,
+            "keep_last_checkpoints": 1,
+            "overlong_policy": "drop",
+            "nproc_per_node": 4,
+        }
+    )
+    args = out["train_args"]
+    assert args["max_batch_len"] == 4096 and "max_tokens_per_gpu" not in args
+    assert args["random_seed"] == 7 and "seed" not in args
+    assert (
+        args["adamw_betas"] == (0.8, 0.99) and args["adamw_eps"] == 1e-6 and args["adamw_weight_decay"] == 0.1
+    )
+    assert args["effective_batch_size"] == 32 and args["learning_rate"] == 1e-5
+    assert args["keep_last_checkpoint_only"] is True
+    assert args["data_output_dir"] == "/out/data" and args["model_path"] == "/models/m"
+    assert out["torch_args"] == {"nproc_per_node": 4, "nnodes": 1, "node_rank": 0, "rdzv_id": 0}
+
+
+def test_instructlab_max_batch_len_defaults_to_max_seq_len_and_pretraining_config() -> None:
+    out = instructlab.translate({**BASE, "max_seq_len": 512, "is_pretraining": True, "block_size": 256})
+    assert out["train_args"]["max_batch_len"] == 512
+    assert out["train_args"]["pretraining_config"] == {"block_size": 256}
+
+
+def test_instructlab_rejects_what_it_cannot_honour_all_at_once() -> None:
+    with pytest.raises(InvalidInputError) as err:
+        instructlab.translate(
+            {
+                **BASE,
+                "lr_scheduler": "linear",
+                "max_steps": 10,
+                "distributed_strategy": "ddp",
+                "keep_last_checkpoints": 3,
+            }
+        )
+    text = str(err.value)
+    for name in (
+        "lr_scheduler='linear'",
+        "max_steps=10",
+        "distributed_strategy='ddp'",
+        "keep_last_checkpoints=3",
+    ):
+        assert name in text
+    assert "backend='native'" in text
+
+
+def test_instructlab_unset_defaults_it_cannot_honour_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="training_hub")
+    out = instructlab.translate(dict(BASE))
+    assert any("overlong_policy" in note for note in out["notes"])
+    assert "drops samples longer than max_seq_len" in caplog.text
+
+
+# mini-trainer -------------------------------------------------------------------------------------------
+
+
+def test_mini_trainer_renames() -> None:
+    params: dict[str, Any] = {
+        **BASE,
+        "unfreeze_rank_ratio": 0.25,
+        "target_patterns": ["q_proj"],
+        "warmup_steps": 5,
+        "num_epochs": 3,
+        "effective_batch_size": 16,
+        "use_liger": False,
+        "save_samples": 64,
+        "overlong_policy": "drop",
+    }
+    args = mini_trainer.translate(params)["train_args"]
+    expected = {
+        "num_warmup_steps": 5,
+        "osft_target_patterns": ["q_proj"],
+        "osft_unfreeze_rank_ratio": 0.25,
+        "max_epochs": 3,
+        "batch_size": 16,
+        "output_dir": "/out",
+        "model_name_or_path": "/models/m",
+        "use_liger_kernels": False,
+        "min_samples_per_checkpoint": 64,
+        "osft": True,
+        "training_mode": "epoch",
+        "data_path": "/out/data/data.jsonl",
+        "max_tokens_per_gpu": 2048,
+    }
+    assert {k: args[k] for k in expected} == expected
+    for old in (
+        "warmup_steps",
+        "target_patterns",
+        "unfreeze_rank_ratio",
+        "num_epochs",
+        "effective_batch_size",
+    ):
+        assert old not in args
+
+
+def test_mini_trainer_step_mode_and_data_processing() -> None:
+    out = mini_trainer.translate(
+        {**BASE, "unfreeze_rank_ratio": 0.5, "max_steps": 20, "data_output_dir": "/fast"},
+        processed_data_path="/p.jsonl",
+    )
+    assert out["train_args"]["training_mode"] == "step" and out["train_args"]["max_steps"] == 20
+    assert out["train_args"]["data_path"] == "/p.jsonl"
+    assert out["data_processing"]["data_output_path"] == "/fast"
+    assert "osft_target_patterns" not in out["train_args"]  # engine picks its default
+
+
+def test_mini_trainer_refuses_adamw_settings_it_would_drop() -> None:
+    with pytest.raises(InvalidInputError) as err:
+        mini_trainer.translate({**BASE, "unfreeze_rank_ratio": 0.5, "adam_beta1": 0.8, "weight_decay": 0.01})
+    assert "adam_beta1=0.8" in str(err.value) and "weight_decay=0.01" in str(err.value)
+    # The values mini-trainer uses anyway are accepted when set explicitly.
+    mini_trainer.translate(
+        {**BASE, "unfreeze_rank_ratio": 0.5, "adam_beta2": 0.95, "overlong_policy": "drop"}
+    )
+
+
+# unsloth ------------------------------------------------------------------------------------------------
+
+
+def test_unsloth_lora_and_trl_names() -> None:
+    out = unsloth.translate(
+        {
+            **BASE,
+            "lora_r": 8,
+            "lora_alpha": 16,
+            "lora_dropout": 0.05,
+            "target_modules": ["q_proj", "v_proj"],
+            "effective_batch_size": 24,
+            "max_seq_len": 1024,
+            "keep_last_checkpoints": 2,
+            "merge_adapter": True,
+            "max_grad_norm": 0.5,
+        }
+    )
+    assert out["peft"]["r"] == 8 and out["peft"]["lora_alpha"] == 16 and out["peft"]["lora_dropout"] == 0.05
+    assert out["peft"]["target_modules"] == ["q_proj", "v_proj"] and out["peft"]["random_state"] == 42
+    assert out["model"] == {
+        "model_name": "/models/m",
+        "max_seq_length": 1024,
+        "load_in_4bit": False,
+        "dtype": None,
+    }
+    cfg = out["sft_config"]
+    assert cfg["per_device_train_batch_size"] * cfg["gradient_accumulation_steps"] == 24
+    assert cfg["per_device_train_batch_size"] == 8
+    assert cfg["max_length"] == 1024 and cfg["packing"] is False and cfg["assistant_only_loss"] is True
+    assert cfg["num_train_epochs"] == 3 and cfg["learning_rate"] == 2e-4  # LoRA defaults
+    assert cfg["save_total_limit"] == 2 and cfg["save_strategy"] == "epoch" and cfg["max_grad_norm"] == 0.5
+    assert out["save_merged"] is True
+
+
+def test_unsloth_save_samples_becomes_steps() -> None:
+    cfg = unsloth.translate({**BASE, "effective_batch_size": 8, "save_samples": 32})["sft_config"]
+    assert cfg["save_strategy"] == "steps" and cfg["save_steps"] == 4
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"max_tokens_per_gpu": 1024}, "max_tokens_per_gpu=1024"),
+        ({"nproc_per_node": 2}, "one process"),
+        ({"is_pretraining": True}, "is_pretraining=True"),
+        ({"overlong_policy": "drop"}, "overlong_policy='drop'"),
+        ({"effective_batch_size": 8, "save_samples": 12}, "multiple of"),
+        ({"distributed_strategy": "fsdp"}, "distributed_strategy='fsdp'"),
+    ],
+)
+def test_unsloth_rejects_what_it_cannot_honour(extra: dict[str, Any], needle: str) -> None:
+    with pytest.raises(InvalidInputError, match="backend='peft'") as err:
+        unsloth.translate({**BASE, **extra})
+    assert needle in str(err.value)
+
+
+def test_micro_batch_divides_effective_batch() -> None:
+    assert [unsloth.micro_batch(n) for n in (1, 7, 12, 64, 13)] == [1, 7, 6, 8, 1]

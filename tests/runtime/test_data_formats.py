@@ -1,0 +1,179 @@
+"""Data formats: detection, whole-file validation with file:line errors, overlong policy, caching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training_hub.data import prepare_dataset, read_records
+from training_hub.errors import DataFormatError, InvalidInputError
+
+pytestmark = pytest.mark.unit
+
+GOOD = {"messages": [{"role": "user", "content": "repeat: cat dog"}, {"role": "assistant", "content": "cat dog"}]}
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_tokenizer_dir: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"), [("messages_data", "messages"), ("document_data", "document"), ("alpaca_data", "alpaca")]
+)
+def test_auto_detects_format_from_first_line(request: pytest.FixtureRequest, fixture: str, expected: str) -> None:
+    fmt, records = read_records(request.getfixturevalue(fixture), "auto")
+    assert fmt == expected
+    assert len(records) == 256
+    assert [r.line for r in records[:3]] == [1, 2, 3]
+
+
+def test_undetectable_format_names_file_and_line(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "x.jsonl", [json.dumps({"text": "hello"})])
+    with pytest.raises(DataFormatError, match=rf"{path}:1: cannot detect"):
+        read_records(path, "auto")
+
+
+BAD_LINES = {
+    "bad json": ('{"messages": [', "invalid JSON"),
+    "not an object": ("[1, 2]", "JSON object"),
+    "missing messages": (json.dumps({"document": "x"}), "missing key `messages`"),
+    "messages not list": (json.dumps({"messages": "hi"}), "must be a list"),
+    "empty messages": (json.dumps({"messages": []}), "is empty"),
+    "unknown role": (json.dumps({"messages": [{"role": "robot", "content": "x"}]}), "unknown role 'robot'"),
+    "content not str": (json.dumps({"messages": [{"role": "user", "content": 3}]}), "`content` must be a string"),
+    "message not object": (json.dumps({"messages": ["hi"]}), "must be an object"),
+    "unmask not bool": (json.dumps({**GOOD, "unmask": "yes"}), "`unmask` must be true or false"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LINES))
+def test_malformed_line_raises_with_file_and_line(tmp_path: Path, case: str, tokenizer) -> None:
+    bad, message = BAD_LINES[case]
+    path = write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD), "", json.dumps(GOOD), bad, json.dumps(GOOD)])
+    with pytest.raises(DataFormatError) as info:
+        prepare_dataset(path, tokenizer, max_seq_len=64, output_dir=tmp_path / "out")
+    assert f"{path}:4" in str(info.value)
+    assert message in str(info.value)
+    # Validation happens before tokenisation: nothing was cached.
+    assert not list((tmp_path / "out").glob("*.npz")) if (tmp_path / "out").exists() else True
+
+
+def test_whole_file_is_validated_before_tokenising(tmp_path: Path, tokenizer) -> None:
+    lines = [json.dumps(GOOD)] * 50 + [json.dumps({"messages": [{"role": "user"}]})]
+    path = write_lines(tmp_path / "d.jsonl", lines)
+    with pytest.raises(DataFormatError, match=rf"{path}:51"):
+        prepare_dataset(path, tokenizer, max_seq_len=64, output_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"instruction": "x"}, "missing key `output`"),
+        ({"instruction": "x", "output": 1}, "`output` must be a string"),
+        ({"instruction": "x", "input": ["a"], "output": "y"}, "`input` must be a string"),
+    ],
+)
+def test_alpaca_errors(tmp_path: Path, record: dict, message: str) -> None:
+    path = write_lines(tmp_path / "a.jsonl", [json.dumps({"instruction": "a", "output": "b"}), json.dumps(record)])
+    with pytest.raises(DataFormatError, match=message) as info:
+        read_records(path, "alpaca")
+    assert f"{path}:2" in str(info.value)
+
+
+def test_document_wrong_type(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "d.jsonl", [json.dumps({"document": "a"}), json.dumps({"document": None})])
+    with pytest.raises(DataFormatError, match=rf"{path}:2: `document` must be a string"):
+        read_records(path)
+
+
+def test_missing_and_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        read_records(tmp_path / "nope.jsonl")
+    empty = write_lines(tmp_path / "e.jsonl", [""])
+    with pytest.raises(DataFormatError, match="no sample"):
+        read_records(empty)
+
+
+def _long_sample(n_words: int) -> str:
+    return json.dumps(
+        {"messages": [{"role": "user", "content": "repeat: " + "cat " * n_words}, {"role": "assistant", "content": "ok"}]}
+    )
+
+
+@pytest.fixture
+def overlong_file(tmp_path: Path) -> Path:
+    short = json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})
+    return write_lines(tmp_path / "o.jsonl", [short, _long_sample(80), short, _long_sample(90), short])
+
+
+def test_overlong_truncate_counts_and_keeps_short_samples(overlong_file: Path, tokenizer) -> None:
+    ds, stats = prepare_dataset(overlong_file, tokenizer, max_seq_len=32)
+    assert stats.num_records == 5 and stats.num_samples == 5  # short samples are never dropped
+    assert stats.num_truncated == 2 and stats.truncated_lines == [2, 4]
+    assert stats.num_dropped == 0
+    assert int(ds.lengths.max()) == 32
+    assert stats.min_len < 20  # samples far below 20 tokens are kept (upstream drops them)
+    assert stats.num_without_trained_tokens == 2  # truncation cut the assistant answer away: reported
+
+
+def test_overlong_drop_counts_lines(overlong_file: Path, tokenizer) -> None:
+    ds, stats = prepare_dataset(overlong_file, tokenizer, max_seq_len=32, overlong_policy="drop")
+    assert len(ds) == 3 and stats.num_dropped == 2 and stats.dropped_lines == [2, 4]
+    assert "dropped 2" in stats.summary()
+    assert list(ds.lines) == [1, 3, 5]
+
+
+def test_overlong_error_names_line(overlong_file: Path, tokenizer) -> None:
+    with pytest.raises(DataFormatError, match=rf"{overlong_file}:2: sample has \d+ tokens"):
+        prepare_dataset(overlong_file, tokenizer, max_seq_len=32, overlong_policy="error")
+
+
+def test_document_packing_into_blocks(document_data: Path, tokenizer) -> None:
+    ds, stats = prepare_dataset(document_data, tokenizer, max_seq_len=64, block_size=48)
+    assert stats.format == "document"
+    assert all(int(n) == 48 for n in ds.lengths[:-1]) and 0 < int(ds.lengths[-1]) <= 48
+    assert np.array_equal(ds.labels, ds.input_ids)  # every token trains
+    # The stream is the documents joined by EOS, in file order.
+    _, records = read_records(document_data)
+    backend = tokenizer.backend_tokenizer
+    expected: list[int] = []
+    for rec in records:
+        expected += backend.encode(rec.document, add_special_tokens=False).ids + [tokenizer.eos_token_id]
+    assert ds.input_ids.tolist() == expected
+
+
+def test_option_consistency_errors(messages_data: Path, document_data: Path, tokenizer) -> None:
+    with pytest.raises(InvalidInputError, match="is_pretraining"):
+        prepare_dataset(messages_data, tokenizer, max_seq_len=64, is_pretraining=True)
+    with pytest.raises(InvalidInputError, match="block_size applies"):
+        prepare_dataset(messages_data, tokenizer, max_seq_len=64, block_size=32)
+    with pytest.raises(InvalidInputError, match="unmask_roles applies"):
+        prepare_dataset(document_data, tokenizer, max_seq_len=64, unmask_roles=["user"])
+    with pytest.raises(InvalidInputError, match="unknown role"):
+        prepare_dataset(messages_data, tokenizer, max_seq_len=64, unmask_roles=["robot"])
+    with pytest.raises(InvalidInputError, match="must not exceed"):
+        prepare_dataset(document_data, tokenizer, max_seq_len=64, block_size=128)
+
+
+def test_cache_is_reused_and_keyed_by_options(tmp_path: Path, messages_data: Path, tokenizer) -> None:
+    out = tmp_path / "data"
+    ds1, st1 = prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=out)
+    ds2, st2 = prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=out)
+    assert not st1.from_cache and st2.from_cache
+    assert np.array_equal(ds1.input_ids, ds2.input_ids) and np.array_equal(ds1.labels, ds2.labels)
+    assert st1.num_tokens == st2.num_tokens
+    _, st3 = prepare_dataset(messages_data, tokenizer, max_seq_len=48, output_dir=out)
+    assert not st3.from_cache
+    assert len(list(out.glob("tokenized-*.npz"))) == 2
