@@ -135,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - start
     print(format_table(rows))
     worst = max(abs(r["rel_error_expected"]) for r in rows)
-    print(f"\n{len(rows)} rows in {elapsed:.1f} s; worst |error| of expected vs measured: {100 * worst:.1f}% "
-          f"(target {100 * TARGET:.0f}%)")
+    print(
+        f"\n{len(rows)} rows in {elapsed:.1f} s; worst |error| of expected vs measured: {100 * worst:.1f}% "
+        f"(target {100 * TARGET:.0f}%)"
+    )
     import torch
     import transformers
 

@@ -8,6 +8,7 @@ change here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -47,7 +48,9 @@ class ResourceKind:
         """``<plural>.<group>`` for kinds from a group (candidates for a CRD), None for core kinds."""
         return f"{self.plural}.{self.group}" if self.group else None
 
-    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
         """The REST path of a collection or object."""
         base = f"/apis/{self.api_version}" if self.group else f"/api/{self.version}"
         if self.namespaced and namespace:
@@ -75,10 +78,8 @@ class KubeError(RuntimeError):
         self.reason = reason
         self.body = body
         message = reason
-        try:
+        with contextlib.suppress(ValueError, AttributeError):
             message = json.loads(body).get("message", reason)
-        except (ValueError, AttributeError):
-            pass
         super().__init__(f"{status}: {message}")
 
     @property
@@ -146,7 +147,9 @@ class Kube:
                 return None
             raise
 
-    def list(self, kind: ResourceKind, namespace: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, kind: ResourceKind, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         """List objects in a namespace (optionally by label selector)."""
         query = [("labelSelector", label_selector)] if label_selector else []
         data = self.request("GET", kind.path(namespace), query=query)

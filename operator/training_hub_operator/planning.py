@@ -23,7 +23,6 @@ from training_hub.estimator import (
 )
 from training_hub.estimator import plan as estimator_plan
 from training_hub.pod.spec import PVC_MOUNT_ROOT
-
 from training_hub_operator.api.spec import TrainingRunSpec
 from training_hub_operator.api.status import GpuEstimate, Plan
 from training_hub_operator.settings import OperatorSettings
@@ -89,7 +88,7 @@ def needs_model_config(spec: TrainingRunSpec) -> bool:
     r = spec.resources
     if r.fixed:
         return False
-    return not (r.gpus_per_node == 0)
+    return r.gpus_per_node != 0
 
 
 def gpu_memory_bytes(spec: TrainingRunSpec, settings: OperatorSettings) -> int:
@@ -197,7 +196,10 @@ def make_plan(
                 total_gpus=r.nodes * r.gpus_per_node,
                 source="fixed",
                 per_gpu=GpuEstimate(
-                    low_bytes=est.low, expected_bytes=est.expected, high_bytes=est.high, expected=human_bytes(est.expected)
+                    low_bytes=est.low,
+                    expected_bytes=est.expected,
+                    high_bytes=est.high,
+                    expected=human_bytes(est.expected),
                 ),
                 inputs=input_summary,
                 estimator_version=ESTIMATOR_VERSION,
@@ -218,7 +220,8 @@ def make_plan(
         hints = "; ".join(result.suggestions)
         raise PlanningError(
             "DoesNotFit",
-            f"{result.explanation}" + (f" Suggestions: {hints}" if hints else "")
+            f"{result.explanation}"
+            + (f" Suggestions: {hints}" if hints else "")
             + " (or raise spec.resources.maxNodes / maxGpusPerNode)",
         )
     return Plan(
@@ -270,7 +273,9 @@ def config_from_configmap(spec: TrainingRunSpec, configmap: dict[str, Any] | Non
         raise PlanningError("ModelConfigMissing", f"{where} (spec.model.configMapRef) does not exist")
     text = (configmap.get("data") or {}).get(ref.key)
     if text is None:
-        raise PlanningError("ModelConfigMissing", f"{where} (spec.model.configMapRef): the key does not exist")
+        raise PlanningError(
+            "ModelConfigMissing", f"{where} (spec.model.configMapRef): the key does not exist"
+        )
     try:
         return ModelConfig(load_model_config(json.loads(text)), where)
     except (ValueError, InvalidInputError) as exc:
@@ -331,7 +336,72 @@ def config_from_planning_pod(pod: dict[str, Any]) -> ModelConfig | None:
                 return ModelConfig(load_model_config(data["config"]), "planning pod (config.json on the PVC)")
             except InvalidInputError as exc:
                 raise PlanningError("InvalidModelConfig", f"config.json on the PVC: {exc}") from None
-        raise PlanningError("PlanningPodFailed", f"the planning pod could not read config.json: {data.get('error')}")
+        raise PlanningError(
+            "PlanningPodFailed", f"the planning pod could not read config.json: {data.get('error')}"
+        )
     if ((pod.get("status") or {}).get("phase")) == "Failed":
         raise PlanningError("PlanningPodFailed", "the planning pod failed before reading config.json")
     return None
+
+
+def planning_job(
+    *,
+    name: str,
+    namespace: str,
+    owner: dict[str, Any],
+    labels: dict[str, str],
+    spec: TrainingRunSpec,
+    settings: OperatorSettings,
+) -> dict[str, Any]:
+    """A batch Job whose single pod reads the model's ``config.json`` from its PVC.
+
+    The pod mounts only the model's claim (read-only), runs the runtime image with :data:`PLANNER_SCRIPT`
+    (standard library only) and reports the estimator's keys as its termination message.
+    """
+    from training_hub_operator.launchers.common import container_security_context
+
+    path = pvc_model_path(spec.model.uri)
+    if path is None:
+        raise ValueError("a planning pod needs a pvc:// model")
+    claim = spec.model.uri[len("pvc://") :].split("/", 1)[0]
+    rt = spec.runtime
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "enableServiceLinks": False,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [
+            {
+                "name": "planner",
+                "image": rt.image or settings.default_image,
+                "command": ["python3", "-c", PLANNER_SCRIPT, path, ",".join(CONFIG_KEYS)],
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "64Mi"},
+                    "limits": {"cpu": "1", "memory": "256Mi"},
+                },
+                "volumeMounts": [
+                    {"name": "model", "mountPath": f"{PVC_MOUNT_ROOT}/{claim}", "readOnly": True}
+                ],
+                "securityContext": container_security_context(),
+                "terminationMessagePolicy": "File",
+            }
+        ],
+        "volumes": [{"name": "model", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
+    }
+    if rt.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": s.name} for s in rt.image_pull_secrets]
+    if rt.service_account_name:
+        pod["serviceAccountName"] = rt.service_account_name
+    if rt.node_selector:
+        pod["nodeSelector"] = dict(rt.node_selector)
+    if rt.tolerations:
+        pod["tolerations"] = [dict(t) for t in rt.tolerations]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels, "ownerReferences": [owner]},
+        "spec": {
+            "backoffLimit": 1,
+            "activeDeadlineSeconds": 600,
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training_hub_operator.api import conditions as cond
-from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC
+from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC, ANNOTATION_USER_SUSPENDED
 from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
 from training_hub_operator.api.validation import SpecError, ValidatedSpec
 from training_hub_operator.kube import ResourceKind
@@ -100,10 +100,18 @@ class _Status:
         self.events: list[tuple[str, str, str]] = []
         self.new["observedGeneration"] = generation
 
-    def condition(self, type_: str, status: bool | str, reason: str, message: str = "", *, event: str | None = None) -> None:
+    def condition(
+        self, type_: str, status: bool | str, reason: str, message: str = "", *, event: str | None = None
+    ) -> None:
         before = cond.get_condition(self.old.get("conditions"), type_)
         self.new["conditions"] = cond.set_condition(
-            self.new.get("conditions"), type_, status, reason, message, generation=self.generation, now=self.now
+            self.new.get("conditions"),
+            type_,
+            status,
+            reason,
+            message,
+            generation=self.generation,
+            now=self.now,
         )
         status_s = ("True" if status else "False") if isinstance(status, bool) else status
         changed = before is None or before.get("status") != status_s or before.get("reason") != reason
@@ -125,7 +133,9 @@ def _meta(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _owned_by(obj: dict[str, Any], uid: str) -> bool:
-    return any(ref.get("uid") == uid and ref.get("controller") for ref in _meta(obj).get("ownerReferences") or [])
+    return any(
+        ref.get("uid") == uid and ref.get("controller") for ref in _meta(obj).get("ownerReferences") or []
+    )
 
 
 def _launched_fields_diff(launched: str, current: str) -> list[str]:
@@ -197,13 +207,30 @@ def decide(inp: ReconcileInput) -> Decision:
     launcher = inp.choice.launcher if inp.choice else None
     workload_kind = launcher.workload_kind if launcher else None
     workload = next(
-        (c for c in inp.children if workload_kind and c.get("kind") == workload_kind.kind and _meta(c).get("name") == names.workload),
+        (
+            c
+            for c in inp.children
+            if workload_kind
+            and c.get("kind") == workload_kind.kind
+            and _meta(c).get("name") == names.workload
+        ),
         None,
     )
     if workload is not None and not _owned_by(workload, uid):
-        st.condition("Accepted", False, "NameConflict", f"a {workload.get('kind')} named {names.workload} already exists and does not belong to this TrainingRun; delete it or rename the run", event="Warning")
+        st.condition(
+            "Accepted",
+            False,
+            "NameConflict",
+            f"a {workload.get('kind')} named {names.workload} already exists and does not belong to this TrainingRun; delete it or rename the run",
+            event="Warning",
+        )
         st.condition("Stalled", True, "NameConflict", "see the Accepted condition")
-        st.phase("Failed", "NameConflict", f"{workload.get('kind')} {names.workload} belongs to someone else", "Warning")
+        st.phase(
+            "Failed",
+            "NameConflict",
+            f"{workload.get('kind')} {names.workload} belongs to someone else",
+            "Warning",
+        )
         d.status, d.events = st.new, st.events
         return d
 
@@ -237,7 +264,10 @@ def decide(inp: ReconcileInput) -> Decision:
             )
         else:
             st.condition("Accepted", True, "Valid", "the spec is valid")
-        _suspend(d, spec.suspend, bool(spec.queue_name), launcher, workload, names.workload)
+        workloads = [
+            ch for ch in inp.children if ch.get("kind") == launcher.workload_kind.kind and _owned_by(ch, uid)
+        ]
+        _suspend(d, spec.suspend, bool(spec.queue_name), launcher, workloads)
         _observe(st, d, inp, launcher, workload, names)
         _ensure_config(d, inp, launcher, names)
         d.status, d.events = st.new, st.events
@@ -292,7 +322,9 @@ def decide(inp: ReconcileInput) -> Decision:
         return d
     if spec.dry_run:
         st.new["rendered"] = objects
-        message = "spec.dryRun is set: the plan and the rendered objects are in status; set it to false to launch"
+        message = (
+            "spec.dryRun is set: the plan and the rendered objects are in status; set it to false to launch"
+        )
         st.condition("Queued", False, "DryRun", message)
         st.phase("Pending", "DryRun", message)
         d.status, d.events = st.new, st.events
@@ -331,7 +363,9 @@ def _plan(st: _Status, d: Decision, inp: ReconcileInput) -> Plan | None:
         return Plan.model_validate(st.old["plan"])
     spec = inp.validated.spec
     if inp.planning_pending:
-        st.condition("Planned", "Unknown", "PlanningPodRunning", "a planning pod is reading the model's config.json")
+        st.condition(
+            "Planned", "Unknown", "PlanningPodRunning", "a planning pod is reading the model's config.json"
+        )
         st.phase("Planning", "PlanningPodRunning", "reading the model's config.json with a planning pod")
         return None
     error = inp.planning_error
@@ -345,7 +379,9 @@ def _plan(st: _Status, d: Decision, inp: ReconcileInput) -> Plan | None:
     if error is not None:
         if error.reason == "ModelConfigUnavailable" and inp.settings.planning_pods and _pvc_model(inp):
             d.needs_planning_pod = True
-            st.condition("Planned", "Unknown", "PlanningPodRunning", "starting a planning pod to read config.json")
+            st.condition(
+                "Planned", "Unknown", "PlanningPodRunning", "starting a planning pod to read config.json"
+            )
             st.phase("Planning", "PlanningPodRunning", "reading the model's config.json with a planning pod")
             return None
         st.new.pop("plan", None)
@@ -387,16 +423,19 @@ def _ensure_config(d: Decision, inp: ReconcileInput, launcher: Launcher, names: 
             d.creates.append((kinds["ConfigMap"], obj))
 
 
-def _suspend(d: Decision, want: bool, queued: bool, launcher: Launcher, workload: dict[str, Any], name: str) -> None:
-    from training_hub_operator.api.constants import ANNOTATION_USER_SUSPENDED
-
-    is_suspended = launcher.is_suspended(workload)
-    user_mark = (_meta(workload).get("annotations") or {}).get(ANNOTATION_USER_SUSPENDED) == "true"
-    if want and (not is_suspended or not user_mark):
-        d.patches.append((launcher.workload_kind, name, launcher.suspend_patch(True)))
-    elif not want and is_suspended and (user_mark or not queued):
-        # Without a queue the operator owns suspension; with Kueue, only undo what the user asked for.
-        d.patches.append((launcher.workload_kind, name, launcher.suspend_patch(False)))
+def _suspend(
+    d: Decision, want: bool, queued: bool, launcher: Launcher, workloads: list[dict[str, Any]]
+) -> None:
+    """Patch every workload object (a launcher may have several, e.g. one Job per node) to the wanted state."""
+    for obj in workloads:
+        is_suspended = launcher.is_suspended(obj)
+        user_mark = (_meta(obj).get("annotations") or {}).get(ANNOTATION_USER_SUSPENDED) == "true"
+        target = _meta(obj)["name"]
+        if want and (not is_suspended or not user_mark):
+            d.patches.append((launcher.workload_kind, target, launcher.suspend_patch(True)))
+        elif not want and is_suspended and (user_mark or not queued):
+            # Without a queue the operator owns suspension; with Kueue, only undo what the user asked for.
+            d.patches.append((launcher.workload_kind, target, launcher.suspend_patch(False)))
 
 
 def _observe(
@@ -411,7 +450,10 @@ def _observe(
         return
     obs = launcher.observe([c for c in inp.children])
     st.new["workload"] = WorkloadReference(
-        api_version=launcher.api_version, kind=launcher.kind, name=names.workload, uid=_meta(workload).get("uid")
+        api_version=launcher.api_version,
+        kind=launcher.kind,
+        name=names.workload,
+        uid=_meta(workload).get("uid"),
     ).model_dump(by_alias=True, exclude_none=True)
     st.new.setdefault("launcher", {"name": launcher.name, "reason": inp.choice.message if inp.choice else ""})
     if inp.validated is not None:

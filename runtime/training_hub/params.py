@@ -62,7 +62,7 @@ class CommonHyperparameters(_Strict):
     adam_beta1: float = Field(0.9, gt=0.0, lt=1.0, description="AdamW beta1.")
     adam_beta2: float = Field(0.95, gt=0.0, lt=1.0, description="AdamW beta2.")
     adam_epsilon: float = Field(1e-8, gt=0.0, lt=1.0, description="AdamW epsilon.")
-    max_grad_norm: float | None = Field(1.0, gt=0.0, description="Gradient clipping norm (null: no clipping).")
+    max_grad_norm: float = Field(1.0, ge=0.0, description="Gradient clipping norm (0: no clipping).")
     seed: int = Field(42, ge=0, description="Seed for initialisation of new weights and the data order.")
     save_samples: int = Field(
         0, ge=0, description="Save a checkpoint every this many samples (0: only at epoch ends)."

@@ -365,7 +365,9 @@ class ControlPlane:
         """Run kubectl with ``-o json`` and parse the output."""
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
-    def apply(self, manifest: str | dict[str, Any] | list[dict[str, Any]] | Path, namespace: str | None = None) -> str:
+    def apply(
+        self, manifest: str | dict[str, Any] | list[dict[str, Any]] | Path, namespace: str | None = None
+    ) -> str:
         """``kubectl apply`` a manifest given as YAML text, object(s) or a file path; return kubectl's output."""
         if isinstance(manifest, Path):
             text = manifest.read_text()
@@ -386,8 +388,13 @@ class ControlPlane:
 
     def wait_for_crd(self, name: str, timeout: float = 60.0) -> None:
         """Wait until a CRD is Established (its resources are served)."""
-        self.kubectl("wait", "--for=condition=Established", f"crd/{name}", f"--timeout={int(timeout)}s",
-                     timeout=timeout + 10)
+        self.kubectl(
+            "wait",
+            "--for=condition=Established",
+            f"crd/{name}",
+            f"--timeout={int(timeout)}s",
+            timeout=timeout + 10,
+        )
 
     def install_crds(self, *paths: Path | str, restart_controller_manager: bool = True) -> list[str]:
         """Apply CRD manifests, wait until each is Established, then let the garbage collector see them.

@@ -49,7 +49,9 @@ class OperatorProcess:
         self.module = module
         self.liveness_port = free_port()
         self.metrics_port = free_port()
-        self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="th-operator-", suffix=".log")[1])
+        self.log_path = (
+            Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="th-operator-", suffix=".log")[1])
+        )
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_fh: object | None = None
 
@@ -92,7 +94,9 @@ class OperatorProcess:
         env.update(self.env_extra)
         fh = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop())
         self._log_fh = fh
-        self.proc = subprocess.Popen(self.argv(), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        self.proc = subprocess.Popen(
+            self.argv(), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
         atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

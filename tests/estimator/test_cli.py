@@ -23,23 +23,58 @@ def _run(argv: list[str]) -> int:
 
 
 def test_table_and_plan(qwen7b_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = _run(["--method", "sft", "--model", str(qwen7b_dir), "--max-tokens-per-gpu", "4096", "--gpu", "H100"])
+    rc = _run(
+        ["--method", "sft", "--model", str(qwen7b_dir), "--max-tokens-per-gpu", "4096", "--gpu", "H100"]
+    )
     out = capsys.readouterr().out
     assert rc == 0
-    for word in ("parameters", "optimizer states", "activations", "logits", "overhead", "expected", "Plan: 1 node(s)"):
+    for word in (
+        "parameters",
+        "optimizer states",
+        "activations",
+        "logits",
+        "overhead",
+        "expected",
+        "Plan: 1 node(s)",
+    ):
         assert word in out
 
 
 def test_nothing_fits_exits_1_with_suggestions(qwen7b_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = _run(["--method", "sft", "--model", str(qwen7b_dir), "--max-seq-len", "4096", "--gpu-memory", "80GiB",
-               "--max-gpus-per-node", "1", "--max-nodes", "1"])
+    rc = _run(
+        [
+            "--method",
+            "sft",
+            "--model",
+            str(qwen7b_dir),
+            "--max-seq-len",
+            "4096",
+            "--gpu-memory",
+            "80GiB",
+            "--max-gpus-per-node",
+            "1",
+            "--max-nodes",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 1 and "NOTHING FITS" in out and "What would fit" in out
 
 
 def test_json_output(qwen7b_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = _run(["--method", "lora_sft", "--model", str(qwen7b_dir / "config.json"), "--max-tokens-per-gpu",
-               "2048", "--gpu", "A100-80GB", "--json"])
+    rc = _run(
+        [
+            "--method",
+            "lora_sft",
+            "--model",
+            str(qwen7b_dir / "config.json"),
+            "--max-tokens-per-gpu",
+            "2048",
+            "--gpu",
+            "A100-80GB",
+            "--json",
+        ]
+    )
     data = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert data["plan"]["fits"] and data["estimate"]["expected"] == data["plan"]["per_gpu_expected"]
@@ -69,9 +104,23 @@ def test_missing_model_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_python_dash_m(qwen7b_dir: Path) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     out = subprocess.run(
-        [sys.executable, "-m", "training_hub.cli.estimate", "--method", "osft", "--model", str(qwen7b_dir),
-         "--max-tokens-per-gpu", "2048", "--gpu", "A100-80GB"],
-        capture_output=True, text=True, env=env, check=False,
+        [
+            sys.executable,
+            "-m",
+            "training_hub.cli.estimate",
+            "--method",
+            "osft",
+            "--model",
+            str(qwen7b_dir),
+            "--max-tokens-per-gpu",
+            "2048",
+            "--gpu",
+            "A100-80GB",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert "Plan:" in out.stdout and "OSFT" in out.stdout

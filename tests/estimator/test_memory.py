@@ -127,7 +127,9 @@ def test_gpu_memory_is_noted(llama_config: dict[str, Any]) -> None:
 
 def test_from_training_params_maps_algorithms(llama_config: dict[str, Any]) -> None:
     lora = EstimateInputs.from_training_params(
-        "lora_sft", {"max_seq_len": 1024, "lora_r": 8, "bf16": False, "target_modules": ["q_proj"]}, llama_config
+        "lora_sft",
+        {"max_seq_len": 1024, "lora_r": 8, "bf16": False, "target_modules": ["q_proj"]},
+        llama_config,
     )
     assert (lora.training_method, lora.tokens_per_gpu(), lora.lora_r, lora.dtype) == ("lora", 1024, 8, "fp32")
     assert lora.lora_target_modules == ["q_proj"]

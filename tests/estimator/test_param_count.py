@@ -94,4 +94,9 @@ def test_lora_targets_and_moe_layout() -> None:
     names = {lin.name for lin in shape.layers[0].linears}
     assert {"q_proj", "gate", "shared_expert.gate_proj", "shared_expert_gate"} <= names
     fused = model_shape(tiny_config("phi3"))
-    assert [lin.name for lin in fused.layers[0].linears] == ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
+    assert [lin.name for lin in fused.layers[0].linears] == [
+        "qkv_proj",
+        "o_proj",
+        "gate_up_proj",
+        "down_proj",
+    ]

@@ -116,8 +116,15 @@ def test_lora_suggests_qlora(qwen7b: EstimateInputs) -> None:
 
 
 def test_impossible_request_says_so(qwen7b: EstimateInputs) -> None:
-    huge = {"model_type": "llama", "hidden_size": 16384, "intermediate_size": 53248, "num_hidden_layers": 126,
-            "num_attention_heads": 128, "num_key_value_heads": 8, "vocab_size": 128256}
+    huge = {
+        "model_type": "llama",
+        "hidden_size": 16384,
+        "intermediate_size": 53248,
+        "num_hidden_layers": 126,
+        "num_attention_heads": 128,
+        "num_key_value_heads": 8,
+        "vocab_size": 128256,
+    }
     inputs = EstimateInputs(training_method="sft", model_config=huge, max_tokens_per_gpu=4096)
     result = plan(inputs, GIB, max_gpus_per_node=1, max_nodes=1)
     assert not result.fits

@@ -24,12 +24,20 @@ ARGO_STATUSES = frozenset({"Healthy", "Progressing", "Degraded", "Suspended", "M
 
 
 @functools.cache
-def lua_interpreter() -> str:
-    """Path of a Lua interpreter (installs Debian's lua5.4 once, idempotently)."""
+def lua_interpreters() -> tuple[str, ...]:
+    """Paths of Lua 5.4 and Lua 5.1 (Debian's packages, installed once, idempotently)."""
     proc = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{INSTALL_SCRIPT} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc.stdout.strip().splitlines()[-1]
+    paths = tuple(proc.stdout.split())
+    if len(paths) != 2:
+        raise RuntimeError(f"{INSTALL_SCRIPT} printed {paths!r}, expected two interpreters")
+    return paths
+
+
+def lua_interpreter() -> str:
+    """Path of Lua 5.4."""
+    return lua_interpreters()[0]
 
 
 def lua_string(text: str) -> str:
@@ -66,10 +74,10 @@ def to_lua(value: Any) -> str:
 
 
 def argo_health(obj: dict[str, Any], script: Path = HEALTH_LUA) -> tuple[str, str]:
-    """Run the health check on ``obj``; return ``(status, message)``.
+    """Run the health check on ``obj`` with Lua 5.4 and Lua 5.1; return their common ``(status, message)``.
 
     Raises:
-        RuntimeError: If the script fails (a Lua error), with the interpreter's output.
+        RuntimeError: If the script fails (a Lua error) or the two Lua versions disagree.
     """
     wrapper = (
         f"obj = {to_lua(obj)}\n"
@@ -77,10 +85,13 @@ def argo_health(obj: dict[str, Any], script: Path = HEALTH_LUA) -> tuple[str, st
         "local hs = check()\n"
         'io.write(tostring(hs.status), "\\n", tostring(hs.message or ""))\n'
     )
-    proc = subprocess.run(
-        [lua_interpreter(), "-"], input=wrapper, capture_output=True, text=True, timeout=30, check=False
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"lua failed ({proc.returncode}): {proc.stderr.strip()}")
-    status, _, message = proc.stdout.partition("\n")
-    return status, message
+    answers = []
+    for lua in lua_interpreters():
+        proc = subprocess.run([lua, "-"], input=wrapper, capture_output=True, text=True, timeout=30, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{lua} failed ({proc.returncode}): {proc.stderr.strip()}")
+        status, _, message = proc.stdout.partition("\n")
+        answers.append((status, message))
+    if len(set(answers)) != 1:
+        raise RuntimeError(f"Lua versions disagree: {answers}")
+    return answers[0]

@@ -94,6 +94,7 @@ def test_operator_image_entrypoint_starts_the_operator() -> None:
     # The chart runs the same program.
     deployment = (REPO / "charts" / "training-hub" / "templates" / "deployment.yaml").read_text()
     assert 'command: ["training-hub-operator"]' in deployment
+    assert "exec training-hub-operator " in deployment
 
 
 def test_operator_image_has_no_torch() -> None:

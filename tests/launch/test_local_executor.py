@@ -37,8 +37,18 @@ sys.exit(code)
 
 def native_objects(nodes: int = 2, fail_first: int = 0, backoff: int = 2) -> list[dict]:
     objs: list[dict] = [
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "r-config"}, "data": {"run.json": '{"x": 7}'}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "r-nodes"}, "spec": {"clusterIP": "None"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "r-config"},
+            "data": {"run.json": '{"x": 7}'},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "r-nodes"},
+            "spec": {"clusterIP": "None"},
+        },
     ]
     for i in range(nodes):
         objs.append(
@@ -67,11 +77,17 @@ def native_objects(nodes: int = 2, fail_first: int = 0, backoff: int = 2) -> lis
                                         {"name": "FAIL_FIRST", "value": str(fail_first if i == 1 else 0)},
                                         {
                                             "name": "FROM_CM",
-                                            "valueFrom": {"configMapKeyRef": {"name": "r-config", "key": "run.json"}},
+                                            "valueFrom": {
+                                                "configMapKeyRef": {"name": "r-config", "key": "run.json"}
+                                            },
                                         },
                                     ],
                                     "volumeMounts": [
-                                        {"name": "config", "mountPath": "/etc/training-hub", "readOnly": True},
+                                        {
+                                            "name": "config",
+                                            "mountPath": "/etc/training-hub",
+                                            "readOnly": True,
+                                        },
                                         {"name": "pvc-shared", "mountPath": "/mnt/pvc/shared"},
                                         {"name": "dshm", "mountPath": "/dev/shm"},
                                     ],
@@ -179,4 +195,7 @@ def test_python_resolves_to_this_interpreter() -> None:
     from training_hub.local.executor import resolve_command
 
     assert resolve_command(["python", "-V"])[0] == sys.executable
-    assert Path(resolve_command(["training-hub", "run-pod"])[0]).name in ("training-hub", Path(sys.executable).name)
+    assert Path(resolve_command(["training-hub", "run-pod"])[0]).name in (
+        "training-hub",
+        Path(sys.executable).name,
+    )

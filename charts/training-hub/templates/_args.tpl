@@ -1,4 +1,7 @@
-{{/* Command-line arguments of training-hub-operator (operator/training_hub_operator/main.py). */}}
+{{/*
+Command-line arguments of training-hub-operator (operator/training_hub_operator/main.py). With peering, the
+container starts through /bin/sh to give each replica its own kopf priority (see deployment.yaml).
+*/}}
 {{- define "training-hub.operatorArgs" -}}
 {{- if include "training-hub.namespaced" . }}
 {{- range .Values.watchNamespaces | uniq }}
@@ -15,10 +18,11 @@
 {{- end }}
 {{- if .Values.peering.enabled }}
 - --peering={{ include "training-hub.peeringName" . }}
-{{- else }}
-- --standalone
 {{- end }}
-- --log-level={{ .Values.operator.logLevel }}
+- --log-format={{ .Values.operator.logFormat }}
+{{- if eq .Values.operator.logLevel "debug" }}
+- --verbose
+{{- end }}
 {{- with .Values.operator.extraArgs }}
 {{ toYaml . }}
 {{- end }}

@@ -18,16 +18,18 @@ ClusterRole; in namespaced mode (watchNamespaces set) into a Role in each watche
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
-# Observe the training pods (rank failures, exit codes){{ if .Values.operator.planningPods }}; run short planning pods that read a
-# model's config.json from its PVC{{ end }}.
+# Observe the training pods (rank failures, exit codes, planning results).
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: {{ if .Values.operator.planningPods }}["get", "list", "watch", "create", "delete"]{{ else }}["get", "list", "watch"]{{ end }}
+  verbs: ["get", "list", "watch"]
 {{- if .Values.rbac.launchers.native }}
-# Native launcher: a headless Service for the rendezvous and one batch Job per node.
+# Native launcher: a headless Service for the rendezvous.
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{- end }}
+{{- if or .Values.rbac.launchers.native .Values.operator.planningPods }}
+# Batch Jobs: {{ if .Values.rbac.launchers.native }}one per node for the native launcher{{ end }}{{ if and .Values.rbac.launchers.native .Values.operator.planningPods }}, and {{ end }}{{ if .Values.operator.planningPods }}the short planning Job that reads a model's config.json from its PVC{{ end }}.
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]

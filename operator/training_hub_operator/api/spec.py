@@ -58,16 +58,20 @@ class ConfigMapKeyRef(WireModel):
     """A key of a ConfigMap in the run's namespace holding a model's ``config.json``."""
 
     name: str = Field(
-        ..., min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN, description="ConfigMap name."
+        default=...,
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="ConfigMap name.",
     )
-    key: str = Field("config.json", min_length=1, max_length=253, description="Key holding the JSON.")
+    key: str = Field(default="config.json", min_length=1, max_length=253, description="Key holding the JSON.")
 
 
 class ModelSpec(WireModel):
     """The base model to fine-tune, and where the operator may read its configuration for planning."""
 
     uri: str = Field(
-        ...,
+        default=...,
         pattern=MODEL_LOCATION_PATTERN,
         description=(
             "Where the model is: `pvc://claim/path` (a PersistentVolumeClaim in the run's namespace, "
@@ -76,17 +80,17 @@ class ModelSpec(WireModel):
         ),
     )
     config: dict[str, Any] | None = Field(
-        None,
+        default=None,
         description=(
             "The model's Hugging Face `config.json` inline (hidden_size, num_hidden_layers, vocab_size...). "
             "The planner reads it to size GPUs; the operator never reads model weights."
         ),
     )
     config_map_ref: ConfigMapKeyRef | None = Field(
-        None, description="A ConfigMap key holding the model's `config.json`, for the planner."
+        default=None, description="A ConfigMap key holding the model's `config.json`, for the planner."
     )
     allow_config_fetch: bool = Field(
-        False,
+        default=False,
         description=(
             "Let the operator fetch `config.json` (a few KB, never weights) from the Hugging Face Hub for "
             "an `hf://` model when planning. Off by default: clusters without internet stay predictable."
@@ -98,7 +102,7 @@ class DataSpec(WireModel):
     """The training data."""
 
     uri: str = Field(
-        ...,
+        default=...,
         pattern=DATA_LOCATION_PATTERN,
         description=(
             "The JSONL training data: `pvc://claim/path/train.jsonl`, an absolute path in the pod, or demo "
@@ -111,7 +115,7 @@ class OutputSpec(WireModel):
     """Where checkpoints, metrics and the final model or adapter are written."""
 
     uri: str = Field(
-        ...,
+        default=...,
         pattern=FILE_LOCATION_PATTERN,
         description="Output directory: `pvc://claim/path` (must be a ReadWriteMany claim for >1 node).",
     )
@@ -120,19 +124,24 @@ class OutputSpec(WireModel):
 class ResourcesSpec(WireModel):
     """Compute for the run. Every field is optional: the planner fills what is missing from the model's size."""
 
-    nodes: int | None = Field(None, ge=1, le=1024, description="Number of nodes (pods) to train on.")
+    nodes: int | None = Field(default=None, ge=1, le=1024, description="Number of nodes (pods) to train on.")
     gpus_per_node: int | None = Field(
-        None, ge=0, le=64, description="GPUs per node (`nvidia.com/gpu`); 0 trains on CPU (small models)."
+        default=None,
+        ge=0,
+        le=64,
+        description="GPUs per node (`nvidia.com/gpu`); 0 trains on CPU (small models).",
     )
-    max_nodes: int = Field(8, ge=1, le=1024, description="Largest node count the planner may choose.")
-    max_gpus_per_node: int = Field(8, ge=1, le=64, description="Largest GPUs per node the planner may choose.")
+    max_nodes: int = Field(default=8, ge=1, le=1024, description="Largest node count the planner may choose.")
+    max_gpus_per_node: int = Field(
+        default=8, ge=1, le=64, description="Largest GPUs per node the planner may choose."
+    )
     gpu_memory: str | None = Field(
-        None,
+        default=None,
         pattern=QUANTITY_PATTERN,
         description="Memory of one GPU (e.g. `80Gi`), used by the planner. Derived from `gpuProduct` if unset.",
     )
     gpu_product: str | None = Field(
-        None,
+        default=None,
         min_length=1,
         max_length=63,
         description=(
@@ -140,10 +149,14 @@ class ResourcesSpec(WireModel):
             "selects nodes through the `nvidia.com/gpu.product` label and tells the planner the memory."
         ),
     )
-    cpu: str | None = Field(None, pattern=QUANTITY_PATTERN, description="CPU request and limit per pod.")
-    memory: str | None = Field(None, pattern=QUANTITY_PATTERN, description="Memory request and limit per pod.")
+    cpu: str | None = Field(
+        default=None, pattern=QUANTITY_PATTERN, description="CPU request and limit per pod."
+    )
+    memory: str | None = Field(
+        default=None, pattern=QUANTITY_PATTERN, description="Memory request and limit per pod."
+    )
     shm_size: str = Field(
-        "8Gi", pattern=QUANTITY_PATTERN, description="Size of the memory-backed /dev/shm of each pod."
+        default="8Gi", pattern=QUANTITY_PATTERN, description="Size of the memory-backed /dev/shm of each pod."
     )
 
     @property
@@ -157,7 +170,7 @@ class SecretKeySelector(WireModel):
 
     name: str = Field(..., min_length=1, description="Secret name.")
     key: str = Field(..., min_length=1, description="Key inside the Secret.")
-    optional: bool | None = Field(None, description="Whether the Secret or key may be missing.")
+    optional: bool | None = Field(default=None, description="Whether the Secret or key may be missing.")
 
 
 class ConfigMapKeySelector(WireModel):
@@ -165,22 +178,22 @@ class ConfigMapKeySelector(WireModel):
 
     name: str = Field(..., min_length=1, description="ConfigMap name.")
     key: str = Field(..., min_length=1, description="Key inside the ConfigMap.")
-    optional: bool | None = Field(None, description="Whether the ConfigMap or key may be missing.")
+    optional: bool | None = Field(default=None, description="Whether the ConfigMap or key may be missing.")
 
 
 class EnvVarSource(WireModel):
     """Where an environment variable's value comes from."""
 
-    secret_key_ref: SecretKeySelector | None = Field(None, description="A key of a Secret.")
-    config_map_key_ref: ConfigMapKeySelector | None = Field(None, description="A key of a ConfigMap.")
+    secret_key_ref: SecretKeySelector | None = Field(default=None, description="A key of a Secret.")
+    config_map_key_ref: ConfigMapKeySelector | None = Field(default=None, description="A key of a ConfigMap.")
 
 
 class EnvVar(WireModel):
     """An environment variable of the training container (rendezvous and rank names are reserved)."""
 
     name: str = Field(..., min_length=1, pattern=ENV_NAME_PATTERN, description="Variable name.")
-    value: str | None = Field(None, description="Literal value.")
-    value_from: EnvVarSource | None = Field(None, description="Value from a Secret or ConfigMap key.")
+    value: str | None = Field(default=None, description="Literal value.")
+    value_from: EnvVarSource | None = Field(default=None, description="Value from a Secret or ConfigMap key.")
 
     @field_validator("name")
     @classmethod
@@ -216,10 +229,10 @@ class RuntimeSpec(WireModel):
     """Settings of the training pods."""
 
     image: str | None = Field(
-        None, min_length=1, description="Runtime image (default: the operator's `--default-image`)."
+        default=None, min_length=1, description="Runtime image (default: the operator's `--default-image`)."
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
-        None, description="Image pull policy."
+        default=None, description="Image pull policy."
     )
     env: list[EnvVar] = Field(
         default_factory=list,
@@ -229,16 +242,16 @@ class RuntimeSpec(WireModel):
         default_factory=list, description="Secrets whose keys all become environment variables."
     )
     hf_token_secret_ref: ObjectKeyRef | None = Field(
-        None, description="Secret key holding a Hugging Face token (exposed to the pod as HF_TOKEN)."
+        default=None, description="Secret key holding a Hugging Face token (exposed to the pod as HF_TOKEN)."
     )
     service_account_name: str | None = Field(
-        None, pattern=DNS_SUBDOMAIN_PATTERN, description="Service account of the training pods."
+        default=None, pattern=DNS_SUBDOMAIN_PATTERN, description="Service account of the training pods."
     )
     node_selector: dict[str, str] = Field(default_factory=dict, description="Node selector of the pods.")
     tolerations: list[dict[str, Any]] = Field(
         default_factory=list, description="Tolerations of the pods (Kubernetes `Toleration` objects)."
     )
-    priority_class_name: str | None = Field(None, description="PriorityClass of the pods.")
+    priority_class_name: str | None = Field(default=None, description="PriorityClass of the pods.")
     image_pull_secrets: list[LocalObjectReference] = Field(
         default_factory=list, description="Secrets for pulling the runtime image."
     )
@@ -260,10 +273,11 @@ class TrainingRunSpec(WireModel):
     """The desired training run: what to train, on which data, with which resources and where results go."""
 
     algorithm: Algorithm = Field(
-        ..., description="Training algorithm: `sft` (full fine-tuning), `osft` (continual) or `lora_sft`."
+        default=...,
+        description="Training algorithm: `sft` (full fine-tuning), `osft` (continual) or `lora_sft`.",
     )
     backend: str = Field(
-        "auto",
+        default="auto",
         pattern=r"^[a-z0-9][-a-z0-9]*$",
         description="Backend of the algorithm (kebab-case name) or `auto` (the best one the image supports).",
     )
@@ -278,31 +292,39 @@ class TrainingRunSpec(WireModel):
     data: DataSpec = Field(..., description="The training data.")
     output: OutputSpec = Field(..., description="Where results go.")
     resources: ResourcesSpec = Field(
-        default_factory=ResourcesSpec, description="Compute; planned from the model when not fixed."
+        default_factory=lambda: ResourcesSpec(), description="Compute; planned from the model when not fixed."
     )
-    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec, description="Settings of the training pods.")
+    runtime: RuntimeSpec = Field(
+        default_factory=lambda: RuntimeSpec(), description="Settings of the training pods."
+    )
     launcher: LauncherName = Field(
-        "auto",
+        default="auto",
         description=(
             "How the job runs: `pytorchjob` (Kubeflow Training Operator v1), `trainjob` (Kubeflow Trainer "
             "v2), `native` (Kubernetes Job + headless Service) or `auto` (the first one the cluster serves)."
         ),
     )
-    suspend: bool = Field(False, description="Suspend the run (pods are deleted; setting it back resumes).")
+    suspend: bool = Field(
+        default=False, description="Suspend the run (pods are deleted; setting it back resumes)."
+    )
     queue_name: str | None = Field(
-        None,
+        default=None,
         pattern=DNS_SUBDOMAIN_PATTERN,
         description="Kueue LocalQueue: the job is created suspended and Kueue admits it.",
     )
     ttl_seconds_after_finished: int | None = Field(
-        None, ge=0, description="Delete the workload (not the TrainingRun) this long after it finished."
+        default=None,
+        ge=0,
+        description="Delete the workload (not the TrainingRun) this long after it finished.",
     )
     active_deadline_seconds: int | None = Field(
-        None, ge=1, description="Fail the run when it has been active longer than this."
+        default=None, ge=1, description="Fail the run when it has been active longer than this."
     )
-    backoff_limit: int = Field(3, ge=0, le=100, description="Pod restarts before the run is marked failed.")
+    backoff_limit: int = Field(
+        default=3, ge=0, le=100, description="Pod restarts before the run is marked failed."
+    )
     dry_run: bool = Field(
-        False,
+        default=False,
         description=(
             "Plan and render the workload into `status.plan` and `status.rendered`, but launch nothing. "
             "Set it to false to launch."

@@ -35,9 +35,13 @@ class Condition(WireModel):
     type: str = Field(..., min_length=1, max_length=316, description="Type, e.g. Accepted, Running.")
     status: ConditionStatus = Field(..., description="True, False or Unknown.")
     reason: str = Field(..., min_length=1, max_length=1024, description="CamelCase reason.")
-    message: str = Field("", max_length=32768, description="Human-readable detail: what happened, what to do.")
+    message: str = Field(
+        default="", max_length=32768, description="Human-readable detail: what happened, what to do."
+    )
     last_transition_time: str = Field(..., description="When the status last changed (RFC 3339).")
-    observed_generation: int | None = Field(None, ge=0, description="Generation of the spec this reflects.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="Generation of the spec this reflects."
+    )
 
 
 class GpuEstimate(WireModel):
@@ -46,7 +50,7 @@ class GpuEstimate(WireModel):
     low_bytes: int = Field(..., ge=0, description="Optimistic estimate (bytes).")
     expected_bytes: int = Field(..., ge=0, description="Expected peak (bytes).")
     high_bytes: int = Field(..., ge=0, description="Pessimistic estimate (bytes).")
-    expected: str = Field("", description="Expected peak, human-readable (e.g. `61.2Gi`).")
+    expected: str = Field(default="", description="Expected peak, human-readable (e.g. `61.2Gi`).")
 
 
 class Plan(WireModel):
@@ -58,20 +62,24 @@ class Plan(WireModel):
     source: Literal["fixed", "estimated"] = Field(
         ..., description="`fixed`: spec.resources set the shape; `estimated`: the planner chose it."
     )
-    gpu_memory_bytes: int | None = Field(None, ge=0, description="Memory of one GPU the plan assumed (bytes).")
-    per_gpu: GpuEstimate | None = Field(None, description="Estimated peak memory of one GPU.")
+    gpu_memory_bytes: int | None = Field(
+        default=None, ge=0, description="Memory of one GPU the plan assumed (bytes)."
+    )
+    per_gpu: GpuEstimate | None = Field(default=None, description="Estimated peak memory of one GPU.")
     inputs: dict[str, Any] = Field(
         default_factory=dict, description="Inputs of the estimate (model size, tokens per GPU, method...)."
     )
-    estimator_version: str | None = Field(None, description="Version of the estimator that made the plan.")
-    message: str = Field("", description="Why this shape was chosen.")
+    estimator_version: str | None = Field(
+        default=None, description="Version of the estimator that made the plan."
+    )
+    message: str = Field(default="", description="Why this shape was chosen.")
 
 
 class LauncherStatus(WireModel):
     """Which launcher runs the workload and why it was chosen."""
 
     name: str = Field(..., description="pytorchjob, trainjob or native.")
-    reason: str = Field("", description="Why this launcher (e.g. which CRDs the cluster serves).")
+    reason: str = Field(default="", description="Why this launcher (e.g. which CRDs the cluster serves).")
 
 
 class WorkloadReference(WireModel):
@@ -80,7 +88,7 @@ class WorkloadReference(WireModel):
     api_version: str = Field(..., description="API version of the workload.")
     kind: str = Field(..., description="Kind of the workload.")
     name: str = Field(..., description="Name of the workload (in the run's namespace).")
-    uid: str | None = Field(None, description="UID of the workload.")
+    uid: str | None = Field(default=None, description="UID of the workload.")
 
 
 class Outputs(WireModel):
@@ -88,38 +96,46 @@ class Outputs(WireModel):
 
     uri: str = Field(..., description="The output location (`spec.output.uri`).")
     model_uri: str | None = Field(
-        None, description="The final model or adapter, once known (written by the training pod)."
+        default=None, description="The final model or adapter, once known (written by the training pod)."
     )
 
 
 class Progress(WireModel):
     """Training progress (reserved: filled by the observability layer)."""
 
-    step: int | None = Field(None, ge=0, description="Optimizer steps done.")
-    total_steps: int | None = Field(None, ge=0, description="Optimizer steps planned.")
-    epoch: float | None = Field(None, ge=0, description="Current epoch (fractional).")
-    samples_seen: int | None = Field(None, ge=0, description="Training samples consumed.")
-    loss: float | None = Field(None, description="Latest training loss.")
-    tokens_per_second: float | None = Field(None, ge=0, description="Training throughput.")
-    eta: str | None = Field(None, description="Estimated completion time (RFC 3339).")
-    last_checkpoint: str | None = Field(None, description="Location of the latest checkpoint.")
-    percent: int | None = Field(None, ge=0, le=100, description="Percent of totalSteps done.")
+    step: int | None = Field(default=None, ge=0, description="Optimizer steps done.")
+    total_steps: int | None = Field(default=None, ge=0, description="Optimizer steps planned.")
+    epoch: float | None = Field(default=None, ge=0, description="Current epoch (fractional).")
+    samples_seen: int | None = Field(default=None, ge=0, description="Training samples consumed.")
+    loss: float | None = Field(default=None, description="Latest training loss.")
+    tokens_per_second: float | None = Field(default=None, ge=0, description="Training throughput.")
+    eta: str | None = Field(default=None, description="Estimated completion time (RFC 3339).")
+    last_checkpoint: str | None = Field(default=None, description="Location of the latest checkpoint.")
+    percent: int | None = Field(default=None, ge=0, le=100, description="Percent of totalSteps done.")
 
 
 class TrainingRunStatus(WireModel):
     """Observed state of a TrainingRun."""
 
-    phase: Phase | None = Field(None, description="Pending, Planning, Queued, Running, Succeeded, Failed, Suspended.")
-    observed_generation: int | None = Field(None, ge=0, description="The spec generation last reconciled.")
-    conditions: list[Condition] = Field(default_factory=list, description="Standard conditions.")
-    plan: Plan | None = Field(None, description="The planned shape.")
-    launcher: LauncherStatus | None = Field(None, description="The launcher that runs (or would run) the job.")
-    workload: WorkloadReference | None = Field(None, description="The workload object, once created.")
-    rendered: list[dict[str, Any]] | None = Field(
-        None, description="With spec.dryRun: the objects that would be created."
+    phase: Phase | None = Field(
+        default=None, description="Pending, Planning, Queued, Running, Succeeded, Failed, Suspended."
     )
-    start_time: str | None = Field(None, description="When the workload started running (RFC 3339).")
-    completion_time: str | None = Field(None, description="When the run finished (RFC 3339).")
-    restarts: int | None = Field(None, ge=0, description="Pod failures the workload restarted from.")
-    outputs: Outputs | None = Field(None, description="Where the results are.")
-    progress: Progress | None = Field(None, description="Training progress (reserved for observability).")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The spec generation last reconciled."
+    )
+    conditions: list[Condition] = Field(default_factory=list, description="Standard conditions.")
+    plan: Plan | None = Field(default=None, description="The planned shape.")
+    launcher: LauncherStatus | None = Field(
+        default=None, description="The launcher that runs (or would run) the job."
+    )
+    workload: WorkloadReference | None = Field(default=None, description="The workload object, once created.")
+    rendered: list[dict[str, Any]] | None = Field(
+        default=None, description="With spec.dryRun: the objects that would be created."
+    )
+    start_time: str | None = Field(default=None, description="When the workload started running (RFC 3339).")
+    completion_time: str | None = Field(default=None, description="When the run finished (RFC 3339).")
+    restarts: int | None = Field(default=None, ge=0, description="Pod failures the workload restarted from.")
+    outputs: Outputs | None = Field(default=None, description="Where the results are.")
+    progress: Progress | None = Field(
+        default=None, description="Training progress (reserved for observability)."
+    )

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from training_hub.params import HYPERPARAMETER_MODELS
 
+from training_hub.params import HYPERPARAMETER_MODELS
 from training_hub_operator.api import spec as _spec
 from training_hub_operator.api.spec import TrainingRunSpec
 

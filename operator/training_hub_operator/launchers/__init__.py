@@ -46,4 +46,11 @@ def available_launchers() -> dict[str, Launcher]:
     return out
 
 
-__all__ = ["LAUNCHER_MODULES", "Launcher", "RenderContext", "WorkloadObservation", "available_launchers", "get_launcher"]
+__all__ = [
+    "LAUNCHER_MODULES",
+    "Launcher",
+    "RenderContext",
+    "WorkloadObservation",
+    "available_launchers",
+    "get_launcher",
+]

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from training_hub.pod.spec import PodRunSpec
-
 from training_hub_operator.api.spec import TrainingRunSpec
 from training_hub_operator.api.status import Plan
 from training_hub_operator.kube import ResourceKind

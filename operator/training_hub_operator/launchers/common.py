@@ -11,8 +11,14 @@ import json
 import re
 from typing import Any
 
-from training_hub.pod.spec import POD_COMMAND, PVC_MOUNT_ROOT, SPEC_FILE_NAME, SPEC_MOUNT_DIR, PodRunSpec, RunIdentity
-
+from training_hub.pod.spec import (
+    POD_COMMAND,
+    PVC_MOUNT_ROOT,
+    SPEC_FILE_NAME,
+    SPEC_MOUNT_DIR,
+    PodRunSpec,
+    RunIdentity,
+)
 from training_hub_operator.api.constants import LABEL_COMPONENT, is_reserved_env
 from training_hub_operator.api.spec import TrainingRunSpec, pvc_claims
 from training_hub_operator.launchers.base import RenderContext
@@ -63,10 +69,12 @@ def pod_run_spec(
     )
     if spec.backend != "auto":
         params["backend"] = spec.backend
-    return PodRunSpec(
-        algorithm=spec.algorithm,
-        params=params,
-        run=RunIdentity(name=run_name, namespace=namespace, uid=uid, generation=generation),
+    return PodRunSpec.model_validate(
+        {
+            "algorithm": spec.algorithm,
+            "params": params,
+            "run": RunIdentity(name=run_name, namespace=namespace, uid=uid, generation=generation),
+        }
     )
 
 
@@ -258,7 +266,9 @@ def pod_template(ctx: RenderContext, component: str, spec: dict[str, Any]) -> di
 
 def launched_spec_json(spec: dict[str, Any]) -> str:
     """Canonical JSON of a spec's launch-time fields (those that cannot change once the job runs)."""
-    return json.dumps({k: v for k, v in spec.items() if k not in MUTABLE_FIELDS}, sort_keys=True, separators=(",", ":"))
+    return json.dumps(
+        {k: v for k, v in spec.items() if k not in MUTABLE_FIELDS}, sort_keys=True, separators=(",", ":")
+    )
 
 
 #: Spec fields that may change while the job runs (everything else is fixed at launch).

@@ -4,8 +4,8 @@ It works on every Kubernetes from 1.20 on (no Indexed Jobs, no ``Job.spec.suspen
 
 * a headless Service ``<workload>`` (``publishNotReadyAddresses``: the rendezvous happens before any pod is
   ready) gives every node a stable DNS name ``<workload>-node-<i>.<workload>``;
-* Job ``<workload>-node-<i>`` (one completion, ``restartPolicy: Never``, ``backoffLimit`` from the run) runs
-  node ``i``: its pod has ``hostname: <workload>-node-<i>`` and ``subdomain: <workload>``, and the
+* one Job per node (one completion, ``restartPolicy: Never``, ``backoffLimit`` from the run): node 0's Job
+  is named ``<workload>`` (the workload the reconciler looks up), node ``i``'s ``<workload>-node-<i>``; its pod has ``hostname: <workload>-node-<i>`` and ``subdomain: <workload>``, and the
   rendezvous env the Kubeflow controllers would inject (``PET_NNODES``, ``PET_NPROC_PER_NODE``,
   ``PET_NODE_RANK=i``, ``PET_MASTER_ADDR``/``MASTER_ADDR`` = node 0's DNS name, ``PET_MASTER_PORT``/
   ``MASTER_PORT``), so the pod entrypoint cannot tell the launchers apart;
@@ -16,7 +16,8 @@ It works on every Kubernetes from 1.20 on (no Indexed Jobs, no ``Job.spec.suspen
 * ``spec.suspend`` / ``queueName`` set ``Job.spec.suspend`` (1.21+) and the Kueue labels on every Job.
 
 Status: ``Succeeded`` only when every node Job completed; ``Failed`` as soon as one Job failed.
-The workload is the set of node Jobs: the reconciler applies :meth:`NativeLauncher.suspend_patch` to each.
+The workload is the set of node Jobs; suspending a run must patch each of them with
+:meth:`NativeLauncher.suspend_patch` (``Job.spec.suspend`` needs Kubernetes 1.21+).
 """
 
 from __future__ import annotations
@@ -44,8 +45,14 @@ KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 
 
 def node_name(workload: str, rank: int) -> str:
-    """Name of node ``rank``'s Job, and hostname of its pod."""
+    """Hostname of node ``rank``'s pod (``<workload>-node-<rank>``)."""
     return f"{workload}-node-{rank}"
+
+
+def job_name(workload: str, rank: int) -> str:
+    """Name of node ``rank``'s Job: node 0's Job is the workload itself (``<workload>``), the others
+    ``<workload>-node-<rank>``, so that the reconciler finds the workload by its name."""
+    return workload if rank == 0 else node_name(workload, rank)
 
 
 def master_address(workload: str, namespace: str) -> str:
@@ -103,7 +110,7 @@ class NativeLauncher:
     def job(self, ctx: RenderContext, rank: int) -> dict[str, Any]:
         """The Job of node ``rank``."""
         spec = ctx.spec
-        name = node_name(ctx.names.workload, rank)
+        name = job_name(ctx.names.workload, rank)
         pod = common.pod_spec(
             ctx,
             container_name=CONTAINER_NAME,
@@ -111,7 +118,7 @@ class NativeLauncher:
             extra_env=self.rendezvous_env(ctx, rank),
             ports=[{"name": PORT_NAME, "containerPort": MASTER_PORT, "protocol": "TCP"}],
         )
-        pod["hostname"] = name
+        pod["hostname"] = node_name(ctx.names.workload, rank)
         pod["subdomain"] = ctx.names.workload
         template = common.pod_template(ctx, "worker", pod)
         template["metadata"]["labels"][LABEL_NODE_RANK] = str(rank)

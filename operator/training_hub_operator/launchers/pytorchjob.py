@@ -95,14 +95,18 @@ class PyTorchJobLauncher:
         """Map the PyTorchJob's status to a :class:`WorkloadObservation`."""
         job = next((c for c in children if c.get("kind") == PYTORCHJOB.kind), None)
         if job is None:
-            return WorkloadObservation(phase="Queued", reason="WorkloadMissing", message="the PyTorchJob is missing")
+            return WorkloadObservation(
+                phase="Queued", reason="WorkloadMissing", message="the PyTorchJob is missing"
+            )
         status = job.get("status") or {}
         conds = _true_conditions(status)
         suspended = self.is_suspended(job)
         labels = (job.get("metadata") or {}).get("labels") or {}
         annotations = (job.get("metadata") or {}).get("annotations") or {}
         user_suspended = annotations.get(ANNOTATION_USER_SUSPENDED) == "true"
-        restarts = sum(int((rs or {}).get("failed") or 0) for rs in (status.get("replicaStatuses") or {}).values())
+        restarts = sum(
+            int((rs or {}).get("failed") or 0) for rs in (status.get("replicaStatuses") or {}).values()
+        )
         base: dict[str, Any] = {
             "start_time": status.get("startTime"),
             "completion_time": status.get("completionTime"),
@@ -117,11 +121,15 @@ class PyTorchJobLauncher:
         if "Succeeded" in conds:
             reason, message = msg("Succeeded", "PyTorchJobSucceeded")
             done = base["completion_time"] or conds["Succeeded"].get("lastTransitionTime")
-            return WorkloadObservation(phase="Succeeded", reason=reason, message=message, **{**base, "completion_time": done})
+            return WorkloadObservation(
+                phase="Succeeded", reason=reason, message=message, **{**base, "completion_time": done}
+            )
         if "Failed" in conds:
             reason, message = msg("Failed", "PyTorchJobFailed")
             done = base["completion_time"] or conds["Failed"].get("lastTransitionTime")
-            return WorkloadObservation(phase="Failed", reason=reason, message=message, **{**base, "completion_time": done})
+            return WorkloadObservation(
+                phase="Failed", reason=reason, message=message, **{**base, "completion_time": done}
+            )
         queued_by_kueue = suspended and KUEUE_QUEUE_LABEL in labels and not user_suspended
         if queued_by_kueue:
             return WorkloadObservation(
@@ -134,18 +142,28 @@ class PyTorchJobLauncher:
             )
         if suspended or "Suspended" in conds:
             reason, message = msg("Suspended", "Suspended") if "Suspended" in conds else ("Suspended", "")
-            return WorkloadObservation(phase="Suspended", reason=reason, message=message or "the job is suspended", **base)
+            return WorkloadObservation(
+                phase="Suspended", reason=reason, message=message or "the job is suspended", **base
+            )
         admitted = True if KUEUE_QUEUE_LABEL in labels else None
         if "Restarting" in conds:
             reason, message = msg("Restarting", "PyTorchJobRestarting")
-            return WorkloadObservation(phase="Running", reason=reason, message=message, admitted=admitted, **base)
+            return WorkloadObservation(
+                phase="Running", reason=reason, message=message, admitted=admitted, **base
+            )
         if "Running" in conds:
             reason, message = msg("Running", "PyTorchJobRunning")
-            return WorkloadObservation(phase="Running", reason=reason, message=message, admitted=admitted, **base)
+            return WorkloadObservation(
+                phase="Running", reason=reason, message=message, admitted=admitted, **base
+            )
         if "Created" in conds:
             reason, message = msg("Created", "PyTorchJobCreated")
             return WorkloadObservation(
-                phase="Queued", reason=reason, message=message or "waiting for pods", admitted=admitted, **base
+                phase="Queued",
+                reason=reason,
+                message=message or "waiting for pods",
+                admitted=admitted,
+                **base,
             )
         return WorkloadObservation(
             phase="Queued",

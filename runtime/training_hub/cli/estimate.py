@@ -17,8 +17,13 @@ _METHODS = ("sft", "osft", "lora", "qlora", "lora_sft")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``estimate`` options to ``parser``."""
     parser.add_argument("--method", "--training-method", dest="method", required=True, choices=_METHODS)
-    parser.add_argument("--model", "--model-path", dest="model", required=True,
-                        help="Model directory, config.json path, or hub id (needs --allow-download).")
+    parser.add_argument(
+        "--model",
+        "--model-path",
+        dest="model",
+        required=True,
+        help="Model directory, config.json path, or hub id (needs --allow-download).",
+    )
     parser.add_argument("--allow-download", action="store_true", help="Fetch only config.json from the hub.")
     gpu = parser.add_mutually_exclusive_group()
     gpu.add_argument("--gpu", help="GPU product: A100-80GB, H100, L40S, A10G, T4, ...")
@@ -27,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seq-len", type=int, help="Longest sample (token budget when none is given).")
     parser.add_argument("--batch-size", type=int, help="Samples per micro-batch (with --max-seq-len).")
     parser.add_argument("--liger", action="store_true", help="Liger kernels (no logits tensor).")
-    parser.add_argument("--unfreeze-rank-ratio", type=float, default=0.25, help="OSFT trainable rank fraction.")
+    parser.add_argument(
+        "--unfreeze-rank-ratio", type=float, default=0.25, help="OSFT trainable rank fraction."
+    )
     parser.add_argument("--lora-r", type=int, default=32, help="LoRA rank.")
     parser.add_argument("--dtype", choices=("bf16", "fp32"), default="bf16")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
@@ -98,8 +105,13 @@ def run(args: argparse.Namespace) -> int:
         return exc.exit_code
     if args.json:
         payload = {
-            "estimate": {"low": est.low, "expected": est.expected, "high": est.high,
-                         "breakdown": est.breakdown.model_dump(), "assumptions": est.assumptions.model_dump()},
+            "estimate": {
+                "low": est.low,
+                "expected": est.expected,
+                "high": est.high,
+                "breakdown": est.breakdown.model_dump(),
+                "assumptions": est.assumptions.model_dump(),
+            },
             "plan": result.model_dump(),
         }
         print(json.dumps(payload, indent=2))

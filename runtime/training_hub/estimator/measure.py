@@ -21,6 +21,7 @@ from typing import Any
 
 from training_hub.estimator.memory import DEFAULT_TARGET_MODULES, osft_trainable_rank
 
+
 @dataclass
 class Measurement:
     """Bytes measured for one (model, method, tokens) row."""
@@ -71,7 +72,7 @@ def _osft_linear_class() -> Any:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 high = self.U_high @ (self.S_high[:, None] * self.V_high)
-            weight = high + self.U_low @ (self.S_low[:, None] * self.V_low)
+            weight = high + (self.U_low * self.S_low) @ self.V_low
             return nn.functional.linear(x, weight, self.bias)
 
     return OSFTLinear
@@ -86,7 +87,9 @@ def apply_method(model: Any, method: str, *, unfreeze_rank_ratio: float = 0.25, 
     if method == "lora":
         from peft import LoraConfig, get_peft_model
 
-        present = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, nn.Linear)}
+        present = {
+            name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, nn.Linear)
+        }
         targets = sorted(present & set(DEFAULT_TARGET_MODULES))
         cfg = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=targets)
         return get_peft_model(model, cfg)

@@ -164,7 +164,12 @@ class MemoryBreakdown(BaseModel):
     def total(self) -> int:
         """Sum of the components (the expected estimate)."""
         return (
-            self.parameters + self.gradients + self.optimizer_states + self.activations + self.logits + self.overhead
+            self.parameters
+            + self.gradients
+            + self.optimizer_states
+            + self.activations
+            + self.logits
+            + self.overhead
         )
 
     def components(self) -> dict[str, int]:
@@ -264,7 +269,12 @@ def _norm_bytes(width: int, kind: str, b: _Bytes, weight_trains: bool) -> int:
 
 
 def _layer_bytes_per_token(
-    shape: ModelShape, layer: LayerShape, b: _Bytes, lora: bool, lora_r: int, targets: tuple[str, ...] | list[str]
+    shape: ModelShape,
+    layer: LayerShape,
+    b: _Bytes,
+    lora: bool,
+    lora_r: int,
+    targets: tuple[str, ...] | list[str],
 ) -> int:
     """Bytes one decoder layer saves for backward per token (full or LoRA fine-tuning)."""
     h, a = shape.hidden, b.act
@@ -303,7 +313,9 @@ def _activation_bytes(
 ) -> int:
     lora = method in ("lora", "qlora")
     targets = inputs.lora_target_modules or DEFAULT_TARGET_MODULES
-    per_layer = [_layer_bytes_per_token(shape, layer, b, lora, inputs.lora_r, targets) for layer in shape.layers]
+    per_layer = [
+        _layer_bytes_per_token(shape, layer, b, lora, inputs.lora_r, targets) for layer in shape.layers
+    ]
     if lora and shape.layers:
         # The embedding is frozen: the first layer's input norm has nothing to save.
         per_layer[0] -= _norm_bytes(shape.hidden, shape.norm_kind, b, False)
@@ -324,7 +336,7 @@ def _activation_bytes(
         for lin in shape.linears():
             if _is_target(lin, targets):
                 k_low = osft_trainable_rank(lin.out_features, lin.in_features, inputs.unfreeze_rank_ratio)
-                rebuilt += int(b.param * (lin.out_features * lin.in_features + k_low * lin.in_features))
+                rebuilt += int(b.param * (lin.out_features * lin.in_features + lin.out_features * k_low))
         details["activations.osft_rebuilt_weights"] = rebuilt
         total += rebuilt
     return total
@@ -352,17 +364,25 @@ def _param_counts(shape: ModelShape, inputs: EstimateInputs, b: _Bytes) -> tuple
         total += factors_all
         return total, trainable, int(total * b.param)
     # LoRA / QLoRA: adapters r * (in + out) per targeted linear; the base is frozen.
-    adapters = sum(inputs.lora_r * (lin.in_features + lin.out_features) for lin in shape.linears() if _is_target(lin, targets))
+    adapters = sum(
+        inputs.lora_r * (lin.in_features + lin.out_features)
+        for lin in shape.linears()
+        if _is_target(lin, targets)
+    )
     if adapters == 0:
         raise InvalidInputError(f"no linear module of this model matches the LoRA targets {list(targets)}")
     if method == "qlora":
-        quantised = sum(lin.in_features * lin.out_features for lin in shape.linears() if _is_target(lin, targets))
+        quantised = sum(
+            lin.in_features * lin.out_features for lin in shape.linears() if _is_target(lin, targets)
+        )
         base_bytes = quantised * QLORA_BYTES_PER_WEIGHT + (total - quantised) * 2.0
         return total + adapters, adapters, int(base_bytes + adapters * b.param)
     return total + adapters, adapters, int((total + adapters) * b.param)
 
 
-def estimate_from_inputs(inputs: EstimateInputs, num_gpus: int = 1, gpu_memory: int | None = None) -> MemoryEstimate:
+def estimate_from_inputs(
+    inputs: EstimateInputs, num_gpus: int = 1, gpu_memory: int | None = None
+) -> MemoryEstimate:
     """Estimate per-GPU memory of ``inputs`` on ``num_gpus`` ranks.
 
     Args:
@@ -441,7 +461,9 @@ def estimate_from_inputs(inputs: EstimateInputs, num_gpus: int = 1, gpu_memory: 
         notes.append("bf16: weights held in bf16 (2 B), gradients fp32 (4 B), AdamW moments fp32 (8 B)")
     else:
         notes.append("fp32: weights, gradients and AdamW moments all fp32 (4 + 4 + 8 B)")
-    notes.append(f"padding-free micro-batch of {tokens} tokens, flash/SDPA attention (memory linear in tokens)")
+    notes.append(
+        f"padding-free micro-batch of {tokens} tokens, flash/SDPA attention (memory linear in tokens)"
+    )
     if method == "osft":
         notes.append(
             f"OSFT: targeted matrices stored as SVD factors; the bottom {inputs.unfreeze_rank_ratio:g} of each "

@@ -58,7 +58,11 @@ def _unwrap(config: dict[str, Any]) -> dict[str, Any]:
     from training_hub.estimator.param_count import FAMILIES
 
     text = config.get("text_config")
-    if config.get("model_type") not in FAMILIES and isinstance(text, dict) and text.get("model_type") in FAMILIES:
+    if (
+        config.get("model_type") not in FAMILIES
+        and isinstance(text, dict)
+        and text.get("model_type") in FAMILIES
+    ):
         return dict(text)
     return config
 

@@ -183,7 +183,11 @@ FAMILIES: dict[str, Family] = {
     "phi3": Family(qkv_bias=_NO_BIAS, o_bias=_NO_BIAS, mlp_bias=_NO_BIAS, fused_qkv=True, fused_gate_up=True),
     "mixtral": Family(qkv_bias=_NO_BIAS, o_bias=_NO_BIAS, mlp_bias=_NO_BIAS, moe="mixtral"),
     "qwen2_moe": Family(
-        qkv_bias=lambda c: bool(_get(c, "qkv_bias", True)), o_bias=_NO_BIAS, mlp_bias=_NO_BIAS, moe="qwen", default_top_k=4
+        qkv_bias=lambda c: bool(_get(c, "qkv_bias", True)),
+        o_bias=_NO_BIAS,
+        mlp_bias=_NO_BIAS,
+        moe="qwen",
+        default_top_k=4,
     ),
     "qwen3_moe": Family(mlp_bias=_NO_BIAS, qk_norm="head", moe="qwen", default_top_k=8),
     "granitemoe": Family(mlp_bias=_NO_BIAS, moe="granite"),
@@ -191,7 +195,12 @@ FAMILIES: dict[str, Family] = {
     "olmoe": Family(mlp_bias=_NO_BIAS, qk_norm="full", moe="olmoe", default_top_k=8),
     "olmo2": Family(mlp_bias=_NO_BIAS, qk_norm="full"),
     "starcoder2": Family(
-        default_tied=True, qkv_bias=_USE_BIAS, o_bias=_USE_BIAS, mlp_bias=_USE_BIAS, norm_kind="layer", gated_mlp=False
+        default_tied=True,
+        qkv_bias=_USE_BIAS,
+        o_bias=_USE_BIAS,
+        mlp_bias=_USE_BIAS,
+        norm_kind="layer",
+        gated_mlp=False,
     ),
     "smollm3": Family(default_tied=True),
 }
@@ -206,7 +215,9 @@ def _num_experts(cfg: Config) -> int:
     for key in ("num_experts", "num_local_experts"):
         if cfg.get(key) is not None:
             return _req(cfg, key)
-    raise InvalidInputError(f"MoE config of type {cfg.get('model_type')!r} has no num_experts/num_local_experts")
+    raise InvalidInputError(
+        f"MoE config of type {cfg.get('model_type')!r} has no num_experts/num_local_experts"
+    )
 
 
 def _moe_for_layer(fam: Family, cfg: Config, index: int, hidden: int) -> MoEShape | None:
@@ -219,7 +230,9 @@ def _moe_for_layer(fam: Family, cfg: Config, index: int, hidden: int) -> MoEShap
         dense_layers = set(_get(cfg, "mlp_only_layers", []))
         if index in dense_layers or experts == 0 or (index + 1) % sparse_step != 0:
             return None
-        shared = int(_get(cfg, "shared_expert_intermediate_size", 0)) if cfg["model_type"] == "qwen2_moe" else 0
+        shared = (
+            int(_get(cfg, "shared_expert_intermediate_size", 0)) if cfg["model_type"] == "qwen2_moe" else 0
+        )
         return MoEShape(
             num_experts=experts,
             top_k=top_k,
@@ -229,7 +242,9 @@ def _moe_for_layer(fam: Family, cfg: Config, index: int, hidden: int) -> MoEShap
             shared_gate=shared > 0,
         )
     if fam.moe == "granite":
-        shared = int(_get(cfg, "shared_intermediate_size", 0)) if cfg["model_type"] == "granitemoeshared" else 0
+        shared = (
+            int(_get(cfg, "shared_intermediate_size", 0)) if cfg["model_type"] == "granitemoeshared" else 0
+        )
         return MoEShape(
             num_experts=experts,
             top_k=top_k,
@@ -248,7 +263,10 @@ def _moe_for_layer(fam: Family, cfg: Config, index: int, hidden: int) -> MoEShap
 
 def _mlp_linears(fam: Family, hidden: int, width: int, bias: bool, prefix: str = "") -> list[LinearShape]:
     if not fam.gated_mlp:
-        return [LinearShape(prefix + "c_fc", hidden, width, bias), LinearShape(prefix + "c_proj", width, hidden, bias)]
+        return [
+            LinearShape(prefix + "c_fc", hidden, width, bias),
+            LinearShape(prefix + "c_proj", width, hidden, bias),
+        ]
     if fam.fused_gate_up:
         return [
             LinearShape(prefix + "gate_up_proj", hidden, 2 * width, bias),

@@ -15,7 +15,13 @@ import re
 from pydantic import BaseModel, Field
 
 from training_hub.errors import InvalidInputError
-from training_hub.estimator.memory import GIB, ESTIMATOR_VERSION, EstimateInputs, MemoryEstimate, estimate_from_inputs
+from training_hub.estimator.memory import (
+    ESTIMATOR_VERSION,
+    GIB,
+    EstimateInputs,
+    MemoryEstimate,
+    estimate_from_inputs,
+)
 
 #: Usable memory of common data-center GPUs, in bytes (the size the driver reports, rounded to GiB).
 GPU_PRODUCTS: dict[str, int] = {
@@ -171,11 +177,15 @@ def _largest_fitting_tokens(inputs: EstimateInputs, gpus: int, budget: int) -> i
     return lo
 
 
-def _suggestions(inputs: EstimateInputs, gpus: int, budget: int, gpu_memory: int, headroom: float) -> list[str]:
+def _suggestions(
+    inputs: EstimateInputs, gpus: int, budget: int, gpu_memory: int, headroom: float
+) -> list[str]:
     out: list[str] = []
     tokens = _largest_fitting_tokens(inputs, gpus, budget)
     if tokens is not None and tokens < inputs.tokens_per_gpu():
-        out.append(f"set max_tokens_per_gpu to {tokens} or less (accumulation keeps the effective batch size)")
+        out.append(
+            f"set max_tokens_per_gpu to {tokens} or less (accumulation keeps the effective batch size)"
+        )
     if not inputs.use_liger:
         trial = inputs.model_copy(update={"use_liger": True})
         if _fits(estimate_from_inputs(trial, gpus), budget):
@@ -187,7 +197,9 @@ def _suggestions(inputs: EstimateInputs, gpus: int, budget: int, gpu_memory: int
     if inputs.training_method in ("sft", "osft"):
         trial = inputs.model_copy(update={"training_method": "lora"})
         if _fits(estimate_from_inputs(trial, gpus), budget):
-            out.append(f"train LoRA adapters (lora_sft, r={inputs.lora_r}) instead of {inputs.training_method}")
+            out.append(
+                f"train LoRA adapters (lora_sft, r={inputs.lora_r}) instead of {inputs.training_method}"
+            )
     elif inputs.training_method == "lora" and inputs.device == "cuda":
         trial = inputs.model_copy(update={"training_method": "qlora"})
         if _fits(estimate_from_inputs(trial, gpus), budget):
@@ -244,7 +256,9 @@ def plan(
     if nodes is not None and not 1 <= nodes <= limit_nodes:
         raise InvalidInputError(f"nodes={nodes} is outside 1..{limit_nodes} (max_nodes)")
     if gpus_per_node is not None and not 1 <= gpus_per_node <= max_gpus_per_node:
-        raise InvalidInputError(f"gpus_per_node={gpus_per_node} is outside 1..{max_gpus_per_node} (max_gpus_per_node)")
+        raise InvalidInputError(
+            f"gpus_per_node={gpus_per_node} is outside 1..{max_gpus_per_node} (max_gpus_per_node)"
+        )
     budget = int(gpu_memory_bytes * (1.0 - headroom))
     fixed = [f"nodes={nodes}" for _ in [0] if nodes is not None] + [
         f"gpus_per_node={gpus_per_node}" for _ in [0] if gpus_per_node is not None

@@ -93,20 +93,22 @@ def render_run(manifest: Mapping[str, Any], launcher: str | None = None) -> Rend
     Raises:
         InvalidInputError: When the spec is invalid, cannot be planned, or the launcher cannot render it.
     """
-    from training_hub_operator.api.constants import LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
     from training_hub_operator.api.validation import SpecError, validate_spec
-    from training_hub_operator.launchers import common
     from training_hub_operator.launchers.auto import choose_launcher
-    from training_hub_operator.launchers.base import RenderContext
-    from training_hub_operator.naming import bounded_name, child_names, owner_reference
+    from training_hub_operator.naming import child_names
     from training_hub_operator.planning import PlanningError, config_from_inline, make_plan
+    from training_hub_operator.reconcile import ReconcileInput, render_context
     from training_hub_operator.settings import OperatorSettings
 
     meta = dict(manifest.get("metadata") or {})
     name = str(meta["name"])
     namespace = str(meta.get("namespace") or "default")
-    uid = str(meta.get("uid") or f"local-{uuid.uuid4()}")
-    generation = int(meta.get("generation") or 1)
+    meta.update(
+        name=name,
+        namespace=namespace,
+        uid=str(meta.get("uid") or f"local-{uuid.uuid4()}"),
+        generation=int(meta.get("generation") or 1),
+    )
     spec_dict = dict(manifest.get("spec") or {})
     try:
         validated = validate_spec(spec_dict)
@@ -119,28 +121,13 @@ def render_run(manifest: Mapping[str, Any], launcher: str | None = None) -> Rend
     except PlanningError as exc:
         raise InvalidInputError(f"cannot plan the run ({exc.reason}): {exc}") from None
     requested = launcher or spec.launcher
+    # Locally nothing is served: auto falls through to native; a named launcher is emulated.
     choice = choose_launcher(requested, lambda kind: requested != "auto")
     if choice.launcher is None:
         raise InvalidInputError(f"no launcher: {choice.message}")
-    hyperparameters = validated.hyperparameters_set()
-    body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {**meta, "uid": uid, "name": name}}
-    ctx = RenderContext(
-        run_name=name,
-        namespace=namespace,
-        run_uid=uid,
-        generation=generation,
-        spec=spec,
-        hyperparameters=hyperparameters,
-        plan=plan,
-        names=child_names(name),
-        owner_reference=owner_reference(body),
-        labels={LABEL_RUN: bounded_name(name, 63, dns1035=False), LABEL_MANAGED_BY: MANAGED_BY},
-        pod_run_spec=common.pod_run_spec(
-            spec, hyperparameters, run_name=name, namespace=namespace, uid=uid, generation=generation
-        ),
-        settings=settings,
-        launched_spec=common.launched_spec_json(spec_dict),
-    )
+    run = {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": spec_dict}
+    inp = ReconcileInput(run=run, validated=validated, spec_error=None, choice=choice, settings=settings)
+    ctx = render_context(inp, plan, child_names(name))
     try:
         objects = choice.launcher.render(ctx)
     except ValueError as exc:

@@ -1,0 +1,41 @@
+"""Prometheus metrics of the operator (served on ``--metrics-port`` at ``/metrics``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from training_hub_operator.api.status import PHASES
+
+RECONCILES = Counter(
+    "traininghub_reconcile_total", "Reconciles of TrainingRuns by trigger and result.", ["trigger", "result"]
+)
+RECONCILE_ERRORS = Counter(
+    "traininghub_reconcile_errors_total", "Reconciles that raised an error.", ["trigger"]
+)
+RECONCILE_LATENCY = Histogram(
+    "traininghub_reconcile_duration_seconds",
+    "Duration of one reconcile.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+RUNS_BY_PHASE = Gauge("traininghub_runs", "TrainingRuns known to this operator, by phase.", ["phase"])
+CHILDREN_CREATED = Counter("traininghub_children_created_total", "Child objects created, by kind.", ["kind"])
+STATUS_WRITES = Counter("traininghub_status_writes_total", "Status patches written (only on change).")
+EVENTS = Counter("traininghub_events_total", "Events posted on TrainingRuns.", ["type", "reason"])
+
+for _phase in PHASES:
+    RUNS_BY_PHASE.labels(phase=_phase).set(0)
+
+
+def set_phases(phases: dict[str, str]) -> None:
+    """Set the runs-by-phase gauge from ``{namespace/name: phase}``."""
+    counts = dict.fromkeys(PHASES, 0)
+    for phase in phases.values():
+        counts[phase] = counts.get(phase, 0) + 1
+    for phase, n in counts.items():
+        RUNS_BY_PHASE.labels(phase=phase).set(n)
+
+
+def serve(port: int, host: str = "0.0.0.0") -> None:
+    """Start the HTTP endpoint in a daemon thread (port 0: disabled)."""
+    if port:
+        start_http_server(port, addr=host)

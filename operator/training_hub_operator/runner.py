@@ -1,0 +1,374 @@
+"""The reconcile runner: gathers what exists, calls :func:`~training_hub_operator.reconcile.decide`, applies it.
+
+Everything that talks to the API server is here; every kopf handler and the periodic resync call
+:meth:`Runner.reconcile`. Calls for one run are serialised by a per-run lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from training_hub.errors import InvalidInputError
+from training_hub_operator import faults, metrics
+from training_hub_operator.api import constants as c
+from training_hub_operator.api.conditions import now_rfc3339
+from training_hub_operator.api.validation import SpecError, ValidatedSpec, validate_spec
+from training_hub_operator.kube import CONFIGMAP, JOB, POD, Kube, KubeError, ResourceKind
+from training_hub_operator.launchers import get_launcher
+from training_hub_operator.launchers.auto import LauncherChoice, choose_launcher
+from training_hub_operator.naming import child_labels, child_names, owner_reference
+from training_hub_operator.planning import (
+    ModelConfig,
+    PlanningError,
+    config_from_configmap,
+    config_from_inline,
+    config_from_planning_pod,
+    hub_model_id,
+    needs_model_config,
+    planning_job,
+)
+from training_hub_operator.reconcile import TERMINAL_PHASES, Decision, ReconcileInput, decide
+from training_hub_operator.settings import OperatorSettings
+
+log = logging.getLogger("training_hub_operator")
+
+TRAININGRUN = ResourceKind(c.API_VERSION, c.KIND, c.PLURAL)
+
+
+class Runner:
+    """Applies reconcile decisions for TrainingRuns.
+
+    Args:
+        kube: API helper.
+        settings: Operator settings.
+        post_event: ``(run, type, reason, message)`` poster (default: core/v1 Events through ``kube``).
+    """
+
+    def __init__(
+        self,
+        kube: Kube,
+        settings: OperatorSettings,
+        post_event: Callable[[dict[str, Any], str, str, str], None] | None = None,
+    ) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.post_event = post_event or self._post_event
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._hub_cache: dict[str, ModelConfig] = {}
+        self.phases: dict[str, str] = {}
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop a deleted run from the bookkeeping (metrics, locks)."""
+        key = f"{namespace}/{name}"
+        self.phases.pop(key, None)
+        metrics.set_phases(self.phases)
+        with self._locks_guard:
+            self._locks.pop(key, None)
+
+    # ------------------------------------------------------------------------------------------- entry
+    def reconcile_by_name(self, namespace: str, name: str, trigger: str) -> str | None:
+        """Read a run and reconcile it; return its phase (None if it does not exist)."""
+        run = self.kube.get(TRAININGRUN, namespace, name)
+        if run is None or (run.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        return self.reconcile(run, trigger)
+
+    def reconcile(self, run: dict[str, Any], trigger: str) -> str | None:
+        """Reconcile one TrainingRun (re-read under its lock, so the newest state is used).
+
+        Returns:
+            The resulting phase.
+
+        Raises:
+            KubeError: When the API server refuses or fails a call (the caller retries).
+        """
+        meta = run.get("metadata") or {}
+        ns, name = meta.get("namespace", "default"), meta["name"]
+        key = f"{ns}/{name}"
+        start = time.perf_counter()
+        with self._lock(key):
+            try:
+                fresh = self.kube.get(TRAININGRUN, ns, name)
+                if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
+                    return None
+                fresh.setdefault("apiVersion", c.API_VERSION)
+                fresh.setdefault("kind", c.KIND)
+                phase = self._reconcile_locked(fresh)
+            except Exception:
+                metrics.RECONCILE_ERRORS.labels(trigger=trigger).inc()
+                metrics.RECONCILES.labels(trigger=trigger, result="error").inc()
+                raise
+            finally:
+                metrics.RECONCILE_LATENCY.observe(time.perf_counter() - start)
+        metrics.RECONCILES.labels(trigger=trigger, result="ok").inc()
+        if phase:
+            self.phases[key] = phase
+            metrics.set_phases(self.phases)
+        return phase
+
+    # -------------------------------------------------------------------------------------- internals
+    def _validated(self, run: dict[str, Any]) -> tuple[ValidatedSpec | None, SpecError | None]:
+        try:
+            return validate_spec(run.get("spec") or {}), None
+        except SpecError as exc:
+            return None, exc
+
+    def _choice(self, run: dict[str, Any], validated: ValidatedSpec | None) -> LauncherChoice | None:
+        status = run.get("status") or {}
+        recorded = (status.get("launcher") or {}).get("name")
+        if recorded and status.get("workload"):
+            launcher = get_launcher(recorded)
+            if launcher is not None:
+                return LauncherChoice(launcher, "Recorded", (status.get("launcher") or {}).get("reason", ""))
+        requested = validated.spec.launcher if validated else (run.get("spec") or {}).get("launcher", "auto")
+        return choose_launcher(str(requested), self.kube.serves)
+
+    def _children(self, run: dict[str, Any], choice: LauncherChoice | None) -> list[dict[str, Any]]:
+        """Children of the run that exist: listed by the run label (owned by this run), plus the workload
+        looked up by name (to notice a same-named object that belongs to someone else)."""
+        if choice is None or choice.launcher is None:
+            return []
+        meta = run["metadata"]
+        uid = meta.get("uid")
+        names = child_names(meta["name"])
+        selector = (
+            f"{c.LABEL_RUN}={child_labels(meta['name'], 'x')[c.LABEL_RUN]},{c.LABEL_COMPONENT}!=planner"
+        )
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        for kind in choice.launcher.child_kinds:
+            if not self.kube.serves(kind):
+                continue
+            for obj in self.kube.list(kind, meta["namespace"], label_selector=selector):
+                owners = (obj.get("metadata") or {}).get("ownerReferences") or []
+                if not any(o.get("uid") == uid for o in owners):
+                    continue
+                obj.setdefault("kind", kind.kind)
+                obj.setdefault("apiVersion", kind.api_version)
+                out.append(obj)
+                seen.add((kind.kind, obj["metadata"]["name"]))
+        wk = choice.launcher.workload_kind
+        if (wk.kind, names.workload) not in seen and self.kube.serves(wk):
+            found = self.kube.get(wk, meta["namespace"], names.workload)
+            if found is not None:
+                found.setdefault("kind", wk.kind)
+                found.setdefault("apiVersion", wk.api_version)
+                out.append(found)
+        return out
+
+    def _model_config(
+        self, run: dict[str, Any], validated: ValidatedSpec
+    ) -> tuple[ModelConfig | None, PlanningError | None, bool]:
+        """Reach the model's config: inline, ConfigMap, hub, or a planning pod's report."""
+        spec = validated.spec
+        status = run.get("status") or {}
+        if status.get("plan") and status.get("workload"):
+            return None, None, False
+        try:
+            inline = config_from_inline(spec)
+            if inline is not None:
+                return inline, None, False
+            if spec.model.config_map_ref is not None:
+                cm = self.kube.get(CONFIGMAP, run["metadata"]["namespace"], spec.model.config_map_ref.name)
+                return config_from_configmap(spec, cm), None, False
+        except PlanningError as exc:
+            return None, exc, False
+        if not needs_model_config(spec):
+            return None, None, False
+        hub_id = hub_model_id(spec.model.uri)
+        if hub_id and spec.model.allow_config_fetch:
+            if not self.settings.allow_config_fetch:
+                return (
+                    None,
+                    PlanningError(
+                        "ConfigFetchDisabled",
+                        "this operator does not fetch from the Hugging Face Hub (TRAINING_HUB_ALLOW_CONFIG_FETCH=false): "
+                        "set spec.model.config or spec.model.configMapRef",
+                    ),
+                    False,
+                )
+            if hub_id not in self._hub_cache:
+                from training_hub.estimator import load_model_config
+
+                try:
+                    self._hub_cache[hub_id] = ModelConfig(
+                        load_model_config(hub_id, allow_download=True), f"hf://{hub_id} config.json"
+                    )
+                except (InvalidInputError, OSError) as exc:
+                    return (
+                        None,
+                        PlanningError("ModelConfigFetchFailed", f"fetching config.json of {hub_id}: {exc}"),
+                        False,
+                    )
+            return self._hub_cache[hub_id], None, False
+        if spec.model.uri.startswith("pvc://") and self.settings.planning_pods:
+            return self._planning_pod_result(run)
+        return None, None, False
+
+    def _planning_pod_result(
+        self, run: dict[str, Any]
+    ) -> tuple[ModelConfig | None, PlanningError | None, bool]:
+        meta = run["metadata"]
+        job_name = child_names(meta["name"]).planner
+        job = self.kube.get(JOB, meta["namespace"], job_name)
+        if job is None:
+            return None, None, False  # decide() asks for the pod
+        pods = self.kube.list(POD, meta["namespace"], label_selector=f"job-name={job_name}")
+        for pod in pods:
+            try:
+                cfg = config_from_planning_pod(pod)
+            except PlanningError as exc:
+                return None, exc, False
+            if cfg is not None:
+                return cfg, None, False
+        return None, None, True
+
+    def _reconcile_locked(self, run: dict[str, Any]) -> str | None:
+        status = run.get("status") or {}
+        if status.get("phase") in TERMINAL_PHASES and status.get("completionTime"):
+            return str(status["phase"])
+        validated, error = self._validated(run)
+        choice = self._choice(run, validated)
+        children = self._children(run, choice)
+        workload_kind = choice.launcher.kind if choice and choice.launcher else None
+        launched = any(ch.get("kind") == workload_kind for ch in children)
+        model_config: ModelConfig | None = None
+        planning_error: PlanningError | None = None
+        pending = False
+        if validated is not None and not launched:
+            model_config, planning_error, pending = self._model_config(run, validated)
+        inp = ReconcileInput(
+            run=run,
+            validated=validated,
+            spec_error=error,
+            choice=choice,
+            children=children,
+            model_config=model_config,
+            planning_error=planning_error,
+            planning_pending=pending,
+            settings=self.settings,
+            now=now_rfc3339(),
+        )
+        decision = decide(inp)
+        if decision.needs_planning_pod:
+            self._start_planning_pod(run, validated)
+        if decision.creates or decision.patches:
+            self._apply(run, decision)
+            inp.children = self._children(run, choice)
+            second = decide(inp)
+            second.events = decision.events + [e for e in second.events if e not in decision.events]
+            decision = second
+        self._write_status(run, decision)
+        if decision.status.get("workload") and decision.status.get("phase") not in (
+            None,
+            "Pending",
+            "Planning",
+        ):
+            self._cleanup_planning_job(run)
+        return decision.status.get("phase")
+
+    def _apply(self, run: dict[str, Any], decision: Decision) -> None:
+        ns = run["metadata"]["namespace"]
+        for kind, obj in decision.creates:
+            name = obj["metadata"]["name"]
+            try:
+                self.kube.create(kind, obj)
+                log.info("created %s %s/%s", kind.kind, ns, name, extra={"run": run["metadata"]["name"]})
+                metrics.CHILDREN_CREATED.labels(kind=kind.kind).inc()
+            except KubeError as exc:
+                if not exc.conflict:
+                    raise
+                log.info("%s %s/%s already exists: adopting", kind.kind, ns, name)
+            faults.checkpoint(f"created-{kind.kind.lower()}")
+        for kind, name, patch in decision.patches:
+            self.kube.patch(kind, ns, name, patch)
+            log.info("patched %s %s/%s: %s", kind.kind, ns, name, patch)
+
+    def _write_status(self, run: dict[str, Any], decision: Decision) -> None:
+        old = run.get("status") or {}
+        new = decision.status
+        if new != old:
+            patch: dict[str, Any] = copy.deepcopy(new)
+            for k in old:
+                if k not in new:
+                    patch[k] = None
+            faults.checkpoint("before-status")
+            self.kube.patch(
+                TRAININGRUN,
+                run["metadata"]["namespace"],
+                run["metadata"]["name"],
+                {"status": patch},
+                subresource="status",
+            )
+            metrics.STATUS_WRITES.inc()
+        for type_, reason, message in decision.events:
+            try:
+                self.post_event(run, type_, reason, message)
+            except KubeError as exc:  # events are best effort
+                log.warning("could not post event %s: %s", reason, exc)
+
+    def _start_planning_pod(self, run: dict[str, Any], validated: ValidatedSpec | None) -> None:
+        if validated is None:
+            return
+        meta = run["metadata"]
+        names = child_names(meta["name"])
+        job = planning_job(
+            name=names.planner,
+            namespace=meta["namespace"],
+            owner=owner_reference(run),
+            labels=child_labels(meta["name"], "planner"),
+            spec=validated.spec,
+            settings=self.settings,
+        )
+        try:
+            self.kube.create(JOB, job)
+            log.info("started planning job %s/%s", meta["namespace"], names.planner)
+        except KubeError as exc:
+            if not exc.conflict:
+                raise
+
+    def _cleanup_planning_job(self, run: dict[str, Any]) -> None:
+        meta = run["metadata"]
+        name = child_names(meta["name"]).planner
+        if self.kube.get(JOB, meta["namespace"], name) is not None:
+            self.kube.delete(JOB, meta["namespace"], name)
+
+    def _post_event(self, run: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        meta = run["metadata"]
+        now = now_rfc3339()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": run.get("apiVersion", c.API_VERSION),
+                "kind": run.get("kind", c.KIND),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": c.MANAGED_BY, "host": os.environ.get("HOSTNAME", "")},
+            "reportingComponent": c.MANAGED_BY,
+            "reportingInstance": os.environ.get("HOSTNAME", c.MANAGED_BY),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        from training_hub_operator.kube import EVENT
+
+        self.kube.create(EVENT, event)
+        metrics.EVENTS.labels(type=type_, reason=reason).inc()

@@ -1,0 +1,1 @@
+"""Tests of the TrainingRun API and the operator."""
