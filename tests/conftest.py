@@ -52,7 +52,9 @@ def _build(root: Path) -> None:
 def tiny_artifacts(request: pytest.FixtureRequest) -> Path:
     """Directory holding `tokenizer/`, `model/` and `<format>.jsonl`, built once per builder version."""
     cache = getattr(request.config, "cache", None)  # None with `-p no:cacheprovider`
-    base = Path(cache.mkdir("tiny")) if cache is not None else Path.home() / ".cache" / "training-hub" / "tiny"
+    base = (
+        Path(cache.mkdir("tiny")) if cache is not None else Path.home() / ".cache" / "training-hub" / "tiny"
+    )
     base.mkdir(parents=True, exist_ok=True)
     final = base / _builder_key()
     if (final / "READY").is_file():

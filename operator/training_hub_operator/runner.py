@@ -266,6 +266,7 @@ class Runner:
         if decision.creates or decision.patches:
             self._apply(run, decision)
             inp.children = self._children(run, choice)
+            inp.run = {**run, "status": decision.status}  # the second pass builds on the first
             second = decide(inp)
             second.events = decision.events + [e for e in second.events if e not in decision.events]
             decision = second

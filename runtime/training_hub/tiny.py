@@ -34,11 +34,38 @@ CHAT_TEMPLATE = (
 )
 
 #: Words of the synthetic tasks: a small closed vocabulary makes the tasks learnable in a few steps.
-WORDS = (
-    "apple banana cherry grape lemon mango olive peach pear plum berry melon "
-    "red green blue black white pink brown gray gold silver "
-    "cat dog bird fish frog horse mouse sheep"
-).split()
+WORDS = [
+    "apple",
+    "banana",
+    "cherry",
+    "grape",
+    "lemon",
+    "mango",
+    "olive",
+    "peach",
+    "pear",
+    "plum",
+    "berry",
+    "melon",
+    "red",
+    "green",
+    "blue",
+    "black",
+    "white",
+    "pink",
+    "brown",
+    "gray",
+    "gold",
+    "silver",
+    "cat",
+    "dog",
+    "bird",
+    "fish",
+    "frog",
+    "horse",
+    "mouse",
+    "sheep",
+]
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 TASKS = ("repeat", "reverse", "count", "first", "last")
 

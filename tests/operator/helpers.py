@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from tests.controlplane.cluster import ControlPlane, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,7 +56,12 @@ def run_manifest(name: str, **spec_overrides: Any) -> dict[str, Any]:
             spec.pop(key, None)
         else:
             spec[key] = value
-    return {"apiVersion": "traininghub.io/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "traininghub.io/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 def get_run(plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
@@ -77,7 +81,9 @@ def _condition(run: dict[str, Any], type_: str) -> dict[str, Any] | None:
     return None
 
 
-def wait_for_phase(plane: ControlPlane, namespace: str, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+def wait_for_phase(
+    plane: ControlPlane, namespace: str, name: str, phase: str, timeout: float = 60
+) -> dict[str, Any]:
     """Wait until the run's status.phase is ``phase``; return the run."""
 
     def check() -> dict[str, Any] | None:
@@ -102,7 +108,15 @@ def wait_for_condition(
 def patch_job_status(plane: ControlPlane, namespace: str, name: str, status: dict[str, Any]) -> None:
     """Write a PyTorchJob's status the way the Kubeflow training operator does (status subresource)."""
     plane.kubectl(
-        "patch", "pytorchjob", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps({"status": status})
+        "patch",
+        "pytorchjob",
+        name,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
     )
 
 

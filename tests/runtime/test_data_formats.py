@@ -13,7 +13,9 @@ from training_hub.errors import DataFormatError, InvalidInputError
 
 pytestmark = pytest.mark.unit
 
-GOOD = {"messages": [{"role": "user", "content": "repeat: cat dog"}, {"role": "assistant", "content": "cat dog"}]}
+GOOD = {
+    "messages": [{"role": "user", "content": "repeat: cat dog"}, {"role": "assistant", "content": "cat dog"}]
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +31,12 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("fixture", "expected"), [("messages_data", "messages"), ("document_data", "document"), ("alpaca_data", "alpaca")]
+    ("fixture", "expected"),
+    [("messages_data", "messages"), ("document_data", "document"), ("alpaca_data", "alpaca")],
 )
-def test_auto_detects_format_from_first_line(request: pytest.FixtureRequest, fixture: str, expected: str) -> None:
+def test_auto_detects_format_from_first_line(
+    request: pytest.FixtureRequest, fixture: str, expected: str
+) -> None:
     fmt, records = read_records(request.getfixturevalue(fixture), "auto")
     assert fmt == expected
     assert len(records) == 256
@@ -51,7 +56,10 @@ BAD_LINES = {
     "messages not list": (json.dumps({"messages": "hi"}), "must be a list"),
     "empty messages": (json.dumps({"messages": []}), "is empty"),
     "unknown role": (json.dumps({"messages": [{"role": "robot", "content": "x"}]}), "unknown role 'robot'"),
-    "content not str": (json.dumps({"messages": [{"role": "user", "content": 3}]}), "`content` must be a string"),
+    "content not str": (
+        json.dumps({"messages": [{"role": "user", "content": 3}]}),
+        "`content` must be a string",
+    ),
     "message not object": (json.dumps({"messages": ["hi"]}), "must be an object"),
     "unmask not bool": (json.dumps({**GOOD, "unmask": "yes"}), "`unmask` must be true or false"),
 }
@@ -86,7 +94,9 @@ def test_whole_file_is_validated_before_tokenising(tmp_path: Path, tokenizer) ->
     ],
 )
 def test_alpaca_errors(tmp_path: Path, record: dict, message: str) -> None:
-    path = write_lines(tmp_path / "a.jsonl", [json.dumps({"instruction": "a", "output": "b"}), json.dumps(record)])
+    path = write_lines(
+        tmp_path / "a.jsonl", [json.dumps({"instruction": "a", "output": "b"}), json.dumps(record)]
+    )
     with pytest.raises(DataFormatError, match=message) as info:
         read_records(path, "alpaca")
     assert f"{path}:2" in str(info.value)
@@ -108,13 +118,20 @@ def test_missing_and_empty_file(tmp_path: Path) -> None:
 
 def _long_sample(n_words: int) -> str:
     return json.dumps(
-        {"messages": [{"role": "user", "content": "repeat: " + "cat " * n_words}, {"role": "assistant", "content": "ok"}]}
+        {
+            "messages": [
+                {"role": "user", "content": "repeat: " + "cat " * n_words},
+                {"role": "assistant", "content": "ok"},
+            ]
+        }
     )
 
 
 @pytest.fixture
 def overlong_file(tmp_path: Path) -> Path:
-    short = json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})
+    short = json.dumps(
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
+    )
     return write_lines(tmp_path / "o.jsonl", [short, _long_sample(80), short, _long_sample(90), short])
 
 

@@ -22,7 +22,9 @@ def tokenizer(tiny_tokenizer_dir: Path):
     return AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
 
 
-def expected_ids_and_labels(tokenizer, messages: list[dict], trained_roles: set[str]) -> tuple[list[int], list[int]]:
+def expected_ids_and_labels(
+    tokenizer, messages: list[dict], trained_roles: set[str]
+) -> tuple[list[int], list[int]]:
     """Tokenise the template's pieces one by one (the tiny template: bos, then `<|role|>\\n{content}<|eos|>\\n`).
 
     The header of an assistant message is never trained; other trained roles train their whole message.
@@ -39,7 +41,7 @@ def expected_ids_and_labels(tokenizer, messages: list[dict], trained_roles: set[
         body = toks(m["content"] + tokenizer.eos_token + "\n")
         train = m["role"] in trained_roles
         ids += header + body
-        labels += (header if train and m["role"] != "assistant" else [IGNORE_INDEX] * len(header))
+        labels += header if train and m["role"] != "assistant" else [IGNORE_INDEX] * len(header)
         labels += body if train else [IGNORE_INDEX] * len(body)
     return ids, labels
 

@@ -74,7 +74,9 @@ def test_sample_longer_than_budget_is_an_error() -> None:
         BatchPlanner(np.array([10, 40]), np.array([1, 1]), 2, 32)
 
 
-def test_collate_restarts_positions_and_shifts_labels_within_samples(messages_data: Path, tiny_tokenizer_dir) -> None:
+def test_collate_restarts_positions_and_shifts_labels_within_samples(
+    messages_data: Path, tiny_tokenizer_dir
+) -> None:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))

@@ -34,14 +34,18 @@ def sample_log(prefix: Path) -> dict[int, list[int]]:
     return {k: sorted(v) for k, v in per_step.items()}
 
 
-def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path, tiny_model_dir: Path, messages_data: Path):
+def test_resume_after_sigkill_matches_an_uninterrupted_run(
+    tmp_path: Path, tiny_model_dir: Path, messages_data: Path
+):
     def params(out: Path) -> dict:
         p = base_params("sft", tiny_model_dir, messages_data, out)
         p.update(max_steps=20, save_samples=96)  # full states at steps 6, 12, 18 (+16 epoch end, 20 final)
         return p
 
     ref = tmp_path / "ref"
-    proc = run_torchrun("sft", params(ref / "ckpt"), ref, env={"TRAINING_HUB_SAMPLE_LOG": str(ref / "samples")})
+    proc = run_torchrun(
+        "sft", params(ref / "ckpt"), ref, env={"TRAINING_HUB_SAMPLE_LOG": str(ref / "samples")}
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
 
     run = tmp_path / "run"
@@ -50,7 +54,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path, tiny_
     assert killed.returncode != 0
     ckpt = run / "ckpt"
     assert latest_checkpoint(ckpt / "full_state") == ckpt / "full_state" / "samples_96"
-    assert [r["step"] for r in read_metrics(ckpt)] == list(range(1, 10))  # steps 7..9 ran after the checkpoint
+    assert [r["step"] for r in read_metrics(ckpt)] == list(
+        range(1, 10)
+    )  # steps 7..9 ran after the checkpoint
     # A half-written checkpoint (no COMPLETE marker) must be ignored on restart.
     fake = ckpt / "full_state" / "samples_999999"
     fake.mkdir()

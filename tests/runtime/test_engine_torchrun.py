@@ -136,7 +136,9 @@ def _logits_of(model, input_ids):
         return model(input_ids=input_ids, use_cache=False).logits.float()
 
 
-def test_checkpoints_reload_with_plain_libraries_and_match_in_memory_logits(trained, tiny_model_dir: Path) -> None:
+def test_checkpoints_reload_with_plain_libraries_and_match_in_memory_logits(
+    trained, tiny_model_dir: Path
+) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -154,12 +156,16 @@ def test_checkpoints_reload_with_plain_libraries_and_match_in_memory_logits(trai
             model = PeftModel.from_pretrained(base, str(ckpt)).eval()
         else:
             model = AutoModelForCausalLM.from_pretrained(str(ckpt)).eval()
-        torch.testing.assert_close(_logits_of(model, probe["input_ids"]), probe["logits"], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            _logits_of(model, probe["input_ids"]), probe["logits"], atol=1e-4, rtol=1e-4
+        )
         assert AutoTokenizer.from_pretrained(str(ckpt)).chat_template
     if algorithm == "lora_sft":
         probe = torch.load(work / "probe" / "final-final.pt")
         merged = AutoModelForCausalLM.from_pretrained(str(out / "hf_format" / "final" / "merged")).eval()
-        torch.testing.assert_close(_logits_of(merged, probe["input_ids"]), probe["logits"], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            _logits_of(merged, probe["input_ids"]), probe["logits"], atol=1e-4, rtol=1e-4
+        )
         # the adapter changed the model
         base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
         assert not torch.allclose(_logits_of(base, probe["input_ids"]), probe["logits"], atol=1e-3)

@@ -69,7 +69,11 @@ class DataStats:
             f"{self.num_tokens} tokens ({self.num_trained_tokens} trained), lengths {self.min_len}..{self.max_len}; "
             f"truncated {self.num_truncated}, dropped {self.num_dropped}"
             + (f" (lines {self.dropped_lines})" if self.dropped_lines else "")
-            + (f"; {self.num_without_trained_tokens} samples have no trained token" if self.num_without_trained_tokens else "")
+            + (
+                f"; {self.num_without_trained_tokens} samples have no trained token"
+                if self.num_without_trained_tokens
+                else ""
+            )
             + (" [cached]" if self.from_cache else "")
         )
 
@@ -94,12 +98,16 @@ class TokenizedDataset:
         self.num_targets = (csum[offsets[1:]] - csum[offsets[:-1]]) - firsts
 
     @classmethod
-    def from_samples(cls, samples: Sequence[tuple[np.ndarray, np.ndarray]], lines: Sequence[int]) -> TokenizedDataset:
+    def from_samples(
+        cls, samples: Sequence[tuple[np.ndarray, np.ndarray]], lines: Sequence[int]
+    ) -> TokenizedDataset:
         """Build from `(input_ids, labels)` pairs and their source lines."""
         lengths = np.asarray([len(s[0]) for s in samples], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         ids = np.concatenate([s[0] for s in samples]).astype(np.int32) if samples else np.zeros(0, np.int32)
-        labels = np.concatenate([s[1] for s in samples]).astype(np.int32) if samples else np.zeros(0, np.int32)
+        labels = (
+            np.concatenate([s[1] for s in samples]).astype(np.int32) if samples else np.zeros(0, np.int32)
+        )
         return cls(ids, labels, offsets, np.asarray(lines, dtype=np.int64))
 
     def __len__(self) -> int:
@@ -189,7 +197,9 @@ def prepare_dataset(
     """
     path = Path(data_path)
     if overlong_policy not in ("truncate", "drop", "error"):
-        raise InvalidInputError(f"unknown overlong_policy {overlong_policy!r}; choose truncate, drop or error")
+        raise InvalidInputError(
+            f"unknown overlong_policy {overlong_policy!r}; choose truncate, drop or error"
+        )
     if block_size is not None and block_size > max_seq_len:
         raise InvalidInputError(f"block_size ({block_size}) must not exceed max_seq_len ({max_seq_len})")
     fmt, records = read_records(path, data_format)

@@ -171,7 +171,9 @@ def tokenize_chat(
             except InvalidInputError:
                 raise
             except Exception as exc:
-                raise DataFormatError(f"{where(rec)}: the chat template rejected this sample: {exc}") from None
+                raise DataFormatError(
+                    f"{where(rec)}: the chat template rejected this sample: {exc}"
+                ) from None
             texts.append(text)
             all_spans.append(spans)
         for enc, spans in zip(_encode(tokenizer, texts), all_spans, strict=True):

@@ -26,7 +26,9 @@ def _setup_logging(is_main: bool) -> None:
     root.setLevel(logging.INFO if is_main else logging.WARNING)
 
 
-def run_training(algorithm: str, params: dict[str, Any], callbacks: list[Any] | None = None) -> dict[str, Any]:
+def run_training(
+    algorithm: str, params: dict[str, Any], callbacks: list[Any] | None = None
+) -> dict[str, Any]:
     """Train `algorithm` with `params` in this process.
 
     Args:

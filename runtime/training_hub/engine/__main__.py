@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         text = json.dumps(summary, indent=1, default=str)
         if args.summary:
             Path(args.summary).write_text(text)
-        print(f"[training_hub] done: final loss {summary['final_loss']}, {summary['steps']} steps", flush=True)
+        print(
+            f"[training_hub] done: final loss {summary['final_loss']}, {summary['steps']} steps", flush=True
+        )
     return 0
 
 

@@ -89,7 +89,9 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
         )
     bf16 = cuda if p["bf16"] is None else bool(p["bf16"])
     if bf16 and not cuda:
-        raise InvalidInputError("bf16=True needs a CUDA GPU; on CPU the engine trains in float32 (bf16=False)")
+        raise InvalidInputError(
+            "bf16=True needs a CUDA GPU; on CPU the engine trains in float32 (bf16=False)"
+        )
     if bf16 and cuda and not torch.cuda.is_bf16_supported():
         raise InvalidInputError("bf16=True but this GPU does not support bfloat16")
 
@@ -103,7 +105,9 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
 
     max_tokens = p["max_tokens_per_gpu"] or p["max_seq_len"]
     if p["block_size"] is not None and p["block_size"] > p["max_seq_len"]:
-        raise InvalidInputError(f"block_size ({p['block_size']}) must not exceed max_seq_len ({p['max_seq_len']})")
+        raise InvalidInputError(
+            f"block_size ({p['block_size']}) must not exceed max_seq_len ({p['max_seq_len']})"
+        )
     ckpt_dir = Path(p["ckpt_output_dir"])
     data_dir = Path(p["data_output_dir"]) if p["data_output_dir"] else ckpt_dir / "data"
     return EngineConfig(

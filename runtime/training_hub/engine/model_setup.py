@@ -65,7 +65,9 @@ def _load_model(cfg: EngineConfig) -> Any:
         except (ValueError, ImportError) as exc:
             if "attn" not in str(exc).lower() and "attention" not in str(exc).lower():
                 raise
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch.float32, attn_implementation="eager"
+            )
     except Exception as exc:
         raise InvalidInputError(f"cannot load a causal LM from model_path={path!r}: {exc}") from None
     model.config.use_cache = False
@@ -138,10 +140,11 @@ def build_model(cfg: EngineConfig, ctx: DistContext, tokenizer: Any) -> ModelBun
             from torch.distributed.fsdp import fully_shard
 
             layer_types = _decoder_layer_classes(model)
+            shard: Any = fully_shard
             for module in list(model.modules()):
                 if layer_types and isinstance(module, layer_types):
-                    fully_shard(module)
-            fully_shard(model)
+                    shard(module)
+            shard(model)
         else:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -151,4 +154,6 @@ def build_model(cfg: EngineConfig, ctx: DistContext, tokenizer: Any) -> ModelBun
                 broadcast_buffers=False,
             )
     torch.manual_seed(p["seed"] + ctx.rank)  # per-rank dropout streams
-    return ModelBundle(model=model, unwrapped=unwrapped, tokenizer=tokenizer, osft_modules=osft_modules, lora=lora)
+    return ModelBundle(
+        model=model, unwrapped=unwrapped, tokenizer=tokenizer, osft_modules=osft_modules, lora=lora
+    )

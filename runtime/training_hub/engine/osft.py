@@ -48,6 +48,11 @@ def frozen_rank(rank: int, unfreeze_rank_ratio: float) -> int:
 class OSFTLinear(nn.Module):
     """A linear layer whose weight is kept as a frozen high and a trainable low singular subspace."""
 
+    U_high: torch.Tensor
+    S_high: torch.Tensor
+    V_high: torch.Tensor
+    bias: nn.Parameter | None
+
     def __init__(self, linear: nn.Linear, unfreeze_rank_ratio: float) -> None:
         super().__init__()
         weight = linear.weight.detach()
@@ -78,14 +83,22 @@ class OSFTLinear(nn.Module):
     @torch.no_grad()
     def project_gradients(self) -> None:
         """Remove the components of the `U_low`/`V_low` gradients that lie in the frozen subspace."""
-        for low, high in ((self.U_low, self.U_high), (self.V_low, self.V_high)):
+        pairs: tuple[tuple[nn.Parameter, torch.Tensor], ...] = (
+            (self.U_low, self.U_high),
+            (self.V_low, self.V_high),
+        )
+        for low, high in pairs:
             if low.grad is not None and high.numel():
                 low.grad.sub_(high @ (high.T @ low.grad))
 
     @torch.no_grad()
     def project_parameters(self) -> None:
         """Keep `U_low`/`V_low` orthogonal to the frozen subspace after an optimizer step."""
-        for low, high in ((self.U_low, self.U_high), (self.V_low, self.V_high)):
+        pairs: tuple[tuple[nn.Parameter, torch.Tensor], ...] = (
+            (self.U_low, self.U_high),
+            (self.V_low, self.V_high),
+        )
+        for low, high in pairs:
             if high.numel():
                 low.sub_(high @ (high.T @ low))
 

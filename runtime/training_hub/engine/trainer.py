@@ -200,7 +200,9 @@ class Trainer:
         if self.cfg.strategy == "fsdp" and self.ctx.distributed:
             opts = StateDictOptions(full_state_dict=True, strict=not bundle.lora)
             set_model_state_dict(bundle.model, model_sd, options=opts)
-            set_optimizer_state_dict(bundle.model, opt, opt_sd, options=StateDictOptions(full_state_dict=True))
+            set_optimizer_state_dict(
+                bundle.model, opt, opt_sd, options=StateDictOptions(full_state_dict=True)
+            )
         else:
             missing, unexpected = bundle.unwrapped.load_state_dict(model_sd, strict=False)
             if unexpected or (missing and not bundle.lora):
@@ -325,24 +327,39 @@ class Trainer:
         opt = build_optimizer(params, p)
         sched = build_scheduler(opt, p, total_steps)
 
-        progress: dict[str, Any] = {"step": 0, "epoch": 0, "samples_seen": 0, "tokens_seen": 0, "elapsed": 0.0}
+        progress: dict[str, Any] = {
+            "step": 0,
+            "epoch": 0,
+            "samples_seen": 0,
+            "tokens_seen": 0,
+            "elapsed": 0.0,
+        }
         resumed_from = ckpt.latest_checkpoint(self.state_dir)
         if resumed_from is not None:
             state = self.load_full_state(resumed_from, bundle, opt, sched)
             progress = {k: state[k] for k in progress}
             self._last_state_step = progress["step"]
             if ctx.is_main:
-                log.info("resuming from %s at step %d (%d samples seen)", resumed_from, progress["step"], progress["samples_seen"])
+                log.info(
+                    "resuming from %s at step %d (%d samples seen)",
+                    resumed_from,
+                    progress["step"],
+                    progress["samples_seen"],
+                )
         last_row = self._truncate_metrics(progress["step"])
         barrier(ctx)
 
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        pad_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        )
         autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if cfg.bf16 and cfg.device_type == "cuda" else nullcontext()
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if cfg.bf16 and cfg.device_type == "cuda"
+            else nullcontext()
         )
         is_ddp = ctx.distributed and cfg.strategy == "ddp"
         is_fsdp = ctx.distributed and cfg.strategy == "fsdp"
-        max_norm = p["max_grad_norm"] if p["max_grad_norm"] is not None else float("inf")
+        max_norm = p["max_grad_norm"] or float("inf")  # 0: no clipping
         kill_after = int(os.environ.get(ENV_KILL_AFTER_STEP, "0") or 0)
         sample_log = os.environ.get(ENV_SAMPLE_LOG)
         save_every = p["save_samples"]
@@ -368,7 +385,8 @@ class Trainer:
                 for j, indices in enumerate(micro):
                     last = j == len(micro) - 1
                     batch = {
-                        k: torch.from_numpy(v).to(ctx.device) for k, v in collate_packed(dataset, indices, pad_id).items()
+                        k: torch.from_numpy(v).to(ctx.device)
+                        for k, v in collate_packed(dataset, indices, pad_id).items()
                     }
                     sync_ctx: Any = nullcontext()
                     if is_ddp and not last:
@@ -378,11 +396,16 @@ class Trainer:
                     with sync_ctx:
                         with autocast:
                             out = bundle.model(
-                                input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False
+                                input_ids=batch["input_ids"],
+                                position_ids=batch["position_ids"],
+                                use_cache=False,
                             )
                         logits = out.logits.float()
                         ce = F.cross_entropy(
-                            logits.view(-1, logits.size(-1)), batch["targets"].view(-1), ignore_index=-100, reduction="sum"
+                            logits.view(-1, logits.size(-1)),
+                            batch["targets"].view(-1),
+                            ignore_index=-100,
+                            reduction="sum",
                         )
                         (ce * (ctx.world_size / denom)).backward()
                     local_loss += ce.detach().to(torch.float64)
@@ -434,7 +457,8 @@ class Trainer:
 
                 epoch_end = in_epoch == spe - 1
                 crossed = save_every > 0 and (
-                    progress["samples_seen"] // save_every > (progress["samples_seen"] - plan.num_samples) // save_every
+                    progress["samples_seen"] // save_every
+                    > (progress["samples_seen"] - plan.num_samples) // save_every
                 )
                 stop = self._stop_agreed()
                 if (epoch_end and p["checkpoint_at_epoch"]) or crossed:

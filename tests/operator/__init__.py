@@ -1,1 +1,0 @@
-"""Tests of the TrainingRun API and the operator."""
