@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import kopf
@@ -173,8 +174,6 @@ def _resync_loop() -> None:
     settings: OperatorSettings = _state.get("settings") or OperatorSettings.from_env()
     due: dict[str, float] = {}
     tick = min(5.0, settings.resync_seconds)
-    import time
-
     while not stop.wait(tick):
         now = time.monotonic()
         try:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from tests.controlplane.cluster import ControlPlane, free_port
 
 
@@ -30,9 +29,13 @@ def service_account_kubeconfig(plane: ControlPlane, namespace: str, service_acco
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {"server": plane.server, "insecure-skip-tls-verify": True}}],
+        "clusters": [
+            {"name": "local", "cluster": {"server": plane.server, "insecure-skip-tls-verify": True}}
+        ],
         "users": [{"name": service_account, "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": service_account, "namespace": namespace}}],
+        "contexts": [
+            {"name": "sa", "context": {"cluster": "local", "user": service_account, "namespace": namespace}}
+        ],
         "current-context": "sa",
     }
     path.write_text(yaml.safe_dump(config))
@@ -90,10 +93,10 @@ class ChartOperator:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{self.log()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return self
+            url = f"http://127.0.0.1:{self.liveness_port}/healthz"
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return self
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"operator not live after {timeout}s:\n{self.log()}")

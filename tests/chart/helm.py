@@ -34,7 +34,9 @@ class HelmFailed(RuntimeError):
 @functools.cache
 def helm_python() -> str:
     """Path of the helm venv's python (created on first use; idempotent)."""
-    proc = subprocess.run(["bash", str(VENV_SCRIPT)], capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        ["bash", str(VENV_SCRIPT)], capture_output=True, text=True, timeout=600, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{VENV_SCRIPT} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return proc.stdout.strip().splitlines()[-1]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from tests.chart.helm import CHART_DIR, REPO_ROOT, helm
 
 pytestmark = pytest.mark.unit
@@ -25,7 +24,9 @@ def _top_level_crd_files() -> list[Path]:
 def test_chart_crds_are_identical_copies_of_the_generated_crds() -> None:
     for top in _top_level_crd_files():
         copy = CHART_CRDS / top.name
-        assert copy.is_file() and not copy.is_symlink(), f"{copy} is missing (or a symlink, which helm packages drop)"
+        assert copy.is_file() and not copy.is_symlink(), (
+            f"{copy} is missing (or a symlink, which helm packages drop)"
+        )
         assert copy.read_bytes() == top.read_bytes(), (
             f"{copy.relative_to(REPO_ROOT)} differs from {top.relative_to(REPO_ROOT)}: "
             "run `python -m tests.chart.sync_crds` after `make crds`"
@@ -76,7 +77,11 @@ def _value_keys(values: dict, prefix: str = "") -> set[str]:
     keys = set()
     for k, v in values.items():
         keys.add(prefix + k)
-        if isinstance(v, dict) and v and k not in {"resources", "podSecurityContext", "securityContext", "affinity"}:
+        if (
+            isinstance(v, dict)
+            and v
+            and k not in {"resources", "podSecurityContext", "securityContext", "affinity"}
+        ):
             keys |= _value_keys(v, prefix + k + ".")
     return keys
 

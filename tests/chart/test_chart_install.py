@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from tests.chart.helm import CHART_DIR, HelmFailed, find, helm, manifest_objects
 from tests.controlplane.cluster import ControlPlane
 
@@ -100,14 +99,24 @@ def default_release(control_plane: ControlPlane) -> Iterator[tuple[str, str, dic
         uninstall(control_plane, release, namespace)
 
 
-def test_install_creates_every_object(control_plane: ControlPlane, default_release: tuple[str, str, dict]) -> None:
+def test_install_creates_every_object(
+    control_plane: ControlPlane, default_release: tuple[str, str, dict]
+) -> None:
     release, namespace, rel = default_release
     assert rel["info"]["status"] == "deployed"
     objects = manifest_objects(rel)
     kinds = sorted({o["kind"] for o in objects})
     assert kinds == sorted(
-        {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Service", "Deployment",
-         "ClusterKopfPeering"}
+        {
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "Deployment",
+            "ClusterKopfPeering",
+        }
     )
     live = live_objects(control_plane, objects)
     assert len(live) == len(objects)
@@ -149,7 +158,9 @@ def test_deployment_is_restricted_and_probed(default_release: tuple[str, str, di
     assert svc["spec"]["ports"][0]["port"] == ports["metrics"]
 
 
-def test_operator_rbac_is_least_privilege(control_plane: ControlPlane, default_release: tuple[str, str, dict]) -> None:
+def test_operator_rbac_is_least_privilege(
+    control_plane: ControlPlane, default_release: tuple[str, str, dict]
+) -> None:
     release, namespace, rel = default_release
     (dep,) = find(manifest_objects(rel), "Deployment")
     sa = f"system:serviceaccount:{namespace}:{dep['spec']['template']['spec']['serviceAccountName']}"
@@ -201,7 +212,12 @@ def test_runtime_service_account_has_no_api_access(
 
 def test_bad_values_are_refused_by_the_schema(control_plane: ControlPlane) -> None:
     with pytest.raises(HelmFailed) as err:
-        install(control_plane, f"bad-{_suffix()}", "default", {"replicaCount": "two", "watchNamespaces": ["Bad_NS"]})
+        install(
+            control_plane,
+            f"bad-{_suffix()}",
+            "default",
+            {"replicaCount": "two", "watchNamespaces": ["Bad_NS"]},
+        )
     assert "/replicaCount" in err.value.message and "/watchNamespaces/0" in err.value.message
     with pytest.raises(HelmFailed) as err:
         install(control_plane, f"bad-{_suffix()}", "default", {"metrics": {"prot": 1}})
@@ -212,7 +228,10 @@ def test_namespaced_mode(control_plane: ControlPlane) -> None:
     release, home = f"thns-{_suffix()}", f"th-home-{_suffix()}"
     team_a, team_b, other = (control_plane.create_namespace(f"team-{x}-{_suffix()}") for x in "abc")
     rel = install(
-        control_plane, release, home, {
+        control_plane,
+        release,
+        home,
+        {
             "watchNamespaces": [team_a, team_b],
             "operator": {"planningPods": False},
             "rbac": {"launchers": {"native": False}},
@@ -229,13 +248,19 @@ def test_namespaced_mode(control_plane: ControlPlane) -> None:
             "customresourcedefinitions",
             "namespaces",
         }
-        assert {r["metadata"]["namespace"] for r in find(objects, "Role") if "runtime" not in r["metadata"]["name"]} == {
+        assert {
+            r["metadata"]["namespace"]
+            for r in find(objects, "Role")
+            if "runtime" not in r["metadata"]["name"]
+        } == {
             team_a,
             team_b,
         }
         assert {p["metadata"]["namespace"] for p in find(objects, "KopfPeering")} == {team_a, team_b}
         # Runtime ServiceAccounts go where the runs are.
-        assert {s["metadata"]["namespace"] for s in find(objects, "ServiceAccount", "training-hub-runtime")} == {
+        assert {
+            s["metadata"]["namespace"] for s in find(objects, "ServiceAccount", "training-hub-runtime")
+        } == {
             team_a,
             team_b,
         }
@@ -304,11 +329,22 @@ def test_reinstalling_unchanged_values_changes_nothing(control_plane: ControlPla
     rel = install(control_plane, release, namespace)
     try:
         objects = manifest_objects(rel)
-        versions = {(o["kind"], o["metadata"]["name"]): o["metadata"]["resourceVersion"] for o in live_objects(control_plane, objects)}
+        versions = {
+            (o["kind"], o["metadata"]["name"]): o["metadata"]["resourceVersion"]
+            for o in live_objects(control_plane, objects)
+        }
         helm(
-            "upgrade", kubeconfig=control_plane.kubeconfig, namespace=namespace, release=release, chart=CHART_DIR, wait=False
+            "upgrade",
+            kubeconfig=control_plane.kubeconfig,
+            namespace=namespace,
+            release=release,
+            chart=CHART_DIR,
+            wait=False,
         )
-        again = {(o["kind"], o["metadata"]["name"]): o["metadata"]["resourceVersion"] for o in live_objects(control_plane, objects)}
+        again = {
+            (o["kind"], o["metadata"]["name"]): o["metadata"]["resourceVersion"]
+            for o in live_objects(control_plane, objects)
+        }
         assert again == versions
     finally:
         uninstall(control_plane, release, namespace)
@@ -328,7 +364,9 @@ MONITORING_CRDS = [
                     "name": "v1",
                     "served": True,
                     "storage": True,
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
                 }
             ],
         },
@@ -339,8 +377,16 @@ MONITORING_CRDS = [
 
 def test_monitors_need_prometheus_operator_and_are_created_with_it(control_plane: ControlPlane) -> None:
     release, namespace = f"thmon-{_suffix()}", f"th-mon-{_suffix()}"
-    values = {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}, "podMonitor": {"enabled": True}}}
-    have = control_plane.kubectl("get", "crd", "servicemonitors.monitoring.coreos.com", check=False).returncode == 0
+    values = {
+        "metrics": {
+            "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+            "podMonitor": {"enabled": True},
+        }
+    }
+    have = (
+        control_plane.kubectl("get", "crd", "servicemonitors.monitoring.coreos.com", check=False).returncode
+        == 0
+    )
     if not have:
         with pytest.raises(HelmFailed) as err:
             install(control_plane, release, namespace, values)
@@ -361,4 +407,9 @@ def test_monitors_need_prometheus_operator_and_are_created_with_it(control_plane
         assert [o for o in live if o["kind"] == "PodMonitor"]
     finally:
         uninstall(control_plane, release, namespace)
-    assert json.loads(control_plane.kubectl("get", "servicemonitors", "-n", namespace, "-o", "json").stdout)["items"] == []
+    assert (
+        json.loads(control_plane.kubectl("get", "servicemonitors", "-n", namespace, "-o", "json").stdout)[
+            "items"
+        ]
+        == []
+    )

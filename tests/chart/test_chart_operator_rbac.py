@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.chart.chart_operator import ChartOperator, service_account_kubeconfig
 from tests.chart.helm import CHART_DIR, find, helm, manifest_objects
 from tests.controlplane.cluster import ControlPlane
@@ -33,7 +32,12 @@ def training_run(name: str) -> dict[str, Any]:
             "model": {"uri": "tiny://llama?hidden_size=64&layers=2"},
             "data": {"uri": "tiny://messages?samples=64"},
             "output": {"uri": "pvc://training-output/" + name},
-            "hyperparameters": {"effective_batch_size": 8, "learning_rate": 0.001, "max_seq_len": 128, "max_steps": 2},
+            "hyperparameters": {
+                "effective_batch_size": 8,
+                "learning_rate": 0.001,
+                "max_seq_len": 128,
+                "max_steps": 2,
+            },
             "resources": {"nodes": 2, "gpusPerNode": 0, "cpu": "1", "memory": "2Gi"},
             "launcher": "native",
         },
@@ -52,7 +56,9 @@ def wait_for(predicate: Any, timeout: float, what: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def release(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def release(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     name, namespace = f"thop-{uuid.uuid4().hex[:5]}", f"th-op-{uuid.uuid4().hex[:5]}"
     runs_ns = control_plane.create_namespace(f"runs-{uuid.uuid4().hex[:5]}")
     rel = helm(
@@ -68,17 +74,27 @@ def release(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactor
     control_plane.wait_for_crd("trainingruns.traininghub.io")
     (deployment,) = find(manifest_objects(rel), "Deployment")
     sa = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-    kubeconfig = service_account_kubeconfig(control_plane, namespace, sa, tmp_path_factory.mktemp("sa") / "kubeconfig")
+    kubeconfig = service_account_kubeconfig(
+        control_plane, namespace, sa, tmp_path_factory.mktemp("sa") / "kubeconfig"
+    )
     operator = ChartOperator(deployment, kubeconfig, pod_name=f"{name}-training-hub-7d4f9-abcde")
     operator.start()
     try:
-        yield {"release": name, "namespace": namespace, "runs": runs_ns, "operator": operator, "kubeconfig": kubeconfig}
+        yield {
+            "release": name,
+            "namespace": namespace,
+            "runs": runs_ns,
+            "operator": operator,
+            "kubeconfig": kubeconfig,
+        }
     finally:
         operator.stop()
         helm("uninstall", kubeconfig=control_plane.kubeconfig, namespace=namespace, release=name, wait=False)
 
 
-def test_operator_reconciles_a_run_with_only_the_charts_rbac(control_plane: ControlPlane, release: dict[str, Any]) -> None:
+def test_operator_reconciles_a_run_with_only_the_charts_rbac(
+    control_plane: ControlPlane, release: dict[str, Any]
+) -> None:
     ns, operator = release["runs"], release["operator"]
     control_plane.apply(training_run("rbac-run"), namespace=ns)
 
@@ -93,13 +109,19 @@ def test_operator_reconciles_a_run_with_only_the_charts_rbac(control_plane: Cont
     assert accepted and accepted[0]["status"] == "True"
     # Children of the native launcher exist, owned by the run.
     uid = run["metadata"]["uid"]
-    children = control_plane.kubectl_json("get", "configmaps,services,jobs", "-n", ns, "-l", "traininghub.io/run=rbac-run")
+    children = control_plane.kubectl_json(
+        "get", "configmaps,services,jobs", "-n", ns, "-l", "traininghub.io/run=rbac-run"
+    )
     kinds = sorted({c["kind"] for c in children["items"]})
     assert kinds == ["ConfigMap", "Job", "Service"]
     for child in children["items"]:
-        assert any(ref["uid"] == uid and ref.get("controller") for ref in child["metadata"]["ownerReferences"])
+        assert any(
+            ref["uid"] == uid and ref.get("controller") for ref in child["metadata"]["ownerReferences"]
+        )
     # Events were posted with the operator's token.
-    events = control_plane.kubectl_json("get", "events", "-n", ns, "--field-selector", "involvedObject.name=rbac-run")
+    events = control_plane.kubectl_json(
+        "get", "events", "-n", ns, "--field-selector", "involvedObject.name=rbac-run"
+    )
     assert events["items"]
     # kopf's peering keep-alive (patch on the ClusterKopfPeering) worked with the chart's RBAC.
     peering = control_plane.kubectl_json("get", "clusterkopfpeering", f"{release['release']}-training-hub")
@@ -113,7 +135,12 @@ def test_operator_reconciles_a_run_with_only_the_charts_rbac(control_plane: Cont
 def test_the_operator_token_cannot_read_secrets(control_plane: ControlPlane, release: dict[str, Any]) -> None:
     ns = release["runs"]
     control_plane.apply(
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf-token"}, "stringData": {"token": "hf_x"}},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "hf-token"},
+            "stringData": {"token": "hf_x"},
+        },
         namespace=ns,
     )
     kubeconfig: Path = release["kubeconfig"]

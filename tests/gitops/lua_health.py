@@ -26,7 +26,9 @@ ARGO_STATUSES = frozenset({"Healthy", "Progressing", "Degraded", "Suspended", "M
 @functools.cache
 def lua_interpreters() -> tuple[str, ...]:
     """Paths of Lua 5.4 and Lua 5.1 (Debian's packages, installed once, idempotently)."""
-    proc = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        ["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=600, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{INSTALL_SCRIPT} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     paths = tuple(proc.stdout.split())
@@ -87,7 +89,9 @@ def argo_health(obj: dict[str, Any], script: Path = HEALTH_LUA) -> tuple[str, st
     )
     answers = []
     for lua in lua_interpreters():
-        proc = subprocess.run([lua, "-"], input=wrapper, capture_output=True, text=True, timeout=30, check=False)
+        proc = subprocess.run(
+            [lua, "-"], input=wrapper, capture_output=True, text=True, timeout=30, check=False
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{lua} failed ({proc.returncode}): {proc.stderr.strip()}")
         status, _, message = proc.stdout.partition("\n")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tests.gitops.lua_health import ARGO_STATUSES, HEALTH_LUA, argo_health, lua_interpreters
+
 from training_hub_operator.api.status import (
     CONDITION_TYPES,
     PHASES,
@@ -23,7 +23,14 @@ T0 = "2026-01-01T00:00:00Z"
 
 
 def cond(type_: str, status: str, reason: str, message: str = "", generation: int = 1) -> Condition:
-    return Condition(type=type_, status=status, reason=reason, message=message, last_transition_time=T0, observed_generation=generation)  # type: ignore[arg-type]
+    return Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=T0,
+        observed_generation=generation,
+    )  # type: ignore[arg-type]
 
 
 def run(status: TrainingRunStatus | None, *, generation: int = 1, dry_run: bool = False) -> dict[str, Any]:
@@ -60,7 +67,12 @@ def test_no_status_is_progressing() -> None:
     ("phase", "conditions", "expected", "in_message"),
     [
         ("Pending", [cond("Accepted", "True", "Valid")], "Progressing", ""),
-        ("Planning", [cond("Planned", "Unknown", "PlanningPodRunning", "reading config.json")], "Progressing", "config.json"),
+        (
+            "Planning",
+            [cond("Planned", "Unknown", "PlanningPodRunning", "reading config.json")],
+            "Progressing",
+            "config.json",
+        ),
         ("Queued", [cond("Queued", "True", "Launched", "waiting for Kueue")], "Progressing", "Kueue"),
         ("Running", [cond("Running", "True", "Running", "2/2 pods")], "Progressing", "2/2 pods"),
         ("Succeeded", [cond("Succeeded", "True", "Succeeded", "training finished")], "Healthy", "finished"),
@@ -69,7 +81,9 @@ def test_no_status_is_progressing() -> None:
     ],
 )
 def test_phases(phase: str, conditions: list[Condition], expected: str, in_message: str) -> None:
-    status, message = argo_health(run(TrainingRunStatus(phase=phase, observed_generation=1, conditions=conditions)))  # type: ignore[arg-type]
+    status, message = argo_health(
+        run(TrainingRunStatus(phase=phase, observed_generation=1, conditions=conditions))
+    )  # type: ignore[arg-type]
     assert status == expected
     assert in_message in message
 
@@ -98,13 +112,18 @@ def test_stalled_is_degraded_even_when_pending() -> None:
     st = TrainingRunStatus(
         phase="Pending",
         observed_generation=1,
-        conditions=[cond("Accepted", "True", "Valid"), cond("Stalled", "True", "NoLauncher", "no launcher is served")],
+        conditions=[
+            cond("Accepted", "True", "Valid"),
+            cond("Stalled", "True", "NoLauncher", "no launcher is served"),
+        ],
     )
     assert argo_health(run(st)) == ("Degraded", "NoLauncher: no launcher is served")
 
 
 def test_stale_status_waits_for_the_operator() -> None:
-    st = TrainingRunStatus(phase="Succeeded", observed_generation=1, conditions=[cond("Succeeded", "True", "Succeeded")])
+    st = TrainingRunStatus(
+        phase="Succeeded", observed_generation=1, conditions=[cond("Succeeded", "True", "Succeeded")]
+    )
     status, message = argo_health(run(st, generation=2))
     assert status == "Progressing" and "generation 2" in message
 
@@ -138,7 +157,9 @@ def test_running_shows_progress() -> None:
 
 def test_messages_with_quotes_newlines_and_unicode_survive() -> None:
     text = 'rank 0: "CUDA out of memory"\nsee https://example.invalid/ü'
-    st = TrainingRunStatus(phase="Failed", observed_generation=1, conditions=[cond("Failed", "True", "OOM", text)])
+    st = TrainingRunStatus(
+        phase="Failed", observed_generation=1, conditions=[cond("Failed", "True", "OOM", text)]
+    )
     assert argo_health(run(st)) == ("Degraded", f"OOM: {text}")
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from tests.controlplane.cluster import ControlPlane
 from tests.gitops.lua_health import argo_health
 
@@ -24,12 +23,22 @@ def run_manifest(name: str, **spec: Any) -> dict[str, Any]:
         "model": {"uri": "tiny://llama?hidden_size=64&layers=2"},
         "data": {"uri": "tiny://messages?samples=64"},
         "output": {"uri": f"pvc://training-output/{name}"},
-        "hyperparameters": {"effective_batch_size": 8, "learning_rate": 0.001, "max_seq_len": 128, "max_steps": 2},
+        "hyperparameters": {
+            "effective_batch_size": 8,
+            "learning_rate": 0.001,
+            "max_seq_len": 128,
+            "max_steps": 2,
+        },
         "resources": {"nodes": 1, "gpusPerNode": 0},
         "launcher": "native",
     }
     base.update(spec)
-    return {"apiVersion": "traininghub.io/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name}, "spec": base}
+    return {
+        "apiVersion": "traininghub.io/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": name},
+        "spec": base,
+    }
 
 
 def settled(plane: ControlPlane, ns: str, name: str, phases: set[str], timeout: float = 60) -> dict[str, Any]:
@@ -101,7 +110,9 @@ def test_reapplying_an_unchanged_run_changes_nothing(control_plane: ControlPlane
     # plus the schema's defaults.
     applied = run_manifest("idem", dryRun=True)["spec"]
     for key, value in applied.items():
-        assert again["spec"][key] == value or (isinstance(value, dict) and value.items() <= again["spec"][key].items())
+        assert again["spec"][key] == value or (
+            isinstance(value, dict) and value.items() <= again["spec"][key].items()
+        )
     # Children are idempotent too: a resync after the re-apply creates nothing new.
     cms = control_plane.kubectl_json("get", "configmaps", "-n", ns, "-l", "traininghub.io/run=idem")["items"]
     assert len(cms) <= 1

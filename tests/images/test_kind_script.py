@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from tests.chart.helm import find, helm, manifest_objects
 from tests.controlplane.cluster import ControlPlane
 
@@ -71,7 +70,9 @@ def test_script_is_valid_bash_and_runs_every_step() -> None:
 def test_script_install_step_on_the_control_plane(control_plane: ControlPlane) -> None:
     release, namespace = f"kind-{uuid.uuid4().hex[:5]}", f"kind-ns-{uuid.uuid4().hex[:5]}"
     operator_image, runtime_image = "training-hub-operator:test1", "training-hub-runtime:test2"
-    commands = dry_run(RELEASE=release, NAMESPACE=namespace, OPERATOR_IMAGE=operator_image, RUNTIME_IMAGE=runtime_image)
+    commands = dry_run(
+        RELEASE=release, NAMESPACE=namespace, OPERATOR_IMAGE=operator_image, RUNTIME_IMAGE=runtime_image
+    )
     loaded = {c[3] for c in commands if c[:3] == ["kind", "load", "docker-image"]}
     assert loaded == {operator_image, runtime_image}
 
@@ -107,6 +108,9 @@ def test_script_install_step_on_the_control_plane(control_plane: ControlPlane) -
         assert container["imagePullPolicy"] == "IfNotPresent"
         runtime_env = {e["name"]: e.get("value") for e in container.get("env", [])}
         assert runtime_image in (runtime_env.get("TRAINING_HUB_DEFAULT_IMAGE"), *container.get("args", []))
-        assert find(manifest_objects(rel), "ServiceAccount", "training-hub-runtime")[0]["metadata"]["namespace"] == "default"
+        assert (
+            find(manifest_objects(rel), "ServiceAccount", "training-hub-runtime")[0]["metadata"]["namespace"]
+            == "default"
+        )
     finally:
         helm("uninstall", kubeconfig=control_plane.kubeconfig, namespace=ns, release=rel_name, wait=False)

@@ -128,3 +128,15 @@ def test_invalid_specs_get_actionable_messages(overrides, needles):
 def test_osft_and_lora_hyperparameters_validate_for_their_algorithm():
     validate_spec(_spec(algorithm="osft", hyperparameters={"unfreeze_rank_ratio": 0.3}))
     validate_spec(_spec(algorithm="lora_sft", hyperparameters={"lora_r": 8, "lora_alpha": 16}))
+
+
+def test_example_trainingruns_are_valid():
+    import yaml
+    from tests.operator.helpers import REPO
+
+    examples = sorted(REPO.glob("examples/*.yaml"))
+    assert examples
+    for path in examples:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "TrainingRun":
+                validate_spec(doc["spec"])

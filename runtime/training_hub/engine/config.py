@@ -51,7 +51,7 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
     Args:
         algorithm: One of `sft`, `osft`, `lora_sft`.
         params: Parameter values (a `param_model(algorithm)` dump, or a subset: defaults fill the rest).
-            `None` is a value here (for example `max_grad_norm=None` means no clipping).
+            `None` is a value here (it means "not set"; `max_grad_norm=0` disables clipping).
         world_size: Number of ranks.
 
     Returns:
