@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from training_hub_operator import progress
 from training_hub_operator.api import conditions as cond
 from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC, ANNOTATION_USER_SUSPENDED
 from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
@@ -55,6 +56,8 @@ class ReconcileInput:
         planning_pending: A planning pod is reading the config.
         settings: Operator settings.
         now: Timestamp for transitions (RFC 3339).
+        pods: The run's training pods as read (for failure reasons and image-pull problems); empty if
+            not read.
     """
 
     run: dict[str, Any]
@@ -67,6 +70,7 @@ class ReconcileInput:
     planning_pending: bool = False
     settings: OperatorSettings = field(default_factory=OperatorSettings)
     now: str = field(default_factory=cond.now_rfc3339)
+    pods: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -189,6 +193,29 @@ def render_context(inp: ReconcileInput, plan: Plan, names: ChildNames) -> Render
 
 def decide(inp: ReconcileInput) -> Decision:
     """Decide children, status and events for one TrainingRun. Pure; see the module docstring."""
+    d = _decide(inp)
+    _observability(d, inp)
+    return d
+
+
+def _observability(d: Decision, inp: ReconcileInput) -> None:
+    """Derived status every branch shares: usage, the final progress and the ``Ready`` condition."""
+    st = d.status
+    now = progress.parse_time(inp.now) or 0.0
+    usage = progress.compute_usage(st, now)
+    if usage is not None:
+        st["usage"] = usage
+    final = progress.final_progress(st.get("progress"), str(st.get("phase") or ""))
+    if final is not None:
+        st["progress"] = final
+    ready, reason, message = progress.ready_condition(st)
+    generation = int(_meta(inp.run).get("generation") or 1)
+    st["conditions"] = cond.set_condition(
+        st.get("conditions"), "Ready", ready, reason, message, generation=generation, now=inp.now
+    )
+
+
+def _decide(inp: ReconcileInput) -> Decision:
     run = inp.run
     meta = _meta(run)
     name = meta["name"]
@@ -462,17 +489,20 @@ def _observe(
         st.new["startTime"] = obs.start_time
     st.new["restarts"] = max(int(st.old.get("restarts") or 0), obs.restarts)
     msg = obs.message or obs.reason
+    plan = st.new.get("plan")
     if obs.phase == "Succeeded":
         st.condition("Running", False, obs.reason, msg)
         st.condition("Succeeded", True, obs.reason, msg)
         st.new["completionTime"] = obs.completion_time or inp.now
         st.phase("Succeeded", "Succeeded", f"training finished: {msg}")
     elif obs.phase == "Failed":
-        st.condition("Running", False, obs.reason, msg)
-        st.condition("Failed", True, obs.reason, msg)
-        st.condition("Stalled", True, obs.reason, f"the workload failed: {msg}")
+        failure = _pod_failure(inp.pods, plan)
+        reason, detail = (failure.reason, failure.message) if failure else (obs.reason, msg)
+        st.condition("Running", False, reason, detail)
+        st.condition("Failed", True, reason, detail)
+        st.condition("Stalled", True, reason, f"the workload failed: {detail}")
         st.new["completionTime"] = obs.completion_time or inp.now
-        st.phase("Failed", "Failed", f"training failed: {msg}", "Warning")
+        st.phase("Failed", "Failed", f"training failed ({reason}): {detail}", "Warning")
     elif obs.phase == "Suspended":
         st.condition("Running", False, obs.reason, msg)
         st.phase("Suspended", "Suspended", f"the run is suspended: {msg}")
@@ -481,7 +511,48 @@ def _observe(
         st.condition("Running", True, obs.reason, msg)
         resumed = st.old.get("phase") == "Suspended"
         st.phase("Running", "Resumed" if resumed else "Running", f"training is running: {msg}")
+        _check_stall(st, inp)
     else:
+        pull = _pod_failure(inp.pods, plan, image_pull_only=True)
+        if pull is not None:
+            st.condition("Queued", True, pull.reason, pull.message, event="Warning")
+            st.condition("Running", False, pull.reason, pull.message)
+            st.phase("Queued", pull.reason, pull.message, "Warning")
+            return
         st.condition("Queued", True, obs.reason, msg)
         st.condition("Running", False, obs.reason, msg)
         st.phase("Queued", obs.reason, msg)
+
+
+def _pod_failure(
+    pods: list[dict[str, Any]], plan: dict[str, Any] | None, image_pull_only: bool = False
+) -> progress.FailureReason | None:
+    """The most telling failure among the run's pods: a pod whose container failed (node 0 first)."""
+    found: list[progress.FailureReason] = []
+    for pod in sorted(pods, key=lambda p: str(_meta(p).get("name"))):
+        failure = progress.pod_failure(pod, plan)
+        if failure is None:
+            continue
+        if image_pull_only and failure.reason != "ImagePullFailed":
+            continue
+        found.append(failure)
+    if not found:
+        return None
+    # A peer losing its rendezvous is a consequence; the pod that says why (bad data, OOM...) is the cause.
+    generic = {"Error", "InfrastructureError", "Terminated", "Killed", "RendezvousTimeout"}
+    specific = [f for f in found if f.reason not in generic]
+    return (specific or found)[0]
+
+
+def _check_stall(st: _Status, inp: ReconcileInput) -> None:
+    """Set ``Stalled=True`` (``NoProgress``) when no step came within the stall timeout; clear it after."""
+    try:
+        timeout = progress.stall_timeout(inp.run, inp.settings.stall_timeout_seconds)
+    except progress.DurationError:
+        timeout = inp.settings.stall_timeout_seconds
+    stall = progress.check_stall(st.new, progress.parse_time(inp.now) or 0.0, timeout)
+    previous = cond.get_condition(st.old.get("conditions"), "Stalled")
+    if stall is not None:
+        st.condition("Stalled", True, stall.reason, stall.message, event="Warning")
+    elif previous is not None and previous.get("reason") == progress.REASON_NO_PROGRESS:
+        st.condition("Stalled", False, "Progressing", "training steps are coming again", event="Normal")

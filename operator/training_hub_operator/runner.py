@@ -33,12 +33,15 @@ from training_hub_operator.planning import (
     needs_model_config,
     planning_job,
 )
+from training_hub_operator.progress import status_patch
 from training_hub_operator.reconcile import TERMINAL_PHASES, Decision, ReconcileInput, decide
 from training_hub_operator.settings import OperatorSettings
 
 log = logging.getLogger("training_hub_operator")
 
 TRAININGRUN = ResourceKind(c.API_VERSION, c.KIND, c.PLURAL)
+#: Re-reads of a run whose status write hit ``409 Conflict`` before the error goes to kopf's retry.
+STATUS_CONFLICT_RETRIES = 5
 
 
 class Runner:
@@ -99,12 +102,21 @@ class Runner:
         start = time.perf_counter()
         with self._lock(key):
             try:
-                fresh = self.kube.get(TRAININGRUN, ns, name)
-                if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
-                    return None
-                fresh.setdefault("apiVersion", c.API_VERSION)
-                fresh.setdefault("kind", c.KIND)
-                phase = self._reconcile_locked(fresh)
+                for attempt in range(STATUS_CONFLICT_RETRIES + 1):
+                    fresh = self.kube.get(TRAININGRUN, ns, name)
+                    if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
+                        return None
+                    fresh.setdefault("apiVersion", c.API_VERSION)
+                    fresh.setdefault("kind", c.KIND)
+                    try:
+                        phase = self._reconcile_locked(fresh)
+                        break
+                    except KubeError as exc:
+                        # 409 on the status write: the run changed since it was read (another writer, a
+                        # spec edit). Read again and decide again; never write a status from a stale read.
+                        if not exc.conflict or attempt == STATUS_CONFLICT_RETRIES:
+                            raise
+                        log.info("status of %s changed while reconciling (409): reconciling again", key)
             except Exception:
                 metrics.RECONCILE_ERRORS.labels(trigger=trigger).inc()
                 metrics.RECONCILES.labels(trigger=trigger, result="error").inc()
@@ -248,8 +260,10 @@ class Runner:
         pending = False
         if validated is not None and not launched:
             model_config, planning_error, pending = self._model_config(run, validated)
+        pods = self._pods(run) if launched else []
         inp = ReconcileInput(
             run=run,
+            pods=pods,
             validated=validated,
             spec_error=error,
             choice=choice,
@@ -279,6 +293,18 @@ class Runner:
             self._cleanup_planning_job(run)
         return decision.status.get("phase")
 
+    def _pods(self, run: dict[str, Any]) -> list[dict[str, Any]]:
+        """The run's training pods (for failure reasons); best effort: an error gives none."""
+        meta = run["metadata"]
+        selector = (
+            f"{c.LABEL_RUN}={child_labels(meta['name'], 'x')[c.LABEL_RUN]},{c.LABEL_COMPONENT}!=planner"
+        )
+        try:
+            return self.kube.list(POD, meta["namespace"], label_selector=selector)
+        except KubeError as exc:
+            log.warning("could not list the pods of %s/%s: %s", meta["namespace"], meta["name"], exc)
+            return []
+
     def _apply(self, run: dict[str, Any], decision: Decision) -> None:
         ns = run["metadata"]["namespace"]
         for kind, obj in decision.creates:
@@ -300,16 +326,19 @@ class Runner:
         old = run.get("status") or {}
         new = decision.status
         if new != old:
-            patch: dict[str, Any] = copy.deepcopy(new)
-            for k in old:
-                if k not in new:
-                    patch[k] = None
+            # status.progress belongs to the training pod (it patches it concurrently): never write back
+            # an older copy of it (see training_hub_operator.progress.status_patch).
+            patch: dict[str, Any] = copy.deepcopy(status_patch(old, new))
             faults.checkpoint("before-status")
+            body: dict[str, Any] = {"status": patch}
+            rv = run["metadata"].get("resourceVersion")
+            if rv:  # optimistic concurrency: 409 Conflict if the run changed since it was read
+                body["metadata"] = {"resourceVersion": rv}
             self.kube.patch(
                 TRAININGRUN,
                 run["metadata"]["namespace"],
                 run["metadata"]["name"],
-                {"status": patch},
+                body,
                 subresource="status",
             )
             metrics.STATUS_WRITES.inc()

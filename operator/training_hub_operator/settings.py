@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from training_hub_operator.progress import parse_duration
+
 DEFAULT_IMAGE = "quay.io/training-hub/runtime:latest"
 
 
@@ -22,6 +24,12 @@ class OperatorSettings:
             the model's PVC when no other source is given.
         pod_fs_group: ``fsGroup`` of training pods, so PVCs are writable by the non-root user.
         resync_seconds: Period of the level-triggered resync of every TrainingRun.
+        stall_timeout_seconds: A running run with no training step for this long gets ``Stalled=True``
+            (``NoProgress``); 0 disables; a run's ``traininghub.io/stall-timeout`` annotation overrides it.
+        default_service_account: ServiceAccount of training pods when ``spec.runtime.serviceAccountName`` is
+            unset (the chart's runtime account, whose Role lets rank 0 patch ``trainingruns/status``).
+        metrics_port: Port of the training pods' Prometheus endpoint (``TRAINING_HUB_METRICS_PORT`` in the
+            pod, container port ``metrics``); 0: none.
     """
 
     default_image: str = DEFAULT_IMAGE
@@ -30,6 +38,9 @@ class OperatorSettings:
     planning_pods: bool = True
     pod_fs_group: int | None = 1000
     resync_seconds: float = 60.0
+    stall_timeout_seconds: float = 1800.0
+    default_service_account: str | None = None
+    metrics_port: int = 9400
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -47,4 +58,7 @@ class OperatorSettings:
             planning_pods=flag("TRAINING_HUB_PLANNING_PODS", True),
             pod_fs_group=int(fs_group) if fs_group not in (None, "") else 1000,
             resync_seconds=float(os.environ.get("TRAINING_HUB_RESYNC_SECONDS", "60")),
+            stall_timeout_seconds=parse_duration(os.environ.get("TRAINING_HUB_STALL_TIMEOUT", "30m")),
+            default_service_account=os.environ.get("TRAINING_HUB_DEFAULT_SERVICE_ACCOUNT") or None,
+            metrics_port=int(os.environ.get("TRAINING_HUB_RUNTIME_METRICS_PORT", "9400") or 0),
         )

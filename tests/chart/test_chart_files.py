@@ -129,3 +129,21 @@ def test_argocd_health_check_ships_with_the_chart() -> None:
     lua = CHART_DIR / "files" / "argocd-health.lua"
     assert lua.is_file()
     assert "obj.status" in lua.read_text()
+
+
+def test_packaged_chart_holds_the_crds_and_health_check(tmp_path: Path) -> None:
+    import tarfile
+
+    archive = Path(helm("package", chart=CHART_DIR, dest_dir=tmp_path))
+    version = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["version"]
+    assert archive.name == f"training-hub-{version}.tgz"
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        for top in _top_level_crd_files():
+            member = f"training-hub/crds/{top.name}"
+            assert member in names
+            extracted = tar.extractfile(member)
+            assert extracted is not None and extracted.read() == top.read_bytes()
+        assert "training-hub/files/argocd-health.lua" in names
+        assert "training-hub/values.schema.json" in names
+        assert not [n for n in names if "__pycache__" in n]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -163,3 +164,50 @@ def test_the_operator_token_cannot_read_secrets(control_plane: ControlPlane, rel
     ):
         proc = control_plane.kubectl(f"--kubeconfig={kubeconfig}", *args, check=False)
         assert proc.returncode != 0 and "forbidden" in proc.stderr.lower(), (args, proc.stdout, proc.stderr)
+
+
+def _peering_lines(op: ChartOperator) -> list[str]:
+    return [ln[:200] for ln in op.log(200_000).splitlines() if "aus" in ln or "esum" in ln or "peer" in ln.lower()]
+
+
+def _priority(pod_name: str) -> int:
+    out = subprocess.run(["cksum"], input=pod_name, capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+def test_two_replicas_never_both_reconcile(control_plane: ControlPlane, release: dict[str, Any]) -> None:
+    """A second replica started the chart's way gets its own priority; exactly one of the two reconciles."""
+    first: ChartOperator = release["operator"]
+    second = ChartOperator(
+        first.deployment, release["kubeconfig"], pod_name=f"{release['release']}-training-hub-7d4f9-zzzzz"
+    )
+    assert _priority(first.pod_name) != _priority(second.pod_name)
+    second.start()
+    try:
+        leader, follower = (
+            (first, second) if _priority(first.pod_name) > _priority(second.pod_name) else (second, first)
+        )
+        try:
+            wait_for(lambda: "Pausing operations in favour of" in follower.log(200_000), 30, "the follower to pause")
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}\nleader {leader is first} {_peering_lines(leader)}\nfollower {_peering_lines(follower)}\n"
+                + str(control_plane.kubectl_json("get", "clusterkopfpeering", f"{release['release']}-training-hub"))
+            ) from None
+        assert "Pausing operations in favour of" not in leader.log(200_000)
+        follower_log_before = len(follower.log(1_000_000))
+        ns = release["runs"]
+        control_plane.apply(training_run("ha-run"), namespace=ns)
+        wait_for(
+            lambda: (
+                control_plane.kubectl_json("get", "trainingrun", "ha-run", "-n", ns).get("status") or {}
+            ).get("workload"),
+            60,
+            "the leader to launch ha-run",
+        )
+        assert "created ConfigMap" in leader.log(200_000).split("ha-run", 1)[
+            -1
+        ] or "ha-run-config" in leader.log(200_000)
+        assert "ha-run" not in follower.log(1_000_000)[follower_log_before:]
+    finally:
+        second.stop()

@@ -139,6 +139,7 @@ class ControlPlane:
         self.token = secrets.token_hex(16)
         self.kubeconfig = self.workdir / "kubeconfig"
         self.server = ""
+        self.etcd_url = ""
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, Any] = {}
         self._started = False
@@ -180,6 +181,7 @@ class ControlPlane:
 
         etcd_client, etcd_peer = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_client}"
+        self.etcd_url = etcd_url
         self._spawn(
             "etcd",
             [
@@ -429,6 +431,55 @@ class ControlPlane:
             proc.wait(timeout=10)
         self._logs.pop("kube-controller-manager").close()
         self._spawn("kube-controller-manager", list(argv))  # type: ignore[arg-type]
+
+    def restart_apiserver(self, while_down: Any = None, timeout: float = 90.0) -> None:
+        """Stop kube-apiserver (by pid; etcd keeps running) and start it again with the same arguments.
+
+        Clients see their connections drop and watches end, as in a real API server restart or upgrade.
+
+        Args:
+            while_down: Optional callable run while the API server is stopped (e.g. :meth:`compact_etcd`).
+            timeout: Seconds to wait until the restarted server is ready.
+        """
+        proc = self._procs.pop("kube-apiserver")
+        argv = list(proc.args)  # type: ignore[arg-type]
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        self._logs.pop("kube-apiserver").close()
+        if while_down is not None:
+            while_down()
+        self._spawn("kube-apiserver", argv)
+        self._wait_ready(timeout)
+
+    def etcd_revision(self) -> int:
+        """The current revision of etcd (what resourceVersions are made of)."""
+        return int(self._etcd_call("/v3/kv/range", {"key": "AA==", "limit": 1})["header"]["revision"])
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision; return that revision.
+
+        A watch resumed from a resourceVersion older than this fails with ``410 Gone`` (``Expired``), which
+        clients must answer by listing again.
+        """
+        revision = self.etcd_revision()
+        self._etcd_call("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
+
+    def _etcd_call(self, path: str, body: dict[str, Any]) -> Any:
+        import urllib.request
+
+        req = urllib.request.Request(
+            self.etcd_url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read().decode())
 
     def api_client(self) -> Any:
         """A ``kubernetes.client.ApiClient`` configured for this plane."""

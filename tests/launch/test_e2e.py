@@ -15,22 +15,23 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.controlplane.cluster import ControlPlane
 from tests.launch.kubeflow_emulation import KubeflowEmulator
 from tests.launch.runs import tiny_run
+
 from training_hub.local import LocalExecutor
 from training_hub.local.kubelet import LocalKubelet
 
 pytestmark = pytest.mark.e2e
 
-RUN_TIMEOUT = 300.0
+RUN_TIMEOUT = float(os.environ.get("TH_E2E_RUN_TIMEOUT", "300"))
 ENV = {"OMP_NUM_THREADS": "1"}
 
 
@@ -39,7 +40,11 @@ def run_phase(plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
 
 
 def wait_finished(
-    plane: ControlPlane, namespace: str, name: str, timeout: float = RUN_TIMEOUT
+    plane: ControlPlane,
+    namespace: str,
+    name: str,
+    timeout: float = RUN_TIMEOUT,
+    log: io.StringIO | None = None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     status: dict[str, Any] = {}
@@ -48,8 +53,10 @@ def wait_finished(
         if status.get("phase") in ("Succeeded", "Failed"):
             return status
         time.sleep(1.0)
+    pods = plane.kubectl("get", "pods,jobs", "-n", namespace, check=False).stdout
+    tail = log.getvalue()[-6000:] if log else ""
     raise AssertionError(
-        f"TrainingRun {name} did not finish in {timeout}s; status: {json.dumps(status)[:3000]}"
+        f"TrainingRun {name} did not finish in {timeout}s; status: {json.dumps(status)[:3000]}\n{pods}\n{tail}"
     )
 
 
@@ -65,7 +72,7 @@ def execute(
         with LocalKubelet(
             plane.api_client(), namespace, executor, label_selector=f"traininghub.io/run={name}"
         ):
-            return wait_finished(plane, namespace, name)
+            return wait_finished(plane, namespace, name, log=executor.output)  # type: ignore[arg-type]
     kind = {"pytorchjob": "PyTorchJob", "trainjob": "TrainJob"}[launcher]
     result = KubeflowEmulator(plane.api_client(), namespace, kind, name, executor).run(timeout=RUN_TIMEOUT)
     assert result.succeeded, result.message

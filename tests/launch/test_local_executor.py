@@ -199,3 +199,11 @@ def test_python_resolves_to_this_interpreter() -> None:
         "training-hub",
         Path(sys.executable).name,
     )
+
+
+def test_network_knows_pods_behind_a_service_before_they_exist() -> None:
+    net = LoopbackNetwork()
+    net.add_services([{"metadata": {"name": "run", "namespace": "ns"}}])
+    assert net.map_value("PET_MASTER_ADDR", "run-node-0.run.ns.svc") == "127.0.0.1"
+    assert net.map_value("PET_MASTER_ADDR", "run-node-0.run") == "127.0.0.1"
+    assert net.map_value("PET_MASTER_ADDR", "run-node-0.other.ns.svc") == "run-node-0.other.ns.svc"

@@ -67,6 +67,13 @@ def test_crd_is_structural_without_cel_and_with_the_api_surface():
         "eta",
         "lastCheckpoint",
         "percent",
+        # written by the training pod (docs/observability.md)
+        "lastStepTime",
+        "startTime",
+        "elapsedSeconds",
+        "predictedSeconds",
+        "resumedFromStep",
+        "lossHistory",
     }
     assert status["phase"]["enum"] == [
         "Pending",

@@ -1,4 +1,4 @@
-"""``TrainingRun.status``: phase, standard conditions, the plan, the workload and (reserved) progress.
+"""``TrainingRun.status``: phase, standard conditions, the plan, the workload, progress and usage.
 
 The status follows the Kubernetes API conventions so that generic tools understand it: kstatus (Flux,
 ``kubectl wait``) reads ``observedGeneration`` and the ``Stalled`` condition; Argo CD reads ``phase`` and the
@@ -26,6 +26,7 @@ CONDITION_TYPES: tuple[str, ...] = (
     "Succeeded",
     "Failed",
     "Stalled",
+    "Ready",
 )
 
 
@@ -100,8 +101,15 @@ class Outputs(WireModel):
     )
 
 
+class LossHistory(WireModel):
+    """A bounded loss curve (at most ~100 points spread over the run), for sparklines and plots."""
+
+    steps: list[int] = Field(default_factory=list, description="Optimizer steps of the points.")
+    losses: list[float] = Field(default_factory=list, description="Training loss at those steps.")
+
+
 class Progress(WireModel):
-    """Training progress (reserved: filled by the observability layer)."""
+    """Training progress, written by the training pod's rank 0 (rate-limited; see docs/observability.md)."""
 
     step: int | None = Field(default=None, ge=0, description="Optimizer steps done.")
     total_steps: int | None = Field(default=None, ge=0, description="Optimizer steps planned.")
@@ -112,6 +120,39 @@ class Progress(WireModel):
     eta: str | None = Field(default=None, description="Estimated completion time (RFC 3339).")
     last_checkpoint: str | None = Field(default=None, description="Location of the latest checkpoint.")
     percent: int | None = Field(default=None, ge=0, le=100, description="Percent of totalSteps done.")
+    last_step_time: str | None = Field(
+        default=None, description="When the latest step finished (RFC 3339); the stall check reads it."
+    )
+    start_time: str | None = Field(
+        default=None, description="When the training process made its first step (RFC 3339)."
+    )
+    elapsed_seconds: float | None = Field(
+        default=None, ge=0, description="Training time so far, continued across resumes (seconds)."
+    )
+    predicted_seconds: float | None = Field(
+        default=None, ge=0, description="Training time predicted early in the run (seconds)."
+    )
+    resumed_from_step: int | None = Field(
+        default=None, ge=0, description="Step of the checkpoint this training process resumed from."
+    )
+    loss_history: LossHistory | None = Field(default=None, description="The loss curve, downsampled.")
+
+
+class Usage(WireModel):
+    """Resources the run used, and its predicted against its actual training time."""
+
+    wall_seconds: float | None = Field(
+        default=None, ge=0, description="startTime to completionTime (or now)."
+    )
+    gpus: int | None = Field(default=None, ge=0, description="GPUs of the plan.")
+    gpu_seconds: float | None = Field(default=None, ge=0, description="gpus x wallSeconds.")
+    training_seconds: float | None = Field(default=None, ge=0, description="Time spent in training steps.")
+    predicted_seconds: float | None = Field(
+        default=None, ge=0, description="Training time predicted early in the run."
+    )
+    actual_to_predicted: float | None = Field(
+        default=None, ge=0, description="trainingSeconds / predictedSeconds once succeeded."
+    )
 
 
 class TrainingRunStatus(WireModel):
@@ -137,5 +178,6 @@ class TrainingRunStatus(WireModel):
     restarts: int | None = Field(default=None, ge=0, description="Pod failures the workload restarted from.")
     outputs: Outputs | None = Field(default=None, description="Where the results are.")
     progress: Progress | None = Field(
-        default=None, description="Training progress (reserved for observability)."
+        default=None, description="Training progress (written by the training pod's rank 0)."
     )
+    usage: Usage | None = Field(default=None, description="Wall time, GPU-seconds, predicted vs actual time.")

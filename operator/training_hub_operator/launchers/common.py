@@ -28,6 +28,8 @@ CONFIG_VOLUME = "run-spec"
 SHM_VOLUME = "dshm"
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+#: Name of the training container's Prometheus port (the chart's PodMonitor selects it).
+METRICS_PORT_NAME = "metrics"
 
 
 class RenderError(ValueError):
@@ -162,6 +164,11 @@ def env(ctx: RenderContext) -> list[dict[str, Any]]:
         {"name": "TRAINING_HUB_RUN_NAMESPACE", "value": ctx.namespace},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
+    # Observability (docs/observability.md): rank 0 reports progress to this run and serves metrics.
+    if ctx.run_uid:
+        out.append({"name": "TRAINING_HUB_RUN_UID", "value": ctx.run_uid})
+    if ctx.settings.metrics_port:
+        out.append({"name": "TRAINING_HUB_METRICS_PORT", "value": str(ctx.settings.metrics_port)})
     if ctx.plan.gpus_per_node == 0:
         out.append({"name": "OMP_NUM_THREADS", "value": "1"})
     if rt.hf_token_secret_ref is not None:
@@ -221,8 +228,13 @@ def pod_spec(
         container["imagePullPolicy"] = rt.image_pull_policy
     if rt.env_from_secrets:
         container["envFrom"] = [{"secretRef": {"name": s.name}} for s in rt.env_from_secrets]
-    if ports:
-        container["ports"] = ports
+    all_ports = list(ports or [])
+    if ctx.settings.metrics_port and not any(p.get("name") == METRICS_PORT_NAME for p in all_ports):
+        all_ports.append(
+            {"name": METRICS_PORT_NAME, "containerPort": ctx.settings.metrics_port, "protocol": "TCP"}
+        )
+    if all_ports:
+        container["ports"] = all_ports
     pod_security: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     if ctx.settings.pod_fs_group is not None:
         pod_security["fsGroup"] = ctx.settings.pod_fs_group
@@ -236,8 +248,8 @@ def pod_spec(
     }
     if restart_policy:
         spec["restartPolicy"] = restart_policy
-    if rt.service_account_name:
-        spec["serviceAccountName"] = rt.service_account_name
+    if rt.service_account_name or ctx.settings.default_service_account:
+        spec["serviceAccountName"] = rt.service_account_name or ctx.settings.default_service_account
     node_selector = dict(rt.node_selector)
     if ctx.spec.resources.gpu_product and ctx.plan.gpus_per_node > 0:
         node_selector.setdefault(GPU_PRODUCT_LABEL, ctx.spec.resources.gpu_product)

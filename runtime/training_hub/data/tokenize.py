@@ -39,6 +39,16 @@ class ChatRenderer:
         for name in ("bos_token", "eos_token", "pad_token", "unk_token"):
             value = getattr(tokenizer, name, None)
             self._kwargs[name] = str(value) if value is not None else ""
+        self._empty: str | None = None
+
+    def _render_empty(self) -> str:
+        """The rendering of an empty conversation (the same for every sample: computed once)."""
+        if self._empty is None:
+            try:
+                self._empty = self.render([])
+            except Exception:  # templates may refuse an empty conversation
+                self._empty = ""
+        return self._empty
 
     @staticmethod
     def _compile(template: str) -> Any:
@@ -81,10 +91,7 @@ class ChatRenderer:
             InvalidInputError: If the template does not render messages as extending prefixes and a
                 message's content cannot be located in the text.
         """
-        try:
-            prev = self.render([])
-        except Exception:  # templates may refuse an empty conversation
-            prev = ""
+        prev = self._render_empty()
         spans: list[tuple[int, int]] = []
         prefix_ok = True
         for i, msg in enumerate(messages):

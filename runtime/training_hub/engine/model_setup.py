@@ -62,6 +62,12 @@ def _load_model(cfg: EngineConfig) -> Any:
     try:
         try:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=attn)
+            if attn == "sdpa":
+                # Per-sample attention on packed rows instead of a row-wide block-diagonal mask (same result,
+                # without the O(row^2) cost); plain SDPA for every other call. Checkpoints still say sdpa.
+                from training_hub.engine.packed_attention import register
+
+                model.set_attn_implementation(register())
         except (ValueError, ImportError) as exc:
             if "attn" not in str(exc).lower() and "attention" not in str(exc).lower():
                 raise

@@ -26,7 +26,11 @@ from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext, barrier, broadcast_object
 from training_hub.engine.model_setup import ModelBundle, build_model, load_tokenizer
 from training_hub.engine.optim import build_optimizer, build_scheduler
+from training_hub.engine.packed_attention import packed_kwargs
 from training_hub.errors import InvalidInputError, TrainingHubError
+from training_hub.observability.auto import runtime_callbacks
+from training_hub.observability.console import StepPrinter
+from training_hub.observability.guards import LossGuard
 
 log = logging.getLogger("training_hub.engine")
 
@@ -51,6 +55,13 @@ class Trainer:
         self.ctx = ctx
         self.p = cfg.params
         self.callbacks = list(callbacks or []) if ctx.is_main else []
+        # Observability: a loss guard on every rank (all ranks see the same reduced loss, so they stop
+        # together), step output as a bar or plain lines, and the pod's progress reporter / metrics
+        # exporter on rank 0 (configured by the environment; see docs/observability.md).
+        self.guard = LossGuard.from_env()
+        self.printer = StepPrinter()
+        if ctx.is_main:
+            self.callbacks = runtime_callbacks(cfg.algorithm) + self.callbacks
         self.hf_dir = cfg.ckpt_dir / "hf_format"
         self.state_dir = cfg.ckpt_dir / "full_state"
         self.metrics_path = cfg.ckpt_dir / METRICS_FILE
@@ -269,13 +280,7 @@ class Trainer:
     def _write_metrics(self, row: dict[str, Any]) -> None:
         with self.metrics_path.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
-        gn = row["grad_norm"]
-        print(
-            f"[training_hub] step {row['step']}/{row['total_steps']} epoch {row['epoch']} "
-            f"loss {row['loss']:.4f} lr {row['lr']:.3e} grad_norm {'inf' if gn is None else f'{gn:.3f}'} "
-            f"samples {row['samples_seen']} tokens {row['tokens']} ({row['tokens_per_second']:.0f} tok/s)",
-            flush=True,
-        )
+        self.printer.step(row)
 
     # ------------------------------------------------------------------------------------- signals
     def _on_sigterm(self, signum: int, frame: Any) -> None:
@@ -399,6 +404,7 @@ class Trainer:
                                 input_ids=batch["input_ids"],
                                 position_ids=batch["position_ids"],
                                 use_cache=False,
+                                **packed_kwargs(batch["position_ids"]),
                             )
                         logits = out.logits.float()
                         ce = F.cross_entropy(
@@ -451,9 +457,11 @@ class Trainer:
                         "tokens_per_second": plan.num_tokens / dt,
                         "elapsed": progress["elapsed"],
                         "micro_batches": len(micro),
+                        "steps_per_epoch": spe,
                     }
                     self._write_metrics(row)
                     invoke(self.callbacks, "on_step", row)
+                self.guard.check(step, loss)
 
                 epoch_end = in_epoch == spe - 1
                 crossed = save_every > 0 and (

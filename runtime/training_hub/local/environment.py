@@ -156,6 +156,8 @@ class LoopbackNetwork:
 
     def __init__(self, hosts: Iterable[str] = ()) -> None:
         self.hosts: set[str] = set(hosts)
+        #: Service domains: ``<pod hostname>.<domain>`` is a pod behind a (headless) Service.
+        self.domains: set[str] = set()
         self.ports: dict[int, int] = {}
 
     def add_pods(self, pods: Iterable[LocalPod]) -> None:
@@ -168,7 +170,16 @@ class LoopbackNetwork:
         """Learn the names of Services."""
         for svc in services:
             meta = svc.get("metadata") or {}
-            self.hosts.update(dns_names(str(meta.get("name")), None, str(meta.get("namespace") or "default")))
+            names = dns_names(str(meta.get("name")), None, str(meta.get("namespace") or "default"))
+            self.hosts.update(names)
+            self.domains.update(names)
+
+    def is_local(self, host: str) -> bool:
+        """Whether ``host`` names a pod or Service of this run (a pod not started yet included)."""
+        if host in self.hosts:
+            return True
+        _, dot, domain = host.partition(".")
+        return bool(dot) and domain in self.domains
 
     def port(self, original: int) -> int:
         """The local port standing for ``original`` (allocated on first use)."""
@@ -180,10 +191,10 @@ class LoopbackNetwork:
         """Rewrite one env value: known hosts -> 127.0.0.1, their ports and ``*MASTER_PORT`` -> local ports."""
         if name.endswith("MASTER_PORT") and value.strip().isdigit():
             return str(self.port(int(value)))
-        if value in self.hosts:
+        if self.is_local(value):
             return LOOPBACK
         host, sep, port = value.rpartition(":")
-        if sep and host in self.hosts and port.isdigit():
+        if sep and self.is_local(host) and port.isdigit():
             return f"{LOOPBACK}:{self.port(int(port))}"
         return value
 

@@ -160,6 +160,8 @@ class LocalKubelet:
     def sync_once(self) -> None:
         """One pass: start new pods, report ended ones, stop deleted ones."""
         pods = self._list()
+        # Every pod's name is known before any starts: a node may start before the pod it connects to.
+        self.executor.network.add_pods([local_pod_from_api(p) for p in pods])
         present = {}
         for obj in pods:
             meta = obj.get("metadata") or {}

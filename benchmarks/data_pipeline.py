@@ -1,0 +1,293 @@
+"""Data pipeline throughput: `messages` JSONL -> training-ready tokens, ours vs instructlab-training.
+
+Both sides get the same JSONL file, the same tokenizer and chat template, and one CPU process each:
+
+* ours: ``training_hub.data.prepare_dataset`` (validate, render, tokenise, mask, write the `.npz` cache),
+  plus the tokenizer load; ``core`` is ``tokenize_chat`` alone on validated records;
+* instructlab-training 0.16 (in the separate ``.venv-bench``, see ``setup_bench_env.sh``):
+  ``process_messages_into_input_ids`` end to end, and ``process_samples`` as its core
+  (``benchmarks/ilab_data_worker.py``).
+
+Configured so the same samples are compared: every sample has 20 <= tokens < ``max_seq_len`` (instructlab
+silently drops the others; we never drop short ones and truncate long ones), no sample sets ``unmask``
+(instructlab then trains only the *content* of user messages, we train the whole rendered message), and
+the template ends each message with the EOS token (:data:`chat_data.EOS_TERMINATED_TEMPLATE`;
+instructlab trains assistant content up to and including EOS, we train the whole assistant message after
+the generation prompt, which with the tiny default template also includes the newline after EOS).
+Equality proof: every sample's token ids and labels (-100 = masked) are identical on both sides.
+
+Usage: ``.venv/bin/python -m benchmarks.data_pipeline [--quick] [--samples N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.benchlib import (
+    ROOT,
+    bench_python,
+    build_tiny_assets,
+    format_table,
+    median,
+    subprocess_env,
+    write_result,
+)
+from benchmarks.chat_data import EOS_TERMINATED_TEMPLATE, write_chat_dataset
+
+TARGET_SPEEDUP = 3.0
+MAX_SEQ_LEN = 4096
+WORKER = ROOT / "benchmarks" / "ilab_data_worker.py"
+
+
+def prepare_assets(workdir: Path) -> Path:
+    """Build the tokenizer (EOS-terminated template) and a tiny model dir (instructlab reads its config)."""
+    _, model_dir = build_tiny_assets(workdir / "assets", template=EOS_TERMINATED_TEMPLATE)
+    return model_dir
+
+
+def time_ours(data: Path, model_dir: Path, workdir: Path, repeats: int) -> tuple[dict[str, Any], Any]:
+    """Time our pipeline end to end (tokenizer load + prepare_dataset with cache write) and its core.
+
+    Returns:
+        The timings and the dataset of the last end-to-end run.
+    """
+    from training_hub.data import prepare_dataset, read_records
+    from training_hub.data.tokenize import tokenize_chat
+    from training_hub.engine.model_setup import load_tokenizer
+
+    end_to_end: list[float] = []
+    dataset = None
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        tokenizer = load_tokenizer(str(model_dir))
+        dataset, stats = prepare_dataset(
+            data, tokenizer, max_seq_len=MAX_SEQ_LEN, output_dir=workdir / f"ours-{r}"
+        )
+        end_to_end.append(time.perf_counter() - t0)
+        assert not stats.from_cache
+    tokenizer = load_tokenizer(str(model_dir))
+    _, records = read_records(data)
+    core: list[float] = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        tokenize_chat(records, tokenizer, None, lambda rec: str(rec.line))
+        core.append(time.perf_counter() - t0)
+    return {"end_to_end_seconds": end_to_end, "core_seconds": core, "num_samples": len(dataset)}, dataset
+
+
+def run_instructlab(
+    python: Path,
+    data: Path,
+    model_dir: Path,
+    workdir: Path,
+    *,
+    repeats: int,
+    num_procs: int = 1,
+    dump_samples: bool = False,
+) -> dict[str, Any]:
+    """Run :mod:`benchmarks.ilab_data_worker` in the bench venv; returns its JSON (+ samples if dumped)."""
+    out_dir = workdir / f"ilab-p{num_procs}"
+    result = out_dir / "result.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(python),
+        str(WORKER),
+        "--data",
+        str(data),
+        "--model",
+        str(model_dir),
+        "--max-seq-len",
+        str(MAX_SEQ_LEN),
+        "--num-procs",
+        str(num_procs),
+        "--out-dir",
+        str(out_dir),
+        "--result",
+        str(result),
+        "--repeats",
+        str(repeats),
+    ]
+    if dump_samples:
+        cmd.append("--dump-samples")
+    env = subprocess_env(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"instructlab worker failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    payload: dict[str, Any] = json.loads(result.read_text())
+    if dump_samples:
+        payload["samples"] = json.loads((out_dir / "samples.json").read_text())
+    return payload
+
+
+def compare_samples(dataset: Any, ilab_samples: dict[str, Any]) -> dict[str, Any]:
+    """Compare our dataset with instructlab's processed samples, sample by sample, in file order.
+
+    Returns:
+        `equal` (bool), `num_ours`, `num_instructlab`, `num_compared`, `num_tokens_compared`,
+        `id_mismatches`, `label_mismatches` (sample indices, first 20) and `first_difference`.
+    """
+    ids_list = ilab_samples["input_ids"]
+    labels_list = ilab_samples["labels"]
+    id_bad: list[int] = []
+    label_bad: list[int] = []
+    first: dict[str, Any] | None = None
+    tokens = 0
+    n = min(len(dataset), len(ids_list))
+    for i in range(n):
+        ours_ids, ours_labels = (a.tolist() for a in dataset.sample(i))
+        tokens += len(ours_ids)
+        if ours_ids != ids_list[i]:
+            id_bad.append(i)
+        elif ours_labels != labels_list[i]:
+            label_bad.append(i)
+        else:
+            continue
+        if first is None:
+            first = {
+                "sample": i,
+                "ours_ids": ours_ids,
+                "instructlab_ids": ids_list[i],
+                "ours_labels": ours_labels,
+                "instructlab_labels": labels_list[i],
+            }
+    equal = len(dataset) == len(ids_list) and not id_bad and not label_bad and n > 0
+    return {
+        "equal": equal,
+        "num_ours": len(dataset),
+        "num_instructlab": len(ids_list),
+        "num_compared": n,
+        "num_tokens_compared": tokens,
+        "num_trained_tokens_compared": int(sum(sum(1 for x in lab if x != -100) for lab in labels_list[:n])),
+        "id_mismatches": id_bad[:20],
+        "label_mismatches": label_bad[:20],
+        "first_difference": first,
+    }
+
+
+def _accumulate(acc: dict[str, Any], res: dict[str, Any]) -> None:
+    acc["end_to_end_seconds"] += res["end_to_end_seconds"]
+    acc["core_seconds"] += res["core_seconds"]
+    acc.update({k: v for k, v in res.items() if not k.endswith("_seconds")})
+
+
+def run(samples: int, repeats: int, workdir: Path, equality_samples: int = 256) -> dict[str, Any]:
+    """Run the whole comparison; returns the result payload (throughput, ratios, equality proof)."""
+    python = bench_python(create=True)
+    assert python is not None
+    model_dir = prepare_assets(workdir)
+    data = write_chat_dataset(workdir / "chat.jsonl", samples, seed=1)
+    shared = write_chat_dataset(workdir / "shared.jsonl", equality_samples, seed=2)
+
+    # Equality on the shared sample (not timed).
+    ours_eq, ours_ds = time_ours(shared, model_dir, workdir / "eq", repeats=1)
+    ilab_eq = run_instructlab(python, shared, model_dir, workdir / "eq", repeats=1, dump_samples=True)
+    equality = compare_samples(ours_ds, ilab_eq["samples"])
+
+    # Interleaved repeats (ours, instructlab 1 proc, instructlab 2 procs, ...): load that changes during
+    # the run affects every side alike; the medians are compared.
+    ours: dict[str, Any] = {"end_to_end_seconds": [], "core_seconds": []}
+    ilab1: dict[str, Any] = {"end_to_end_seconds": [], "core_seconds": []}
+    ilab2: dict[str, Any] = {"end_to_end_seconds": [], "core_seconds": []}
+    tp_ds = None
+    for r in range(repeats):
+        one, tp_ds = time_ours(data, model_dir, workdir / f"tp{r}", 1)
+        _accumulate(ours, one)
+        for acc, procs in ((ilab1, 1), (ilab2, 2)):
+            _accumulate(
+                acc, run_instructlab(python, data, model_dir, workdir / f"tp{r}", repeats=1, num_procs=procs)
+            )
+    assert tp_ds is not None
+
+    def sps(seconds: list[float]) -> float:
+        return samples / median(seconds)
+
+    rows = {
+        "ours_end_to_end": sps(ours["end_to_end_seconds"]),
+        "ours_core": sps(ours["core_seconds"]),
+        "instructlab_end_to_end_1proc": sps(ilab1["end_to_end_seconds"]),
+        "instructlab_core_1proc": sps(ilab1["core_seconds"]),
+        "instructlab_end_to_end_2proc": sps(ilab2["end_to_end_seconds"]),
+        "instructlab_core_2proc": sps(ilab2["core_seconds"]),
+    }
+    speedup_e2e = rows["ours_end_to_end"] / rows["instructlab_end_to_end_1proc"]
+    speedup_core = rows["ours_core"] / rows["instructlab_core_1proc"]
+    return {
+        "samples": samples,
+        "repeats": repeats,
+        "max_seq_len": MAX_SEQ_LEN,
+        "num_tokens": int(tp_ds.lengths.sum()),
+        "samples_per_second": rows,
+        "speedup_end_to_end_1proc": speedup_e2e,
+        "speedup_core_1proc": speedup_core,
+        "speedup_end_to_end_vs_2proc": rows["ours_end_to_end"] / rows["instructlab_end_to_end_2proc"],
+        "target_speedup": TARGET_SPEEDUP,
+        "meets_target": speedup_e2e >= TARGET_SPEEDUP and speedup_core >= TARGET_SPEEDUP,
+        "ours": ours,
+        "instructlab_1proc": {k: v for k, v in ilab1.items() if k != "samples"},
+        "instructlab_2proc": {k: v for k, v in ilab2.items() if k != "samples"},
+        "instructlab_kept_all": ilab1["num_kept"] == samples,
+        "equality": {k: v for k, v in equality.items() if k != "first_difference" or v is not None},
+        "equality_samples": equality_samples,
+    }
+
+
+def table(res: dict[str, Any]) -> str:
+    """The Markdown table of a result."""
+    s = res["samples_per_second"]
+    rows = [
+        ["ours (1 proc)", f"{s['ours_end_to_end']:.0f}", f"{s['ours_core']:.0f}", "1.00x"],
+        [
+            "instructlab-training (1 proc)",
+            f"{s['instructlab_end_to_end_1proc']:.0f}",
+            f"{s['instructlab_core_1proc']:.0f}",
+            f"{1 / res['speedup_end_to_end_1proc']:.2f}x",
+        ],
+        [
+            "instructlab-training (2 procs)",
+            f"{s['instructlab_end_to_end_2proc']:.0f}",
+            f"{s['instructlab_core_2proc']:.0f}",
+            f"{1 / res['speedup_end_to_end_vs_2proc']:.2f}x",
+        ],
+    ]
+    eq = res["equality"]
+    return (
+        format_table(["pipeline", "samples/s end to end", "samples/s core", "relative (end to end)"], rows)
+        + f"\n\nspeedup vs instructlab (1 proc): end to end {res['speedup_end_to_end_1proc']:.1f}x, "
+        f"core {res['speedup_core_1proc']:.1f}x (target {TARGET_SPEEDUP:.0f}x); "
+        f"{res['samples']} samples, {res['num_tokens']} tokens\n"
+        f"equality on {eq['num_compared']} shared samples ({eq['num_tokens_compared']} tokens, "
+        f"{eq['num_trained_tokens_compared']} trained): "
+        + ("identical token ids and labels" if eq["equal"] else f"DIFFERENT ({eq})")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, print the table, write `benchmarks/results/data_pipeline.json`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Fewer samples and repeats.")
+    parser.add_argument("--samples", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--out-dir", default=None)
+    args = parser.parse_args(argv)
+    # One core per side: the Rust tokenizer's batch encoding would otherwise use every core.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    samples = args.samples or (1000 if args.quick else 5000)
+    repeats = args.repeats or (1 if args.quick else 3)
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+        res = run(samples, repeats, Path(tmp))
+    print(table(res))
+    path = write_result("data_pipeline", res, Path(args.out_dir) if args.out_dir else None)
+    print(f"wrote {path}")
+    return 0 if res["equality"]["equal"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,190 @@
+"""One training run for the throughput benchmark, in its own process: the native engine or a HF `Trainer`.
+
+Usage: ``python -m benchmarks.train_worker --mode native|hf --config config.json --result result.json``
+
+The config holds `model_dir`, `data_path`, `work_dir`, `effective_batch_size`, `max_tokens_per_gpu`,
+`max_seq_len`, `learning_rate`, `steps`, `seed`. Both modes see the same samples in the same order:
+
+* ``native``: ``training_hub.engine.run_training("sft", ...)`` (padding-free, token-budget micro-batches),
+  constant learning rate, no warmup, no intermediate checkpoints.
+* ``hf``: ``transformers.Trainer`` with ``per_device_train_batch_size = effective_batch_size`` (no
+  accumulation), batches right-padded to their longest sample (attention mask, labels -100 on padding),
+  the same AdamW settings, constant learning rate, gradient clipping; the training set is our tokenised
+  dataset (identical token ids and labels) laid out in the native engine's epoch-0 order and read with
+  ``train_sampling_strategy="sequential"``, so step *s* trains the same samples on both sides.
+
+The result holds per-step losses, real (non-padding) tokens, padded tokens and wall-clock times at the
+end of each optimizer step; throughput is computed from step 2 on (step 1 includes one-off warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _common_params(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model_path": cfg["model_dir"],
+        "data_path": cfg["data_path"],
+        "ckpt_output_dir": str(Path(cfg["work_dir"]) / "native"),
+        "effective_batch_size": cfg["effective_batch_size"],
+        "max_tokens_per_gpu": cfg["max_tokens_per_gpu"],
+        "max_seq_len": cfg["max_seq_len"],
+        "learning_rate": cfg["learning_rate"],
+        "lr_scheduler": "constant",
+        "warmup_steps": 0,
+        "max_steps": cfg["steps"],
+        "num_epochs": 1,
+        "seed": cfg["seed"],
+        "checkpoint_at_epoch": False,
+        "save_samples": 0,
+    }
+
+
+def run_native(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train with the native engine; per-step rows come from its callback."""
+    from training_hub.engine import run_training
+    from training_hub.params import validate_params
+
+    rows: list[dict[str, Any]] = []
+
+    class Recorder:
+        def on_step(self, metrics: dict[str, Any]) -> None:
+            rows.append(
+                {
+                    "step": metrics["step"],
+                    "loss": metrics["loss"],
+                    "tokens": metrics["tokens"],
+                    "padded_tokens": metrics["tokens"],
+                    "micro_batches": metrics["micro_batches"],
+                    "time": time.perf_counter(),
+                }
+            )
+
+    params = validate_params("sft", _common_params(cfg)).model_dump()
+    summary = run_training("sft", params, callbacks=[Recorder()])
+    return {"steps": rows, "final_loss": summary["final_loss"]}
+
+
+def run_hf(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train with a plain `transformers.Trainer` on padded batches."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
+
+    from training_hub.data import BatchPlanner, prepare_dataset
+    from training_hub.engine.model_setup import load_tokenizer
+
+    p = _common_params(cfg)
+    tokenizer = load_tokenizer(cfg["model_dir"])
+    dataset, _ = prepare_dataset(cfg["data_path"], tokenizer, max_seq_len=cfg["max_seq_len"])
+    planner = BatchPlanner(
+        dataset.lengths,
+        dataset.num_targets,
+        cfg["effective_batch_size"],
+        cfg["max_tokens_per_gpu"],
+        1,
+        cfg["seed"],
+    )
+    order = planner.epoch_order(0)
+    features = []
+    for i in order:
+        ids, labels = dataset.sample(int(i))
+        features.append({"input_ids": ids.astype(np.int64).tolist(), "labels": labels.astype(np.int64).tolist()})
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    batch_stats: list[tuple[int, int]] = []
+
+    def collate(batch: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        longest = max(len(f["input_ids"]) for f in batch)
+        ids = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), longest), -100, dtype=torch.long)
+        mask = torch.zeros((len(batch), longest), dtype=torch.long)
+        for r, f in enumerate(batch):
+            n = len(f["input_ids"])
+            ids[r, :n] = torch.tensor(f["input_ids"])
+            labels[r, :n] = torch.tensor(f["labels"])
+            mask[r, :n] = 1
+        batch_stats.append((int(mask.sum()), longest * len(batch)))
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+    rows: list[dict[str, Any]] = []
+
+    class Recorder(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            real, padded = batch_stats[state.global_step - 1]
+            rows.append(
+                {
+                    "step": state.global_step,
+                    "tokens": real,
+                    "padded_tokens": padded,
+                    "time": time.perf_counter(),
+                }
+            )
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            if logs and "loss" in logs and rows:
+                rows[-1]["loss"] = float(logs["loss"])
+
+    model = AutoModelForCausalLM.from_pretrained(cfg["model_dir"], dtype=torch.float32, attn_implementation="sdpa")
+    model.config.use_cache = False
+    args = TrainingArguments(
+        output_dir=str(Path(cfg["work_dir"]) / "hf"),
+        per_device_train_batch_size=cfg["effective_batch_size"],
+        gradient_accumulation_steps=1,
+        learning_rate=p["learning_rate"],
+        weight_decay=0.0,
+        adam_beta1=0.9,
+        adam_beta2=0.95,
+        adam_epsilon=1e-8,
+        max_grad_norm=1.0,
+        max_steps=cfg["steps"],
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        dataloader_num_workers=0,
+        seed=cfg["seed"],
+        optim="adamw_torch",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        train_sampling_strategy="sequential",
+    )
+    trainer = Trainer(
+        model=model, args=args, train_dataset=features, data_collator=collate, callbacks=[Recorder()]
+    )
+    trainer.train()
+    return {"steps": rows, "final_loss": rows[-1].get("loss") if rows else None}
+
+
+def main() -> int:
+    """Run one mode and write its JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("native", "hf"), required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args()
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("training_hub").setLevel(logging.WARNING)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    cfg = json.loads(Path(args.config).read_text())
+    t0 = time.perf_counter()
+    out = run_native(cfg) if args.mode == "native" else run_hf(cfg)
+    out["wall_seconds"] = time.perf_counter() - t0
+    Path(args.result).write_text(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

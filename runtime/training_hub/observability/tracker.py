@@ -1,0 +1,202 @@
+"""From the engine's per-step metrics to ``TrainingRun.status.progress`` (pure, no I/O).
+
+The wire form is the CRD's (camelCase): ``step``, ``totalSteps``, ``percent``, ``epoch`` (fractional),
+``samplesSeen``, ``loss``, ``tokensPerSecond``, ``eta`` (RFC 3339), ``lastCheckpoint``, ``lastStepTime``
+(RFC 3339, what the operator's stall check reads), ``startTime`` (first step of this process),
+``elapsedSeconds`` (training time, continued across resumes), ``predictedSeconds`` (the first stable
+prediction of the whole run's training time, kept to compare with the actual time), ``resumedFromStep``
+and ``lossHistory`` (``{"steps": [...], "losses": [...]}``, at most :data:`HISTORY_POINTS` points, for
+sparklines and plots).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from training_hub.pod.mounts import mount_root
+from training_hub.pod.spec import PVC_MOUNT_ROOT
+
+#: Points kept in ``lossHistory`` (the status object stays small: ~2 KB).
+HISTORY_POINTS = 96
+#: Fraction of the steps after which the run-time prediction is frozen (the throughput has settled).
+PREDICTION_FRACTION = 0.05
+#: Steps that must be done before any ETA or prediction (the first steps include warm-up costs).
+MIN_STEPS_FOR_ETA = 3
+
+
+def rfc3339(ts: float) -> str:
+    """A UNIX timestamp as RFC 3339 (seconds, UTC, ``Z``)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def checkpoint_uri(path: str, env: Mapping[str, str] | None = None) -> str:
+    """The user-facing location of a checkpoint: ``/mnt/pvc/claim/x`` -> ``pvc://claim/x``.
+
+    Paths under the local executor's mount root are mapped back first; other paths are returned as is.
+    """
+    environ = os.environ if env is None else env
+    root = mount_root(environ)
+    p = str(path)
+    if root and p.startswith(root.rstrip("/") + "/"):
+        p = p[len(root.rstrip("/")) :]
+    prefix = PVC_MOUNT_ROOT.rstrip("/") + "/"
+    if p.startswith(prefix):
+        return "pvc://" + p[len(prefix) :]
+    return p
+
+
+class LossHistory:
+    """A bounded loss curve: every ``stride``-th step, the stride doubling whenever the buffer is full.
+
+    The points stay evenly spread over the whole run whatever its length, and the last step is always
+    present (:meth:`points` appends it).
+    """
+
+    def __init__(self, capacity: int = HISTORY_POINTS) -> None:
+        if capacity < 4:
+            raise ValueError("capacity must be at least 4")
+        self.capacity = capacity
+        self.stride = 1
+        self._points: list[tuple[int, float]] = []
+        self._last: tuple[int, float] | None = None
+
+    def add(self, step: int, loss: float) -> None:
+        """Record the loss of a step (non-finite losses are skipped)."""
+        if not math.isfinite(loss):
+            return
+        self._last = (step, loss)
+        if step % self.stride:
+            return
+        self._points.append((step, loss))
+        if len(self._points) >= self.capacity:
+            self.stride *= 2
+            self._points = [p for p in self._points if p[0] % self.stride == 0]
+
+    def points(self) -> list[tuple[int, float]]:
+        """The kept ``(step, loss)`` points, ending with the latest step."""
+        out = list(self._points)
+        if self._last is not None and (not out or out[-1][0] != self._last[0]):
+            out.append(self._last)
+        return out
+
+    def wire(self) -> dict[str, list[Any]]:
+        """``{"steps": [...], "losses": [...]}`` (losses rounded to 5 significant digits)."""
+        pts = self.points()
+        return {"steps": [s for s, _ in pts], "losses": [float(f"{v:.5g}") for _, v in pts]}
+
+
+class ProgressTracker:
+    """Builds ``status.progress`` from ``on_step`` rows and ``on_checkpoint`` calls.
+
+    Args:
+        steps_per_epoch: Optimizer steps in one epoch, when known (makes ``epoch`` fractional); the
+            engine puts it in its metrics rows as ``steps_per_epoch``.
+        env: Environment (mount root, for checkpoint locations).
+    """
+
+    def __init__(self, steps_per_epoch: int | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.steps_per_epoch = steps_per_epoch
+        self.env = dict(os.environ if env is None else env)
+        self.history = LossHistory()
+        self.progress: dict[str, Any] = {}
+        self.first_step: int | None = None
+        self.first_time: float | None = None
+        self.resumed_from_step: int | None = None
+        self.predicted_seconds: float | None = None
+        self.last_checkpoint: str | None = None
+        self.last_checkpoint_time: float | None = None
+        self.checkpoints = 0
+
+    def on_step(self, row: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """Update from one metrics row (see ``docs/training-engine.md``); return the progress."""
+        step = int(row["step"])
+        total = int(row.get("total_steps") or 0) or None
+        loss = row.get("loss")
+        elapsed = float(row.get("elapsed") or 0.0)
+        if self.first_step is None:
+            self.first_step, self.first_time = step, now
+            if step > 1:
+                self.resumed_from_step = step - 1
+        spe = int(row.get("steps_per_epoch") or 0) or self.steps_per_epoch
+        epoch = round(step / spe, 4) if spe else float(row.get("epoch") or 0)
+        p: dict[str, Any] = {
+            "step": step,
+            "epoch": epoch,
+            "samplesSeen": int(row.get("samples_seen") or 0),
+            "lastStepTime": rfc3339(now),
+            "elapsedSeconds": round(elapsed, 1),
+        }
+        if total:
+            p["totalSteps"] = total
+            p["percent"] = max(0, min(100, int(100 * step // total)))
+        if isinstance(loss, int | float) and math.isfinite(loss):
+            p["loss"] = float(f"{loss:.6g}")
+            self.history.add(step, float(loss))
+        tps = row.get("tokens_per_second")
+        if isinstance(tps, int | float) and math.isfinite(tps) and tps >= 0:
+            p["tokensPerSecond"] = round(float(tps), 1)
+        if self.first_time is not None:
+            p["startTime"] = rfc3339(self.first_time)
+        eta = self._eta(step, total, now, elapsed)
+        if eta is not None:
+            p["eta"] = rfc3339(eta)
+        if self.predicted_seconds is not None:
+            p["predictedSeconds"] = round(self.predicted_seconds, 1)
+        if self.resumed_from_step is not None:
+            p["resumedFromStep"] = self.resumed_from_step
+        if self.last_checkpoint:
+            p["lastCheckpoint"] = self.last_checkpoint
+        p["lossHistory"] = self.history.wire()
+        self.progress = p
+        return dict(p)
+
+    def _eta(self, step: int, total: int | None, now: float, elapsed: float) -> float | None:
+        """Seconds-since-epoch estimate of the end, from this process's own pace (not the resumed part)."""
+        if not total or self.first_step is None or self.first_time is None:
+            return None
+        done_here = step - self.first_step
+        if done_here < MIN_STEPS_FOR_ETA or now <= self.first_time:
+            return None if step < total else now
+        per_step = (now - self.first_time) / done_here
+        remaining = max(0, total - step) * per_step
+        if self.predicted_seconds is None and step >= max(MIN_STEPS_FOR_ETA, PREDICTION_FRACTION * total):
+            self.predicted_seconds = elapsed + remaining
+        return now + remaining
+
+    def on_checkpoint(self, path: str, kind: str, now: float) -> dict[str, Any]:
+        """Record a complete checkpoint (``hf``/``final`` are models users can load; ``full_state`` is for
+        resuming: it is counted but does not replace ``lastCheckpoint``)."""
+        self.checkpoints += 1
+        self.last_checkpoint_time = now
+        if kind in ("hf", "final"):
+            self.last_checkpoint = checkpoint_uri(path, self.env)
+            if self.progress:
+                self.progress["lastCheckpoint"] = self.last_checkpoint
+        return dict(self.progress)
+
+    def on_train_end(self, summary: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """Final progress: 100 % when every step ran, the final loss, the final model."""
+        p = dict(self.progress)
+        steps = int(summary.get("steps") or p.get("step") or 0)
+        total = int(summary.get("total_steps") or p.get("totalSteps") or 0)
+        p["step"] = steps
+        if total:
+            p["totalSteps"] = total
+            p["percent"] = max(0, min(100, int(100 * steps // total)))
+        loss = summary.get("final_loss")
+        if isinstance(loss, int | float) and math.isfinite(loss):
+            p["loss"] = float(f"{loss:.6g}")
+        if summary.get("samples_seen") is not None:
+            p["samplesSeen"] = int(summary["samples_seen"])
+        out_path = summary.get("output_model_path")
+        if out_path:
+            p["lastCheckpoint"] = checkpoint_uri(str(out_path), self.env)
+        p.pop("eta", None)
+        p["eta"] = rfc3339(now)
+        p["lossHistory"] = self.history.wire()
+        self.progress = p
+        return dict(p)
