@@ -33,6 +33,7 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": _cpu_model(),
         "memory_gib": _memory_gib(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "load_average": _load_average(),
     }
     for dist in ("torch", "transformers", "tokenizers", "numpy", "kopf", "kubernetes"):
         try:
@@ -52,6 +53,13 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _memory_gib() -> float | None:

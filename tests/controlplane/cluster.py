@@ -155,11 +155,23 @@ class ControlPlane:
             return self
         atexit.register(self.stop)
         self._started = True
-        try:
-            self._start(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        # Ports are picked free but may be taken by another process before etcd or the API server binds
+        # them: a start that fails is retried from scratch a couple of times.
+        for attempt in range(3):
+            try:
+                self._start(timeout)
+                self._started = True
+                return self
+            except ControlPlaneError:
+                self.stop()
+                if attempt == 2:
+                    raise
+                self.workdir.mkdir(parents=True, exist_ok=True)
+                self._procs.clear()
+                self._logs.clear()
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def _start(self, timeout: float) -> None:

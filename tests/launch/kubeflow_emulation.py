@@ -133,11 +133,6 @@ class KubeflowEmulator:
     def run(self, timeout: float = 300.0) -> ExecutionResult:
         """Wait for the workload, run its pods to the end and write the final status."""
         obj = self.wait_created()
-        meta = obj.get("metadata") or {}
-        run_label = (meta.get("labels") or {}).get("traininghub.io/run")
-        selector = f"traininghub.io/run={run_label}" if run_label else None
-        configmaps = self.core.list_namespaced_config_map(self.namespace, label_selector=selector).items
-        self.executor.add_objects([self.api_client.sanitize_for_serialization(c) for c in configmaps])
         runtimes: list[dict[str, Any]] = []
         if self.kind == "TrainJob":
             ref = (obj.get("spec") or {}).get("runtimeRef") or {}
@@ -147,6 +142,13 @@ class KubeflowEmulator:
                 )
             )
         pods = expand([obj], runtimes)
+        # Like the kubelet: read the ConfigMaps the pods mount.
+        names = {
+            v["configMap"]["name"] for p in pods for v in p.spec.get("volumes") or [] if "configMap" in v
+        }
+        for cm_name in sorted(names):
+            cm = self.core.read_namespaced_config_map(cm_name, self.namespace)
+            self.executor.add_objects([self.api_client.sanitize_for_serialization(cm)])
         nodes = len(pods)
         start = _now()
         if self.kind == "PyTorchJob":

@@ -22,6 +22,7 @@ def tiny_run(
     samples: int = 64,
     namespace: str | None = None,
     backoff_limit: int = 3,
+    num_epochs: int | None = None,
 ) -> dict[str, Any]:
     """A TrainingRun of the tiny demo model on synthetic data (nothing is downloaded)."""
     meta: dict[str, Any] = {"name": name}
@@ -35,6 +36,8 @@ def tiny_run(
         "save_samples": save_samples,
         **HYPERPARAMETERS[algorithm],
     }
+    if num_epochs is not None:
+        hp["num_epochs"] = num_epochs
     return {
         "apiVersion": "traininghub.io/v1alpha1",
         "kind": "TrainingRun",

@@ -113,7 +113,8 @@ def test_native_node_killed_mid_run_resumes_from_checkpoint(
     operator = operator_factory(namespaces=[namespace])
     name = "resume"
     launch_plane.apply(
-        tiny_run(name, max_steps=120, save_samples=80, samples=256, backoff_limit=4), namespace=namespace
+        tiny_run(name, max_steps=200, save_samples=400, samples=64, num_epochs=30, backoff_limit=4),
+        namespace=namespace,
     )
     log = io.StringIO()
     executor = LocalExecutor(tmp_path / "root", pvc_root=tmp_path / "claims", output=log, extra_env=ENV)

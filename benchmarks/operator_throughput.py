@@ -1,0 +1,298 @@
+"""Operator throughput on the local control plane: `kubectl apply` of N TrainingRuns to N PyTorchJobs.
+
+For each N a fresh operator process (``python -m training_hub_operator.main``, watching one new
+namespace) runs against the local Kubernetes 1.20 control plane (``tests/controlplane``, loopback only).
+Its API traffic goes through a counting proxy (``benchmarks/api_proxy.py``), so requests are exactly the
+operator's. The benchmark watches TrainingRuns and PyTorchJobs directly and records, per run, when its
+TrainingRun and its PyTorchJob first appeared (client-side clock, millisecond resolution).
+
+Reported per N: time from the start of ``kubectl apply`` to the last job, how long kubectl itself took
+(it creates objects one by one), p50/p99/max apply-to-job latency (run seen -> job seen), API requests
+per TrainingRun (by verb and resource, counted until the traffic is quiet), and the operator's RSS before
+and after (growth per run). Targets: p99 < 2 s at N=1000; RSS growth per run falling with N (sublinear).
+
+Usage: ``.venv/bin/python -m benchmarks.operator_throughput [--quick] [--sizes 100,1000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.benchlib import ROOT, format_table, percentile, subprocess_env, write_result
+
+TARGET_P99_S = 2.0
+PYTORCHJOB_CRD = ROOT / "tests" / "operator" / "manifests" / "pytorchjobs.kubeflow.org.yaml"
+TRAININGRUN_CRD = ROOT / "crds" / "traininghub.io_trainingruns.yaml"
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (bytes), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class Watcher(threading.Thread):
+    """Records when each object of a kind first appears in a namespace (ADDED events of a watch)."""
+
+    def __init__(self, api_client: Any, namespace: str, group: str, version: str, plural: str) -> None:
+        super().__init__(daemon=True)
+        self.api_client, self.namespace = api_client, namespace
+        self.group, self.version, self.plural = group, version, plural
+        self.seen: dict[str, float] = {}
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        from kubernetes import client, watch
+
+        api = client.CustomObjectsApi(self.api_client)
+        rv = api.list_namespaced_custom_object(self.group, self.version, self.namespace, self.plural)[
+            "metadata"
+        ]["resourceVersion"]
+        self.ready.set()
+        while not self._stop.is_set():
+            w = watch.Watch()
+            try:
+                for ev in w.stream(
+                    api.list_namespaced_custom_object,
+                    self.group,
+                    self.version,
+                    self.namespace,
+                    self.plural,
+                    resource_version=rv,
+                    timeout_seconds=5,
+                ):
+                    now = time.time()
+                    obj = ev["object"]
+                    rv = obj["metadata"]["resourceVersion"]
+                    if ev["type"] == "ADDED":
+                        self.seen.setdefault(obj["metadata"]["name"], now)
+                    if self._stop.is_set():
+                        break
+            except Exception:
+                time.sleep(0.2)
+            finally:
+                w.stop()
+
+    def stop(self) -> None:
+        """Ask the thread to finish (within a watch timeout)."""
+        self._stop.set()
+
+
+def start_proxy(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the counting proxy in a subprocess; returns it and its port."""
+    port_file = workdir / "proxy.port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.api_proxy", "--upstream", upstream, "--port-file", str(port_file)],
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "proxy.log", "wb"),  # noqa: SIM115 (lives as long as the proxy)
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if port_file.exists() and port_file.read_text().strip():
+            return proc, int(port_file.read_text())
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"the API proxy did not start: {(workdir / 'proxy.log').read_text()[-2000:]}")
+
+
+def proxy_kubeconfig(kubeconfig: Path, port: int, workdir: Path) -> Path:
+    """A copy of the admin kubeconfig whose server is the proxy."""
+    cfg = yaml.safe_load(kubeconfig.read_text())
+    cfg["clusters"][0]["cluster"] = {"server": f"http://127.0.0.1:{port}"}
+    out = workdir / "kubeconfig-proxy"
+    out.write_text(yaml.safe_dump(cfg))
+    return out
+
+
+def _post(port: int, path: str) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST"), timeout=10)
+
+
+def measure(plane: Any, proxy_port: int, kubeconfig: Path, n: int, workdir: Path, timeout: float) -> dict[str, Any]:
+    """Apply `n` TrainingRuns in a new namespace with a fresh operator; returns the measurements."""
+    from benchmarks.api_proxy import read_counts
+    from tests.controlplane.operator_process import OperatorProcess
+    from tests.operator.helpers import run_manifest
+
+    ns = plane.create_namespace(f"bench-{n}-{int(time.time())}")
+    op = OperatorProcess(kubeconfig, namespaces=[ns], log_path=workdir / f"operator-{n}.log")
+    op.start()
+    try:
+        time.sleep(2.0)  # let the operator settle after its initial list/watch
+        pid = op.pid
+        assert pid is not None
+        rss_idle = rss_bytes(pid)
+        api_client = plane.api_client()
+        runs = Watcher(api_client, ns, "traininghub.io", "v1alpha1", "trainingruns")
+        jobs = Watcher(api_client, ns, "kubeflow.org", "v1", "pytorchjobs")
+        for w in (runs, jobs):
+            w.start()
+            w.ready.wait(30)
+        manifest = workdir / f"runs-{n}.yaml"
+        manifest.write_text(yaml.safe_dump_all([run_manifest(f"run-{i:05d}") for i in range(n)]))
+        _post(proxy_port, "/__reset")
+        t0 = time.time()
+        apply = subprocess.run(
+            ["kubectl", f"--kubeconfig={plane.kubeconfig}", "apply", "-n", ns, "-f", str(manifest)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        t_applied = time.time()
+        if apply.returncode != 0:
+            raise RuntimeError(f"kubectl apply failed: {apply.stderr[-2000:]}")
+        rss_peak = rss_idle
+        deadline = time.time() + timeout
+        while len(jobs.seen) < n and time.time() < deadline:
+            rss_peak = max(rss_peak, rss_bytes(pid))
+            time.sleep(0.25)
+        t_done = max(jobs.seen.values()) if jobs.seen else time.time()
+        complete = len(jobs.seen) >= n
+        # Count requests until the operator's traffic is quiet (status writes, events after the jobs).
+        last, quiet_since = -1, time.time()
+        while time.time() - quiet_since < 3.0 and time.time() < deadline + 30:
+            total = read_counts(proxy_port)["total"]
+            if total != last:
+                last, quiet_since = total, time.time()
+            rss_peak = max(rss_peak, rss_bytes(pid))
+            time.sleep(0.5)
+        counts = read_counts(proxy_port)
+        rss_after = rss_bytes(pid)
+        for w in (runs, jobs):
+            w.stop()
+        latencies = sorted(jobs.seen[k] - runs.seen[k] for k in jobs.seen if k in runs.seen)
+        by_kind = dict(sorted(counts["by_kind"].items(), key=lambda kv: -kv[1]))
+        return {
+            "n": n,
+            "complete": complete,
+            "jobs_created": len(jobs.seen),
+            "apply_to_all_jobs_seconds": t_done - t0,
+            "kubectl_apply_seconds": t_applied - t0,
+            "latency_p50_seconds": percentile(latencies, 50),
+            "latency_p99_seconds": percentile(latencies, 99),
+            "latency_max_seconds": latencies[-1] if latencies else None,
+            "api_requests": counts["total"],
+            "api_requests_per_run": counts["total"] / n,
+            "api_requests_by_kind": by_kind,
+            "rss_idle_bytes": rss_idle,
+            "rss_after_bytes": rss_after,
+            "rss_peak_bytes": rss_peak,
+            "rss_growth_per_run_bytes": (rss_after - rss_idle) / n,
+        }
+    finally:
+        op.stop()
+        plane.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def run(sizes: list[int], workdir: Path, timeout: float = 600.0) -> dict[str, Any]:
+    """Start a control plane and the proxy, measure every size, stop everything (by pid)."""
+    from tests.controlplane.cluster import ControlPlane, find_binaries
+
+    plane = ControlPlane(find_binaries(build_if_missing=True), with_controller_manager=False)
+    plane.start()
+    proxy: subprocess.Popen[bytes] | None = None
+    try:
+        plane.install_crds(TRAININGRUN_CRD, PYTORCHJOB_CRD, restart_controller_manager=False)
+        proxy, port = start_proxy(plane.server, workdir)
+        kubeconfig = proxy_kubeconfig(plane.kubeconfig, port, workdir)
+        rows = [measure(plane, port, kubeconfig, n, workdir, timeout) for n in sizes]
+    finally:
+        if proxy is not None and proxy.poll() is None:
+            proxy.terminate()
+            try:
+                proxy.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proxy.kill()
+        plane.stop()
+    growth = [r["rss_after_bytes"] - r["rss_idle_bytes"] for r in rows]
+    sublinear = None
+    if len(rows) >= 2 and growth[0] > 0:
+        sublinear = growth[-1] / growth[0] < rows[-1]["n"] / rows[0]["n"]
+    big = rows[-1]
+    return {
+        "sizes": sizes,
+        "rows": rows,
+        "target_p99_seconds": TARGET_P99_S,
+        "meets_p99_target": bool(big["complete"] and big["latency_p99_seconds"] < TARGET_P99_S),
+        "rss_growth_sublinear": sublinear,
+    }
+
+
+def table(res: dict[str, Any]) -> str:
+    """The Markdown table of a result."""
+    rows = []
+    for r in res["rows"]:
+        top = ", ".join(f"{k} {v / r['n']:.2f}" for k, v in list(r["api_requests_by_kind"].items())[:4])
+        rows.append(
+            [
+                r["n"],
+                f"{r['jobs_created']}/{r['n']}",
+                f"{r['apply_to_all_jobs_seconds']:.1f}",
+                f"{r['kubectl_apply_seconds']:.1f}",
+                f"{r['latency_p50_seconds']:.2f}",
+                f"{r['latency_p99_seconds']:.2f}",
+                f"{r['api_requests_per_run']:.1f} ({top})",
+                f"{r['rss_idle_bytes'] / 2**20:.0f} -> {r['rss_after_bytes'] / 2**20:.0f}",
+                f"{r['rss_growth_per_run_bytes'] / 1024:.1f}",
+            ]
+        )
+    head = [
+        "N",
+        "jobs",
+        "apply -> all jobs s",
+        "kubectl apply s",
+        "p50 s",
+        "p99 s",
+        "API requests / run",
+        "RSS MiB",
+        "RSS KiB / run",
+    ]
+    return format_table(head, rows) + (
+        f"\n\np99 target {TARGET_P99_S} s at the largest N: {'met' if res['meets_p99_target'] else 'NOT met'}; "
+        f"RSS growth sublinear in N: {res['rss_growth_sublinear']}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, print the table, write `benchmarks/results/operator_throughput.json`."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 20 and 100.")
+    parser.add_argument("--sizes", default=None, help="Comma-separated N values (default 100,1000).")
+    parser.add_argument("--timeout", type=float, default=600.0, help="Seconds to wait for all jobs per N.")
+    parser.add_argument("--out-dir", default=None)
+    args = parser.parse_args(argv)
+    sizes = [int(x) for x in (args.sizes or ("20,100" if args.quick else "100,1000")).split(",")]
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    import urllib3
+
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    with tempfile.TemporaryDirectory(prefix="bench-operator-") as tmp:
+        res = run(sizes, Path(tmp), args.timeout)
+    print(table(res))
+    path = write_result("operator_throughput", res, Path(args.out_dir) if args.out_dir else None)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""The training throughput benchmark's measuring code, on a very small size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.training_throughput import compare_losses, run, table, throughput
+
+
+@pytest.mark.unit
+def test_throughput_skips_the_first_step_and_counts_padding() -> None:
+    rows = [
+        {"step": 1, "tokens": 100, "padded_tokens": 150, "time": 10.0},
+        {"step": 2, "tokens": 40, "padded_tokens": 80, "time": 12.0},
+        {"step": 3, "tokens": 60, "padded_tokens": 70, "time": 13.0},
+    ]
+    t = throughput(rows)
+    assert t["tokens"] == 100 and t["padded_tokens"] == 150
+    assert t["tokens_per_second"] == pytest.approx(100 / 3)
+    assert t["computed_tokens_per_second"] == pytest.approx(50.0)
+    assert t["steps_per_second"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError):
+        throughput(rows[:1])
+
+
+@pytest.mark.unit
+def test_compare_losses_matches_steps_by_number() -> None:
+    a = [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}, {"step": 3, "loss": 0.5}]
+    b = [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.1}]
+    res = compare_losses(a, b)
+    assert res["steps_compared"] == 2
+    assert res["max_abs_diff"] == pytest.approx(0.1)
+    assert res["max_rel_diff"] == pytest.approx(0.1 / 1.1)
+    assert res["last_loss"] == (1.0, 1.1)
+
+
+@pytest.mark.integration
+def test_native_and_hf_trainer_train_the_same_batches(tmp_path: Path) -> None:
+    res = run(tmp_path, steps=4, samples=16, batch=4, hidden=32, layers=1, threads=1, repeats=1)
+    native, hf = res["native_steps"], res["hf_steps"]
+    assert [r["step"] for r in native] == [1, 2, 3, 4] == [r["step"] for r in hf]
+    # Same samples per step: the same real tokens; HF computes padding on top.
+    assert [r["tokens"] for r in native] == [r["tokens"] for r in hf]
+    assert all(r["padded_tokens"] >= r["tokens"] for r in hf)
+    assert res["padding_overhead"] > 1.0
+    # Same loss curve: identical data and maths, only floating-point order differs.
+    assert res["losses"]["steps_compared"] == 4
+    assert res["losses"]["max_rel_diff"] < 1e-4
+    assert native[-1]["loss"] < native[0]["loss"]
+    assert res["speedup"] > 0 and "loss curves" in table(res)
