@@ -108,7 +108,15 @@ def run_probe(params: dict[str, Any], workdir: Path, tag: str) -> dict[str, Any]
     env = subprocess_env(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     spawn = time.time()
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.startup", "--probe", str(params_path), str(result_path), repr(spawn)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.startup",
+            "--probe",
+            str(params_path),
+            str(result_path),
+            repr(spawn),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

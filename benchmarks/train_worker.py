@@ -94,7 +94,9 @@ def run_hf(cfg: dict[str, Any]) -> dict[str, Any]:
     features = []
     for i in order:
         ids, labels = dataset.sample(int(i))
-        features.append({"input_ids": ids.astype(np.int64).tolist(), "labels": labels.astype(np.int64).tolist()})
+        features.append(
+            {"input_ids": ids.astype(np.int64).tolist(), "labels": labels.astype(np.int64).tolist()}
+        )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     batch_stats: list[tuple[int, int]] = []
 
@@ -129,7 +131,9 @@ def run_hf(cfg: dict[str, Any]) -> dict[str, Any]:
             if logs and "loss" in logs and rows:
                 rows[-1]["loss"] = float(logs["loss"])
 
-    model = AutoModelForCausalLM.from_pretrained(cfg["model_dir"], dtype=torch.float32, attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_pretrained(
+        cfg["model_dir"], dtype=torch.float32, attn_implementation="sdpa"
+    )
     model.config.use_cache = False
     args = TrainingArguments(
         output_dir=str(Path(cfg["work_dir"]) / "hf"),

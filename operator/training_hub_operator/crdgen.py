@@ -370,7 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: ``--write`` or ``--check``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--write", action="store_true", help="write crds/, the chart's crds/ and docs/trainingrun-reference.md")
+    mode.add_argument(
+        "--write",
+        action="store_true",
+        help="write crds/, the chart's crds/ and docs/trainingrun-reference.md",
+    )
     mode.add_argument("--check", action="store_true", help="exit 1 if a generated file is stale")
     args = parser.parse_args(argv)
     stale = []

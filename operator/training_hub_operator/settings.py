@@ -28,6 +28,10 @@ class OperatorSettings:
             (``NoProgress``); 0 disables; a run's ``traininghub.io/stall-timeout`` annotation overrides it.
         default_service_account: ServiceAccount of training pods when ``spec.runtime.serviceAccountName`` is
             unset (the chart's runtime account, whose Role lets rank 0 patch ``trainingruns/status``).
+        runtime_progress: ``auto`` (training pods report ``status.progress`` when they have API credentials)
+            or ``off``; passed to pods as ``TRAINING_HUB_PROGRESS``.
+        runtime_progress_interval: Minimum seconds between two progress patches of a run (None: the
+            runtime's default, 15); passed as ``TRAINING_HUB_PROGRESS_INTERVAL``.
         metrics_port: Port of the training pods' Prometheus endpoint (``TRAINING_HUB_METRICS_PORT`` in the
             pod, container port ``metrics``); 0: none.
     """
@@ -41,6 +45,8 @@ class OperatorSettings:
     stall_timeout_seconds: float = 1800.0
     default_service_account: str | None = None
     metrics_port: int = 9400
+    runtime_progress: str = "auto"
+    runtime_progress_interval: float | None = None
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -51,6 +57,7 @@ class OperatorSettings:
             return default if v is None else v.strip().lower() in ("1", "true", "yes", "on")
 
         fs_group = os.environ.get("TRAINING_HUB_POD_FS_GROUP")
+        interval = os.environ.get("TRAINING_HUB_RUNTIME_PROGRESS_INTERVAL", "").strip()
         return cls(
             default_image=os.environ.get("TRAINING_HUB_DEFAULT_IMAGE", DEFAULT_IMAGE),
             default_gpu_memory=os.environ.get("TRAINING_HUB_DEFAULT_GPU_MEMORY") or None,
@@ -61,4 +68,7 @@ class OperatorSettings:
             stall_timeout_seconds=parse_duration(os.environ.get("TRAINING_HUB_STALL_TIMEOUT", "30m")),
             default_service_account=os.environ.get("TRAINING_HUB_DEFAULT_SERVICE_ACCOUNT") or None,
             metrics_port=int(os.environ.get("TRAINING_HUB_RUNTIME_METRICS_PORT", "9400") or 0),
+            runtime_progress=os.environ.get("TRAINING_HUB_RUNTIME_PROGRESS", "auto").strip().lower()
+            or "auto",
+            runtime_progress_interval=float(interval) if interval else None,
         )

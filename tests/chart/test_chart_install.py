@@ -197,17 +197,29 @@ def test_operator_rbac_is_least_privilege(
         assert not can_i(control_plane, sa, verb, res), f"operator must not {verb} {res}"
 
 
-def test_runtime_service_account_has_no_api_access(
+def test_runtime_service_account_can_only_report_progress(
     control_plane: ControlPlane, default_release: tuple[str, str, dict]
 ) -> None:
+    """Training pods (rank 0) patch their run's status.progress and post Events; nothing else
+    (docs/observability.md)."""
     release, namespace, rel = default_release
     sa_obj = control_plane.kubectl_json("get", "serviceaccount", "training-hub-runtime", "-n", namespace)
-    assert sa_obj["automountServiceAccountToken"] is False
-    role = control_plane.kubectl_json("get", "role", "training-hub-runtime", "-n", namespace)
-    assert not role.get("rules")
+    assert sa_obj["automountServiceAccountToken"] is True
     sa = f"system:serviceaccount:{namespace}:training-hub-runtime"
-    for verb, res in [("get", "secrets"), ("list", "pods"), ("get", "configmaps"), ("get", "trainingruns")]:
-        assert not can_i(control_plane, sa, verb, res, namespace)
+    for verb, res in [("patch", "trainingruns.traininghub.io/status"), ("create", "events")]:
+        assert can_i(control_plane, sa, verb, res, namespace), f"runtime should be allowed to {verb} {res}"
+    denied = [
+        ("get", "secrets"),
+        ("list", "pods"),
+        ("get", "configmaps"),
+        ("get", "trainingruns.traininghub.io"),
+        ("patch", "trainingruns.traininghub.io"),
+        ("update", "trainingruns.traininghub.io/status"),
+        ("delete", "events"),
+    ]
+    for verb, res in denied:
+        assert not can_i(control_plane, sa, verb, res, namespace), f"runtime must not {verb} {res}"
+    assert not can_i(control_plane, sa, "patch", "trainingruns.traininghub.io/status", "kube-system")
 
 
 def test_bad_values_are_refused_by_the_schema(control_plane: ControlPlane) -> None:

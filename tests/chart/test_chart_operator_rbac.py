@@ -129,7 +129,9 @@ def test_operator_reconciles_a_run_with_only_the_charts_rbac(
     assert peering.get("status"), "no keep-alive in the peering object"
     # Nothing was refused along the way.
     log = operator.log(200_000)
-    assert not [line for line in log.splitlines() if any(m in line for m in FORBIDDEN_MARKERS)], log[-4000:]
+    # Whole words only: "403" also occurs inside timestamps (e.g. 10:27:55.940324).
+    refused = re.compile(r"\b(" + "|".join(FORBIDDEN_MARKERS) + r")\b")
+    assert not [line for line in log.splitlines() if refused.search(line)], log[-4000:]
     assert re.search(r'^traininghub_reconcile_total\{[^}]*result="ok"[^}]*\} [1-9]', operator.metrics(), re.M)
 
 

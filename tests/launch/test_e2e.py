@@ -132,7 +132,7 @@ def test_native_node_killed_mid_run_resumes_from_checkpoint(
                 killed.append(node1[0])
             time.sleep(0.05)
         assert killed, f"no checkpoint appeared while node 1 ran:\n{log.getvalue()[-3000:]}"
-        status = wait_finished(launch_plane, namespace, name)
+        status = wait_finished(launch_plane, namespace, name, log=log)
     assert status["phase"] == "Succeeded", f"{status}\n{log.getvalue()[-4000:]}\n{operator.log_tail()}"
     assert int(status.get("restarts") or 0) >= 1
     summary = json.loads((out / "training_summary.json").read_text())

@@ -78,7 +78,9 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
         st.lists(st.from_regex(r"[A-Z][A-Z0-9_]{0,12}", fullmatch=True), max_size=3, unique=True)
     )
     env_names = [n for n in env_names if not n.startswith(("PET_", "MASTER_", "TORCHELASTIC_"))]
-    env_names = [n for n in env_names if n not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "HF_TOKEN", "NODE_RANK"}]
+    env_names = [
+        n for n in env_names if n not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "HF_TOKEN", "NODE_RANK"}
+    ]
     env_names = [n for n in env_names if not n.startswith(("LOCAL_", "GROUP_", "ROLE_"))]
     env = [{"name": n, "value": draw(st.one_of(TEXT, HOSTILE))} for n in env_names]
     spec: dict[str, Any] = {
@@ -142,7 +144,9 @@ def _value_and_value_from(spec: dict[str, Any], draw: st.DrawFn) -> None:
 
 def _bad_model_uri(spec: dict[str, Any], draw: st.DrawFn) -> None:
     spec["model"]["uri"] = draw(
-        st.sampled_from(["s3://bucket/model", "relative/path", "/path with space", "pvc://UPPER/x", "", "hf://"])
+        st.sampled_from(
+            ["s3://bucket/model", "relative/path", "/path with space", "pvc://UPPER/x", "", "hf://"]
+        )
     )
 
 
@@ -180,7 +184,13 @@ MUTATIONS: list[tuple[str, str, str, str, Any]] = [
     ("env-name", "env", "schema", "env", _bad_env_name),
     ("foreign-hyperparameter", "algo", "operator", "spec.hyperparameters.lora_r", _foreign_hp),
     ("reserved-env", "env", "operator", "reserved", _reserved_env),
-    ("osft-without-ratio", "algo", "operator", "spec.hyperparameters.unfreeze_rank_ratio", _osft_without_ratio),
+    (
+        "osft-without-ratio",
+        "algo",
+        "operator",
+        "spec.hyperparameters.unfreeze_rank_ratio",
+        _osft_without_ratio,
+    ),
     ("nodes-over-max", "res", "operator", "resources.nodes", _nodes_over_max),
     ("duplicate-env", "env", "operator", "DUP_VAR", _duplicate_env),
     ("value-and-valuefrom", "env", "operator", "BOTH_SET", _value_and_value_from),

@@ -63,7 +63,9 @@ def test_random_sigkills_mid_reconcile_leave_exactly_one_job_per_run(
     kills: list[tuple[str, bool]] = []
     for round_ in range(10):
         # Two new runs per round, so every round has fresh work passing every fault point.
-        operator_plane.apply([run_manifest(n) for n in names[2 * round_ : 2 * round_ + 2]], namespace=namespace)
+        operator_plane.apply(
+            [run_manifest(n) for n in names[2 * round_ : 2 * round_ + 2]], namespace=namespace
+        )
         if rng.random() < 0.7:
             point = rng.choice(FAULT_POINTS)
             op = operator_factory(namespaces=[namespace], env={FAULT_ENV: point})
@@ -108,7 +110,9 @@ def test_api_server_restart_and_expired_watches_lose_no_work(operator_plane, nam
     after = [f"after-{i}" for i in range(5)]
     apply_with_retry(operator_plane, [run_manifest(n) for n in after], namespace)
     wait_until(
-        lambda: _try(lambda: patch_job_status(operator_plane, namespace, "before-0", running_status("before-0"))),
+        lambda: _try(
+            lambda: patch_job_status(operator_plane, namespace, "before-0", running_status("before-0"))
+        ),
         60,
         message="patch job status",
     )
@@ -142,7 +146,9 @@ def test_two_racing_operators_conflict_yet_one_job_per_run(operator_plane, names
 
     for n in names[:3]:
         patch_job_status(operator_plane, namespace, n, running_status(n))
-    wait_phases(operator_plane, namespace, dict.fromkeys(names[:3], "Running") | dict.fromkeys(names[3:], "Queued"))
+    wait_phases(
+        operator_plane, namespace, dict.fromkeys(names[:3], "Running") | dict.fromkeys(names[3:], "Queued")
+    )
     assert all(op.pid is not None for op in ops)
     logs = "".join(op.log_tail(2_000_000) for op in ops)
     assert "already exists: adopting" in logs or "(409)" in logs, "the race produced no conflict"

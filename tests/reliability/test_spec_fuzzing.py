@@ -73,7 +73,11 @@ def _settled(run: dict[str, Any]) -> bool:
     database=None,
     deadline=None,
     phases=[Phase.explicit, Phase.generate],  # no shrinking: a failing batch is reported as generated
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
 )
 @given(batch=st.lists(cases(), min_size=BATCH, max_size=BATCH))
 def test_fuzzed_specs_are_refused_clearly_or_accepted(fuzz_env, batch: list[Case]) -> None:
@@ -102,13 +106,18 @@ def test_fuzzed_specs_are_refused_clearly_or_accepted(fuzz_env, batch: list[Case
         assert accepted is not None, run
         message = accepted.get("message", "")
         if case.expect == "operator":
-            assert accepted["status"] == "False" and accepted["reason"] == "InvalidSpec", (run["status"], case)
+            assert accepted["status"] == "False" and accepted["reason"] == "InvalidSpec", (
+                run["status"],
+                case,
+            )
             assert any(p in message for p in case.paths), (message, case)
             assert "Traceback" not in message and "\n" not in message
         elif case.expect == "plan":
             assert accepted["status"] == "True", (run["status"], case)
             planned = condition(run, "Planned")
-            assert planned and planned["status"] == "False" and planned["reason"] == "DoesNotFit", run["status"]
+            assert planned and planned["status"] == "False" and planned["reason"] == "DoesNotFit", run[
+                "status"
+            ]
             assert run["status"]["phase"] == "Failed"
         else:
             assert accepted["status"] == "True", (run["status"], case)
@@ -167,7 +176,9 @@ def test_validation_and_decision_never_raise_on_any_json(spec: dict[str, Any]) -
     }
     launcher = PyTorchJobLauncher()
     decision = decide(
-        ReconcileInput(run=run, validated=validated, spec_error=error, choice=LauncherChoice(launcher, "Test", ""))
+        ReconcileInput(
+            run=run, validated=validated, spec_error=error, choice=LauncherChoice(launcher, "Test", "")
+        )
     )
     accepted = next(c for c in decision.status["conditions"] if c["type"] == "Accepted")
     assert (accepted["status"] == "False") == (error is not None)

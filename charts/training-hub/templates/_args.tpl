@@ -34,6 +34,14 @@ container starts through /bin/sh to give each replica its own kopf priority (see
   value: {{ include "training-hub.runtimeImage" . | quote }}
 - name: TRAINING_HUB_DEFAULT_SERVICE_ACCOUNT
   value: {{ .Values.runtime.serviceAccount.name | quote }}
+- name: TRAINING_HUB_STALL_TIMEOUT
+  value: {{ .Values.operator.stallTimeout | quote }}
+- name: TRAINING_HUB_RUNTIME_METRICS_PORT
+  value: {{ .Values.runtime.metrics.port | quote }}
+- name: TRAINING_HUB_RUNTIME_PROGRESS
+  value: {{ ternary "auto" "off" .Values.runtime.progress.enabled | quote }}
+- name: TRAINING_HUB_RUNTIME_PROGRESS_INTERVAL
+  value: {{ .Values.runtime.progress.intervalSeconds | quote }}
 {{- with .Values.operator.defaultGpuMemory }}
 - name: TRAINING_HUB_DEFAULT_GPU_MEMORY
   value: {{ . | quote }}

@@ -165,10 +165,18 @@ def env(ctx: RenderContext) -> list[dict[str, Any]]:
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
     # Observability (docs/observability.md): rank 0 reports progress to this run and serves metrics.
+    # TRAINING_HUB_RUN is "<namespace>/<name>": a value no host-name rewriting can mistake for a host.
+    out.append({"name": "TRAINING_HUB_RUN", "value": f"{ctx.namespace}/{ctx.run_name}"})
     if ctx.run_uid:
         out.append({"name": "TRAINING_HUB_RUN_UID", "value": ctx.run_uid})
     if ctx.settings.metrics_port:
         out.append({"name": "TRAINING_HUB_METRICS_PORT", "value": str(ctx.settings.metrics_port)})
+    if ctx.settings.runtime_progress != "auto":
+        out.append({"name": "TRAINING_HUB_PROGRESS", "value": ctx.settings.runtime_progress})
+    if ctx.settings.runtime_progress_interval is not None:
+        out.append(
+            {"name": "TRAINING_HUB_PROGRESS_INTERVAL", "value": f"{ctx.settings.runtime_progress_interval:g}"}
+        )
     if ctx.plan.gpus_per_node == 0:
         out.append({"name": "OMP_NUM_THREADS", "value": "1"})
     if rt.hf_token_secret_ref is not None:

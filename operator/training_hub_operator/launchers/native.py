@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from training_hub.pod import exit_codes
+from training_hub.pod.exit_codes import PERMANENT_EXIT_CODES
 from training_hub_operator.api.constants import (
     ANNOTATION_LAUNCHED_GENERATION,
     ANNOTATION_LAUNCHED_SPEC,
@@ -133,7 +133,7 @@ class NativeLauncher:
                         "onExitCodes": {
                             "containerName": CONTAINER_NAME,
                             "operator": "In",
-                            "values": sorted(exit_codes.PERMANENT_EXIT_CODES),
+                            "values": sorted(PERMANENT_EXIT_CODES),
                         },
                     }
                 ]

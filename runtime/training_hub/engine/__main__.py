@@ -11,7 +11,28 @@ import json
 import sys
 from pathlib import Path
 
-from training_hub.errors import InvalidInputError, TrainingHubError
+from training_hub.errors import InfrastructureError, InvalidInputError, TrainingHubError
+
+#: Fragments of the errors gloo/NCCL raise when a peer is gone or a collective timed out.
+_PEER_FAILURE_TEXT = (
+    "connection closed by peer",
+    "connection reset by peer",
+    "timed out",
+    "timeout",
+    "broken pipe",
+    "nccl",
+    "gloo",
+)
+
+
+def is_peer_failure(exc: BaseException) -> bool:
+    """Whether an exception means another rank died or hung (torch.distributed errors and the
+    RuntimeErrors gloo raises for a closed connection or a timed-out collective)."""
+    dist = sys.modules.get("torch.distributed")
+    dist_error = getattr(dist, "DistError", None) if dist is not None else None
+    if dist_error is not None and isinstance(exc, dist_error):
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc).lower() for t in _PEER_FAILURE_TEXT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingHubError as exc:
         print(f"training_hub: error: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
+    except Exception as exc:
+        if not is_peer_failure(exc):
+            raise
+        # A rank died or hung: this rank cannot go on. Exit 4 (infrastructure) so the job restarts every
+        # rank from the last checkpoint instead of waiting forever.
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
+        print(
+            "training_hub: error: a peer rank failed or stopped responding during a collective "
+            f"({type(exc).__name__}: {detail}); the job should restart from the last checkpoint",
+            file=sys.stderr,
+            flush=True,
+        )
+        return InfrastructureError.exit_code
     import os
 
     if os.environ.get("RANK", "0") == "0":

@@ -58,10 +58,22 @@ def begin(final: Path) -> Path:
     return tmp
 
 
+#: Test-only fault injection: SIGKILL this process inside the N-th commit, after the files are written and
+#: before the `COMPLETE` marker (a crash while a checkpoint is being written).
+ENV_FAULT_KILL_IN_CHECKPOINT = "TRAINING_HUB_FAULT_KILL_IN_CHECKPOINT"
+_commits = 0
+
+
 def commit(final: Path) -> None:
     """fsync the temporary directory, write the marker, and rename it to `final` (replacing it)."""
+    global _commits
     tmp = tmp_dir_for(final)
     fsync_tree(tmp)
+    _commits += 1
+    if os.environ.get(ENV_FAULT_KILL_IN_CHECKPOINT) == str(_commits):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
     marker = tmp / COMPLETE_MARKER
     with marker.open("w") as fh:
         fh.write("ok\n")

@@ -8,6 +8,30 @@ from typing import Any
 
 from training_hub.errors import InfrastructureError
 
+#: Seconds a rendezvous or collective waits for the other ranks before failing (a dead or hung peer).
+ENV_DIST_TIMEOUT = "TRAINING_HUB_DIST_TIMEOUT"
+#: Default of :data:`ENV_DIST_TIMEOUT` (torch's gloo default; long enough for rank 0 to save a large
+#: checkpoint while the others wait at a barrier).
+DEFAULT_DIST_TIMEOUT_SECONDS = 1800.0
+
+
+def dist_timeout_seconds() -> float:
+    """The collective/rendezvous timeout from ``TRAINING_HUB_DIST_TIMEOUT`` (default 1800 s).
+
+    Raises:
+        InfrastructureError: If the variable is not a positive number.
+    """
+    raw = os.environ.get(ENV_DIST_TIMEOUT, "").strip()
+    if not raw:
+        return DEFAULT_DIST_TIMEOUT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise InfrastructureError(f"{ENV_DIST_TIMEOUT} must be a positive number of seconds, got {raw!r}")
+    return value
+
 
 @dataclass
 class DistContext:
@@ -66,8 +90,11 @@ def init_distributed() -> DistContext:
         return DistContext(rank=0, world_size=1, local_rank=0, device=device)
     if dist.is_initialized():
         return DistContext(rank, world, local_rank, device, initialized=False)
+    from datetime import timedelta
+
+    timeout = timedelta(seconds=dist_timeout_seconds())
     try:
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
+        dist.init_process_group(backend="nccl" if cuda else "gloo", timeout=timeout)
     except Exception as exc:  # rendezvous / network problems are retryable
         raise InfrastructureError(f"torch.distributed initialisation failed: {exc}") from exc
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, device, initialized=True)

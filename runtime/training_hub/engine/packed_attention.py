@@ -59,7 +59,7 @@ def packed_sdpa_attention_forward(
         and getattr(module, "is_causal", True)
         and int(cu[-1]) == query.shape[2]
     )
-    if not packed:
+    if cu is None or not packed:
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )

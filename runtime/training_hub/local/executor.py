@@ -53,6 +53,26 @@ _HOST_ENV_DROPPED = frozenset(
 
 EventHandler = Callable[[str, "PodProcess"], None]
 
+#: Env marker inherited by every process of a local pod: the pod's "container" is the set of processes that
+#: carry it (they may start their own sessions, and outlive their parent when it is killed).
+POD_MARKER_ENV = "TRAINING_HUB_LOCAL_POD"
+
+
+def marked_pids(marker: str) -> list[int]:
+    """Pids of this user's processes whose environment holds ``TRAINING_HUB_LOCAL_POD=<marker>``."""
+    needle = f"{POD_MARKER_ENV}={marker}".encode()
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
 
 def host_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """This machine's environment minus anything describing a rendezvous (the pod brings its own)."""
@@ -154,6 +174,8 @@ class PodProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self.killed_by_executor = False
+        self.marker = f"{pod.name}-{attempt}-{os.getpid()}-{id(self):x}"
+        self.env = {**env, POD_MARKER_ENV: self.marker}
         #: When the process started (RFC 3339, UTC).
         self.started_at = ""
 
@@ -198,27 +220,43 @@ class PodProcess:
                     self.output.flush()
 
     def poll(self) -> int | None:
-        """The exit code once the process ended (after its output is drained), else ``None``."""
+        """The exit code once the process ended (after its output is drained), else ``None``.
+
+        When the main process has ended, whatever it left running is killed, as a container's processes
+        end with the container.
+        """
         if self.proc is None:
             return None
         code = self.proc.poll()
-        if code is not None and self._reader is not None:
-            self._reader.join(timeout=5)
+        if code is not None:
+            self._kill_leftovers()
+            if self._reader is not None:
+                self._reader.join(timeout=5)
         return code
+
+    def _kill_leftovers(self) -> None:
+        for pid in marked_pids(self.marker):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the process to end; return its exit code."""
         assert self.proc is not None
         code = self.proc.wait(timeout=timeout)
+        self._kill_leftovers()
         if self._reader is not None:
             self._reader.join(timeout=5)
         return code
 
     def signal(self, sig: int) -> None:
-        """Send a signal to the pod's whole process group (the pod and every process it started)."""
-        if self.proc is not None and self.proc.poll() is None:
+        """Signal the pod as a container runtime does: SIGKILL ends every process of the pod (in any
+        session), other signals go to its main process (the container's PID 1)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        pids = marked_pids(self.marker) if sig == signal.SIGKILL else [self.proc.pid]
+        for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, sig)
+                os.kill(pid, sig)
 
     def terminate(self, grace: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after ``grace`` seconds, as the kubelet stops a container."""

@@ -1,6 +1,6 @@
 """The callbacks a training process gets without asking: configured by the environment the operator sets.
 
-The engine calls :func:`runtime_callbacks` on rank 0. In a training pod (``TRAINING_HUB_RUN_NAME`` set):
+The engine calls :func:`runtime_callbacks` on rank 0. In a training pod (``TRAINING_HUB_RUN=<namespace>/<name>`` set by the operator):
 
 * a :class:`~training_hub.observability.reporter.StatusReporter` when API credentials are available (the
   pod's service account, or ``TRAINING_HUB_KUBECONFIG``/``KUBECONFIG`` in local execution) and
@@ -23,6 +23,7 @@ from training_hub.errors import InvalidInputError
 
 log = logging.getLogger("training_hub.observability")
 
+ENV_RUN = "TRAINING_HUB_RUN"
 ENV_RUN_NAME = "TRAINING_HUB_RUN_NAME"
 ENV_RUN_NAMESPACE = "TRAINING_HUB_RUN_NAMESPACE"
 ENV_RUN_UID = "TRAINING_HUB_RUN_UID"
@@ -61,6 +62,20 @@ def metrics_port(env: Mapping[str, str]) -> int | None:
     return int(raw)
 
 
+def run_identity(env: Mapping[str, str]) -> tuple[str, str]:
+    """``(namespace, name)`` of the run this process trains for (``name`` empty outside a pod).
+
+    ``TRAINING_HUB_RUN`` (``<namespace>/<name>``) wins over ``TRAINING_HUB_RUN_NAMESPACE`` /
+    ``TRAINING_HUB_RUN_NAME``.
+    """
+    both = env.get(ENV_RUN, "").strip()
+    if "/" in both:
+        namespace, _, name = both.partition("/")
+        if namespace and name:
+            return namespace, name
+    return env.get(ENV_RUN_NAMESPACE, "").strip() or "default", env.get(ENV_RUN_NAME, "").strip()
+
+
 def runtime_callbacks(algorithm: str, env: Mapping[str, str] | None = None) -> list[Any]:
     """The observability callbacks for this process (call on rank 0 only).
 
@@ -69,8 +84,7 @@ def runtime_callbacks(algorithm: str, env: Mapping[str, str] | None = None) -> l
     """
     e = os.environ if env is None else env
     out: list[Any] = []
-    name = e.get(ENV_RUN_NAME, "").strip()
-    namespace = e.get(ENV_RUN_NAMESPACE, "").strip() or "default"
+    namespace, name = run_identity(e)
     port = metrics_port(e)
     if port is not None:
         from training_hub.observability.exporter import MetricsExporter

@@ -242,7 +242,7 @@ def run_pod(spec_path: str = SPEC_PATH, env: Mapping[str, str] | None = None) ->
             reason = f"{exit_codes.reason_for(code)}: {describe(exc)}"
         write_termination_message(reason, environ)
         _log(reason)
-        if code == exit_codes.FAILED and not isinstance(exc, SystemExit):
+        if code == exit_codes.FAILED and not isinstance(exc, SystemExit | TrainingHubError):
             import traceback
 
             traceback.print_exception(exc, file=sys.stderr)

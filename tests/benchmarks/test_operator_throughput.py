@@ -1,0 +1,75 @@
+"""The operator benchmark's pieces: request classification, the counting proxy, and a tiny full run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks.api_proxy import classify
+from benchmarks.benchlib import percentile
+from benchmarks.operator_throughput import proxy_kubeconfig, run, table
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("method", "path", "query", "label"),
+    [
+        ("GET", "/apis/kubeflow.org/v1/namespaces/a/pytorchjobs/x", "", "GET pytorchjobs"),
+        ("GET", "/apis/kubeflow.org/v1/namespaces/a/pytorchjobs", "labelSelector=x", "LIST pytorchjobs"),
+        ("GET", "/apis/traininghub.io/v1alpha1/trainingruns", "watch=true", "WATCH trainingruns"),
+        (
+            "PATCH",
+            "/apis/traininghub.io/v1alpha1/namespaces/a/trainingruns/x/status",
+            "",
+            "PATCH trainingruns/status",
+        ),
+        ("POST", "/api/v1/namespaces/a/events", "", "POST events"),
+        ("GET", "/api/v1/namespaces/a", "", "GET namespaces"),
+        ("GET", "/version", "", "GET /version"),
+    ],
+)
+def test_classify_requests(method: str, path: str, query: str, label: str) -> None:
+    assert classify(method, path, query) == label
+
+
+@pytest.mark.unit
+def test_percentile_interpolates() -> None:
+    assert percentile([], 99) == 0.0
+    assert percentile([3.0], 50) == 3.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+    assert percentile(list(range(101)), 99) == pytest.approx(99.0)
+
+
+@pytest.mark.unit
+def test_proxy_kubeconfig_points_at_the_proxy_and_keeps_the_token(tmp_path: Path) -> None:
+    src = tmp_path / "kubeconfig"
+    src.write_text(
+        yaml.safe_dump(
+            {
+                "clusters": [
+                    {
+                        "name": "l",
+                        "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True},
+                    }
+                ],
+                "users": [{"name": "admin", "user": {"token": "t0k"}}],
+            }
+        )
+    )
+    cfg = yaml.safe_load(proxy_kubeconfig(src, 4242, tmp_path).read_text())
+    assert cfg["clusters"][0]["cluster"] == {"server": "http://127.0.0.1:4242"}
+    assert cfg["users"][0]["user"]["token"] == "t0k"
+
+
+@pytest.mark.integration
+def test_small_operator_run_counts_one_job_create_per_run(tmp_path: Path) -> None:
+    res = run([3], tmp_path, timeout=180)
+    (row,) = res["rows"]
+    assert row["complete"] and row["jobs_created"] == 3
+    assert row["api_requests_by_kind"].get("POST pytorchjobs") == 3
+    assert row["api_requests_per_run"] >= 1
+    assert 0 <= row["latency_p50_seconds"] <= row["latency_p99_seconds"] <= row["latency_max_seconds"]
+    assert row["rss_idle_bytes"] > 0
+    assert "API requests / run" in table(res)
