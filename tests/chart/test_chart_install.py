@@ -393,7 +393,8 @@ def test_monitors_need_prometheus_operator_and_are_created_with_it(control_plane
         "metrics": {
             "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
             "podMonitor": {"enabled": True},
-        }
+        },
+        "runtime": {"metrics": {"podMonitor": {"enabled": True}}},
     }
     have = (
         control_plane.kubectl("get", "crd", "servicemonitors.monitoring.coreos.com", check=False).returncode
@@ -416,7 +417,15 @@ def test_monitors_need_prometheus_operator_and_are_created_with_it(control_plane
         assert sm["spec"]["endpoints"][0]["port"] == "metrics"
         (svc,) = find(objects, "Service")
         assert sm["spec"]["selector"]["matchLabels"].items() <= svc["spec"]["selector"].items()
-        assert [o for o in live if o["kind"] == "PodMonitor"]
+        monitors = {o["metadata"]["name"]: o for o in live if o["kind"] == "PodMonitor"}
+        assert len(monitors) == 2
+        # The training pods' metrics (docs/observability.md): rank 0's container port "metrics".
+        runtime = next(m for name, m in monitors.items() if name.endswith("-runtime"))
+        assert runtime["spec"]["selector"]["matchLabels"] == {
+            "app.kubernetes.io/managed-by": "training-hub-operator"
+        }
+        assert runtime["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+        assert runtime["spec"]["namespaceSelector"]["matchNames"] == [namespace]
     finally:
         uninstall(control_plane, release, namespace)
     assert (

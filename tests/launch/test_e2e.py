@@ -103,7 +103,7 @@ def test_two_nodes_train_together(
     text = log.getvalue()
     # Both nodes took part: node 0 and node 1 each ran, in one 2-process world.
     assert "node 0 of 2 x 1 processes" in text and "node 1 of 2 x 1 processes" in text
-    summary = json.loads((out / "training_summary.json").read_text())
+    summary = json.loads((out / "training_summary_node0.json").read_text())
     assert summary.get("world_size") == 2, summary
 
 
@@ -135,6 +135,6 @@ def test_native_node_killed_mid_run_resumes_from_checkpoint(
         status = wait_finished(launch_plane, namespace, name, log=log)
     assert status["phase"] == "Succeeded", f"{status}\n{log.getvalue()[-4000:]}\n{operator.log_tail()}"
     assert int(status.get("restarts") or 0) >= 1
-    summary = json.loads((out / "training_summary.json").read_text())
+    summary = json.loads((out / "training_summary_node0.json").read_text())
     assert summary.get("resumed_from"), summary
     assert "resuming from" in log.getvalue()

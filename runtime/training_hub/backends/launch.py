@@ -1,7 +1,8 @@
 """Run the native engine under torchrun from a plain Python process.
 
 ``sft(..., nproc_per_node=2)`` called from ``python`` writes the validated parameters to
-``<ckpt_output_dir>/training_hub_params.json`` and starts
+``<ckpt_output_dir>/training_hub_params_node<N>.json`` (one file per node: nodes share the output
+directory) and starts
 ``python -m torch.distributed.run <flags> -m training_hub.engine --algorithm ALG --params FILE`` in its own
 process group. Its output is forwarded line by line (and kept in ``launch_node<N>.log``); a non-zero exit is
 a :class:`TrainingProcessError` holding the log tail; Ctrl-C or SIGTERM terminate the whole group (then kill
@@ -29,8 +30,8 @@ from training_hub.torchrun import torchrun_command
 
 logger = logging.getLogger("training_hub")
 
-PARAMS_FILE = "training_hub_params.json"
-SUMMARY_FILE = "training_summary.json"
+PARAMS_FILE = "training_hub_params_node{node_rank}.json"
+SUMMARY_FILE = "training_summary_node{node_rank}.json"
 TAIL_LINES = 40
 GRACE_SECONDS = 30.0
 
@@ -70,12 +71,19 @@ def engine_command(
     return torchrun_command(torchrun_params, module_args)
 
 
-def write_params(algorithm: str, params: Mapping[str, Any], directory: str | os.PathLike[str]) -> Path:
-    """Write the engine's parameters as JSON into ``directory`` and return the file."""
+def write_params(
+    algorithm: str, params: Mapping[str, Any], directory: str | os.PathLike[str], node_rank: int = 0
+) -> Path:
+    """Write the engine's parameters as JSON into ``directory`` and return the file.
+
+    Nodes of one run share the output directory, so each writes its own file, atomically (temp + rename).
+    """
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    target = path / PARAMS_FILE
-    target.write_text(json.dumps(dict(params), indent=2, sort_keys=True, default=str) + "\n")
+    target = path / PARAMS_FILE.format(node_rank=node_rank)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(dict(params), indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, target)
     logger.debug("%s: parameters written to %s", algorithm, target)
     return target
 
@@ -196,11 +204,12 @@ def launch_engine(
         node holding global rank 0, elsewhere empty) plus ``launch``: the command, log file and summary file.
     """
     output_dir = Path(str(params["ckpt_output_dir"]))
-    params_file = write_params(algorithm, params, output_dir)
-    summary_file = output_dir / SUMMARY_FILE
+    node_rank = int(torchrun_params.get("node_rank", 0) or 0)
+    params_file = write_params(algorithm, params, output_dir, node_rank)
+    summary_file = output_dir / SUMMARY_FILE.format(node_rank=node_rank)
     summary_file.unlink(missing_ok=True)
     argv = engine_command(algorithm, params_file, torchrun_params, summary_file)
-    log_file = output_dir / f"launch_node{torchrun_params.get('node_rank', 0)}.log"
+    log_file = output_dir / f"launch_node{node_rank}.log"
     run_command(argv, log_file=log_file)
     result: dict[str, Any] = {}
     if summary_file.is_file():
