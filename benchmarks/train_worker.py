@@ -62,6 +62,7 @@ def run_native(cfg: dict[str, Any]) -> dict[str, Any]:
                     "padded_tokens": metrics["tokens"],
                     "micro_batches": metrics["micro_batches"],
                     "time": time.perf_counter(),
+                    "cpu": time.process_time(),
                 }
             )
 
@@ -124,6 +125,7 @@ def run_hf(cfg: dict[str, Any]) -> dict[str, Any]:
                     "tokens": real,
                     "padded_tokens": padded,
                     "time": time.perf_counter(),
+                    "cpu": time.process_time(),
                 }
             )
 

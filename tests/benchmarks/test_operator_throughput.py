@@ -64,6 +64,7 @@ def test_proxy_kubeconfig_points_at_the_proxy_and_keeps_the_token(tmp_path: Path
 
 
 @pytest.mark.integration
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_small_operator_run_counts_one_job_create_per_run(tmp_path: Path) -> None:
     res = run([3], tmp_path, timeout=180)
     (row,) = res["rows"]

@@ -261,6 +261,9 @@ def test_runs_report_progress_metrics_events_and_failure_reasons(
         assert cli(["status", "-n", namespace, "--kubeconfig", str(obs_plane.kubeconfig)]) == 0
     listing = out.getvalue()
     assert good in listing and diverge in listing and "100%" in listing
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        assert cli(["status", "missing", "-n", namespace, "--kubeconfig", str(obs_plane.kubeconfig)]) == 1
+    assert "not found" in err.getvalue()
 
 
 def assert_png_holds_curve(path: Path) -> None:

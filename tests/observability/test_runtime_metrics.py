@@ -99,7 +99,14 @@ def test_exporter_serves_the_documented_metrics() -> None:
         assert m["traininghub_training_samples_total"] == 16 and m["traininghub_training_tokens_total"] == 220
         assert m["traininghub_training_checkpoints_total{kind=hf}"] == 1
         assert m["traininghub_training_last_checkpoint_timestamp_seconds"] == 1000.0
-        assert m["traininghub_training_info{algorithm=sft,pod=" + os.environ.get("HOSTNAME", "") + "}"] == 1
+        assert (
+            m[
+                "traininghub_training_info{algorithm=sft,pod="
+                + os.environ.get("HOSTNAME", "")
+                + ",role=rank0}"
+            ]
+            == 1
+        )
         with urllib.request.urlopen(url, timeout=5) as resp:
             assert 'run="r1"' in resp.read().decode()
     finally:
@@ -183,3 +190,20 @@ def test_diverging_loss_stops_training_with_a_clear_error(
     rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
     assert len(rows) < 60  # stopped early
     assert max(r["loss"] for r in rows) > 4 * rows[0]["loss"]
+
+
+@pytest.mark.unit
+def test_worker_nodes_serve_only_their_identity() -> None:
+    from training_hub.observability.auto import worker_endpoint
+
+    assert worker_endpoint("sft", {}) is None  # no port asked for
+    endpoint = worker_endpoint("sft", {"TRAINING_HUB_METRICS_PORT": "0", "TRAINING_HUB_RUN": "ns/r1"})
+    assert endpoint is not None
+    try:
+        url = f"http://127.0.0.1:{endpoint.port}/metrics"
+        assert family_names(url) == {"traininghub_training_info"}
+        (key,) = scrape(url)
+        assert "role=worker" in key
+    finally:
+        endpoint._server.shutdown()
+        endpoint._server.server_close()

@@ -10,10 +10,20 @@ from tests.controlplane.cluster import ControlPlane, wait_until
 RUN_LABEL = "traininghub.io/run"
 
 
+_CLIENTS: dict[str, Any] = {}
+
+
 def runs_in(plane: ControlPlane, namespace: str) -> dict[str, dict[str, Any]]:
-    """Every TrainingRun of a namespace, by name."""
-    items = plane.kubectl_json("get", "trainingruns", "-n", namespace)["items"]
-    return {r["metadata"]["name"]: r for r in items}
+    """Every TrainingRun of a namespace, by name (through the API client: cheaper than kubectl when polled)."""
+    from kubernetes import client
+
+    key = str(plane.kubeconfig)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = client.CustomObjectsApi(plane.api_client())
+    listed = _CLIENTS[key].list_namespaced_custom_object(
+        "traininghub.io", "v1alpha1", namespace, "trainingruns"
+    )
+    return {r["metadata"]["name"]: r for r in listed["items"]}
 
 
 def items(plane: ControlPlane, kind: str, namespace: str) -> list[dict[str, Any]]:
@@ -30,7 +40,11 @@ def condition(run: dict[str, Any], type_: str) -> dict[str, Any] | None:
 
 
 def wait_phases(
-    plane: ControlPlane, namespace: str, expected: dict[str, str], timeout: float = 120.0
+    plane: ControlPlane,
+    namespace: str,
+    expected: dict[str, str],
+    timeout: float = 120.0,
+    interval: float = 0.5,
 ) -> dict[str, dict[str, Any]]:
     """Wait until every named run has its expected ``status.phase``; return the runs."""
 
@@ -49,7 +63,7 @@ def wait_phases(
         return f"runs not in their expected phase: {dict(list(wrong.items())[:10])}"
 
     try:
-        return wait_until(check, timeout, interval=0.5, message="phases")  # type: ignore[no-any-return]
+        return wait_until(check, timeout, interval=interval, message="phases")  # type: ignore[no-any-return]
     except AssertionError as exc:
         raise AssertionError(describe()) from exc
 

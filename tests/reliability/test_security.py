@@ -10,6 +10,8 @@ import base64
 import copy
 import json
 import secrets
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +211,53 @@ def test_a_planted_token_never_leaves_its_secret(operator_plane, namespace, oper
     assert "uses-secret" in log  # the log is the operator's, and it is not empty
     names = child_names("uses-secret")
     assert names.config in {c["metadata"]["name"] for c in places["ConfigMaps"]}
+
+
+@pytest.mark.integration
+def test_a_token_in_the_pod_environment_stays_out_of_logs_and_outputs(
+    tmp_path, tiny_model_dir, messages_data
+) -> None:
+    import os
+    import subprocess
+
+    from training_hub_operator.launchers.common import pod_run_spec
+
+    token = f"hf_canary_{secrets.token_hex(12)}"
+    out = tmp_path / "out"
+    spec = run_manifest("pod")["spec"]
+    spec.update(
+        model={"uri": str(tiny_model_dir)},
+        data={"uri": str(messages_data)},
+        output={"uri": str(out)},
+        hyperparameters={"max_seq_len": 64, "max_steps": 2, "effective_batch_size": 8, "save_samples": 8},
+    )
+    v = validate_spec(spec)
+    run_json = pod_run_spec(
+        v.spec, v.hyperparameters_set(), run_name="pod", namespace="ns", uid="u", generation=1
+    ).model_dump_json(by_alias=True)
+    assert token not in run_json
+    spec_file = tmp_path / "run.json"
+    spec_file.write_text(run_json)
+    termination = tmp_path / "termination-log"
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_TOKEN": token,  # as the kubelet sets it from the Secret
+        "WANDB_API_KEY": token,
+        "TRAINING_HUB_TERMINATION_LOG": str(termination),
+    }
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("training-hub")), "run-pod", "--spec", str(spec_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "hf_format" / "final").is_dir()
+    assert token not in proc.stdout and token not in proc.stderr, "the token reached the pod's log"
+    assert token not in termination.read_text()
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), f"the token was written to {path}"

@@ -28,7 +28,7 @@ from training_hub.engine.model_setup import ModelBundle, build_model, load_token
 from training_hub.engine.optim import build_optimizer, build_scheduler
 from training_hub.engine.packed_attention import packed_kwargs
 from training_hub.errors import InvalidInputError, TrainingHubError
-from training_hub.observability.auto import runtime_callbacks
+from training_hub.observability.auto import runtime_callbacks, worker_endpoint
 from training_hub.observability.console import StepPrinter
 from training_hub.observability.guards import LossGuard
 
@@ -62,6 +62,8 @@ class Trainer:
         self.printer = StepPrinter()
         if ctx.is_main:
             self.callbacks = runtime_callbacks(cfg.algorithm) + self.callbacks
+        elif ctx.local_rank == 0:
+            self._worker_endpoint = worker_endpoint(cfg.algorithm)
         self.hf_dir = cfg.ckpt_dir / "hf_format"
         self.state_dir = cfg.ckpt_dir / "full_state"
         self.metrics_path = cfg.ckpt_dir / METRICS_FILE

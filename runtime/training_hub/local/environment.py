@@ -17,6 +17,8 @@ from typing import Any
 from training_hub.local.pods import LocalExecutionError, LocalPod
 
 LOOPBACK = "127.0.0.1"
+#: Env variables holding the run's identity: never rewritten, even when a run shares its name with a host.
+IDENTITY_ENV = frozenset({"TRAINING_HUB_RUN", "TRAINING_HUB_RUN_NAME", "TRAINING_HUB_RUN_NAMESPACE"})
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 _FIELD_KEY = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 
@@ -191,6 +193,8 @@ class LoopbackNetwork:
         """Rewrite one env value: known hosts -> 127.0.0.1, their ports and ``*MASTER_PORT`` -> local ports."""
         if name.endswith("MASTER_PORT") and value.strip().isdigit():
             return str(self.port(int(value)))
+        if name in IDENTITY_ENV:  # names, not hosts (a run may share its name with its Service)
+            return value
         if self.is_local(value):
             return LOOPBACK
         host, sep, port = value.rpartition(":")

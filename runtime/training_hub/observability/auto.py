@@ -120,3 +120,22 @@ def runtime_callbacks(algorithm: str, env: Mapping[str, str] | None = None) -> l
             )
             log.info("reporting progress to TrainingRun %s/%s every %gs at most", namespace, name, interval)
     return out
+
+
+def worker_endpoint(algorithm: str, env: Mapping[str, str] | None = None) -> Any:
+    """On local rank 0 of a node without global rank 0: a metrics endpoint with only the info series (so the
+    pod's declared ``metrics`` port answers); None when no port is asked for or it cannot listen."""
+    e = os.environ if env is None else env
+    port = metrics_port(e)
+    if port is None:
+        return None
+    from training_hub.observability.exporter import WorkerMetricsExporter
+
+    namespace, name = run_identity(e)
+    try:
+        return WorkerMetricsExporter(
+            port, namespace=namespace if name else "", run=name, algorithm=algorithm
+        ).start()
+    except OSError as exc:
+        log.warning("metrics endpoint disabled: cannot listen on port %s: %s", port, exc)
+        return None

@@ -20,7 +20,7 @@ name                                                           type     meaning
 ``traininghub_training_last_checkpoint_timestamp_seconds``     gauge    when the latest checkpoint completed
 ``traininghub_training_last_step_timestamp_seconds``           gauge    when the latest step finished
 ``traininghub_training_eta_timestamp_seconds``                 gauge    estimated end of training
-``traininghub_training_info``                                  gauge    1, with ``algorithm`` and ``pod``
+``traininghub_training_info``                                  gauge    1, with ``algorithm``, ``pod``, ``role``
 =============================================================  =======  ====================================
 
 Checkpoint age is ``time() - traininghub_training_last_checkpoint_timestamp_seconds`` in PromQL (a
@@ -38,6 +38,49 @@ from training_hub.observability.tracker import ProgressTracker
 
 DEFAULT_PORT = 9400
 PREFIX = "traininghub_training"
+
+
+class WorkerMetricsExporter:
+    """The endpoint of a node whose processes do not hold global rank 0 (a multi-node run's other pods).
+
+    Every training pod declares the ``metrics`` port; on nodes other than node 0 it serves only
+    ``traininghub_training_info{role="worker"}``, so that scrape targets are up without exporting
+    misleading zeros (the training series come from rank 0 alone).
+    """
+
+    def __init__(
+        self,
+        port: int = DEFAULT_PORT,
+        host: str = "0.0.0.0",
+        *,
+        namespace: str = "",
+        run: str = "",
+        algorithm: str = "",
+    ) -> None:
+        from prometheus_client import CollectorRegistry, Gauge
+
+        self.requested_port = port
+        self.host = host
+        self.port: int | None = None
+        self.registry = CollectorRegistry(auto_describe=True)
+        info = Gauge(
+            f"{PREFIX}_info",
+            "Always 1; labels describe the training process.",
+            ["namespace", "run", "algorithm", "pod", "role"],
+            registry=self.registry,
+        )
+        info.labels(namespace, run, algorithm, os.environ.get("HOSTNAME", ""), "worker").set(1)
+        self._server: Any = None
+
+    def start(self) -> WorkerMetricsExporter:
+        """Serve ``/metrics`` in a daemon thread (idempotent)."""
+        if self._server is None:
+            from prometheus_client import start_http_server
+
+            server, _thread = start_http_server(self.requested_port, addr=self.host, registry=self.registry)
+            self._server = server
+            self.port = int(server.server_address[1])
+        return self
 
 
 class MetricsExporter:
@@ -103,10 +146,11 @@ class MetricsExporter:
         self.info = Gauge(
             f"{PREFIX}_info",
             "Always 1; labels describe the training process.",
-            [*names, "algorithm", "pod"],
+            [*names, "algorithm", "pod", "role"],
             registry=r,
         )
-        self.info.labels(**self.labels, algorithm=algorithm, pod=os.environ.get("HOSTNAME", "")).set(1)
+        pod = os.environ.get("HOSTNAME", "")
+        self.info.labels(**self.labels, algorithm=algorithm, pod=pod, role="rank0").set(1)
         self.tracker = ProgressTracker()
         self._server: Any = None
         self._samples_seen = 0
