@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--out-dir", default=None)
     args = parser.parse_args(argv)
-    samples = args.samples or (1000 if args.quick else 5000)
+    samples = args.samples or (1000 if args.quick else 4000)
     repeats = args.repeats or (1 if args.quick else 3)
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
         res = run(samples, repeats, Path(tmp))

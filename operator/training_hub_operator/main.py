@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from dataclasses import replace
 
 from training_hub_operator.settings import OperatorSettings
@@ -91,15 +92,54 @@ def main(argv: list[str] | None = None) -> int:
     handlers.configure(settings, args.namespace)
     metrics.serve(args.metrics_port, args.metrics_host)
     liveness = f"http://{args.liveness_host}:{args.liveness_port}/healthz" if args.liveness_port else None
-    kopf.run(
-        standalone=args.peering is None,
-        peering_name=args.peering,
-        priority=args.priority,
-        namespaces=list(args.namespace),
-        clusterwide=not args.namespace,
-        liveness_endpoint=liveness,
-    )
-    return 0
+    log = logging.getLogger("training_hub_operator")
+    failures: list[float] = []
+    while True:
+        started = time.monotonic()
+        try:
+            kopf.run(
+                standalone=args.peering is None,
+                peering_name=args.peering,
+                priority=args.priority,
+                namespaces=list(args.namespace),
+                clusterwide=not args.namespace,
+                liveness_endpoint=liveness,
+            )
+            return 0
+        except Exception as exc:  # a watch-stream failure stops kopf (e.g. 404 right after an API restart)
+            _stop_resync(handlers)
+            now = time.monotonic()
+            failures = [t for t in failures if now - t < RESTART_WINDOW_SECONDS] + [now]
+            if len(failures) > MAX_RESTARTS:
+                log.error(
+                    "kopf failed %d times in %ds; exiting: %s", len(failures), RESTART_WINDOW_SECONDS, exc
+                )
+                return 1
+            delay = min(30.0, 2.0 ** len(failures))
+            log.error(
+                "kopf stopped after %.0fs: %s: %s; restarting it in %.0fs (the runs are adopted, nothing is lost)",
+                now - started,
+                type(exc).__name__,
+                exc,
+                delay,
+            )
+            time.sleep(delay)
+
+
+#: In-process restarts of kopf after a failure (a watch that got 404/403/5xx, e.g. a CRD not served yet
+#: right after an API server restart) within :data:`RESTART_WINDOW_SECONDS`, before exiting with 1 and
+#: leaving it to the Deployment.
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 600
+
+
+def _stop_resync(handlers: object) -> None:
+    """Stop the previous run's resync thread before kopf starts a new one."""
+    state = getattr(handlers, "_state", {})
+    state["stop"].set()
+    thread = state.get("thread")
+    if thread is not None:
+        thread.join(timeout=15)
 
 
 if __name__ == "__main__":

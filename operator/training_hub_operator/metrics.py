@@ -20,6 +20,9 @@ RECONCILE_LATENCY = Histogram(
 RUNS_BY_PHASE = Gauge("traininghub_runs", "TrainingRuns known to this operator, by phase.", ["phase"])
 CHILDREN_CREATED = Counter("traininghub_children_created_total", "Child objects created, by kind.", ["kind"])
 STATUS_WRITES = Counter("traininghub_status_writes_total", "Status patches written (only on change).")
+RUNS_STALLED = Gauge(
+    "traininghub_runs_stalled", "Running TrainingRuns with no training step within their stall timeout."
+)
 EVENTS = Counter("traininghub_events_total", "Events posted on TrainingRuns.", ["type", "reason"])
 
 for _phase in PHASES:

@@ -208,6 +208,9 @@ def _observability(d: Decision, inp: ReconcileInput) -> None:
     final = progress.final_progress(st.get("progress"), str(st.get("phase") or ""))
     if final is not None:
         st["progress"] = final
+    stalled = cond.get_condition(st.get("conditions"), "Stalled")
+    if st.get("phase") == "Succeeded" and stalled and stalled.get("reason") == progress.REASON_NO_PROGRESS:
+        st["conditions"] = cond.remove_condition(st.get("conditions"), "Stalled")  # it finished after all
     ready, reason, message = progress.ready_condition(st)
     generation = int(_meta(inp.run).get("generation") or 1)
     st["conditions"] = cond.set_condition(

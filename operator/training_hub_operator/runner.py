@@ -33,7 +33,7 @@ from training_hub_operator.planning import (
     needs_model_config,
     planning_job,
 )
-from training_hub_operator.progress import status_patch
+from training_hub_operator.progress import REASON_NO_PROGRESS, status_patch
 from training_hub_operator.reconcile import TERMINAL_PHASES, Decision, ReconcileInput, decide
 from training_hub_operator.settings import OperatorSettings
 
@@ -66,6 +66,7 @@ class Runner:
         self._locks_guard = threading.Lock()
         self._hub_cache: dict[str, ModelConfig] = {}
         self.phases: dict[str, str] = {}
+        self.stalled: set[str] = set()
 
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_guard:
@@ -76,6 +77,8 @@ class Runner:
         key = f"{namespace}/{name}"
         self.phases.pop(key, None)
         metrics.set_phases(self.phases)
+        self.stalled.discard(key)
+        metrics.RUNS_STALLED.set(len(self.stalled))
         with self._locks_guard:
             self._locks.pop(key, None)
 
@@ -128,6 +131,18 @@ class Runner:
             self.phases[key] = phase
             metrics.set_phases(self.phases)
         return phase
+
+    def _note_stall(self, key: str, status: dict[str, Any]) -> None:
+        """Track runs stalled for lack of steps (``traininghub_runs_stalled``)."""
+        stalled = any(
+            c.get("type") == "Stalled" and c.get("status") == "True" and c.get("reason") == REASON_NO_PROGRESS
+            for c in status.get("conditions") or []
+        )
+        if stalled:
+            self.stalled.add(key)
+        else:
+            self.stalled.discard(key)
+        metrics.RUNS_STALLED.set(len(self.stalled))
 
     # -------------------------------------------------------------------------------------- internals
     def _validated(self, run: dict[str, Any]) -> tuple[ValidatedSpec | None, SpecError | None]:
@@ -285,6 +300,8 @@ class Runner:
             second.events = decision.events + [e for e in second.events if e not in decision.events]
             decision = second
         self._write_status(run, decision)
+        meta = run["metadata"]
+        self._note_stall(f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status)
         if decision.status.get("workload") and decision.status.get("phase") not in (
             None,
             "Pending",

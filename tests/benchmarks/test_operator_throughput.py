@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from benchmarks.api_proxy import classify
 from benchmarks.benchlib import percentile
 from benchmarks.operator_throughput import proxy_kubeconfig, run, table
@@ -73,4 +72,4 @@ def test_small_operator_run_counts_one_job_create_per_run(tmp_path: Path) -> Non
     assert row["api_requests_per_run"] >= 1
     assert 0 <= row["latency_p50_seconds"] <= row["latency_p99_seconds"] <= row["latency_max_seconds"]
     assert row["rss_idle_bytes"] > 0
-    assert "API requests / run" in table(res)
+    assert "API requests / launched run" in table(res)

@@ -286,7 +286,7 @@ def assert_png_holds_curve(path: Path) -> None:
 def test_a_run_without_steps_becomes_stalled_and_recovers(
     obs_plane: ControlPlane, namespace: str, operator_factory: Any
 ) -> None:
-    operator_factory(namespaces=[namespace], env={"TRAINING_HUB_RESYNC_SECONDS": "1"})
+    operator = operator_factory(namespaces=[namespace], env={"TRAINING_HUB_RESYNC_SECONDS": "1"})
     name = "hung"
     run = tiny_run(name, nodes=1)
     run["metadata"]["annotations"] = {"traininghub.io/stall-timeout": "3s"}
@@ -310,6 +310,7 @@ def test_a_run_without_steps_becomes_stalled_and_recovers(
     assert conditions(status)["Ready"]["reason"] == "NoProgress"
     warnings = [e for e in run_events(obs_plane, namespace, name) if e["reason"] == "NoProgress"]
     assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
+    assert scrape(operator.metrics_url)["traininghub_runs_stalled"] == 1
     # A step arrives (as the training pod would report it): the stall clears.
     from training_hub.observability.tracker import rfc3339
 
@@ -335,3 +336,4 @@ def test_a_run_without_steps_becomes_stalled_and_recovers(
         timeout=60,
         message="Stalled cleared after a step",
     )
+    wait_until(lambda: scrape(operator.metrics_url)["traininghub_runs_stalled"] == 0, timeout=30)

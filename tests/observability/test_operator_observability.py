@@ -179,6 +179,16 @@ def test_stall_sets_stalled_once_and_clears_when_steps_come_back() -> None:
     fresh = dict(st, progress=dict(progress, lastStepTime="2026-01-01T00:59:30Z", step=11))
     cleared = decide(_inp(dict(run, status=fresh), children)).status
     assert _cond(cleared, "Stalled")["status"] == "False"
+    # It finished after all: no stale Stalled condition on a succeeded run.
+    done_status = {
+        "succeeded": 1,
+        "completionTime": NOW,
+        "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": NOW}],
+    }
+    done_children = [dict(c, status=done_status) if c["kind"] == "Job" else c for c in children]
+    finished = decide(_inp(dict(run, status=st), done_children)).status
+    assert finished["phase"] == "Succeeded"
+    assert not [c for c in finished["conditions"] if c["type"] == "Stalled"]
     # The operator's default (30m here: no annotation) is not reached yet.
     run2, children2, _ = _launched(active, progress)
     assert not [c for c in decide(_inp(run2, children2)).status["conditions"] if c["type"] == "Stalled"]
