@@ -46,7 +46,10 @@ class CommonHyperparameters(_Strict):
     )
     learning_rate: float = Field(2e-5, gt=0, le=1.0, description="Peak learning rate of AdamW.")
     max_seq_len: int = Field(
-        2048, ge=8, le=1_048_576, description="Longest sample in tokens; longer ones follow `overlong_policy`."
+        2048,
+        ge=8,
+        le=1_048_576,
+        description="Longest sample in tokens; longer ones follow `overlong_policy`.",
     )
     max_tokens_per_gpu: int | None = Field(
         None,
