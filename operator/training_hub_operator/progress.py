@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from training_hub.timefmt import format_duration, parse_time, rfc3339
 
 #: Annotation on a TrainingRun overriding the stall timeout (``90s``, ``10m``, ``1h30m``; ``0``/``off``: never).
 STALL_TIMEOUT_ANNOTATION = "traininghub.io/stall-timeout"
@@ -59,31 +60,6 @@ def parse_duration(text: str | float | int) -> float:
     if value < 0 or not math.isfinite(value):
         raise DurationError(f"duration must be >= 0, got {text!r}")
     return value
-
-
-def parse_time(text: str | None) -> float | None:
-    """UNIX seconds of an RFC 3339 timestamp (None for None or garbage)."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def rfc3339(ts: float) -> str:
-    """RFC 3339 (seconds, UTC, ``Z``) of UNIX seconds."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def human_duration(seconds: float) -> str:
-    """``3725`` -> ``1h2m``, ``125`` -> ``2m5s``, ``7.2`` -> ``7s``."""
-    s = max(0, int(round(seconds)))
-    if s >= 3600:
-        return f"{s // 3600}h{(s % 3600) // 60}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60}s"
-    return f"{s}s"
 
 
 # ------------------------------------------------------------------------------------------------ stall
@@ -138,7 +114,7 @@ def check_stall(status: dict[str, Any], now: float, timeout: float) -> Stall | N
     # The message stays the same while the stall lasts (one Event, no status churn).
     return Stall(
         REASON_NO_PROGRESS,
-        f"{what}, longer than the stall timeout of {human_duration(timeout)}: the job may hang (e.g. a stuck "
+        f"{what}, longer than the stall timeout of {format_duration(timeout)}: the job may hang (e.g. a stuck "
         f"collective holds its GPUs); check the pod logs, then delete the run or suspend it (spec.suspend) "
         f"to free the GPUs; the timeout is set by the {STALL_TIMEOUT_ANNOTATION} annotation",
         rfc3339(ref),

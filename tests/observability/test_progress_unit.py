@@ -213,7 +213,7 @@ def test_stall_after_the_timeout_without_steps() -> None:
     assert op.check_stall(st, T0 + 100 + 599, 600) is None
     stall = op.check_stall(st, T0 + 100 + 601, 600)
     assert stall is not None and stall.reason == "NoProgress"
-    assert "step 40/100" in stall.message and "stall timeout of 10m0s" in stall.message
+    assert "step 40/100" in stall.message and "stall timeout of 10m00s" in stall.message
     # The message does not change while the stall lasts (one event, no status churn).
     assert op.check_stall(st, T0 + 5000, 600) == stall
     # Before the first step, the workload's start counts.

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
+from training_hub.timefmt import now_rfc3339
 from training_hub_operator.api.status import CONDITION_TYPES
-
-
-def now_rfc3339() -> str:
-    """The current time as RFC 3339 (seconds, UTC, ``Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def get_condition(conditions: list[dict[str, Any]] | None, type_: str) -> dict[str, Any] | None:

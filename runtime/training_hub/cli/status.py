@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from training_hub.errors import TrainingHubError
+from training_hub.timefmt import format_duration, parse_time
 
 GROUP, VERSION, PLURAL = "traininghub.io", "v1alpha1", "trainingruns"
 
@@ -57,21 +58,8 @@ def _default_namespace(kubeconfig: str | None) -> str:
     return "default"
 
 
-def parse_time(text: str | None) -> float | None:
-    """UNIX seconds of an RFC 3339 time (None when absent or malformed)."""
-    from datetime import datetime
-
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def age(ts: str | None, now: float) -> str:
     """``5m3s`` since an RFC 3339 time (``-`` when unknown)."""
-    from training_hub.observability.console import format_duration
 
     t = parse_time(ts)
     return "-" if t is None else format_duration(now - t)
@@ -98,7 +86,6 @@ def render_summary(
     curve: tuple[list[float], list[float], str] | None = None,
 ) -> str:
     """The human-readable summary of one run."""
-    from training_hub.observability.console import format_duration
     from training_hub.observability.sparkline import sparkline
 
     meta, spec, st = run.get("metadata") or {}, run.get("spec") or {}, run.get("status") or {}

@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from training_hub.timefmt import format_duration
+
 
 def step_line(row: Mapping[str, Any]) -> str:
     """The plain log line of a metrics row."""
@@ -26,16 +28,6 @@ def step_line(row: Mapping[str, Any]) -> str:
         f"loss {row['loss']:.4f} lr {row['lr']:.3e} grad_norm {'inf' if gn is None else f'{gn:.3f}'} "
         f"samples {row['samples_seen']} tokens {row['tokens']} ({row['tokens_per_second']:.0f} tok/s)"
     )
-
-
-def format_duration(seconds: float) -> str:
-    """``3725`` -> ``1h02m``, ``65`` -> ``1m05s``, ``7`` -> ``7s``."""
-    s = max(0, int(round(seconds)))
-    if s >= 3600:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s}s"
 
 
 def bar_line(row: Mapping[str, Any], eta_seconds: float | None, width: int = 28) -> str:

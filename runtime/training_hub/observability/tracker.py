@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from training_hub.pod.mounts import mount_root
 from training_hub.pod.spec import PVC_MOUNT_ROOT
+from training_hub.timefmt import rfc3339
 
 #: Points kept in ``lossHistory`` (the status object stays small: ~2 KB).
 HISTORY_POINTS = 96
@@ -26,11 +26,6 @@ HISTORY_POINTS = 96
 PREDICTION_FRACTION = 0.05
 #: Steps that must be done before any ETA or prediction (the first steps include warm-up costs).
 MIN_STEPS_FOR_ETA = 3
-
-
-def rfc3339(ts: float) -> str:
-    """A UNIX timestamp as RFC 3339 (seconds, UTC, ``Z``)."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def checkpoint_uri(path: str, env: Mapping[str, str] | None = None) -> str:
