@@ -133,10 +133,9 @@ def measure(
     plane: Any, proxy_port: int, kubeconfig: Path, n: int, workdir: Path, timeout: float
 ) -> dict[str, Any]:
     """Apply `n` TrainingRuns in a new namespace with a fresh operator; returns the measurements."""
+    from benchmarks.api_proxy import read_counts
     from tests.controlplane.operator_process import OperatorProcess
     from tests.operator.helpers import run_manifest
-
-    from benchmarks.api_proxy import read_counts
 
     ns = plane.create_namespace(f"bench-{n}-{int(time.time())}")
     op = OperatorProcess(kubeconfig, namespaces=[ns], log_path=workdir / f"operator-{n}.log")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from benchmarks.chat_data import EOS_TERMINATED_TEMPLATE, chat_records
 from benchmarks.data_pipeline import compare_samples, run, table
 
@@ -61,7 +62,6 @@ def test_eos_terminated_template_trains_assistant_content_and_eos(tmp_path: Path
     """Under the comparison template our labels are exactly assistant content + EOS (instructlab's rule)."""
     from benchmarks.benchlib import build_tiny_assets
     from benchmarks.chat_data import write_chat_dataset
-
     from training_hub.data import prepare_dataset
     from training_hub.engine.model_setup import load_tokenizer
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from benchmarks.api_proxy import classify
 from benchmarks.benchlib import percentile
 from benchmarks.operator_throughput import proxy_kubeconfig, run, table

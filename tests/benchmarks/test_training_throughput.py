@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from benchmarks.training_throughput import compare_losses, run, table, throughput
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from tests.controlplane.cluster import ControlPlane, free_port
 
 

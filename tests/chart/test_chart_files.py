@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tests.chart.helm import CHART_DIR, REPO_ROOT, helm
 
 pytestmark = pytest.mark.unit

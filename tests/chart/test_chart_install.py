@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.chart.helm import CHART_DIR, HelmFailed, find, helm, manifest_objects
 from tests.controlplane.cluster import ControlPlane
 

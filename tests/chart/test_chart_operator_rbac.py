@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.chart.chart_operator import ChartOperator, service_account_kubeconfig
 from tests.chart.helm import CHART_DIR, find, helm, manifest_objects
 from tests.controlplane.cluster import ControlPlane

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from tests.controlplane.cluster import ControlPlane, find_binaries
 from tests.controlplane.operator_process import OperatorProcess
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.gitops.lua_health import ARGO_STATUSES, HEALTH_LUA, argo_health, lua_interpreters
 
+from tests.gitops.lua_health import ARGO_STATUSES, HEALTH_LUA, argo_health, lua_interpreters
 from training_hub_operator.api.status import (
     CONDITION_TYPES,
     PHASES,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.controlplane.cluster import ControlPlane
 from tests.gitops.lua_health import argo_health
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from packaging.requirements import Requirement
+
 from tests.images.dockerfile import Dockerfile, parse
 
 pytestmark = pytest.mark.unit

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.chart.helm import find, helm, manifest_objects
 from tests.controlplane.cluster import ControlPlane
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.fixtures import *  # noqa: F401,F403
 

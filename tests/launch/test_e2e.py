@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.controlplane.cluster import ControlPlane
 from tests.launch.kubeflow_emulation import KubeflowEmulator
 from tests.launch.runs import tiny_run
-
 from training_hub.local import LocalExecutor
 from training_hub.local.kubelet import LocalKubelet
 

@@ -6,8 +6,8 @@ import copy
 from typing import Any
 
 import pytest
-from tests.launch.runs import tiny_run
 
+from tests.launch.runs import tiny_run
 from training_hub.local import expand
 from training_hub.local.runner import render_run
 from training_hub.pod.spec import POD_COMMAND

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.launch.runs import tiny_run
 
+from tests.launch.runs import tiny_run
 from training_hub.local.runner import run_local
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.fixtures import *  # noqa: F401,F403
-
 from training_hub.observability.reporter import RUNTIME_RBAC_RULES
 
 REPO = Path(__file__).resolve().parents[2]

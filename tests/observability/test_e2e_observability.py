@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.controlplane.cluster import ControlPlane, free_port, wait_until
 from tests.launch.runs import tiny_run
 from tests.observability.conftest import runtime_kubeconfig
 from tests.observability.test_runtime_metrics import EXPECTED, family_names, scrape
-
 from training_hub.local import LocalExecutor
 from training_hub.local.kubelet import LocalKubelet
 

@@ -7,8 +7,8 @@ import copy
 from typing import Any
 
 import pytest
-from tests.operator.helpers import run_manifest
 
+from tests.operator.helpers import run_manifest
 from training_hub_operator.api.validation import validate_spec
 from training_hub_operator.launchers.auto import choose_launcher
 from training_hub_operator.planning import ModelConfig

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.controlplane.cluster import ControlPlane
 from tests.launch.runs import tiny_run
 from tests.observability.conftest import runtime_kubeconfig
-
 from training_hub.observability.kubeapi import KubeConnection
 from training_hub.observability.reporter import StatusReporter
 

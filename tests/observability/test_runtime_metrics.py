@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.controlplane.cluster import free_port
 
+from tests.controlplane.cluster import free_port
 from training_hub.observability.exporter import MetricsExporter
 from training_hub.observability.guards import TrainingDivergedError
 

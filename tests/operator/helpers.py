@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.controlplane.cluster import ControlPlane, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

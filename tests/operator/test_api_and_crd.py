@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.operator.helpers import load_crd, run_manifest
 
+from tests.operator.helpers import load_crd, run_manifest
 from training_hub.params import HYPERPARAMETER_MODELS
 from training_hub_operator import crdgen
 from training_hub_operator.api.validation import SpecError, validate_spec
@@ -139,6 +139,7 @@ def test_osft_and_lora_hyperparameters_validate_for_their_algorithm():
 
 def test_example_trainingruns_are_valid():
     import yaml
+
     from tests.operator.helpers import REPO
 
     examples = sorted(REPO.glob("examples/*.yaml"))

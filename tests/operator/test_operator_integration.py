@@ -12,6 +12,7 @@ import pytest
 from kubeflow.training import ApiClient as KubeflowApiClient
 from kubeflow.training.models import KubeflowOrgV1PyTorchJob
 from kubernetes import client
+
 from tests.controlplane.cluster import ControlPlane, wait_until
 from tests.operator.helpers import (
     get_run,
@@ -21,7 +22,6 @@ from tests.operator.helpers import (
     wait_for_condition,
     wait_for_phase,
 )
-
 from training_hub_operator.api.validation import validate_spec
 from training_hub_operator.planning import ModelConfig, make_plan
 from training_hub_operator.settings import OperatorSettings

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
+
 from tests.operator.helpers import LLAMA_8B_CONFIG
 
 #: Characters that JSON, YAML and the API server carry (no lone surrogates). Not empty: the test API server

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import pytest
+
 from tests.controlplane.cluster import ControlPlane, wait_until
 from tests.controlplane.operator_process import OperatorProcess
 from tests.operator.helpers import patch_job_status, run_manifest
@@ -24,7 +25,6 @@ from tests.reliability.invariants import (
     runs_in,
     wait_phases,
 )
-
 from training_hub_operator.kube import Kube, KubeError, ResourceKind
 from training_hub_operator.runner import TRAININGRUN, Runner
 from training_hub_operator.settings import OperatorSettings

@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+
 from tests.controlplane.cluster import ControlPlane, wait_until
 from tests.controlplane.operator_process import OperatorProcess
 from tests.reliability.invariants import condition
 from tests.reliability.specs import Case, cases
-
 from training_hub_operator.api.validation import SpecError, validate_spec
 from training_hub_operator.launchers.auto import LauncherChoice
 from training_hub_operator.launchers.pytorchjob import PyTorchJobLauncher
