@@ -244,14 +244,6 @@ def run(samples: int, repeats: int, workdir: Path, equality_samples: int = 256) 
         "instructlab_end_to_end_2proc": sps(ilab2["end_to_end_seconds"]),
         "instructlab_core_2proc": sps(ilab2["core_seconds"]),
     }
-    # Single-process rows also per CPU second (this process's CPU time): much less sensitive to other
-    # load on the machine than wall-clock time.
-    cpu_rows = {
-        "ours_end_to_end": sps(ours["end_to_end_cpu_seconds"]),
-        "ours_core": sps(ours["core_cpu_seconds"]),
-        "instructlab_end_to_end_1proc": sps(ilab1["end_to_end_cpu_seconds"]),
-        "instructlab_core_1proc": sps(ilab1["core_cpu_seconds"]),
-    }
     speedup_e2e = rows["ours_end_to_end"] / rows["instructlab_end_to_end_1proc"]
     speedup_core = rows["ours_core"] / rows["instructlab_core_1proc"]
     return {
@@ -260,11 +252,6 @@ def run(samples: int, repeats: int, workdir: Path, equality_samples: int = 256) 
         "max_seq_len": MAX_SEQ_LEN,
         "num_tokens": int(tp_ds.lengths.sum()),
         "samples_per_second": rows,
-        "samples_per_cpu_second": cpu_rows,
-        "speedup_cpu_time_1proc": {
-            "end_to_end": cpu_rows["ours_end_to_end"] / cpu_rows["instructlab_end_to_end_1proc"],
-            "core": cpu_rows["ours_core"] / cpu_rows["instructlab_core_1proc"],
-        },
         "speedup_end_to_end_1proc": speedup_e2e,
         "speedup_core_1proc": speedup_core,
         "speedup_end_to_end_vs_2proc": rows["ours_end_to_end"] / rows["instructlab_end_to_end_2proc"],
@@ -313,9 +300,7 @@ def table(res: dict[str, Any]) -> str:
     return (
         format_table(["pipeline", "samples/s end to end", "samples/s core", "relative (end to end)"], rows)
         + f"\n\nspeedup vs instructlab (1 proc): end to end {res['speedup_end_to_end_1proc']:.1f}x, "
-        f"core {res['speedup_core_1proc']:.1f}x (target {TARGET_SPEEDUP:.0f}x); per CPU second: end to end "
-        f"{res['speedup_cpu_time_1proc']['end_to_end']:.1f}x, core {res['speedup_cpu_time_1proc']['core']:.1f}x; "
-        "all cores vs 2 procs: "
+        f"core {res['speedup_core_1proc']:.1f}x (target {TARGET_SPEEDUP:.0f}x); all cores vs 2 procs: "
         f"end to end {res['speedup_parallel_vs_2proc']['end_to_end']:.1f}x, "
         f"core {res['speedup_parallel_vs_2proc']['core']:.1f}x; "
         f"{res['samples']} samples, {res['num_tokens']} tokens\n"

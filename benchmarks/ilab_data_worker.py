@@ -53,7 +53,8 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     end_to_end: list[float] = []
-    end_to_end_cpu: list[float] = []  # this process only: complete with --num-procs 1
+    # This process's CPU time only: `datasets` maps in worker processes, so it is not the work done.
+    end_to_end_cpu: list[float] = []
     for r in range(args.repeats):
         cache = tempfile.mkdtemp(prefix="ilab-ds-cache-")
         os.environ["HF_DATASETS_CACHE"] = cache

@@ -21,10 +21,12 @@ Rules:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from training_hub.timefmt import format_duration
 from training_hub_operator import progress
 from training_hub_operator.api import conditions as cond
 from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC, ANNOTATION_USER_SUSPENDED
@@ -32,7 +34,7 @@ from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
 from training_hub_operator.api.validation import SpecError, ValidatedSpec
 from training_hub_operator.kube import ResourceKind
 from training_hub_operator.launchers.auto import LauncherChoice
-from training_hub_operator.launchers.base import Launcher, RenderContext
+from training_hub_operator.launchers.base import Launcher, RenderContext, WorkloadObservation
 from training_hub_operator.launchers.common import RenderError, launched_spec_json, pod_run_spec
 from training_hub_operator.naming import ChildNames, child_labels, child_names, owner_reference
 from training_hub_operator.planning import ModelConfig, PlanningError, make_plan
@@ -83,6 +85,9 @@ class Decision:
         status: The complete desired status.
         events: ``(type, reason, message)`` to post on the TrainingRun (only for transitions).
         needs_planning_pod: The runner should run the planning pod (no config reachable otherwise).
+        deletes: ``(kind, name)`` of children to delete (background propagation, so their pods go too):
+            what still runs of a run that ended in failure. The runner applies them, and the patches of
+            an ended run (stopping its workload), only after the terminal status is stored.
     """
 
     creates: list[tuple[ResourceKind, dict[str, Any]]] = field(default_factory=list)
@@ -90,6 +95,7 @@ class Decision:
     status: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[str, str, str]] = field(default_factory=list)
     needs_planning_pod: bool = False
+    deletes: list[tuple[ResourceKind, str]] = field(default_factory=list)
 
 
 class _Status:
@@ -230,8 +236,11 @@ def _decide(inp: ReconcileInput) -> Decision:
     d = Decision()
 
     if old.get("phase") in TERMINAL_PHASES and old.get("completionTime"):
-        # Ended: keep the record; never relaunch (even if the workload was cleaned up).
+        # Ended: keep the record; never relaunch (even if the workload was cleaned up). A failed run's
+        # workload that still runs is stopped (again, if a previous attempt did not get through).
         d.status = old | {"observedGeneration": generation}
+        if old.get("phase") == "Failed" and inp.choice is not None and inp.choice.launcher is not None:
+            _stop_workload(d, inp.choice.launcher, _owned_workloads(inp, inp.choice.launcher, uid))
         return d
 
     launcher = inp.choice.launcher if inp.choice else None
@@ -491,6 +500,24 @@ def _observe(
     if obs.start_time:
         st.new["startTime"] = obs.start_time
     st.new["restarts"] = max(int(st.old.get("restarts") or 0), obs.restarts)
+    waiting = _unstarted_pods(inp.pods)
+    if obs.phase == "Running" and st.old.get("phase") != "Running" and waiting:
+        # Jobs count Pending pods as active: the run runs once its pods do (then it stays Running).
+        obs = dataclasses.replace(
+            obs,
+            phase="Queued",
+            reason="WaitingForPods",
+            message=f"{len(waiting)} of {len(inp.pods)} pod(s) not started yet: {_describe_pods(waiting)}",
+        )
+    if obs.phase != "Queued" or obs.suspended or obs.queued or obs.admitted is False:
+        st.new.pop("pendingSince", None)
+    elif not st.new.get("pendingSince"):
+        gated = st.old.get("phase") == "Suspended" or (
+            (cond.get_condition(st.old.get("conditions"), "Queued") or {}).get("reason")
+            == "WaitingForAdmission"
+        )
+        created = [str(_meta(w).get("creationTimestamp") or "") for w in _owned_workloads(inp, launcher, "")]
+        st.new["pendingSince"] = inp.now if gated or not any(created) else max(created)
     msg = obs.message or obs.reason
     plan = st.new.get("plan")
     if obs.phase == "Succeeded":
@@ -506,7 +533,9 @@ def _observe(
         st.condition("Stalled", True, reason, f"the workload failed: {detail}")
         st.new["completionTime"] = obs.completion_time or inp.now
         st.phase("Failed", "Failed", f"training failed ({reason}): {detail}", "Warning")
+        _stop_workload(d, launcher, _owned_workloads(inp, launcher, _meta(inp.run).get("uid", "")))
     elif obs.phase == "Suspended":
+        st.condition("Queued", False, "Suspended", "the run is suspended")
         st.condition("Running", False, obs.reason, msg)
         st.phase("Suspended", "Suspended", f"the run is suspended: {msg}")
     elif obs.phase == "Running":
@@ -516,6 +545,8 @@ def _observe(
         st.phase("Running", "Resumed" if resumed else "Running", f"training is running: {msg}")
         _check_stall(st, inp)
     else:
+        if _start_deadline(st, d, inp, launcher, obs):
+            return
         pull = _pod_failure(inp.pods, plan, image_pull_only=True)
         if pull is not None:
             st.condition("Queued", True, pull.reason, pull.message, event="Warning")
@@ -559,3 +590,170 @@ def _check_stall(st: _Status, inp: ReconcileInput) -> None:
         st.condition("Stalled", True, stall.reason, stall.message, event="Warning")
     elif previous is not None and previous.get("reason") == progress.REASON_NO_PROGRESS:
         st.condition("Stalled", False, "Progressing", "training steps are coming again", event="Normal")
+
+
+# ------------------------------------------------------------------------------------ start deadline
+def _pod_started(pod: dict[str, Any]) -> bool:
+    """Whether a pod's containers ever ran (phase Running/Succeeded/Failed, or a running/ended container)."""
+    status = pod.get("status") or {}
+    if status.get("phase") in ("Running", "Succeeded", "Failed"):
+        return True
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        if state.get("running") or state.get("terminated") or (cs.get("lastState") or {}).get("terminated"):
+            return True
+    return False
+
+
+def _unstarted_pods(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods (not being deleted) whose containers never ran, by name."""
+    return sorted(
+        (p for p in pods if not _meta(p).get("deletionTimestamp") and not _pod_started(p)),
+        key=lambda p: str(_meta(p).get("name")),
+    )
+
+
+def _pod_state(pod: dict[str, Any]) -> str:
+    """Why a pod has not started, in a few words: unschedulable (the scheduler's message), image pull..."""
+    status = pod.get("status") or {}
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            detail = " ".join(str(waiting.get("message") or "").split())
+            return f"{waiting['reason']}" + (f" ({detail[:300]})" if detail else "")
+    scheduled = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
+    if scheduled is not None and scheduled.get("status") == "False":
+        detail = " ".join(str(scheduled.get("message") or "").split())
+        return f"{scheduled.get('reason') or 'Unschedulable'}" + (f" ({detail[:300]})" if detail else "")
+    if scheduled is None:
+        return "Pending, not scheduled yet"
+    return f"{status.get('phase') or 'Pending'}, containers not started"
+
+
+def _describe_pods(pods: list[dict[str, Any]], limit: int = 4) -> str:
+    parts = [f"pod {_meta(p).get('name')}: {_pod_state(p)}" for p in pods[:limit]]
+    if len(pods) > limit:
+        parts.append(f"and {len(pods) - limit} more")
+    return "; ".join(parts)
+
+
+def _start_deadline(
+    st: _Status, d: Decision, inp: ReconcileInput, launcher: Launcher, obs: WorkloadObservation
+) -> bool:
+    """Fail a run whose pods did not all start within the start deadline (True when it did).
+
+    The clock (``status.pendingSince``) starts when the workload could start: created, resumed or admitted
+    by Kueue. Suspended runs and runs waiting for Kueue admission never time out.
+    """
+    spec = inp.validated.spec if inp.validated is not None else None
+    deadline = float(
+        spec.start_deadline_seconds
+        if spec is not None and spec.start_deadline_seconds is not None
+        else inp.settings.start_deadline_seconds
+    )
+    since = progress.parse_time(st.new.get("pendingSince"))
+    now = progress.parse_time(inp.now)
+    if (
+        deadline <= 0
+        or since is None
+        or now is None
+        or now - since <= deadline
+        or (spec is not None and spec.suspend)
+        or obs.suspended
+        or obs.queued
+        or obs.admitted is False
+    ):
+        return False
+    waiting = _unstarted_pods(inp.pods)
+    pull = _pod_failure(inp.pods, st.new.get("plan"), image_pull_only=True)
+    reason = pull.reason if pull is not None else "StartDeadlineExceeded"
+    if waiting:
+        what = f"{len(waiting)} of {len(inp.pods)} pod(s) did not start: {_describe_pods(waiting)}"
+    elif inp.pods:
+        what = f"the {launcher.kind} did not report its pods running ({obs.reason}: {obs.message})"
+    else:
+        what = f"the {launcher.kind} created no pod yet ({obs.reason}: {obs.message})"
+    advice = (
+        pull.message
+        if pull is not None
+        else "check that the cluster has the requested GPUs, CPU and memory free (node selector, "
+        "tolerations, quotas) and that the workload's controller runs"
+    )
+    stopped = _stop_workload(d, launcher, _owned_workloads(inp, launcher, _meta(inp.run).get("uid", "")))
+    source = "spec.startDeadlineSeconds" if spec is not None and spec.start_deadline_seconds else "default"
+    message = (
+        f"the run did not start within {format_duration(deadline)} ({source} start deadline) since "
+        f"{st.new['pendingSince']}: {what}; {advice}" + (f"; {stopped}" if stopped else "")
+    )
+    st.condition("Queued", False, reason, message)
+    st.condition("Running", False, reason, message)
+    st.condition("Failed", True, reason, message)
+    st.condition("Stalled", True, reason, f"the run did not start: {message}")
+    st.new["completionTime"] = inp.now
+    st.phase("Failed", reason, f"training failed ({reason}): {message}", "Warning")
+    return True
+
+
+# ------------------------------------------------------------------------------------------- cleanup
+def _owned_workloads(inp: ReconcileInput, launcher: Launcher, uid: str) -> list[dict[str, Any]]:
+    """The run's workload objects (every node Job for ``native``), owned by it and not being deleted."""
+    uid = uid or _meta(inp.run).get("uid", "")
+    return [
+        c
+        for c in inp.children
+        if c.get("kind") == launcher.workload_kind.kind
+        and _owned_by(c, uid)
+        and not _meta(c).get("deletionTimestamp")
+    ]
+
+
+def _finished(obj: dict[str, Any]) -> bool:
+    """Whether a workload object reached a final condition (Job ``Complete``/``Failed``, Kubeflow's
+    ``Succeeded``/``Failed``, TrainJob's ``Complete``/``Failed``)."""
+    return any(
+        c.get("status") == "True" and c.get("type") in ("Complete", "Succeeded", "Failed")
+        for c in (obj.get("status") or {}).get("conditions") or []
+    )
+
+
+def _keeps(patch: dict[str, Any], obj: dict[str, Any]) -> bool:
+    """Whether every key of ``patch`` exists in ``obj`` (the API server kept the field: it knows it)."""
+    for key, value in patch.items():
+        if key not in obj:
+            return False
+        if isinstance(value, dict) and not (isinstance(obj[key], dict) and _keeps(value, obj[key])):
+            return False
+    return True
+
+
+def _stop_workload(d: Decision, launcher: Launcher | None, workloads: list[dict[str, Any]]) -> str:
+    """Stop what still runs of a failed run; say what was done ('' when nothing runs).
+
+    ``native``: node Jobs that have not finished are deleted (background propagation deletes their pods).
+    Other launchers: a workload that has not finished (e.g. on a start-deadline failure) is suspended when
+    its API keeps the suspend field (the rendered workload always sets it) and no Kueue queue would
+    admit it again; otherwise it is deleted. The run keeps its record: it is terminal.
+    """
+    if launcher is None:
+        return ""
+    running = [w for w in workloads if not _finished(w)]
+    if not running:
+        return ""
+    names = [str(_meta(w).get("name")) for w in running]
+    if launcher.name == "native":
+        d.deletes.extend((launcher.workload_kind, n) for n in names)
+        return f"deleted the unfinished node Job(s) {', '.join(names)} and their pods"
+    spec_patch = launcher.suspend_patch(True).get("spec") or {}
+    done: list[str] = []
+    for obj, name in zip(running, names, strict=True):
+        queued = any(k.startswith("kueue.x-k8s.io/") for k in (_meta(obj).get("labels") or {}))
+        if spec_patch and not queued and _keeps(spec_patch, obj.get("spec") or {}):
+            if not launcher.is_suspended(obj):
+                d.patches.append((launcher.workload_kind, name, {"spec": spec_patch}))
+            done.append(
+                f"suspended the {launcher.kind} {name} (its pods are deleted; delete the run to remove it)"
+            )
+        else:
+            d.deletes.append((launcher.workload_kind, name))
+            done.append(f"deleted the {launcher.kind} {name}")
+    return "; ".join(done)

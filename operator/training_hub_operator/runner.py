@@ -264,6 +264,8 @@ class Runner:
     def _reconcile_locked(self, run: dict[str, Any]) -> str | None:
         status = run.get("status") or {}
         if status.get("phase") in TERMINAL_PHASES and status.get("completionTime"):
+            if status.get("phase") == "Failed" and status.get("workload"):
+                self._stop_failed(run)
             return str(status["phase"])
         validated, error = self._validated(run)
         choice = self._choice(run, validated)
@@ -290,16 +292,24 @@ class Runner:
             now=now_rfc3339(),
         )
         decision = decide(inp)
+        # A run that ends now: its record is stored first, then what still runs is stopped (a failed
+        # cleanup is retried from the stored record; a refused status write leaves everything as it was).
+        ended = bool(
+            decision.status.get("phase") in TERMINAL_PHASES and decision.status.get("completionTime")
+        )
         if decision.needs_planning_pod:
             self._start_planning_pod(run, validated)
-        if decision.creates or decision.patches:
+        if (decision.creates or decision.patches) and not ended:
             self._apply(run, decision)
             inp.children = self._children(run, choice)
+            inp.pods = self._pods(run)  # a Job counts Pending pods as active: the pods say if they run
             inp.run = {**run, "status": decision.status}  # the second pass builds on the first
             second = decide(inp)
             second.events = decision.events + [e for e in second.events if e not in decision.events]
             decision = second
         self._write_status(run, decision)
+        if ended:
+            self._cleanup(run, decision)
         meta = run["metadata"]
         self._note_stall(f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status)
         if decision.status.get("workload") and decision.status.get("phase") not in (
@@ -309,6 +319,37 @@ class Runner:
         ):
             self._cleanup_planning_job(run)
         return decision.status.get("phase")
+
+    def _stop_failed(self, run: dict[str, Any]) -> None:
+        """Stop what still runs of a run that failed earlier (a cleanup that did not get through)."""
+        choice = self._choice(run, None)
+        if choice is None or choice.launcher is None:
+            return
+        inp = ReconcileInput(
+            run=run,
+            validated=None,
+            spec_error=None,
+            choice=choice,
+            children=self._children(run, choice),
+            settings=self.settings,
+            now=now_rfc3339(),
+        )
+        self._cleanup(run, decide(inp))
+
+    def _cleanup(self, run: dict[str, Any], decision: Decision) -> None:
+        """Apply the patches (suspend) and deletes that stop an ended run's workload."""
+        ns = run["metadata"]["namespace"]
+        for kind, name, patch in decision.patches:
+            try:
+                self.kube.patch(kind, ns, name, patch)
+            except KubeError as exc:
+                if not exc.not_found:  # gone already: nothing runs
+                    raise
+                continue
+            log.info("stopped %s %s/%s: %s", kind.kind, ns, name, patch)
+        for kind, name in decision.deletes:
+            self.kube.delete(kind, ns, name)
+            log.info("deleted %s %s/%s (the run ended)", kind.kind, ns, name)
 
     def _pods(self, run: dict[str, Any]) -> list[dict[str, Any]]:
         """The run's training pods (for failure reasons); best effort: an error gives none."""

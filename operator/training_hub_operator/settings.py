@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from training_hub_operator.progress import parse_duration
 
 DEFAULT_IMAGE = "quay.io/training-hub/runtime:latest"
+#: Default start deadline (``TRAINING_HUB_START_DEADLINE_SECONDS``): 30 minutes for the pods to start.
+DEFAULT_START_DEADLINE_SECONDS = 1800.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class OperatorSettings:
             runtime's default, 15); passed as ``TRAINING_HUB_PROGRESS_INTERVAL``.
         metrics_port: Port of the training pods' Prometheus endpoint (``TRAINING_HUB_METRICS_PORT`` in the
             pod, container port ``metrics``); 0: none.
+        start_deadline_seconds: A launched run whose pods have not all started this long after the
+            workload was created (or resumed, or admitted by Kueue) fails with ``StartDeadlineExceeded``
+            (``ImagePullFailed`` when the image cannot be pulled); 0 disables; ``spec.startDeadlineSeconds``
+            overrides it per run.
     """
 
     default_image: str = DEFAULT_IMAGE
@@ -47,6 +53,7 @@ class OperatorSettings:
     metrics_port: int = 9400
     runtime_progress: str = "auto"
     runtime_progress_interval: float | None = None
+    start_deadline_seconds: float = DEFAULT_START_DEADLINE_SECONDS
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -71,4 +78,8 @@ class OperatorSettings:
             runtime_progress=os.environ.get("TRAINING_HUB_RUNTIME_PROGRESS", "auto").strip().lower()
             or "auto",
             runtime_progress_interval=float(interval) if interval else None,
+            start_deadline_seconds=parse_duration(
+                os.environ.get("TRAINING_HUB_START_DEADLINE_SECONDS", "").strip()
+                or DEFAULT_START_DEADLINE_SECONDS
+            ),
         )

@@ -87,5 +87,4 @@ def test_benchmark_runs_and_matches_instructlab_on_shared_sample(tmp_path: Path)
     assert eq["num_compared"] == 48 and eq["num_trained_tokens_compared"] > 0
     assert res["instructlab_kept_all"]
     assert all(v > 0 for v in res["samples_per_second"].values())
-    assert all(v > 0 for v in res["samples_per_cpu_second"].values())
     assert "identical token ids and labels" in table(res)

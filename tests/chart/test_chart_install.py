@@ -170,8 +170,12 @@ def test_operator_rbac_is_least_privilege(
         ("patch", "trainingruns.traininghub.io/status"),
         ("create", "configmaps"),
         ("delete", "pytorchjobs.kubeflow.org"),
+        ("patch", "pytorchjobs.kubeflow.org"),  # suspend, also to stop a run past its start deadline
         ("create", "trainjobs.trainer.kubeflow.org"),
+        ("patch", "trainjobs.trainer.kubeflow.org"),
         ("create", "jobs.batch"),
+        ("delete", "jobs.batch"),  # the unfinished node Jobs of a failed native run
+        ("list", "pods"),  # why pods do not start (start deadline) or failed
         ("create", "services"),
         ("create", "events"),
         ("list", "customresourcedefinitions.apiextensions.k8s.io"),

@@ -291,7 +291,38 @@ def test_a_run_without_steps_becomes_stalled_and_recovers(
     run = tiny_run(name, nodes=1)
     run["metadata"]["annotations"] = {"traininghub.io/stall-timeout": "3s"}
     obs_plane.apply(run, namespace=namespace)
-    # No kubelet: the Job's pod exists (active) but never steps, like a hung collective.
+    # No kubelet: the Job's pod exists but never steps, like a hung collective. The run is Running once its
+    # pod runs (a Pending pod keeps it Queued), so the test reports the pod running, as a kubelet would.
+    from kubernetes import client
+
+    core = client.CoreV1Api(obs_plane.api_client())
+    pods = wait_until(
+        lambda: core.list_namespaced_pod(namespace, label_selector=f"traininghub.io/run={name}").items,
+        60,
+        message="the Job's pod",
+    )
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    running = {"running": {"startedAt": now}}
+    core.patch_namespaced_pod_status(
+        pods[0].metadata.name,
+        namespace,
+        {
+            "status": {
+                "phase": "Running",
+                "startTime": now,
+                "containerStatuses": [
+                    {
+                        "name": "trainer",
+                        "state": running,
+                        "ready": True,
+                        "restartCount": 0,
+                        "image": "x",
+                        "imageID": "",
+                    }
+                ],
+            }
+        },
+    )
     waited = obs_plane.kubectl(
         "wait",
         "--for=condition=Stalled",

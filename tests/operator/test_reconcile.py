@@ -136,7 +136,7 @@ def test_pytorchjob_rendering_matches_the_plan_and_deserializes_with_the_kubeflo
     assert job["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "high"
     rp = job["spec"]["runPolicy"]
     assert rp == {
-        "cleanPodPolicy": "None",
+        "cleanPodPolicy": "Running",
         "backoffLimit": 3,
         "suspend": True,
         "ttlSecondsAfterFinished": 600,

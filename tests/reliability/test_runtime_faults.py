@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from training_hub.engine.checkpoint import COMPLETE_MARKER, latest_checkpoint
@@ -94,13 +93,24 @@ def stop_group(proc: subprocess.Popen[str]) -> None:
         proc.communicate(timeout=10)
 
 
-def worker_with_rank(launcher_pid: int, rank: int) -> psutil.Process:
-    for child in psutil.Process(launcher_pid).children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if child.environ().get("RANK") == str(rank) and "training_hub.engine" in " ".join(
-                child.cmdline()
-            ):
-                return child
+def _children(pid: int) -> list[int]:
+    """Descendants of a process (Linux /proc), depth first."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                out += [int(child), *_children(int(child))]
+    return out
+
+
+def worker_with_rank(launcher_pid: int, rank: int) -> int:
+    """Pid of the engine process with ``RANK=<rank>`` under a torchrun launcher."""
+    for pid in _children(launcher_pid):
+        with contextlib.suppress(OSError):
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            if f"RANK={rank}".encode() in environ and b"training_hub.engine" in cmdline:
+                return pid
     raise AssertionError(f"no worker with RANK={rank}")
 
 
@@ -149,8 +159,7 @@ def test_a_hung_rank_times_out_instead_of_hanging_the_job(
     proc = start(torchrun_cmd(params_file))
     try:
         wait_steps(proc, out, 3)
-        hung = worker_with_rank(proc.pid, 1)
-        hung.suspend()
+        os.kill(worker_with_rank(proc.pid, 1), signal.SIGSTOP)
         _, stderr = proc.communicate(timeout=int(DIST_TIMEOUT) * 2 + 120)
         assert proc.returncode != 0
         assert "training_hub: error:" in stderr and "timed out" in stderr.lower(), stderr[-4000:]

@@ -320,6 +320,17 @@ class TrainingRunSpec(WireModel):
     active_deadline_seconds: int | None = Field(
         default=None, ge=1, description="Fail the run when it has been active longer than this."
     )
+    start_deadline_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Fail the run (reason `StartDeadlineExceeded`, or `ImagePullFailed`) when its pods have not all "
+            "started this many seconds after the workload was created, resumed or admitted by Kueue "
+            "(Pending: unschedulable, waiting for GPUs, image pull). Time spent suspended or waiting "
+            "for Kueue admission does not count. Default: the operator's "
+            "`TRAINING_HUB_START_DEADLINE_SECONDS` (1800). Can change while the run waits."
+        ),
+    )
     backoff_limit: int = Field(
         default=3, ge=0, le=100, description="Pod restarts before the run is marked failed."
     )

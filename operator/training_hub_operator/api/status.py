@@ -173,6 +173,13 @@ class TrainingRunStatus(WireModel):
     rendered: list[dict[str, Any]] | None = Field(
         default=None, description="With spec.dryRun: the objects that would be created."
     )
+    pending_since: str | None = Field(
+        default=None,
+        description=(
+            "While the pods have not all started: since when they could have (the workload was created, "
+            "resumed or admitted by Kueue; RFC 3339). The start deadline counts from it."
+        ),
+    )
     start_time: str | None = Field(default=None, description="When the workload started running (RFC 3339).")
     completion_time: str | None = Field(default=None, description="When the run finished (RFC 3339).")
     restarts: int | None = Field(default=None, ge=0, description="Pod failures the workload restarted from.")

@@ -292,4 +292,4 @@ def launched_spec_json(spec: dict[str, Any]) -> str:
 
 
 #: Spec fields that may change while the job runs (everything else is fixed at launch).
-MUTABLE_FIELDS: frozenset[str] = frozenset({"suspend"})
+MUTABLE_FIELDS: frozenset[str] = frozenset({"suspend", "startDeadlineSeconds"})

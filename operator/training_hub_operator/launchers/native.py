@@ -15,7 +15,7 @@ It works on every Kubernetes from 1.20 on (no Indexed Jobs, no ``Job.spec.suspen
   cluster supports it (1.26+; older API servers drop the field and the Job retries up to its limit);
 * ``spec.suspend`` / ``queueName`` set ``Job.spec.suspend`` (1.21+) and the Kueue labels on every Job.
 
-Status: ``Succeeded`` only when every node Job completed; ``Failed`` as soon as one Job failed.
+Status: ``Succeeded`` only when every node Job completed (as many as ``PET_NNODES`` says); ``Failed`` as soon as one Job failed.
 The workload is the set of node Jobs; suspending a run must patch each of them with
 :meth:`NativeLauncher.suspend_patch` (``Job.spec.suspend`` needs Kubernetes 1.21+).
 """
@@ -66,6 +66,19 @@ def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for c in (obj.get("status") or {}).get("conditions") or []
         if c.get("status") == "True"
     }
+
+
+def _expected_nodes(job: dict[str, Any]) -> int:
+    """The run's node count, from a node Job's ``PET_NNODES`` (0 when unreadable)."""
+    containers = (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    for container in containers:
+        for env in container.get("env") or []:
+            if env.get("name") == "PET_NNODES":
+                try:
+                    return int(env.get("value") or 0)
+                except ValueError:
+                    return 0
+    return 0
 
 
 class NativeLauncher:
@@ -191,7 +204,8 @@ class NativeLauncher:
                     suspended=self.is_suspended(job),
                     **base,
                 )
-        if all("Complete" in _conditions(j) for j in jobs):
+        missing = _expected_nodes(jobs[0]) - len(jobs)
+        if missing <= 0 and all("Complete" in _conditions(j) for j in jobs):
             ends = [str(s["completionTime"]) for s in statuses if s.get("completionTime")]
             return WorkloadObservation(
                 phase="Succeeded",
@@ -229,7 +243,8 @@ class NativeLauncher:
             return WorkloadObservation(
                 phase="Running",
                 reason="NodesRunning",
-                message=f"{active} node pod(s) active, {done} of {len(jobs)} node(s) done",
+                message=f"{active} node pod(s) active, {done} of {len(jobs)} node(s) done"
+                + (f"; {missing} node Job(s) missing" if missing > 0 else ""),
                 admitted=admitted,
                 **base,
             )

@@ -58,7 +58,7 @@ class PyTorchJobLauncher:
             replicas["Worker"] = {"replicas": nodes - 1, **replica}
         suspend = spec.suspend or bool(spec.queue_name)
         run_policy: dict[str, Any] = {
-            "cleanPodPolicy": "None",
+            "cleanPodPolicy": "Running",  # the pods still running when the job ends are deleted
             "backoffLimit": spec.backoff_limit,
             "suspend": suspend,
         }

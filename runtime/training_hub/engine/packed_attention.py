@@ -68,18 +68,22 @@ def packed_sdpa_attention_forward(
         key = repeat_kv(key, groups)
         value = repeat_kv(value, groups)
     bounds = [int(x) for x in cu.tolist()]
+    lengths = [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    # `split` (not slicing): its backward is one concatenation of the per-sample gradients, where
+    # slices would each zero-fill and add into a full-size gradient (O(samples x row) extra work).
     outs = []
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        if b <= a:
+    for q, k, v, n in zip(
+        query.split(lengths, dim=2),
+        key.split(lengths, dim=2),
+        value.split(lengths, dim=2),
+        lengths,
+        strict=True,
+    ):
+        if n <= 0:
             continue
         outs.append(
             torch.nn.functional.scaled_dot_product_attention(
-                query[:, :, a:b],
-                key[:, :, a:b],
-                value[:, :, a:b],
-                dropout_p=dropout,
-                scale=scaling,
-                is_causal=b - a > 1,
+                q, k, v, dropout_p=dropout, scale=scaling, is_causal=n > 1
             )
         )
     out = torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
