@@ -148,10 +148,21 @@ class Kube:
             raise
 
     def list(
-        self, kind: ResourceKind, namespace: str, label_selector: str | None = None
+        self,
+        kind: ResourceKind,
+        namespace: str,
+        label_selector: str | None = None,
+        *,
+        resource_version: str | None = None,
     ) -> list[dict[str, Any]]:
-        """List objects in a namespace (optionally by label selector)."""
+        """List objects in a namespace (optionally by label selector).
+
+        ``resource_version="0"`` lets the API server answer from its watch cache (any recent state, cheap);
+        without it, the list is read from etcd (every object of the kind in the namespace, filtered after).
+        """
         query = [("labelSelector", label_selector)] if label_selector else []
+        if resource_version is not None:
+            query.append(("resourceVersion", resource_version))
         data = self.request("GET", kind.path(namespace), query=query)
         return list(data.get("items") or [])
 

@@ -44,6 +44,14 @@ TRAININGRUN = ResourceKind(c.API_VERSION, c.KIND, c.PLURAL)
 STATUS_CONFLICT_RETRIES = 5
 
 
+class _OutdatedBody(Exception):
+    """The run's body (from an event) is not the current version: decide again from a fresh read."""
+
+
+def _owned(obj: dict[str, Any], uid: str | None) -> bool:
+    return any(o.get("uid") == uid for o in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
 class Runner:
     """Applies reconcile decisions for TrainingRuns.
 
@@ -65,6 +73,8 @@ class Runner:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._hub_cache: dict[str, ModelConfig] = {}
+        #: Per run: ``(kind, name) -> resourceVersion`` of the children its last reconcile decided from.
+        self._seen: dict[str, dict[tuple[str, str], str]] = {}
         self.phases: dict[str, str] = {}
         self.stalled: set[str] = set()
 
@@ -79,22 +89,43 @@ class Runner:
         metrics.set_phases(self.phases)
         self.stalled.discard(key)
         metrics.RUNS_STALLED.set(len(self.stalled))
+        self._seen.pop(key, None)
         with self._locks_guard:
             self._locks.pop(key, None)
 
     # ------------------------------------------------------------------------------------------- entry
     def reconcile_by_name(self, namespace: str, name: str, trigger: str) -> str | None:
-        """Read a run and reconcile it; return its phase (None if it does not exist)."""
-        run = self.kube.get(TRAININGRUN, namespace, name)
-        if run is None or (run.get("metadata") or {}).get("deletionTimestamp"):
-            return None
-        return self.reconcile(run, trigger)
+        """Read a run (under its lock) and reconcile it; return its phase (None if it does not exist)."""
+        return self.reconcile({"metadata": {"namespace": namespace, "name": name}}, trigger, read=True)
 
-    def reconcile(self, run: dict[str, Any], trigger: str) -> str | None:
-        """Reconcile one TrainingRun (re-read under its lock, so the newest state is used).
+    def child_event(
+        self, namespace: str, run_name: str, child: dict[str, Any], kind: str, trigger: str
+    ) -> str | None:
+        """Reconcile a run after an event of one of its children, unless the run's last reconcile already
+        saw the child in this very state (same resourceVersion: e.g. the ADDED event of a child the
+        operator just created and used). Returns the phase, or None when skipped or gone."""
+        meta = child.get("metadata") or {}
+        key = f"{namespace}/{run_name}"
+        rv = meta.get("resourceVersion")
+        with self._lock(key):
+            seen = self._seen.get(key, {}).get((kind, str(meta.get("name"))))
+        if rv and seen == rv and not meta.get("deletionTimestamp"):
+            return None
+        return self.reconcile_by_name(namespace, run_name, trigger)
+
+    def reconcile(self, run: dict[str, Any], trigger: str, *, read: bool = False) -> str | None:
+        """Reconcile one TrainingRun.
+
+        Args:
+            run: The run's body (e.g. from a watch event): decisions start from it without reading the run
+                again. A status write from an outdated body is refused (409, resourceVersion) and redone
+                from a fresh read; before creating children from a body it did not read, the runner checks
+                that the body is current (one GET), so an outdated body never relaunches an ended run.
+            trigger: What caused the reconcile (metrics label).
+            read: Read the run under its lock first (``run`` only names it).
 
         Returns:
-            The resulting phase.
+            The resulting phase (None when the run does not exist or is being deleted).
 
         Raises:
             KubeError: When the API server refuses or fails a call (the caller retries).
@@ -105,15 +136,22 @@ class Runner:
         start = time.perf_counter()
         with self._lock(key):
             try:
+                body: dict[str, Any] | None = None if read or not meta.get("resourceVersion") else run
                 for attempt in range(STATUS_CONFLICT_RETRIES + 1):
-                    fresh = self.kube.get(TRAININGRUN, ns, name)
+                    verified = body is None
+                    fresh = self.kube.get(TRAININGRUN, ns, name) if body is None else body
+                    body = None  # a retry reads again
                     if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
                         return None
                     fresh.setdefault("apiVersion", c.API_VERSION)
                     fresh.setdefault("kind", c.KIND)
                     try:
-                        phase = self._reconcile_locked(fresh)
+                        phase = self._reconcile_locked(fresh, verified=verified)
                         break
+                    except _OutdatedBody:
+                        log.info("the event's copy of %s is outdated: reconciling from a fresh read", key)
+                        if attempt == STATUS_CONFLICT_RETRIES:
+                            raise KubeError(409, "Conflict", "the run kept changing") from None
                     except KubeError as exc:
                         # 409 on the status write: the run changed since it was read (another writer, a
                         # spec edit). Read again and decide again; never write a status from a stale read.
@@ -166,6 +204,8 @@ class Runner:
         looked up by name (to notice a same-named object that belongs to someone else)."""
         if choice is None or choice.launcher is None:
             return []
+        if hasattr(choice.launcher, "child_refs"):
+            return self._children_by_name(run, choice)
         meta = run["metadata"]
         uid = meta.get("uid")
         names = child_names(meta["name"])
@@ -193,6 +233,41 @@ class Runner:
                 found.setdefault("apiVersion", wk.api_version)
                 out.append(found)
         return out
+
+    def _children_by_name(self, run: dict[str, Any], choice: LauncherChoice) -> list[dict[str, Any]]:
+        """The children of the run that exist, read by their deterministic names (one GET each: cheap on
+        any API server, where a LIST by label reads every object of the kind in the namespace).
+
+        Kept: objects owned by this run, and the workload whatever its owner (to notice a same-named
+        object that belongs to someone else), as the label listing did.
+        """
+        launcher = choice.launcher
+        assert launcher is not None
+        meta = run["metadata"]
+        ns, uid = meta["namespace"], meta.get("uid")
+        names = child_names(meta["name"])
+        wk = launcher.workload_kind
+        out: list[dict[str, Any]] = []
+        workload = None
+        if self.kube.serves(wk):
+            workload = self._get_child(wk, ns, names.workload)
+            if workload is not None:
+                out.append(workload)
+        nodes = int(((run.get("status") or {}).get("plan") or {}).get("nodes") or 1)
+        for kind, child in launcher.child_refs(names, nodes, workload):  # type: ignore[attr-defined]
+            if (kind.kind, child) == (wk.kind, names.workload) or not self.kube.serves(kind):
+                continue
+            obj = self._get_child(kind, ns, child)
+            if obj is not None and _owned(obj, uid):
+                out.append(obj)
+        return out
+
+    def _get_child(self, kind: ResourceKind, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = self.kube.get(kind, namespace, name)
+        if obj is not None:
+            obj.setdefault("kind", kind.kind)
+            obj.setdefault("apiVersion", kind.api_version)
+        return obj
 
     def _model_config(
         self, run: dict[str, Any], validated: ValidatedSpec

@@ -124,6 +124,13 @@ class Launcher(Protocol):
         """Interpret the children as they exist in the cluster (the workload is among them)."""
         ...
 
+    # Optional (the reconciler falls back to listing ``child_kinds`` by the run's label without it):
+    #
+    # def child_refs(self, names: ChildNames, nodes: int, workload: dict[str, Any] | None)
+    #     -> list[tuple[ResourceKind, str]]:
+    #     """Kind and name of every child render() makes for ``nodes`` nodes (``workload``: the workload
+    #     object as read, or None), so that the reconciler reads them by name (GET) instead of listing."""
+
     def suspend_patch(self, suspend: bool) -> dict[str, Any]:
         """A JSON merge patch for the workload that suspends (True) or resumes (False) it."""
         ...

@@ -34,6 +34,7 @@ from training_hub_operator.api.constants import (
 from training_hub_operator.kube import CONFIGMAP, JOB, SERVICE, ResourceKind
 from training_hub_operator.launchers import common
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
+from training_hub_operator.naming import ChildNames
 
 CONTAINER_NAME = "trainer"
 MASTER_PORT = 29500
@@ -90,6 +91,16 @@ class NativeLauncher:
     workload_kind = JOB
     child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, SERVICE, JOB)
     required_kinds: tuple[ResourceKind, ...] = ()
+
+    def child_refs(
+        self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
+    ) -> list[tuple[ResourceKind, str]]:
+        """Kind and name of every child: ConfigMap, Service, and the Job of every node (``nodes`` from the
+        plan, or more if node 0's Job says so)."""
+        count = max(nodes, _expected_nodes(workload) if workload is not None else 0, 1)
+        return [(CONFIGMAP, names.config), (SERVICE, names.workload)] + [
+            (JOB, job_name(names.workload, i)) for i in range(count)
+        ]
 
     def rendezvous_env(self, ctx: RenderContext, rank: int) -> list[dict[str, Any]]:
         """The env of node ``rank``: the same ``PET_*`` / ``MASTER_*`` contract as the Kubeflow launchers."""

@@ -18,6 +18,7 @@ from training_hub_operator.api.constants import (
 from training_hub_operator.kube import CONFIGMAP, ResourceKind
 from training_hub_operator.launchers import common
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
+from training_hub_operator.naming import ChildNames
 
 PYTORCHJOB = ResourceKind("kubeflow.org/v1", "PyTorchJob", "pytorchjobs")
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -39,6 +40,12 @@ class PyTorchJobLauncher:
     workload_kind = PYTORCHJOB
     child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, PYTORCHJOB)
     required_kinds: tuple[ResourceKind, ...] = (PYTORCHJOB,)
+
+    def child_refs(
+        self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
+    ) -> list[tuple[ResourceKind, str]]:
+        """Kind and name of every child :meth:`render` makes: the ConfigMap and the workload."""
+        return [(CONFIGMAP, names.config), (self.workload_kind, names.workload)]
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         """The run's ConfigMap and PyTorchJob."""

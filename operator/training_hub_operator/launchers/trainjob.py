@@ -35,6 +35,7 @@ from training_hub_operator.api.constants import (
 from training_hub_operator.kube import CONFIGMAP, ResourceKind
 from training_hub_operator.launchers import common
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
+from training_hub_operator.naming import ChildNames
 
 TRAINJOB = ResourceKind("trainer.kubeflow.org/v1alpha1", "TrainJob", "trainjobs")
 CLUSTER_TRAINING_RUNTIME = ResourceKind(
@@ -67,6 +68,12 @@ class TrainJobLauncher:
     workload_kind = TRAINJOB
     child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, TRAINJOB)
     required_kinds: tuple[ResourceKind, ...] = (TRAINJOB,)
+
+    def child_refs(
+        self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
+    ) -> list[tuple[ResourceKind, str]]:
+        """Kind and name of every child :meth:`render` makes: the ConfigMap and the workload."""
+        return [(CONFIGMAP, names.config), (self.workload_kind, names.workload)]
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         """The run's ConfigMap and TrainJob."""

@@ -6,11 +6,27 @@ output message by message); for an assistant message the span starts after the g
 (``render(messages[:i], add_generation_prompt=True)``), so the role header is never trained. The whole text
 is tokenised once (in batches, in Rust) with offsets, and a token is trained iff its first character lies
 in a trained span. No per-token Python loop is involved.
+
+Two exact shortcuts make this fast (each falls back to the general path above when it does not apply):
+
+* **Skeletons.** For templates that use a message's content only as output (never in a condition or an
+  assignment, checked once on the template's syntax tree), the prefix renders are done once per role
+  sequence on placeholder contents; the result (literal pieces between the contents, and the trained spans
+  relative to them) is cached. A sample then costs one render, and its text must equal the skeleton with
+  the real contents substituted, else the sample takes the general path.
+* **Byte-level starts.** For byte-level BPE tokenizers (no normalizer, ByteLevel pre-tokenizer), the
+  character start of every token of ASCII text follows from the byte lengths of the token ids, so the
+  Rust encoder runs without computing offsets. The rule is checked against the real offsets on the first
+  batch of every call; any disagreement switches back to offsets.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -20,6 +36,74 @@ from training_hub.errors import DataFormatError, InvalidInputError
 
 IGNORE_INDEX = -100
 _BATCH = 512
+# Placeholder contents of skeletons (private-use characters; samples containing them take the general path).
+_PH_OPEN, _PH_CLOSE = "\ue000", "\ue001"
+_PH_RE = re.compile(f"{_PH_OPEN}(\\d+){_PH_CLOSE}")
+_MAX_SKELETONS = 4096
+
+
+@dataclass(frozen=True)
+class _Skeleton:
+    """A role sequence's rendering with the contents left out.
+
+    Attributes:
+        pieces: Literal text between the contents (one more than `order`).
+        order: Which message's content follows `pieces[k]`.
+        spans: Trained spans as `((piece, offset), (piece, offset))`, offsets into the literal pieces.
+    """
+
+    pieces: list[str]
+    order: list[int]
+    spans: list[tuple[tuple[int, int], tuple[int, int]]]
+
+
+# Jinja nodes through which a message's content may flow and still only be output.
+_OUTPUT_CHAIN = ("Add", "Concat", "Output", "Filter")
+
+
+def _content_only_output(template: str) -> bool:
+    """True if the template uses a message's `content` only as output text (never to decide anything).
+
+    Every `x.content` / `x['content']` must sit in an output expression built from `+`, `~` and filters
+    on the content itself. Conditions, comparisons, assignments, macros, loops over the content and so on
+    make the template ineligible for skeletons (the general path is used).
+    """
+    try:
+        import jinja2
+        from jinja2 import nodes
+    except ImportError:  # pragma: no cover - transformers depends on jinja2
+        return False
+    try:
+        tree = jinja2.Environment(extensions=["jinja2.ext.loopcontrols"]).parse(template)
+    except Exception:
+        return False
+    parents: dict[int, Any] = {}
+    stack: list[Any] = [tree]
+    found: list[Any] = []
+    while stack:
+        node = stack.pop()
+        for child in node.iter_child_nodes():
+            parents[id(child)] = node
+            stack.append(child)
+        is_content = (isinstance(node, nodes.Getattr) and node.attr == "content") or (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and node.arg.value == "content"
+        )
+        if is_content:
+            found.append(node)
+    for node in found:
+        cur = node
+        while True:
+            parent = parents.get(id(cur))
+            if parent is None or type(parent).__name__ not in _OUTPUT_CHAIN:
+                return False
+            if isinstance(parent, nodes.Filter) and parent.node is not cur:
+                return False  # the content is a filter's argument
+            if isinstance(parent, nodes.Output):
+                break
+            cur = parent
+    return True
 
 
 class ChatRenderer:
@@ -35,6 +119,8 @@ class ChatRenderer:
                 "(set `chat_template` in tokenizer_config.json, or use `document` data)"
             )
         self._template = self._compile(template)
+        self._skeletons_ok = _content_only_output(template)
+        self._skeletons: dict[tuple[tuple[str, ...], frozenset[str]], _Skeleton | None] = {}
         self._kwargs: dict[str, Any] = {}
         for name in ("bos_token", "eos_token", "pad_token", "unk_token"):
             value = getattr(tokenizer, name, None)
@@ -91,6 +177,100 @@ class ChatRenderer:
             InvalidInputError: If the template does not render messages as extending prefixes and a
                 message's content cannot be located in the text.
         """
+        if self._skeletons_ok:
+            fast = self._text_and_spans_by_skeleton(messages, trained_roles)
+            if fast is not None:
+                return fast
+        found = self._prefix_spans(messages, trained_roles)
+        if found is not None:
+            return found
+        return self._spans_by_search(messages, trained_roles)
+
+    def _text_and_spans_by_skeleton(
+        self, messages: list[dict[str, str]], trained_roles: frozenset[str]
+    ) -> tuple[str, list[tuple[int, int]]] | None:
+        """One render plus the cached skeleton of this role sequence; None if it does not apply."""
+        contents = [m["content"] for m in messages]
+        if any(_PH_OPEN in c or _PH_CLOSE in c for c in contents):
+            return None
+        key = (tuple(m["role"] for m in messages), trained_roles)
+        if key not in self._skeletons:
+            if len(self._skeletons) >= _MAX_SKELETONS:
+                self._skeletons.clear()
+            self._skeletons[key] = self._build_skeleton(messages, trained_roles)
+        skeleton = self._skeletons[key]
+        if skeleton is None:
+            return None
+        text = self.render(messages)
+        pieces, order = skeleton.pieces, skeleton.order
+        # Position of the start of literal piece k in the real text.
+        starts = [0] * len(pieces)
+        pos = 0
+        parts: list[str] = []
+        for k, piece in enumerate(pieces):
+            starts[k] = pos
+            parts.append(piece)
+            pos += len(piece)
+            if k < len(order):
+                content = contents[order[k]]
+                parts.append(content)
+                pos += len(content)
+        if "".join(parts) != text:
+            return None
+        spans = [(starts[ka] + oa, starts[kb] + ob) for (ka, oa), (kb, ob) in skeleton.spans]
+        return text, spans
+
+    def _build_skeleton(
+        self, messages: list[dict[str, str]], trained_roles: frozenset[str]
+    ) -> _Skeleton | None:
+        placeholders = [
+            {"role": m["role"], "content": f"{_PH_OPEN}{i}{_PH_CLOSE}"} for i, m in enumerate(messages)
+        ]
+        try:
+            found = self._prefix_spans(placeholders, trained_roles)
+        except Exception:
+            return None
+        if found is None:
+            return None
+        text, spans = found
+        pieces: list[str] = []
+        order: list[int] = []
+        # (start, end) of every placeholder in the skeleton text.
+        holes: list[tuple[int, int]] = []
+        cursor = 0
+        for match in _PH_RE.finditer(text):
+            pieces.append(text[cursor : match.start()])
+            order.append(int(match.group(1)))
+            holes.append((match.start(), match.end()))
+            cursor = match.end()
+        pieces.append(text[cursor:])
+        if sorted(order) != list(range(len(messages))) or any(
+            _PH_OPEN in x or _PH_CLOSE in x for x in pieces
+        ):
+            return None
+
+        def locate(p: int) -> tuple[int, int] | None:
+            base = 0
+            for k, (a, b) in enumerate(holes):
+                if p <= a:
+                    return k, p - base
+                if p < b:
+                    return None  # inside a placeholder
+                base = b
+            return len(holes), p - base
+
+        refs: list[tuple[tuple[int, int], tuple[int, int]]] = []
+        for a, b in spans:
+            ra, rb = locate(a), locate(b)
+            if ra is None or rb is None:
+                return None
+            refs.append((ra, rb))
+        return _Skeleton(pieces=pieces, order=order, spans=refs)
+
+    def _prefix_spans(
+        self, messages: list[dict[str, str]], trained_roles: frozenset[str]
+    ) -> tuple[str, list[tuple[int, int]]] | None:
+        """Spans from rendering growing prefixes; None if the template does not render prefixes."""
         prev = self._render_empty()
         spans: list[tuple[int, int]] = []
         prefix_ok = True
@@ -109,7 +289,7 @@ class ChatRenderer:
             prev = cur
         if prefix_ok:
             return prev, spans
-        return self._spans_by_search(messages, trained_roles)
+        return None
 
     def _spans_by_search(
         self, messages: list[dict[str, str]], trained_roles: frozenset[str]
@@ -146,6 +326,116 @@ def _encode(tokenizer: Any, texts: list[str]) -> list[Any]:
     return list(backend.encode_batch(texts, add_special_tokens=False))
 
 
+class _ByteLevelStarts:
+    """Character starts of tokens of ASCII text under a byte-level BPE tokenizer, without offsets.
+
+    Every token id stands for a fixed byte string, so a token's start is the sum of the byte lengths of
+    the tokens before it (one byte per character in ASCII text). A ByteLevel post-processor with
+    `trim_offsets` moves a start past the token's leading spaces; that is reproduced per token id.
+    """
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.length, self.lead = self._tables(backend)
+
+    @staticmethod
+    def _tables(backend: Any) -> tuple[np.ndarray, np.ndarray]:
+        spec = json.loads(backend.to_str())
+        pre = spec.get("pre_tokenizer") or {}
+        pres = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+        if spec.get("normalizer") is not None or (spec.get("model") or {}).get("type") != "BPE":
+            raise ValueError("not a byte-level BPE tokenizer")
+        if not any(p.get("type") == "ByteLevel" for p in pres):
+            raise ValueError("no ByteLevel pre-tokenizer")
+        post = spec.get("post_processor") or {}
+        posts = post.get("processors", [post]) if post.get("type") == "Sequence" else [post]
+        trim = False
+        for proc in posts:
+            if proc.get("type") == "ByteLevel" and proc.get("trim_offsets", True):
+                if proc.get("add_prefix_space", False):
+                    raise ValueError("add_prefix_space changes the first token's offsets")
+                trim = True
+        vocab: dict[str, int] = backend.get_vocab(with_added_tokens=True)
+        added = {tid: tok.content for tid, tok in backend.get_added_tokens_decoder().items()}
+        size = max([*vocab.values(), *added.keys(), -1]) + 1
+        length = np.zeros(size, dtype=np.int64)
+        lead = np.zeros(size, dtype=np.int64)
+        for token, tid in vocab.items():
+            text = added.get(tid, token)
+            # A vocabulary token holds one character per byte; an added token is its own text.
+            length[tid] = len(text.encode("utf-8")) if tid in added else len(token)
+            if trim:
+                lead[tid] = len(token) - len(
+                    token.lstrip("\u0120" + "".join(chr(c) for c in range(33) if chr(c).isspace()))
+                )
+        if trim:
+            lead = np.minimum(lead, length)
+        return length, lead
+
+    def encode(self, texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+        """Token ids and token starts of every text; None if a text is not ASCII or does not add up."""
+        if not all(t.isascii() for t in texts):
+            return None
+        encs = self.backend.encode_batch_fast(texts, add_special_tokens=False)
+        id_lists = [e.ids for e in encs]
+        counts = np.fromiter((len(x) for x in id_lists), dtype=np.int64, count=len(id_lists))
+        flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(counts.sum()))
+        if flat.size and int(flat.max()) >= self.length.size:
+            return None
+        lengths = self.length[flat]
+        ends = np.cumsum(lengths)
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        # Per text: its tokens' byte lengths must add up to the text's length.
+        text_ends = ends[bounds[1:] - 1] if flat.size else np.zeros(len(texts), dtype=np.int64)
+        text_ends = np.where(counts > 0, text_ends, np.concatenate([[0], text_ends[:-1]]) if flat.size else 0)
+        bases = np.concatenate([[0], text_ends[:-1]])
+        sizes = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        if not np.array_equal(text_ends - bases, sizes):
+            return None
+        starts = ends - lengths + self.lead[flat]
+        ids_out = np.split(flat, bounds[1:-1])
+        starts_out = np.split(starts - np.repeat(bases, counts), bounds[1:-1])
+        return ids_out, starts_out
+
+
+def _ids_and_starts(
+    tokenizer: Any, texts: list[str], fast: _ByteLevelStarts | None
+) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+    """Token ids and token character starts; the flag says whether the byte-level shortcut was used."""
+    if fast is not None:
+        got = fast.encode(texts)
+        if got is not None:
+            return got[0], got[1], True
+    ids: list[np.ndarray] = []
+    starts: list[np.ndarray] = []
+    for enc in _encode(tokenizer, texts):
+        ids.append(np.asarray(enc.ids, dtype=np.int32))
+        starts.append(np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)[:, 0])
+    return ids, starts, False
+
+
+def _byte_level_starts(tokenizer: Any) -> _ByteLevelStarts | None:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or not hasattr(backend, "encode_batch_fast"):
+        return None
+    try:
+        return _ByteLevelStarts(backend)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _trained_mask(starts: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
+    """Tokens whose start lies in a trained span."""
+    flat = [x for span in spans for x in span]
+    if all(a <= b for a, b in zip(flat, flat[1:], strict=False)):
+        # Sorted, non-overlapping spans: an odd insertion point means inside a span.
+        return (np.searchsorted(np.asarray(flat, dtype=np.int64), starts, side="right") % 2).astype(bool)
+    trained = np.zeros(starts.shape, dtype=bool)
+    for a, b in spans:
+        trained |= (starts >= a) & (starts < b)
+    return trained
+
+
 def tokenize_chat(
     records: list[Record],
     tokenizer: Any,
@@ -167,6 +457,8 @@ def tokenize_chat(
         DataFormatError: If the template refuses a sample (for example, roles out of order).
     """
     renderer = ChatRenderer(tokenizer)
+    fast = _byte_level_starts(tokenizer)
+    checked = False
     out: list[tuple[np.ndarray, np.ndarray]] = []
     for lo in range(0, len(records), _BATCH):
         chunk = records[lo : lo + _BATCH]
@@ -183,14 +475,22 @@ def tokenize_chat(
                 ) from None
             texts.append(text)
             all_spans.append(spans)
-        for enc, spans in zip(_encode(tokenizer, texts), all_spans, strict=True):
-            ids = np.asarray(enc.ids, dtype=np.int32)
+        ids_list, starts_list, used_fast = _ids_and_starts(tokenizer, texts, fast)
+        if used_fast and not checked:
+            # The shortcut must agree with the tokenizer's own offsets (checked once per call).
+            ref_ids, ref_starts, _ = _ids_and_starts(tokenizer, texts, None)
+            same = all(
+                np.array_equal(a, b) and np.array_equal(c, d)
+                for a, b, c, d in zip(ids_list, ref_ids, starts_list, ref_starts, strict=True)
+            )
+            if not same:
+                fast = None
+                ids_list, starts_list = ref_ids, ref_starts
+            checked = True
+        for ids, starts, spans in zip(ids_list, starts_list, all_spans, strict=True):
             labels = np.full(ids.shape, IGNORE_INDEX, dtype=np.int32)
             if spans and ids.size:
-                starts = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)[:, 0]
-                trained = np.zeros(ids.shape, dtype=bool)
-                for a, b in spans:
-                    trained |= (starts >= a) & (starts < b)
+                trained = _trained_mask(starts, spans)
                 labels[trained] = ids[trained]
             out.append((ids, labels))
     return out
