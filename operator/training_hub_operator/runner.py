@@ -52,6 +52,14 @@ def _owned(obj: dict[str, Any], uid: str | None) -> bool:
     return any(o.get("uid") == uid for o in (obj.get("metadata") or {}).get("ownerReferences") or [])
 
 
+def _merged(children: list[dict[str, Any]], newer: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``children`` with the objects of ``newer`` replacing (or joining) those of the same kind and name."""
+    by_key = {(ch.get("kind"), ch["metadata"].get("name")): ch for ch in children}
+    for obj in newer:
+        by_key[(obj.get("kind"), obj["metadata"].get("name"))] = obj
+    return list(by_key.values())
+
+
 class Runner:
     """Applies reconcile decisions for TrainingRuns.
 
@@ -336,7 +344,9 @@ class Runner:
                 return cfg, None, False
         return None, None, True
 
-    def _reconcile_locked(self, run: dict[str, Any]) -> str | None:
+    def _reconcile_locked(self, run: dict[str, Any], *, verified: bool = True) -> str | None:
+        run_key = f"{run['metadata'].get('namespace', 'default')}/{run['metadata']['name']}"
+        self._seen.pop(run_key, None)
         status = run.get("status") or {}
         if status.get("phase") in TERMINAL_PHASES and status.get("completionTime"):
             if status.get("phase") == "Failed" and status.get("workload"):
@@ -372,12 +382,19 @@ class Runner:
         ended = bool(
             decision.status.get("phase") in TERMINAL_PHASES and decision.status.get("completionTime")
         )
+        if not verified and (decision.needs_planning_pod or (decision.creates and not ended)):
+            self._check_current(run)
         if decision.needs_planning_pod:
             self._start_planning_pod(run, validated)
         if (decision.creates or decision.patches) and not ended:
-            self._apply(run, decision)
-            inp.children = self._children(run, choice)
-            inp.pods = self._pods(run)  # a Job counts Pending pods as active: the pods say if they run
+            made, created = self._apply(run, decision, workload_kind)
+            # The second pass sees the children as the API server answered the creates and patches.
+            inp.children = _merged(inp.children, made)
+            workloads = [ch for ch in inp.children if ch.get("kind") == workload_kind]
+            if workloads and all((w.get("kind"), w["metadata"]["name"]) in created for w in workloads):
+                inp.pods = []  # workload objects created a moment ago have no pods to tell about yet
+            else:
+                inp.pods = self._pods(run)  # a Job counts Pending pods as active: the pods say if they run
             inp.run = {**run, "status": decision.status}  # the second pass builds on the first
             second = decide(inp)
             second.events = decision.events + [e for e in second.events if e not in decision.events]
@@ -385,6 +402,12 @@ class Runner:
         self._write_status(run, decision)
         if ended:
             self._cleanup(run, decision)
+        else:
+            self._seen[run_key] = {
+                (str(ch.get("kind")), str(ch["metadata"].get("name"))): str(ch["metadata"]["resourceVersion"])
+                for ch in inp.children
+                if (ch.get("metadata") or {}).get("resourceVersion")
+            }
         meta = run["metadata"]
         self._note_stall(f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status)
         if decision.status.get("workload") and decision.status.get("phase") not in (
@@ -438,22 +461,49 @@ class Runner:
             log.warning("could not list the pods of %s/%s: %s", meta["namespace"], meta["name"], exc)
             return []
 
-    def _apply(self, run: dict[str, Any], decision: Decision) -> None:
+    def _check_current(self, run: dict[str, Any]) -> None:
+        """Raise :class:`_OutdatedBody` unless ``run`` (not read by this reconcile) is the current version."""
+        meta = run["metadata"]
+        current = self.kube.get(TRAININGRUN, meta["namespace"], meta["name"])
+        if current is None or (current.get("metadata") or {}).get("resourceVersion") != meta.get(
+            "resourceVersion"
+        ):
+            raise _OutdatedBody()
+
+    def _apply(
+        self, run: dict[str, Any], decision: Decision, workload_kind: str | None = None
+    ) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
+        """Create and patch children; return them as the API server answered (an object that already
+        existed is read back, and kept if it is the run's or is the workload), and the ``(kind, name)``
+        of those created now."""
         ns = run["metadata"]["namespace"]
+        uid = run["metadata"].get("uid")
+        out: list[dict[str, Any]] = []
+        created: set[tuple[str, str]] = set()
         for kind, obj in decision.creates:
             name = obj["metadata"]["name"]
             try:
-                self.kube.create(kind, obj)
+                made = self.kube.create(kind, obj)
                 log.info("created %s %s/%s", kind.kind, ns, name, extra={"run": run["metadata"]["name"]})
                 metrics.CHILDREN_CREATED.labels(kind=kind.kind).inc()
+                if isinstance(made, dict) and made.get("metadata"):
+                    out.append({"kind": kind.kind, "apiVersion": kind.api_version, **made})
+                    created.add((kind.kind, name))
             except KubeError as exc:
                 if not exc.conflict:
                     raise
                 log.info("%s %s/%s already exists: adopting", kind.kind, ns, name)
+                existing = self._get_child(kind, ns, name)
+                workload = kind.kind == workload_kind and name == child_names(run["metadata"]["name"]).workload
+                if existing is not None and (_owned(existing, uid) or workload):
+                    out.append(existing)
             faults.checkpoint(f"created-{kind.kind.lower()}")
         for kind, name, patch in decision.patches:
-            self.kube.patch(kind, ns, name, patch)
+            patched = self.kube.patch(kind, ns, name, patch)
             log.info("patched %s %s/%s: %s", kind.kind, ns, name, patch)
+            if isinstance(patched, dict) and patched.get("metadata"):
+                out.append({"kind": kind.kind, "apiVersion": kind.api_version, **patched})
+        return out, created
 
     def _write_status(self, run: dict[str, Any], decision: Decision) -> None:
         old = run.get("status") or {}

@@ -40,6 +40,8 @@ _BATCH = 512
 _PH_OPEN, _PH_CLOSE = "\ue000", "\ue001"
 _PH_RE = re.compile(f"{_PH_OPEN}(\\d+){_PH_CLOSE}")
 _MAX_SKELETONS = 4096
+# Texts of the first batch on which the byte-level shortcut is checked against real offsets.
+_CHECKED_TEXTS = 64
 
 
 @dataclass(frozen=True)
@@ -365,8 +367,8 @@ class _ByteLevelStarts:
             # A vocabulary token holds one character per byte; an added token is its own text.
             length[tid] = len(text.encode("utf-8")) if tid in added else len(token)
             if trim:
-                lead[tid] = len(token) - len(
-                    token.lstrip("\u0120" + "".join(chr(c) for c in range(33) if chr(c).isspace()))
+                lead[tid] = next(
+                    (i for i, c in enumerate(token) if c != "\u0120" and not c.isspace()), len(token)
                 )
         if trim:
             lead = np.minimum(lead, length)
@@ -383,18 +385,16 @@ class _ByteLevelStarts:
         if flat.size and int(flat.max()) >= self.length.size:
             return None
         lengths = self.length[flat]
-        ends = np.cumsum(lengths)
+        csum = np.concatenate([[0], np.cumsum(lengths)])
         bounds = np.concatenate([[0], np.cumsum(counts)])
-        # Per text: its tokens' byte lengths must add up to the text's length.
-        text_ends = ends[bounds[1:] - 1] if flat.size else np.zeros(len(texts), dtype=np.int64)
-        text_ends = np.where(counts > 0, text_ends, np.concatenate([[0], text_ends[:-1]]) if flat.size else 0)
-        bases = np.concatenate([[0], text_ends[:-1]])
+        bases = csum[bounds[:-1]]
+        # Per text, its tokens' byte lengths must add up to the text's length.
         sizes = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-        if not np.array_equal(text_ends - bases, sizes):
+        if not np.array_equal(csum[bounds[1:]] - bases, sizes):
             return None
-        starts = ends - lengths + self.lead[flat]
+        starts = csum[:-1] + self.lead[flat] - np.repeat(bases, counts)
         ids_out = np.split(flat, bounds[1:-1])
-        starts_out = np.split(starts - np.repeat(bases, counts), bounds[1:-1])
+        starts_out = np.split(starts, bounds[1:-1])
         return ids_out, starts_out
 
 
@@ -478,14 +478,15 @@ def tokenize_chat(
         ids_list, starts_list, used_fast = _ids_and_starts(tokenizer, texts, fast)
         if used_fast and not checked:
             # The shortcut must agree with the tokenizer's own offsets (checked once per call).
-            ref_ids, ref_starts, _ = _ids_and_starts(tokenizer, texts, None)
+            n_check = min(len(texts), _CHECKED_TEXTS)
+            ref_ids, ref_starts, _ = _ids_and_starts(tokenizer, texts[:n_check], None)
             same = all(
                 np.array_equal(a, b) and np.array_equal(c, d)
-                for a, b, c, d in zip(ids_list, ref_ids, starts_list, ref_starts, strict=True)
+                for a, b, c, d in zip(ids_list, ref_ids, starts_list, ref_starts, strict=False)
             )
             if not same:
                 fast = None
-                ids_list, starts_list = ref_ids, ref_starts
+                ids_list, starts_list, _ = _ids_and_starts(tokenizer, texts, None)
             checked = True
         for ids, starts, spans in zip(ids_list, starts_list, all_spans, strict=True):
             labels = np.full(ids.shape, IGNORE_INDEX, dtype=np.int32)
