@@ -40,6 +40,10 @@ _BATCH = 512
 _PH_OPEN, _PH_CLOSE = "\ue000", "\ue001"
 _PH_RE = re.compile(f"{_PH_OPEN}(\\d+){_PH_CLOSE}")
 _MAX_SKELETONS = 4096
+# What a ByteLevel post-processor trims from offsets: the byte-level space and Rust's `char::is_whitespace`.
+_TRIMMED = frozenset("\u0120\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
+    chr(c) for c in range(0x2000, 0x200B)
+)
 # Texts of the first batch on which the byte-level shortcut is checked against real offsets.
 _CHECKED_TEXTS = 64
 
@@ -333,15 +337,16 @@ class _ByteLevelStarts:
 
     Every token id stands for a fixed byte string, so a token's start is the sum of the byte lengths of
     the tokens before it (one byte per character in ASCII text). A ByteLevel post-processor with
-    `trim_offsets` moves a start past the token's leading spaces; that is reproduced per token id.
+    `trim_offsets` moves a start past the token's leading spaces (but keeps a single one on a text's first
+    token with `add_prefix_space`); that is reproduced per token id.
     """
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend
-        self.length, self.lead = self._tables(backend)
+        self.length, self.lead, self.keep_first = self._tables(backend)
 
     @staticmethod
-    def _tables(backend: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _tables(backend: Any) -> tuple[np.ndarray, np.ndarray, bool]:
         spec = json.loads(backend.to_str())
         pre = spec.get("pre_tokenizer") or {}
         pres = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
@@ -351,12 +356,11 @@ class _ByteLevelStarts:
             raise ValueError("no ByteLevel pre-tokenizer")
         post = spec.get("post_processor") or {}
         posts = post.get("processors", [post]) if post.get("type") == "Sequence" else [post]
-        trim = False
+        trim = keep_first = False
         for proc in posts:
             if proc.get("type") == "ByteLevel" and proc.get("trim_offsets", True):
-                if proc.get("add_prefix_space", False):
-                    raise ValueError("add_prefix_space changes the first token's offsets")
                 trim = True
+                keep_first = bool(proc.get("add_prefix_space", True))
         vocab: dict[str, int] = backend.get_vocab(with_added_tokens=True)
         added = {tid: tok.content for tid, tok in backend.get_added_tokens_decoder().items()}
         size = max([*vocab.values(), *added.keys(), -1]) + 1
@@ -367,12 +371,10 @@ class _ByteLevelStarts:
             # A vocabulary token holds one character per byte; an added token is its own text.
             length[tid] = len(text.encode("utf-8")) if tid in added else len(token)
             if trim:
-                lead[tid] = next(
-                    (i for i, c in enumerate(token) if c != "\u0120" and not c.isspace()), len(token)
-                )
+                lead[tid] = next((i for i, c in enumerate(token) if c not in _TRIMMED), len(token))
         if trim:
             lead = np.minimum(lead, length)
-        return length, lead
+        return length, lead, keep_first
 
     def encode(self, texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
         """Token ids and token starts of every text; None if a text is not ASCII or does not add up."""
@@ -392,7 +394,12 @@ class _ByteLevelStarts:
         sizes = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
         if not np.array_equal(csum[bounds[1:]] - bases, sizes):
             return None
-        starts = csum[:-1] + self.lead[flat] - np.repeat(bases, counts)
+        lead = self.lead[flat]
+        if self.keep_first and flat.size:
+            # With `add_prefix_space`, a text's first token keeps a single leading space.
+            firsts = bounds[:-1][counts > 0]
+            lead[firsts] = np.where(lead[firsts] == 1, 0, lead[firsts])
+        starts = csum[:-1] + lead - np.repeat(bases, counts)
         ids_out = np.split(flat, bounds[1:-1])
         starts_out = np.split(starts, bounds[1:-1])
         return ids_out, starts_out
@@ -401,14 +408,29 @@ class _ByteLevelStarts:
 def _ids_and_starts(
     tokenizer: Any, texts: list[str], fast: _ByteLevelStarts | None
 ) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
-    """Token ids and token character starts; the flag says whether the byte-level shortcut was used."""
+    """Token ids and token character starts; the flag says whether the byte-level shortcut was used.
+
+    With the shortcut, ASCII texts are encoded without offsets and the others with offsets.
+    """
     if fast is not None:
-        got = fast.encode(texts)
-        if got is not None:
-            return got[0], got[1], True
-    ids: list[np.ndarray] = []
-    starts: list[np.ndarray] = []
-    for enc in _encode(tokenizer, texts):
+        ascii_idx = [i for i, t in enumerate(texts) if t.isascii()]
+        if ascii_idx:
+            got = fast.encode([texts[i] for i in ascii_idx])
+            if got is not None:
+                if len(ascii_idx) == len(texts):
+                    return got[0], got[1], True
+                ids: list[np.ndarray] = [np.zeros(0, dtype=np.int32)] * len(texts)
+                starts: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(texts)
+                for i, a, b in zip(ascii_idx, got[0], got[1], strict=True):
+                    ids[i], starts[i] = a, b
+                rest = sorted(set(range(len(texts))) - set(ascii_idx))
+                r_ids, r_starts, _ = _ids_and_starts(tokenizer, [texts[i] for i in rest], None)
+                for i, a, b in zip(rest, r_ids, r_starts, strict=True):
+                    ids[i], starts[i] = a, b
+                return ids, starts, True
+    ids = []
+    starts = []
+    for enc in _encode(tokenizer, texts) if texts else []:
         ids.append(np.asarray(enc.ids, dtype=np.int32))
         starts.append(np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)[:, 0])
     return ids, starts, False
@@ -434,6 +456,46 @@ def _trained_mask(starts: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarra
     for a, b in spans:
         trained |= (starts >= a) & (starts < b)
     return trained
+
+
+def _label_batch(
+    texts: list[str],
+    ids_list: list[np.ndarray],
+    starts_list: list[np.ndarray],
+    all_spans: list[list[tuple[int, int]]],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Labels of a batch at once: the texts laid end to end, one sorted search over all span bounds."""
+    counts = np.fromiter((x.size for x in ids_list), dtype=np.int64, count=len(ids_list))
+    text_base = np.concatenate([[0], np.cumsum([len(t) for t in texts])]).astype(np.int64)
+    flat_ids = np.concatenate(ids_list).astype(np.int32, copy=False) if ids_list else np.zeros(0, np.int32)
+    flat_starts = (
+        np.concatenate(starts_list).astype(np.int64, copy=False) + np.repeat(text_base[:-1], counts)
+        if ids_list
+        else np.zeros(0, np.int64)
+    )
+    bounds = np.fromiter(
+        (
+            int(base) + x
+            for base, spans in zip(text_base, all_spans, strict=False)
+            for span in spans
+            for x in span
+        ),
+        dtype=np.int64,
+    )
+    if bounds.size and np.all(np.diff(bounds) >= 0):
+        # Sorted, non-overlapping spans: an odd insertion point means inside a span.
+        trained = (np.searchsorted(bounds, flat_starts, side="right") % 2).astype(bool)
+        labels = np.where(trained, flat_ids, IGNORE_INDEX).astype(np.int32)
+        cuts = np.cumsum(counts)[:-1]
+        return list(zip(np.split(flat_ids, cuts), np.split(labels, cuts), strict=True))
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    for ids, starts, spans in zip(ids_list, starts_list, all_spans, strict=True):
+        labels = np.full(ids.shape, IGNORE_INDEX, dtype=np.int32)
+        if spans and ids.size:
+            mask = _trained_mask(starts, spans)
+            labels[mask] = ids[mask]
+        out.append((ids, labels))
+    return out
 
 
 def tokenize_chat(
@@ -488,12 +550,7 @@ def tokenize_chat(
                 fast = None
                 ids_list, starts_list, _ = _ids_and_starts(tokenizer, texts, None)
             checked = True
-        for ids, starts, spans in zip(ids_list, starts_list, all_spans, strict=True):
-            labels = np.full(ids.shape, IGNORE_INDEX, dtype=np.int32)
-            if spans and ids.size:
-                trained = _trained_mask(starts, spans)
-                labels[trained] = ids[trained]
-            out.append((ids, labels))
+        out.extend(_label_batch(texts, ids_list, starts_list, all_spans))
     return out
 
 

@@ -1,0 +1,201 @@
+"""The fast tokenisation paths (skeletons, byte-level starts) give exactly what the general path gives.
+
+The reference renders growing prefixes for every sample (`ChatRenderer._prefix_spans`, or the content
+search for templates without the prefix property) and tokenises with transformers' own offsets
+(`return_offsets_mapping`); a token is trained iff its first character lies in a trained span.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from training_hub.data import IGNORE_INDEX
+from training_hub.data.formats import Record
+from training_hub.data.tokenize import (
+    ChatRenderer,
+    _byte_level_starts,
+    _content_only_output,
+    _ids_and_starts,
+    tokenize_chat,
+    trained_roles_for,
+)
+from training_hub.tiny import WORDS
+
+pytestmark = pytest.mark.unit
+
+EOS_TEMPLATE = (
+    "{{- bos_token }}{%- for message in messages %}"
+    "{{- '<|' + message['role'] + '|>\\n' + message['content'] + eos_token }}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|assistant|>\\n' }}{%- endif %}"
+)
+TRIM_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] | trim }}{{ eos_token }}\n"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+FIRST_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] != 'system' %}<|system|>\ndefault{{ eos_token }}\n{% endif %}"
+    "{% for m in messages %}{% if loop.last %}[LAST]{% endif %}<|{{ m.role }}|>\n{{ m.content }}{{ eos_token }}\n"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+CONTENT_BRANCH_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{% if loop.last and 'cat' in m['content'] %}[CAT]{% endif %}"
+    "<|{{ m['role'] }}|>\n{{ m['content'] }}{{ eos_token }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_tokenizer_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+
+
+def _content(rng: random.Random) -> str:
+    words = rng.choices(WORDS, k=rng.randint(0, 12))
+    if rng.random() < 0.05:
+        words.append(rng.choice(["café", "naïve", "日本"]))
+    text = " ".join(words)
+    pad = ["", " ", "  ", "\n", " \n "]
+    return rng.choice(pad) + text + rng.choice(pad)
+
+
+def _records(n: int, seed: int) -> list[Record]:
+    rng = random.Random(seed)
+    out: list[Record] = []
+    for line in range(1, n + 1):
+        msgs: list[dict[str, str]] = []
+        if rng.random() < 0.4:
+            msgs.append({"role": "system", "content": _content(rng)})
+        for _ in range(rng.randint(1, 3)):
+            msgs.append({"role": "user", "content": _content(rng)})
+            msgs.append({"role": "assistant", "content": _content(rng)})
+        if rng.random() < 0.1:
+            msgs[-1] = {"role": "assistant", "content": "x\ue000y"}  # a skeleton placeholder character
+        out.append(Record(line=line, messages=msgs, unmask=rng.random() < 0.2))
+    return out
+
+
+def _reference(tok: Any, records: list[Record], unmask_roles: list[str] | None) -> list[tuple[list, list]]:
+    renderer = ChatRenderer(tok)
+    out = []
+    for rec in records:
+        roles = trained_roles_for(rec, unmask_roles)
+        found = renderer._prefix_spans(rec.messages, roles) or renderer._spans_by_search(rec.messages, roles)
+        text, spans = found
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        labels = [
+            i if any(a <= s < b for a, b in spans) else IGNORE_INDEX
+            for i, (s, _) in zip(ids, enc["offset_mapping"], strict=True)
+        ]
+        out.append((ids, labels))
+    return out
+
+
+def _with_template(tok: Any, template: str | None) -> Any:
+    if template is None:
+        return tok
+    tok = copy.deepcopy(tok)
+    tok.chat_template = template
+    return tok
+
+
+@pytest.mark.parametrize(
+    "template", [None, EOS_TEMPLATE, TRIM_TEMPLATE, FIRST_TEMPLATE, CONTENT_BRANCH_TEMPLATE]
+)
+@pytest.mark.parametrize("unmask_roles", [None, ["user", "assistant"]])
+def test_fast_paths_equal_the_general_path(tokenizer: Any, template: str | None, unmask_roles) -> None:
+    tok = _with_template(tokenizer, template)
+    records = _records(700, seed=len(template or "") + len(unmask_roles or []))  # more than one batch
+    got = tokenize_chat(records, tok, unmask_roles, lambda r: str(r.line))
+    want = _reference(tok, records, unmask_roles)
+    trained = 0
+    for (ids, labels), (exp_ids, exp_labels) in zip(got, want, strict=True):
+        assert ids.tolist() == exp_ids
+        assert labels.tolist() == exp_labels
+        trained += int(np.sum(labels != IGNORE_INDEX))
+    assert trained > 0
+
+
+def _offsets_starts(tok: Any, texts: list[str]) -> list[list[int]]:
+    return [
+        [s for s, _ in e.offsets] for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+    ]
+
+
+@pytest.mark.parametrize("trim", ["none", "trim", "trim_no_prefix_space"])
+def test_byte_level_starts_equal_the_offsets(tokenizer: Any, trim: str) -> None:
+    """Starts from token byte lengths (no offsets computed) equal the Rust tokenizer's offsets."""
+    from tokenizers import processors
+
+    tok = copy.deepcopy(tokenizer)
+    if trim != "none":  # a ByteLevel post-processor with `trim_offsets` moves starts past leading spaces
+        tok.backend_tokenizer.post_processor = processors.ByteLevel(
+            trim_offsets=True, add_prefix_space=trim == "trim"
+        )
+    fast = _byte_level_starts(tok)
+    assert fast is not None
+    renderer = ChatRenderer(tok)
+    texts = [renderer.render(r.messages) for r in _records(300, seed=3)]
+    texts += ["", " ", " x", "  x  y ", "\n\n a", "<|eos|> <|bos|>  ", " <|eos|>"]
+    ascii_texts = [t for t in texts if t.isascii()]
+    got = fast.encode(ascii_texts)
+    assert got is not None
+    assert [s.tolist() for s in got[1]] == _offsets_starts(tok, ascii_texts)
+    assert fast.encode(["café"]) is None  # non-ASCII text: offsets are needed
+    ids, starts, used = _ids_and_starts(tok, texts, fast)
+    assert used
+    assert [s.tolist() for s in starts] == _offsets_starts(tok, texts)
+    assert [i.tolist() for i in ids] == [
+        e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+    ]
+
+
+def test_skeletons_are_used_for_eligible_templates(tokenizer: Any) -> None:
+    renderer = ChatRenderer(_with_template(tokenizer, EOS_TEMPLATE))
+    records = _records(50, seed=5)
+    for rec in records:
+        renderer.text_and_spans(rec.messages, frozenset({"assistant"}))
+    assert renderer._skeletons and all(s is not None for s in renderer._skeletons.values())
+    assert not ChatRenderer(_with_template(tokenizer, CONTENT_BRANCH_TEMPLATE))._skeletons_ok
+
+
+@pytest.mark.parametrize("trim", [False, True])
+def test_byte_level_trimming_post_processor(tokenizer: Any, trim: bool) -> None:
+    """End to end through `tokenize_chat`, with and without a trimming ByteLevel post-processor."""
+    from tokenizers import processors
+
+    tok = copy.deepcopy(tokenizer)
+    if trim:
+        tok.backend_tokenizer.post_processor = processors.ByteLevel(trim_offsets=True)
+    records = _records(300, seed=7)
+    got = tokenize_chat(records, tok, ["user", "assistant"], lambda r: str(r.line))
+    want = _reference(tok, records, ["user", "assistant"])
+    for (ids, labels), (exp_ids, exp_labels) in zip(got, want, strict=True):
+        assert ids.tolist() == exp_ids
+        assert labels.tolist() == exp_labels
+
+
+@pytest.mark.parametrize(
+    ("template", "eligible"),
+    [
+        (EOS_TEMPLATE, True),
+        (TRIM_TEMPLATE, True),
+        (FIRST_TEMPLATE, True),
+        (CONTENT_BRANCH_TEMPLATE, False),
+        ("{% for m in messages %}{% set c = m.content %}{{ c }}{% endfor %}", False),
+        ("{% for m in messages %}{{ m.content | replace('a', m.content) }}{% endfor %}", False),
+        ("{% for m in messages %}{{ m['content'] if m['content'] else 'empty' }}{% endfor %}", False),
+        ("{% for m in messages %}{{ m.content ~ '|' }}{% endfor %}", True),
+        ("{% for m in messages %}{{ m.content", False),  # does not parse
+    ],
+)
+def test_skeleton_eligibility(template: str, eligible: bool) -> None:
+    assert _content_only_output(template) is eligible
