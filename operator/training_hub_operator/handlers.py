@@ -8,6 +8,7 @@ them with the run (kopf timers and daemons would add a finalizer, so the resync 
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -41,11 +42,15 @@ def runner() -> Runner:
     return r
 
 
-def _reconcile(namespace: str | None, name: str | None, trigger: str) -> None:
+def _reconcile(namespace: str | None, name: str | None, trigger: str, body: Any = None) -> None:
+    """Reconcile a run: from the event's body when there is one (no re-read), else read by name."""
     if not namespace or not name:
         return
     try:
-        phase = runner().reconcile_by_name(namespace, name, trigger)
+        if body is not None and (body.get("metadata") or {}).get("resourceVersion"):
+            phase = runner().reconcile(copy.deepcopy(dict(body)), trigger)
+        else:
+            phase = runner().reconcile_by_name(namespace, name, trigger)
     except KubeError as exc:
         raise kopf.TemporaryError(f"API error while reconciling {namespace}/{name}: {exc}", delay=5) from exc
     log.info("reconciled %s/%s (%s): %s", namespace, name, trigger, phase)
@@ -59,7 +64,7 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.persistence.finalizer = c.FINALIZER
     settings.posting.enabled = False  # the runner posts its own events, one per transition
-    settings.execution.max_workers = 4
+    settings.execution.max_workers = 16
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     runner()
@@ -81,21 +86,21 @@ def _probe(**_: Any) -> int:
 
 
 @kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL)
-def on_resume(namespace: str | None, name: str | None, **_: Any) -> None:
+def on_resume(body: Any, namespace: str | None, name: str | None, **_: Any) -> None:
     """The operator (re)started and found this run: adopt and reconcile."""
-    _reconcile(namespace, name, "resume")
+    _reconcile(namespace, name, "resume", body)
 
 
 @kopf.on.create(c.GROUP, c.VERSION, c.PLURAL)
-def on_create(namespace: str | None, name: str | None, **_: Any) -> None:
+def on_create(body: Any, namespace: str | None, name: str | None, **_: Any) -> None:
     """A new run."""
-    _reconcile(namespace, name, "create")
+    _reconcile(namespace, name, "create", body)
 
 
 @kopf.on.update(c.GROUP, c.VERSION, c.PLURAL, field="spec")
-def on_update(namespace: str | None, name: str | None, **_: Any) -> None:
+def on_update(body: Any, namespace: str | None, name: str | None, **_: Any) -> None:
     """The spec changed (suspend, a fix of an invalid spec, or a refused change of a launched run)."""
-    _reconcile(namespace, name, "update")
+    _reconcile(namespace, name, "update", body)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
@@ -117,9 +122,18 @@ def _owner_name(body: Any) -> str | None:
 
 
 def _child_event(body: Any, namespace: str | None, type_: str | None, trigger: str) -> None:
+    """Reconcile the owner run, unless its last reconcile already saw the child in this state."""
     owner = _owner_name(body)
-    if owner and namespace:
-        _reconcile(namespace, owner, trigger)
+    if not owner or not namespace:
+        return
+    try:
+        phase = runner().child_event(
+            namespace, owner, copy.deepcopy(dict(body)), str(body.get("kind")), trigger, type_ == "DELETED"
+        )
+    except KubeError as exc:
+        raise kopf.TemporaryError(f"API error while reconciling {namespace}/{owner}: {exc}", delay=5) from exc
+    if phase is not None:
+        log.info("reconciled %s/%s (%s): %s", namespace, owner, trigger, phase)
 
 
 def _register_child_watches() -> None:
@@ -163,9 +177,11 @@ def _list_runs() -> list[dict[str, Any]]:
     if namespaces:
         out: list[dict[str, Any]] = []
         for ns in namespaces:
-            out.extend(kube.list(TRAININGRUN, ns))
+            out.extend(kube.list(TRAININGRUN, ns, resource_version="0"))
         return out
-    return list(kube.request("GET", f"/apis/{c.API_VERSION}/{c.PLURAL}").get("items") or [])
+    # resourceVersion=0: served from the API server's watch cache (each run is read again to reconcile it).
+    data = kube.request("GET", f"/apis/{c.API_VERSION}/{c.PLURAL}", query=[("resourceVersion", "0")])
+    return list(data.get("items") or [])
 
 
 def _resync_loop() -> None:

@@ -83,6 +83,8 @@ class Runner:
         self._hub_cache: dict[str, ModelConfig] = {}
         #: Per run: ``(kind, name) -> resourceVersion`` of the children its last reconcile decided from.
         self._seen: dict[str, dict[tuple[str, str], str]] = {}
+        #: Per run: ``(generation, status)`` as stored by its last reconcile (absent once it ended).
+        self._stored: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.phases: dict[str, str] = {}
         self.stalled: set[str] = set()
 
@@ -98,6 +100,7 @@ class Runner:
         self.stalled.discard(key)
         metrics.RUNS_STALLED.set(len(self.stalled))
         self._seen.pop(key, None)
+        self._stored.pop(key, None)
         with self._locks_guard:
             self._locks.pop(key, None)
 
@@ -107,7 +110,7 @@ class Runner:
         return self.reconcile({"metadata": {"namespace": namespace, "name": name}}, trigger, read=True)
 
     def child_event(
-        self, namespace: str, run_name: str, child: dict[str, Any], kind: str, trigger: str
+        self, namespace: str, run_name: str, child: dict[str, Any], kind: str, trigger: str, deleted: bool
     ) -> str | None:
         """Reconcile a run after an event of one of its children, unless the run's last reconcile already
         saw the child in this very state (same resourceVersion: e.g. the ADDED event of a child the
@@ -117,7 +120,7 @@ class Runner:
         rv = meta.get("resourceVersion")
         with self._lock(key):
             seen = self._seen.get(key, {}).get((kind, str(meta.get("name"))))
-        if rv and seen == rv and not meta.get("deletionTimestamp"):
+        if rv and seen == rv and not deleted and not meta.get("deletionTimestamp"):
             return None
         return self.reconcile_by_name(namespace, run_name, trigger)
 
@@ -143,6 +146,17 @@ class Runner:
         key = f"{ns}/{name}"
         start = time.perf_counter()
         with self._lock(key):
+            stored = self._stored.get(key)
+            if (
+                not read
+                and trigger != "resume"  # after a restart of kopf: events may have been missed, look again
+                and stored is not None
+                and stored == (meta.get("generation"), run.get("status") or {})
+                and not meta.get("deletionTimestamp")
+            ):
+                # The event carries the state this operator stored last (e.g. the event of its own status
+                # write): nothing new to decide from (children's changes come as their own events).
+                return (run.get("status") or {}).get("phase")
             try:
                 body: dict[str, Any] | None = None if read or not meta.get("resourceVersion") else run
                 for attempt in range(STATUS_CONFLICT_RETRIES + 1):
@@ -347,6 +361,7 @@ class Runner:
     def _reconcile_locked(self, run: dict[str, Any], *, verified: bool = True) -> str | None:
         run_key = f"{run['metadata'].get('namespace', 'default')}/{run['metadata']['name']}"
         self._seen.pop(run_key, None)
+        self._stored.pop(run_key, None)
         status = run.get("status") or {}
         if status.get("phase") in TERMINAL_PHASES and status.get("completionTime"):
             if status.get("phase") == "Failed" and status.get("workload"):
@@ -399,10 +414,12 @@ class Runner:
             second = decide(inp)
             second.events = decision.events + [e for e in second.events if e not in decision.events]
             decision = second
-        self._write_status(run, decision)
+        stored = self._write_status(run, decision)
         if ended:
             self._cleanup(run, decision)
         else:
+            if stored is not None:
+                self._stored[run_key] = (run["metadata"].get("generation"), stored)
             self._seen[run_key] = {
                 (str(ch.get("kind")), str(ch["metadata"].get("name"))): str(ch["metadata"]["resourceVersion"])
                 for ch in inp.children
@@ -410,11 +427,10 @@ class Runner:
             }
         meta = run["metadata"]
         self._note_stall(f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status)
-        if decision.status.get("workload") and decision.status.get("phase") not in (
-            None,
-            "Pending",
-            "Planning",
-        ):
+        past_planning = decision.status.get("phase") not in (None, "Pending", "Planning")
+        # Only pvc:// models are planned by a pod (decide): other runs have no planning Job to delete.
+        planned_by_pod = validated is None or validated.spec.model.uri.startswith("pvc://")
+        if decision.status.get("workload") and past_planning and planned_by_pod:
             self._cleanup_planning_job(run)
         return decision.status.get("phase")
 
@@ -494,7 +510,9 @@ class Runner:
                     raise
                 log.info("%s %s/%s already exists: adopting", kind.kind, ns, name)
                 existing = self._get_child(kind, ns, name)
-                workload = kind.kind == workload_kind and name == child_names(run["metadata"]["name"]).workload
+                workload = (
+                    kind.kind == workload_kind and name == child_names(run["metadata"]["name"]).workload
+                )
                 if existing is not None and (_owned(existing, uid) or workload):
                     out.append(existing)
             faults.checkpoint(f"created-{kind.kind.lower()}")
@@ -505,9 +523,12 @@ class Runner:
                 out.append({"kind": kind.kind, "apiVersion": kind.api_version, **patched})
         return out, created
 
-    def _write_status(self, run: dict[str, Any], decision: Decision) -> None:
+    def _write_status(self, run: dict[str, Any], decision: Decision) -> dict[str, Any] | None:
+        """Write the status if it changed and post the events; return the status as stored (None if
+        the API server's answer did not say)."""
         old = run.get("status") or {}
         new = decision.status
+        stored: dict[str, Any] | None = old
         if new != old:
             # status.progress belongs to the training pod (it patches it concurrently): never write back
             # an older copy of it (see training_hub_operator.progress.status_patch).
@@ -517,19 +538,21 @@ class Runner:
             rv = run["metadata"].get("resourceVersion")
             if rv:  # optimistic concurrency: 409 Conflict if the run changed since it was read
                 body["metadata"] = {"resourceVersion": rv}
-            self.kube.patch(
+            answer = self.kube.patch(
                 TRAININGRUN,
                 run["metadata"]["namespace"],
                 run["metadata"]["name"],
                 body,
                 subresource="status",
             )
+            stored = answer.get("status") if isinstance(answer, dict) else None
             metrics.STATUS_WRITES.inc()
         for type_, reason, message in decision.events:
             try:
                 self.post_event(run, type_, reason, message)
             except KubeError as exc:  # events are best effort
                 log.warning("could not post event %s: %s", reason, exc)
+        return stored if isinstance(stored, dict) else None
 
     def _start_planning_pod(self, run: dict[str, Any], validated: ValidatedSpec | None) -> None:
         if validated is None:

@@ -1,0 +1,87 @@
+"""How the runner reads the cluster (against the real Kubernetes 1.20 control plane): children by name, no
+namespace-wide LIST, no reconcile for an event it already saw, and an outdated event body never relaunches
+an ended run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.operator.helpers import get_run, jobs_in, run_manifest
+from training_hub_operator.kube import Kube
+from training_hub_operator.launchers.pytorchjob import PYTORCHJOB
+from training_hub_operator.runner import TRAININGRUN, Runner
+from training_hub_operator.settings import OperatorSettings
+
+pytestmark = pytest.mark.integration
+
+
+class _CountingKube(Kube):
+    """A real Kube that records every request as ``(method, path)``."""
+
+    def __init__(self, api_client: Any) -> None:
+        super().__init__(api_client)
+        self.calls: list[tuple[str, str]] = []
+
+    def request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        self.calls.append((method, path))
+        return super().request(method, path, body, **kwargs)
+
+
+def _created_run(plane: Any, namespace: str, name: str, kube: Kube) -> dict[str, Any]:
+    plane.apply(run_manifest(name), namespace=namespace)
+    return kube.get(TRAININGRUN, namespace, name) or {}
+
+
+def test_launch_reads_children_by_name_and_skips_the_event_of_its_own_create(operator_plane, namespace):
+    kube = _CountingKube(operator_plane.api_client())
+    runner = Runner(kube, OperatorSettings())
+    run = _created_run(operator_plane, namespace, "reads", kube)
+    kube.calls.clear()
+
+    assert runner.reconcile(run, "create") == "Queued"
+    lists = [p for m, p in kube.calls if m == "GET" and p.rsplit("/", 1)[-1] in ("configmaps", "pytorchjobs")]
+    assert lists == []  # no namespace-wide LIST of children
+    assert ("GET", PYTORCHJOB.path(namespace, "reads")) in kube.calls
+    assert [p for m, p in kube.calls if m == "POST" and p.endswith("/pytorchjobs")] == [
+        PYTORCHJOB.path(namespace)
+    ]
+
+    job = kube.get(PYTORCHJOB, namespace, "reads")
+    assert job is not None
+    kube.calls.clear()
+    # The job's ADDED event carries the state the reconcile already used: nothing to do.
+    assert runner.child_event(namespace, "reads", job, "PyTorchJob", "pytorchjob-event", False) is None
+    assert kube.calls == []
+    # A changed job (new resourceVersion) is reconciled.
+    job["metadata"]["resourceVersion"] = "0"
+    assert runner.child_event(namespace, "reads", job, "PyTorchJob", "pytorchjob-event", False) == "Queued"
+    assert kube.calls
+    # The event of the operator's own status write (same generation and status) decides nothing.
+    kube.calls.clear()
+    assert runner.reconcile(get_run(operator_plane, namespace, "reads"), "create") == "Queued"
+    assert kube.calls == []
+
+
+def test_an_outdated_body_does_not_relaunch_an_ended_run(operator_plane, namespace):
+    kube = Kube(operator_plane.api_client())
+    runner = Runner(kube, OperatorSettings())
+    outdated = _created_run(operator_plane, namespace, "ended", kube)
+    assert Runner(kube, OperatorSettings()).reconcile(dict(outdated), "create") == "Queued"
+    # The run ends and its job is cleaned up (a TTL, a person).
+    now = "2026-01-01T00:00:00Z"
+    kube.patch(
+        TRAININGRUN,
+        namespace,
+        "ended",
+        {"status": {"phase": "Succeeded", "completionTime": now}},
+        subresource="status",
+    )
+    kube.delete(PYTORCHJOB, namespace, "ended")
+    assert [j for j in jobs_in(operator_plane, namespace) if not j["metadata"].get("deletionTimestamp")] == []
+
+    # A reconcile from the body as it was at creation (no status) reads the run before creating anything.
+    assert runner.reconcile(outdated, "create") == "Succeeded"
+    assert [j for j in jobs_in(operator_plane, namespace) if not j["metadata"].get("deletionTimestamp")] == []
+    assert get_run(operator_plane, namespace, "ended")["status"]["phase"] == "Succeeded"
