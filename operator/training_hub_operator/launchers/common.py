@@ -19,10 +19,11 @@ from training_hub.pod.spec import (
     PodRunSpec,
     RunIdentity,
 )
-from training_hub_operator.api.constants import LABEL_COMPONENT, is_reserved_env
+from training_hub_operator.api.constants import ANNOTATION_USER_SUSPENDED, LABEL_COMPONENT, is_reserved_env
 from training_hub_operator.api.spec import TrainingRunSpec, pvc_claims
+from training_hub_operator.kube import CONFIGMAP, ResourceKind
 from training_hub_operator.launchers.base import RenderContext
-from training_hub_operator.naming import bounded_name
+from training_hub_operator.naming import ChildNames, bounded_name
 
 CONFIG_VOLUME = "run-spec"
 SHM_VOLUME = "dshm"
@@ -293,3 +294,29 @@ def launched_spec_json(spec: dict[str, Any]) -> str:
 
 #: Spec fields that may change while the job runs (everything else is fixed at launch).
 MUTABLE_FIELDS: frozenset[str] = frozenset({"suspend", "startDeadlineSeconds"})
+
+
+def suspend_patch_at(path: tuple[str, ...], suspend: bool) -> dict[str, Any]:
+    """Merge patch of a workload's suspend field at ``spec.<path>``, with the user-suspended marker."""
+    inner: dict[str, Any] = {path[-1]: suspend}
+    for key in reversed(path[:-1]):
+        inner = {key: inner}
+    return {
+        "metadata": {"annotations": {ANNOTATION_USER_SUSPENDED: "true" if suspend else None}},
+        "spec": inner,
+    }
+
+
+def suspended_at(workload: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """The suspend field at ``spec.<path>`` of a workload."""
+    node = workload.get("spec") or {}
+    for key in path[:-1]:
+        node = node.get(key) or {}
+    return bool(node.get(path[-1]))
+
+
+def config_and_workload_refs(
+    names: ChildNames, workload_kind: ResourceKind
+) -> list[tuple[ResourceKind, str]]:
+    """Kind and name of the children of a launcher that renders one ConfigMap and one workload."""
+    return [(CONFIGMAP, names.config), (workload_kind, names.workload)]

@@ -269,14 +269,11 @@ class NativeLauncher:
 
     def suspend_patch(self, suspend: bool) -> dict[str, Any]:
         """Merge patch of one node Job's ``spec.suspend`` (apply it to every node Job)."""
-        return {
-            "metadata": {"annotations": {ANNOTATION_USER_SUSPENDED: "true" if suspend else None}},
-            "spec": {"suspend": suspend},
-        }
+        return common.suspend_patch_at(("suspend",), suspend)
 
     def is_suspended(self, workload: dict[str, Any]) -> bool:
         """``spec.suspend`` of a node Job."""
-        return bool((workload.get("spec") or {}).get("suspend"))
+        return common.suspended_at(workload, ("suspend",))
 
 
 LAUNCHER = NativeLauncher()

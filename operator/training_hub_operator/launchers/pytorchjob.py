@@ -45,7 +45,7 @@ class PyTorchJobLauncher:
         self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
     ) -> list[tuple[ResourceKind, str]]:
         """Kind and name of every child :meth:`render` makes: the ConfigMap and the workload."""
-        return [(CONFIGMAP, names.config), (self.workload_kind, names.workload)]
+        return common.config_and_workload_refs(names, self.workload_kind)
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         """The run's ConfigMap and PyTorchJob."""
@@ -182,14 +182,11 @@ class PyTorchJobLauncher:
 
     def suspend_patch(self, suspend: bool) -> dict[str, Any]:
         """Merge patch of ``spec.runPolicy.suspend`` (and the user-suspended marker)."""
-        return {
-            "metadata": {"annotations": {ANNOTATION_USER_SUSPENDED: "true" if suspend else None}},
-            "spec": {"runPolicy": {"suspend": suspend}},
-        }
+        return common.suspend_patch_at(("runPolicy", "suspend"), suspend)
 
     def is_suspended(self, workload: dict[str, Any]) -> bool:
         """``spec.runPolicy.suspend`` of the PyTorchJob."""
-        return bool(((workload.get("spec") or {}).get("runPolicy") or {}).get("suspend"))
+        return common.suspended_at(workload, ("runPolicy", "suspend"))
 
 
 LAUNCHER = PyTorchJobLauncher()

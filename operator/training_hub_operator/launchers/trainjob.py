@@ -73,7 +73,7 @@ class TrainJobLauncher:
         self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
     ) -> list[tuple[ResourceKind, str]]:
         """Kind and name of every child :meth:`render` makes: the ConfigMap and the workload."""
-        return [(CONFIGMAP, names.config), (self.workload_kind, names.workload)]
+        return common.config_and_workload_refs(names, self.workload_kind)
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         """The run's ConfigMap and TrainJob."""
@@ -202,14 +202,11 @@ class TrainJobLauncher:
 
     def suspend_patch(self, suspend: bool) -> dict[str, Any]:
         """Merge patch of ``spec.suspend`` (and the user-suspended marker)."""
-        return {
-            "metadata": {"annotations": {ANNOTATION_USER_SUSPENDED: "true" if suspend else None}},
-            "spec": {"suspend": suspend},
-        }
+        return common.suspend_patch_at(("suspend",), suspend)
 
     def is_suspended(self, workload: dict[str, Any]) -> bool:
         """``spec.suspend`` of the TrainJob."""
-        return bool((workload.get("spec") or {}).get("suspend"))
+        return common.suspended_at(workload, ("suspend",))
 
 
 LAUNCHER = TrainJobLauncher()
