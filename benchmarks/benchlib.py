@@ -185,6 +185,28 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_json_worker(
+    module_args: Sequence[str], result_path: Path, env: dict[str, str], what: str
+) -> dict[str, Any]:
+    """Run ``python -m <module_args>`` from the repository root and return the JSON it wrote to ``result_path``.
+
+    Raises:
+        RuntimeError: If the worker exits non-zero (with the tail of its stderr).
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", *module_args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    out: dict[str, Any] = json.loads(result_path.read_text())
+    return out
+
+
 def main_guard(fn: Any) -> None:
     """Run `fn()` and exit with its return code (benchmarks' `__main__`)."""
     sys.exit(int(fn() or 0))

@@ -15,14 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.benchlib import ROOT, build_tiny_assets, format_table, median, subprocess_env, write_result
+from benchmarks.benchlib import (
+    build_tiny_assets,
+    format_table,
+    median,
+    run_json_worker,
+    subprocess_env,
+    write_result,
+)
 from benchmarks.chat_data import write_chat_dataset
 
 PHASES = (
@@ -107,25 +113,12 @@ def run_probe(params: dict[str, Any], workdir: Path, tag: str) -> dict[str, Any]
     params_path.write_text(json.dumps(params))
     env = subprocess_env(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     spawn = time.time()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.startup",
-            "--probe",
-            str(params_path),
-            str(result_path),
-            repr(spawn),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    res = run_json_worker(
+        ["benchmarks.startup", "--probe", str(params_path), str(result_path), repr(spawn)],
+        result_path,
+        env,
+        "startup probe",
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"startup probe failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    res = json.loads(result_path.read_text())
     return {"phases": phases(res), "from_cache": res["from_cache"]}
 
 

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.benchlib import ROOT, build_tiny_assets, format_table, median, subprocess_env, write_result
+from benchmarks.benchlib import (
+    build_tiny_assets,
+    format_table,
+    median,
+    run_json_worker,
+    subprocess_env,
+    write_result,
+)
 from benchmarks.chat_data import write_chat_dataset
 
 TARGET_SPEEDUP = 1.5
@@ -31,19 +36,12 @@ def run_worker(mode: str, cfg: dict[str, Any], workdir: Path, threads: int) -> d
     result = workdir / f"{mode}-result.json"
     cfg_path.write_text(json.dumps(cfg))
     env = subprocess_env(OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.train_worker", "--mode", mode, "--config", str(cfg_path)]
-        + ["--result", str(result)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    return run_json_worker(
+        ["benchmarks.train_worker", "--mode", mode, "--config", str(cfg_path), "--result", str(result)],
+        result,
+        env,
+        f"{mode} training worker",
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{mode} training worker failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    out: dict[str, Any] = json.loads(result.read_text())
-    return out
 
 
 def throughput(rows: list[dict[str, Any]]) -> dict[str, float]:
