@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 
 from training_hub_operator.api import constants as c
+from training_hub_operator.events import EventRecorder, post_event
 from training_hub_operator.kube import JOB, Kube, KubeError
 from training_hub_operator.launchers import available_launchers
 from training_hub_operator.runner import TRAININGRUN, Runner
@@ -42,8 +43,57 @@ def runner() -> Runner:
     return r
 
 
+#: Delay before a failed reconcile is retried (doubled per failure in a row, up to RETRY_MAX_SECONDS).
+RETRY_SECONDS = 2.0
+RETRY_MAX_SECONDS = 60.0
+
+
+class Retries:
+    """Runs whose reconcile failed, and when to try each again (exponential back-off per run).
+
+    Watch-event handlers are not retried by kopf; the resync thread runs what is due here.
+    """
+
+    def __init__(self) -> None:
+        self._due: dict[tuple[str, str], tuple[float, int]] = {}
+        self._guard = threading.Lock()
+
+    def failed(self, namespace: str, name: str, now: float | None = None) -> float:
+        """Record a failure; return the delay before the next attempt."""
+        now = time.monotonic() if now is None else now
+        with self._guard:
+            _, failures = self._due.get((namespace, name), (0.0, 0))
+            delay = min(RETRY_MAX_SECONDS, RETRY_SECONDS * 2**failures)
+            self._due[(namespace, name)] = (now + delay, failures + 1)
+        return delay
+
+    def succeeded(self, namespace: str, name: str) -> None:
+        """Forget a run's failures."""
+        with self._guard:
+            self._due.pop((namespace, name), None)
+
+    def take_due(self, now: float | None = None) -> list[tuple[str, str]]:
+        """The runs whose retry is due (they stay recorded until they succeed)."""
+        now = time.monotonic() if now is None else now
+        with self._guard:
+            due = [key for key, (when, _) in self._due.items() if when <= now]
+            for key in due:
+                when, failures = self._due[key]
+                self._due[key] = (now + RETRY_MAX_SECONDS, failures)  # not again before it reports back
+        return due
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+
+_retries = Retries()
+
+
 def _reconcile(namespace: str | None, name: str | None, trigger: str, body: Any = None) -> None:
-    """Reconcile a run: from the event's body when there is one (no re-read), else read by name."""
+    """Reconcile a run: from the event's body when there is one (no re-read), else read by name.
+
+    A failure is logged and the run retried later (back-off) from the resync thread.
+    """
     if not namespace or not name:
         return
     try:
@@ -51,23 +101,45 @@ def _reconcile(namespace: str | None, name: str | None, trigger: str, body: Any 
             phase = runner().reconcile(copy.deepcopy(dict(body)), trigger)
         else:
             phase = runner().reconcile_by_name(namespace, name, trigger)
-    except KubeError as exc:
-        raise kopf.TemporaryError(f"API error while reconciling {namespace}/{name}: {exc}", delay=5) from exc
-    log.info("reconciled %s/%s (%s): %s", namespace, name, trigger, phase)
+    except Exception as exc:
+        delay = _retries.failed(namespace, name)
+        level = logging.WARNING if isinstance(exc, KubeError) else logging.ERROR
+        log.log(
+            level,
+            "reconciling %s/%s (%s) failed, retrying in %.0fs: %s",
+            namespace,
+            name,
+            trigger,
+            delay,
+            exc,
+            exc_info=not isinstance(exc, KubeError),
+        )
+        return
+    _retries.succeeded(namespace, name)
+    log.log(
+        logging.DEBUG if trigger == "resync" else logging.INFO,
+        "reconciled %s/%s (%s): %s",
+        namespace,
+        name,
+        trigger,
+        phase,
+    )
 
 
 @kopf.on.startup()
 def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=c.KOPF_PREFIX, key="last-handled-configuration"
-    )
+    # Only watch-event handlers are registered, so kopf stores nothing on the objects (no annotations, no
+    # finalizer): the runner is level-triggered and keeps what it needs in memory and in status.
     settings.persistence.finalizer = c.FINALIZER
-    settings.posting.enabled = False  # the runner posts its own events, one per transition
+    settings.posting.enabled = False  # the runner posts its own events, one per reconcile
     settings.execution.max_workers = 16
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    runner()
+    r = runner()
+    if _state.get("recorder") is None:
+        recorder = EventRecorder(lambda run, t, reason, m: post_event(r.kube, run, t, reason, m))
+        _state["recorder"] = recorder
+        r.post_event = recorder.record
     stop: threading.Event = _state["stop"]
     stop.clear()
     thread = threading.Thread(target=_resync_loop, name="resync", daemon=True)
@@ -78,6 +150,9 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.cleanup()
 def _cleanup(**_: Any) -> None:
     _state["stop"].set()
+    recorder = _state.get("recorder")
+    if recorder is not None:
+        recorder.flush(timeout=5.0)
 
 
 @kopf.on.probe(id="runs")
@@ -85,29 +160,19 @@ def _probe(**_: Any) -> int:
     return len(runner().phases)
 
 
-@kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL)
-def on_resume(body: Any, namespace: str | None, name: str | None, **_: Any) -> None:
-    """The operator (re)started and found this run: adopt and reconcile."""
-    _reconcile(namespace, name, "resume", body)
-
-
-@kopf.on.create(c.GROUP, c.VERSION, c.PLURAL)
-def on_create(body: Any, namespace: str | None, name: str | None, **_: Any) -> None:
-    """A new run."""
-    _reconcile(namespace, name, "create", body)
-
-
-@kopf.on.update(c.GROUP, c.VERSION, c.PLURAL, field="spec")
-def on_update(body: Any, namespace: str | None, name: str | None, **_: Any) -> None:
-    """The spec changed (suspend, a fix of an invalid spec, or a refused change of a launched run)."""
-    _reconcile(namespace, name, "update", body)
-
-
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
-def on_run_event(event: Any, namespace: str | None, name: str | None, **_: Any) -> None:
-    """Forget deleted runs (metrics); the garbage collector deletes their children."""
-    if event.get("type") == "DELETED" and namespace and name:
+def on_run_event(event: Any, body: Any, namespace: str | None, name: str | None, **_: Any) -> None:
+    """Every TrainingRun event: reconcile when the run is new to this process (``create``, or ``resume`` at
+    start) or its spec changed (``update``); forget deleted runs (the garbage collector deletes their
+    children). Status-only changes (the operator's own writes, the training pod's progress) need nothing."""
+    type_ = event.get("type")
+    if type_ == "DELETED" and namespace and name:
         runner().forget(namespace, name)
+        _retries.succeeded(namespace, name)
+        return
+    trigger = runner().trigger_for(body, type_)
+    if trigger is not None:
+        _reconcile(namespace, name, trigger, body)
 
 
 def _owner_name(body: Any) -> str | None:
@@ -130,9 +195,14 @@ def _child_event(body: Any, namespace: str | None, type_: str | None, trigger: s
         phase = runner().child_event(
             namespace, owner, copy.deepcopy(dict(body)), str(body.get("kind")), trigger, type_ == "DELETED"
         )
-    except KubeError as exc:
-        raise kopf.TemporaryError(f"API error while reconciling {namespace}/{owner}: {exc}", delay=5) from exc
+    except Exception as exc:
+        delay = _retries.failed(namespace, owner)
+        log.warning(
+            "reconciling %s/%s (%s) failed, retrying in %.0fs: %s", namespace, owner, trigger, delay, exc
+        )
+        return
     if phase is not None:
+        _retries.succeeded(namespace, owner)
         log.info("reconciled %s/%s (%s): %s", namespace, owner, trigger, phase)
 
 
@@ -185,34 +255,38 @@ def _list_runs() -> list[dict[str, Any]]:
 
 
 def _resync_loop() -> None:
-    """Reconcile every run periodically (faster while planning); safety net for missed events."""
+    """Retry failed reconciles when due; re-check planning/pending runs every 10 s (from memory: the watch
+    keeps it current); list and reconcile every unfinished run every ``resync_seconds`` (the safety net
+    for missed events)."""
     stop: threading.Event = _state["stop"]
     settings: OperatorSettings = _state.get("settings") or OperatorSettings.from_env()
-    due: dict[str, float] = {}
-    tick = min(5.0, settings.resync_seconds)
-    while not stop.wait(tick):
+    fast_period = min(10.0, settings.resync_seconds)
+    next_fast = time.monotonic() + fast_period
+    next_full = time.monotonic() + settings.resync_seconds
+    while not stop.wait(1.0):
+        for namespace, name in _retries.take_due():
+            _reconcile(namespace, name, "retry")
         now = time.monotonic()
-        try:
-            runs = _list_runs()
-        except Exception as exc:  # keep the loop alive; the API may be briefly unavailable
-            log.warning("resync: listing TrainingRuns failed: %s", exc)
-            continue
-        for run in runs:
-            meta = run.get("metadata") or {}
-            key = f"{meta.get('namespace')}/{meta.get('name')}"
-            phase = (run.get("status") or {}).get("phase")
-            if phase in ("Succeeded", "Failed") and (run.get("status") or {}).get("completionTime"):
-                continue
-            if key not in due:
-                due[key] = now + settings.resync_seconds
-                continue
-            if now < due[key]:
-                continue
+        if now >= next_full:
+            next_full, next_fast = now + settings.resync_seconds, now + fast_period
             try:
-                runner().reconcile_by_name(meta.get("namespace", "default"), meta["name"], "resync")
-            except Exception as exc:
-                log.warning("resync of %s failed: %s", key, exc)
-            fast = phase in ("Planning", "Pending", None)
-            due[key] = time.monotonic() + (
-                min(10.0, settings.resync_seconds) if fast else settings.resync_seconds
-            )
+                runs = _list_runs()
+            except Exception as exc:  # keep the loop alive; the API may be briefly unavailable
+                log.warning("resync: listing TrainingRuns failed: %s", exc)
+                continue
+            keys = []
+            for run in runs:
+                meta, status = run.get("metadata") or {}, run.get("status") or {}
+                if not (status.get("phase") in ("Succeeded", "Failed") and status.get("completionTime")):
+                    keys.append((meta.get("namespace", "default"), meta["name"]))
+            del runs
+        elif now >= next_fast:
+            next_fast = now + fast_period
+            phases = dict(runner().phases)
+            keys = [tuple(k.split("/", 1)) for k, p in phases.items() if p in ("Planning", "Pending")]  # type: ignore[misc]
+        else:
+            continue
+        for namespace, name in keys:
+            if stop.is_set():
+                return
+            _reconcile(namespace, name, "resync")

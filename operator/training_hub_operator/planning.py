@@ -70,6 +70,10 @@ class PlanningError(ValueError):
         super().__init__(message)
 
 
+#: ``ModelConfig.origin`` (and ``status.plan.inputs.modelConfig``) of a config read by a planning pod.
+PLANNING_POD_ORIGIN = "planning pod (config.json on the PVC)"
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """A model config and where it came from (for the plan's inputs)."""
@@ -333,7 +337,7 @@ def config_from_planning_pod(pod: dict[str, Any]) -> ModelConfig | None:
             data = {"error": message or f"exit code {term.get('exitCode')}"}
         if term.get("exitCode") == 0 and isinstance(data.get("config"), dict):
             try:
-                return ModelConfig(load_model_config(data["config"]), "planning pod (config.json on the PVC)")
+                return ModelConfig(load_model_config(data["config"]), PLANNING_POD_ORIGIN)
             except InvalidInputError as exc:
                 raise PlanningError("InvalidModelConfig", f"config.json on the PVC: {exc}") from None
         raise PlanningError(

@@ -7,8 +7,9 @@ Everything that talks to the API server is here; every kopf handler and the peri
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,11 +20,13 @@ from training_hub_operator import faults, metrics
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
 from training_hub_operator.api.validation import SpecError, ValidatedSpec, validate_spec
+from training_hub_operator.events import post_event as post_event_now
 from training_hub_operator.kube import CONFIGMAP, JOB, POD, Kube, KubeError, ResourceKind
 from training_hub_operator.launchers import get_launcher
 from training_hub_operator.launchers.auto import LauncherChoice, choose_launcher
 from training_hub_operator.naming import child_labels, child_names, owner_reference
 from training_hub_operator.planning import (
+    PLANNING_POD_ORIGIN,
     ModelConfig,
     PlanningError,
     config_from_configmap,
@@ -42,6 +45,8 @@ log = logging.getLogger("training_hub_operator")
 TRAININGRUN = ResourceKind(c.API_VERSION, c.KIND, c.PLURAL)
 #: Re-reads of a run whose status write hit ``409 Conflict`` before the error goes to kopf's retry.
 STATUS_CONFLICT_RETRIES = 5
+#: Runs share this many locks (by hash of namespace/name): memory stays constant however many runs exist.
+LOCK_STRIPES = 256
 
 
 class _OutdatedBody(Exception):
@@ -50,6 +55,13 @@ class _OutdatedBody(Exception):
 
 def _owned(obj: dict[str, Any], uid: str | None) -> bool:
     return any(o.get("uid") == uid for o in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def _digest(status: dict[str, Any]) -> str:
+    """A short fingerprint of a status (what the runner remembers of the status it stored)."""
+    return hashlib.blake2b(
+        json.dumps(status, sort_keys=True, default=str).encode(), digest_size=16
+    ).hexdigest()
 
 
 def _merged(children: list[dict[str, Any]], newer: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -66,7 +78,9 @@ class Runner:
     Args:
         kube: API helper.
         settings: Operator settings.
-        post_event: ``(run, type, reason, message)`` poster (default: core/v1 Events through ``kube``).
+        post_event: ``(run, type, reason, message)`` poster (default: post core/v1 Events through ``kube``
+            synchronously; the operator passes an :class:`~training_hub_operator.events.EventRecorder`'s
+            ``record``, which posts from a background thread).
     """
 
     def __init__(
@@ -77,20 +91,38 @@ class Runner:
     ) -> None:
         self.kube = kube
         self.settings = settings
-        self.post_event = post_event or self._post_event
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self.post_event = post_event or (lambda run, t, r, m: post_event_now(self.kube, run, t, r, m))
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self._hub_cache: dict[str, ModelConfig] = {}
         #: Per run: ``(kind, name) -> resourceVersion`` of the children its last reconcile decided from.
         self._seen: dict[str, dict[tuple[str, str], str]] = {}
-        #: Per run: ``(generation, status)`` as stored by its last reconcile (absent once it ended).
-        self._stored: dict[str, tuple[Any, dict[str, Any]]] = {}
+        #: Per run: ``(generation, status digest)`` as stored by its last reconcile (absent once it ended).
+        self._stored: dict[str, tuple[Any, str]] = {}
+        #: Per run: the generation its last successful reconcile decided from.
+        self._handled: dict[str, int] = {}
         self.phases: dict[str, str] = {}
         self.stalled: set[str] = set()
 
     def _lock(self, key: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(key, threading.Lock())
+        """The lock that serialises the reconciles of one run (shared with a few other runs)."""
+        return self._locks[hash(key) % LOCK_STRIPES]
+
+    def trigger_for(self, run: dict[str, Any], event_type: str | None) -> str | None:
+        """Whether a TrainingRun watch event needs a reconcile, and the trigger to record it under.
+
+        ``resume``: the run is listed at (re)start (``event_type`` None); ``create``: a run this process has
+        not handled yet; ``update``: a new generation (a spec change). None: a change that is not the spec's
+        (the operator's own status write, the training pod's progress, labels), or a deleted run.
+        """
+        meta = run.get("metadata") or {}
+        if event_type == "DELETED" or meta.get("deletionTimestamp"):
+            return None
+        if event_type is None:
+            return "resume"
+        handled = self._handled.get(f"{meta.get('namespace', 'default')}/{meta.get('name')}")
+        if handled is None:
+            return "create"
+        return "update" if meta.get("generation") != handled else None
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted run from the bookkeeping (metrics, locks)."""
@@ -101,8 +133,7 @@ class Runner:
         metrics.RUNS_STALLED.set(len(self.stalled))
         self._seen.pop(key, None)
         self._stored.pop(key, None)
-        with self._locks_guard:
-            self._locks.pop(key, None)
+        self._handled.pop(key, None)
 
     # ------------------------------------------------------------------------------------------- entry
     def reconcile_by_name(self, namespace: str, name: str, trigger: str) -> str | None:
@@ -151,7 +182,7 @@ class Runner:
                 not read
                 and trigger != "resume"  # after a restart of kopf: events may have been missed, look again
                 and stored is not None
-                and stored == (meta.get("generation"), run.get("status") or {})
+                and stored == (meta.get("generation"), _digest(run.get("status") or {}))
                 and not meta.get("deletionTimestamp")
             ):
                 # The event carries the state this operator stored last (e.g. the event of its own status
@@ -169,6 +200,7 @@ class Runner:
                     fresh.setdefault("kind", c.KIND)
                     try:
                         phase = self._reconcile_locked(fresh, verified=verified)
+                        self._handled[key] = fresh["metadata"].get("generation")
                         break
                     except _OutdatedBody:
                         log.info("the event's copy of %s is outdated: reconciling from a fresh read", key)
@@ -225,6 +257,10 @@ class Runner:
         """Children of the run that exist: listed by the run label (owned by this run), plus the workload
         looked up by name (to notice a same-named object that belongs to someone else)."""
         if choice is None or choice.launcher is None:
+            return []
+        if not run.get("status"):
+            # Never reconciled: nothing of it should exist. Creating answers 409 for what does (adopted
+            # then, see _apply), which costs nothing when nothing exists, unlike a GET per child.
             return []
         if hasattr(choice.launcher, "child_refs"):
             return self._children_by_name(run, choice)
@@ -419,7 +455,7 @@ class Runner:
             self._cleanup(run, decision)
         else:
             if stored is not None:
-                self._stored[run_key] = (run["metadata"].get("generation"), stored)
+                self._stored[run_key] = (run["metadata"].get("generation"), _digest(stored))
             self._seen[run_key] = {
                 (str(ch.get("kind")), str(ch["metadata"].get("name"))): str(ch["metadata"]["resourceVersion"])
                 for ch in inp.children
@@ -428,8 +464,11 @@ class Runner:
         meta = run["metadata"]
         self._note_stall(f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status)
         past_planning = decision.status.get("phase") not in (None, "Pending", "Planning")
-        # Only pvc:// models are planned by a pod (decide): other runs have no planning Job to delete.
-        planned_by_pod = validated is None or validated.spec.model.uri.startswith("pvc://")
+        # Only runs that went through planning by a pod have a planning Job to delete.
+        planned_by_pod = status.get("phase") == "Planning" or (
+            ((decision.status.get("plan") or {}).get("inputs") or {}).get("modelConfig")
+            == PLANNING_POD_ORIGIN
+        )
         if decision.status.get("workload") and past_planning and planned_by_pod:
             self._cleanup_planning_job(run)
         return decision.status.get("phase")
@@ -579,32 +618,3 @@ class Runner:
         name = child_names(meta["name"]).planner
         if self.kube.get(JOB, meta["namespace"], name) is not None:
             self.kube.delete(JOB, meta["namespace"], name)
-
-    def _post_event(self, run: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        meta = run["metadata"]
-        now = now_rfc3339()
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": run.get("apiVersion", c.API_VERSION),
-                "kind": run.get("kind", c.KIND),
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta.get("uid"),
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": c.MANAGED_BY, "host": os.environ.get("HOSTNAME", "")},
-            "reportingComponent": c.MANAGED_BY,
-            "reportingInstance": os.environ.get("HOSTNAME", c.MANAGED_BY),
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
-        from training_hub_operator.kube import EVENT
-
-        self.kube.create(EVENT, event)
-        metrics.EVENTS.labels(type=type_, reason=reason).inc()

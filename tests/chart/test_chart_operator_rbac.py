@@ -121,10 +121,7 @@ def test_operator_reconciles_a_run_with_only_the_charts_rbac(
             ref["uid"] == uid and ref.get("controller") for ref in child["metadata"]["ownerReferences"]
         )
     # Events were posted with the operator's token.
-    events = control_plane.kubectl_json(
-        "get", "events", "-n", ns, "--field-selector", "involvedObject.name=rbac-run"
-    )
-    assert events["items"]
+    assert control_plane.events_for(ns, "rbac-run", reasons=("Launched",))
     # kopf's peering keep-alive (patch on the ClusterKopfPeering) worked with the chart's RBAC.
     peering = control_plane.kubectl_json("get", "clusterkopfpeering", f"{release['release']}-training-hub")
     assert peering.get("status"), "no keep-alive in the peering object"

@@ -379,6 +379,30 @@ class ControlPlane:
         """Run kubectl with ``-o json`` and parse the output."""
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
+    def events_for(
+        self, namespace: str, name: str, *, reasons: tuple[str, ...] = (), timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
+        """The Events about object ``name``; with ``reasons``, wait until one of each reason exists (the
+        operator posts Events from a background thread, a moment after the status write)."""
+
+        def current() -> list[dict[str, Any]]:
+            out = self.kubectl_json(
+                "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+            )
+            return list(out.get("items") or [])
+
+        if not reasons:
+            return current()
+        last: list[dict[str, Any]] = []
+
+        def complete() -> bool:
+            nonlocal last
+            last = current()
+            return set(reasons) <= {e.get("reason") for e in last}
+
+        wait_until(complete, timeout=timeout, message=f"events {reasons} about {name}")
+        return last
+
     def apply(
         self, manifest: str | dict[str, Any] | list[dict[str, Any]] | Path, namespace: str | None = None
     ) -> str:

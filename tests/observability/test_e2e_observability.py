@@ -38,13 +38,6 @@ def get_run(api: Any, namespace: str, name: str) -> dict[str, Any]:
     )
 
 
-def run_events(plane: ControlPlane, namespace: str, name: str) -> list[dict[str, Any]]:
-    items = plane.kubectl_json(
-        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
-    ).get("items")
-    return list(items or [])
-
-
 def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in status.get("conditions") or []}
 
@@ -194,8 +187,9 @@ def test_runs_report_progress_metrics_events_and_failure_reasons(
     assert float(line[header.index("LOSS")]) == pytest.approx(rows[-1]["loss"], rel=1e-3)
 
     # ---- events for every milestone
-    reasons = [e["reason"] for e in run_events(obs_plane, namespace, good)]
-    for expected in ("Fixed", "Launched", "Running", "CheckpointSaved", "Succeeded"):
+    milestones = ("Fixed", "Launched", "Running", "CheckpointSaved", "Succeeded")
+    reasons = [e["reason"] for e in obs_plane.events_for(namespace, good, reasons=milestones)]
+    for expected in milestones:
         assert expected in reasons, f"{expected} not in {reasons}"
 
     # ---- runtime metrics scraped over HTTP while training
@@ -220,14 +214,16 @@ def test_runs_report_progress_metrics_events_and_failure_reasons(
     assert st_bad["phase"] == "Failed", f"{st_bad}{context}"
     assert conditions(st_bad)["Failed"]["reason"] == "InvalidData", st_bad
     assert "bad data line pvc://data/bad.jsonl:3" in conditions(st_bad)["Failed"]["message"]
-    failed_events = [e for e in run_events(obs_plane, namespace, diverge) if e["reason"] == "Failed"]
+    diverge_events = obs_plane.events_for(namespace, diverge, reasons=("Failed",))
+    failed_events = [e for e in diverge_events if e["reason"] == "Failed"]
     assert failed_events and failed_events[0]["type"] == "Warning"
     assert "TrainingDiverged" in failed_events[0]["message"]
 
     # ---- operator metrics over HTTP
     def two_failed() -> dict[str, float] | None:
-        m = scrape(operator.metrics_url)
-        return m if m.get("traininghub_runs{phase=Failed}") == 2 else None
+        m = scrape(operator.metrics_url)  # events are posted a moment after the status write
+        failed_events = m.get("traininghub_events_total{reason=Failed,type=Warning}", 0)
+        return m if m.get("traininghub_runs{phase=Failed}") == 2 and failed_events >= 2 else None
 
     om = wait_until(
         two_failed,
@@ -339,7 +335,11 @@ def test_a_run_without_steps_becomes_stalled_and_recovers(
     assert status["phase"] == "Running"
     assert stalled["reason"] == "NoProgress" and "stall timeout of 3s" in stalled["message"]
     assert conditions(status)["Ready"]["reason"] == "NoProgress"
-    warnings = [e for e in run_events(obs_plane, namespace, name) if e["reason"] == "NoProgress"]
+    warnings = [
+        e
+        for e in obs_plane.events_for(namespace, name, reasons=("NoProgress",))
+        if e["reason"] == "NoProgress"
+    ]
     assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
     assert scrape(operator.metrics_url)["traininghub_runs_stalled"] == 1
     # A step arrives (as the training pod would report it): the stall clears.

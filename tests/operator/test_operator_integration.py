@@ -36,13 +36,10 @@ def expected_plan(manifest: dict) -> tuple[int, int]:
     return plan.nodes, plan.gpus_per_node
 
 
-def events_for(plane: ControlPlane, namespace: str, name: str) -> list[dict]:
-    items = plane.kubectl_json("get", "events", "-n", namespace)["items"]
-    return [
-        e
-        for e in items
-        if e["involvedObject"].get("name") == name and e["involvedObject"].get("kind") == "TrainingRun"
-    ]
+def events_for(plane: ControlPlane, namespace: str, name: str, *reasons: str) -> list[dict]:
+    """Events about the TrainingRun ``name``, once one of each of ``reasons`` was posted."""
+    items = plane.events_for(namespace, name, reasons=reasons)
+    return [e for e in items if e["involvedObject"].get("kind") == "TrainingRun"]
 
 
 def test_run_yields_one_pytorchjob_with_planned_gpus(operator_plane, namespace, operator_factory):
@@ -84,8 +81,8 @@ def test_run_yields_one_pytorchjob_with_planned_gpus(operator_plane, namespace, 
     assert isinstance(sdk_job, KubeflowOrgV1PyTorchJob)
     assert sdk_job.spec.pytorch_replica_specs["Master"].template.spec.containers[0].name == "pytorch"
 
-    reasons = {e["reason"] for e in events_for(operator_plane, namespace, "llama-sft")}
-    assert {"Valid", "Launched"} <= reasons
+    reasons = {e["reason"] for e in events_for(operator_plane, namespace, "llama-sft", "Valid", "Launched")}
+    assert {"Valid", "Estimated", "Launched"} <= reasons
     metrics = op.metrics()
     assert 'traininghub_reconcile_total{result="ok"' in metrics
     assert 'traininghub_runs{phase="Queued"} 1.0' in metrics
@@ -122,7 +119,9 @@ def test_invalid_run_is_refused_with_a_condition_and_no_job(operator_plane, name
     assert run["status"]["phase"] == "Failed"
     assert any(c["type"] == "Stalled" and c["status"] == "True" for c in run["status"]["conditions"])
     assert jobs_in(operator_plane, namespace) == []
-    warnings = [e for e in events_for(operator_plane, namespace, "bad") if e["type"] == "Warning"]
+    warnings = [
+        e for e in events_for(operator_plane, namespace, "bad", "InvalidSpec") if e["type"] == "Warning"
+    ]
     assert any(e["reason"] == "InvalidSpec" and "lora_r" in e["message"] for e in warnings)
 
     # A reserved environment variable is refused the same way.
@@ -223,7 +222,7 @@ def test_status_follows_kubeflow_conditions_and_ended_run_is_not_relaunched(
     run = wait_for_phase(operator_plane, namespace, "follow", "Succeeded")
     assert run["status"]["completionTime"] == t2
     assert run["status"]["outputs"]["uri"] == "pvc://outputs/runs/follow"
-    reasons = [e["reason"] for e in events_for(operator_plane, namespace, "follow")]
+    reasons = [e["reason"] for e in events_for(operator_plane, namespace, "follow", "Running", "Succeeded")]
     assert "Running" in reasons and "Succeeded" in reasons
 
     # The job is cleaned up (as a TTL would): the ended run is never relaunched.

@@ -43,9 +43,18 @@ def test_launch_reads_children_by_name_and_skips_the_event_of_its_own_create(ope
     assert runner.reconcile(run, "create") == "Queued"
     lists = [p for m, p in kube.calls if m == "GET" and p.rsplit("/", 1)[-1] in ("configmaps", "pytorchjobs")]
     assert lists == []  # no namespace-wide LIST of children
-    assert ("GET", PYTORCHJOB.path(namespace, "reads")) in kube.calls
+    # A run never reconciled (no status) has no children to read: it creates them (409 means adopt).
+    assert not [p for m, p in kube.calls if m == "GET" and ("/pytorchjobs/" in p or "/configmaps/" in p)]
+    assert [m for m, p in kube.calls if p == TRAININGRUN.path(namespace, "reads")] == ["GET"]  # current?
     assert [p for m, p in kube.calls if m == "POST" and p.endswith("/pytorchjobs")] == [
         PYTORCHJOB.path(namespace)
+    ]
+    # Once it has a status, a reconcile reads its children by name.
+    kube.calls.clear()
+    assert runner.reconcile_by_name(namespace, "reads", "resync") == "Queued"
+    assert ("GET", PYTORCHJOB.path(namespace, "reads")) in kube.calls
+    assert not [
+        p for m, p in kube.calls if m == "GET" and p.rsplit("/", 1)[-1] in ("configmaps", "pytorchjobs")
     ]
 
     job = kube.get(PYTORCHJOB, namespace, "reads")
@@ -85,3 +94,32 @@ def test_an_outdated_body_does_not_relaunch_an_ended_run(operator_plane, namespa
     assert runner.reconcile(outdated, "create") == "Succeeded"
     assert [j for j in jobs_in(operator_plane, namespace) if not j["metadata"].get("deletionTimestamp")] == []
     assert get_run(operator_plane, namespace, "ended")["status"]["phase"] == "Succeeded"
+
+
+def test_a_new_run_whose_job_name_is_taken_fails_with_name_conflict(operator_plane, namespace):
+    """The first reconcile creates without reading; the API server's 409 for a job that belongs to
+    someone else is read back and decided on (NameConflict), and that job is left alone."""
+    kube = Kube(operator_plane.api_client())
+    foreign = {
+        "apiVersion": PYTORCHJOB.api_version,
+        "kind": PYTORCHJOB.kind,
+        "metadata": {"name": "taken", "namespace": namespace, "labels": {"owner": "someone-else"}},
+        "spec": {
+            "pytorchReplicaSpecs": {
+                "Master": {
+                    "replicas": 1,
+                    "template": {"spec": {"containers": [{"name": "pytorch", "image": "x"}]}},
+                }
+            }
+        },
+    }
+    kube.create(PYTORCHJOB, foreign)
+    run = _created_run(operator_plane, namespace, "taken", kube)
+
+    assert Runner(kube, OperatorSettings()).reconcile(run, "create") == "Failed"
+    status = get_run(operator_plane, namespace, "taken")["status"]
+    accepted = next(c for c in status["conditions"] if c["type"] == "Accepted")
+    assert accepted["status"] == "False" and accepted["reason"] == "NameConflict"
+    job = kube.get(PYTORCHJOB, namespace, "taken")
+    assert job is not None and job["metadata"]["labels"] == {"owner": "someone-else"}
+    assert not job["metadata"].get("ownerReferences")
