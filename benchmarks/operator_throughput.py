@@ -241,7 +241,9 @@ def run(sizes: list[int], workdir: Path, timeout: float = 600.0) -> dict[str, An
         first, last = rows[0], rows[-1]
         grown = [r["rss_after_bytes"] - r["rss_idle_bytes"] for r in (first, last)]
         if grown[0] > 0 and grown[1] > 0:
-            exponent = math.log(grown[1] / grown[0]) / math.log(last["jobs_created"] / max(first["jobs_created"], 1))
+            exponent = math.log(grown[1] / grown[0]) / math.log(
+                last["jobs_created"] / max(first["jobs_created"], 1)
+            )
         sublinear = ratio < 1.0 and (exponent is None or exponent < 1.0)
     big = next((r for r in rows if r["n"] == TARGET_N), rows[-1])  # the target is stated at N=1000
     return {
