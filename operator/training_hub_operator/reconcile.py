@@ -29,7 +29,7 @@ from typing import Any
 from training_hub.timefmt import format_duration
 from training_hub_operator import progress
 from training_hub_operator.api import conditions as cond
-from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC, ANNOTATION_USER_SUSPENDED
+from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC, ANNOTATION_USER_SUSPENDED, KIND
 from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
 from training_hub_operator.api.validation import SpecError, ValidatedSpec
 from training_hub_operator.kube import ResourceKind
@@ -148,6 +148,17 @@ def _owned_by(obj: dict[str, Any], uid: str) -> bool:
     )
 
 
+def _left_by_earlier_run(obj: dict[str, Any], run_name: str) -> bool:
+    """Whether an object not owned by the run is going away: being deleted, or controlled by a TrainingRun
+    of the same name (an earlier one, deleted: the garbage collector deletes its children)."""
+    if _meta(obj).get("deletionTimestamp"):
+        return True
+    return any(
+        ref.get("controller") and ref.get("kind") == KIND and ref.get("name") == run_name
+        for ref in _meta(obj).get("ownerReferences") or []
+    )
+
+
 def _launched_fields_diff(launched: str, current: str) -> list[str]:
     try:
         a, b = json.loads(launched), json.loads(current)
@@ -255,21 +266,37 @@ def _decide(inp: ReconcileInput) -> Decision:
         ),
         None,
     )
-    if workload is not None and not _owned_by(workload, uid):
+    # Objects at the names of this run's children that are not its own: before launch any of them (the
+    # job would use them), after launch the workload. Left over by an earlier run of the same name (its
+    # garbage collection pending): wait. Anyone else's: refuse (not final: it launches once they are gone).
+    conflicts = [
+        ch
+        for ch in inp.children
+        if not _owned_by(ch, uid) and (workload is None or not _owned_by(workload, uid) or ch is workload)
+    ]
+    if conflicts:
+        others = [ch for ch in conflicts if not _left_by_earlier_run(ch, name)]
+        if not others:
+            message = "; ".join(
+                f"{ch.get('kind')} {_meta(ch).get('name')} of an earlier TrainingRun named {name} is still there"
+                for ch in conflicts
+            )
+            message += ": waiting for the garbage collector to delete it (then the run launches)"
+            st.condition("Queued", False, "WaitingForEarlierRun", message)
+            st.phase("Pending", "WaitingForEarlierRun", message)
+            d.status, d.events = st.new, st.events
+            return d
+        first = others[0]
+        kind, child = first.get("kind"), _meta(first).get("name")
         st.condition(
             "Accepted",
             False,
             "NameConflict",
-            f"a {workload.get('kind')} named {names.workload} already exists and does not belong to this TrainingRun; delete it or rename the run",
+            f"a {kind} named {child} already exists and does not belong to this TrainingRun; delete it or rename the run",
             event="Warning",
         )
         st.condition("Stalled", True, "NameConflict", "see the Accepted condition")
-        st.phase(
-            "Failed",
-            "NameConflict",
-            f"{workload.get('kind')} {names.workload} belongs to someone else",
-            "Warning",
-        )
+        st.phase("Failed", "NameConflict", f"{kind} {child} belongs to someone else", "Warning")
         d.status, d.events = st.new, st.events
         return d
 

@@ -296,13 +296,13 @@ class Runner:
         """The children of the run that exist, read by their deterministic names (one GET each: cheap on
         any API server, where a LIST by label reads every object of the kind in the namespace).
 
-        Kept: objects owned by this run, and the workload whatever its owner (to notice a same-named
-        object that belongs to someone else), as the label listing did.
+        Every object at one of the run's child names is kept, whoever owns it: decide() refuses to launch
+        next to someone else's (``NameConflict``) and waits for an earlier same-named run's to go.
         """
         launcher = choice.launcher
         assert launcher is not None
         meta = run["metadata"]
-        ns, uid = meta["namespace"], meta.get("uid")
+        ns = meta["namespace"]
         names = child_names(meta["name"])
         wk = launcher.workload_kind
         out: list[dict[str, Any]] = []
@@ -316,8 +316,8 @@ class Runner:
             if (kind.kind, child) == (wk.kind, names.workload) or not self.kube.serves(kind):
                 continue
             obj = self._get_child(kind, ns, child)
-            if obj is not None and _owned(obj, uid):
-                out.append(obj)
+            if obj is not None:
+                out.append(obj)  # someone else's at one of the run's names: decide() tells
         return out
 
     def _get_child(self, kind: ResourceKind, namespace: str, name: str) -> dict[str, Any] | None:
@@ -438,7 +438,7 @@ class Runner:
         if decision.needs_planning_pod:
             self._start_planning_pod(run, validated)
         if (decision.creates or decision.patches) and not ended:
-            made, created = self._apply(run, decision, workload_kind)
+            made, created = self._apply(run, decision)
             # The second pass sees the children as the API server answered the creates and patches.
             inp.children = _merged(inp.children, made)
             workloads = [ch for ch in inp.children if ch.get("kind") == workload_kind]
@@ -526,11 +526,11 @@ class Runner:
             raise _OutdatedBody()
 
     def _apply(
-        self, run: dict[str, Any], decision: Decision, workload_kind: str | None = None
+        self, run: dict[str, Any], decision: Decision
     ) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
         """Create and patch children; return them as the API server answered (an object that already
-        existed is read back, and kept if it is the run's or is the workload), and the ``(kind, name)``
-        of those created now."""
+        existed is read back: adopted if it is the run's, else nothing more is created), and the
+        ``(kind, name)`` of those created now."""
         ns = run["metadata"]["namespace"]
         uid = run["metadata"].get("uid")
         out: list[dict[str, Any]] = []
@@ -547,13 +547,15 @@ class Runner:
             except KubeError as exc:
                 if not exc.conflict:
                     raise
-                log.info("%s %s/%s already exists: adopting", kind.kind, ns, name)
                 existing = self._get_child(kind, ns, name)
-                workload = (
-                    kind.kind == workload_kind and name == child_names(run["metadata"]["name"]).workload
-                )
-                if existing is not None and (_owned(existing, uid) or workload):
+                if existing is not None:
                     out.append(existing)
+                    if not _owned(existing, uid):
+                        # Someone else's (or an earlier run's) object at this name: create nothing more
+                        # (a job must never use it); the second decision reports why.
+                        log.info("%s %s/%s exists and is not this run's: not launching", kind.kind, ns, name)
+                        break
+                    log.info("%s %s/%s already exists: adopting", kind.kind, ns, name)
             faults.checkpoint(f"created-{kind.kind.lower()}")
         for kind, name, patch in decision.patches:
             patched = self.kube.patch(kind, ns, name, patch)

@@ -325,3 +325,49 @@ def test_kubectl_explain_teaches_the_api(operator_plane):
     columns = operator_plane.kubectl("get", "trainingruns", "-A").stdout.splitlines()[0]
     for col in ("PHASE", "ALGORITHM", "MODEL", "NODES", "GPUS", "PROGRESS", "LOSS", "AGE"):
         assert col in columns
+
+
+def test_a_run_recreated_under_the_same_name_waits_for_the_earlier_job(
+    operator_plane, namespace, operator_factory
+):
+    """`kubectl delete` + `kubectl apply` of a run: the earlier run's job is still being garbage collected
+    (held here by a finalizer, so the test does not race the garbage collector). The new run waits,
+    without a Warning or a second job, and launches as soon as the earlier job is gone."""
+    operator_factory(namespaces=[namespace])
+    operator_plane.apply(run_manifest("again"), namespace=namespace)
+    wait_for_phase(operator_plane, namespace, "again", "Queued")
+    (old_job,) = jobs_in(operator_plane, namespace)
+    operator_plane.kubectl(
+        "patch", "pytorchjob", "again", "-n", namespace, "--type=merge",
+        "-p", '{"metadata": {"finalizers": ["test.traininghub.io/hold"]}}',
+    )  # fmt: skip
+    operator_plane.kubectl("delete", "trainingrun", "again", "-n", namespace)
+    wait_until(
+        lambda: (jobs_in(operator_plane, namespace) or [{}])[0].get("metadata", {}).get("deletionTimestamp"),
+        timeout=60,
+        message="the garbage collector marks the earlier job for deletion",
+    )
+
+    operator_plane.apply(run_manifest("again"), namespace=namespace)
+    run = wait_for_phase(operator_plane, namespace, "again", "Pending")
+    queued = next(c for c in run["status"]["conditions"] if c["type"] == "Queued")
+    assert queued["reason"] == "WaitingForEarlierRun" and "PyTorchJob again" in queued["message"]
+    time.sleep(2)
+    assert [j["metadata"]["uid"] for j in jobs_in(operator_plane, namespace)] == [old_job["metadata"]["uid"]]
+
+    operator_plane.kubectl(
+        "patch",
+        "pytorchjob",
+        "again",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"metadata": {"finalizers": []}}',
+    )
+    run = wait_for_phase(operator_plane, namespace, "again", "Queued")
+    (job,) = jobs_in(operator_plane, namespace)
+    assert job["metadata"]["uid"] != old_job["metadata"]["uid"]
+    assert job["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
+    warnings = [e for e in events_for(operator_plane, namespace, "again") if e["type"] == "Warning"]
+    assert warnings == []

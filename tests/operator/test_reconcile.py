@@ -234,6 +234,43 @@ def test_adopts_existing_job_after_a_crash_and_never_creates_twice():
     assert d.status["workload"]["uid"] == "job-uid"
 
 
+def _foreign(kind, name, **meta):
+    return {"kind": kind, "apiVersion": "v1", "metadata": {"name": name, "namespace": "ns", **meta}}
+
+
+def test_someone_elses_object_at_a_child_name_blocks_the_launch():
+    run = _run()
+    d = decide(_inp(run, [_foreign("ConfigMap", "r1-config", uid="cm-uid")]))
+    assert d.creates == []
+    assert d.status["phase"] == "Failed" and "completionTime" not in d.status  # launches once it is gone
+    acc = next(c for c in d.status["conditions"] if c["type"] == "Accepted")
+    assert acc["reason"] == "NameConflict" and "ConfigMap named r1-config" in acc["message"]
+    assert [(t, r) for t, r, _ in d.events] == [("Warning", "NameConflict"), ("Warning", "NameConflict")]
+
+
+def test_an_earlier_same_named_runs_children_are_waited_for():
+    run = _run()
+    earlier = {"kind": "TrainingRun", "name": "r1", "uid": "old-uid", "controller": True}
+    job = _foreign("PyTorchJob", "r1", ownerReferences=[earlier])
+    d = decide(_inp(run, [job]))
+    assert d.creates == [] and d.status["phase"] == "Pending"
+    queued = next(c for c in d.status["conditions"] if c["type"] == "Queued")
+    assert queued["reason"] == "WaitingForEarlierRun" and "PyTorchJob r1" in queued["message"]
+    assert all(t == "Normal" for t, _, _ in d.events)
+    # Anything being deleted is waited for too; once it is gone the run launches.
+    deleting = _foreign("ConfigMap", "r1-config", deletionTimestamp="2026-01-01T00:00:00Z")
+    assert decide(_inp(run, [deleting])).status["phase"] == "Pending"
+    assert [o["kind"] for _, o in decide(_inp(dict(run, status=d.status))).creates] == [
+        "ConfigMap",
+        "PyTorchJob",
+    ]
+    # A foreign ConfigMap next to the run's own job (launched): the job is not disturbed.
+    _, children, run2 = _launch(run)
+    job_only = [c for c in children if c["kind"] == "PyTorchJob"]
+    d2 = decide(_inp(run2, [*job_only, _foreign("ConfigMap", "r1-config", uid="x")]))
+    assert d2.status["phase"] == "Queued" and d2.creates == []
+
+
 def test_ended_run_is_not_relaunched_and_vanished_workload_fails():
     done = _run(
         status={"phase": "Succeeded", "completionTime": "2026-01-01T00:00:00Z", "workload": {"name": "r1"}}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.operator.helpers import get_run, jobs_in, run_manifest
-from training_hub_operator.kube import Kube
+from training_hub_operator.kube import CONFIGMAP, Kube
 from training_hub_operator.launchers.pytorchjob import PYTORCHJOB
 from training_hub_operator.runner import TRAININGRUN, Runner
 from training_hub_operator.settings import OperatorSettings
@@ -123,3 +123,21 @@ def test_a_new_run_whose_job_name_is_taken_fails_with_name_conflict(operator_pla
     job = kube.get(PYTORCHJOB, namespace, "taken")
     assert job is not None and job["metadata"]["labels"] == {"owner": "someone-else"}
     assert not job["metadata"].get("ownerReferences")
+
+
+def test_a_foreign_configmap_at_the_runs_config_name_stops_the_launch(operator_plane, namespace):
+    """The ConfigMap is created first; when its name is taken by someone else's, the job (which would
+    mount it) is not created."""
+    kube = Kube(operator_plane.api_client())
+    kube.create(
+        CONFIGMAP,
+        {"metadata": {"name": "cm-taken-config", "namespace": namespace}, "data": {"run.json": "{}"}},
+    )
+    run = _created_run(operator_plane, namespace, "cm-taken", kube)
+
+    assert Runner(kube, OperatorSettings()).reconcile(run, "create") == "Failed"
+    assert jobs_in(operator_plane, namespace) == []
+    status = get_run(operator_plane, namespace, "cm-taken")["status"]
+    accepted = next(c for c in status["conditions"] if c["type"] == "Accepted")
+    assert accepted["reason"] == "NameConflict" and "cm-taken-config" in accepted["message"]
+    assert (kube.get(CONFIGMAP, namespace, "cm-taken-config") or {}).get("data") == {"run.json": "{}"}
