@@ -108,3 +108,36 @@ def test_cli_exit_code_3_on_invalid_input(tmp_path: Path, tiny_model_dir: Path) 
     assert proc.returncode == 3
     assert f"{bad}:2" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o" / "training_metrics.jsonl").exists()
+
+
+def test_a_restored_schedule_sets_the_next_learning_rate_from_the_new_schedule() -> None:
+    import torch
+
+    from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state, lr_lambda
+
+    p = {"learning_rate": 1e-3, "adam_beta1": 0.9, "adam_beta2": 0.95, "adam_epsilon": 1e-8}
+    p |= {"weight_decay": 0.0, "warmup_steps": 1, "lr_scheduler": "linear"}
+
+    def schedule(total: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+        opt = build_optimizer([torch.nn.Parameter(torch.ones(2))], p)
+        return opt, build_scheduler(opt, p, total)
+
+    opt, sched = schedule(4)
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == 0.0  # the end of a 4-step decay
+    saved_opt, saved_sched = opt.state_dict(), sched.state_dict()
+
+    opt8, sched8 = schedule(8)  # resumed with more steps
+    opt8.load_state_dict(saved_opt)
+    load_scheduler_state(sched8, saved_sched)
+    expected = 1e-3 * lr_lambda(4, 1, 8, "linear")
+    assert sched8.last_epoch == 4 and expected > 0
+    assert opt8.param_groups[0]["lr"] == pytest.approx(expected)
+    assert sched8.get_last_lr() == [pytest.approx(expected)]
+
+    opt4, sched4 = schedule(4)  # same schedule: the saved value
+    opt4.load_state_dict(saved_opt)
+    load_scheduler_state(sched4, saved_sched)
+    assert opt4.param_groups[0]["lr"] == 0.0

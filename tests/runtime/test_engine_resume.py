@@ -107,3 +107,31 @@ def test_sigterm_saves_full_state_and_exits_143(tmp_path: Path, tiny_model_dir: 
     assert state_dir is not None and state_dir.name == f"samples_{last['samples_seen']}"
     state = json.loads((state_dir / "trainer_state.json").read_text())
     assert state["step"] == last["step"] < last["total_steps"]
+
+
+def test_resume_with_more_steps_follows_the_new_schedule(
+    tmp_path: Path, tiny_model_dir: Path, messages_data: Path
+):
+    """A run that ended (learning rate decayed to 0) resumed with a larger max_steps: the first resumed
+    step uses the new schedule's learning rate, not the ended run's 0."""
+
+    def params(out: Path, steps: int) -> dict:
+        p = base_params("sft", tiny_model_dir, messages_data, out)
+        p.update(max_steps=steps, save_samples=0)
+        return p
+
+    ref = tmp_path / "ref"
+    assert run_torchrun("sft", params(ref / "ckpt", 8), ref, nproc=1).returncode == 0
+    run = tmp_path / "run"
+    first = run_torchrun("sft", params(run / "ckpt", 4), run, nproc=1)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert read_metrics(run / "ckpt")[-1]["step"] == 4
+    more = run_torchrun("sft", params(run / "ckpt", 8), run, nproc=1)
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert "resuming from" in more.stdout
+
+    got, want = read_metrics(run / "ckpt"), read_metrics(ref / "ckpt")
+    assert [r["step"] for r in got] == list(range(1, 9))
+    assert got[4]["lr"] > 0
+    for a, b in zip(got[4:], want[4:], strict=True):  # steps 5-8 are on the 8-step schedule
+        assert a["lr"] == pytest.approx(b["lr"], rel=1e-9)

@@ -49,3 +49,20 @@ def build_scheduler(
     """The warmup + decay schedule as a `LambdaLR`."""
     warmup, kind = p["warmup_steps"], p["lr_scheduler"]
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_lambda(s, warmup, total_steps, kind))
+
+
+def load_scheduler_state(sched: torch.optim.lr_scheduler.LambdaLR, state: dict[str, Any]) -> None:
+    """Restore a schedule's position (steps taken) and set the learning rate of the next step from *this*
+    run's schedule.
+
+    The saved state carries the learning rate the earlier run would have used next, which is stale when
+    the schedule changed in between (a resume with a larger ``max_steps``: the earlier run ended at the
+    end of its decay, learning rate 0). The optimizer's groups get ``base_lr * lambda(steps taken)``, as
+    :class:`~torch.optim.lr_scheduler.LambdaLR` computes at every step; with an unchanged schedule that
+    is the saved value.
+    """
+    sched.load_state_dict(state)
+    optimizer = sched.optimizer
+    for group, base, multiplier in zip(optimizer.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+        group["lr"] = base * multiplier(sched.last_epoch)
+    sched._last_lr = [group["lr"] for group in optimizer.param_groups]

@@ -25,7 +25,7 @@ from training_hub.engine.callbacks import invoke, set_current_model
 from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext, barrier, broadcast_object
 from training_hub.engine.model_setup import ModelBundle, build_model, load_tokenizer
-from training_hub.engine.optim import build_optimizer, build_scheduler
+from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state
 from training_hub.engine.packed_attention import packed_kwargs
 from training_hub.errors import InvalidInputError, TrainingHubError
 from training_hub.observability.auto import runtime_callbacks, worker_endpoint
@@ -224,7 +224,7 @@ class Trainer:
                     f"unexpected {unexpected[:5]})"
                 )
             opt.load_state_dict(opt_sd)
-        sched.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
+        load_scheduler_state(sched, torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
         rng_file = path / "rng" / f"rank_{self.ctx.rank}.pt"
         if rng_file.is_file():
             self._set_rng_state(torch.load(rng_file, map_location="cpu", weights_only=False))
