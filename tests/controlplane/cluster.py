@@ -403,6 +403,34 @@ class ControlPlane:
         wait_until(complete, timeout=timeout, message=f"events {reasons} about {name}")
         return last
 
+    def patch_status(
+        self, resource: str, namespace: str, name: str, status: dict[str, Any], *, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Merge ``status`` into an object's status subresource, as the object's controller writes it.
+
+        Args:
+            resource: The kubectl resource (``trainingrun``, ``pytorchjob``...).
+            namespace: Namespace of the object.
+            name: Name of the object.
+            status: Fields merged into ``status`` (a JSON merge patch).
+            check: Raise :class:`ControlPlaneError` when kubectl fails.
+
+        Returns:
+            The completed kubectl process.
+        """
+        return self.kubectl(
+            "patch",
+            resource,
+            name,
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps({"status": status}),
+            check=check,
+        )
+
     def apply(
         self, manifest: str | dict[str, Any] | list[dict[str, Any]] | Path, namespace: str | None = None
     ) -> str:

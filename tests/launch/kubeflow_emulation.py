@@ -77,33 +77,16 @@ class KubeflowEmulator:
 
     def _condition(self, type_: str, reason: str, message: str) -> None:
         now = _now()
+        condition = {"type": type_, "status": "True", "reason": reason, "message": message}
         if self.kind == "PyTorchJob":
             # training-operator keeps every condition, the newest True and older ones flipped to False.
             for c in self.conditions:
                 if c["type"] in ("Running", "Restarting") and type_ in ("Succeeded", "Failed", "Restarting"):
                     c["status"] = "False"
-            self.conditions = [c for c in self.conditions if c["type"] != type_]
-            self.conditions.append(
-                {
-                    "type": type_,
-                    "status": "True",
-                    "reason": reason,
-                    "message": message,
-                    "lastUpdateTime": now,
-                    "lastTransitionTime": now,
-                }
-            )
-        else:
-            self.conditions = [c for c in self.conditions if c["type"] != type_]
-            self.conditions.append(
-                {
-                    "type": type_,
-                    "status": "True",
-                    "reason": reason,
-                    "message": message,
-                    "lastTransitionTime": now,
-                }
-            )
+            condition["lastUpdateTime"] = now
+        condition["lastTransitionTime"] = now
+        self.conditions = [c for c in self.conditions if c["type"] != type_]
+        self.conditions.append(condition)
 
     def write_status(self, extra: dict[str, Any] | None = None) -> None:
         """Patch the workload's status subresource."""

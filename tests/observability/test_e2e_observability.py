@@ -345,18 +345,8 @@ def test_a_run_without_steps_becomes_stalled_and_recovers(
     # A step arrives (as the training pod would report it): the stall clears.
     from training_hub.observability.tracker import rfc3339
 
-    patch = {"status": {"progress": {"step": 1, "totalSteps": 4, "lastStepTime": rfc3339(time.time() + 30)}}}
-    obs_plane.kubectl(
-        "patch",
-        "trainingrun",
-        name,
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(patch),
-    )
+    progress = {"step": 1, "totalSteps": 4, "lastStepTime": rfc3339(time.time() + 30)}
+    obs_plane.patch_status("trainingrun", namespace, name, {"progress": progress})
     wait_until(
         lambda: (
             conditions(obs_plane.kubectl_json("get", "trainingrun", name, "-n", namespace)["status"])[

@@ -42,30 +42,14 @@ def metrics(step: int, total: int = 50) -> dict[str, Any]:
     }
 
 
-def events(plane: ControlPlane, namespace: str, name: str) -> list[dict[str, Any]]:
-    items = plane.kubectl_json(
-        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
-    ).get("items")
-    return list(items or [])
-
-
 def test_reporter_patches_only_progress_rate_limited_and_posts_events(
     obs_plane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
     name = "reported"
     obs_plane.apply(tiny_run(name), namespace=namespace)
     # Something the operator owns, which the reporter must leave alone.
-    obs_plane.kubectl(
-        "patch",
-        "trainingrun",
-        name,
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        '{"status": {"phase": "Running", "observedGeneration": 1}}',
-        check=False,
+    obs_plane.patch_status(
+        "trainingrun", namespace, name, {"phase": "Running", "observedGeneration": 1}, check=False
     )
     conn = KubeConnection.from_kubeconfig(runtime_kubeconfig(obs_plane, namespace, tmp_path / "kc"))
     clock = Clock()
@@ -95,9 +79,9 @@ def test_reporter_patches_only_progress_rate_limited_and_posts_events(
     assert p["lossHistory"]["steps"][-1] == 49 and len(p["lossHistory"]["losses"]) == 40
     assert p["lastStepTime"] and p["startTime"] and p["epoch"] == pytest.approx(49 / 25, abs=1e-3)
     assert status.get("phase") in (None, "Running")  # untouched
-    reasons = [e["reason"] for e in events(obs_plane, namespace, name)]
+    reasons = [e["reason"] for e in obs_plane.events_for(namespace, name)]
     assert "Resumed" in reasons and reasons.count("CheckpointSaved") == 1
-    saved = next(e for e in events(obs_plane, namespace, name) if e["reason"] == "CheckpointSaved")
+    saved = next(e for e in obs_plane.events_for(namespace, name) if e["reason"] == "CheckpointSaved")
     assert "pvc://out/reported/hf_format/samples_400" in saved["message"]
     assert saved["involvedObject"]["kind"] == "TrainingRun"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -108,17 +107,7 @@ def wait_for_condition(
 
 def patch_job_status(plane: ControlPlane, namespace: str, name: str, status: dict[str, Any]) -> None:
     """Write a PyTorchJob's status the way the Kubeflow training operator does (status subresource)."""
-    plane.kubectl(
-        "patch",
-        "pytorchjob",
-        name,
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": status}),
-    )
+    plane.patch_status("pytorchjob", namespace, name, status)
 
 
 @pytest.fixture(scope="session")

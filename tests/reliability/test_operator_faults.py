@@ -7,7 +7,6 @@ The operator runs as a subprocess (killed with SIGKILL, by pid); faults are plac
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import subprocess
@@ -194,20 +193,15 @@ class _ConcurrentStatusWriter(Kube):
         self.conflicts = 0
 
     def patch(
-        self,
-        kind: ResourceKind,
-        namespace: str,
-        name: str,
-        patch: dict[str, Any],
-        *,
-        subresource: str | None = None,
+        self, kind: ResourceKind, namespace: str, name: str, *args: Any, **kwargs: Any
     ) -> dict[str, Any]:
-        if kind == TRAININGRUN and subresource == "status" and not self.interfered:
+        """:meth:`Kube.patch`; the other writer's update goes first, before the first run status write."""
+        if kind == TRAININGRUN and kwargs.get("subresource") == "status" and not self.interfered:
             self.interfered = True
             other = {"status": {"progress": {"step": 7, "totalSteps": 10}}}
             super().patch(kind, namespace, name, other, subresource="status")
         try:
-            return super().patch(kind, namespace, name, patch, subresource=subresource)
+            return super().patch(kind, namespace, name, *args, **kwargs)
         except KubeError as exc:
             self.conflicts += int(exc.conflict)
             raise
@@ -215,16 +209,8 @@ class _ConcurrentStatusWriter(Kube):
 
 def test_status_write_from_a_stale_read_is_refused_and_redone(operator_plane, namespace):
     operator_plane.apply(run_manifest("stale"), namespace=namespace)
-    operator_plane.kubectl(
-        "patch",
-        "trainingrun",
-        "stale",
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": {"progress": {"step": 5, "totalSteps": 10}}}),
+    operator_plane.patch_status(
+        "trainingrun", namespace, "stale", {"progress": {"step": 5, "totalSteps": 10}}
     )
     kube = _ConcurrentStatusWriter(operator_plane.api_client())
     runner = Runner(kube, OperatorSettings())

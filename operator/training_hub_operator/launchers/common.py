@@ -1,7 +1,9 @@
 """Pod pieces every launcher shares: the run ConfigMap, volumes, resources, env, security context.
 
 A launcher builds its workload around :func:`pod_spec` (one training container running
-:data:`training_hub.pod.spec.POD_COMMAND`) and returns :func:`config_map` among its children.
+:data:`training_hub.pod.spec.POD_COMMAND`) and returns :func:`config_map` among its children. Its workload
+objects carry :func:`workload_metadata`; :class:`SuspendField` suspends them, and a launcher whose children
+are the ConfigMap and one workload object builds on :class:`ConfigAndWorkloadLauncher`.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from training_hub.pod.spec import (
     POD_COMMAND,
@@ -19,10 +21,16 @@ from training_hub.pod.spec import (
     PodRunSpec,
     RunIdentity,
 )
-from training_hub_operator.api.constants import ANNOTATION_USER_SUSPENDED, LABEL_COMPONENT, is_reserved_env
+from training_hub_operator.api.constants import (
+    ANNOTATION_LAUNCHED_GENERATION,
+    ANNOTATION_LAUNCHED_SPEC,
+    ANNOTATION_USER_SUSPENDED,
+    LABEL_COMPONENT,
+    is_reserved_env,
+)
 from training_hub_operator.api.spec import TrainingRunSpec, pvc_claims
 from training_hub_operator.kube import CONFIGMAP, ResourceKind
-from training_hub_operator.launchers.base import RenderContext
+from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
 from training_hub_operator.naming import ChildNames, bounded_name
 
 CONFIG_VOLUME = "run-spec"
@@ -31,6 +39,9 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 #: Name of the training container's Prometheus port (the chart's PodMonitor selects it).
 METRICS_PORT_NAME = "metrics"
+#: Kueue's labels on a workload: the LocalQueue it is submitted to and its WorkloadPriorityClass.
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 
 
 class RenderError(ValueError):
@@ -91,6 +102,23 @@ def metadata(ctx: RenderContext, name: str, component: str, **extra: Any) -> dic
         "ownerReferences": [copy.deepcopy(ctx.owner_reference)],
     }
     meta.update(extra)
+    return meta
+
+
+def workload_metadata(ctx: RenderContext, name: str) -> dict[str, Any]:
+    """Metadata of a workload object: launch-time annotations, the user-suspended marker, Kueue labels."""
+    spec = ctx.spec
+    annotations = {
+        ANNOTATION_LAUNCHED_SPEC: ctx.launched_spec,
+        ANNOTATION_LAUNCHED_GENERATION: str(ctx.generation),
+    }
+    if spec.suspend:
+        annotations[ANNOTATION_USER_SUSPENDED] = "true"
+    meta = metadata(ctx, name, "workload", annotations=annotations)
+    if spec.queue_name:
+        meta["labels"][KUEUE_QUEUE_LABEL] = spec.queue_name
+        if spec.runtime.priority_class_name:
+            meta["labels"][KUEUE_PRIORITY_LABEL] = spec.runtime.priority_class_name
     return meta
 
 
@@ -320,3 +348,85 @@ def config_and_workload_refs(
 ) -> list[tuple[ResourceKind, str]]:
     """Kind and name of the children of a launcher that renders one ConfigMap and one workload."""
     return [(CONFIGMAP, names.config), (workload_kind, names.workload)]
+
+
+def true_conditions(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The conditions of a workload's status that are ``True``, by type."""
+    status = workload.get("status") or {}
+    return {c.get("type", ""): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+
+
+def kueue_queue(workload: dict[str, Any]) -> str | None:
+    """The Kueue queue a workload was submitted to (its queue-name label), or None."""
+    labels = (workload.get("metadata") or {}).get("labels") or {}
+    return labels.get(KUEUE_QUEUE_LABEL)
+
+
+def user_suspended(workload: dict[str, Any]) -> bool:
+    """Whether the user suspended the workload (the marker annotation), rather than Kueue."""
+    annotations = (workload.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(ANNOTATION_USER_SUSPENDED) == "true"
+
+
+def waiting_for_admission(what: str, queue: str, **fields: Any) -> WorkloadObservation:
+    """The observation of a workload Kueue holds suspended until it admits it.
+
+    Args:
+        what: What waits, for the message (``the job``, ``the node Jobs``).
+        queue: The Kueue queue it waits in.
+        **fields: Further :class:`WorkloadObservation` fields (restarts, start time...).
+    """
+    return WorkloadObservation(
+        phase="Queued",
+        reason="WaitingForAdmission",
+        message=f"waiting for Kueue to admit {what} from queue {queue}",
+        queued=True,
+        admitted=False,
+        **fields,
+    )
+
+
+class SuspendField:
+    """Suspends and resumes a workload through one boolean field at ``spec.<suspend_path>``."""
+
+    suspend_path: ClassVar[tuple[str, ...]] = ("suspend",)
+
+    def suspend_patch(self, suspend: bool) -> dict[str, Any]:
+        """Merge patch of the workload's suspend field (and the user-suspended marker)."""
+        return suspend_patch_at(self.suspend_path, suspend)
+
+    def is_suspended(self, workload: dict[str, Any]) -> bool:
+        """The workload's suspend field (its spec, not its status)."""
+        return suspended_at(workload, self.suspend_path)
+
+
+class ConfigAndWorkloadLauncher(SuspendField):
+    """Base of a launcher whose children are the run's ConfigMap and one workload object."""
+
+    workload_kind: ResourceKind
+
+    def child_refs(
+        self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
+    ) -> list[tuple[ResourceKind, str]]:
+        """Kind and name of every child the launcher renders: the ConfigMap and the workload."""
+        return config_and_workload_refs(names, self.workload_kind)
+
+    def config_and_workload(self, ctx: RenderContext, spec: dict[str, Any]) -> list[dict[str, Any]]:
+        """The run's children: its ConfigMap and the workload object with ``spec``."""
+        workload = {
+            "apiVersion": self.workload_kind.api_version,
+            "kind": self.workload_kind.kind,
+            "metadata": workload_metadata(ctx, ctx.names.workload),
+            "spec": spec,
+        }
+        return [config_map(ctx), workload]
+
+    def workload_in(self, children: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The workload object among the children, or None."""
+        return next((c for c in children if c.get("kind") == self.workload_kind.kind), None)
+
+    def workload_missing(self) -> WorkloadObservation:
+        """The observation of a run whose workload object is missing."""
+        return WorkloadObservation(
+            phase="Queued", reason="WorkloadMissing", message=f"the {self.workload_kind.kind} is missing"
+        )

@@ -25,12 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from training_hub.pod.exit_codes import PERMANENT_EXIT_CODES
-from training_hub_operator.api.constants import (
-    ANNOTATION_LAUNCHED_GENERATION,
-    ANNOTATION_LAUNCHED_SPEC,
-    ANNOTATION_USER_SUSPENDED,
-    LABEL_COMPONENT,
-)
+from training_hub_operator.api.constants import LABEL_COMPONENT
 from training_hub_operator.kube import CONFIGMAP, JOB, SERVICE, ResourceKind
 from training_hub_operator.launchers import common
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
@@ -41,8 +36,6 @@ MASTER_PORT = 29500
 PORT_NAME = "rendezvous"
 #: Label with a node Job's (and its pod's) node rank.
 LABEL_NODE_RANK = "traininghub.io/node-rank"
-KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 
 
 def node_name(workload: str, rank: int) -> str:
@@ -61,14 +54,6 @@ def master_address(workload: str, namespace: str) -> str:
     return f"{node_name(workload, 0)}.{workload}.{namespace}.svc"
 
 
-def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        c.get("type", ""): c
-        for c in (obj.get("status") or {}).get("conditions") or []
-        if c.get("status") == "True"
-    }
-
-
 def _expected_nodes(job: dict[str, Any]) -> int:
     """The run's node count, from a node Job's ``PET_NNODES`` (0 when unreadable)."""
     containers = (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
@@ -82,8 +67,11 @@ def _expected_nodes(job: dict[str, Any]) -> int:
     return 0
 
 
-class NativeLauncher:
-    """Renders and observes the native workload: headless Service + one Job per node."""
+class NativeLauncher(common.SuspendField):
+    """Renders and observes the native workload: headless Service + one Job per node.
+
+    Each node Job is suspended through its ``spec.suspend``: apply :meth:`suspend_patch` to every one.
+    """
 
     name = "native"
     api_version = JOB.api_version
@@ -170,18 +158,8 @@ class NativeLauncher:
             job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
         if spec.ttl_seconds_after_finished is not None:
             job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
-        annotations = {
-            ANNOTATION_LAUNCHED_SPEC: ctx.launched_spec,
-            ANNOTATION_LAUNCHED_GENERATION: str(ctx.generation),
-        }
-        if spec.suspend:
-            annotations[ANNOTATION_USER_SUSPENDED] = "true"
-        meta = common.metadata(ctx, name, "workload", annotations=annotations)
+        meta = common.workload_metadata(ctx, name)
         meta["labels"][LABEL_NODE_RANK] = str(rank)
-        if spec.queue_name:
-            meta["labels"][KUEUE_QUEUE_LABEL] = spec.queue_name
-            if spec.runtime.priority_class_name:
-                meta["labels"][KUEUE_PRIORITY_LABEL] = spec.runtime.priority_class_name
         return {"apiVersion": JOB.api_version, "kind": JOB.kind, "metadata": meta, "spec": job_spec}
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
@@ -203,7 +181,7 @@ class NativeLauncher:
         starts = [s["startTime"] for s in statuses if s.get("startTime")]
         base: dict[str, Any] = {"restarts": restarts, "start_time": min(starts) if starts else None}
         for job in jobs:
-            conds = _conditions(job)
+            conds = common.true_conditions(job)
             if "Failed" in conds:
                 cond = conds["Failed"]
                 name = (job.get("metadata") or {}).get("name")
@@ -216,7 +194,7 @@ class NativeLauncher:
                     **base,
                 )
         missing = _expected_nodes(jobs[0]) - len(jobs)
-        if missing <= 0 and all("Complete" in _conditions(j) for j in jobs):
+        if missing <= 0 and all("Complete" in common.true_conditions(j) for j in jobs):
             ends = [str(s["completionTime"]) for s in statuses if s.get("completionTime")]
             return WorkloadObservation(
                 phase="Succeeded",
@@ -226,19 +204,9 @@ class NativeLauncher:
                 **base,
             )
         suspended = all(self.is_suspended(j) for j in jobs)
-        meta = jobs[0].get("metadata") or {}
-        queue = (meta.get("labels") or {}).get(KUEUE_QUEUE_LABEL)
-        user_suspended = (meta.get("annotations") or {}).get(ANNOTATION_USER_SUSPENDED) == "true"
-        if suspended and queue and not user_suspended:
-            return WorkloadObservation(
-                phase="Queued",
-                reason="WaitingForAdmission",
-                message=f"waiting for Kueue to admit the node Jobs from queue {queue}",
-                queued=True,
-                admitted=False,
-                suspended=True,
-                **base,
-            )
+        queue = common.kueue_queue(jobs[0])
+        if suspended and queue and not common.user_suspended(jobs[0]):
+            return common.waiting_for_admission("the node Jobs", queue, suspended=True, **base)
         if suspended:
             return WorkloadObservation(
                 phase="Suspended",
@@ -249,7 +217,7 @@ class NativeLauncher:
             )
         admitted = True if queue else None
         active = sum(int(s.get("active") or 0) for s in statuses)
-        done = sum(1 for j in jobs if "Complete" in _conditions(j))
+        done = sum(1 for j in jobs if "Complete" in common.true_conditions(j))
         if active > 0 or done > 0:
             return WorkloadObservation(
                 phase="Running",
@@ -266,14 +234,6 @@ class NativeLauncher:
             admitted=admitted,
             **base,
         )
-
-    def suspend_patch(self, suspend: bool) -> dict[str, Any]:
-        """Merge patch of one node Job's ``spec.suspend`` (apply it to every node Job)."""
-        return common.suspend_patch_at(("suspend",), suspend)
-
-    def is_suspended(self, workload: dict[str, Any]) -> bool:
-        """``spec.suspend`` of a node Job."""
-        return common.suspended_at(workload, ("suspend",))
 
 
 LAUNCHER = NativeLauncher()

@@ -10,28 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from training_hub_operator.api.constants import (
-    ANNOTATION_LAUNCHED_GENERATION,
-    ANNOTATION_LAUNCHED_SPEC,
-    ANNOTATION_USER_SUSPENDED,
-)
 from training_hub_operator.kube import CONFIGMAP, ResourceKind
 from training_hub_operator.launchers import common
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
-from training_hub_operator.naming import ChildNames
 
 PYTORCHJOB = ResourceKind("kubeflow.org/v1", "PyTorchJob", "pytorchjobs")
-KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 CONTAINER_NAME = "pytorch"
 MASTER_PORT = 29500
 
 
-def _true_conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c.get("type", ""): c for c in status.get("conditions") or [] if c.get("status") == "True"}
-
-
-class PyTorchJobLauncher:
+class PyTorchJobLauncher(common.ConfigAndWorkloadLauncher):
     """Renders and observes a Kubeflow ``PyTorchJob`` (``kubeflow.org/v1``)."""
 
     name = "pytorchjob"
@@ -40,12 +28,8 @@ class PyTorchJobLauncher:
     workload_kind = PYTORCHJOB
     child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, PYTORCHJOB)
     required_kinds: tuple[ResourceKind, ...] = (PYTORCHJOB,)
-
-    def child_refs(
-        self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
-    ) -> list[tuple[ResourceKind, str]]:
-        """Kind and name of every child :meth:`render` makes: the ConfigMap and the workload."""
-        return common.config_and_workload_refs(names, self.workload_kind)
+    #: A PyTorchJob is suspended through ``spec.runPolicy.suspend``.
+    suspend_path = ("runPolicy", "suspend")
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         """The run's ConfigMap and PyTorchJob."""
@@ -73,44 +57,22 @@ class PyTorchJobLauncher:
             run_policy["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
         if spec.active_deadline_seconds is not None:
             run_policy["activeDeadlineSeconds"] = spec.active_deadline_seconds
-        labels: dict[str, str] = {}
-        if spec.queue_name:
-            labels[KUEUE_QUEUE_LABEL] = spec.queue_name
-            if spec.runtime.priority_class_name:
-                labels[KUEUE_PRIORITY_LABEL] = spec.runtime.priority_class_name
-        annotations = {
-            ANNOTATION_LAUNCHED_SPEC: ctx.launched_spec,
-            ANNOTATION_LAUNCHED_GENERATION: str(ctx.generation),
+        job_spec: dict[str, Any] = {
+            "nprocPerNode": str(max(ctx.plan.gpus_per_node, 1)),
+            "runPolicy": run_policy,
+            "pytorchReplicaSpecs": replicas,
         }
-        if spec.suspend:
-            annotations[ANNOTATION_USER_SUSPENDED] = "true"
-        meta = common.metadata(ctx, ctx.names.workload, "workload", annotations=annotations)
-        meta["labels"].update(labels)
-        job = {
-            "apiVersion": PYTORCHJOB.api_version,
-            "kind": PYTORCHJOB.kind,
-            "metadata": meta,
-            "spec": {
-                "nprocPerNode": str(max(ctx.plan.gpus_per_node, 1)),
-                "runPolicy": run_policy,
-                "pytorchReplicaSpecs": replicas,
-            },
-        }
-        return [common.config_map(ctx), job]
+        return self.config_and_workload(ctx, job_spec)
 
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
         """Map the PyTorchJob's status to a :class:`WorkloadObservation`."""
-        job = next((c for c in children if c.get("kind") == PYTORCHJOB.kind), None)
+        job = self.workload_in(children)
         if job is None:
-            return WorkloadObservation(
-                phase="Queued", reason="WorkloadMissing", message="the PyTorchJob is missing"
-            )
+            return self.workload_missing()
         status = job.get("status") or {}
-        conds = _true_conditions(status)
+        conds = common.true_conditions(job)
         suspended = self.is_suspended(job)
-        labels = (job.get("metadata") or {}).get("labels") or {}
-        annotations = (job.get("metadata") or {}).get("annotations") or {}
-        user_suspended = annotations.get(ANNOTATION_USER_SUSPENDED) == "true"
+        queue = common.kueue_queue(job)
         restarts = sum(
             int((rs or {}).get("failed") or 0) for rs in (status.get("replicaStatuses") or {}).values()
         )
@@ -137,22 +99,14 @@ class PyTorchJobLauncher:
             return WorkloadObservation(
                 phase="Failed", reason=reason, message=message, **{**base, "completion_time": done}
             )
-        queued_by_kueue = suspended and KUEUE_QUEUE_LABEL in labels and not user_suspended
-        if queued_by_kueue:
-            return WorkloadObservation(
-                phase="Queued",
-                reason="WaitingForAdmission",
-                message=f"waiting for Kueue to admit the job from queue {labels[KUEUE_QUEUE_LABEL]}",
-                queued=True,
-                admitted=False,
-                **base,
-            )
+        if suspended and queue is not None and not common.user_suspended(job):
+            return common.waiting_for_admission("the job", queue, **base)
         if suspended or "Suspended" in conds:
             reason, message = msg("Suspended", "Suspended") if "Suspended" in conds else ("Suspended", "")
             return WorkloadObservation(
                 phase="Suspended", reason=reason, message=message or "the job is suspended", **base
             )
-        admitted = True if KUEUE_QUEUE_LABEL in labels else None
+        admitted = True if queue is not None else None
         if "Restarting" in conds:
             reason, message = msg("Restarting", "PyTorchJobRestarting")
             return WorkloadObservation(
@@ -179,14 +133,6 @@ class PyTorchJobLauncher:
             admitted=admitted,
             **base,
         )
-
-    def suspend_patch(self, suspend: bool) -> dict[str, Any]:
-        """Merge patch of ``spec.runPolicy.suspend`` (and the user-suspended marker)."""
-        return common.suspend_patch_at(("runPolicy", "suspend"), suspend)
-
-    def is_suspended(self, workload: dict[str, Any]) -> bool:
-        """``spec.runPolicy.suspend`` of the PyTorchJob."""
-        return common.suspended_at(workload, ("runPolicy", "suspend"))
 
 
 LAUNCHER = PyTorchJobLauncher()

@@ -26,16 +26,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from training_hub_operator.api.constants import (
-    ANNOTATION_LAUNCHED_GENERATION,
-    ANNOTATION_LAUNCHED_SPEC,
-    ANNOTATION_USER_SUSPENDED,
-    LABEL_COMPONENT,
-)
+from training_hub_operator.api.constants import LABEL_COMPONENT
 from training_hub_operator.kube import CONFIGMAP, ResourceKind
 from training_hub_operator.launchers import common
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
-from training_hub_operator.naming import ChildNames
 
 TRAINJOB = ResourceKind("trainer.kubeflow.org/v1alpha1", "TrainJob", "trainjobs")
 CLUSTER_TRAINING_RUNTIME = ResourceKind(
@@ -46,21 +40,14 @@ DEFAULT_RUNTIME = "torch-distributed"
 #: Name of the runtime's trainer job and container (Trainer's ``node`` ancestor).
 NODE_JOB = "node"
 NODE_CONTAINER = "node"
-KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
-
-
-def _conditions(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    status = workload.get("status") or {}
-    return {c.get("type", ""): c for c in status.get("conditions") or [] if c.get("status") == "True"}
 
 
 def _jobs_count(workload: dict[str, Any], field: str) -> int:
     return sum(int(j.get(field) or 0) for j in (workload.get("status") or {}).get("jobsStatus") or [])
 
 
-class TrainJobLauncher:
-    """Renders and observes a Kubeflow Trainer ``TrainJob``."""
+class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
+    """Renders and observes a Kubeflow Trainer ``TrainJob`` (suspended through ``spec.suspend``)."""
 
     name = "trainjob"
     api_version = TRAINJOB.api_version
@@ -68,12 +55,6 @@ class TrainJobLauncher:
     workload_kind = TRAINJOB
     child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, TRAINJOB)
     required_kinds: tuple[ResourceKind, ...] = (TRAINJOB,)
-
-    def child_refs(
-        self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
-    ) -> list[tuple[ResourceKind, str]]:
-        """Kind and name of every child :meth:`render` makes: the ConfigMap and the workload."""
-        return common.config_and_workload_refs(names, self.workload_kind)
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         """The run's ConfigMap and TrainJob."""
@@ -102,19 +83,6 @@ class TrainJobLauncher:
             "metadata": template["metadata"],
             "spec": override_spec,
         }
-        labels: dict[str, str] = {}
-        if spec.queue_name:
-            labels[KUEUE_QUEUE_LABEL] = spec.queue_name
-            if spec.runtime.priority_class_name:
-                labels[KUEUE_PRIORITY_LABEL] = spec.runtime.priority_class_name
-        annotations = {
-            ANNOTATION_LAUNCHED_SPEC: ctx.launched_spec,
-            ANNOTATION_LAUNCHED_GENERATION: str(ctx.generation),
-        }
-        if spec.suspend:
-            annotations[ANNOTATION_USER_SUSPENDED] = "true"
-        meta = common.metadata(ctx, ctx.names.workload, "workload", annotations=annotations)
-        meta["labels"].update(labels)
         child_labels = {k: v for k, v in ctx.labels.items() if k != LABEL_COMPONENT}
         job_spec: dict[str, Any] = {
             "runtimeRef": {
@@ -129,23 +97,17 @@ class TrainJobLauncher:
         }
         if spec.active_deadline_seconds is not None:
             job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
-        job = {"apiVersion": TRAINJOB.api_version, "kind": TRAINJOB.kind, "metadata": meta, "spec": job_spec}
-        return [common.config_map(ctx), job]
+        return self.config_and_workload(ctx, job_spec)
 
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
         """Map the TrainJob's conditions and ``jobsStatus`` to a :class:`WorkloadObservation`."""
-        job = next((c for c in children if c.get("kind") == TRAINJOB.kind), None)
+        job = self.workload_in(children)
         if job is None:
-            return WorkloadObservation(
-                phase="Queued", reason="WorkloadMissing", message="the TrainJob is missing"
-            )
-        meta = job.get("metadata") or {}
-        conds = _conditions(job)
+            return self.workload_missing()
+        conds = common.true_conditions(job)
         suspended = self.is_suspended(job)
-        labels = meta.get("labels") or {}
-        user_suspended = (meta.get("annotations") or {}).get(ANNOTATION_USER_SUSPENDED) == "true"
         base: dict[str, Any] = {"restarts": _jobs_count(job, "failed"), "suspended": suspended}
-        queue = labels.get(KUEUE_QUEUE_LABEL)
+        queue = common.kueue_queue(job)
 
         def reason_message(kind: str, default: str) -> tuple[str, str]:
             cond = conds[kind]
@@ -169,15 +131,8 @@ class TrainJobLauncher:
                 completion_time=conds["Failed"].get("lastTransitionTime"),
                 **base,
             )
-        if suspended and queue and not user_suspended:
-            return WorkloadObservation(
-                phase="Queued",
-                reason="WaitingForAdmission",
-                message=f"waiting for Kueue to admit the job from queue {queue}",
-                queued=True,
-                admitted=False,
-                **base,
-            )
+        if suspended and queue and not common.user_suspended(job):
+            return common.waiting_for_admission("the job", queue, **base)
         if suspended:
             return WorkloadObservation(
                 phase="Suspended", reason="Suspended", message="the TrainJob is suspended", **base
@@ -199,14 +154,6 @@ class TrainJobLauncher:
             admitted=admitted,
             **base,
         )
-
-    def suspend_patch(self, suspend: bool) -> dict[str, Any]:
-        """Merge patch of ``spec.suspend`` (and the user-suspended marker)."""
-        return common.suspend_patch_at(("suspend",), suspend)
-
-    def is_suspended(self, workload: dict[str, Any]) -> bool:
-        """``spec.suspend`` of the TrainJob."""
-        return common.suspended_at(workload, ("suspend",))
 
 
 LAUNCHER = TrainJobLauncher()

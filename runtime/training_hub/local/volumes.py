@@ -72,6 +72,29 @@ class VolumeMaterializer:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(data[key], encoding="utf-8")
 
+    def _keys_as_files(
+        self, own: Path, ref: Mapping[str, Any], data: Mapping[str, str] | None, missing: str
+    ) -> Path:
+        """Fill the fresh directory ``own`` with one file per key of a ConfigMap's or Secret's data.
+
+        Args:
+            own: The volume's directory (emptied first).
+            ref: The volume's ``configMap`` / ``secret`` source (``items``, ``optional``).
+            data: The object's data; None when the executor does not have the object.
+            missing: The error message when ``data`` is None and the volume is not optional.
+
+        Returns:
+            ``own``.
+
+        Raises:
+            LocalExecutionError: With ``missing``, or when a key the volume lists is absent.
+        """
+        if data is None and not ref.get("optional"):
+            raise LocalExecutionError(missing)
+        shutil.rmtree(own, ignore_errors=True)
+        self._files(own, data or {}, ref)
+        return own
+
     def volume_dir(self, pod: LocalPod, volume: Mapping[str, Any]) -> Path:
         """Create (or find) the local directory of one of the pod's volumes."""
         name = str(volume["name"])
@@ -80,27 +103,19 @@ class VolumeMaterializer:
             path = self.claim_dir(str(volume["persistentVolumeClaim"]["claimName"]))
             path.mkdir(parents=True, exist_ok=True)
             return path
+        needs = f"pod {pod.name}: volume {name} needs"
         if "configMap" in volume:
             ref = volume["configMap"]
             data = self.configmaps.get(str(ref.get("name")))
-            if data is None and not ref.get("optional"):
-                raise LocalExecutionError(
-                    f"pod {pod.name}: volume {name} needs ConfigMap {ref.get('name')!r}"
-                )
-            shutil.rmtree(own, ignore_errors=True)
-            self._files(own, data or {}, ref)
-            return own
+            return self._keys_as_files(own, ref, data, f"{needs} ConfigMap {ref.get('name')!r}")
         if "secret" in volume:
             ref = volume["secret"]
             data = self.secrets.get(str(ref.get("secretName")))
-            if data is None and not ref.get("optional"):
-                raise LocalExecutionError(
-                    f"pod {pod.name}: volume {name} needs Secret {ref.get('secretName')!r}, which is not "
-                    "available locally (give it to the executor)"
-                )
-            shutil.rmtree(own, ignore_errors=True)
-            self._files(own, data or {}, ref)
-            return own
+            missing = (
+                f"{needs} Secret {ref.get('secretName')!r}, which is not available locally "
+                "(give it to the executor)"
+            )
+            return self._keys_as_files(own, ref, data, missing)
         if "hostPath" in volume:
             return Path(str(volume["hostPath"]["path"]))
         if "emptyDir" in volume or "downwardAPI" in volume or "projected" in volume:

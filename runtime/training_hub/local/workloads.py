@@ -65,6 +65,39 @@ def pods_of_pod(obj: dict[str, Any], index: int = 0) -> list[LocalPod]:
     return [pod]
 
 
+def _indexed_job_pods(
+    template: dict[str, Any],
+    *,
+    job_name: str,
+    namespace: str,
+    group: str,
+    count: int,
+    retry_limit: int,
+    labels: dict[str, str],
+    annotations: dict[str, str] | None = None,
+) -> list[LocalPod]:
+    """The pods of an Indexed Job: pod ``i`` is ``<job_name>-<i>``, annotated with completion index ``i``.
+
+    As the Job controller does, a pod with a ``subdomain`` and no ``hostname`` is given its name as hostname.
+    """
+    pods = []
+    for i in range(count):
+        pod = pod_from_template(
+            template,
+            name=f"{job_name}-{i}",
+            namespace=namespace,
+            group=group,
+            index=i,
+            retry_limit=retry_limit,
+            labels=labels,
+            annotations={**(annotations or {}), JOB_COMPLETION_INDEX_ANNOTATION: str(i)},
+        )
+        if pod.spec.get("subdomain") and not pod.spec.get("hostname"):
+            pod.spec["hostname"] = pod.name
+        pods.append(pod)
+    return pods
+
+
 def pods_of_job(obj: dict[str, Any], index: int = 0) -> list[LocalPod]:
     """The pods of a batch/v1 Job (one per completion index for Indexed Jobs)."""
     name, namespace = _meta(obj)
@@ -73,23 +106,15 @@ def pods_of_job(obj: dict[str, Any], index: int = 0) -> list[LocalPod]:
     limit = int(spec.get("backoffLimit", DEFAULT_JOB_BACKOFF_LIMIT))
     labels = {"job-name": name, "controller-uid": str((obj.get("metadata") or {}).get("uid", "local"))}
     if spec.get("completionMode") == "Indexed":
-        count = int(spec.get("completions") or 1)
-        pods = []
-        for i in range(count):
-            pod = pod_from_template(
-                template,
-                name=f"{name}-{i}",
-                namespace=namespace,
-                group=f"Job/{name}",
-                index=i,
-                retry_limit=limit,
-                labels=labels,
-                annotations={JOB_COMPLETION_INDEX_ANNOTATION: str(i)},
-            )
-            if pod.spec.get("subdomain") and not pod.spec.get("hostname"):
-                pod.spec["hostname"] = f"{name}-{i}"
-            pods.append(pod)
-        return pods
+        return _indexed_job_pods(
+            template,
+            job_name=name,
+            namespace=namespace,
+            group=f"Job/{name}",
+            count=int(spec.get("completions") or 1),
+            retry_limit=limit,
+            labels=labels,
+        )
     if int(spec.get("completions") or 1) != 1 or int(spec.get("parallelism") or 1) != 1:
         raise LocalExecutionError(
             f"Job {name}: only single-pod Jobs and Indexed Jobs can run locally (completions and parallelism 1)"
@@ -317,7 +342,9 @@ def pods_of_trainjob(obj: dict[str, Any], runtime: dict[str, Any] | None = None)
             {"name": "PET_MASTER_PORT", "value": str(TRAINJOB_MASTER_PORT)},
         ],
     )
+    # The JobSet's pods are hosts of its headless Service, each with its pod name as hostname.
     template["spec"]["subdomain"] = name
+    template["spec"].pop("hostname", None)
     limit = int(job_spec.get("backoffLimit", 0))
     failure_policy = ((rspec.get("template") or {}).get("spec") or {}).get("failurePolicy") or {}
     limit = max(limit, int(failure_policy.get("maxRestarts", 0)))
@@ -328,21 +355,16 @@ def pods_of_trainjob(obj: dict[str, Any], runtime: dict[str, Any] | None = None)
         "jobset.sigs.k8s.io/replicatedjob-name": TRAINJOB_NODE_JOB,
         "trainer.kubeflow.org/trainjob-ancestor-step": "trainer",
     }
-    pods = []
-    for i in range(nnodes):
-        pod = pod_from_template(
-            template,
-            name=f"{job_name}-{i}",
-            namespace=namespace,
-            group=f"TrainJob/{name}",
-            index=i,
-            retry_limit=limit,
-            labels=labels,
-            annotations={**(spec.get("annotations") or {}), JOB_COMPLETION_INDEX_ANNOTATION: str(i)},
-        )
-        pod.spec["hostname"] = f"{job_name}-{i}"
-        pods.append(pod)
-    return pods
+    return _indexed_job_pods(
+        template,
+        job_name=job_name,
+        namespace=namespace,
+        group=f"TrainJob/{name}",
+        count=nnodes,
+        retry_limit=limit,
+        labels=labels,
+        annotations=spec.get("annotations"),
+    )
 
 
 def expand(objects: Iterable[dict[str, Any]], runtimes: Iterable[dict[str, Any]] = ()) -> list[LocalPod]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Self
 
 from training_hub.observability.tracker import ProgressTracker
 
@@ -40,7 +40,65 @@ DEFAULT_PORT = 9400
 PREFIX = "traininghub_training"
 
 
-class WorkerMetricsExporter:
+class _MetricsEndpoint:
+    """A registry of its own, labelled with the run, served on ``/metrics`` of a port.
+
+    Args:
+        port: TCP port (0: any free port; see :attr:`port` after :meth:`start`).
+        host: Address to bind (``0.0.0.0`` in a pod).
+        namespace: Label value ``namespace``.
+        run: Label value ``run``.
+    """
+
+    def __init__(self, port: int, host: str, *, namespace: str, run: str) -> None:
+        from prometheus_client import CollectorRegistry
+
+        self.requested_port = port
+        self.host = host
+        self.port: int | None = None
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.labels = {"namespace": namespace, "run": run}
+        self._server: Any = None
+
+    def _info(self, algorithm: str, role: str) -> Any:
+        """Register ``traininghub_training_info`` (always 1) with this process's labels."""
+        from prometheus_client import Gauge
+
+        info = Gauge(
+            f"{PREFIX}_info",
+            "Always 1; labels describe the training process.",
+            [*self.labels, "algorithm", "pod", "role"],
+            registry=self.registry,
+        )
+        pod = os.environ.get("HOSTNAME", "")
+        info.labels(**self.labels, algorithm=algorithm, pod=pod, role=role).set(1)
+        return info
+
+    def start(self) -> Self:
+        """Serve ``/metrics`` in a daemon thread (idempotent)."""
+        if self._server is None:
+            from prometheus_client import start_http_server
+
+            server, _thread = start_http_server(self.requested_port, addr=self.host, registry=self.registry)
+            self._server = server
+            self.port = int(server.server_address[1])
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def text(self) -> str:
+        """The exposition text (what ``/metrics`` serves)."""
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry).decode()
+
+
+class WorkerMetricsExporter(_MetricsEndpoint):
     """The endpoint of a node whose processes do not hold global rank 0 (a multi-node run's other pods).
 
     Every training pod declares the ``metrics`` port; on nodes other than node 0 it serves only
@@ -57,33 +115,11 @@ class WorkerMetricsExporter:
         run: str = "",
         algorithm: str = "",
     ) -> None:
-        from prometheus_client import CollectorRegistry, Gauge
-
-        self.requested_port = port
-        self.host = host
-        self.port: int | None = None
-        self.registry = CollectorRegistry(auto_describe=True)
-        info = Gauge(
-            f"{PREFIX}_info",
-            "Always 1; labels describe the training process.",
-            ["namespace", "run", "algorithm", "pod", "role"],
-            registry=self.registry,
-        )
-        info.labels(namespace, run, algorithm, os.environ.get("HOSTNAME", ""), "worker").set(1)
-        self._server: Any = None
-
-    def start(self) -> WorkerMetricsExporter:
-        """Serve ``/metrics`` in a daemon thread (idempotent)."""
-        if self._server is None:
-            from prometheus_client import start_http_server
-
-            server, _thread = start_http_server(self.requested_port, addr=self.host, registry=self.registry)
-            self._server = server
-            self.port = int(server.server_address[1])
-        return self
+        super().__init__(port, host, namespace=namespace, run=run)
+        self._info(algorithm, "worker")
 
 
-class MetricsExporter:
+class MetricsExporter(_MetricsEndpoint):
     """Training callback exposing the run's metrics for Prometheus.
 
     Args:
@@ -105,14 +141,10 @@ class MetricsExporter:
         algorithm: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge
+        from prometheus_client import Counter, Gauge
 
-        self.requested_port = port
-        self.host = host
-        self.port: int | None = None
+        super().__init__(port, host, namespace=namespace, run=run)
         self.clock = clock
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.labels = {"namespace": namespace, "run": run}
         names = list(self.labels)
         r = self.registry
 
@@ -143,40 +175,9 @@ class MetricsExporter:
             [*names, "kind"],
             registry=r,
         )
-        self.info = Gauge(
-            f"{PREFIX}_info",
-            "Always 1; labels describe the training process.",
-            [*names, "algorithm", "pod", "role"],
-            registry=r,
-        )
-        pod = os.environ.get("HOSTNAME", "")
-        self.info.labels(**self.labels, algorithm=algorithm, pod=pod, role="rank0").set(1)
+        self.info = self._info(algorithm, "rank0")
         self.tracker = ProgressTracker()
-        self._server: Any = None
         self._samples_seen = 0
-
-    def start(self) -> MetricsExporter:
-        """Serve ``/metrics`` in a daemon thread (idempotent)."""
-        if self._server is None:
-            from prometheus_client import start_http_server
-
-            server, _thread = start_http_server(self.requested_port, addr=self.host, registry=self.registry)
-            self._server = server
-            self.port = int(server.server_address[1])
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def text(self) -> str:
-        """The exposition text (what ``/metrics`` serves)."""
-        from prometheus_client import generate_latest
-
-        return generate_latest(self.registry).decode()
 
     # ------------------------------------------------------------------------------------ callbacks
     def on_step(self, metrics: Mapping[str, Any]) -> None:

@@ -39,17 +39,10 @@ from training_hub.pod import exit_codes
 from training_hub.pod.demo import is_demo_uri, materialize_demo_data, materialize_demo_model
 from training_hub.pod.mounts import PATH_PARAMS, in_pod, mount_root, write_termination_message
 from training_hub.pod.spec import SPEC_PATH, PodRunSpec
+from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
-#: Parameters the launcher owns (they come from the environment, never from the spec).
-RENDEZVOUS_PARAMS: tuple[str, ...] = (
-    "nproc_per_node",
-    "nnodes",
-    "node_rank",
-    "rdzv_id",
-    "rdzv_endpoint",
-    "master_addr",
-    "master_port",
-)
+#: Parameters the launcher owns (they come from the environment, never from the spec): torchrun's.
+RENDEZVOUS_PARAMS: tuple[str, ...] = TORCHRUN_KEYS
 
 #: Names of exception classes (from torch and the network stack) that mean "the infrastructure failed".
 _INFRASTRUCTURE_ERROR_NAMES: frozenset[str] = frozenset(
@@ -131,8 +124,6 @@ def resolve_rendezvous(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     Raises:
         InvalidInputError: On conflicting or invalid settings.
     """
-    from training_hub.torchrun import get_torchrun_params
-
     return get_torchrun_params({}, env=os.environ if env is None else env)
 
 
