@@ -92,5 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """Exit with ``code`` at once after an infrastructure failure, without interpreter teardown: with a
+    peer gone, the process group's destructors can abort the process (SIGABRT) and lose the exit code
+    that tells the launcher to retry."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code == InfrastructureError.exit_code:
+        exit_now(code)
+    sys.exit(code)
