@@ -26,6 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from training_hub.pod.exit_codes import PERMANENT_EXIT_CODES
 from training_hub.timefmt import format_duration
 from training_hub_operator import progress
 from training_hub_operator.api import conditions as cond
@@ -555,12 +556,11 @@ def _observe(
     elif obs.phase == "Failed":
         failure = _pod_failure(inp.pods, plan)
         reason, detail = (failure.reason, failure.message) if failure else (obs.reason, msg)
-        st.condition("Running", False, reason, detail)
-        st.condition("Failed", True, reason, detail)
-        st.condition("Stalled", True, reason, f"the workload failed: {detail}")
-        st.new["completionTime"] = obs.completion_time or inp.now
-        st.phase("Failed", "Failed", f"training failed ({reason}): {detail}", "Warning")
-        _stop_workload(d, launcher, _owned_workloads(inp, launcher, _meta(inp.run).get("uid", "")))
+        _fail(st, d, inp, launcher, reason, detail, obs.completion_time or inp.now)
+    elif obs.phase in ("Running", "Queued") and (permanent := _permanent_pod_failure(inp.pods, plan)):
+        # A pod said its input is bad (exit 2/3): retrying cannot help, whatever the workload's restart
+        # policy (a PyTorchJob with OnFailure restarts it in place until its backoffLimit). End it now.
+        _fail(st, d, inp, launcher, permanent.reason, permanent.message, inp.now)
     elif obs.phase == "Suspended":
         st.condition("Queued", False, "Suspended", "the run is suspended")
         st.condition("Running", False, obs.reason, msg)
@@ -583,6 +583,35 @@ def _observe(
         st.condition("Queued", True, obs.reason, msg)
         st.condition("Running", False, obs.reason, msg)
         st.phase("Queued", obs.reason, msg)
+
+
+def _fail(
+    st: _Status, d: Decision, inp: ReconcileInput, launcher: Launcher, reason: str, detail: str, when: str
+) -> None:
+    """End the run as failed and stop what still runs of its workload."""
+    st.condition("Running", False, reason, detail)
+    st.condition("Failed", True, reason, detail)
+    st.condition("Stalled", True, reason, f"the workload failed: {detail}")
+    st.new["completionTime"] = when
+    st.phase("Failed", "Failed", f"training failed ({reason}): {detail}", "Warning")
+    _stop_workload(d, launcher, _owned_workloads(inp, launcher, _meta(inp.run).get("uid", "")))
+
+
+def _permanent_pod_failure(
+    pods: list[dict[str, Any]], plan: dict[str, Any] | None
+) -> progress.FailureReason | None:
+    """The failure of a pod whose container exited with a code retrying cannot help (bad input: 2, 3),
+    now or before its last restart; None if there is none."""
+    permanent = [
+        pod
+        for pod in pods
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+        if any(
+            int(((cs.get(key) or {}).get("terminated") or {}).get("exitCode") or 0) in PERMANENT_EXIT_CODES
+            for key in ("state", "lastState")
+        )
+    ]
+    return _pod_failure(permanent, plan) if permanent else None
 
 
 def _pod_failure(

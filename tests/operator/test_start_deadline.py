@@ -262,3 +262,34 @@ def test_start_deadline_setting_reads_durations(monkeypatch):
     assert OperatorSettings.from_env().start_deadline_seconds == 90
     monkeypatch.delenv("TRAINING_HUB_START_DEADLINE_SECONDS")
     assert OperatorSettings.from_env().start_deadline_seconds == 1800
+
+
+def restarted_pod(name: str, exit_code: int, message: str) -> dict[str, Any]:
+    """A pod restarted in place (restartPolicy OnFailure) after its container exited."""
+    last = {"terminated": {"exitCode": exit_code, "reason": "Error", "message": message}}
+    status = {
+        "phase": "Running",
+        "containerStatuses": [{"name": "pytorch", "state": {"running": {}}, "lastState": last}],
+    }
+    return {"metadata": {"name": name}, "status": status}
+
+
+def test_a_pod_that_reports_bad_input_ends_a_running_pytorchjob_at_once():
+    run, children = launch(make_run(launcher="pytorchjob", nodes=1))
+    running = [
+        with_status(c, conditions=[{"type": "Running", "status": "True"}]) if c["kind"] == "PyTorchJob" else c
+        for c in children
+    ]
+    # A retryable failure (exit 4, a lost peer) is the restart policy's business: the run keeps running.
+    d = decide(
+        inp(run, running, [restarted_pod("r1-master-0", 4, "InfrastructureError: peer lost")], now=at(5))
+    )
+    assert d.status["phase"] == "Running" and d.patches == [] and d.deletes == []
+    # Bad input (exit 3): the in-place restarts would only repeat it until the backoffLimit.
+    bad = "InvalidInput: bad data line /mnt/pvc/datasets/chat/train.jsonl:7: not JSON"
+    d = decide(inp(run, running, [restarted_pod("r1-master-0", 3, bad)], now=at(6)))
+    failed = cond(d.status, "Failed")
+    assert d.status["phase"] == "Failed" and d.status["completionTime"] == at(6)
+    assert failed["reason"] == "InvalidData" and "pvc://datasets/chat/train.jsonl:7" in failed["message"]
+    assert d.patches == [(PYTORCHJOB, "r1", {"spec": {"runPolicy": {"suspend": True}}})]
+    assert ("Warning", "Failed") in [(t, r) for t, r, _ in d.events]
