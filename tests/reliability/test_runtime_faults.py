@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.tiny_training import tiny_engine_params
 from training_hub.engine.checkpoint import COMPLETE_MARKER, latest_checkpoint
 
 pytestmark = pytest.mark.integration
@@ -27,21 +28,9 @@ DIST_TIMEOUT = "20"
 
 
 def long_params(model: Path, data: Path, out: Path, **extra: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "model_path": str(model),
-        "data_path": str(data),
-        "ckpt_output_dir": str(out),
-        "effective_batch_size": 16,
-        "learning_rate": 3e-3,
-        "max_seq_len": 64,
-        "max_tokens_per_gpu": 160,
-        "num_epochs": 200,
-        "save_samples": 0,
-        "checkpoint_at_epoch": False,
-        "seed": 3,
-    }
-    params.update(extra)
-    return params
+    """A run long enough to be interrupted (200 epochs, no periodic checkpoints)."""
+    settings: dict[str, Any] = {"num_epochs": 200, "save_samples": 0, "checkpoint_at_epoch": False}
+    return tiny_engine_params(model, data, out, **(settings | extra))
 
 
 def metrics_rows(out: Path) -> list[dict[str, Any]]:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.tiny_training import tiny_engine_params
+
 pytestmark = pytest.mark.integration
 
 ALGORITHMS = ("sft", "osft", "lora_sft")
@@ -46,20 +48,10 @@ def run_torchrun(
 
 
 def base_params(algorithm: str, model: Path, data: Path, out: Path) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "model_path": str(model),
-        "data_path": str(data),
-        "ckpt_output_dir": str(out),
-        "effective_batch_size": 16,
-        "learning_rate": 3e-3,
-        "max_seq_len": 64,
-        "max_tokens_per_gpu": 160,
-        "num_epochs": 2,
-        "max_steps": 24,
-        "warmup_steps": 2,
-        "save_samples": 128,
-        "seed": 3,
-    }
+    """Two epochs, at most 24 steps, a full state every 128 samples; per-algorithm settings."""
+    params = tiny_engine_params(
+        model, data, out, num_epochs=2, max_steps=24, warmup_steps=2, save_samples=128
+    )
     if algorithm == "osft":
         params["unfreeze_rank_ratio"] = 0.5
     if algorithm == "lora_sft":
