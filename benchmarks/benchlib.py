@@ -89,6 +89,14 @@ def write_result(name: str, payload: dict[str, Any], out_dir: Path | None = None
     return path
 
 
+def report(name: str, payload: dict[str, Any], table_text: str, out_dir: str | None = None) -> Path:
+    """Print a benchmark's table, write its JSON (:func:`write_result`) and say where."""
+    print(table_text)
+    path = write_result(name, payload, Path(out_dir) if out_dir else None)
+    print(f"wrote {path}")
+    return path
+
+
 def median(values: Sequence[float]) -> float:
     """Median of a non-empty sequence."""
     return float(statistics.median(values))

@@ -36,8 +36,8 @@ from benchmarks.benchlib import (
     build_tiny_assets,
     format_table,
     median,
+    report,
     subprocess_env,
-    write_result,
 )
 from benchmarks.chat_data import EOS_TERMINATED_TEMPLATE, write_chat_dataset
 
@@ -322,9 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (1 if args.quick else 3)
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
         res = run(samples, repeats, Path(tmp))
-    print(table(res))
-    path = write_result("data_pipeline", res, Path(args.out_dir) if args.out_dir else None)
-    print(f"wrote {path}")
+    report("data_pipeline", res, table(res), args.out_dir)
     return 0 if res["equality"]["equal"] else 1
 
 

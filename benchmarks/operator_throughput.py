@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.benchlib import ROOT, format_table, percentile, subprocess_env, write_result
+from benchmarks.benchlib import ROOT, format_table, percentile, report, subprocess_env
 
 TARGET_P99_S = 2.0
 TARGET_N = 1000
@@ -320,9 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
     with tempfile.TemporaryDirectory(prefix="bench-operator-") as tmp:
         res = run(sizes, Path(tmp), args.timeout)
-    print(table(res))
-    path = write_result("operator_throughput", res, Path(args.out_dir) if args.out_dir else None)
-    print(f"wrote {path}")
+    report("operator_throughput", res, table(res), args.out_dir)
     return 0
 
 

@@ -25,9 +25,9 @@ from benchmarks.benchlib import (
     build_tiny_assets,
     format_table,
     median,
+    report,
     run_json_worker,
     subprocess_env,
-    write_result,
 )
 from benchmarks.chat_data import write_chat_dataset
 
@@ -185,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         res = run(Path(tmp), args.samples, args.repeats or (1 if args.quick else 3))
-    print(table(res))
-    path = write_result("startup", res, Path(args.out_dir) if args.out_dir else None)
-    print(f"wrote {path}")
+    report("startup", res, table(res), args.out_dir)
     return 0
 
 

@@ -21,9 +21,9 @@ from benchmarks.benchlib import (
     build_tiny_assets,
     format_table,
     median,
+    report,
     run_json_worker,
     subprocess_env,
-    write_result,
 )
 from benchmarks.chat_data import write_chat_dataset
 
@@ -203,9 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             repeats=args.repeats or (1 if args.quick else 3),
         )
-    print(table(res))
-    path = write_result("training_throughput", res, Path(args.out_dir) if args.out_dir else None)
-    print(f"wrote {path}")
+    report("training_throughput", res, table(res), args.out_dir)
     return 0
 
 
