@@ -131,7 +131,7 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Only watch-event handlers are registered, so kopf stores nothing on the objects (no annotations, no
     # finalizer): the runner is level-triggered and keeps what it needs in memory and in status.
     settings.persistence.finalizer = c.FINALIZER
-    settings.posting.enabled = False  # the runner posts its own events, one per reconcile
+    settings.posting.enabled = False  # the runner posts its own events, one per transition
     settings.execution.max_workers = 16
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -282,8 +282,10 @@ def _resync_loop() -> None:
             del runs
         elif now >= next_fast:
             next_fast = now + fast_period
-            phases = dict(runner().phases)
-            keys = [tuple(k.split("/", 1)) for k, p in phases.items() if p in ("Planning", "Pending")]  # type: ignore[misc]
+            waiting = [
+                key for key, phase in dict(runner().phases).items() if phase in ("Planning", "Pending")
+            ]
+            keys = [(key.partition("/")[0], key.partition("/")[2]) for key in waiting]
         else:
             continue
         for namespace, name in keys:

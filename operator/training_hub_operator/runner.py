@@ -7,8 +7,6 @@ Everything that talks to the API server is here; every kopf handler and the peri
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import threading
 import time
@@ -57,13 +55,6 @@ def _owned(obj: dict[str, Any], uid: str | None) -> bool:
     return any(o.get("uid") == uid for o in (obj.get("metadata") or {}).get("ownerReferences") or [])
 
 
-def _digest(status: dict[str, Any]) -> str:
-    """A short fingerprint of a status (what the runner remembers of the status it stored)."""
-    return hashlib.blake2b(
-        json.dumps(status, sort_keys=True, default=str).encode(), digest_size=16
-    ).hexdigest()
-
-
 def _merged(children: list[dict[str, Any]], newer: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``children`` with the objects of ``newer`` replacing (or joining) those of the same kind and name."""
     by_key = {(ch.get("kind"), ch["metadata"].get("name")): ch for ch in children}
@@ -96,8 +87,6 @@ class Runner:
         self._hub_cache: dict[str, ModelConfig] = {}
         #: Per run: ``(kind, name) -> resourceVersion`` of the children its last reconcile decided from.
         self._seen: dict[str, dict[tuple[str, str], str]] = {}
-        #: Per run: ``(generation, status digest)`` as stored by its last reconcile (absent once it ended).
-        self._stored: dict[str, tuple[Any, str]] = {}
         #: Per run: the generation its last successful reconcile decided from.
         self._handled: dict[str, int] = {}
         self.phases: dict[str, str] = {}
@@ -132,7 +121,6 @@ class Runner:
         self.stalled.discard(key)
         metrics.RUNS_STALLED.set(len(self.stalled))
         self._seen.pop(key, None)
-        self._stored.pop(key, None)
         self._handled.pop(key, None)
 
     # ------------------------------------------------------------------------------------------- entry
@@ -177,17 +165,6 @@ class Runner:
         key = f"{ns}/{name}"
         start = time.perf_counter()
         with self._lock(key):
-            stored = self._stored.get(key)
-            if (
-                not read
-                and trigger != "resume"  # after a restart of kopf: events may have been missed, look again
-                and stored is not None
-                and stored == (meta.get("generation"), _digest(run.get("status") or {}))
-                and not meta.get("deletionTimestamp")
-            ):
-                # The event carries the state this operator stored last (e.g. the event of its own status
-                # write): nothing new to decide from (children's changes come as their own events).
-                return (run.get("status") or {}).get("phase")
             try:
                 body: dict[str, Any] | None = None if read or not meta.get("resourceVersion") else run
                 for attempt in range(STATUS_CONFLICT_RETRIES + 1):
@@ -397,7 +374,6 @@ class Runner:
     def _reconcile_locked(self, run: dict[str, Any], *, verified: bool = True) -> str | None:
         run_key = f"{run['metadata'].get('namespace', 'default')}/{run['metadata']['name']}"
         self._seen.pop(run_key, None)
-        self._stored.pop(run_key, None)
         status = run.get("status") or {}
         if status.get("phase") in TERMINAL_PHASES and status.get("completionTime"):
             if status.get("phase") == "Failed" and status.get("workload"):
@@ -450,12 +426,10 @@ class Runner:
             second = decide(inp)
             second.events = decision.events + [e for e in second.events if e not in decision.events]
             decision = second
-        stored = self._write_status(run, decision)
+        self._write_status(run, decision)
         if ended:
             self._cleanup(run, decision)
         else:
-            if stored is not None:
-                self._stored[run_key] = (run["metadata"].get("generation"), _digest(stored))
             self._seen[run_key] = {
                 (str(ch.get("kind")), str(ch["metadata"].get("name"))): str(ch["metadata"]["resourceVersion"])
                 for ch in inp.children
@@ -564,12 +538,10 @@ class Runner:
                 out.append({"kind": kind.kind, "apiVersion": kind.api_version, **patched})
         return out, created
 
-    def _write_status(self, run: dict[str, Any], decision: Decision) -> dict[str, Any] | None:
-        """Write the status if it changed and post the events; return the status as stored (None if
-        the API server's answer did not say)."""
+    def _write_status(self, run: dict[str, Any], decision: Decision) -> None:
+        """Write the status if it changed and post the events."""
         old = run.get("status") or {}
         new = decision.status
-        stored: dict[str, Any] | None = old
         if new != old:
             # status.progress belongs to the training pod (it patches it concurrently): never write back
             # an older copy of it (see training_hub_operator.progress.status_patch).
@@ -579,21 +551,15 @@ class Runner:
             rv = run["metadata"].get("resourceVersion")
             if rv:  # optimistic concurrency: 409 Conflict if the run changed since it was read
                 body["metadata"] = {"resourceVersion": rv}
-            answer = self.kube.patch(
-                TRAININGRUN,
-                run["metadata"]["namespace"],
-                run["metadata"]["name"],
-                body,
-                subresource="status",
+            self.kube.patch(
+                TRAININGRUN, run["metadata"]["namespace"], run["metadata"]["name"], body, subresource="status"
             )
-            stored = answer.get("status") if isinstance(answer, dict) else None
             metrics.STATUS_WRITES.inc()
         for type_, reason, message in decision.events:
             try:
                 self.post_event(run, type_, reason, message)
             except KubeError as exc:  # events are best effort
                 log.warning("could not post event %s: %s", reason, exc)
-        return stored if isinstance(stored, dict) else None
 
     def _start_planning_pod(self, run: dict[str, Any], validated: ValidatedSpec | None) -> None:
         if validated is None:
