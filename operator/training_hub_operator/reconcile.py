@@ -267,14 +267,11 @@ def _decide(inp: ReconcileInput) -> Decision:
         ),
         None,
     )
-    # Objects at the names of this run's children that are not its own: before launch any of them (the
-    # job would use them), after launch the workload. Left over by an earlier run of the same name (its
-    # garbage collection pending): wait. Anyone else's: refuse (not final: it launches once they are gone).
-    conflicts = [
-        ch
-        for ch in inp.children
-        if not _owned_by(ch, uid) and (workload is None or not _owned_by(workload, uid) or ch is workload)
-    ]
+    # Before the run's own workload exists, objects at the names of its children that are not its own
+    # (the job would use them). Left over by an earlier run of the same name (its garbage collection
+    # pending): wait. Anyone else's: refuse (not final: it launches once they are gone).
+    own_workload = workload is not None and _owned_by(workload, uid)
+    conflicts = [] if own_workload else [ch for ch in inp.children if not _owned_by(ch, uid)]
     if conflicts:
         others = [ch for ch in conflicts if not _left_by_earlier_run(ch, name)]
         if not others:
