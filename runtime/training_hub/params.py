@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ALGORITHMS: tuple[str, ...] = ("sft", "osft", "lora_sft")
 
@@ -100,6 +100,14 @@ class CommonHyperparameters(_Strict):
     )
     bf16: bool | None = Field(None, description="Train in bfloat16 (default: on GPU yes, on CPU no).")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps.")
+    enable_jit_checkpoint: bool | None = Field(
+        None,
+        description=(
+            "On SIGTERM (preemption, eviction) save a full checkpoint after the current step and exit 143; "
+            "the next run resumes from it. Unset: on in the native engine (upstream: off); false: SIGTERM "
+            "ends training at once."
+        ),
+    )
 
 
 class SFTHyperparameters(CommonHyperparameters):
@@ -150,6 +158,23 @@ class DataLocations(_Strict):
     data_output_dir: str | None = Field(
         None, description="Directory for processed data (default: `<ckpt_output_dir>/data`)."
     )
+    checkpoint_storage: str | None = Field(
+        None,
+        description=(
+            "Mirror every checkpoint and the final model to this fsspec URI (`s3://bucket/prefix`, "
+            "`gs://...`, `file://...`) with completion markers; a run whose `ckpt_output_dir` holds no "
+            "checkpoint resumes from the newest complete one there. `pvc` or unset: local only."
+        ),
+    )
+
+    @field_validator("checkpoint_storage")
+    @classmethod
+    def _storage_uri(cls, value: str | None) -> str | None:
+        if value in (None, "", "pvc"):
+            return None
+        if "://" not in str(value) or not str(value).partition("://")[2].strip("/"):
+            raise ValueError(f"must be 'pvc' or a URI such as 's3://bucket/prefix', got {value!r}")
+        return value
 
 
 class DistributedParams(_Strict):

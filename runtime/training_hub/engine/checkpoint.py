@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 COMPLETE_MARKER = "COMPLETE"
+#: The final model (LoRA: the adapter) relative to `ckpt_output_dir`.
+FINAL_MODEL_SUBDIR = "hf_format/final"
 _SAMPLES_RE = re.compile(r"^samples_(\d+)$")
 
 

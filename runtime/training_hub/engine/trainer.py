@@ -72,6 +72,7 @@ class Trainer:
         self._state_saved: list[str] = []
         self._last_hf_step = -1
         self._last_state_step = -1
+        self.mirror: Any = None  # a CheckpointMirror on rank 0 when checkpoint_storage is set
 
     # ----------------------------------------------------------------------------------------- data
     def _prepare_data(self, tokenizer: Any) -> tuple[TokenizedDataset, DataStats]:
@@ -184,7 +185,7 @@ class Trainer:
         self._state_saved.append(str(final))
         self._last_state_step = progress["step"]
         if self.ctx.is_main:
-            invoke(self.callbacks, "on_checkpoint", str(final), "full_state")
+            self._checkpointed(final, "full_state")
         return final
 
     def load_full_state(self, path: Path, bundle: ModelBundle, opt: Any, sched: Any) -> dict[str, Any]:
@@ -257,8 +258,43 @@ class Trainer:
             log.info("saved %s checkpoint %s", kind, final)
         barrier(self.ctx)
         if self.ctx.is_main:
-            invoke(self.callbacks, "on_checkpoint", str(final), kind)
+            self._checkpointed(final, kind)
         return final
+
+    # ------------------------------------------------------------------------------- object storage
+    def _checkpointed(self, path: Path, kind: str) -> None:
+        """A checkpoint directory was committed (rank 0): callbacks, then the mirror's upload queue."""
+        invoke(self.callbacks, "on_checkpoint", str(path), kind)
+        if self.mirror is not None:
+            self.mirror.on_checkpoint(str(path), kind)
+
+    def _start_mirror(self) -> None:
+        """With `checkpoint_storage`: check the store is usable, restore its newest complete full state
+        when the output directory has none (rank 0; the other ranks wait for the outcome)."""
+        uri = self.p.get("checkpoint_storage")
+        if not uri:
+            return
+        status: tuple[str, str] = ("ok", "")
+        error: BaseException | None = None
+        if self.ctx.is_main:
+            from training_hub.storage.mirror import CheckpointMirror
+
+            try:
+                self.mirror = CheckpointMirror(uri, self.cfg.ckpt_dir)
+                self.mirror.verify()
+                self.mirror.restore_latest(self.state_dir.name)
+            except Exception as exc:
+                error, status = exc, ("error", str(exc))
+        status = broadcast_object(self.ctx, status)
+        if error is not None:
+            raise error
+        if status[0] != "ok":
+            raise errors.InfrastructureError(status[1])
+
+    def _drain_mirror(self) -> None:
+        """Wait for the queued uploads (rank 0); raise the first failure."""
+        if self.mirror is not None:
+            self.mirror.drain()
 
     # -------------------------------------------------------------------------------------- metrics
     def _truncate_metrics(self, keep_until_step: int) -> dict[str, Any] | None:
@@ -310,6 +346,7 @@ class Trainer:
         start_time = time.time()
         if ctx.is_main:
             cfg.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        self._start_mirror()
         tokenizer = load_tokenizer(p["model_path"])
         dataset, stats = self._prepare_data(tokenizer)
         self._num_dataset_samples = len(dataset)
@@ -371,10 +408,11 @@ class Trainer:
         sample_log = os.environ.get(ENV_SAMPLE_LOG)
         save_every = p["save_samples"]
         prev_handler = None
-        try:
-            prev_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
-        except ValueError:  # not the main thread
-            prev_handler = None
+        if p.get("enable_jit_checkpoint") is not False:  # unset or True: checkpoint on SIGTERM
+            try:
+                prev_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+            except ValueError:  # not the main thread
+                prev_handler = None
 
         final_loss = last_row.get("loss") if last_row else None
         session_start = time.time()
@@ -479,6 +517,7 @@ class Trainer:
                 elif stop or step == total_steps:
                     self.save_full_state(bundle, opt, sched, progress)
                 if stop:
+                    self._drain_mirror()
                     raise Preempted(
                         f"preempted by SIGTERM after step {step}: full state saved in "
                         f"{self.state_dir / ('samples_' + str(progress['samples_seen']))}"
@@ -498,11 +537,12 @@ class Trainer:
                     tokenizer.save_pretrained(str(tmp / "merged"))
                 ckpt.commit(final_dir)
                 barrier(ctx)
-                invoke(self.callbacks, "on_checkpoint", str(final_dir), "final")
+                self._checkpointed(final_dir, "final")
             elif self._last_hf_step == step and self._hf_saved:
                 barrier(ctx)
             else:
                 self.save_hf(bundle, final_dir, "final")
+            self._drain_mirror()
         finally:
             if prev_handler is not None:
                 signal.signal(signal.SIGTERM, prev_handler)
@@ -525,6 +565,12 @@ class Trainer:
             "world_size": ctx.world_size,
             "elapsed": time.time() - start_time,
         }
+        if self.mirror is not None:
+            from training_hub.storage.uri import join
+
+            summary["checkpoint_storage"] = self.mirror.uri
+            summary["mirrored"] = list(self.mirror.uploaded)
+            summary["output_model_uri"] = join(self.mirror.uri, ckpt.FINAL_MODEL_SUBDIR)
         if ctx.is_main:
             invoke(self.callbacks, "on_train_end", summary)
         return summary

@@ -38,7 +38,9 @@ from training_hub.errors import InfrastructureError, InvalidInputError, Training
 from training_hub.pod import exit_codes
 from training_hub.pod.demo import is_demo_uri, materialize_demo_data, materialize_demo_model
 from training_hub.pod.mounts import PATH_PARAMS, in_pod, mount_root, write_termination_message
-from training_hub.pod.spec import SPEC_PATH, PodRunSpec
+from training_hub.pod.spec import SCRATCH_DIR_ENV, SPEC_PATH, PodRunSpec
+from training_hub.storage.objectstore import StorageError
+from training_hub.storage.uri import kind_of
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
 #: Parameters the launcher owns (they come from the environment, never from the spec): torchrun's.
@@ -146,6 +148,8 @@ def localized_params(
         if isinstance(value, str) and not is_demo_uri(value):
             out[key] = in_pod(value, env)
     with contextlib.ExitStack() as stack:
+        if any(kind_of(str(out.get(k, ""))) == "s3" for k in PATH_PARAMS):
+            stage_object_store_locations(out, scratch_dir(stack, env))
         needs_tmp = any(is_demo_uri(str(out.get(k, ""))) for k in ("model_path", "data_path"))
         if needs_tmp:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="training-hub-demo-")))
@@ -156,6 +160,46 @@ def localized_params(
                 out["data_path"] = str(materialize_demo_data(str(out["data_path"]), tmp / "data.jsonl"))
                 _log(f"built demo data {params['data_path']} at {out['data_path']}")
         yield out
+
+
+def scratch_dir(stack: contextlib.ExitStack, env: Mapping[str, str] | None = None) -> Path:
+    """The pod's scratch volume (:data:`SCRATCH_DIR_ENV`, an emptyDir), else a temporary directory."""
+    environ = os.environ if env is None else env
+    given = environ.get(SCRATCH_DIR_ENV, "").strip()
+    if given:
+        path = Path(in_pod(given, env))
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="training-hub-scratch-")))
+
+
+def stage_object_store_locations(params: dict[str, Any], scratch: Path) -> None:
+    """Replace ``s3://`` locations by local ones: the model and data are staged into ``scratch``; an
+    ``s3://`` output becomes a local directory mirrored to the bucket (``checkpoint_storage``), so a fresh
+    pod resumes from the newest complete checkpoint there.
+
+    Raises:
+        StorageError: When the store refuses (bad credentials, missing bucket) or holds nothing there.
+    """
+    from training_hub.storage.objectstore import check_access
+    from training_hub.storage.staging import stage_in
+
+    output = params.get("ckpt_output_dir")
+    if isinstance(output, str) and kind_of(output) == "s3":
+        check_access(output, write=True)
+        if params.get("checkpoint_storage") not in (None, "", "pvc", output):
+            raise InvalidInputError(
+                f"checkpoint_storage={params['checkpoint_storage']!r} and an s3:// output directory "
+                f"{output!r}: the output is mirrored to its own URI; drop checkpoint_storage"
+            )
+        params["checkpoint_storage"] = output
+        params["ckpt_output_dir"] = str(scratch / "output")
+        _log(f"output {output}: training into {params['ckpt_output_dir']}, checkpoints mirrored to the bucket")
+    for key, sub in (("model_path", "model"), ("data_path", "data")):
+        value = params.get(key)
+        if isinstance(value, str) and kind_of(value) == "s3":
+            check_access(value, write=False)
+            params[key] = str(stage_in(value, scratch / sub, _log))
 
 
 def algorithm_function(name: str) -> Callable[..., Any]:
@@ -230,7 +274,8 @@ def run_pod(spec_path: str = SPEC_PATH, env: Mapping[str, str] | None = None) ->
             reason = f"{exit_codes.reason_for(code)}: the training process exited with {code}"
         else:
             code = classify(exc)
-            reason = f"{exit_codes.reason_for(code)}: {describe(exc)}"
+            # A store's refusal carries its own reason (StorageCredentialsInvalid, ...) first.
+            reason = describe(exc) if isinstance(exc, StorageError) else f"{exit_codes.reason_for(code)}: {describe(exc)}"
         write_termination_message(reason, environ)
         _log(reason)
         if code == exit_codes.FAILED and not isinstance(exc, SystemExit | TrainingHubError):

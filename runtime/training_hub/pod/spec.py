@@ -12,13 +12,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from training_hub.storage.uri import PVC_MOUNT_ROOT
+
+__all__ = ["PVC_MOUNT_ROOT", "SCRATCH_DIR_ENV", "SCRATCH_MOUNT_PATH", "PodRunSpec", "RunIdentity"]
+
 SPEC_MOUNT_DIR = "/etc/training-hub"
 SPEC_FILE_NAME = "run.json"
 SPEC_PATH = f"{SPEC_MOUNT_DIR}/{SPEC_FILE_NAME}"
 #: The container command of every training pod (the runtime image's entrypoint).
 POD_COMMAND: list[str] = ["training-hub", "run-pod", "--spec", SPEC_PATH]
-#: Where a ``pvc://claim/path`` location is mounted inside a pod: ``/mnt/pvc/<claim>``.
-PVC_MOUNT_ROOT = "/mnt/pvc"
+#: Env var naming the pod's scratch volume (an emptyDir), where ``s3://`` locations are staged.
+SCRATCH_DIR_ENV = "TRAINING_HUB_SCRATCH_DIR"
+#: Where the operator mounts that volume.
+SCRATCH_MOUNT_PATH = "/mnt/scratch"
 
 
 class RunIdentity(BaseModel):
