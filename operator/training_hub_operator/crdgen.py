@@ -243,6 +243,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "description": "Percent of steps done.",
     },
     {"name": "Loss", "type": "number", "jsonPath": ".status.progress.loss", "description": "Latest loss."},
+    {
+        "name": "Output",
+        "type": "string",
+        "jsonPath": ".status.outputs.modelUri",
+        "description": "The final model, once the run succeeded.",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

@@ -9,7 +9,6 @@ short planning pod that reads ``config.json`` from the model's PVC; see
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from training_hub.estimator import (
 )
 from training_hub.estimator import plan as estimator_plan
 from training_hub.pod.spec import PVC_MOUNT_ROOT
+from training_hub.storage.uri import location_in_pod, pvc_claim
 from training_hub_operator.api.spec import TrainingRunSpec
 from training_hub_operator.api.status import GpuEstimate, Plan
 from training_hub_operator.settings import OperatorSettings
@@ -314,10 +314,7 @@ PLANNER_SCRIPT = (
 
 def pvc_model_path(uri: str) -> str | None:
     """The in-pod path of a ``pvc://`` model, else None."""
-    m = re.match(r"^pvc://([^/]+)(/.*)?$", uri)
-    if not m:
-        return None
-    return f"{PVC_MOUNT_ROOT}/{m.group(1)}{(m.group(2) or '').rstrip('/')}"
+    return location_in_pod(uri) if pvc_claim(uri) else None
 
 
 def config_from_planning_pod(pod: dict[str, Any]) -> ModelConfig | None:
@@ -367,7 +364,7 @@ def planning_job(
     path = pvc_model_path(spec.model.uri)
     if path is None:
         raise ValueError("a planning pod needs a pvc:// model")
-    claim = spec.model.uri[len("pvc://") :].split("/", 1)[0]
+    claim = pvc_claim(spec.model.uri)
     rt = spec.runtime
     pod: dict[str, Any] = {
         "restartPolicy": "Never",

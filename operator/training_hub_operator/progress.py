@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from training_hub.storage.objectstore import STORAGE_REASONS
 from training_hub.timefmt import format_duration, parse_time, rfc3339
 
 #: Annotation on a TrainingRun overriding the stall timeout (``90s``, ``10m``, ``1h30m``; ``0``/``off``: never).
@@ -207,6 +208,8 @@ class FailureReason:
 
 _DATA_LINE = re.compile(r"(?P<where>(?:pvc://)?[^\s:;]+\.(?:jsonl|json|parquet|txt):\d+):\s*(?P<what>[^;]*)")
 _PVC = re.compile(r"(?:/[^\s:;]*)?/mnt/pvc/([^\s:;]+)")
+#: ``StorageCredentialsInvalid: s3://bucket/x: InvalidAccessKeyId: ...`` (the pod's StorageError).
+_STORAGE_REASON = re.compile(r"\b(Storage[A-Za-z]+): (\S+://\S+: .*)")
 IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
 
 
@@ -292,6 +295,11 @@ def classify_failure(
             f"the nodes did not meet at the rendezvous in time: {text[:400]}; check that every node's pod was "
             "scheduled (enough GPUs free, Kueue admission) and that pods can reach each other",
             retryable=True,
+        )
+    storage = _STORAGE_REASON.search(text)
+    if storage and storage.group(1) in STORAGE_REASONS:
+        return FailureReason(
+            storage.group(1), storage.group(2), retryable=storage.group(1) == "StorageUnavailable"
         )
     if exit_code in (2, 3):
         detail = text.split(":", 1)[1].strip() if text.startswith("InvalidInput:") else text

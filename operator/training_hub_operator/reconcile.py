@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training_hub.pod.exit_codes import PERMANENT_EXIT_CODES
+from training_hub.storage.uri import final_model_uri, pvc_claim
 from training_hub.timefmt import format_duration
 from training_hub_operator import progress
 from training_hub_operator.api import conditions as cond
@@ -467,7 +468,7 @@ def _plan(st: _Status, d: Decision, inp: ReconcileInput) -> Plan | None:
 
 
 def _pvc_model(inp: ReconcileInput) -> bool:
-    return bool(inp.validated and inp.validated.spec.model.uri.startswith("pvc://"))
+    return bool(inp.validated and pvc_claim(inp.validated.spec.model.uri))
 
 
 def _ensure_config(d: Decision, inp: ReconcileInput, launcher: Launcher, names: ChildNames) -> None:
@@ -549,6 +550,11 @@ def _observe(
         st.condition("Running", False, obs.reason, msg)
         st.condition("Succeeded", True, obs.reason, msg)
         st.new["completionTime"] = obs.completion_time or inp.now
+        if inp.validated is not None:
+            out_uri = inp.validated.spec.output.uri
+            st.new["outputs"] = Outputs(uri=out_uri, model_uri=final_model_uri(out_uri)).model_dump(
+                by_alias=True, exclude_none=True
+            )
         st.phase("Succeeded", "Succeeded", f"training finished: {msg}")
     elif obs.phase == "Failed":
         failure = _pod_failure(inp.pods, plan)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from training_hub.errors import InvalidInputError
+from training_hub.storage.uri import pvc_claim
 from training_hub_operator import faults, metrics
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
@@ -349,7 +350,7 @@ class Runner:
                         False,
                     )
             return self._hub_cache[hub_id], None, False
-        if spec.model.uri.startswith("pvc://") and self.settings.planning_pods:
+        if pvc_claim(spec.model.uri) and self.settings.planning_pods:
             return self._planning_pod_result(run)
         return None, None, False
 

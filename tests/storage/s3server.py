@@ -8,6 +8,7 @@ bad ones get the store's real ``InvalidAccessKeyId`` / ``SignatureDoesNotMatch``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -65,10 +66,8 @@ class S3Server:
     def create_bucket(self, name: str) -> str:
         """Create a bucket (if missing) and return its name."""
         client = self.client()
-        try:
+        with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
             client.create_bucket(Bucket=name)
-        except client.exceptions.BucketAlreadyOwnedByYou:
-            pass
         return name
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:

@@ -18,21 +18,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from training_hub.storage.uri import (
+    DATA_KINDS,
+    MODEL_KINDS,
+    OUTPUT_KINDS,
+    LocationKind,
+    kind_of,
+    parse_location,
+    pvc_claim,
+)
 from training_hub_operator.api.constants import RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, is_reserved_env
 
 Algorithm = Literal["sft", "osft", "lora_sft"]
 LauncherName = Literal["auto", "pytorchjob", "trainjob", "native"]
 
-#: ``pvc://claim[/path]``: a PersistentVolumeClaim in the run's namespace, mounted at ``/mnt/pvc/<claim>``.
-PVC_URI = r"pvc://[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?(/[^\s]*)?"
-#: ``hf://org/model``: a Hugging Face Hub id (the pod downloads it; the operator never reads weights).
-HF_URI = r"hf://[A-Za-z0-9][-A-Za-z0-9_.]*(/[-A-Za-z0-9_.]+)?"
-#: ``tiny://llama?hidden_size=32`` / ``tiny://messages``: demo model or data built inside the pod.
-TINY_URI = r"tiny://[a-z0-9]+(\?[-A-Za-z0-9_=&]*)?"
-ABS_PATH = r"/[^\s]*"
-MODEL_LOCATION_PATTERN = f"^({PVC_URI}|{HF_URI}|{TINY_URI}|{ABS_PATH})$"
-DATA_LOCATION_PATTERN = f"^({PVC_URI}|{TINY_URI}|{ABS_PATH})$"
-FILE_LOCATION_PATTERN = f"^({PVC_URI}|{ABS_PATH})$"
 QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -45,6 +44,13 @@ class WireModel(BaseModel):
     model_config = ConfigDict(
         extra="forbid", alias_generator=to_camel, populate_by_name=True, validate_assignment=False
     )
+
+
+def _location(uri: str, kinds: tuple[LocationKind, ...]) -> str:
+    """Check a location with :func:`training_hub.storage.uri.parse_location` (the message lists the accepted
+    forms; the CRD carries no pattern for it, so the API server never answers with a raw regex)."""
+    parse_location(uri, kinds)
+    return uri
 
 
 class ObjectKeyRef(WireModel):
@@ -72,11 +78,12 @@ class ModelSpec(WireModel):
 
     uri: str = Field(
         default=...,
-        pattern=MODEL_LOCATION_PATTERN,
+        min_length=1,
         description=(
             "Where the model is: `pvc://claim/path` (a PersistentVolumeClaim in the run's namespace, "
-            "mounted at /mnt/pvc/<claim>), `hf://org/model` (downloaded by the pod), an absolute path "
-            "inside the pod, or a demo model `tiny://llama?hidden_size=32&layers=1` built in the pod."
+            "mounted at /mnt/pvc/<claim>), `hf://org/model` (downloaded by the pod), `s3://bucket/prefix` "
+            "(a model directory staged into the pod; see `spec.storage`), an absolute path inside the pod, "
+            "or a demo model `tiny://llama?hidden_size=32&layers=1` built in the pod."
         ),
     )
     config: dict[str, Any] | None = Field(
@@ -97,18 +104,29 @@ class ModelSpec(WireModel):
         ),
     )
 
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, uri: str) -> str:
+        return _location(uri, MODEL_KINDS)
+
 
 class DataSpec(WireModel):
     """The training data."""
 
     uri: str = Field(
         default=...,
-        pattern=DATA_LOCATION_PATTERN,
+        min_length=1,
         description=(
-            "The JSONL training data: `pvc://claim/path/train.jsonl`, an absolute path in the pod, or demo "
-            "data `tiny://messages?samples=64` built in the pod."
+            "The JSONL training data: `pvc://claim/path/train.jsonl`, `s3://bucket/train.jsonl` (staged "
+            "into the pod; see `spec.storage`), an absolute path in the pod, or demo data "
+            "`tiny://messages?samples=64` built in the pod."
         ),
     )
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, uri: str) -> str:
+        return _location(uri, DATA_KINDS)
 
 
 class OutputSpec(WireModel):
@@ -116,9 +134,19 @@ class OutputSpec(WireModel):
 
     uri: str = Field(
         default=...,
-        pattern=FILE_LOCATION_PATTERN,
-        description="Output directory: `pvc://claim/path` (must be a ReadWriteMany claim for >1 node).",
+        min_length=1,
+        description=(
+            "Output directory: `pvc://claim/path` (must be a ReadWriteMany claim for >1 node) or "
+            "`s3://bucket/prefix` (single node: the pod trains into a scratch volume and mirrors every "
+            "checkpoint and the final model to the bucket, with completion markers; a restarted pod "
+            "resumes from the newest complete checkpoint there)."
+        ),
     )
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, uri: str) -> str:
+        return _location(uri, OUTPUT_KINDS)
 
 
 class ResourcesSpec(WireModel):
@@ -225,6 +253,38 @@ class LocalObjectReference(WireModel):
     name: str = Field(..., min_length=1, description="Name.")
 
 
+class StorageSpec(WireModel):
+    """Access to the object store of the run's `s3://` locations."""
+
+    secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description=(
+            "Secret in the run's namespace with the keys `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` "
+            "(and optionally `AWS_SESSION_TOKEN`), exposed to the training container. Unset: the pod's own "
+            "credentials (IRSA, instance role)."
+        ),
+    )
+    endpoint: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description=(
+            "Endpoint URL of an S3-compatible store (MinIO, Ceph RGW, ODF...), e.g. "
+            "`http://minio.storage:9000` (sets `AWS_ENDPOINT_URL_S3`). Unset: AWS S3."
+        ),
+    )
+    region: str | None = Field(
+        default=None, min_length=1, max_length=63, description="Region (sets `AWS_DEFAULT_REGION`)."
+    )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, endpoint: str | None) -> str | None:
+        if endpoint is not None and not re.match(r"^https?://[^\s/]+(/[^\s]*)?$", endpoint):
+            raise ValueError(f"{endpoint!r} is not an http:// or https:// URL")
+        return endpoint
+
+
 class RuntimeSpec(WireModel):
     """Settings of the training pods."""
 
@@ -297,6 +357,9 @@ class TrainingRunSpec(WireModel):
     runtime: RuntimeSpec = Field(
         default_factory=lambda: RuntimeSpec(), description="Settings of the training pods."
     )
+    storage: StorageSpec | None = Field(
+        default=None, description="Credentials and endpoint of the object store of `s3://` locations."
+    )
     launcher: LauncherName = Field(
         default="auto",
         description=(
@@ -365,7 +428,12 @@ def pvc_claims(spec: TrainingRunSpec) -> list[str]:
     """Names of the PersistentVolumeClaims the run's locations use, in order of first use."""
     claims: list[str] = []
     for uri in (spec.model.uri, spec.data.uri, spec.output.uri):
-        m = re.match(r"^pvc://([^/]+)", uri)
-        if m and m.group(1) not in claims:
-            claims.append(m.group(1))
+        claim = pvc_claim(uri)
+        if claim and claim not in claims:
+            claims.append(claim)
     return claims
+
+
+def uses_object_store(spec: TrainingRunSpec) -> bool:
+    """Whether any of the run's locations is in an object store (``s3://``)."""
+    return any(kind_of(uri) == "s3" for uri in (spec.model.uri, spec.data.uri, spec.output.uri))

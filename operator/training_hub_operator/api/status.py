@@ -97,7 +97,11 @@ class Outputs(WireModel):
 
     uri: str = Field(..., description="The output location (`spec.output.uri`).")
     model_uri: str | None = Field(
-        default=None, description="The final model or adapter, once known (written by the training pod)."
+        default=None,
+        description=(
+            "The final model or adapter (`<output>/hf_format/final`, e.g. `s3://bucket/run/hf_format/final`), "
+            "set when the run succeeded."
+        ),
     )
 
 

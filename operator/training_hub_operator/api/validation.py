@@ -18,9 +18,6 @@ from training_hub_operator.api.spec import TrainingRunSpec
 
 #: Human descriptions of the patterns the schema uses, for error messages.
 _PATTERN_HELP: dict[str, str] = {
-    _spec.MODEL_LOCATION_PATTERN: "pvc://claim/path, hf://org/model, tiny://<family> or an absolute path",
-    _spec.DATA_LOCATION_PATTERN: "pvc://claim/path, tiny://<format> or an absolute path",
-    _spec.FILE_LOCATION_PATTERN: "pvc://claim/path or an absolute path",
     _spec.QUANTITY_PATTERN: "a Kubernetes quantity such as 80Gi, 500m or 4",
     _spec.DNS_SUBDOMAIN_PATTERN: "a lowercase DNS name (a-z, 0-9, '-', '.')",
     _spec.DNS_LABEL_PATTERN: "a lowercase DNS label (a-z, 0-9, '-')",

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from typing import Any, ClassVar
 
 from training_hub.pod.spec import (
     POD_COMMAND,
     PVC_MOUNT_ROOT,
+    SCRATCH_DIR_ENV,
+    SCRATCH_MOUNT_PATH,
     SPEC_FILE_NAME,
     SPEC_MOUNT_DIR,
     PodRunSpec,
     RunIdentity,
 )
+from training_hub.storage.uri import kind_of, location_in_pod, pvc_claim
 from training_hub_operator.api.constants import (
     ANNOTATION_LAUNCHED_GENERATION,
     ANNOTATION_LAUNCHED_SPEC,
@@ -28,13 +30,17 @@ from training_hub_operator.api.constants import (
     LABEL_COMPONENT,
     is_reserved_env,
 )
-from training_hub_operator.api.spec import TrainingRunSpec, pvc_claims
+from training_hub_operator.api.spec import TrainingRunSpec, pvc_claims, uses_object_store
 from training_hub_operator.kube import CONFIGMAP, ResourceKind
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
 from training_hub_operator.naming import ChildNames, bounded_name
 
 CONFIG_VOLUME = "run-spec"
 SHM_VOLUME = "dshm"
+#: The emptyDir where ``s3://`` locations are staged and an ``s3://`` output is trained into.
+SCRATCH_VOLUME = "scratch"
+#: Keys of the ``spec.storage.secretRef`` Secret (the standard AWS variable names); the last is optional.
+STORAGE_SECRET_KEYS: tuple[str, ...] = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 #: Name of the training container's Prometheus port (the chart's PodMonitor selects it).
@@ -46,21 +52,6 @@ KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 
 class RenderError(ValueError):
     """The run cannot be rendered (a rule the schema could not express); the message says why."""
-
-
-def location_in_pod(uri: str) -> str:
-    """Where a location is inside a pod.
-
-    ``pvc://claim/sub/path`` -> ``/mnt/pvc/claim/sub/path``; ``hf://org/model`` -> ``org/model`` (a hub id
-    the pod downloads); ``tiny://...`` and absolute paths are unchanged.
-    """
-    m = re.match(r"^pvc://([^/]+)(/.*)?$", uri)
-    if m:
-        sub = (m.group(2) or "").rstrip("/")
-        return f"{PVC_MOUNT_ROOT}/{m.group(1)}{sub}"
-    if uri.startswith("hf://"):
-        return uri[len("hf://") :]
-    return uri
 
 
 def pod_run_spec(
@@ -143,8 +134,8 @@ def volumes_and_mounts(ctx: RenderContext) -> tuple[list[dict[str, Any]], list[d
     run spec ConfigMap at ``/etc/training-hub``; a memory-backed ``/dev/shm``.
     """
     spec = ctx.spec
-    out_claim = re.match(r"^pvc://([^/]+)", spec.output.uri)
-    writable = {out_claim.group(1)} if out_claim else set()
+    out_claim = pvc_claim(spec.output.uri)
+    writable = {out_claim} if out_claim else set()
     volumes: list[dict[str, Any]] = [
         {"name": CONFIG_VOLUME, "configMap": {"name": ctx.names.config}},
         {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.shm_size}},
@@ -158,7 +149,43 @@ def volumes_and_mounts(ctx: RenderContext) -> tuple[list[dict[str, Any]], list[d
         ro = claim not in writable
         volumes.append({"name": vol, "persistentVolumeClaim": {"claimName": claim, "readOnly": ro}})
         mounts.append({"name": vol, "mountPath": f"{PVC_MOUNT_ROOT}/{claim}", "readOnly": ro})
+    if uses_object_store(spec):
+        volumes.append({"name": SCRATCH_VOLUME, "emptyDir": {}})
+        mounts.append({"name": SCRATCH_VOLUME, "mountPath": SCRATCH_MOUNT_PATH})
     return volumes, mounts
+
+
+def storage_env(ctx: RenderContext) -> list[dict[str, Any]]:
+    """Object-store variables of the training container: credentials from ``spec.storage.secretRef``, the
+    endpoint and region, and the scratch directory ``s3://`` locations are staged into.
+
+    Raises:
+        RenderError: For an ``s3://`` output on more than one node (each pod has its own scratch volume).
+    """
+    spec = ctx.spec
+    if not uses_object_store(spec):
+        return []
+    if kind_of(spec.output.uri) == "s3" and ctx.plan.nodes > 1:
+        raise RenderError(
+            f"spec.output.uri {spec.output.uri} is in an object store, which this version supports on one "
+            f"node only (the plan has {ctx.plan.nodes}); set spec.resources.nodes: 1 or write to a "
+            "ReadWriteMany pvc:// output"
+        )
+    out: list[dict[str, Any]] = [{"name": SCRATCH_DIR_ENV, "value": SCRATCH_MOUNT_PATH}]
+    storage = spec.storage
+    if storage is None:
+        return out
+    if storage.secret_ref is not None:
+        for key in STORAGE_SECRET_KEYS:
+            ref: dict[str, Any] = {"name": storage.secret_ref.name, "key": key}
+            if key == "AWS_SESSION_TOKEN":
+                ref["optional"] = True
+            out.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
+    if storage.endpoint:
+        out.append({"name": "AWS_ENDPOINT_URL_S3", "value": storage.endpoint})
+    if storage.region:
+        out.append({"name": "AWS_DEFAULT_REGION", "value": storage.region})
+    return out
 
 
 def resources(ctx: RenderContext) -> dict[str, Any]:
@@ -211,6 +238,7 @@ def env(ctx: RenderContext) -> list[dict[str, Any]]:
     if rt.hf_token_secret_ref is not None:
         ref = rt.hf_token_secret_ref
         out.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    out.extend(storage_env(ctx))
     for var in rt.env:
         if is_reserved_env(var.name):
             raise RenderError(f"environment variable {var.name} is reserved for the launcher")

@@ -24,6 +24,7 @@ import yaml
 from training_hub.errors import InvalidInputError
 from training_hub.local.executor import ExecutionResult, LocalExecutor, PodProcess
 from training_hub.local.workloads import expand
+from training_hub.storage.uri import parse_location, pvc_claim
 
 API_VERSION = "traininghub.io/v1alpha1"
 KIND = "TrainingRun"
@@ -148,9 +149,10 @@ def render_run(manifest: Mapping[str, Any], launcher: str | None = None) -> Rend
 
 def local_output_dir(uri: str, pvc_root: Path, pvc_dirs: Mapping[str, Path]) -> Path | None:
     """Where ``spec.output.uri`` lands on this machine (``None`` for a location outside any claim)."""
-    if not uri.startswith("pvc://"):
+    claim = pvc_claim(uri)
+    if claim is None:
         return None
-    claim, _, sub = uri[len("pvc://") :].partition("/")
+    sub = parse_location(uri, ("pvc",)).path
     base = Path(pvc_dirs.get(claim, pvc_root / claim))
     return base / sub if sub else base
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from training_hub.pod.mounts import mount_root
-from training_hub.pod.spec import PVC_MOUNT_ROOT
+from training_hub.storage.uri import mirrored_uri, user_location
 from training_hub.timefmt import rfc3339
 
 #: Points kept in ``lossHistory`` (the status object stays small: ~2 KB).
@@ -34,14 +34,14 @@ def checkpoint_uri(path: str, env: Mapping[str, str] | None = None) -> str:
     Paths under the local executor's mount root are mapped back first; other paths are returned as is.
     """
     environ = os.environ if env is None else env
-    root = mount_root(environ)
     p = str(path)
+    mirrored = mirrored_uri(p, environ)
+    if mirrored:
+        return mirrored
+    root = mount_root(environ)
     if root and p.startswith(root.rstrip("/") + "/"):
         p = p[len(root.rstrip("/")) :]
-    prefix = PVC_MOUNT_ROOT.rstrip("/") + "/"
-    if p.startswith(prefix):
-        return "pvc://" + p[len(prefix) :]
-    return p
+    return user_location(p)
 
 
 class LossHistory:

@@ -40,7 +40,7 @@ from training_hub.pod.demo import is_demo_uri, materialize_demo_data, materializ
 from training_hub.pod.mounts import PATH_PARAMS, in_pod, mount_root, write_termination_message
 from training_hub.pod.spec import SCRATCH_DIR_ENV, SPEC_PATH, PodRunSpec
 from training_hub.storage.objectstore import StorageError
-from training_hub.storage.uri import kind_of
+from training_hub.storage.uri import MIRROR_ENV, kind_of
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
 #: Parameters the launcher owns (they come from the environment, never from the spec): torchrun's.
@@ -194,7 +194,10 @@ def stage_object_store_locations(params: dict[str, Any], scratch: Path) -> None:
             )
         params["checkpoint_storage"] = output
         params["ckpt_output_dir"] = str(scratch / "output")
-        _log(f"output {output}: training into {params['ckpt_output_dir']}, checkpoints mirrored to the bucket")
+        os.environ[MIRROR_ENV] = f"{params['ckpt_output_dir']}={output}"  # progress names the bucket
+        _log(
+            f"output {output}: training into {params['ckpt_output_dir']}, checkpoints mirrored to the bucket"
+        )
     for key, sub in (("model_path", "model"), ("data_path", "data")):
         value = params.get(key)
         if isinstance(value, str) and kind_of(value) == "s3":
@@ -275,7 +278,9 @@ def run_pod(spec_path: str = SPEC_PATH, env: Mapping[str, str] | None = None) ->
         else:
             code = classify(exc)
             # A store's refusal carries its own reason (StorageCredentialsInvalid, ...) first.
-            reason = describe(exc) if isinstance(exc, StorageError) else f"{exit_codes.reason_for(code)}: {describe(exc)}"
+            reason = describe(exc)
+            if not isinstance(exc, StorageError):
+                reason = f"{exit_codes.reason_for(code)}: {reason}"
         write_termination_message(reason, environ)
         _log(reason)
         if code == exit_codes.FAILED and not isinstance(exc, SystemExit | TrainingHubError):

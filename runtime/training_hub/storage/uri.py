@@ -17,8 +17,11 @@ locations here. This module imports only the standard library (the operator impo
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from training_hub.engine.checkpoint import FINAL_MODEL_SUBDIR
 
 #: Where a ``pvc://claim/path`` location is mounted inside a pod: ``/mnt/pvc/<claim>``.
 PVC_MOUNT_ROOT = "/mnt/pvc"
@@ -160,3 +163,26 @@ def join(uri: str, *parts: str) -> str:
         if part:
             out = f"{out}/{part}"
     return out
+
+
+#: Env var ``<local dir>=<uri>``: a local output directory the pod mirrors to an object store (set by the
+#: pod entrypoint for an ``s3://`` output, so progress and status name the bucket, not the scratch volume).
+MIRROR_ENV = "TRAINING_HUB_OUTPUT_MIRROR"
+
+
+def mirrored_uri(path: str, env: Mapping[str, str]) -> str | None:
+    """The object-store URI of a path below the mirrored output directory (:data:`MIRROR_ENV`), else None."""
+    local, sep, uri = env.get(MIRROR_ENV, "").partition("=")
+    local = local.rstrip("/")
+    if not sep or not local or not uri:
+        return None
+    if path == local:
+        return uri
+    if path.startswith(local + "/"):
+        return join(uri, path[len(local) + 1 :])
+    return None
+
+
+def final_model_uri(output_uri: str) -> str:
+    """Where a run that wrote to ``output_uri`` keeps its final model (LoRA: the adapter)."""
+    return join(output_uri, FINAL_MODEL_SUBDIR)
