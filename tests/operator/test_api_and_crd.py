@@ -36,6 +36,7 @@ def test_crd_is_structural_without_cel_and_with_the_api_surface():
         "GPUs",
         "Progress",
         "Loss",
+        "Output",
         "Age",
     ]
     schema = version["schema"]["openAPIV3Schema"]
@@ -118,7 +119,11 @@ def test_valid_spec_keeps_only_what_the_user_set():
         ),
         ({"runtime": {"env": [{"name": "PET_NNODES", "value": "2"}]}}, ["PET_NNODES", "reserved"]),
         ({"runtime": {"env": [{"name": "WORLD_SIZE", "value": "2"}]}}, ["WORLD_SIZE", "reserved"]),
-        ({"model": {"uri": "s3://bucket/model"}}, ["spec.model.uri", "pvc://claim/path"]),
+        (
+            {"model": {"uri": "s4://bucket/model"}},
+            ["spec.model.uri", "'s4://bucket/model' is not pvc://claim/path, hf://org/model, s3://bucket/prefix"],
+        ),
+        ({"storage": {"endpoint": "minio:9000"}}, ["spec.storage.endpoint", "http:// or https:// URL"]),
         ({"output": {"uri": "hf://org/out"}}, ["spec.output.uri"]),
         ({"resources": {"nodes": 9, "maxNodes": 8}}, ["resources.nodes (9)", "maxNodes"]),
         ({"resources": {"gpuMemory": "lots"}}, ["spec.resources.gpuMemory", "quantity"]),

@@ -58,7 +58,11 @@ class BucketWatcher:
 
 
 def test_sft_mirrors_every_checkpoint_and_the_final_model_during_training(
-    s3_server: S3Server, s3_env: dict[str, str], bucket: str, tmp_path: Path, tiny_model_dir: Path,
+    s3_server: S3Server,
+    s3_env: dict[str, str],
+    bucket: str,
+    tmp_path: Path,
+    tiny_model_dir: Path,
     messages_data: Path,
 ) -> None:
     out = tmp_path / "out"
@@ -73,7 +77,9 @@ def test_sft_mirrors_every_checkpoint_and_the_final_model_during_training(
     keys = s3_server.keys(bucket, "run1/hf_format/final/")
     assert any(k.endswith(".safetensors") for k in keys) and any(k.endswith("config.json") for k in keys)
     # Uploaded while training ran: a checkpoint of step 2 was complete in the bucket before the last step.
-    assert any("full_state/samples_32" in seen for step, seen in watcher.seen.items() if step < 6), watcher.seen
+    assert any("full_state/samples_32" in seen for step, seen in watcher.seen.items() if step < 6), (
+        watcher.seen
+    )
     # The staging copies are gone; the summary names what was mirrored.
     assert not (out / ".upload_staging").exists()
     assert result["output_model_uri"] == f"{uri}/hf_format/final"
@@ -101,7 +107,11 @@ def _sigterm_after_steps(proc: subprocess.Popen[str], out: Path, steps: int) -> 
 
 
 def test_sigterm_mid_run_mirrors_the_jit_checkpoint_and_a_fresh_directory_resumes_from_the_bucket(
-    s3_server: S3Server, s3_env: dict[str, str], bucket: str, tmp_path: Path, tiny_model_dir: Path,
+    s3_server: S3Server,
+    s3_env: dict[str, str],
+    bucket: str,
+    tmp_path: Path,
+    tiny_model_dir: Path,
     messages_data: Path,
 ) -> None:
     uri = f"s3://{bucket}/preempt"
@@ -184,8 +194,15 @@ def test_a_remote_checkpoint_without_its_completion_marker_is_ignored(
     ],
 )
 def test_bad_credentials_and_a_missing_bucket_stop_before_training(
-    s3_server: S3Server, bucket: str, tmp_path: Path, tiny_model_dir: Path, messages_data: Path,
-    monkeypatch: pytest.MonkeyPatch, case: str, reason: str, store_text: str,
+    s3_server: S3Server,
+    bucket: str,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    messages_data: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    reason: str,
+    store_text: str,
 ) -> None:
     env = s3_server.env(
         access_key="AKIAEXAMPLEWRONG" if case == "bad-key" else None,

@@ -106,8 +106,14 @@ def completed(server: S3Server, bucket: str, prefix: str) -> list[str]:
 
 
 def test_trainingrun_trains_from_s3_survives_a_pod_kill_and_writes_the_model_to_the_bucket(
-    storage_plane: ControlPlane, namespace: str, operator_factory: Any, s3_server: S3Server, bucket: str,
-    tmp_path: Path, tiny_model_dir: Path, messages_data: Path,
+    storage_plane: ControlPlane,
+    namespace: str,
+    operator_factory: Any,
+    s3_server: S3Server,
+    bucket: str,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    messages_data: Path,
 ) -> None:
     upload_inputs(s3_server, bucket, tiny_model_dir, messages_data)
     storage_plane.apply(credentials_secret("s3-creds", s3_server.access_key, s3_server.secret_key), namespace)
@@ -155,7 +161,11 @@ def test_trainingrun_trains_from_s3_survives_a_pod_kill_and_writes_the_model_to_
 
 
 def test_trainingrun_with_bad_credentials_fails_with_the_stores_reason(
-    storage_plane: ControlPlane, namespace: str, operator_factory: Any, s3_server: S3Server, bucket: str,
+    storage_plane: ControlPlane,
+    namespace: str,
+    operator_factory: Any,
+    s3_server: S3Server,
+    bucket: str,
     tmp_path: Path,
 ) -> None:
     storage_plane.apply(credentials_secret("bad-creds", "AKIAEXAMPLEWRONG", "nope"), namespace)
