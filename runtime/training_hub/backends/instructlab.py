@@ -55,6 +55,8 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     compat.only("bf16", [None, True], "always trains in bfloat16")
     compat.only("keep_last_checkpoints", [None, 1], "can keep all checkpoints or only the last one")
     compat.only("data_format", ["auto", "messages", "document"], "reads messages or pretraining documents")
+    compat.only("checkpoint_storage", [None], "does not mirror checkpoints to object storage here")
+    compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
     if m.data_format == "document" and not m.is_pretraining:
         compat.problems.append("data_format='document' needs is_pretraining=True with instructlab-training")
     notes = compat.check()
