@@ -22,7 +22,7 @@ from training_hub.estimator import (
 )
 from training_hub.estimator import plan as estimator_plan
 from training_hub.pod.spec import PVC_MOUNT_ROOT
-from training_hub.storage.uri import location_in_pod, pvc_claim
+from training_hub.storage.uri import kind_of, location_in_pod, parse_location, pvc_claim
 from training_hub_operator.api.spec import TrainingRunSpec
 from training_hub_operator.api.status import GpuEstimate, Plan
 from training_hub_operator.settings import OperatorSettings
@@ -122,7 +122,7 @@ def gpu_memory_bytes(spec: TrainingRunSpec, settings: OperatorSettings) -> int:
 def model_config_hint(spec: TrainingRunSpec) -> str:
     """What a user can set so the planner gets the model's config."""
     options = ["spec.model.config (the config.json contents)", "spec.model.configMapRef"]
-    if spec.model.uri.startswith("hf://"):
+    if kind_of(spec.model.uri) == "hf":
         options.append("spec.model.allowConfigFetch: true")
     options.append("or fix spec.resources.nodes and spec.resources.gpusPerNode")
     return ", ".join(options)
@@ -288,7 +288,7 @@ def config_from_configmap(spec: TrainingRunSpec, configmap: dict[str, Any] | Non
 
 def hub_model_id(uri: str) -> str | None:
     """``org/model`` of an ``hf://`` location, else None."""
-    return uri[len("hf://") :] if uri.startswith("hf://") else None
+    return parse_location(uri, ("hf",)).root if kind_of(uri) == "hf" else None
 
 
 def reduce_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -121,7 +121,10 @@ def test_valid_spec_keeps_only_what_the_user_set():
         ({"runtime": {"env": [{"name": "WORLD_SIZE", "value": "2"}]}}, ["WORLD_SIZE", "reserved"]),
         (
             {"model": {"uri": "s4://bucket/model"}},
-            ["spec.model.uri", "'s4://bucket/model' is not pvc://claim/path, hf://org/model, s3://bucket/prefix"],
+            [
+                "spec.model.uri",
+                "'s4://bucket/model' is not pvc://claim/path, hf://org/model, s3://bucket/prefix",
+            ],
         ),
         ({"storage": {"endpoint": "minio:9000"}}, ["spec.storage.endpoint", "http:// or https:// URL"]),
         ({"output": {"uri": "hf://org/out"}}, ["spec.output.uri"]),
