@@ -222,3 +222,49 @@ def test_store_errors_are_classified_by_the_stores_code():
     assert storage_error(wrapped("AccessDenied", "no"), "s3://b").reason == "StorageAccessDenied"
     err = storage_error(wrapped("AccessDenied", "no"), "s3://b")
     assert isinstance(err, StorageError) and err.exit_code == 3 and "AccessDenied: no" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("output", "model_uri"),
+    [
+        ("s3://out/runs/r1", "s3://out/runs/r1/hf_format/final"),
+        ("pvc://outputs/runs/r1", "pvc://outputs/runs/r1/hf_format/final"),
+    ],
+)
+def test_a_succeeded_run_records_its_model_uri(output, model_uri):
+    from training_hub_operator.launchers.auto import choose_launcher
+    from training_hub_operator.reconcile import ReconcileInput, decide
+
+    spec = run_manifest(
+        "r1", output={"uri": output}, resources={"nodes": 1, "gpusPerNode": 0}, launcher="native"
+    )["spec"]
+    run = {
+        "metadata": {"name": "r1", "namespace": "ns", "uid": "u", "generation": 1},
+        "spec": spec,
+        "status": {},
+    }
+
+    def inp(run, children):
+        return ReconcileInput(
+            run=run,
+            validated=validate_spec(run["spec"]),
+            spec_error=None,
+            choice=choose_launcher("native", lambda k: True),
+            children=children,
+            model_config=None,
+            settings=OperatorSettings(),
+            now="2026-01-01T00:00:00Z",
+        )
+
+    first = decide(inp(run, []))
+    assert first.status["outputs"] == {"uri": output}  # not known before the run succeeded
+    done = {"type": "Complete", "status": "True", "lastTransitionTime": "2026-01-01T01:00:00Z"}
+    children = [
+        dict(obj, metadata=dict(obj["metadata"], uid="c"), status={"conditions": [done], "succeeded": 1})
+        if obj["kind"] == "Job"
+        else obj
+        for _, obj in first.creates
+    ]
+    final = decide(inp(dict(run, status=first.status), children))
+    assert final.status["phase"] == "Succeeded", final.status
+    assert final.status["outputs"] == {"uri": output, "modelUri": model_uri}
