@@ -268,3 +268,17 @@ def test_a_succeeded_run_records_its_model_uri(output, model_uri):
     final = decide(inp(dict(run, status=first.status), children))
     assert final.status["phase"] == "Succeeded", final.status
     assert final.status["outputs"] == {"uri": output, "modelUri": model_uri}
+
+
+@pytest.mark.parametrize("launcher", ["native", "pytorchjob", "trainjob"])
+def test_every_launcher_renders_the_storage_env_and_scratch_volume(launcher):
+    import json
+
+    ctx, _ = _render(_s3_spec(launcher=launcher))
+    text = json.dumps(get_launcher(launcher).render(ctx))
+    for needle in (
+        '"secretKeyRef": {"name": "creds", "key": "AWS_SECRET_ACCESS_KEY"}',
+        '"name": "AWS_ENDPOINT_URL_S3", "value": "http://minio.storage:9000"',
+        '"mountPath": "/mnt/scratch"',
+    ):
+        assert needle in text, (launcher, needle)
