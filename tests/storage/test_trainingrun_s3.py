@@ -183,3 +183,29 @@ def test_trainingrun_with_bad_credentials_fails_with_the_stores_reason(
     assert failed["reason"] == "StorageCredentialsInvalid", failed
     assert "InvalidAccessKeyId" in failed["message"] and f"s3://{bucket}/runs/{name}" in failed["message"]
     assert "Traceback" not in failed["message"]
+
+
+@pytest.mark.integration
+def test_local_mode_runs_an_s3_trainingrun_with_the_secret_from_the_same_manifest(
+    s3_server: S3Server, bucket: str, tmp_path: Path, tiny_model_dir: Path, messages_data: Path
+) -> None:
+    """``training-hub run --local`` on the YAML one would ``kubectl apply`` (Secret + TrainingRun)."""
+    import yaml
+
+    from training_hub.local.runner import run_local
+
+    upload_inputs(s3_server, bucket, tiny_model_dir, messages_data)
+    manifest = tmp_path / "run.yaml"
+    manifest.write_text(
+        yaml.safe_dump_all(
+            [
+                credentials_secret("s3-creds", s3_server.access_key, s3_server.secret_key),
+                s3_run("local-s3", bucket, s3_server, max_steps=4),
+            ]
+        )
+    )
+    out = io.StringIO()
+    _, result = run_local(manifest, root=tmp_path / "root", timeout=RUN_TIMEOUT, output=out, extra_env=ENV)
+    assert result.succeeded, out.getvalue()[-4000:]
+    assert f"outputs in s3://{bucket}/runs/local-s3" in out.getvalue()
+    assert "hf_format/final" in completed(s3_server, bucket, "runs/local-s3/")

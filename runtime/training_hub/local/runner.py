@@ -81,6 +81,13 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
     return run  # type: ignore[no-any-return]
 
 
+def manifest_inputs(path: str | Path) -> list[dict[str, Any]]:
+    """The Secrets and ConfigMaps in a manifest file beside its TrainingRun (e.g. the credentials Secret of
+    ``spec.storage.secretRef``): local pods read them as a kubelet reads them from the API."""
+    docs = yaml.safe_load_all(Path(path).read_text(encoding="utf-8"))
+    return [d for d in docs if isinstance(d, dict) and d.get("kind") in ("Secret", "ConfigMap")]
+
+
 def render_run(manifest: Mapping[str, Any], launcher: str | None = None) -> RenderedRun:
     """Validate, plan and render a TrainingRun with the operator's code.
 
@@ -214,6 +221,7 @@ def run_local(
     executor = LocalExecutor(
         work, pvc_root=pvc_root, pvc_dirs=dirs, output=out, extra_env=extra_env, on_event=on_event
     )
+    executor.add_objects(manifest_inputs(manifest_path))
     executor.add_objects(rendered.objects)
     pods = expand(rendered.objects)
     say(f"running {len(pods)} pod(s) as local processes under {work}")
