@@ -282,3 +282,22 @@ def test_every_launcher_renders_the_storage_env_and_scratch_volume(launcher):
         '"mountPath": "/mnt/scratch"',
     ):
         assert needle in text, (launcher, needle)
+
+
+@pytest.mark.parametrize("scheme", ["file", "memory"])
+def test_any_fsspec_uri_mirrors_and_restores(scheme, tmp_path):
+    from training_hub.engine import checkpoint as ckpt
+    from training_hub.storage.mirror import COMPLETE_MARKER, CheckpointMirror
+
+    src = tmp_path / "src"
+    with ckpt.atomic_dir(src / "full_state" / "samples_4") as d:
+        (d / "model.pt").write_bytes(b"weights")
+    uri = f"file://{tmp_path}/remote/run" if scheme == "file" else f"memory://bkt-{tmp_path.name}/run"
+    mirror = CheckpointMirror(uri, src)
+    mirror.verify()
+    mirror.on_checkpoint(str(src / "full_state" / "samples_4"), "full_state")
+    mirror.drain()
+    assert mirror.fs.exists(f"full_state/samples_4/{COMPLETE_MARKER}")
+    restored = CheckpointMirror(uri, tmp_path / "fresh").restore_latest()
+    assert restored is not None and (restored / "model.pt").read_bytes() == b"weights"
+    assert ckpt.is_complete(restored)

@@ -88,6 +88,8 @@ def filesystem(uri: str) -> Any:
 
     protocol, base = split_uri(uri)
     kwargs: dict[str, Any] = {"skip_instance_cache": True}
+    if protocol in ("file", "local"):
+        kwargs["auto_mkdir"] = True  # object stores have no directories; a local mirror creates them
     if protocol in ("s3", "s3a"):
         kwargs["use_listings_cache"] = False
         endpoint = endpoint_url()
@@ -170,6 +172,8 @@ def check_access(uri: str, *, write: bool) -> None:
         if protocol in ("s3", "s3a"):
             bucket, _, prefix = base.partition("/")
             fs.fs.call_s3("list_objects_v2", Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        elif write:
+            fs.fs.makedirs(base, exist_ok=True)  # filesystems with directories (file://, ...)
         if write:
             probe = f".training-hub-access-probe-{uuid.uuid4().hex}"
             fs.pipe_file(probe, b"ok")
