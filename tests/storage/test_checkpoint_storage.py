@@ -219,3 +219,29 @@ def test_bad_credentials_and_a_missing_bucket_stop_before_training(
     assert err.reason == reason and err.exit_code == 3
     assert store_text in str(err) and target in str(err)
     assert not (out / "training_metrics.jsonl").exists()  # refused before the first step
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "extra", "final_file"),
+    [
+        ("osft", {"unfreeze_rank_ratio": 0.5}, "model.safetensors"),
+        ("lora_sft", {"lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-2}, "adapter_config.json"),
+    ],
+)
+def test_osft_and_lora_mirror_their_final_model(
+    s3_server: S3Server,
+    s3_env: dict[str, str],
+    bucket: str,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    messages_data: Path,
+    algorithm: str,
+    extra: dict[str, Any],
+    final_file: str,
+) -> None:
+    uri = f"s3://{bucket}/{algorithm}"
+    params = tiny_engine_params(tiny_model_dir, messages_data, tmp_path / "out", max_steps=2, **extra)
+    result = getattr(training_hub, algorithm)(**params, checkpoint_storage=uri)
+    assert result["output_model_uri"] == f"{uri}/hf_format/final"
+    assert {"hf_format/final", "full_state/samples_32"} <= set(markers(s3_server, bucket, algorithm))
+    assert f"{algorithm}/hf_format/final/{final_file}" in s3_server.keys(bucket, f"{algorithm}/")
