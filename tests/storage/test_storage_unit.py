@@ -20,7 +20,7 @@ from training_hub.storage.uri import (
 )
 from training_hub_operator.api.validation import SpecError, validate_spec
 from training_hub_operator.launchers import get_launcher
-from training_hub_operator.launchers.common import RenderError, pod_spec
+from training_hub_operator.launchers.common import pod_spec
 from training_hub_operator.naming import child_names
 from training_hub_operator.planning import make_plan
 from training_hub_operator.progress import classify_failure
@@ -172,10 +172,12 @@ def test_a_pvc_run_gets_no_storage_env():
     assert not env & {"AWS_ACCESS_KEY_ID", "TRAINING_HUB_SCRATCH_DIR"}
 
 
-def test_an_s3_output_on_several_nodes_is_refused_with_a_reason():
+def test_an_s3_output_on_several_nodes_gives_every_pod_its_scratch_volume():
     ctx, launcher = _render(_s3_spec(resources={"nodes": 2, "gpusPerNode": 0}))
-    with pytest.raises(RenderError, match="one node only"):
-        launcher.render(ctx)
+    jobs = [o for o in launcher.render(ctx) if o["kind"] == "Job"]
+    assert len(jobs) == 2
+    for job in jobs:
+        assert {"name": "scratch", "emptyDir": {}} in job["spec"]["template"]["spec"]["volumes"]
 
 
 def test_a_bad_endpoint_is_refused():

@@ -41,7 +41,9 @@ def storage_plane(control_plane: ControlPlane) -> Iterator[ControlPlane]:
     yield control_plane
 
 
-def s3_run(name: str, bucket: str, server: S3Server, *, max_steps: int, secret: str = "s3-creds") -> dict:
+def s3_run(
+    name: str, bucket: str, server: S3Server, *, max_steps: int, secret: str = "s3-creds", nodes: int = 1
+) -> dict:
     return {
         "apiVersion": "traininghub.io/v1alpha1",
         "kind": "TrainingRun",
@@ -62,7 +64,7 @@ def s3_run(name: str, bucket: str, server: S3Server, *, max_steps: int, secret: 
                 "num_epochs": 2,
                 "save_samples": 64,
             },
-            "resources": {"nodes": 1, "gpusPerNode": 0},
+            "resources": {"nodes": nodes, "gpusPerNode": 0},
             "launcher": "native",
             "backoffLimit": 3,
         },
@@ -158,6 +160,62 @@ def test_trainingrun_trains_from_s3_survives_a_pod_kill_and_writes_the_model_to_
     # `kubectl get tr` shows where the model is.
     table = storage_plane.kubectl("get", "tr", name, "-n", namespace).stdout
     assert "OUTPUT" in table and model_uri in table, table
+
+
+def test_two_nodes_with_an_s3_output_are_preempted_and_both_resume_from_the_bucket(
+    storage_plane: ControlPlane,
+    namespace: str,
+    operator_factory: Any,
+    s3_server: S3Server,
+    bucket: str,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    messages_data: Path,
+) -> None:
+    """Each node trains into its own scratch volume; SIGTERM of the whole gang (a preemption) saves and
+    mirrors the JIT checkpoint; the replacement pods (fresh volumes, both nodes) restore it and continue."""
+    upload_inputs(s3_server, bucket, tiny_model_dir, messages_data)
+    storage_plane.apply(credentials_secret("s3-creds", s3_server.access_key, s3_server.secret_key), namespace)
+    operator = operator_factory(namespaces=[namespace])
+    name = "s3-gang"
+    storage_plane.apply(s3_run(name, bucket, s3_server, max_steps=16, nodes=2), namespace=namespace)
+    prefix = f"runs/{name}/"
+    log = io.StringIO()
+    executor = LocalExecutor(tmp_path / "root", pvc_root=tmp_path / "claims", output=log, extra_env=ENV)
+    killed: list[str] = []
+    with LocalKubelet(
+        storage_plane.api_client(), namespace, executor, label_selector=f"traininghub.io/run={name}"
+    ):
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not killed and time.monotonic() < deadline:
+            running = [n for n, p in executor.processes.items() if p.poll() is None]
+            if len(running) == 2 and any(
+                c.startswith("full_state/") for c in completed(s3_server, bucket, prefix)
+            ):
+                for pod in running:
+                    executor.kill(pod, signal.SIGTERM)
+                killed.extend(running)
+            time.sleep(0.1)
+        assert killed, f"no checkpoint reached the bucket while both pods ran:\n{log.getvalue()[-4000:]}"
+        status = wait_finished(storage_plane, namespace, name, log)
+    text = log.getvalue()
+    assert status["phase"] == "Succeeded", f"{status}\n{text[-6000:]}\n{operator.log_tail()}"
+    assert status["outputs"]["modelUri"] == f"s3://{bucket}/runs/{name}/hf_format/final"
+    done = completed(s3_server, bucket, prefix)
+    # The JIT checkpoint: a full state between the scheduled ones (every 64 samples), taken at SIGTERM.
+    jit = [d for d in done if d.startswith("full_state/") and int(d.rsplit("_", 1)[1]) % 64]
+    assert jit, done
+    # Both replacement pods restored it into their own fresh scratch volume (node 0 and node 1).
+    restored = [
+        line for line in text.splitlines() if f"restored checkpoint s3://{bucket}/{prefix}{jit[0]}" in line
+    ]
+    assert any(line.startswith("[s3-gang-node-1-") for line in restored), text[-6000:]
+    assert any(not line.startswith("[s3-gang-node-1-") for line in restored), text[-6000:]
+    body = s3_server.client().get_object(
+        Bucket=bucket, Key=f"{prefix}full_state/samples_256/training_metrics.jsonl"
+    )
+    steps = [json.loads(line)["step"] for line in body["Body"].read().decode().splitlines()]
+    assert steps == list(range(1, 17)), (steps, done)
 
 
 def test_trainingrun_with_bad_credentials_fails_with_the_stores_reason(

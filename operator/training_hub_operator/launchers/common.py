@@ -22,7 +22,7 @@ from training_hub.pod.spec import (
     PodRunSpec,
     RunIdentity,
 )
-from training_hub.storage.uri import kind_of, location_in_pod, pvc_claim
+from training_hub.storage.uri import location_in_pod, pvc_claim
 from training_hub_operator.api.constants import (
     ANNOTATION_LAUNCHED_GENERATION,
     ANNOTATION_LAUNCHED_SPEC,
@@ -159,18 +159,12 @@ def storage_env(ctx: RenderContext) -> list[dict[str, Any]]:
     """Object-store variables of the training container: credentials from ``spec.storage.secretRef``, the
     endpoint and region, and the scratch directory ``s3://`` locations are staged into.
 
-    Raises:
-        RenderError: For an ``s3://`` output on more than one node (each pod has its own scratch volume).
+    Every pod trains into its own scratch volume; rank 0 mirrors the checkpoints, and on a restart the first
+    rank of every node restores the newest complete one from the bucket.
     """
     spec = ctx.spec
     if not uses_object_store(spec):
         return []
-    if kind_of(spec.output.uri) == "s3" and ctx.plan.nodes > 1:
-        raise RenderError(
-            f"spec.output.uri {spec.output.uri} is in an object store, which this version supports on one "
-            f"node only (the plan has {ctx.plan.nodes}); set spec.resources.nodes: 1 or write to a "
-            "ReadWriteMany pvc:// output"
-        )
     out: list[dict[str, Any]] = [{"name": SCRATCH_DIR_ENV, "value": SCRATCH_MOUNT_PATH}]
     storage = spec.storage
     if storage is None:

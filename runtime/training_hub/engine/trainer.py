@@ -160,7 +160,7 @@ class Trainer:
             opt_sd = get_optimizer_state_dict(bundle.model, opt, options=self._state_dict_options())
         else:
             opt_sd = opt.state_dict()
-        (tmp / "rng").mkdir(exist_ok=True)
+        (tmp / "rng").mkdir(parents=True, exist_ok=True)  # parents: a node whose output directory is its own
         torch.save(self._rng_state(), tmp / "rng" / f"rank_{self.ctx.rank}.pt")
         if self.ctx.is_main:
             torch.save(model_sd, tmp / "model.pt")
@@ -269,27 +269,44 @@ class Trainer:
             self.mirror.on_checkpoint(str(path), kind)
 
     def _start_mirror(self) -> None:
-        """With `checkpoint_storage`: check the store is usable, restore its newest complete full state
-        when the output directory has none (rank 0; the other ranks wait for the outcome)."""
+        """With `checkpoint_storage`: check the store is usable (rank 0) and restore its newest complete full
+        state where the output directory has none: first on rank 0, then on the first rank of every other
+        node whose output directory is its own (a pod's scratch volume), so that every rank can load it."""
         uri = self.p.get("checkpoint_storage")
         if not uri:
             return
-        status: tuple[str, str] = ("ok", "")
-        error: BaseException | None = None
-        if self.ctx.is_main:
-            from training_hub.storage.mirror import CheckpointMirror
+        from training_hub.storage.mirror import CheckpointMirror
 
+        def restore(verify: bool) -> Any:
+            # Only rank 0 logs at INFO: the other nodes' first ranks say what they restored on stderr.
+            say = None if verify else (lambda m: print(f"[training_hub] {m}", file=sys.stderr, flush=True))
+            mirror = CheckpointMirror(uri, self.cfg.ckpt_dir, **({"say": say} if say else {}))
+            if verify:
+                mirror.verify()
+            mirror.restore_latest(self.state_dir.name)
+            return mirror
+
+        self._collectively(lambda: setattr(self, "mirror", restore(True)), self.ctx.is_main)
+        self._collectively(lambda: restore(False), self.ctx.local_rank == 0 and not self.ctx.is_main)
+
+    def _collectively(self, fn: Any, here: bool) -> None:
+        """Run `fn` on the ranks where `here` is true; every rank raises if it failed on one of them."""
+        import torch.distributed as dist
+
+        error: BaseException | None = None
+        if here:
             try:
-                self.mirror = CheckpointMirror(uri, self.cfg.ckpt_dir)
-                self.mirror.verify()
-                self.mirror.restore_latest(self.state_dir.name)
+                fn()
             except Exception as exc:
-                error, status = exc, ("error", str(exc))
-        status = broadcast_object(self.ctx, status)
+                error = exc
+        if self.ctx.distributed:
+            messages: list[Any] = [None] * self.ctx.world_size
+            dist.all_gather_object(messages, str(error) if error is not None else "")
+            failures = [m for m in messages if m]
+            if error is None and failures:
+                raise errors.InfrastructureError(f"on another rank: {failures[0]}")
         if error is not None:
             raise error
-        if status[0] != "ok":
-            raise errors.InfrastructureError(status[1])
 
     def _drain_mirror(self) -> None:
         """Wait for the queued uploads (rank 0); raise the first failure."""
