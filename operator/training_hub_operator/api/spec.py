@@ -137,9 +137,9 @@ class OutputSpec(WireModel):
         min_length=1,
         description=(
             "Output directory: `pvc://claim/path` (must be a ReadWriteMany claim for >1 node) or "
-            "`s3://bucket/prefix` (single node: the pod trains into a scratch volume and mirrors every "
-            "checkpoint and the final model to the bucket, with completion markers; a restarted pod "
-            "resumes from the newest complete checkpoint there)."
+            "`s3://bucket/prefix` (each pod trains into a scratch volume; every checkpoint and the final "
+            "model are mirrored to the bucket with completion markers, and restarted pods resume from the "
+            "newest complete checkpoint there)."
         ),
     )
 
