@@ -303,3 +303,17 @@ def test_any_fsspec_uri_mirrors_and_restores(scheme, tmp_path):
     restored = CheckpointMirror(uri, tmp_path / "fresh").restore_latest()
     assert restored is not None and (restored / "model.pt").read_bytes() == b"weights"
     assert ckpt.is_complete(restored)
+
+
+def test_progress_names_the_bucket_for_a_mirrored_output():
+    from training_hub.observability.tracker import checkpoint_uri
+
+    env = {
+        "TRAINING_HUB_MOUNT_ROOT": "/tmp/pod",
+        "TRAINING_HUB_OUTPUT_MIRROR": "/tmp/pod/mnt/scratch/output=s3://b/r",
+    }
+    assert (
+        checkpoint_uri("/tmp/pod/mnt/scratch/output/hf_format/samples_64", env)
+        == "s3://b/r/hf_format/samples_64"
+    )
+    assert checkpoint_uri("/tmp/pod/mnt/pvc/out/r/hf_format/final", env) == "pvc://out/r/hf_format/final"
