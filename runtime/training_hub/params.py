@@ -166,7 +166,9 @@ class LoRAHyperparameters(CommonHyperparameters):
     )
     load_in_4bit: bool = Field(False, description="QLoRA: load the base in 4 bit (unsloth on GPU only).")
     eval_steps: int = Field(
-        500, ge=1, description="Compute the eval loss every this many optimizer steps (with `eval_data_path`)."
+        500,
+        ge=1,
+        description="Compute the eval loss every this many optimizer steps (with `eval_data_path`).",
     )
     per_device_eval_batch_size: int | None = Field(
         None,

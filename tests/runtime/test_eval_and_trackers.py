@@ -148,7 +148,9 @@ def _wandb_history(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]
         kind = record.WhichOneof("record_type")
         if kind == "history":
             items = record.history.item
-            history.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in items})
+            history.append(
+                {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in items}
+            )
         elif kind == "run":
             run = {"project": record.run.project, "name": record.run.display_name}
     return history, run
@@ -226,3 +228,52 @@ def test_split_leaving_nothing_to_train_is_an_error() -> None:
     one = TokenizedDataset.from_samples([(np.arange(4), np.arange(4))], [1])
     with pytest.raises(InvalidInputError, match="leaves none"):
         split_validation(one, 0.5, 0)
+
+
+ADAPTER_BASE = {"model_path": "/m", "data_path": "/d.jsonl", "ckpt_output_dir": "/o"}
+TRACKERS = {
+    "wandb_project": "p",
+    "wandb_run_name": "r",
+    "mlflow_tracking_uri": "file:///ml",
+    "mlflow_run_name": "m",
+}
+
+
+@pytest.mark.unit
+def test_instructlab_gets_trackers_and_validation_by_their_names() -> None:
+    from training_hub.backends.instructlab import translate
+
+    args = translate({**ADAPTER_BASE, **TRACKERS, "validation_split": 0.1, "validation_frequency": 5})[
+        "train_args"
+    ]
+    assert {k: args[k] for k in TRACKERS} == TRACKERS
+    assert (args["validation_split"], args["validation_frequency"]) == (0.1, 5)
+    with pytest.raises(InvalidInputError, match="validation_frequency"):
+        translate({**ADAPTER_BASE, "validation_split": 0.1})
+    with pytest.raises(InvalidInputError, match="eval_data_path"):
+        translate({**ADAPTER_BASE, "eval_data_path": "/e.jsonl"})
+
+
+@pytest.mark.unit
+def test_mini_trainer_gets_trackers_and_validation_or_refuses_tensorboard() -> None:
+    from training_hub.backends.mini_trainer import translate
+
+    osft = {**ADAPTER_BASE, "unfreeze_rank_ratio": 0.3}
+    args = translate({**osft, **TRACKERS, "validation_split": 0.2})["train_args"]
+    assert {k: args[k] for k in TRACKERS} == TRACKERS
+    assert args["validation_split"] == 0.2 and args["validate_at_epoch"] and args["validate_at_final"]
+    with pytest.raises(InvalidInputError, match="tensorboard_log_dir"):
+        translate({**osft, "tensorboard_log_dir": "/tb"})
+
+
+@pytest.mark.unit
+def test_unsloth_reports_to_the_trackers_through_the_hf_trainer() -> None:
+    from training_hub.backends.unsloth import translate
+
+    out = translate({**ADAPTER_BASE, **TRACKERS, "tensorboard_log_dir": "/tb", "eval_data_path": "/e.jsonl"})
+    cfg = out["sft_config"]
+    assert cfg["report_to"] == ["wandb", "mlflow", "tensorboard"] and cfg["run_name"] == "r"
+    assert (cfg["eval_strategy"], cfg["eval_steps"]) == ("steps", 500)
+    assert out["env"]["WANDB_PROJECT"] == "p" and out["env"]["TENSORBOARD_LOGGING_DIR"] == "/tb"
+    assert out["env"]["MLFLOW_TRACKING_URI"] == "file:///ml"
+    assert translate(dict(ADAPTER_BASE))["sft_config"]["report_to"] == "none"

@@ -65,7 +65,7 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
 
     if algorithm not in ENGINE_ALGORITHMS:
         raise InvalidInputError(
-            f"the native engine trains {', '.join(ENGINE_ALGORITHMS)}, not {algorithm!r}"
+            f"unknown algorithm {algorithm!r} for the native engine; choose one of {', '.join(ENGINE_ALGORITHMS)}"
         )
     try:
         model = param_model(algorithm).model_validate(dict(params))

@@ -78,7 +78,9 @@ class Trainer:
         self._last_state_step = -1
 
     # ----------------------------------------------------------------------------------------- data
-    def _prepare_data(self, tokenizer: Any, data_path: str | None = None) -> tuple[TokenizedDataset, DataStats]:
+    def _prepare_data(
+        self, tokenizer: Any, data_path: str | None = None
+    ) -> tuple[TokenizedDataset, DataStats]:
         data_path = data_path or self.p["data_path"]
         kwargs: dict[str, Any] = {
             "max_seq_len": self.p["max_seq_len"],
@@ -318,7 +320,12 @@ class Trainer:
         tokenizer = load_tokenizer(p["model_path"])
         dataset, stats = self._prepare_data(tokenizer)
         dataset, evaluator, eval_schedule = setup_evaluation(
-            cfg.algorithm, p, dataset, lambda path: self._prepare_data(tokenizer, path)[0], cfg.max_tokens_per_gpu, ctx
+            cfg.algorithm,
+            p,
+            dataset,
+            lambda path: self._prepare_data(tokenizer, path)[0],
+            cfg.max_tokens_per_gpu,
+            ctx,
         )
         last_eval: dict[str, float] = {}
         self._num_dataset_samples = len(dataset)
@@ -453,9 +460,12 @@ class Trainer:
                         fh.write(json.dumps({"step": step, "rank": ctx.rank, "samples": mine}) + "\n")
                 step_end = time.time()
                 evaluation: dict[str, float] = {}
-                if evaluator is not None and eval_schedule is not None:
-                    if eval_schedule.due(step, in_epoch == spe - 1, step == total_steps):
-                        evaluation = last_eval = evaluator.evaluate(bundle.model, autocast, _logits)
+                if (
+                    evaluator
+                    and eval_schedule
+                    and eval_schedule.due(step, in_epoch == spe - 1, step == total_steps)
+                ):
+                    evaluation = last_eval = evaluator.evaluate(bundle.model, autocast, _logits)
                 if ctx.is_main:
                     dt = max(step_end - t0, 1e-9)
                     gn = float(grad_norm.item())

@@ -9,6 +9,7 @@ are imported only when a tracker is on.
 
 from __future__ import annotations
 
+from training_hub.observability.trackers.hf import hf_tracker_args, tracker_environment
 from training_hub.observability.trackers.settings import (
     TRACKER_FIELDS,
     TrackerSettings,
@@ -17,4 +18,12 @@ from training_hub.observability.trackers.settings import (
 )
 from training_hub.observability.trackers.setup import experiment_trackers
 
-__all__ = ["TRACKER_FIELDS", "TrackerSettings", "experiment_trackers", "report_to", "tracker_settings"]
+__all__ = [
+    "TRACKER_FIELDS",
+    "TrackerSettings",
+    "experiment_trackers",
+    "hf_tracker_args",
+    "report_to",
+    "tracker_environment",
+    "tracker_settings",
+]

@@ -58,7 +58,11 @@ class TrackerSettings:
 
     def enabled(self) -> list[str]:
         """Names of the trackers that are on, in Hugging Face ``report_to`` spelling."""
-        return [n for n, on in (("wandb", self.wandb), ("mlflow", self.mlflow), ("tensorboard", self.tensorboard)) if on]
+        return [
+            n
+            for n, on in (("wandb", self.wandb), ("mlflow", self.mlflow), ("tensorboard", self.tensorboard))
+            if on
+        ]
 
     def given(self) -> dict[str, str]:
         """The keywords that are set."""
