@@ -277,3 +277,18 @@ def test_unsloth_reports_to_the_trackers_through_the_hf_trainer() -> None:
     assert out["env"]["WANDB_PROJECT"] == "p" and out["env"]["TENSORBOARD_LOGGING_DIR"] == "/tb"
     assert out["env"]["MLFLOW_TRACKING_URI"] == "file:///ml"
     assert translate(dict(ADAPTER_BASE))["sft_config"]["report_to"] == "none"
+
+
+@pytest.mark.unit
+def test_progress_keeps_the_latest_eval_loss_and_the_status_model_accepts_it() -> None:
+    from training_hub.observability.tracker import ProgressTracker
+    from training_hub_operator.api.status import Progress
+
+    tracker = ProgressTracker(env={})
+    assert "evalLoss" not in tracker.on_step({"step": 1, "loss": 2.0}, now=1.0)
+    tracker.on_step({"step": 2, "loss": 1.9, "eval_loss": 2.25}, now=2.0)
+    progress = tracker.on_step({"step": 3, "loss": 1.8}, now=3.0)
+    assert (progress["evalLoss"], progress["evalStep"]) == (2.25, 2)
+    final = tracker.on_train_end({"steps": 3, "total_steps": 3, "final_loss": 1.8}, now=4.0)
+    assert final["evalLoss"] == 2.25
+    assert Progress.model_validate(final).eval_loss == 2.25
