@@ -133,3 +133,46 @@ def test_labels_and_invalid_input(tmp_path: Path) -> None:
         embedding_sft("/m", "/d.jsonl", str(tmp_path), loss_type="cosine")
     with pytest.raises(InvalidInputError, match="no such file"):
         embedding_sft("/m", str(tmp_path / "none.jsonl"), str(tmp_path), max_steps=1)
+
+
+def test_cli_embedding_sft(
+    embedding_assets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training_hub.cli.main import main as cli
+
+    out = tmp_path / "cli"
+    code = cli(
+        [
+            "embedding-sft",
+            "--model-path",
+            str(embedding_assets["model"]),
+            "--data-path",
+            str(embedding_assets["train"]),
+            "--ckpt-output-dir",
+            str(out),
+            "--loss-type",
+            "batch_hard_triplet",
+            "--max-steps",
+            "2",
+        ]
+    )
+    assert code == 0
+    assert (out / "model.safetensors").is_file() and (out / "modules.json").is_file()
+    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["loss"] == "batch_hard_triplet" and rows[-1]["global_step"] == 2
+    assert (
+        cli(
+            [
+                "embedding-sft",
+                "--model-path",
+                "/m",
+                "--data-path",
+                "/d",
+                "--ckpt-output-dir",
+                "/o",
+                "--batch-size",
+                "0",
+            ]
+        )
+        == 2
+    )
