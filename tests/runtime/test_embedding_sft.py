@@ -176,3 +176,63 @@ def test_cli_embedding_sft(
         )
         == 2
     )
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny-embedding-cpu.yaml"
+
+
+@pytest.mark.unit
+def test_trainingrun_with_embedding_sft_is_validated_and_planned() -> None:
+    import yaml
+
+    from training_hub_operator.api.validation import SpecError, validate_spec
+
+    spec = yaml.safe_load(EXAMPLE.read_text())["spec"]
+    validated = validate_spec(spec)
+    assert validated.spec.algorithm == "embedding_sft"
+    assert validated.hyperparameters.model_dump()["loss_type"] == "batch_all_triplet"
+    with pytest.raises(SpecError, match="learning_rate|effective_batch_size"):
+        validate_spec({**spec, "hyperparameters": {"effective_batch_size": 8}})
+    with pytest.raises(SpecError, match="one process"):
+        validate_spec({**spec, "resources": {"nodes": 2, "gpusPerNode": 0}})
+    with pytest.raises(SpecError, match="loss_type"):
+        validate_spec({**spec, "hyperparameters": {"loss_type": "cosine"}})
+
+
+@pytest.mark.unit
+def test_estimator_row_for_an_encoder_has_no_vocabulary_logits() -> None:
+    from training_hub.estimator.memory import EstimateInputs, estimate_from_inputs
+
+    config = {
+        "model_type": "bert",
+        "architectures": ["BertModel"],
+        "vocab_size": 30522,
+        "hidden_size": 384,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 12,
+        "intermediate_size": 1536,
+        "max_position_embeddings": 512,
+    }
+    inputs = EstimateInputs.from_training_params("embedding_sft", {"batch_size": 16}, config)
+    assert (inputs.training_method, inputs.tokens_per_gpu(), inputs.dtype) == ("sft", 16 * 512, "fp32")
+    small = estimate_from_inputs(inputs).expected
+    big = estimate_from_inputs(
+        EstimateInputs.from_training_params("embedding_sft", {"batch_size": 64}, config)
+    )
+    assert 0 < small < big.expected < 40 * 2**30
+
+
+def test_trainingrun_runs_in_local_mode(tmp_path: Path) -> None:
+    import io
+
+    from sentence_transformers import SentenceTransformer
+
+    from training_hub.local.runner import run_local
+
+    log = io.StringIO()
+    _, result = run_local(EXAMPLE, root=tmp_path, output=log, timeout=300)
+    assert result.succeeded, log.getvalue()[-3000:]
+    out = tmp_path / "pvc" / "training-output" / "tiny-embedding"
+    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["global_step"] == 6 and [r["step"] for r in rows[:-1]] == [1, 2, 3, 4, 5, 6]
+    assert SentenceTransformer(str(out), device="cpu").encode(["red blue"]).shape == (1, 32)
