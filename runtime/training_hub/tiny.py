@@ -309,7 +309,8 @@ def build_tiny_embedding_model(
         The directory the model was saved to.
     """
     import torch
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     out = Path(out_dir)
@@ -330,9 +331,9 @@ def build_tiny_embedding_model(
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(str(encoder_dir))
     tokenizer.save_pretrained(str(encoder_dir))
-    encoder = models.Transformer(str(encoder_dir), max_seq_length=64)
+    encoder = Transformer(str(encoder_dir), max_seq_length=64)
     dimension = getattr(encoder, "get_embedding_dimension", None) or encoder.get_word_embedding_dimension
-    pooling = models.Pooling(dimension(), pooling_mode="mean")
+    pooling = Pooling(dimension(), pooling_mode="mean")
     SentenceTransformer(modules=[encoder, pooling], device="cpu").save(str(out))
     shutil.rmtree(encoder_dir, ignore_errors=True)
     return out

@@ -236,3 +236,18 @@ def test_trainingrun_runs_in_local_mode(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["global_step"] == 6 and [r["step"] for r in rows[:-1]] == [1, 2, 3, 4, 5, 6]
     assert SentenceTransformer(str(out), device="cpu").encode(["red blue"]).shape == (1, 32)
+
+
+@pytest.mark.unit
+def test_docs_table_lists_every_keyword() -> None:
+    from training_hub.params import param_model
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "embedding-sft.md").read_text()
+    table = {line.split("|")[1].strip() for line in doc.splitlines() if line.startswith("| `")}
+    names = {n.strip("` ") for cell in table for n in cell.split(",")}
+    assert (
+        set(param_model("embedding_sft").model_fields)
+        - {"rdzv_id", "rdzv_endpoint", "master_addr", "master_port", "node_rank"}
+        <= names
+    )
+    assert "loss_fn" in names
