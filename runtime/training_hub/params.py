@@ -264,26 +264,36 @@ class _AlgorithmParams(_Strict):
         return self
 
 
+class _OneEvalSource(_Strict):
+    @model_validator(mode="after")
+    def _one_eval_source(self) -> _OneEvalSource:
+        if getattr(self, "eval_data_path", None) and getattr(self, "validation_split", 0.0):
+            raise ValueError("eval_data_path and validation_split are mutually exclusive: set one of them")
+        return self
+
+
 class SFTParams(
-    SFTHyperparameters, DataLocations, EvalDataLocation, TrackerParams, DistributedParams, _AlgorithmParams
+    SFTHyperparameters,
+    DataLocations,
+    EvalDataLocation,
+    TrackerParams,
+    DistributedParams,
+    _OneEvalSource,
+    _AlgorithmParams,
 ):
     """Every keyword of `sft()`."""
 
-    @model_validator(mode="after")
-    def _one_eval_source(self) -> SFTParams:
-        _check_one_eval_source(self)
-        return self
-
 
 class OSFTParams(
-    OSFTHyperparameters, DataLocations, EvalDataLocation, TrackerParams, DistributedParams, _AlgorithmParams
+    OSFTHyperparameters,
+    DataLocations,
+    EvalDataLocation,
+    TrackerParams,
+    DistributedParams,
+    _OneEvalSource,
+    _AlgorithmParams,
 ):
     """Every keyword of `osft()`."""
-
-    @model_validator(mode="after")
-    def _one_eval_source(self) -> OSFTParams:
-        _check_one_eval_source(self)
-        return self
 
 
 class LoRAParams(
@@ -306,11 +316,6 @@ class EmbeddingSFTParams(
     """Every keyword of `embedding_sft()` (besides the `loss_fn` object)."""
 
     backend: str = Field("sentence-transformers", description="Backend name (kebab-case), or `auto`.")
-
-
-def _check_one_eval_source(params: BaseModel) -> None:
-    if getattr(params, "eval_data_path", None) and getattr(params, "validation_split", 0.0):
-        raise ValueError("eval_data_path and validation_split are mutually exclusive: set one of them")
 
 
 HYPERPARAMETER_MODELS: dict[str, type[_Strict]] = {

@@ -139,21 +139,17 @@ def read_loss_curve(
     eval_steps: list[float] = []
     eval_losses: list[float] = []
     for position, entry in enumerate(_entries(path), start=1):
-        for key in EVAL_METRIC_KEYS:
-            value = entry.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                step = entry.get("step")
-                eval_steps.append(float(step) if isinstance(step, int | float) else float(position))
-                eval_losses.append(float(value))
-                break
-        for key in keys:
-            value = entry.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                step = entry.get("step")
-                steps.append(float(step) if isinstance(step, int | float) else float(position))
-                losses.append(float(value))
-                key_used = key_used or key
-                break
+        step = entry.get("step")
+        x = float(step) if isinstance(step, int | float) else float(position)
+        found = _first_number(entry, EVAL_METRIC_KEYS)
+        if found is not None:
+            eval_steps.append(x)
+            eval_losses.append(found[1])
+        found = _first_number(entry, keys)
+        if found is not None:
+            steps.append(x)
+            losses.append(found[1])
+            key_used = key_used or found[0]
     return LossCurve(
         steps=steps,
         losses=losses,
@@ -162,6 +158,15 @@ def read_loss_curve(
         eval_steps=eval_steps,
         eval_losses=eval_losses,
     )
+
+
+def _first_number(entry: dict[str, object], keys: Sequence[str]) -> tuple[str, float] | None:
+    """The first of ``keys`` whose value in ``entry`` is a number, with that value."""
+    for key in keys:
+        value = entry.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return key, float(value)
+    return None
 
 
 def exponential_moving_average(values: Sequence[float], span: int = EMA_SPAN) -> list[float]:

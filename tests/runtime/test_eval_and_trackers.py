@@ -292,3 +292,21 @@ def test_progress_keeps_the_latest_eval_loss_and_the_status_model_accepts_it() -
     final = tracker.on_train_end({"steps": 3, "total_steps": 3, "final_loss": 1.8}, now=4.0)
     assert final["evalLoss"] == 2.25
     assert Progress.model_validate(final).eval_loss == 2.25
+
+
+def test_eval_loss_is_the_same_on_two_ranks(
+    tiny_model_dir: Path, messages_data: Path, tmp_path: Path
+) -> None:
+    """Each rank evaluates its share and the sums are reduced: 2 processes give 1 process's eval loss."""
+    from training_hub import sft
+
+    losses = []
+    for nproc in (1, 2):
+        out = tmp_path / f"n{nproc}"
+        params = tiny_engine_params(
+            tiny_model_dir, messages_data, out, max_steps=2, validation_split=0.1, validation_frequency=1
+        )
+        sft(**params, nproc_per_node=nproc, backend="native")
+        rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+        losses.append([r["eval_loss"] for r in rows])
+    assert losses[1] == pytest.approx(losses[0], rel=1e-4)
