@@ -23,7 +23,7 @@ from training_hub.estimator import (
 from training_hub.estimator import plan as estimator_plan
 from training_hub.pod.spec import PVC_MOUNT_ROOT
 from training_hub.storage.uri import kind_of, location_in_pod, parse_location, pvc_claim
-from training_hub_operator.api.spec import TrainingRunSpec
+from training_hub_operator.api.spec import SINGLE_PROCESS_ALGORITHMS, TrainingRunSpec
 from training_hub_operator.api.status import GpuEstimate, Plan
 from training_hub_operator.settings import OperatorSettings
 
@@ -210,13 +210,14 @@ def make_plan(
                 message="spec.resources fixes nodes and gpusPerNode; the estimate is informative",
             )
         assert gpu_mem is not None
+        single = spec.algorithm in SINGLE_PROCESS_ALGORITHMS  # one pod with one GPU at most
         result = estimator_plan(
             inputs,
             gpu_mem,
-            max_gpus_per_node=r.max_gpus_per_node,
+            max_gpus_per_node=1 if single else r.max_gpus_per_node,
             nodes=r.nodes,
             gpus_per_node=r.gpus_per_node,
-            max_nodes=r.max_nodes,
+            max_nodes=1 if single else r.max_nodes,
         )
     except InvalidInputError as exc:
         raise PlanningError("EstimateFailed", f"cannot plan: {exc}") from None

@@ -20,12 +20,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ALGORITHMS: tuple[str, ...] = ("sft", "osft", "lora_sft")
+ALGORITHMS: tuple[str, ...] = ("sft", "osft", "lora_sft", "embedding_sft")
+#: The algorithms the native engine trains (``embedding_sft`` runs on sentence-transformers).
+ENGINE_ALGORITHMS: tuple[str, ...] = ("sft", "osft", "lora_sft")
 
 DataFormat = Literal["auto", "messages", "document", "alpaca"]
 LRScheduler = Literal["cosine", "linear", "constant"]
 OverlongPolicy = Literal["drop", "truncate", "error"]
 DistributedStrategy = Literal["auto", "ddp", "fsdp"]
+EmbeddingLoss = Literal["batch_all_triplet", "batch_hard_triplet", "mnrl"]
+EmbeddingBatchSampler = Literal["group_by_label", "no_duplicates", "default"]
 
 
 class _Strict(BaseModel):
@@ -110,11 +114,33 @@ class CommonHyperparameters(_Strict):
     )
 
 
-class SFTHyperparameters(CommonHyperparameters):
+class ValidationSplitHyperparameters(_Strict):
+    """Held-out validation data (upstream's ``validation_split`` / ``validation_frequency`` of
+    instructlab-training and mini-trainer, which upstream ``sft``/``osft`` pass through)."""
+
+    validation_split: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "Fraction of the training data held out (seeded) for the eval loss; 0 disables it. Exclusive "
+            "with `eval_data_path`."
+        ),
+    )
+    validation_frequency: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Compute the eval loss every this many optimizer steps (null: at the end of every epoch)."
+        ),
+    )
+
+
+class SFTHyperparameters(CommonHyperparameters, ValidationSplitHyperparameters):
     """Supervised fine-tuning: every weight trains."""
 
 
-class OSFTHyperparameters(CommonHyperparameters):
+class OSFTHyperparameters(CommonHyperparameters, ValidationSplitHyperparameters):
     """Orthogonal Subspace Fine-Tuning: continual learning without forgetting."""
 
     unfreeze_rank_ratio: float = Field(
@@ -147,6 +173,40 @@ class LoRAHyperparameters(CommonHyperparameters):
         False, description="Also save the base model with the adapter merged into it (`merged/`)."
     )
     load_in_4bit: bool = Field(False, description="QLoRA: load the base in 4 bit (unsloth on GPU only).")
+    eval_steps: int = Field(
+        500,
+        ge=1,
+        description="Compute the eval loss every this many optimizer steps (with `eval_data_path`).",
+    )
+    per_device_eval_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="Eval samples per micro-batch and GPU (default: packed to the `max_tokens_per_gpu` budget).",
+    )
+
+
+class EmbeddingSFTHyperparameters(_Strict):
+    """Contrastive fine-tuning of a sentence-embedding model (sentence-transformers)."""
+
+    loss_type: EmbeddingLoss = Field(
+        "batch_all_triplet",
+        description="Contrastive loss: `batch_all_triplet`, `batch_hard_triplet` or `mnrl` (pairs per label).",
+    )
+    num_epochs: int = Field(20, ge=1, le=10_000, description="Number of passes over the training data.")
+    batch_size: int = Field(32, ge=1, le=1_000_000, description="Samples per batch and device.")
+    learning_rate: float = Field(2e-5, gt=0, le=1.0, description="Peak learning rate of AdamW.")
+    warmup_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Fraction of the steps spent warming up.")
+    batch_sampler: EmbeddingBatchSampler | None = Field(
+        None,
+        description=(
+            "How batches are drawn (null: `group_by_label` for triplet losses, `no_duplicates` for mnrl, "
+            "`default` for a custom `loss_fn`)."
+        ),
+    )
+    text_column: str = Field("text", min_length=1, description="Column of the input text.")
+    label_column: str = Field("label", min_length=1, description="Column of the class label.")
+    seed: int = Field(42, ge=0, description="Seed of the data order and the pair sampling.")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps.")
 
 
 class DataLocations(_Strict):
@@ -177,6 +237,34 @@ class DataLocations(_Strict):
         return value
 
 
+class EvalDataLocation(_Strict):
+    """Where evaluation data comes from."""
+
+    eval_data_path: str | None = Field(
+        None,
+        min_length=1,
+        description="Evaluation data (same format as `data_path`): its loss is logged as `eval_loss`.",
+    )
+
+
+class TrackerParams(_Strict):
+    """Experiment trackers, upstream training_hub's names. A tracker is on when one of its keywords is set
+    (MLflow and W&B also from `MLFLOW_TRACKING_URI`/`MLFLOW_EXPERIMENT_NAME`/`WANDB_PROJECT`, as upstream).
+    """
+
+    wandb_project: str | None = Field(None, min_length=1, description="Weights & Biases project name.")
+    wandb_entity: str | None = Field(None, min_length=1, description="Weights & Biases team/entity name.")
+    wandb_run_name: str | None = Field(None, min_length=1, description="Weights & Biases run name.")
+    tensorboard_log_dir: str | None = Field(
+        None, min_length=1, description="Directory for TensorBoard event files."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None, min_length=1, description="MLflow tracking URI (a server, or `file://` for a local store)."
+    )
+    mlflow_experiment_name: str | None = Field(None, min_length=1, description="MLflow experiment name.")
+    mlflow_run_name: str | None = Field(None, min_length=1, description="MLflow run name.")
+
+
 class DistributedParams(_Strict):
     """torchrun settings. Precedence: explicit value > environment (`PET_*`, `MASTER_*`) > default."""
 
@@ -201,28 +289,72 @@ class _AlgorithmParams(_Strict):
         return self
 
 
-class SFTParams(SFTHyperparameters, DataLocations, DistributedParams, _AlgorithmParams):
+class _OneEvalSource(_Strict):
+    @model_validator(mode="after")
+    def _one_eval_source(self) -> _OneEvalSource:
+        if getattr(self, "eval_data_path", None) and getattr(self, "validation_split", 0.0):
+            raise ValueError("eval_data_path and validation_split are mutually exclusive: set one of them")
+        return self
+
+
+class SFTParams(
+    SFTHyperparameters,
+    DataLocations,
+    EvalDataLocation,
+    TrackerParams,
+    DistributedParams,
+    _OneEvalSource,
+    _AlgorithmParams,
+):
     """Every keyword of `sft()`."""
 
 
-class OSFTParams(OSFTHyperparameters, DataLocations, DistributedParams, _AlgorithmParams):
+class OSFTParams(
+    OSFTHyperparameters,
+    DataLocations,
+    EvalDataLocation,
+    TrackerParams,
+    DistributedParams,
+    _OneEvalSource,
+    _AlgorithmParams,
+):
     """Every keyword of `osft()`."""
 
 
-class LoRAParams(LoRAHyperparameters, DataLocations, DistributedParams, _AlgorithmParams):
+class LoRAParams(
+    LoRAHyperparameters, DataLocations, EvalDataLocation, TrackerParams, DistributedParams, _AlgorithmParams
+):
     """Every keyword of `lora_sft()`."""
 
 
-HYPERPARAMETER_MODELS: dict[str, type[CommonHyperparameters]] = {
+class EmbeddingDataLocations(_Strict):
+    """Where the embedding model and its labelled texts are, and where the fine-tuned model goes."""
+
+    model_path: str = Field(..., min_length=1, description="sentence-transformers model directory.")
+    data_path: str = Field(..., min_length=1, description="Training data: JSONL of `text` and `label`.")
+    ckpt_output_dir: str = Field(..., min_length=1, description="Directory of the fine-tuned model.")
+
+
+class EmbeddingSFTParams(
+    EmbeddingSFTHyperparameters, EmbeddingDataLocations, EvalDataLocation, DistributedParams, _AlgorithmParams
+):
+    """Every keyword of `embedding_sft()` (besides the `loss_fn` object)."""
+
+    backend: str = Field("sentence-transformers", description="Backend name (kebab-case), or `auto`.")
+
+
+HYPERPARAMETER_MODELS: dict[str, type[_Strict]] = {
     "sft": SFTHyperparameters,
     "osft": OSFTHyperparameters,
     "lora_sft": LoRAHyperparameters,
+    "embedding_sft": EmbeddingSFTHyperparameters,
 }
 
 PARAM_MODELS: dict[str, type[_AlgorithmParams]] = {
     "sft": SFTParams,
     "osft": OSFTParams,
     "lora_sft": LoRAParams,
+    "embedding_sft": EmbeddingSFTParams,
 }
 
 

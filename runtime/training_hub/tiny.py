@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -271,5 +272,92 @@ def write_synthetic_dataset(
         else:
             raise ValueError(f"unknown format {fmt!r}; choose messages, document or alpaca")
         lines.append(json.dumps(record))
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+#: Topics of the labelled texts of :func:`write_labeled_dataset` (a text's words come from its topic).
+LABEL_TOPICS: dict[str, tuple[str, ...]] = {
+    "fruit": tuple(WORDS[0:12]),
+    "color": tuple(WORDS[12:22]),
+    "animal": tuple(WORDS[22:30]),
+}
+
+
+def build_tiny_embedding_model(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    tokenizer_dir: str | Path | None = None,
+    hidden_size: int = 32,
+    num_hidden_layers: int = 1,
+    num_attention_heads: int = 2,
+    intermediate_size: int = 64,
+) -> Path:
+    """Save a randomly initialised tiny BERT encoder with mean pooling as a sentence-transformers model.
+
+    Args:
+        out_dir: Directory to write (``SentenceTransformer(out_dir)`` loads it).
+        seed: Seed of the random initialisation.
+        tokenizer_dir: An existing tokenizer directory (built with :func:`build_tokenizer` when None).
+        hidden_size: Encoder width (the embedding dimension).
+        num_hidden_layers: Encoder layers.
+        num_attention_heads: Attention heads.
+        intermediate_size: MLP width.
+
+    Returns:
+        The directory the model was saved to.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    out = Path(out_dir)
+    encoder_dir = out.parent / f".{out.name}-encoder"
+    encoder_dir.mkdir(parents=True, exist_ok=True)
+    if tokenizer_dir is None:
+        tokenizer_dir = build_tokenizer(encoder_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        intermediate_size=intermediate_size,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(str(encoder_dir))
+    tokenizer.save_pretrained(str(encoder_dir))
+    encoder = Transformer(str(encoder_dir), max_seq_length=64)
+    dimension = getattr(encoder, "get_embedding_dimension", None) or encoder.get_word_embedding_dimension
+    pooling = Pooling(dimension(), pooling_mode="mean")
+    SentenceTransformer(modules=[encoder, pooling], device="cpu").save(str(out))
+    shutil.rmtree(encoder_dir, ignore_errors=True)
+    return out
+
+
+def write_labeled_dataset(path: str | Path, n: int = 96, seed: int = 0) -> Path:
+    """Write ``{"text": ..., "label": <topic name>}`` lines whose words come from their topic (learnable).
+
+    Args:
+        path: File to write.
+        n: Number of lines (topics take turns).
+        seed: Seed of the word choices.
+
+    Returns:
+        The path written.
+    """
+    rng = random.Random(seed)
+    topics = list(LABEL_TOPICS)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        topic = topics[i % len(topics)]
+        words = rng.choices(LABEL_TOPICS[topic], k=rng.randint(2, 5))
+        lines.append(json.dumps({"text": " ".join(words), "label": topic}))
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out

@@ -4,8 +4,9 @@ Compatible with upstream training_hub: the same metrics-file search (``training_
 ``training_metrics.jsonl``, ``metrics.jsonl``, else any ``*.jsonl`` not ending in ``data.jsonl``, and here
 also ``checkpoint-*/trainer_state.json``), the same loss keys (``avg_loss``, ``loss``,
 ``avg_loss_backwards``, ``train_loss``), EMA span 30, ``loss_plot.png`` at dpi 150. Better: the x axis is
-the optimizer ``step`` when the metrics have one (not the line number), one curve per run, and
-:func:`read_loss_curve` gives the data without plotting. matplotlib is imported only when plotting.
+the optimizer ``step`` when the metrics have one (not the line number), one curve per run, the eval
+loss (``eval_loss``, or instructlab-training/mini-trainer's ``val_loss``) drawn as dotted markers beside
+the training loss, and :func:`read_loss_curve` gives the data without plotting. matplotlib is imported only when plotting.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ logger = logging.getLogger("training_hub")
 
 METRICS_FILES = ("training_log.jsonl", "training_metrics.jsonl", "metrics.jsonl")
 DEFAULT_METRIC_KEYS = ("avg_loss", "loss", "avg_loss_backwards", "train_loss")
+#: Eval-loss keys: ours and Hugging Face's (``eval_loss``), instructlab-training's and mini-trainer's.
+EVAL_METRIC_KEYS = ("eval_loss", "val_loss")
 COLORS = (
     "tab:blue",
     "tab:orange",
@@ -51,6 +54,8 @@ class LossCurve:
         source: The file they were read from.
         label: Legend label.
         color: Plot colour (set by :func:`plot_loss`).
+        eval_steps: Steps of the eval-loss values.
+        eval_losses: Eval-loss values (empty without eval data).
     """
 
     steps: list[float]
@@ -60,6 +65,8 @@ class LossCurve:
     label: str = ""
     color: str = ""
     ema: list[float] = field(default_factory=list)
+    eval_steps: list[float] = field(default_factory=list)
+    eval_losses: list[float] = field(default_factory=list)
 
 
 def find_metrics_file(run_dir: str | os.PathLike[str], metrics_file: str | None = None) -> Path:
@@ -129,16 +136,37 @@ def read_loss_curve(
     steps: list[float] = []
     losses: list[float] = []
     key_used: str | None = None
+    eval_steps: list[float] = []
+    eval_losses: list[float] = []
     for position, entry in enumerate(_entries(path), start=1):
-        for key in keys:
-            value = entry.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                step = entry.get("step")
-                steps.append(float(step) if isinstance(step, int | float) else float(position))
-                losses.append(float(value))
-                key_used = key_used or key
-                break
-    return LossCurve(steps=steps, losses=losses, key=key_used, source=str(path))
+        step = entry.get("step")
+        x = float(step) if isinstance(step, int | float) else float(position)
+        found = _first_number(entry, EVAL_METRIC_KEYS)
+        if found is not None:
+            eval_steps.append(x)
+            eval_losses.append(found[1])
+        found = _first_number(entry, keys)
+        if found is not None:
+            steps.append(x)
+            losses.append(found[1])
+            key_used = key_used or found[0]
+    return LossCurve(
+        steps=steps,
+        losses=losses,
+        key=key_used,
+        source=str(path),
+        eval_steps=eval_steps,
+        eval_losses=eval_losses,
+    )
+
+
+def _first_number(entry: dict[str, object], keys: Sequence[str]) -> tuple[str, float] | None:
+    """The first of ``keys`` whose value in ``entry`` is a number, with that value."""
+    for key in keys:
+        value = entry.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return key, float(value)
+    return None
 
 
 def exponential_moving_average(values: Sequence[float], span: int = EMA_SPAN) -> list[float]:
@@ -235,6 +263,15 @@ def _draw(curves: list[LossCurve], target: Path, dpi: int, show: bool) -> None:
                     color=curve.color,
                     linestyle="--",
                     alpha=0.7,
+                )
+            if curve.eval_losses:
+                axes.plot(
+                    curve.eval_steps,
+                    curve.eval_losses,
+                    label=f"{curve.label} (eval)",
+                    color=curve.color,
+                    linestyle=":",
+                    marker="o",
                 )
         keys = sorted({c.key for c in curves if c.key})
         axes.set_xlabel("step")

@@ -75,6 +75,8 @@ def test_crd_is_structural_without_cel_and_with_the_api_surface():
         "predictedSeconds",
         "resumedFromStep",
         "lossHistory",
+        "evalLoss",
+        "evalStep",
     }
     assert status["phase"]["enum"] == [
         "Pending",

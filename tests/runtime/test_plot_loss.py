@@ -152,3 +152,25 @@ def test_cli_plot_loss(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert _color_pixels(out, TAB_ORANGE) > 100
     assert cli(["plot-loss", str(tmp_path / "nothing-here")]) == 2
     assert "no loss data" in capsys.readouterr().err
+
+
+def test_eval_loss_is_read_and_drawn_beside_the_training_loss(tmp_path: Path) -> None:
+    losses = [3.0 - 0.02 * i for i in range(100)]
+    plain, with_eval = tmp_path / "plain", tmp_path / "eval"
+    write_engine_metrics(plain, losses)
+    write_engine_metrics(with_eval, losses)
+    rows = [json.loads(line) for line in (with_eval / "training_metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        if row["step"] % 10 == 0:
+            row["eval_loss"] = row["loss"] + 0.3
+    # instructlab-training / mini-trainer log the validation loss as a record of its own
+    rows.append({"step": 100, "val_loss": 1.2, "val_num_tokens": 50})
+    (with_eval / "training_metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    curve = read_loss_curve(with_eval)
+    assert curve.eval_steps == [float(s) for s in range(10, 101, 10)] + [100.0]
+    assert curve.eval_losses[0] == pytest.approx(losses[9] + 0.3) and curve.eval_losses[-1] == 1.2
+    assert curve.losses == pytest.approx(losses)  # the eval-only record adds no training point
+    assert read_loss_curve(plain).eval_losses == []
+    a = plot_loss(str(plain), output_path=str(tmp_path / "a.png"))
+    b = plot_loss(str(with_eval), output_path=str(tmp_path / "b.png"))
+    assert _color_pixels(Path(b), TAB_BLUE) > _color_pixels(Path(a), TAB_BLUE) + 300

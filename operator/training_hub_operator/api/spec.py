@@ -29,7 +29,9 @@ from training_hub.storage.uri import (
 )
 from training_hub_operator.api.constants import RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, is_reserved_env
 
-Algorithm = Literal["sft", "osft", "lora_sft"]
+Algorithm = Literal["sft", "osft", "lora_sft", "embedding_sft"]
+#: Algorithms that train in one process (one pod, at most one GPU).
+SINGLE_PROCESS_ALGORITHMS: tuple[str, ...] = ("embedding_sft",)
 LauncherName = Literal["auto", "pytorchjob", "trainjob", "native"]
 
 QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
@@ -334,7 +336,10 @@ class TrainingRunSpec(WireModel):
 
     algorithm: Algorithm = Field(
         default=...,
-        description="Training algorithm: `sft` (full fine-tuning), `osft` (continual) or `lora_sft`.",
+        description=(
+            "Training algorithm: `sft` (full fine-tuning), `osft` (continual), `lora_sft` or `embedding_sft` "
+            "(contrastive fine-tuning of a sentence-embedding model; one pod, at most one GPU)."
+        ),
     )
     backend: str = Field(
         default="auto",
@@ -414,6 +419,11 @@ class TrainingRunSpec(WireModel):
             raise ValueError(
                 f"resources.gpusPerNode ({r.gpus_per_node}) is larger than resources.maxGpusPerNode "
                 f"({r.max_gpus_per_node})"
+            )
+        if self.algorithm in SINGLE_PROCESS_ALGORITHMS and ((r.nodes or 1) > 1 or (r.gpus_per_node or 0) > 1):
+            raise ValueError(
+                f"algorithm {self.algorithm} trains in one process: set resources.nodes to 1 and "
+                "resources.gpusPerNode to 0 or 1"
             )
         names = [e.name for e in self.runtime.env]
         dup = sorted({n for n in names if names.count(n) > 1})

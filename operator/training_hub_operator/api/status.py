@@ -120,6 +120,10 @@ class Progress(WireModel):
     epoch: float | None = Field(default=None, ge=0, description="Current epoch (fractional).")
     samples_seen: int | None = Field(default=None, ge=0, description="Training samples consumed.")
     loss: float | None = Field(default=None, description="Latest training loss.")
+    eval_loss: float | None = Field(
+        default=None, description="Latest eval loss (with eval data: `validation_split` or `eval_data_path`)."
+    )
+    eval_step: int | None = Field(default=None, ge=0, description="Optimizer step of `evalLoss`.")
     tokens_per_second: float | None = Field(default=None, ge=0, description="Training throughput.")
     eta: str | None = Field(default=None, description="Estimated completion time (RFC 3339).")
     last_checkpoint: str | None = Field(default=None, description="Location of the latest checkpoint.")

@@ -1,7 +1,8 @@
 """Algorithms: base classes, the registry, the built-in algorithms and their convenience functions.
 
 Importing this package registers ``sft`` (backends ``native``, ``instructlab-training``), ``osft``
-(``native``, ``mini-trainer``) and ``lora_sft`` (``peft``, ``unsloth``). Nothing here imports torch.
+(``native``, ``mini-trainer``), ``lora_sft`` (``peft``, ``unsloth``) and ``embedding_sft``
+(``sentence-transformers``). Nothing here imports torch.
 """
 
 from training_hub.algorithms.base import (
@@ -13,6 +14,7 @@ from training_hub.algorithms.base import (
     create_algorithm,
 )
 from training_hub.algorithms.builtin import LoRASFTAlgorithm, OSFTAlgorithm, SFTAlgorithm, register_builtin
+from training_hub.algorithms.embedding import EmbeddingSFTAlgorithm, embedding_sft
 from training_hub.algorithms.functions import lora_sft, osft, sft
 
 register_builtin()
@@ -21,12 +23,14 @@ __all__ = [
     "Algorithm",
     "AlgorithmRegistry",
     "Backend",
+    "EmbeddingSFTAlgorithm",
     "LoRASFTAlgorithm",
     "OSFTAlgorithm",
     "ParamsAlgorithm",
     "SFTAlgorithm",
     "choose_backend",
     "create_algorithm",
+    "embedding_sft",
     "lora_sft",
     "osft",
     "sft",

@@ -24,10 +24,12 @@ class LoRASFTAlgorithm(ParamsAlgorithm):
 
 
 def register_builtin() -> None:
-    """Register the three algorithms and their backends (idempotent)."""
+    """Register the built-in algorithms and their backends (idempotent)."""
+    from training_hub.algorithms.embedding import EmbeddingSFTAlgorithm
     from training_hub.backends.instructlab import InstructLabTrainingSFTBackend
     from training_hub.backends.mini_trainer import MiniTrainerOSFTBackend
     from training_hub.backends.native import NativeBackend, PeftLoRABackend
+    from training_hub.backends.sentence_transformers_backend import SentenceTransformersBackend
     from training_hub.backends.unsloth import UnslothLoRABackend
 
     AlgorithmRegistry.register_algorithm("sft", SFTAlgorithm)
@@ -41,3 +43,6 @@ def register_builtin() -> None:
     AlgorithmRegistry.register_algorithm("lora_sft", LoRASFTAlgorithm)
     AlgorithmRegistry.register_backend("lora_sft", "peft", PeftLoRABackend)
     AlgorithmRegistry.register_backend("lora_sft", "unsloth", UnslothLoRABackend)
+
+    AlgorithmRegistry.register_algorithm("embedding_sft", EmbeddingSFTAlgorithm)
+    AlgorithmRegistry.register_backend("embedding_sft", "sentence-transformers", SentenceTransformersBackend)

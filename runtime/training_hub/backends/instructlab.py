@@ -14,6 +14,7 @@ from typing import Any
 from training_hub.algorithms.base import Backend, Callbacks
 from training_hub.backends.common import CUDA_EXTRA, Compatibility, resolve, upstream_unavailable_reason
 from training_hub.errors import InvalidInputError
+from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
 #: Names that are the same on both sides.
@@ -59,6 +60,13 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
     if m.data_format == "document" and not m.is_pretraining:
         compat.problems.append("data_format='document' needs is_pretraining=True with instructlab-training")
+    if m.eval_data_path:
+        compat.problems.append(
+            "eval_data_path: instructlab-training evaluates a held-out part of data_path only "
+            "(set validation_split and validation_frequency)"
+        )
+    if m.validation_split and m.validation_frequency is None:
+        compat.problems.append("validation_split: instructlab-training needs validation_frequency with it")
     notes = compat.check()
 
     train_args: dict[str, Any] = {name: getattr(m, name) for name in SAME_NAMES}
@@ -74,6 +82,10 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     )
     if m.keep_last_checkpoints == 1:
         train_args["keep_last_checkpoint_only"] = True
+    # Trackers and validation: TrainingArgs fields of the same names (instructlab-training >= 0.14.2).
+    train_args.update({k: v for k in TRACKER_FIELDS if (v := getattr(m, k)) is not None})
+    if m.validation_split:
+        train_args.update(validation_split=m.validation_split, validation_frequency=m.validation_frequency)
     if m.is_pretraining:
         train_args["pretraining_config"] = {"block_size": m.block_size or m.max_seq_len}
     torch_args = get_torchrun_params({k: getattr(m, k) for k in TORCHRUN_KEYS})

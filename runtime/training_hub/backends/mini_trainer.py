@@ -16,6 +16,7 @@ from typing import Any
 from training_hub.algorithms.base import Backend, Callbacks
 from training_hub.backends.common import CUDA_EXTRA, Compatibility, resolve, upstream_unavailable_reason
 from training_hub.errors import InvalidInputError
+from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
 #: training_hub name -> mini-trainer ``TrainingArgs`` name.
@@ -70,6 +71,12 @@ def translate(params: dict[str, Any], processed_data_path: str | None = None) ->
     compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
     if m.data_format == "document" and not m.is_pretraining:
         compat.problems.append("data_format='document' needs is_pretraining=True with mini-trainer")
+    if m.tensorboard_log_dir:
+        compat.problems.append("tensorboard_log_dir: mini-trainer 0.9 logs to W&B and MLflow only")
+    if m.eval_data_path:
+        compat.problems.append(
+            "eval_data_path: mini-trainer reads processed validation data only (set validation_split)"
+        )
     notes = compat.check()
 
     values = m.model_dump()
@@ -89,6 +96,15 @@ def translate(params: dict[str, Any], processed_data_path: str | None = None) ->
         train_args.pop("min_samples_per_checkpoint")
     if m.target_patterns is None:
         train_args.pop("osft_target_patterns")
+    # Trackers and validation: TrainingArgs fields of the same names (mini-trainer 0.9); without a
+    # frequency, validate at every epoch end and at the end, as the native engine does.
+    train_args.update({k: v for k in TRACKER_FIELDS if k != "tensorboard_log_dir" and (v := getattr(m, k))})
+    if m.validation_split:
+        train_args["validation_split"] = m.validation_split
+        if m.validation_frequency:
+            train_args["validation_frequency"] = m.validation_frequency
+        else:
+            train_args.update(validate_at_epoch=True, validate_at_final=True)
     if m.is_pretraining:
         train_args["pretraining_config"] = {"block_size": m.block_size or m.max_seq_len}
     processing = {

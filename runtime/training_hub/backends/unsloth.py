@@ -15,6 +15,7 @@ from typing import Any
 from training_hub.algorithms.base import Backend, Callbacks
 from training_hub.backends.common import UNSLOTH_EXTRA, Compatibility, resolve, upstream_unavailable_reason
 from training_hub.errors import InvalidInputError
+from training_hub.observability.trackers.hf import hf_tracker_args, tracker_environment
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -98,9 +99,13 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
         "use_liger_kernel": m.use_liger,
         "save_total_limit": m.keep_last_checkpoints,
         "logging_steps": 1,
-        "report_to": "none",
         **save,
     }
+    trackers, tracker_env = hf_tracker_args(m.model_dump())
+    sft_config.update(trackers)
+    if m.eval_data_path:
+        sft_config.update(eval_strategy="steps", eval_steps=m.eval_steps)
+        sft_config["per_device_eval_batch_size"] = m.per_device_eval_batch_size or per_device
     return {
         "model": {
             "model_name": m.model_path,
@@ -118,7 +123,8 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
             "random_state": m.seed,
         },
         "sft_config": sft_config,
-        "data": {"data_path": m.data_path, "data_format": m.data_format},
+        "data": {"data_path": m.data_path, "data_format": m.data_format, "eval_data_path": m.eval_data_path},
+        "env": tracker_env,
         "save_merged": m.merge_adapter,
         "notes": notes,
     }
@@ -129,6 +135,18 @@ def _alpaca_to_messages(sample: dict[str, Any]) -> dict[str, Any]:
     return {
         "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": sample["output"]}]
     }
+
+
+def _load_messages(load_dataset: Any, path: str) -> Any:
+    """A JSONL file of messages or alpaca samples as a dataset of messages."""
+    dataset = load_dataset("json", data_files=path, split="train")
+    if "instruction" in dataset.column_names:
+        return dataset.map(_alpaca_to_messages, remove_columns=dataset.column_names)
+    if "messages" not in dataset.column_names:
+        raise InvalidInputError(
+            f"{path}: unsloth backend needs `messages` or alpaca samples, found columns {dataset.column_names}"
+        )
+    return dataset
 
 
 class UnslothLoRABackend(Backend):
@@ -155,22 +173,18 @@ class UnslothLoRABackend(Backend):
             model_kwargs["dtype"] = getattr(torch, model_kwargs["dtype"])
         model, tokenizer = FastLanguageModel.from_pretrained(**model_kwargs)
         model = FastLanguageModel.get_peft_model(model, **translated["peft"])
-        dataset = load_dataset("json", data_files=translated["data"]["data_path"], split="train")
-        if "instruction" in dataset.column_names:
-            dataset = dataset.map(_alpaca_to_messages, remove_columns=dataset.column_names)
-        elif "messages" not in dataset.column_names:
-            raise InvalidInputError(
-                f"{translated['data']['data_path']}: unsloth backend needs `messages` or alpaca samples, "
-                f"found columns {dataset.column_names}"
-            )
+        dataset = _load_messages(load_dataset, translated["data"]["data_path"])
+        eval_path = translated["data"]["eval_data_path"]
         trainer = SFTTrainer(
             model=model,
             processing_class=tokenizer,
             train_dataset=dataset,
+            eval_dataset=_load_messages(load_dataset, eval_path) if eval_path else None,
             args=SFTConfig(**translated["sft_config"]),
             callbacks=list(callbacks) if callbacks else None,
         )
-        result = trainer.train()
+        with tracker_environment(translated["env"]):
+            result = trainer.train()
         output_dir = translated["sft_config"]["output_dir"]
         model.save_pretrained(f"{output_dir}/adapter")
         tokenizer.save_pretrained(f"{output_dir}/adapter")

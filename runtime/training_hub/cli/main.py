@@ -31,6 +31,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("sft", "training_hub.cli.train", "supervised fine-tuning", {"algorithm": "sft"}),
     Subcommand("osft", "training_hub.cli.train", "orthogonal subspace fine-tuning", {"algorithm": "osft"}),
     Subcommand("lora-sft", "training_hub.cli.train", "LoRA fine-tuning", {"algorithm": "lora_sft"}),
+    Subcommand(
+        "embedding-sft",
+        "training_hub.cli.train",
+        "contrastive fine-tuning of an embedding model",
+        {"algorithm": "embedding_sft"},
+    ),
     Subcommand("estimate", "training_hub.cli.estimate", "estimate GPU memory of a training run"),
     Subcommand("plot-loss", "training_hub.cli.plot", "plot the training loss of one or more runs"),
     Subcommand("run", "training_hub.cli.run", "run a TrainingRun manifest (on a cluster or locally)"),

@@ -1,4 +1,4 @@
-"""``training-hub sft|osft|lora-sft --config run.yaml [--flag value ...]``: train from the command line.
+"""``training-hub sft|osft|lora-sft|embedding-sft --config run.yaml [--flag value ...]``: train from the command line.
 
 Flags are generated from the algorithm's parameter model (:mod:`training_hub.cli.params_flags`); a YAML
 config may set the same parameters (names with ``-`` or ``_``) and flags override it. Invalid parameters
@@ -22,12 +22,18 @@ from training_hub.params import (
     HYPERPARAMETER_MODELS,
     DataLocations,
     DistributedParams,
+    EmbeddingDataLocations,
     param_model,
     validate_params,
 )
 
 #: CLI subcommand name -> algorithm name.
-COMMANDS: dict[str, str] = {"sft": "sft", "osft": "osft", "lora-sft": "lora_sft"}
+COMMANDS: dict[str, str] = {
+    "sft": "sft",
+    "osft": "osft",
+    "lora-sft": "lora_sft",
+    "embedding-sft": "embedding_sft",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser, algorithm: str = "sft") -> None:
@@ -39,13 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser, algorithm: str = "sft") -> No
         help="YAML file of parameters (same names as the flags); flags given here override it",
     )
     hyper = HYPERPARAMETER_MODELS[algorithm]
-    add_model_flags(parser.add_argument_group("where the model and data are"), DataLocations)
+    locations = EmbeddingDataLocations if algorithm == "embedding_sft" else DataLocations
+    add_model_flags(parser.add_argument_group("where the model and data are"), locations)
     add_model_flags(parser.add_argument_group("hyperparameters"), hyper)
     add_model_flags(
         parser.add_argument_group("distributed (torchrun; default from PET_* / MASTER_* env)"),
         DistributedParams,
     )
-    known = set(DataLocations.model_fields) | set(hyper.model_fields) | set(DistributedParams.model_fields)
+    known = set(locations.model_fields) | set(hyper.model_fields) | set(DistributedParams.model_fields)
     rest = tuple(known)
     add_model_flags(parser.add_argument_group("backend"), param_model(algorithm), skip=rest)
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from training_hub.errors import BackendUnavailableError, InvalidInputError
-from training_hub.params import ALGORITHMS, param_model
+from training_hub.params import ENGINE_ALGORITHMS, param_model
 
 
 @dataclass
@@ -63,8 +63,10 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
     """
     import torch
 
-    if algorithm not in ALGORITHMS:
-        raise InvalidInputError(f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}")
+    if algorithm not in ENGINE_ALGORITHMS:
+        raise InvalidInputError(
+            f"unknown algorithm {algorithm!r} for the native engine; choose one of {', '.join(ENGINE_ALGORITHMS)}"
+        )
     try:
         model = param_model(algorithm).model_validate(dict(params))
     except ValidationError as exc:

@@ -24,6 +24,7 @@ from training_hub.engine import checkpoint as ckpt
 from training_hub.engine.callbacks import invoke, set_current_model
 from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext, barrier, broadcast_object
+from training_hub.engine.evaluation import setup_evaluation
 from training_hub.engine.model_setup import ModelBundle, build_model, load_tokenizer
 from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state
 from training_hub.engine.packed_attention import packed_kwargs
@@ -61,7 +62,10 @@ class Trainer:
         self.guard = LossGuard.from_env()
         self.printer = StepPrinter()
         if ctx.is_main:
-            self.callbacks = runtime_callbacks(cfg.algorithm) + self.callbacks
+            from training_hub.observability.trackers import experiment_trackers
+
+            trackers = experiment_trackers(self.p, str(cfg.ckpt_dir))
+            self.callbacks = runtime_callbacks(cfg.algorithm) + trackers + self.callbacks
         elif ctx.local_rank == 0:
             self._worker_endpoint = worker_endpoint(cfg.algorithm)
         self.hf_dir = cfg.ckpt_dir / "hf_format"
@@ -75,7 +79,10 @@ class Trainer:
         self.mirror: Any = None  # a CheckpointMirror on rank 0 when checkpoint_storage is set
 
     # ----------------------------------------------------------------------------------------- data
-    def _prepare_data(self, tokenizer: Any) -> tuple[TokenizedDataset, DataStats]:
+    def _prepare_data(
+        self, tokenizer: Any, data_path: str | None = None
+    ) -> tuple[TokenizedDataset, DataStats]:
+        data_path = data_path or self.p["data_path"]
         kwargs: dict[str, Any] = {
             "max_seq_len": self.p["max_seq_len"],
             "data_format": self.p["data_format"],
@@ -90,7 +97,7 @@ class Trainer:
         error: BaseException | None = None
         if self.ctx.is_main:
             try:
-                result = prepare_dataset(self.p["data_path"], tokenizer, **kwargs)
+                result = prepare_dataset(data_path, tokenizer, **kwargs)
             except Exception as exc:
                 error = exc
                 name = type(exc).__name__ if isinstance(exc, TrainingHubError) else "TrainingHubError"
@@ -101,7 +108,7 @@ class Trainer:
         if status[0] != "ok":
             raise getattr(errors, status[0], TrainingHubError)(status[1])
         if result is None:
-            result = prepare_dataset(self.p["data_path"], tokenizer, **kwargs)
+            result = prepare_dataset(data_path, tokenizer, **kwargs)
         return result
 
     # ------------------------------------------------------------------------------------- state io
@@ -366,6 +373,15 @@ class Trainer:
         self._start_mirror()
         tokenizer = load_tokenizer(p["model_path"])
         dataset, stats = self._prepare_data(tokenizer)
+        dataset, evaluator, eval_schedule = setup_evaluation(
+            cfg.algorithm,
+            p,
+            dataset,
+            lambda path: self._prepare_data(tokenizer, path)[0],
+            cfg.max_tokens_per_gpu,
+            ctx,
+        )
+        last_eval: dict[str, float] = {}
         self._num_dataset_samples = len(dataset)
         if ctx.is_main:
             log.info("%s", stats.summary())
@@ -497,8 +513,16 @@ class Trainer:
                     with open(f"{sample_log}.rank{ctx.rank}", "a") as fh:
                         mine = sorted(i for mb in micro for i in mb)
                         fh.write(json.dumps({"step": step, "rank": ctx.rank, "samples": mine}) + "\n")
+                step_end = time.time()
+                evaluation: dict[str, float] = {}
+                if (
+                    evaluator
+                    and eval_schedule
+                    and eval_schedule.due(step, in_epoch == spe - 1, step == total_steps)
+                ):
+                    evaluation = last_eval = evaluator.evaluate(bundle.model, autocast, _logits)
                 if ctx.is_main:
-                    dt = max(time.time() - t0, 1e-9)
+                    dt = max(step_end - t0, 1e-9)
                     gn = float(grad_norm.item())
                     row = {
                         "step": step,
@@ -515,6 +539,7 @@ class Trainer:
                         "elapsed": progress["elapsed"],
                         "micro_batches": len(micro),
                         "steps_per_epoch": spe,
+                        **evaluation,
                     }
                     self._write_metrics(row)
                     invoke(self.callbacks, "on_step", row)
@@ -568,6 +593,7 @@ class Trainer:
         summary = {
             "algorithm": cfg.algorithm,
             "final_loss": final_loss,
+            "final_eval_loss": last_eval.get("eval_loss"),
             "steps": progress["step"],
             "total_steps": total_steps,
             "epochs": p["num_epochs"],
@@ -591,3 +617,14 @@ class Trainer:
         if ctx.is_main:
             invoke(self.callbacks, "on_train_end", summary)
         return summary
+
+
+def _logits(model: Any, batch: dict[str, Any]) -> Any:
+    """The model's logits on a packed batch (the training forward, used by the evaluator)."""
+    out = model(
+        input_ids=batch["input_ids"],
+        position_ids=batch["position_ids"],
+        use_cache=False,
+        **packed_kwargs(batch["position_ids"]),
+    )
+    return out.logits

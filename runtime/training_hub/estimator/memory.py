@@ -60,7 +60,12 @@ HIGH_MARGIN = 0.30
 QLORA_BYTES_PER_WEIGHT = 0.5 + 4 / 64  # 4-bit values + one fp32 absmax per block of 64
 
 #: Training-hub algorithm names -> estimator method names.
-ALGORITHM_METHODS: dict[str, TrainingMethod] = {"sft": "sft", "osft": "osft", "lora_sft": "lora"}
+ALGORITHM_METHODS: dict[str, TrainingMethod] = {
+    "sft": "sft",
+    "osft": "osft",
+    "lora_sft": "lora",
+    "embedding_sft": "sft",  # every weight of the encoder trains
+}
 
 
 class EstimateInputs(BaseModel):
@@ -139,6 +144,16 @@ class EstimateInputs(BaseModel):
             "dtype": "fp32" if hp.get("bf16") is False else "bf16",
             "distributed_strategy": strategy if strategy in ("auto", "ddp", "fsdp") else "auto",
         }
+        if algorithm == "embedding_sft":
+            # sentence-transformers: padded batches of `batch_size` texts of up to 512 tokens, fp32 weights
+            # under autocast, and a pooling head (no vocabulary logits: counted as 0 like fused CE)
+            seq = min(int(model_config.get("max_position_embeddings") or 512), 512)
+            values.update(
+                max_tokens_per_gpu=int(hp.get("batch_size", 32)) * seq,
+                max_seq_len=seq,
+                use_liger=True,
+                dtype="fp32",
+            )
         if "unfreeze_rank_ratio" in hp:
             values["unfreeze_rank_ratio"] = hp["unfreeze_rank_ratio"]
         if "lora_r" in hp:

@@ -1,7 +1,8 @@
 """From the engine's per-step metrics to ``TrainingRun.status.progress`` (pure, no I/O).
 
 The wire form is the CRD's (camelCase): ``step``, ``totalSteps``, ``percent``, ``epoch`` (fractional),
-``samplesSeen``, ``loss``, ``tokensPerSecond``, ``eta`` (RFC 3339), ``lastCheckpoint``, ``lastStepTime``
+``samplesSeen``, ``loss``, ``evalLoss`` and ``evalStep`` (the latest eval loss and its step, with eval
+data), ``tokensPerSecond``, ``eta`` (RFC 3339), ``lastCheckpoint``, ``lastStepTime``
 (RFC 3339, what the operator's stall check reads), ``startTime`` (first step of this process),
 ``elapsedSeconds`` (training time, continued across resumes), ``predictedSeconds`` (the first stable
 prediction of the whole run's training time, kept to compare with the actual time), ``resumedFromStep``
@@ -105,6 +106,7 @@ class ProgressTracker:
         self.last_checkpoint: str | None = None
         self.last_checkpoint_time: float | None = None
         self.checkpoints = 0
+        self.eval_loss: tuple[int, float] | None = None
 
     def on_step(self, row: Mapping[str, Any], now: float) -> dict[str, Any]:
         """Update from one metrics row (see ``docs/training-engine.md``); return the progress."""
@@ -131,6 +133,11 @@ class ProgressTracker:
         if isinstance(loss, int | float) and math.isfinite(loss):
             p["loss"] = float(f"{loss:.6g}")
             self.history.add(step, float(loss))
+        eval_loss = row.get("eval_loss")
+        if isinstance(eval_loss, int | float) and math.isfinite(eval_loss):
+            self.eval_loss = (step, float(eval_loss))
+        if self.eval_loss is not None:
+            p["evalStep"], p["evalLoss"] = self.eval_loss[0], float(f"{self.eval_loss[1]:.6g}")
         tps = row.get("tokens_per_second")
         if isinstance(tps, int | float) and math.isfinite(tps) and tps >= 0:
             p["tokensPerSecond"] = round(float(tps), 1)

@@ -6,7 +6,10 @@ therefore built inside each pod, deterministically (same URI, same bytes on ever
 
 * model: ``tiny://llama`` (or ``qwen2``, ``mistral``); query options ``seed``, ``hidden_size``,
   ``layers``, ``heads``, ``intermediate_size``, e.g. ``tiny://llama?hidden_size=32&layers=1``;
-* data: ``tiny://messages`` (or ``document``, ``alpaca``); options ``samples`` (default 64) and ``seed``.
+* data: ``tiny://messages`` (or ``document``, ``alpaca``); options ``samples`` (default 64) and ``seed``;
+* for ``embedding_sft``: ``tiny://bert`` (a tiny BERT encoder with mean pooling, a sentence-transformers
+  model; options ``seed``, ``hidden_size``, ``layers``, ``heads``, ``intermediate_size``) and
+  ``tiny://labeled`` (``text``/``label`` rows of three topics).
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 from training_hub.errors import InvalidInputError
 
 SCHEME = "tiny"
-MODEL_FAMILIES = ("llama", "qwen2", "mistral")
-DATA_FORMATS = ("messages", "document", "alpaca")
+MODEL_FAMILIES = ("llama", "qwen2", "mistral", "bert")
+DATA_FORMATS = ("messages", "document", "alpaca", "labeled")
 _MODEL_OPTIONS = {
     "seed": "seed",
     "hidden_size": "hidden_size",
@@ -69,15 +72,19 @@ def validate_demo_data(uri: str) -> None:
 def materialize_demo_model(uri: str, out_dir: Path) -> Path:
     """Build the tiny model (with its tokenizer) a ``tiny://`` URI names into ``out_dir``."""
     family, options = _parse(uri, MODEL_FAMILIES, tuple(_MODEL_OPTIONS))
-    from training_hub.tiny import build_tiny_model
+    from training_hub.tiny import build_tiny_embedding_model, build_tiny_model
 
     kwargs: dict[str, Any] = {_MODEL_OPTIONS[k]: v for k, v in options.items()}
+    if family == "bert":
+        return build_tiny_embedding_model(out_dir, **kwargs)
     return build_tiny_model(out_dir, family, **kwargs)
 
 
 def materialize_demo_data(uri: str, path: Path) -> Path:
     """Write the synthetic dataset a ``tiny://`` URI names to ``path``."""
     fmt, options = _parse(uri, DATA_FORMATS, ("samples", "seed"))
-    from training_hub.tiny import write_synthetic_dataset
+    from training_hub.tiny import write_labeled_dataset, write_synthetic_dataset
 
+    if fmt == "labeled":
+        return write_labeled_dataset(path, n=options.get("samples", 64), seed=options.get("seed", 0))
     return write_synthetic_dataset(path, n=options.get("samples", 64), fmt=fmt, seed=options.get("seed", 0))
