@@ -1,9 +1,10 @@
 """training_hub: algorithm-first LLM fine-tuning (SFT, OSFT, LoRA) on CPU or GPU, one process or many.
 
-Public API::
+Public API (upstream training_hub 0.11's names; ``docs/compatibility.md`` lists each one's status)::
 
-    from training_hub import sft, osft, lora_sft, estimate, plot_loss
+    from training_hub import sft, osft, lora_sft, embedding_sft, estimate, plot_loss
     from training_hub import Algorithm, Backend, AlgorithmRegistry, create_algorithm
+    from training_hub import TrainingHubCallback, TrainingHubContext
 
 Importing this package imports neither torch nor transformers (the operator imports it): engines and
 matplotlib are imported when training or plotting starts, and ``estimate`` is loaded on first use.
@@ -17,11 +18,25 @@ from training_hub.algorithms import (
     Algorithm,
     AlgorithmRegistry,
     Backend,
+    EmbeddingSFTAlgorithm,
+    LoRASFTAlgorithm,
+    OSFTAlgorithm,
+    SFTAlgorithm,
     create_algorithm,
     embedding_sft,
     lora_sft,
     osft,
     sft,
+)
+from training_hub.backends.instructlab import InstructLabTrainingSFTBackend
+from training_hub.backends.mini_trainer import MiniTrainerOSFTBackend
+from training_hub.backends.sentence_transformers_backend import SentenceTransformersBackend
+from training_hub.backends.unsloth import UnslothLoRABackend
+from training_hub.callbacks import (
+    TrainingHubCallback,
+    TrainingHubContext,
+    TrainingHubControl,
+    merge_default_callbacks,
 )
 from training_hub.visualization import plot_loss
 
@@ -32,14 +47,32 @@ __all__ = [
     "Algorithm",
     "AlgorithmRegistry",
     "Backend",
+    "EmbeddingSFTAlgorithm",
+    "InstructLabTrainingSFTBackend",
+    "LoRASFTAlgorithm",
+    "MiniTrainerOSFTBackend",
+    "OSFTAlgorithm",
+    "SFTAlgorithm",
+    "SentenceTransformersBackend",
+    "TrainingHubCallback",
+    "TrainingHubContext",
+    "TrainingHubControl",
+    "UnslothLoRABackend",
     "create_algorithm",
     "embedding_sft",
     "estimate",
     "lora_sft",
+    "merge_default_callbacks",
     "osft",
     "plot_loss",
     "sft",
+    "welcome",
 ]
+
+
+def welcome() -> None:
+    """Print a greeting (upstream's smoke check that the package imports)."""
+    print("Hello from training-hub!")
 
 
 def __getattr__(name: str) -> Any:

@@ -12,8 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import CUDA_EXTRA, Compatibility, resolve, upstream_unavailable_reason
-from training_hub.errors import InvalidInputError
+from training_hub.backends.common import (
+    CUDA_EXTRA,
+    Compatibility,
+    hub_callbacks_only,
+    resolve,
+    upstream_unavailable_reason,
+)
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -103,16 +108,17 @@ class InstructLabTrainingSFTBackend(Backend):
         return upstream_unavailable_reason("instructlab.training", "instructlab-training")
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
-        if callbacks:
-            raise InvalidInputError(
-                "the instructlab-training backend does not support callbacks; use backend='native'"
-            )
+        hub = hub_callbacks_only(self.name, callbacks)
         translated = translate(params)
         self.ensure_available()
         from instructlab.training import TorchrunArgs, TrainingArgs, run_training
         from instructlab.training.config import PretrainingConfig
 
         train_args = dict(translated["train_args"])
+        if hub:
+            from training_hub.adapters.instructlab import adapt_hub_callbacks
+
+            train_args["callbacks"] = adapt_hub_callbacks(hub, payload_dir=params["ckpt_output_dir"])
         if "pretraining_config" in train_args:
             train_args["pretraining_config"] = PretrainingConfig(**train_args["pretraining_config"])
         return run_training(

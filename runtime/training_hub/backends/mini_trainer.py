@@ -14,8 +14,13 @@ import os
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import CUDA_EXTRA, Compatibility, resolve, upstream_unavailable_reason
-from training_hub.errors import InvalidInputError
+from training_hub.backends.common import (
+    CUDA_EXTRA,
+    Compatibility,
+    hub_callbacks_only,
+    resolve,
+    upstream_unavailable_reason,
+)
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -133,10 +138,7 @@ class MiniTrainerOSFTBackend(Backend):
         return reason
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
-        if callbacks:
-            raise InvalidInputError(
-                "the mini-trainer backend does not support callbacks; use backend='native'"
-            )
+        hub = hub_callbacks_only(self.name, callbacks)
         translated = translate(params)
         self.ensure_available()
         from instructlab.training.data_process import (
@@ -163,6 +165,10 @@ class MiniTrainerOSFTBackend(Backend):
                 num_cpu_procs=8,
             )
         train_args = dict(translated["train_args"])
+        if hub:
+            from training_hub.adapters.mini_trainer import adapt_hub_callbacks
+
+            train_args["callbacks"] = adapt_hub_callbacks(hub, payload_dir=params["ckpt_output_dir"])
         train_args["training_mode"] = TrainingMode(train_args["training_mode"])
         if "pretraining_config" in train_args:
             train_args["pretraining_config"] = PretrainingConfig(**train_args["pretraining_config"])

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
 from training_hub.backends.common import resolve
 from training_hub.backends.launch import launch_engine
+from training_hub.callbacks import split_callbacks
 from training_hub.errors import InvalidInputError
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params, inside_torchrun, needs_launch
 
@@ -52,11 +55,13 @@ class NativeBackend(Backend):
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
         full, torchrun, launch = self.plan(params)
         if launch:
-            if callbacks:
+            hub, other = split_callbacks(callbacks)
+            if other:
                 raise InvalidInputError(
-                    "callbacks run in the training process, but this run is launched as "
-                    f"{torchrun['nproc_per_node']} x {torchrun['nnodes']} separate processes; start your script "
-                    "with torchrun yourself (then training runs in-process) or drop the callbacks"
+                    "engine callbacks (on_step/on_checkpoint) run in the training process, but this run is "
+                    f"launched as {torchrun['nproc_per_node']} x {torchrun['nnodes']} separate processes; start "
+                    "your script with torchrun yourself (then training runs in-process), drop them, or write "
+                    "them as TrainingHubCallback subclasses (sent to the processes by class source)"
                 )
             logger.info(
                 "%s: launching %s process(es) per node on %s node(s) under torchrun",
@@ -64,7 +69,8 @@ class NativeBackend(Backend):
                 torchrun["nproc_per_node"],
                 torchrun["nnodes"],
             )
-            return launch_engine(self.algorithm, full, torchrun)
+            with callbacks_payload(hub, str(full["ckpt_output_dir"])):
+                return launch_engine(self.algorithm, full, torchrun)
         from training_hub.engine import run_training
 
         return run_training(self.algorithm, full, callbacks=list(callbacks) if callbacks else None)
@@ -74,3 +80,23 @@ class PeftLoRABackend(NativeBackend):
     """LoRA on the portable engine (PEFT adapters)."""
 
     name = "peft"
+
+
+@contextmanager
+def callbacks_payload(callbacks: list[Any], directory: str) -> Iterator[None]:
+    """Within the block, ``TRAINING_HUB_CALLBACKS_PATH`` names a payload of ``callbacks`` in ``directory``
+    (nothing is written when there are none)."""
+    from training_hub.adapters.serialize import CALLBACKS_PATH_ENV, write_hub_callbacks_payload
+
+    if not callbacks:
+        yield
+        return
+    previous = os.environ.get(CALLBACKS_PATH_ENV)
+    os.environ[CALLBACKS_PATH_ENV] = write_hub_callbacks_payload(callbacks, payload_dir=directory)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(CALLBACKS_PATH_ENV, None)
+        else:
+            os.environ[CALLBACKS_PATH_ENV] = previous

@@ -2,14 +2,16 @@
 
 :func:`translate` is the one place where training_hub names become the keyword arguments of unsloth's
 ``FastLanguageModel.from_pretrained`` / ``FastLanguageModel.get_peft_model`` and TRL's ``SFTConfig``. Unlike
-upstream training_hub, packing is off so that ``effective_batch_size`` counts samples (as everywhere else),
-and only assistant tokens train (``assistant_only_loss``; the model's chat template must mark assistant
-turns with ``{% generation %}``). ``max_tokens_per_gpu``, pretraining and multi-process runs are errors
+upstream training_hub, packing is off so that ``effective_batch_size`` counts samples (as everywhere else).
+As upstream, the whole conversation trains (TRL's ``assistant_only_loss`` stays off: it needs chat templates
+with ``{% generation %}`` markers). As upstream, the adapter is saved at ``ckpt_output_dir`` (TRL's
+``checkpoint-N/`` beside it) and the result is ``{"model", "tokenizer", "trainer"}``. ``max_tokens_per_gpu``, pretraining and multi-process runs are errors
 here (upstream accepted and ignored some of them): use ``backend='peft'``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
@@ -17,6 +19,8 @@ from training_hub.backends.common import UNSLOTH_EXTRA, Compatibility, resolve, 
 from training_hub.errors import InvalidInputError
 from training_hub.observability.trackers.hf import hf_tracker_args, tracker_environment
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
+
+logger = logging.getLogger("training_hub")
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 #: Largest per-device batch; ``effective_batch_size`` is reached with gradient accumulation.
@@ -48,7 +52,7 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     compat.only("block_size", [None], "is wired here for instruction data only")
     compat.only("data_format", ["auto", "messages", "alpaca"], "reads messages or alpaca data here")
     compat.only("overlong_policy", ["truncate"], "truncates samples longer than max_seq_len")
-    compat.only("unmask_roles", [None, ["assistant"]], "trains on assistant tokens only")
+    compat.only("unmask_roles", [None], "trains on every token of the conversation (as upstream)")
     compat.only("distributed_strategy", ["auto", "ddp"], "does not shard with FSDP")
     compat.only("checkpoint_storage", [None], "does not mirror checkpoints to object storage here")
     compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
@@ -95,7 +99,6 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
         "bf16": True if m.bf16 is None else m.bf16,
         "max_length": m.max_seq_len,
         "packing": False,
-        "assistant_only_loss": True,
         "use_liger_kernel": m.use_liger,
         "save_total_limit": m.keep_last_checkpoints,
         "logging_steps": 1,
@@ -181,13 +184,23 @@ class UnslothLoRABackend(Backend):
             train_dataset=dataset,
             eval_dataset=_load_messages(load_dataset, eval_path) if eval_path else None,
             args=SFTConfig(**translated["sft_config"]),
-            callbacks=list(callbacks) if callbacks else None,
+            callbacks=hf_callbacks(callbacks) or None,
         )
         with tracker_environment(translated["env"]):
             result = trainer.train()
         output_dir = translated["sft_config"]["output_dir"]
-        model.save_pretrained(f"{output_dir}/adapter")
-        tokenizer.save_pretrained(f"{output_dir}/adapter")
+        model.save_pretrained(output_dir)
+        tokenizer.save_pretrained(output_dir)
         if translated["save_merged"]:
             model.save_pretrained_merged(f"{output_dir}/merged", tokenizer, save_method="merged_16bit")
-        return {"ckpt_output_dir": output_dir, "train_result": getattr(result, "metrics", {})}
+        logger.info("unsloth: trained (%s); adapter in %s", getattr(result, "metrics", {}), output_dir)
+        return {"model": model, "tokenizer": tokenizer, "trainer": trainer}
+
+
+def hf_callbacks(callbacks: Callbacks) -> list[Any]:
+    """Hugging Face callbacks for TRL: hub callbacks adapted, others (``TrainerCallback``) as given."""
+    from training_hub.adapters.unsloth import adapt_hub_callbacks
+    from training_hub.callbacks import split_callbacks
+
+    hub, other = split_callbacks(callbacks)
+    return [*adapt_hub_callbacks(hub), *other] if hub else other
