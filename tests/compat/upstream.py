@@ -79,7 +79,10 @@ def upstream_signature(function: str) -> dict[str, str | None]:
             positional = args.args
             defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
             defaults += list(args.defaults)
-            out = {a.arg: (ast.unparse(d) if d is not None else None) for a, d in zip(positional, defaults, strict=True)}
+            out = {
+                a.arg: (ast.unparse(d) if d is not None else None)
+                for a, d in zip(positional, defaults, strict=True)
+            }
             for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True):
                 out[a.arg] = ast.unparse(d) if d is not None else None
             return out

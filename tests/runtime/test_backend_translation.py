@@ -181,7 +181,7 @@ def test_unsloth_lora_and_trl_names() -> None:
     cfg = out["sft_config"]
     assert cfg["per_device_train_batch_size"] * cfg["gradient_accumulation_steps"] == 24
     assert cfg["per_device_train_batch_size"] == 8
-    assert cfg["max_length"] == 1024 and cfg["packing"] is False
+    assert cfg["max_length"] == 1024 and cfg["packing"] is True  # upstream: sample_packing on
     assert "assistant_only_loss" not in cfg  # upstream: the whole conversation trains
     assert cfg["num_train_epochs"] == 3 and cfg["learning_rate"] == 2e-4  # LoRA defaults
     assert cfg["save_total_limit"] == 2 and cfg["save_strategy"] == "epoch" and cfg["max_grad_norm"] == 0.5

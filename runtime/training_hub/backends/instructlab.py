@@ -87,12 +87,18 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     )
     if m.keep_last_checkpoints == 1:
         train_args["keep_last_checkpoint_only"] = True
+    # Upstream sft() keywords of instructlab-training, handed over when set (its defaults otherwise).
+    for name in ("accelerate_full_state_at_epoch", "disable_flash_attn"):
+        if getattr(m, name) is not None:
+            train_args[name] = getattr(m, name)
     # Trackers and validation: TrainingArgs fields of the same names (instructlab-training >= 0.14.2).
     train_args.update({k: v for k in TRACKER_FIELDS if (v := getattr(m, k)) is not None})
     if m.validation_split:
         train_args.update(validation_split=m.validation_split, validation_frequency=m.validation_frequency)
     if m.is_pretraining:
         train_args["pretraining_config"] = {"block_size": m.block_size or m.max_seq_len}
+        if m.document_column_name:
+            train_args["pretraining_config"]["document_column_name"] = m.document_column_name
     torch_args = get_torchrun_params({k: getattr(m, k) for k in TORCHRUN_KEYS})
     return {"torch_args": torch_args, "train_args": train_args, "notes": notes}
 

@@ -17,6 +17,7 @@ from typing import Any
 from training_hub.algorithms.base import Backend, Callbacks
 from training_hub.backends.common import resolve
 from training_hub.backends.launch import launch_engine
+from training_hub.backends.native_upstream import check_upstream_keywords
 from training_hub.callbacks import split_callbacks
 from training_hub.errors import InvalidInputError
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params, inside_torchrun, needs_launch
@@ -26,7 +27,8 @@ logger = logging.getLogger("training_hub")
 
 def engine_params(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
     """The full parameter dict the engine receives (defaults filled in, validated)."""
-    model, _ = resolve(algorithm, params)
+    model, explicit = resolve(algorithm, params)
+    check_upstream_keywords(algorithm, model, explicit)
     return dict(model.model_dump())
 
 

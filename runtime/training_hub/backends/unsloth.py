@@ -1,9 +1,9 @@
 """``unsloth`` backend for ``lora_sft`` (upstream engine; one CUDA GPU).
 
 :func:`translate` is the one place where training_hub names become the keyword arguments of unsloth's
-``FastLanguageModel.from_pretrained`` / ``FastLanguageModel.get_peft_model`` and TRL's ``SFTConfig``. Unlike
-upstream training_hub, packing is off so that ``effective_batch_size`` counts samples (as everywhere else).
-As upstream, the whole conversation trains (TRL's ``assistant_only_loss`` stays off: it needs chat templates
+``FastLanguageModel.from_pretrained`` / ``FastLanguageModel.get_peft_model`` and TRL's ``SFTConfig``. As
+upstream, ``sample_packing`` is on unless set to false, ``micro_batch_size`` / ``gradient_accumulation_steps``
+set TRL's batch, and alpaca samples train as one text in upstream's ``### Instruction`` template. As upstream, the whole conversation trains (TRL's ``assistant_only_loss`` stays off: it needs chat templates
 with ``{% generation %}`` markers). As upstream, the adapter is saved at ``ckpt_output_dir`` (TRL's
 ``checkpoint-N/`` beside it) and the result is ``{"model", "tokenizer", "trainer"}``. ``max_tokens_per_gpu``, pretraining and multi-process runs are errors
 here (upstream accepted and ignored some of them): use ``backend='peft'``.
@@ -45,6 +45,9 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     Raises:
         InvalidInputError: When a parameter the user set cannot be honoured.
     """
+    from training_hub.data.formats import DEFAULT_KEYS
+    from training_hub.data.options import data_keys
+
     m, explicit = resolve("lora_sft", params)
     compat = Compatibility("unsloth", m, explicit, "backend='peft'")
     compat.only("max_tokens_per_gpu", [None], "pads batches and has no per-GPU token budget")
@@ -55,6 +58,12 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     compat.only("unmask_roles", [None], "trains on every token of the conversation (as upstream)")
     compat.only("distributed_strategy", ["auto", "ddp"], "does not shard with FSDP")
     compat.only("checkpoint_storage", [None], "does not mirror checkpoints to object storage here")
+    for name in ("bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant"):
+        compat.only(name, [None], "is wired here with unsloth's own 4-bit settings (load_in_4bit) only")
+    for name in ("enable_model_splitting", "finetune_vision_layers", "finetune_language_layers"):
+        compat.only(name, [None], "is wired here for language models on one GPU only")
+    compat.only("flash_attention", [None, True], "picks its attention kernel itself")
+    compat.only("dataset_type", [None, "chat_template", "alpaca"], "reads messages or alpaca data here")
     compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
     torchrun = get_torchrun_params({k: getattr(m, k) for k in TORCHRUN_KEYS})
     if torchrun["nproc_per_node"] != 1 or torchrun["nnodes"] != 1:
@@ -76,7 +85,11 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
             )
     notes = compat.check()
 
-    per_device = micro_batch(m.effective_batch_size)
+    per_device = m.micro_batch_size or micro_batch(m.effective_batch_size)
+    if m.effective_batch_size % per_device:
+        raise InvalidInputError(
+            f"micro_batch_size={per_device} does not divide effective_batch_size={m.effective_batch_size}"
+        )
     if save_steps:
         save = {"save_strategy": "steps", "save_steps": save_steps}
     else:
@@ -96,14 +109,18 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
         "adam_epsilon": m.adam_epsilon,
         "max_grad_norm": m.max_grad_norm if m.max_grad_norm is not None else 0.0,
         "seed": m.seed,
-        "bf16": True if m.bf16 is None else m.bf16,
+        "bf16": (not m.fp16) if m.bf16 is None else m.bf16,
         "max_length": m.max_seq_len,
-        "packing": False,
+        "packing": True if m.sample_packing is None else m.sample_packing,  # upstream's default: on
         "use_liger_kernel": m.use_liger,
         "save_total_limit": m.keep_last_checkpoints,
-        "logging_steps": 1,
+        "logging_steps": m.logging_steps or 1,
         **save,
     }
+    if m.fp16:
+        sft_config["fp16"] = True
+    if m.tf32 is not None:
+        sft_config["tf32"] = m.tf32
     trackers, tracker_env = hf_tracker_args(m.model_dump())
     sft_config.update(trackers)
     if m.eval_data_path:
@@ -114,6 +131,8 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
             "model_name": m.model_path,
             "max_seq_length": m.max_seq_len,
             "load_in_4bit": m.load_in_4bit,
+            **({"load_in_8bit": True} if m.load_in_8bit else {}),
+            **({"trust_remote_code": True} if m.trust_remote_code else {}),
             "dtype": None if m.bf16 is None else ("bfloat16" if m.bf16 else "float32"),
         },
         "peft": {
@@ -126,29 +145,40 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
             "random_state": m.seed,
         },
         "sft_config": sft_config,
-        "data": {"data_path": m.data_path, "data_format": m.data_format, "eval_data_path": m.eval_data_path},
+        "data": {
+            "data_path": m.data_path,
+            "data_format": m.data_format,
+            "eval_data_path": m.eval_data_path,
+            "keys": {**DEFAULT_KEYS, **data_keys(m.model_dump())},
+        },
         "env": tracker_env,
         "save_merged": m.merge_adapter,
         "notes": notes,
     }
 
 
-def _alpaca_to_messages(sample: dict[str, Any]) -> dict[str, Any]:
-    prompt = sample["instruction"] + (f"\n\n{sample['input']}" if sample.get("input") else "")
-    return {
-        "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": sample["output"]}]
-    }
+def alpaca_text(instruction: str, extra: str | None, output: str) -> str:
+    """An alpaca sample as upstream's LoRA backend trains it: one text, every token trained."""
+    if extra:
+        return f"### Instruction:\n{instruction}\n\n### Input:\n{extra}\n\n### Response:\n{output}"
+    return f"### Instruction:\n{instruction}\n\n### Response:\n{output}"
 
 
-def _load_messages(load_dataset: Any, path: str) -> Any:
-    """A JSONL file of messages or alpaca samples as a dataset of messages."""
+def _load_messages(load_dataset: Any, path: str, keys: dict[str, str]) -> Any:
+    """A JSONL file of messages (a ``messages`` column) or alpaca samples (a ``text`` column)."""
     dataset = load_dataset("json", data_files=path, split="train")
-    if "instruction" in dataset.column_names:
-        return dataset.map(_alpaca_to_messages, remove_columns=dataset.column_names)
-    if "messages" not in dataset.column_names:
-        raise InvalidInputError(
-            f"{path}: unsloth backend needs `messages` or alpaca samples, found columns {dataset.column_names}"
+    if keys["instruction"] in dataset.column_names:
+        return dataset.map(
+            lambda s: {"text": alpaca_text(s[keys["instruction"]], s.get(keys["input"]), s[keys["output"]])},
+            remove_columns=dataset.column_names,
         )
+    if keys["messages"] not in dataset.column_names:
+        raise InvalidInputError(
+            f"{path}: unsloth backend needs `{keys['messages']}` or alpaca samples, found columns "
+            f"{dataset.column_names}"
+        )
+    if keys["messages"] != "messages":
+        dataset = dataset.rename_column(keys["messages"], "messages")
     return dataset
 
 
@@ -176,13 +206,14 @@ class UnslothLoRABackend(Backend):
             model_kwargs["dtype"] = getattr(torch, model_kwargs["dtype"])
         model, tokenizer = FastLanguageModel.from_pretrained(**model_kwargs)
         model = FastLanguageModel.get_peft_model(model, **translated["peft"])
-        dataset = _load_messages(load_dataset, translated["data"]["data_path"])
+        keys = translated["data"]["keys"]
+        dataset = _load_messages(load_dataset, translated["data"]["data_path"], keys)
         eval_path = translated["data"]["eval_data_path"]
         trainer = SFTTrainer(
             model=model,
             processing_class=tokenizer,
             train_dataset=dataset,
-            eval_dataset=_load_messages(load_dataset, eval_path) if eval_path else None,
+            eval_dataset=_load_messages(load_dataset, eval_path, keys) if eval_path else None,
             args=SFTConfig(**translated["sft_config"]),
             callbacks=hf_callbacks(callbacks) or None,
         )

@@ -171,6 +171,7 @@ def prepare_dataset(
     is_pretraining: bool = False,
     block_size: int | None = None,
     output_dir: str | Path | None = None,
+    keys: dict[str, str] | None = None,
 ) -> tuple[TokenizedDataset, DataStats]:
     """Validate, tokenise and (if `output_dir` is set) cache a JSONL training file.
 
@@ -187,6 +188,7 @@ def prepare_dataset(
         is_pretraining: Require `document` data.
         block_size: Chunk length of document data (default `max_seq_len`).
         output_dir: Directory for the cache (`tokenized-<key>.npz` and `.json`).
+        keys: The file's key names where they differ from the defaults (see `formats.DEFAULT_KEYS`).
 
     Returns:
         The dataset and its statistics.
@@ -202,7 +204,7 @@ def prepare_dataset(
         )
     if block_size is not None and block_size > max_seq_len:
         raise InvalidInputError(f"block_size ({block_size}) must not exceed max_seq_len ({max_seq_len})")
-    fmt, records = read_records(path, data_format)
+    fmt, records = read_records(path, data_format, keys)
     resolve_format(fmt, is_pretraining, str(path))
     if fmt == "document" and unmask_roles:
         raise InvalidInputError("unmask_roles applies to `messages`/`alpaca` data, not `document` data")
@@ -227,6 +229,7 @@ def prepare_dataset(
                 "overlong": overlong_policy,
                 "unmask_roles": sorted(unmask_roles or []),
                 "block_size": block_size,
+                "keys": keys or {},
             },
             sort_keys=True,
         )

@@ -21,6 +21,7 @@ import numpy as np
 from training_hub import errors
 from training_hub.callbacks import split_callbacks
 from training_hub.data import BatchPlanner, DataStats, TokenizedDataset, collate_packed, prepare_dataset
+from training_hub.data.options import data_options
 from training_hub.engine import checkpoint as ckpt
 from training_hub.engine.callbacks import invoke, set_current_model
 from training_hub.engine.config import EngineConfig
@@ -90,12 +91,11 @@ class Trainer:
         data_path = data_path or self.p["data_path"]
         kwargs: dict[str, Any] = {
             "max_seq_len": self.p["max_seq_len"],
-            "data_format": self.p["data_format"],
             "overlong_policy": self.p["overlong_policy"],
-            "unmask_roles": self.p["unmask_roles"],
             "is_pretraining": self.p["is_pretraining"],
             "block_size": self.p["block_size"],
             "output_dir": self.cfg.data_output_dir,
+            **data_options(self.p),  # data_format, unmask_roles, keys (upstream's names included)
         }
         status: tuple[str, str] = ("ok", "")
         result: tuple[TokenizedDataset, DataStats] | None = None
