@@ -41,10 +41,32 @@ from training_hub.callbacks import (
 from training_hub.visualization import plot_loss
 
 if TYPE_CHECKING:
-    from training_hub.estimator import estimate
+    from training_hub.estimator.upstream import (
+        BasicEstimator,
+        LoRAEstimator,
+        OSFTEstimator,
+        OSFTEstimatorExperimental,
+        QLoRAEstimator,
+        estimate,
+    )
+
+#: Loaded on first use (upstream's estimator API over ours; see training_hub.estimator.upstream).
+_ESTIMATOR_NAMES = (
+    "BasicEstimator",
+    "LoRAEstimator",
+    "OSFTEstimator",
+    "OSFTEstimatorExperimental",
+    "QLoRAEstimator",
+    "estimate",
+)
 
 __all__ = [
     "Algorithm",
+    "BasicEstimator",
+    "LoRAEstimator",
+    "OSFTEstimator",
+    "OSFTEstimatorExperimental",
+    "QLoRAEstimator",
     "AlgorithmRegistry",
     "Backend",
     "EmbeddingSFTAlgorithm",
@@ -76,8 +98,8 @@ def welcome() -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "estimate":
-        from training_hub.estimator import estimate as _estimate
+    if name in _ESTIMATOR_NAMES:
+        from training_hub.estimator import upstream
 
-        return _estimate
+        return getattr(upstream, name)
     raise AttributeError(f"module 'training_hub' has no attribute {name!r}")
