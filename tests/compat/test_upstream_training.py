@@ -72,6 +72,9 @@ def test_lora_upstream_batch_saves_and_alpaca_field_mapping(
     )
     rows = _rows(out)
     assert [r["num_samples"] for r in rows] == [8, 8]  # micro 4 x accumulation 2 x 1 process
+    # Alpaca as upstream's LoRA trains it: one "### Instruction ... ### Response" text, every token trained
+    # (the first token of each sample has no prediction).
+    assert all(r["trained_tokens"] >= r["tokens"] - r["num_samples"] for r in rows)
     # Difference: logging_steps does not thin the metrics file (every step is logged).
     assert [r["step"] for r in rows] == [1, 2]
     kept = sorted(p.name for p in (out / "hf_format").iterdir() if p.name.startswith("samples_"))

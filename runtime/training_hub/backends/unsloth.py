@@ -157,15 +157,10 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def alpaca_text(instruction: str, extra: str | None, output: str) -> str:
-    """An alpaca sample as upstream's LoRA backend trains it: one text, every token trained."""
-    if extra:
-        return f"### Instruction:\n{instruction}\n\n### Input:\n{extra}\n\n### Response:\n{output}"
-    return f"### Instruction:\n{instruction}\n\n### Response:\n{output}"
-
-
 def _load_messages(load_dataset: Any, path: str, keys: dict[str, str]) -> Any:
     """A JSONL file of messages (a ``messages`` column) or alpaca samples (a ``text`` column)."""
+    from training_hub.data.formats import alpaca_text
+
     dataset = load_dataset("json", data_files=path, split="train")
     if keys["instruction"] in dataset.column_names:
         return dataset.map(

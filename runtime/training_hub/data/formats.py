@@ -47,12 +47,21 @@ class Record:
         messages: Chat messages (`messages` and `alpaca` samples).
         unmask: Train on every role but system (`messages` samples that set `"unmask": true`).
         document: Raw text (`document` samples).
+        text: A whole-text sample trained on every token (alpaca read as upstream's LoRA reads it).
     """
 
     line: int
     messages: list[dict[str, str]] = field(default_factory=list)
     unmask: bool = False
     document: str | None = None
+    text: str | None = None
+
+
+def alpaca_text(instruction: str, extra: str | None, output: str) -> str:
+    """An alpaca sample as one text in upstream's LoRA template (``### Instruction:`` ... ``### Response:``)."""
+    if extra:
+        return f"### Instruction:\n{instruction}\n\n### Input:\n{extra}\n\n### Response:\n{output}"
+    return f"### Instruction:\n{instruction}\n\n### Response:\n{output}"
 
 
 def detect_format(
@@ -136,10 +145,14 @@ def _parse_messages(obj: dict[str, Any], where: str, line: int, key: str = "mess
     return Record(line=line, messages=out, unmask=unmask or legacy_unmask)
 
 
-def _parse_alpaca(obj: dict[str, Any], where: str, line: int, k: dict[str, str] = DEFAULT_KEYS) -> Record:
+def _parse_alpaca(
+    obj: dict[str, Any], where: str, line: int, k: dict[str, str] = DEFAULT_KEYS, as_text: bool = False
+) -> Record:
     instruction = _check_str(obj, k["instruction"], where)
     extra = _check_str(obj, k["input"], where, required=False)
     output = _check_str(obj, k["output"], where)
+    if as_text:
+        return Record(line=line, text=alpaca_text(instruction, extra, output))
     prompt = f"{instruction}\n\n{extra}" if extra else instruction
     return Record(
         line=line, messages=[{"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
@@ -147,7 +160,10 @@ def _parse_alpaca(obj: dict[str, Any], where: str, line: int, k: dict[str, str] 
 
 
 def read_records(
-    path: str | Path, data_format: str = "auto", keys: dict[str, str] | None = None
+    path: str | Path,
+    data_format: str = "auto",
+    keys: dict[str, str] | None = None,
+    alpaca_as_text: bool = False,
 ) -> tuple[str, list[Record]]:
     """Read and validate a whole JSONL file.
 
@@ -155,6 +171,7 @@ def read_records(
         path: The JSONL file.
         data_format: `auto` (detect from the first sample's keys) or one of :data:`FORMATS`.
         keys: Default key -> the file's key, for files with other key names (see :data:`DEFAULT_KEYS`).
+        alpaca_as_text: Read alpaca samples as whole texts (:func:`alpaca_text`), as upstream's LoRA does.
 
     Returns:
         The format and the validated records, in file order.
@@ -192,7 +209,7 @@ def read_records(
             elif fmt == "document":
                 records.append(Record(line=lineno, document=_check_str(obj, k["document"], where)))
             else:
-                records.append(_parse_alpaca(obj, where, lineno, k))
+                records.append(_parse_alpaca(obj, where, lineno, k, alpaca_as_text))
     if fmt is None or not records:
         raise DataFormatError(f"{p}: the file holds no sample")
     return fmt, records

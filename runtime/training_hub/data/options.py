@@ -66,10 +66,15 @@ def unmask_roles(params: Mapping[str, Any]) -> list[str] | None:
     return sorted(ROLES - {"system"})
 
 
-def data_options(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``data_format``, ``unmask_roles`` and ``keys`` for ``prepare_dataset``."""
+def data_options(params: Mapping[str, Any], algorithm: str = "sft") -> dict[str, Any]:
+    """``data_format``, ``unmask_roles``, ``keys`` and ``alpaca_as_text`` for ``prepare_dataset``.
+
+    ``lora_sft`` trains alpaca samples as one text, every token, in upstream's template (as upstream's LoRA
+    backend does); ``sft``/``osft`` train them as a user/assistant exchange.
+    """
     return {
         "data_format": data_format(params),
         "unmask_roles": unmask_roles(params),
         "keys": data_keys(params),
+        "alpaca_as_text": algorithm == "lora_sft",
     }
