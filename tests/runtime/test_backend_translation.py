@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,3 +214,26 @@ def test_unsloth_rejects_what_it_cannot_honour(extra: dict[str, Any], needle: st
 
 def test_micro_batch_divides_effective_batch() -> None:
     assert [unsloth.micro_batch(n) for n in (1, 7, 12, 64, 13)] == [1, 7, 6, 8, 1]
+
+
+@pytest.mark.unit
+def test_unsloth_writes_the_metrics_file_with_the_engines_field_names(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from training_hub.visualization import read_loss_curve
+
+    callback = unsloth.metrics_file_callback(str(tmp_path))
+    for step, loss in ((1, 2.5), (2, 2.0)):
+        state = SimpleNamespace(global_step=step, max_steps=2, epoch=step / 2, is_world_process_zero=True)
+        callback.on_log(None, state, None, logs={"loss": loss, "learning_rate": 1e-4, "grad_norm": 0.5})
+    callback.on_log(
+        None,
+        SimpleNamespace(global_step=2, max_steps=2, epoch=1.0, is_world_process_zero=True),
+        None,
+        logs={"eval_loss": 2.2},
+    )
+    rows = [json.loads(line) for line in (tmp_path / "training_metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r.get("loss"), r.get("lr")) for r in rows[:2]] == [(1, 2.5, 1e-4), (2, 2.0, 1e-4)]
+    assert rows[2]["eval_loss"] == 2.2
+    curve = read_loss_curve(tmp_path)
+    assert list(curve.losses) == [2.5, 2.0] and list(curve.eval_losses) == [2.2]

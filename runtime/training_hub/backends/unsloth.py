@@ -210,7 +210,10 @@ class UnslothLoRABackend(Backend):
             train_dataset=dataset,
             eval_dataset=_load_messages(load_dataset, eval_path, keys) if eval_path else None,
             args=SFTConfig(**translated["sft_config"]),
-            callbacks=hf_callbacks(callbacks) or None,
+            callbacks=[
+                metrics_file_callback(translated["sft_config"]["output_dir"]),
+                *hf_callbacks(callbacks),
+            ],
         )
         with tracker_environment(translated["env"]):
             result = trainer.train()
@@ -230,3 +233,31 @@ def hf_callbacks(callbacks: Callbacks) -> list[Any]:
 
     hub, other = split_callbacks(callbacks)
     return [*adapt_hub_callbacks(hub), *other] if hub else other
+
+
+#: The metrics file every backend writes in ``ckpt_output_dir`` (the native engine's name and fields).
+METRICS_FILE = "training_metrics.jsonl"
+
+
+def metrics_file_callback(output_dir: str) -> Any:
+    """A Hugging Face callback appending each logged row to ``<output_dir>/training_metrics.jsonl`` with the
+    native engine's field names (``step``, ``epoch``, ``loss``, ``lr``, ``grad_norm``, ``eval_loss``), so
+    that ``plot_loss`` and the TrainingRun status read unsloth runs as they read native ones."""
+    import json
+    import os
+
+    from transformers import TrainerCallback
+
+    renames = {"learning_rate": "lr"}
+
+    class MetricsFile(TrainerCallback):  # type: ignore[misc]
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            if not logs or not state.is_world_process_zero:
+                return
+            row = {"step": state.global_step, "total_steps": state.max_steps, "epoch": state.epoch}
+            row.update({renames.get(k, k): v for k, v in logs.items() if isinstance(v, int | float)})
+            os.makedirs(output_dir, exist_ok=True)
+            with open(os.path.join(output_dir, METRICS_FILE), "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+    return MetricsFile()
