@@ -233,3 +233,14 @@ def test_osft_e_is_a_deprecated_alias_of_osft() -> None:
     assert tuple(old) == tuple(
         training_hub.estimate("osft", model_config=cfg, verbose=0, max_tokens_per_gpu=128)
     )
+
+
+@pytest.mark.unit
+def test_estimate_token_budget_is_upstreams_batch_share() -> None:
+    cfg = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2}
+    cfg.update(num_attention_heads=4, num_key_value_heads=4, vocab_size=256, max_position_embeddings=128)
+    shared = training_hub.estimate(
+        "sft", model_config=cfg, num_gpus=8, batch_size=64, max_seq_len=128, verbose=0
+    )
+    budget = training_hub.estimate("sft", model_config=cfg, num_gpus=8, max_tokens_per_gpu=1024, verbose=0)
+    assert tuple(shared) == tuple(budget)  # 64 x 128 / 8 = 1024 tokens per GPU

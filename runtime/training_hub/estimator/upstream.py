@@ -10,6 +10,7 @@ nothing to run; ``gpu_memory`` is used for the printed verdict.
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,8 @@ def estimate(
         num_gpus: Total GPUs (upstream default 8).
         gpu_memory: Bytes per GPU for the printed verdict (upstream default 80 GiB).
         model_path: Model directory or hub id (only its ``config.json`` is fetched).
-        batch_size: Samples per micro-batch (with ``max_seq_len``).
+        batch_size: Samples per optimizer step; with ``max_seq_len`` the token budget per GPU is
+            ``batch_size * max_seq_len / num_gpus`` (capped by ``max_tokens_per_gpu``), as upstream.
         max_seq_len: Longest sample.
         max_tokens_per_gpu: Tokens per micro-batch per GPU.
         use_liger: Liger kernels (default: on for OSFT, off otherwise, as upstream).
@@ -89,6 +91,13 @@ def estimate(
     method = METHODS[training_method]
     if use_liger is None:
         use_liger = method == "osft"
+    if batch_size is not None and max_seq_len is not None:
+        # Upstream's token budget: the batch's tokens shared by the GPUs, capped by max_tokens_per_gpu
+        # (LoRA: not capped). Ours reads batch_size per micro-batch, so hand over the budget itself.
+        per_gpu = math.ceil(batch_size * max_seq_len / num_gpus)
+        capped = max_tokens_per_gpu is not None and method not in ("lora", "qlora")
+        max_tokens_per_gpu = min(max_tokens_per_gpu, per_gpu) if capped else per_gpu  # type: ignore[type-var]
+        batch_size = None
     if "model_config" not in options:
         options.setdefault("allow_download", not Path(model_path).exists())
     result = estimate_memory(
