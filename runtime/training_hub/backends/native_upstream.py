@@ -14,22 +14,23 @@ from pydantic import BaseModel
 
 from training_hub.backends.common import Compatibility
 
-#: keyword -> (values the native engine honours, what it does instead, the backend that has the feature).
-NATIVE_LIMITS: dict[str, tuple[tuple[Any, ...], str, str]] = {
+#: keyword -> (values the native engine honours, what it does instead, the backend that has the feature, or
+#: ``None`` where no backend here has it: upstream's unsloth vision/multi-GPU and bitsandbytes options).
+NATIVE_LIMITS: dict[str, tuple[tuple[Any, ...], str, str | None]] = {
     "use_processed_dataset": ((None, False), "tokenises data_path itself", "mini-trainer"),
     "lr_scheduler_kwargs": ((None, {}), "has no scheduler options", "mini-trainer"),
     "save_final_checkpoint": ((None, True), "always saves the final model", "mini-trainer"),
     "trust_remote_code": ((None, False), "loads built-in transformers architectures only", "mini-trainer"),
     "load_in_8bit": ((None, False), "does not quantise the base model", "unsloth"),
-    "bnb_4bit_quant_type": ((None,), "does not quantise the base model", "unsloth"),
-    "bnb_4bit_compute_dtype": ((None,), "does not quantise the base model", "unsloth"),
-    "bnb_4bit_use_double_quant": ((None, False), "does not quantise the base model", "unsloth"),
+    "bnb_4bit_quant_type": ((None,), "does not quantise the base model", None),
+    "bnb_4bit_compute_dtype": ((None,), "does not quantise the base model", None),
+    "bnb_4bit_use_double_quant": ((None, False), "does not quantise the base model", None),
     "flash_attention": ((None, False), "uses its own padding-free attention, not flash-attn", "unsloth"),
     "fp16": ((None, False), "trains in bfloat16 or float32 (bf16)", "unsloth"),
     "tf32": ((None, False), "does not switch TF32 matmuls on", "unsloth"),
-    "enable_model_splitting": ((None, False), "shards with FSDP (distributed_strategy='fsdp')", "unsloth"),
-    "finetune_vision_layers": ((None,), "trains language models only", "unsloth"),
-    "finetune_language_layers": ((None, True), "trains language models only", "unsloth"),
+    "enable_model_splitting": ((None, False), "shards with FSDP (distributed_strategy='fsdp')", None),
+    "finetune_vision_layers": ((None,), "trains language models only", None),
+    "finetune_language_layers": ((None, True), "trains language models only", None),
 }
 
 
@@ -41,7 +42,8 @@ def check_upstream_keywords(algorithm: str, model: BaseModel, explicit: frozense
     compat = Compatibility(backend, model, explicit, "the backend named in each line")
     for name, (allowed, instead, other) in NATIVE_LIMITS.items():
         if name in fields:
-            compat.only(name, allowed, f"{instead}; backend={other!r} has it")
+            where = f"backend={other!r} has it" if other else "no backend here has it (upstream's unsloth only)"
+            compat.only(name, allowed, f"{instead}; {where}")
     compat.check()
     from training_hub.data.options import data_options  # numpy: only when training
 
