@@ -15,50 +15,22 @@ UPSTREAM_VERSION = "0.11.2"
 
 #: Upstream's ``training_hub.__all__`` (checked against the sdist by tests/compat).
 UPSTREAM_EXPORTS: tuple[str, ...] = tuple(
-    """Algorithm Backend AlgorithmRegistry create_algorithm sft osft lora_sft lora_grpo grpo SFTAlgorithm
-    InstructLabTrainingSFTBackend OSFTAlgorithm MiniTrainerOSFTBackend LoRASFTAlgorithm UnslothLoRABackend
-    LoRAGRPOAlgorithm ARTLoRAGRPOBackend VeRLLoRAGRPOBackend gepa GEPAAlgorithm GEPABackend MLflowGEPABackend
-    embedding_sft EmbeddingSFTAlgorithm SentenceTransformersBackend tool_call_reward binary_reward welcome
-    BasicEstimator OSFTEstimatorExperimental OSFTEstimator LoRAEstimator QLoRAEstimator estimate
-    TrainingHubCallback TrainingHubContext TrainingHubControl merge_default_callbacks JITCheckpointCallback
-    RemoteCheckpointSyncCallback ITSRollout plot_loss""".split()
+    ["Algorithm", "Backend", "AlgorithmRegistry", "create_algorithm", "sft", "osft", "lora_sft", "lora_grpo", "grpo", "SFTAlgorithm", "InstructLabTrainingSFTBackend", "OSFTAlgorithm", "MiniTrainerOSFTBackend", "LoRASFTAlgorithm", "UnslothLoRABackend", "LoRAGRPOAlgorithm", "ARTLoRAGRPOBackend", "VeRLLoRAGRPOBackend", "gepa", "GEPAAlgorithm", "GEPABackend", "MLflowGEPABackend", "embedding_sft", "EmbeddingSFTAlgorithm", "SentenceTransformersBackend", "tool_call_reward", "binary_reward", "welcome", "BasicEstimator", "OSFTEstimatorExperimental", "OSFTEstimator", "LoRAEstimator", "QLoRAEstimator", "estimate", "TrainingHubCallback", "TrainingHubContext", "TrainingHubControl", "merge_default_callbacks", "JITCheckpointCallback", "RemoteCheckpointSyncCallback", "ITSRollout", "plot_loss"]
 )
 
 #: Upstream's keywords of each training function, in its order (checked against the sdist by tests/compat).
 UPSTREAM_KEYWORDS: dict[str, tuple[str, ...]] = {
     "sft": tuple(
-        """model_path data_path ckpt_output_dir backend num_epochs effective_batch_size learning_rate
-        max_seq_len max_tokens_per_gpu data_output_dir save_samples warmup_steps accelerate_full_state_at_epoch
-        checkpoint_at_epoch is_pretraining block_size document_column_name beta1 beta2 eps weight_decay
-        nproc_per_node nnodes node_rank rdzv_id rdzv_endpoint master_addr master_port wandb_project
-        wandb_entity wandb_run_name tensorboard_log_dir mlflow_tracking_uri mlflow_experiment_name
-        mlflow_run_name callbacks enable_jit_checkpoint checkpoint_storage""".split()
+        ["model_path", "data_path", "ckpt_output_dir", "backend", "num_epochs", "effective_batch_size", "learning_rate", "max_seq_len", "max_tokens_per_gpu", "data_output_dir", "save_samples", "warmup_steps", "accelerate_full_state_at_epoch", "checkpoint_at_epoch", "is_pretraining", "block_size", "document_column_name", "beta1", "beta2", "eps", "weight_decay", "nproc_per_node", "nnodes", "node_rank", "rdzv_id", "rdzv_endpoint", "master_addr", "master_port", "wandb_project", "wandb_entity", "wandb_run_name", "tensorboard_log_dir", "mlflow_tracking_uri", "mlflow_experiment_name", "mlflow_run_name", "callbacks", "enable_jit_checkpoint", "checkpoint_storage"]
     ),
     "osft": tuple(
-        """model_path data_path unfreeze_rank_ratio effective_batch_size max_tokens_per_gpu max_seq_len
-        learning_rate ckpt_output_dir data_output_dir backend target_patterns seed use_liger
-        use_processed_dataset unmask_messages is_pretraining block_size document_column_name lr_scheduler
-        warmup_steps lr_scheduler_kwargs beta1 beta2 eps weight_decay checkpoint_at_epoch
-        save_final_checkpoint num_epochs nproc_per_node nnodes node_rank rdzv_id rdzv_endpoint master_port
-        master_addr wandb_project wandb_entity wandb_run_name tensorboard_log_dir mlflow_tracking_uri
-        mlflow_experiment_name mlflow_run_name trust_remote_code callbacks enable_jit_checkpoint
-        checkpoint_storage""".split()
+        ["model_path", "data_path", "unfreeze_rank_ratio", "effective_batch_size", "max_tokens_per_gpu", "max_seq_len", "learning_rate", "ckpt_output_dir", "data_output_dir", "backend", "target_patterns", "seed", "use_liger", "use_processed_dataset", "unmask_messages", "is_pretraining", "block_size", "document_column_name", "lr_scheduler", "warmup_steps", "lr_scheduler_kwargs", "beta1", "beta2", "eps", "weight_decay", "checkpoint_at_epoch", "save_final_checkpoint", "num_epochs", "nproc_per_node", "nnodes", "node_rank", "rdzv_id", "rdzv_endpoint", "master_port", "master_addr", "wandb_project", "wandb_entity", "wandb_run_name", "tensorboard_log_dir", "mlflow_tracking_uri", "mlflow_experiment_name", "mlflow_run_name", "trust_remote_code", "callbacks", "enable_jit_checkpoint", "checkpoint_storage"]
     ),
     "lora_sft": tuple(
-        """model_path data_path ckpt_output_dir backend lora_r lora_alpha lora_dropout target_modules
-        num_epochs effective_batch_size micro_batch_size gradient_accumulation_steps learning_rate max_seq_len
-        lr_scheduler warmup_steps load_in_4bit load_in_8bit bnb_4bit_quant_type bnb_4bit_compute_dtype
-        bnb_4bit_use_double_quant flash_attention sample_packing bf16 fp16 tf32 save_steps eval_steps
-        logging_steps save_total_limit wandb_project wandb_entity wandb_run_name tensorboard_log_dir
-        mlflow_tracking_uri mlflow_experiment_name mlflow_run_name dataset_type field_messages
-        field_instruction field_input field_output nproc_per_node nnodes node_rank rdzv_id rdzv_endpoint
-        master_addr master_port enable_model_splitting finetune_vision_layers finetune_language_layers
-        trust_remote_code callbacks eval_data_path per_device_eval_batch_size enable_jit_checkpoint
-        checkpoint_storage""".split()
+        ["model_path", "data_path", "ckpt_output_dir", "backend", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "num_epochs", "effective_batch_size", "micro_batch_size", "gradient_accumulation_steps", "learning_rate", "max_seq_len", "lr_scheduler", "warmup_steps", "load_in_4bit", "load_in_8bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant", "flash_attention", "sample_packing", "bf16", "fp16", "tf32", "save_steps", "eval_steps", "logging_steps", "save_total_limit", "wandb_project", "wandb_entity", "wandb_run_name", "tensorboard_log_dir", "mlflow_tracking_uri", "mlflow_experiment_name", "mlflow_run_name", "dataset_type", "field_messages", "field_instruction", "field_input", "field_output", "nproc_per_node", "nnodes", "node_rank", "rdzv_id", "rdzv_endpoint", "master_addr", "master_port", "enable_model_splitting", "finetune_vision_layers", "finetune_language_layers", "trust_remote_code", "callbacks", "eval_data_path", "per_device_eval_batch_size", "enable_jit_checkpoint", "checkpoint_storage"]
     ),
     "embedding_sft": tuple(
-        """model_path data_path ckpt_output_dir backend loss_type loss_fn num_epochs batch_size learning_rate
-        warmup_ratio batch_sampler eval_data_path text_column label_column seed""".split()
+        ["model_path", "data_path", "ckpt_output_dir", "backend", "loss_type", "loss_fn", "num_epochs", "batch_size", "learning_rate", "warmup_ratio", "batch_sampler", "eval_data_path", "text_column", "label_column", "seed"]
     ),
 }
 

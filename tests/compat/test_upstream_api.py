@@ -255,6 +255,8 @@ def test_compatibility_lists_are_the_sdists_and_the_page_is_current() -> None:
     for function, keywords in compatibility.UPSTREAM_KEYWORDS.items():
         assert list(keywords) == list(upstream_signature(function)), function
     page = Path(__file__).resolve().parents[2] / "docs" / "compatibility.md"
-    assert page.read_text() == compatibility.render_markdown(), "run python -m training_hub.compatibility --write"
+    assert page.read_text() == compatibility.render_markdown(), (
+        "run python -m training_hub.compatibility --write"
+    )
     for name in compatibility.DIFFERENCES:
         assert f"`{name}`" in page.read_text()

@@ -52,7 +52,7 @@ def test_lora_upstream_batch_saves_and_alpaca_field_mapping(
         alpaca_data, tmp_path / "qa.jsonl", {"instruction": "q", "input": "ctx", "output": "a"}
     )
     out = tmp_path / "out"
-    training_hub.lora_sft(
+    result = training_hub.lora_sft(
         model_path=str(tiny_model_dir),
         data_path=str(data),
         ckpt_output_dir=str(out),
@@ -70,6 +70,8 @@ def test_lora_upstream_batch_saves_and_alpaca_field_mapping(
         max_steps=2,
         backend="peft",
     )
+    assert result["trainer"] is None and type(result["model"]).__name__ == "PeftModelForCausalLM"
+    assert result["tokenizer"].eos_token_id is not None
     rows = _rows(out)
     assert [r["num_samples"] for r in rows] == [8, 8]  # micro 4 x accumulation 2 x 1 process
     # Alpaca as upstream's LoRA trains it: one "### Instruction ... ### Response" text, every token trained
@@ -79,6 +81,10 @@ def test_lora_upstream_batch_saves_and_alpaca_field_mapping(
     assert [r["step"] for r in rows] == [1, 2]
     kept = sorted(p.name for p in (out / "hf_format").iterdir() if p.name.startswith("samples_"))
     assert kept == ["samples_16"]  # save_steps=1 saved each step; save_total_limit=1 kept the newest
+    # Upstream's layout: the adapter at the output root, checkpoint-<step>/ beside it.
+    assert (out / "adapter_config.json").is_file() and (out / "adapter_model.safetensors").is_file()
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
+    assert (out / "checkpoint-2" / "adapter_model.safetensors").is_file()
 
 
 def test_sft_document_column_name_and_full_state_difference(

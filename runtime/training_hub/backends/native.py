@@ -79,9 +79,17 @@ class NativeBackend(Backend):
 
 
 class PeftLoRABackend(NativeBackend):
-    """LoRA on the portable engine (PEFT adapters)."""
+    """LoRA on the portable engine (PEFT adapters). As upstream's ``lora_sft``, the adapter is also at
+    ``ckpt_output_dir`` with ``checkpoint-<step>/`` beside it, and the result has ``model``, ``tokenizer`` and
+    ``trainer`` (see :mod:`training_hub.backends.upstream_layout`)."""
 
     name = "peft"
+
+    def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
+        from training_hub.backends.upstream_layout import apply_lora_layout
+
+        summary = super().execute_training(params, callbacks)
+        return apply_lora_layout(summary, str(params["ckpt_output_dir"]))
 
 
 @contextmanager

@@ -42,7 +42,9 @@ def check_upstream_keywords(algorithm: str, model: BaseModel, explicit: frozense
     compat = Compatibility(backend, model, explicit, "the backend named in each line")
     for name, (allowed, instead, other) in NATIVE_LIMITS.items():
         if name in fields:
-            where = f"backend={other!r} has it" if other else "no backend here has it (upstream's unsloth only)"
+            where = (
+                f"backend={other!r} has it" if other else "no backend here has it (upstream's unsloth only)"
+            )
             compat.only(name, allowed, f"{instead}; {where}")
     compat.check()
     from training_hub.data.options import data_options  # numpy: only when training
