@@ -381,8 +381,12 @@ def render_markdown() -> str:
     ]
     lines += [f"| `{name}` | {text} |" for name, text in DIFFERENCES.items()]
     lines += [
-        "| OSFT checkpoints | the native engine names them `hf_format/samples_<N>` (mini-trainer: "
-        "`samples_<N>.0`) |",
+        "| OSFT checkpoints | the native engine writes `hf_format/samples_<N>`; after training it adds "
+        "mini-trainer's `hf_format/samples_<N>.0` names (hard links, also for the final model) that upstream's "
+        "scripts glob for |",
+        "| `lora_sft` on `peft` | the adapter is at `ckpt_output_dir` and in `checkpoint-<step>/` as upstream, "
+        "and in `hf_format/`; `result['trainer']` is `None` (no Hugging Face Trainer), `model`/`tokenizer` "
+        "load from the final adapter on access |",
         "",
     ]
     return "\n".join(lines)

@@ -40,9 +40,13 @@ def test_upstream_keyword_list_all_none_trains_a_step(
     values.update(effective_batch_size=8, max_tokens_per_gpu=160, max_seq_len=64, learning_rate=1e-3)
     if function == "osft":
         values["unfreeze_rank_ratio"] = 0.5
-    getattr(training_hub, function)(**values, max_steps=1)
+    result = getattr(training_hub, function)(**values, max_steps=1)
     assert [r["step"] for r in _rows(out)] == [1]
     assert (out / "hf_format" / "final").is_dir()
+    if function == "osft":  # upstream's OSFT scripts glob hf_format/samples_*.0 (mini-trainer's names)
+        newest = max((out / "hf_format").glob("samples_*.0"), key=lambda p: p.stat().st_ctime)
+        assert newest.name == f"samples_{result['samples_seen']}.0"
+        assert (newest / "config.json").is_file() and (newest / "model.safetensors").is_file()
 
 
 def test_lora_upstream_batch_saves_and_alpaca_field_mapping(

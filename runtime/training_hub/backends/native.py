@@ -72,10 +72,19 @@ class NativeBackend(Backend):
                 torchrun["nnodes"],
             )
             with callbacks_payload(hub, str(full["ckpt_output_dir"])):
-                return launch_engine(self.algorithm, full, torchrun)
+                return self._upstream_layout(launch_engine(self.algorithm, full, torchrun), full)
         from training_hub.engine import run_training
 
-        return run_training(self.algorithm, full, callbacks=list(callbacks) if callbacks else None)
+        summary = run_training(self.algorithm, full, callbacks=list(callbacks) if callbacks else None)
+        return self._upstream_layout(summary, full)
+
+    def _upstream_layout(self, summary: dict[str, Any], full: dict[str, Any]) -> Any:
+        """Add the names upstream's OSFT scripts look for (see :mod:`training_hub.backends.upstream_layout`)."""
+        if self.algorithm != "osft":
+            return summary
+        from training_hub.backends.upstream_layout import apply_osft_layout
+
+        return apply_osft_layout(summary, str(full["ckpt_output_dir"]))
 
 
 class PeftLoRABackend(NativeBackend):

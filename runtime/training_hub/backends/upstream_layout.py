@@ -1,6 +1,9 @@
-"""The output layout and return value upstream training_hub's ``lora_sft`` scripts expect, for the ``peft``
-backend: the adapter at ``ckpt_output_dir`` itself, ``checkpoint-<step>/`` per checkpoint (Hugging Face
-Trainer names), and a result with ``model``, ``tokenizer`` and ``trainer``.
+"""The output layouts and return value upstream training_hub's scripts expect, for the portable backends:
+
+* ``lora_sft`` (``peft``): the adapter at ``ckpt_output_dir`` itself, ``checkpoint-<step>/`` per checkpoint
+  (Hugging Face Trainer names), and a result with ``model``, ``tokenizer`` and ``trainer``.
+* ``osft`` (``native``): ``hf_format/samples_<N>.0`` per checkpoint and for the final model (mini-trainer's
+  names, which upstream's OSFT scripts glob for).
 
 The engine's own layout (``hf_format/samples_<N>``, ``hf_format/final``) stays: the operator, the storage
 mirror and resume read it. The root copy and ``checkpoint-<step>`` entries are added after training, on the
@@ -15,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from training_hub.engine.checkpoint import COMPLETE_MARKER, link_or_copy_tree
+from training_hub.engine.checkpoint import COMPLETE_MARKER, link_or_copy_tree, list_checkpoints
 
 
 class LoRAResult(dict[str, Any]):
@@ -71,3 +74,24 @@ def apply_lora_layout(summary: dict[str, Any], ckpt_output_dir: str) -> LoRAResu
             if not target.exists():
                 link_or_copy_tree(path, target)
     return result
+
+
+def apply_osft_layout(summary: dict[str, Any], ckpt_output_dir: str) -> dict[str, Any]:
+    """Add ``hf_format/samples_<N>.0`` (hard links) for every complete checkpoint and, when the final model
+    is not one of them, for the final model at the samples seen (global rank 0 only). Upstream's scripts pick
+    the newest of them; the engine's own names stay (``samples_<N>.0`` is not one of them, so pruning and
+    resume ignore these)."""
+    hf_dir = Path(ckpt_output_dir) / "hf_format"
+    if os.environ.get("RANK", "0") != "0" or not hf_dir.is_dir():
+        return summary
+    done: set[int] = set()
+    for samples, path in list_checkpoints(hf_dir):
+        target = hf_dir / f"samples_{samples}.0"
+        if not target.exists():
+            link_or_copy_tree(path, target)
+        done.add(samples)
+    final = hf_dir / "final"
+    seen = summary.get("samples_seen")
+    if final.is_dir() and isinstance(seen, int) and seen not in done:
+        link_or_copy_tree(final, hf_dir / f"samples_{seen}.0")
+    return summary
