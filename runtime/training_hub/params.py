@@ -378,8 +378,22 @@ class UpstreamOSFTOptions(_Strict):
         description="mini-trainer: `data_path` is already tokenised (`input_ids`/`labels`). Native: an error.",
     )
     lr_scheduler_kwargs: dict[str, Any] | None = Field(
-        None, description="mini-trainer: keyword arguments of the scheduler. Native: only empty."
+        None,
+        description="mini-trainer: keyword arguments of the scheduler (a dict, or JSON text). Native: only empty.",
     )
+
+    @field_validator("lr_scheduler_kwargs", mode="before")
+    @classmethod
+    def _json_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            import json
+
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"must be a dict or JSON object text ({exc.msg})") from None
+        return value
+
     save_final_checkpoint: bool | None = Field(
         None, description="Save the final model (native: always; false is an error)."
     )

@@ -260,3 +260,13 @@ def test_compatibility_lists_are_the_sdists_and_the_page_is_current() -> None:
     )
     for name in compatibility.DIFFERENCES:
         assert f"`{name}`" in page.read_text()
+
+
+@pytest.mark.unit
+def test_lr_scheduler_kwargs_from_the_cli_is_json_text() -> None:
+    m = validate_params(
+        "osft", {**REQUIRED, "unfreeze_rank_ratio": 0.3, "lr_scheduler_kwargs": '{"min_lr": 1e-6}'}
+    )
+    assert m.lr_scheduler_kwargs == {"min_lr": 1e-6}  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="JSON"):
+        validate_params("osft", {**REQUIRED, "unfreeze_rank_ratio": 0.3, "lr_scheduler_kwargs": "{min_lr"})
