@@ -278,6 +278,10 @@ DIFFERENCES: dict[str, str] = {
     "trust_remote_code": (
         "native/peft: true is an error (built-in architectures only); estimate: accepted, nothing runs"
     ),
+    "lora_sft messages": (
+        "peft: `messages` samples train the assistant tokens only, as sft does (upstream's unsloth path and "
+        "the `unsloth` backend here train the whole rendered conversation); set `unmask_roles` to train more"
+    ),
     "pretraining role": (
         "a `messages` sample with the legacy `pretraining` role trains every role but system, rendered by "
         "the chat template"

@@ -44,3 +44,17 @@ def test_reasoning_content_is_kept_and_trained(tiny_tokenizer_dir: Path, tmp_pat
     text = tokenizer.decode(trained)
     assert "two plus two is four" in text and "four" in text
     assert "add two and two" not in text  # the user turn stays masked
+
+
+def test_difference_lora_sft_messages_train_assistant_tokens_on_peft(
+    tiny_tokenizer_dir: Path, messages_data: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from training_hub.data.options import data_options
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_tokenizer_dir))
+    options = data_options({"data_format": "auto", "unmask_roles": None}, "lora_sft")
+    dataset, _ = prepare_dataset(messages_data, tokenizer, max_seq_len=64, **options)
+    trained = int((dataset.labels != IGNORE_INDEX).sum())
+    assert 0 < trained < dataset.input_ids.size // 2  # the prompt (system, user) stays masked
