@@ -95,9 +95,8 @@ class Trainer:
             "is_pretraining": self.p["is_pretraining"],
             "block_size": self.p["block_size"],
             "output_dir": self.cfg.data_output_dir,
-            **data_options(
-                self.p, self.cfg.algorithm
-            ),  # data_format, unmask_roles, keys (upstream's names included)
+            # data_format, unmask_roles, keys, alpaca_as_text (upstream's names included)
+            **data_options(self.p, self.cfg.algorithm),
         }
         status: tuple[str, str] = ("ok", "")
         result: tuple[TokenizedDataset, DataStats] | None = None
