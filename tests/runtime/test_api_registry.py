@@ -74,10 +74,10 @@ def test_signatures_are_the_models_fields(func: Any) -> None:
 
 def test_unknown_keyword_is_an_error_with_close_matches() -> None:
     with pytest.raises(InvalidInputError) as err:
-        training_hub.sft(**REQUIRED, lerning_rate=1e-5, beta1=0.9)
+        training_hub.sft(**REQUIRED, lerning_rate=1e-5, max_epochs=2)
     text = str(err.value)
     assert "'lerning_rate'" in text and "did you mean 'learning_rate'" in text
-    assert "'beta1'" in text and "'adam_beta1'" in text
+    assert "'max_epochs'" in text and "'num_epochs'" in text  # mini-trainer's name, suggested
 
 
 def test_positional_arguments_are_refused() -> None:

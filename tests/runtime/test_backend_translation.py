@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,7 +183,8 @@ def test_unsloth_lora_and_trl_names() -> None:
     cfg = out["sft_config"]
     assert cfg["per_device_train_batch_size"] * cfg["gradient_accumulation_steps"] == 24
     assert cfg["per_device_train_batch_size"] == 8
-    assert cfg["max_length"] == 1024 and cfg["packing"] is False and cfg["assistant_only_loss"] is True
+    assert cfg["max_length"] == 1024 and cfg["packing"] is True  # upstream: sample_packing on
+    assert "assistant_only_loss" not in cfg  # upstream: the whole conversation trains
     assert cfg["num_train_epochs"] == 3 and cfg["learning_rate"] == 2e-4  # LoRA defaults
     assert cfg["save_total_limit"] == 2 and cfg["save_strategy"] == "epoch" and cfg["max_grad_norm"] == 0.5
     assert out["save_merged"] is True
@@ -211,3 +214,112 @@ def test_unsloth_rejects_what_it_cannot_honour(extra: dict[str, Any], needle: st
 
 def test_micro_batch_divides_effective_batch() -> None:
     assert [unsloth.micro_batch(n) for n in (1, 7, 12, 64, 13)] == [1, 7, 6, 8, 1]
+
+
+@pytest.mark.unit
+def test_unsloth_writes_the_metrics_file_with_the_engines_field_names(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from training_hub.visualization import read_loss_curve
+
+    callback = unsloth.metrics_file_callback(str(tmp_path))
+    for step, loss in ((1, 2.5), (2, 2.0)):
+        state = SimpleNamespace(global_step=step, max_steps=2, epoch=step / 2, is_world_process_zero=True)
+        callback.on_log(None, state, None, logs={"loss": loss, "learning_rate": 1e-4, "grad_norm": 0.5})
+    callback.on_log(
+        None,
+        SimpleNamespace(global_step=2, max_steps=2, epoch=1.0, is_world_process_zero=True),
+        None,
+        logs={"eval_loss": 2.2},
+    )
+    rows = [json.loads(line) for line in (tmp_path / "training_metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r.get("loss"), r.get("lr")) for r in rows[:2]] == [(1, 2.5, 1e-4), (2, 2.0, 1e-4)]
+    assert rows[2]["eval_loss"] == 2.2
+    curve = read_loss_curve(tmp_path)
+    assert list(curve.losses) == [2.5, 2.0] and list(curve.eval_losses) == [2.2]
+
+
+# upstream training_hub 0.11.2's engine keywords -----------------------------------------------------------
+
+
+def test_instructlab_gets_upstreams_sft_keywords() -> None:
+    out = instructlab.translate(
+        {
+            **BASE,
+            "beta1": 0.8,
+            "eps": 1e-6,
+            "disable_flash_attn": True,
+            "accelerate_full_state_at_epoch": False,
+            "is_pretraining": True,
+            "block_size": 512,
+            "document_column_name": "text",
+        }
+    )["train_args"]
+    assert out["adamw_betas"] == (0.8, 0.95) and out["adamw_eps"] == 1e-6
+    assert out["disable_flash_attn"] is True and out["accelerate_full_state_at_epoch"] is False
+    assert out["pretraining_config"] == {"block_size": 512, "document_column_name": "text"}
+    unset = instructlab.translate(dict(BASE))["train_args"]
+    assert "disable_flash_attn" not in unset and "accelerate_full_state_at_epoch" not in unset
+
+
+def test_mini_trainer_leaves_unset_keywords_to_its_own_defaults_as_upstream() -> None:
+    args = mini_trainer.translate({**BASE, "unfreeze_rank_ratio": 0.25})["train_args"]
+    assert (
+        "train_dtype" not in args and "checkpoint_at_epoch" not in args and "lr_scheduler_kwargs" not in args
+    )
+    args = mini_trainer.translate(
+        {
+            **BASE,
+            "unfreeze_rank_ratio": 0.25,
+            "bf16": True,
+            "checkpoint_at_epoch": True,
+            "lr_scheduler_kwargs": {"min_lr": 1e-7},
+            "save_final_checkpoint": False,
+        }
+    )["train_args"]
+    assert args["train_dtype"] == "bfloat16" and args["checkpoint_at_epoch"] is True
+    assert args["lr_scheduler_kwargs"] == {"min_lr": 1e-7} and args["save_final_checkpoint"] is False
+
+
+def test_mini_trainer_processed_dataset_and_unmask_messages(tmp_path: Path) -> None:
+    out = mini_trainer.translate({**BASE, "unfreeze_rank_ratio": 0.25, "use_processed_dataset": True})
+    assert out["train_args"]["data_path"] == "/data/d.jsonl" and out["data_processing"]["skip"] is True
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    processing = {"data_path": str(data), "data_output_path": str(tmp_path)}
+    copy = Path(mini_trainer.unmasked_copy(processing))
+    assert json.loads(copy.read_text())["unmask"] is True
+
+
+def test_upstream_engines_take_hub_callbacks_only() -> None:
+    from training_hub import TrainingHubCallback
+    from training_hub.backends.common import hub_callbacks_only
+
+    hub = TrainingHubCallback()
+    assert hub_callbacks_only("mini-trainer", [hub]) == [hub]
+    with pytest.raises(InvalidInputError, match="TrainingHubCallback instances only"):
+        hub_callbacks_only("instructlab-training", [hub, object()])
+
+
+def test_unsloth_gets_upstreams_lora_keywords() -> None:
+    out = unsloth.translate(
+        {
+            **BASE,
+            "micro_batch_size": 2,
+            "gradient_accumulation_steps": 4,
+            "load_in_8bit": True,
+            "logging_steps": 10,
+            "sample_packing": False,
+            "fp16": True,
+            "save_steps": 5,
+            "save_total_limit": 3,
+            "field_messages": "conversation",
+        }
+    )
+    cfg = out["sft_config"]
+    assert (cfg["per_device_train_batch_size"], cfg["gradient_accumulation_steps"]) == (2, 4)
+    assert cfg["logging_steps"] == 10 and cfg["packing"] is False and cfg["fp16"] is True and not cfg["bf16"]
+    assert (cfg["save_strategy"], cfg["save_steps"], cfg["save_total_limit"]) == ("steps", 5, 3)
+    assert out["model"]["load_in_8bit"] is True and out["data"]["keys"]["messages"] == "conversation"
+    with pytest.raises(InvalidInputError, match="finetune_vision_layers"):
+        unsloth.translate({**BASE, "finetune_vision_layers": True})

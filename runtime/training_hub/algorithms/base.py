@@ -11,6 +11,7 @@ validates through them, so no list of names is written twice.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -134,7 +135,32 @@ class ParamsAlgorithm(Algorithm):
         kwargs.pop("backend", None)  # chosen when the algorithm was created
         self.validate(**kwargs)
         params = given_params(kwargs)
-        return self.backend.execute_training(params, callbacks=callbacks)
+        return call_backend(self.backend, params, callbacks)
+
+
+def call_backend(backend: Backend, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
+    """Run ``backend.execute_training``: ours take ``callbacks`` as a keyword; a backend written as upstream's
+    extending guide shows (``execute_training(self, algorithm_params)``) finds them in the dict, as upstream
+    hands them over."""
+    try:
+        takes_callbacks = "callbacks" in inspect.signature(backend.execute_training).parameters
+    except (TypeError, ValueError):
+        takes_callbacks = False
+    if takes_callbacks:
+        return backend.execute_training(params, callbacks=callbacks)
+    return backend.execute_training({**params, "callbacks": callbacks} if callbacks else params)
+
+
+def instantiate_backend(backend_cls: type[Backend], algorithm: str) -> Backend:
+    """A backend instance: ours take the algorithm's name; upstream-style ones take no argument."""
+    try:
+        takes_algorithm = "algorithm" in inspect.signature(backend_cls).parameters
+    except (TypeError, ValueError):
+        takes_algorithm = False
+    instance = backend_cls(algorithm=algorithm) if takes_algorithm else backend_cls()
+    if not getattr(instance, "algorithm", ""):
+        instance.algorithm = algorithm
+    return instance
 
 
 class AlgorithmRegistry:
@@ -220,7 +246,7 @@ def choose_backend(algorithm: str) -> tuple[str, str]:
 
 
 def create_algorithm(
-    algorithm_name: str, backend: str | None = "auto", *, backend_name: str | None = None
+    algorithm_name: str, backend: str | None = "auto", *, backend_name: str | None = None, **kwargs: Any
 ) -> Algorithm:
     """Create an algorithm instance bound to a backend.
 
@@ -229,6 +255,7 @@ def create_algorithm(
         backend: Backend name, or ``auto`` (default): an upstream engine when it is importable and CUDA is
             present, else the portable backend. The choice and its reason are logged.
         backend_name: Upstream's spelling of ``backend`` (takes precedence when given).
+        **kwargs: Passed to the algorithm class (as upstream; the built-in algorithms take none).
 
     Returns:
         The algorithm, ready for ``train(**params)``.
@@ -239,9 +266,10 @@ def create_algorithm(
         chosen, why = choose_backend(algorithm_name)
         logger.info("%s: using backend %r: %s", algorithm_name, chosen, why)
     backend_cls = AlgorithmRegistry.get_backend(algorithm_name, chosen)
-    instance = backend_cls(algorithm=algorithm_name)
-    instance.ensure_available()
-    return algorithm_cls(backend=instance)
+    instance = instantiate_backend(backend_cls, algorithm_name)
+    if isinstance(instance, Backend):
+        instance.ensure_available()
+    return algorithm_cls(backend=instance, **kwargs)
 
 
 def run_algorithm(algorithm: str, values: dict[str, Any], callbacks: Callbacks = None) -> Any:

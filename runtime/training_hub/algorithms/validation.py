@@ -15,12 +15,9 @@ from pydantic import BaseModel, ValidationError
 from training_hub.errors import InvalidInputError
 from training_hub.params import param_model, validate_params
 
-#: Upstream training_hub keyword names that are spelled differently here (named in the error message).
+#: Engine keyword names (instructlab-training, mini-trainer) spelled differently here, suggested in the
+#: error message. Upstream training_hub's own names (``beta1``...) are accepted: ``params.UPSTREAM_RENAMES``.
 UPSTREAM_NAMES: dict[str, str] = {
-    "beta1": "adam_beta1",
-    "beta2": "adam_beta2",
-    "eps": "adam_epsilon",
-    "unmask_messages": "unmask_roles",
     "use_liger_kernels": "use_liger",
     "random_seed": "seed",
     "max_batch_len": "max_tokens_per_gpu",
@@ -31,7 +28,6 @@ UPSTREAM_NAMES: dict[str, str] = {
     "batch_size": "effective_batch_size",
     "output_dir": "ckpt_output_dir",
     "keep_last_checkpoint_only": "keep_last_checkpoints",
-    "save_total_limit": "keep_last_checkpoints",
 }
 
 

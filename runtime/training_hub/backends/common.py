@@ -86,3 +86,23 @@ class Compatibility:
         for note in self.notes:
             logger.warning("%s: %s", self.engine, note)
         return list(self.notes)
+
+
+def hub_callbacks_only(backend: str, callbacks: Any) -> list[Any]:
+    """The :class:`~training_hub.callbacks.TrainingHubCallback` instances of ``callbacks``.
+
+    Upstream engines run in torchrun workers and take hub callbacks only (by class source).
+
+    Raises:
+        InvalidInputError: Another kind of callback was given.
+    """
+    from training_hub.callbacks import split_callbacks
+
+    hub, other = split_callbacks(callbacks)
+    if other:
+        raise InvalidInputError(
+            f"the {backend} backend takes TrainingHubCallback instances only (from training_hub import "
+            f"TrainingHubCallback), got {', '.join(type(cb).__name__ for cb in other)}; engine callbacks "
+            "(on_step/on_checkpoint) need backend='native'"
+        )
+    return hub

@@ -12,8 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import CUDA_EXTRA, Compatibility, resolve, upstream_unavailable_reason
-from training_hub.errors import InvalidInputError
+from training_hub.backends.common import (
+    CUDA_EXTRA,
+    Compatibility,
+    hub_callbacks_only,
+    resolve,
+    upstream_unavailable_reason,
+)
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -82,12 +87,18 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     )
     if m.keep_last_checkpoints == 1:
         train_args["keep_last_checkpoint_only"] = True
+    # Upstream sft() keywords of instructlab-training, handed over when set (its defaults otherwise).
+    for name in ("accelerate_full_state_at_epoch", "disable_flash_attn"):
+        if getattr(m, name) is not None:
+            train_args[name] = getattr(m, name)
     # Trackers and validation: TrainingArgs fields of the same names (instructlab-training >= 0.14.2).
     train_args.update({k: v for k in TRACKER_FIELDS if (v := getattr(m, k)) is not None})
     if m.validation_split:
         train_args.update(validation_split=m.validation_split, validation_frequency=m.validation_frequency)
     if m.is_pretraining:
         train_args["pretraining_config"] = {"block_size": m.block_size or m.max_seq_len}
+        if m.document_column_name:
+            train_args["pretraining_config"]["document_column_name"] = m.document_column_name
     torch_args = get_torchrun_params({k: getattr(m, k) for k in TORCHRUN_KEYS})
     return {"torch_args": torch_args, "train_args": train_args, "notes": notes}
 
@@ -103,16 +114,17 @@ class InstructLabTrainingSFTBackend(Backend):
         return upstream_unavailable_reason("instructlab.training", "instructlab-training")
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
-        if callbacks:
-            raise InvalidInputError(
-                "the instructlab-training backend does not support callbacks; use backend='native'"
-            )
+        hub = hub_callbacks_only(self.name, callbacks)
         translated = translate(params)
         self.ensure_available()
         from instructlab.training import TorchrunArgs, TrainingArgs, run_training
         from instructlab.training.config import PretrainingConfig
 
         train_args = dict(translated["train_args"])
+        if hub:
+            from training_hub.adapters.instructlab import adapt_hub_callbacks
+
+            train_args["callbacks"] = adapt_hub_callbacks(hub, payload_dir=params["ckpt_output_dir"])
         if "pretraining_config" in train_args:
             train_args["pretraining_config"] = PretrainingConfig(**train_args["pretraining_config"])
         return run_training(

@@ -14,8 +14,13 @@ import os
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import CUDA_EXTRA, Compatibility, resolve, upstream_unavailable_reason
-from training_hub.errors import InvalidInputError
+from training_hub.backends.common import (
+    CUDA_EXTRA,
+    Compatibility,
+    hub_callbacks_only,
+    resolve,
+    upstream_unavailable_reason,
+)
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -31,7 +36,10 @@ RENAMES: dict[str, str] = {
     "use_liger": "use_liger_kernels",
     "save_samples": "min_samples_per_checkpoint",
 }
-SAME_NAMES = ("learning_rate", "lr_scheduler", "seed", "checkpoint_at_epoch")
+SAME_NAMES = ("learning_rate", "lr_scheduler", "seed")
+#: Upstream osft() keywords handed to mini-trainer only when set (else mini-trainer's own default applies,
+#: as upstream): ``checkpoint_at_epoch`` (mini-trainer: off), ``lr_scheduler_kwargs``, ``trust_remote_code``.
+WHEN_SET = ("checkpoint_at_epoch", "lr_scheduler_kwargs", "trust_remote_code")
 
 
 def data_output_dir(params: dict[str, Any]) -> str:
@@ -82,16 +90,20 @@ def translate(params: dict[str, Any], processed_data_path: str | None = None) ->
     values = m.model_dump()
     train_args: dict[str, Any] = {new: values[old] for old, new in RENAMES.items()}
     train_args.update({name: values[name] for name in SAME_NAMES})
+    train_args.update({name: values[name] for name in WHEN_SET if name in explicit})
     out_dir = data_output_dir(values)
+    if m.use_processed_dataset:
+        processed_data_path = m.data_path
     train_args.update(
         data_path=processed_data_path or os.path.join(out_dir, "data.jsonl"),
         max_tokens_per_gpu=m.max_tokens_per_gpu or m.max_seq_len,
         osft=True,
         training_mode="step" if m.max_steps else "epoch",
         max_steps=m.max_steps or 0,
-        save_final_checkpoint=True,
-        train_dtype="bfloat16" if m.bf16 else "float32",
+        save_final_checkpoint=m.save_final_checkpoint is not False,
     )
+    if m.bf16 is not None:  # unset: mini-trainer's own dtype choice, as upstream
+        train_args["train_dtype"] = "bfloat16" if m.bf16 else "float32"
     if not m.save_samples:
         train_args.pop("min_samples_per_checkpoint")
     if m.target_patterns is None:
@@ -113,6 +125,9 @@ def translate(params: dict[str, Any], processed_data_path: str | None = None) ->
         "model_path": m.model_path,
         "max_seq_len": m.max_seq_len,
         "is_pretraining": m.is_pretraining,
+        "skip": bool(m.use_processed_dataset),
+        "unmask_messages": bool(m.unmask_messages),
+        "document_column_name": m.document_column_name,
     }
     torch_args = get_torchrun_params({k: getattr(m, k) for k in TORCHRUN_KEYS})
     return {"torch_args": torch_args, "train_args": train_args, "data_processing": processing, "notes": notes}
@@ -133,10 +148,7 @@ class MiniTrainerOSFTBackend(Backend):
         return reason
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
-        if callbacks:
-            raise InvalidInputError(
-                "the mini-trainer backend does not support callbacks; use backend='native'"
-            )
+        hub = hub_callbacks_only(self.name, callbacks)
         translated = translate(params)
         self.ensure_available()
         from instructlab.training.data_process import (
@@ -147,25 +159,48 @@ class MiniTrainerOSFTBackend(Backend):
 
         processing = translated["data_processing"]
         os.makedirs(processing["data_output_path"], exist_ok=True)
-        if processing["is_pretraining"]:
+        if processing["skip"]:
+            pass  # use_processed_dataset: data_path is mini-trainer's input already
+        elif processing["is_pretraining"]:
+            column = processing["document_column_name"]
             process_documents_for_pretraining(
                 data_path=processing["data_path"],
                 data_output_path=processing["data_output_path"],
                 model_path=processing["model_path"],
                 num_cpu_procs=8,
+                **({"document_column_name": column} if column else {}),
             )
         else:
             process_messages_into_input_ids(
-                data_path=processing["data_path"],
+                data_path=unmasked_copy(processing)
+                if processing["unmask_messages"]
+                else processing["data_path"],
                 data_output_path=processing["data_output_path"],
                 model_path=processing["model_path"],
                 max_seq_len=processing["max_seq_len"],
                 num_cpu_procs=8,
             )
         train_args = dict(translated["train_args"])
+        if hub:
+            from training_hub.adapters.mini_trainer import adapt_hub_callbacks
+
+            train_args["callbacks"] = adapt_hub_callbacks(hub, payload_dir=params["ckpt_output_dir"])
         train_args["training_mode"] = TrainingMode(train_args["training_mode"])
         if "pretraining_config" in train_args:
             train_args["pretraining_config"] = PretrainingConfig(**train_args["pretraining_config"])
         return run_training(
             torch_args=TorchrunArgs(**translated["torch_args"]), train_args=TrainingArgs(**train_args)
         )
+
+
+def unmasked_copy(processing: dict[str, Any]) -> str:
+    """``unmask_messages``: a copy of the data whose samples all set ``"unmask": true`` (for
+    instructlab-training's processing); returns its path."""
+    import json
+
+    target = os.path.join(processing["data_output_path"], "unmasked.jsonl")
+    with open(processing["data_path"], encoding="utf-8") as src, open(target, "w", encoding="utf-8") as dst:
+        for line in src:
+            if line.strip():
+                dst.write(json.dumps({**json.loads(line), "unmask": True}) + "\n")
+    return target

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
 from training_hub.backends.common import resolve
 from training_hub.backends.launch import launch_engine
+from training_hub.backends.native_upstream import check_upstream_keywords
+from training_hub.callbacks import split_callbacks
 from training_hub.errors import InvalidInputError
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params, inside_torchrun, needs_launch
 
@@ -23,7 +27,8 @@ logger = logging.getLogger("training_hub")
 
 def engine_params(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
     """The full parameter dict the engine receives (defaults filled in, validated)."""
-    model, _ = resolve(algorithm, params)
+    model, explicit = resolve(algorithm, params)
+    check_upstream_keywords(algorithm, model, explicit)
     return dict(model.model_dump())
 
 
@@ -52,11 +57,13 @@ class NativeBackend(Backend):
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
         full, torchrun, launch = self.plan(params)
         if launch:
-            if callbacks:
+            hub, other = split_callbacks(callbacks)
+            if other:
                 raise InvalidInputError(
-                    "callbacks run in the training process, but this run is launched as "
-                    f"{torchrun['nproc_per_node']} x {torchrun['nnodes']} separate processes; start your script "
-                    "with torchrun yourself (then training runs in-process) or drop the callbacks"
+                    "engine callbacks (on_step/on_checkpoint) run in the training process, but this run is "
+                    f"launched as {torchrun['nproc_per_node']} x {torchrun['nnodes']} separate processes; start "
+                    "your script with torchrun yourself (then training runs in-process), drop them, or write "
+                    "them as TrainingHubCallback subclasses (sent to the processes by class source)"
                 )
             logger.info(
                 "%s: launching %s process(es) per node on %s node(s) under torchrun",
@@ -64,13 +71,51 @@ class NativeBackend(Backend):
                 torchrun["nproc_per_node"],
                 torchrun["nnodes"],
             )
-            return launch_engine(self.algorithm, full, torchrun)
+            with callbacks_payload(hub, str(full["ckpt_output_dir"])):
+                return self._upstream_layout(launch_engine(self.algorithm, full, torchrun), full)
         from training_hub.engine import run_training
 
-        return run_training(self.algorithm, full, callbacks=list(callbacks) if callbacks else None)
+        summary = run_training(self.algorithm, full, callbacks=list(callbacks) if callbacks else None)
+        return self._upstream_layout(summary, full)
+
+    def _upstream_layout(self, summary: dict[str, Any], full: dict[str, Any]) -> Any:
+        """Add the names upstream's OSFT scripts look for (see :mod:`training_hub.backends.upstream_layout`)."""
+        if self.algorithm != "osft":
+            return summary
+        from training_hub.backends.upstream_layout import apply_osft_layout
+
+        return apply_osft_layout(summary, str(full["ckpt_output_dir"]))
 
 
 class PeftLoRABackend(NativeBackend):
-    """LoRA on the portable engine (PEFT adapters)."""
+    """LoRA on the portable engine (PEFT adapters). As upstream's ``lora_sft``, the adapter is also at
+    ``ckpt_output_dir`` with ``checkpoint-<step>/`` beside it, and the result has ``model``, ``tokenizer`` and
+    ``trainer`` (see :mod:`training_hub.backends.upstream_layout`)."""
 
     name = "peft"
+
+    def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
+        from training_hub.backends.upstream_layout import apply_lora_layout
+
+        summary = super().execute_training(params, callbacks)
+        return apply_lora_layout(summary, str(params["ckpt_output_dir"]))
+
+
+@contextmanager
+def callbacks_payload(callbacks: list[Any], directory: str) -> Iterator[None]:
+    """Within the block, ``TRAINING_HUB_CALLBACKS_PATH`` names a payload of ``callbacks`` in ``directory``
+    (nothing is written when there are none)."""
+    from training_hub.adapters.serialize import CALLBACKS_PATH_ENV, write_hub_callbacks_payload
+
+    if not callbacks:
+        yield
+        return
+    previous = os.environ.get(CALLBACKS_PATH_ENV)
+    os.environ[CALLBACKS_PATH_ENV] = write_hub_callbacks_payload(callbacks, payload_dir=directory)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(CALLBACKS_PATH_ENV, None)
+        else:
+            os.environ[CALLBACKS_PATH_ENV] = previous

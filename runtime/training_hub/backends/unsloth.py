@@ -1,15 +1,17 @@
 """``unsloth`` backend for ``lora_sft`` (upstream engine; one CUDA GPU).
 
 :func:`translate` is the one place where training_hub names become the keyword arguments of unsloth's
-``FastLanguageModel.from_pretrained`` / ``FastLanguageModel.get_peft_model`` and TRL's ``SFTConfig``. Unlike
-upstream training_hub, packing is off so that ``effective_batch_size`` counts samples (as everywhere else),
-and only assistant tokens train (``assistant_only_loss``; the model's chat template must mark assistant
-turns with ``{% generation %}``). ``max_tokens_per_gpu``, pretraining and multi-process runs are errors
+``FastLanguageModel.from_pretrained`` / ``FastLanguageModel.get_peft_model`` and TRL's ``SFTConfig``. As
+upstream, ``sample_packing`` is on unless set to false, ``micro_batch_size`` / ``gradient_accumulation_steps``
+set TRL's batch, and alpaca samples train as one text in upstream's ``### Instruction`` template. As upstream, the whole conversation trains (TRL's ``assistant_only_loss`` stays off: it needs chat templates
+with ``{% generation %}`` markers). As upstream, the adapter is saved at ``ckpt_output_dir`` (TRL's
+``checkpoint-N/`` beside it) and the result is ``{"model", "tokenizer", "trainer"}``. ``max_tokens_per_gpu``, pretraining and multi-process runs are errors
 here (upstream accepted and ignored some of them): use ``backend='peft'``.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
@@ -17,6 +19,8 @@ from training_hub.backends.common import UNSLOTH_EXTRA, Compatibility, resolve, 
 from training_hub.errors import InvalidInputError
 from training_hub.observability.trackers.hf import hf_tracker_args, tracker_environment
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
+
+logger = logging.getLogger("training_hub")
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 #: Largest per-device batch; ``effective_batch_size`` is reached with gradient accumulation.
@@ -41,6 +45,9 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     Raises:
         InvalidInputError: When a parameter the user set cannot be honoured.
     """
+    from training_hub.data.formats import DEFAULT_KEYS
+    from training_hub.data.options import data_keys
+
     m, explicit = resolve("lora_sft", params)
     compat = Compatibility("unsloth", m, explicit, "backend='peft'")
     compat.only("max_tokens_per_gpu", [None], "pads batches and has no per-GPU token budget")
@@ -48,9 +55,15 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     compat.only("block_size", [None], "is wired here for instruction data only")
     compat.only("data_format", ["auto", "messages", "alpaca"], "reads messages or alpaca data here")
     compat.only("overlong_policy", ["truncate"], "truncates samples longer than max_seq_len")
-    compat.only("unmask_roles", [None, ["assistant"]], "trains on assistant tokens only")
+    compat.only("unmask_roles", [None], "trains on every token of the conversation (as upstream)")
     compat.only("distributed_strategy", ["auto", "ddp"], "does not shard with FSDP")
     compat.only("checkpoint_storage", [None], "does not mirror checkpoints to object storage here")
+    for name in ("bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant"):
+        compat.only(name, [None], "is wired here with unsloth's own 4-bit settings (load_in_4bit) only")
+    for name in ("enable_model_splitting", "finetune_vision_layers", "finetune_language_layers"):
+        compat.only(name, [None], "is wired here for language models on one GPU only")
+    compat.only("flash_attention", [None, True], "picks its attention kernel itself")
+    compat.only("dataset_type", [None, "chat_template", "alpaca"], "reads messages or alpaca data here")
     compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
     torchrun = get_torchrun_params({k: getattr(m, k) for k in TORCHRUN_KEYS})
     if torchrun["nproc_per_node"] != 1 or torchrun["nnodes"] != 1:
@@ -72,7 +85,11 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
             )
     notes = compat.check()
 
-    per_device = micro_batch(m.effective_batch_size)
+    per_device = m.micro_batch_size or micro_batch(m.effective_batch_size)
+    if m.effective_batch_size % per_device:
+        raise InvalidInputError(
+            f"micro_batch_size={per_device} does not divide effective_batch_size={m.effective_batch_size}"
+        )
     if save_steps:
         save = {"save_strategy": "steps", "save_steps": save_steps}
     else:
@@ -92,15 +109,18 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
         "adam_epsilon": m.adam_epsilon,
         "max_grad_norm": m.max_grad_norm if m.max_grad_norm is not None else 0.0,
         "seed": m.seed,
-        "bf16": True if m.bf16 is None else m.bf16,
+        "bf16": (not m.fp16) if m.bf16 is None else m.bf16,
         "max_length": m.max_seq_len,
-        "packing": False,
-        "assistant_only_loss": True,
+        "packing": True if m.sample_packing is None else m.sample_packing,  # upstream's default: on
         "use_liger_kernel": m.use_liger,
         "save_total_limit": m.keep_last_checkpoints,
-        "logging_steps": 1,
+        "logging_steps": m.logging_steps or 1,
         **save,
     }
+    if m.fp16:
+        sft_config["fp16"] = True
+    if m.tf32 is not None:
+        sft_config["tf32"] = m.tf32
     trackers, tracker_env = hf_tracker_args(m.model_dump())
     sft_config.update(trackers)
     if m.eval_data_path:
@@ -111,6 +131,8 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
             "model_name": m.model_path,
             "max_seq_length": m.max_seq_len,
             "load_in_4bit": m.load_in_4bit,
+            **({"load_in_8bit": True} if m.load_in_8bit else {}),
+            **({"trust_remote_code": True} if m.trust_remote_code else {}),
             "dtype": None if m.bf16 is None else ("bfloat16" if m.bf16 else "float32"),
         },
         "peft": {
@@ -123,29 +145,35 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
             "random_state": m.seed,
         },
         "sft_config": sft_config,
-        "data": {"data_path": m.data_path, "data_format": m.data_format, "eval_data_path": m.eval_data_path},
+        "data": {
+            "data_path": m.data_path,
+            "data_format": m.data_format,
+            "eval_data_path": m.eval_data_path,
+            "keys": {**DEFAULT_KEYS, **data_keys(m.model_dump())},
+        },
         "env": tracker_env,
         "save_merged": m.merge_adapter,
         "notes": notes,
     }
 
 
-def _alpaca_to_messages(sample: dict[str, Any]) -> dict[str, Any]:
-    prompt = sample["instruction"] + (f"\n\n{sample['input']}" if sample.get("input") else "")
-    return {
-        "messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": sample["output"]}]
-    }
+def _load_messages(load_dataset: Any, path: str, keys: dict[str, str]) -> Any:
+    """A JSONL file of messages (a ``messages`` column) or alpaca samples (a ``text`` column)."""
+    from training_hub.data.formats import alpaca_text
 
-
-def _load_messages(load_dataset: Any, path: str) -> Any:
-    """A JSONL file of messages or alpaca samples as a dataset of messages."""
     dataset = load_dataset("json", data_files=path, split="train")
-    if "instruction" in dataset.column_names:
-        return dataset.map(_alpaca_to_messages, remove_columns=dataset.column_names)
-    if "messages" not in dataset.column_names:
-        raise InvalidInputError(
-            f"{path}: unsloth backend needs `messages` or alpaca samples, found columns {dataset.column_names}"
+    if keys["instruction"] in dataset.column_names:
+        return dataset.map(
+            lambda s: {"text": alpaca_text(s[keys["instruction"]], s.get(keys["input"]), s[keys["output"]])},
+            remove_columns=dataset.column_names,
         )
+    if keys["messages"] not in dataset.column_names:
+        raise InvalidInputError(
+            f"{path}: unsloth backend needs `{keys['messages']}` or alpaca samples, found columns "
+            f"{dataset.column_names}"
+        )
+    if keys["messages"] != "messages":
+        dataset = dataset.rename_column(keys["messages"], "messages")
     return dataset
 
 
@@ -173,21 +201,63 @@ class UnslothLoRABackend(Backend):
             model_kwargs["dtype"] = getattr(torch, model_kwargs["dtype"])
         model, tokenizer = FastLanguageModel.from_pretrained(**model_kwargs)
         model = FastLanguageModel.get_peft_model(model, **translated["peft"])
-        dataset = _load_messages(load_dataset, translated["data"]["data_path"])
+        keys = translated["data"]["keys"]
+        dataset = _load_messages(load_dataset, translated["data"]["data_path"], keys)
         eval_path = translated["data"]["eval_data_path"]
         trainer = SFTTrainer(
             model=model,
             processing_class=tokenizer,
             train_dataset=dataset,
-            eval_dataset=_load_messages(load_dataset, eval_path) if eval_path else None,
+            eval_dataset=_load_messages(load_dataset, eval_path, keys) if eval_path else None,
             args=SFTConfig(**translated["sft_config"]),
-            callbacks=list(callbacks) if callbacks else None,
+            callbacks=[
+                metrics_file_callback(translated["sft_config"]["output_dir"]),
+                *hf_callbacks(callbacks),
+            ],
         )
         with tracker_environment(translated["env"]):
             result = trainer.train()
         output_dir = translated["sft_config"]["output_dir"]
-        model.save_pretrained(f"{output_dir}/adapter")
-        tokenizer.save_pretrained(f"{output_dir}/adapter")
+        model.save_pretrained(output_dir)
+        tokenizer.save_pretrained(output_dir)
         if translated["save_merged"]:
             model.save_pretrained_merged(f"{output_dir}/merged", tokenizer, save_method="merged_16bit")
-        return {"ckpt_output_dir": output_dir, "train_result": getattr(result, "metrics", {})}
+        logger.info("unsloth: trained (%s); adapter in %s", getattr(result, "metrics", {}), output_dir)
+        return {"model": model, "tokenizer": tokenizer, "trainer": trainer}
+
+
+def hf_callbacks(callbacks: Callbacks) -> list[Any]:
+    """Hugging Face callbacks for TRL: hub callbacks adapted, others (``TrainerCallback``) as given."""
+    from training_hub.adapters.unsloth import adapt_hub_callbacks
+    from training_hub.callbacks import split_callbacks
+
+    hub, other = split_callbacks(callbacks)
+    return [*adapt_hub_callbacks(hub), *other] if hub else other
+
+
+#: The metrics file every backend writes in ``ckpt_output_dir`` (the native engine's name and fields).
+METRICS_FILE = "training_metrics.jsonl"
+
+
+def metrics_file_callback(output_dir: str) -> Any:
+    """A Hugging Face callback appending each logged row to ``<output_dir>/training_metrics.jsonl`` with the
+    native engine's field names (``step``, ``epoch``, ``loss``, ``lr``, ``grad_norm``, ``eval_loss``), so
+    that ``plot_loss`` and the TrainingRun status read unsloth runs as they read native ones."""
+    import json
+    import os
+
+    from transformers import TrainerCallback
+
+    renames = {"learning_rate": "lr"}
+
+    class MetricsFile(TrainerCallback):  # type: ignore[misc]
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            if not logs or not state.is_world_process_zero:
+                return
+            row = {"step": state.global_step, "total_steps": state.max_steps, "epoch": state.epoch}
+            row.update({renames.get(k, k): v for k, v in logs.items() if isinstance(v, int | float)})
+            os.makedirs(output_dir, exist_ok=True)
+            with open(os.path.join(output_dir, METRICS_FILE), "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+    return MetricsFile()

@@ -171,6 +171,8 @@ def prepare_dataset(
     is_pretraining: bool = False,
     block_size: int | None = None,
     output_dir: str | Path | None = None,
+    keys: dict[str, str] | None = None,
+    alpaca_as_text: bool = False,
 ) -> tuple[TokenizedDataset, DataStats]:
     """Validate, tokenise and (if `output_dir` is set) cache a JSONL training file.
 
@@ -187,6 +189,8 @@ def prepare_dataset(
         is_pretraining: Require `document` data.
         block_size: Chunk length of document data (default `max_seq_len`).
         output_dir: Directory for the cache (`tokenized-<key>.npz` and `.json`).
+        keys: The file's key names where they differ from the defaults (see `formats.DEFAULT_KEYS`).
+        alpaca_as_text: Train alpaca samples as one text, every token (upstream's LoRA), not as chat.
 
     Returns:
         The dataset and its statistics.
@@ -202,7 +206,7 @@ def prepare_dataset(
         )
     if block_size is not None and block_size > max_seq_len:
         raise InvalidInputError(f"block_size ({block_size}) must not exceed max_seq_len ({max_seq_len})")
-    fmt, records = read_records(path, data_format)
+    fmt, records = read_records(path, data_format, keys, alpaca_as_text)
     resolve_format(fmt, is_pretraining, str(path))
     if fmt == "document" and unmask_roles:
         raise InvalidInputError("unmask_roles applies to `messages`/`alpaca` data, not `document` data")
@@ -227,6 +231,8 @@ def prepare_dataset(
                 "overlong": overlong_policy,
                 "unmask_roles": sorted(unmask_roles or []),
                 "block_size": block_size,
+                "keys": keys or {},
+                "alpaca_as_text": alpaca_as_text,
             },
             sort_keys=True,
         )
@@ -248,7 +254,12 @@ def prepare_dataset(
     if fmt == "document":
         samples, lines = tokenize_documents(records, tokenizer, block_size or max_seq_len)
     else:
-        samples = tokenize_chat(records, tokenizer, unmask_roles, where)
+        if records[0].text is not None:
+            from training_hub.data.texts import tokenize_texts
+
+            samples = tokenize_texts(records, tokenizer)
+        else:
+            samples = tokenize_chat(records, tokenizer, unmask_roles, where)
         lines = [r.line for r in records]
         kept: list[tuple[np.ndarray, np.ndarray]] = []
         kept_lines: list[int] = []

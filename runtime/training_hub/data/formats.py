@@ -2,9 +2,14 @@
 
 Formats (one JSON object per line; blank lines are skipped):
 
-* ``messages``: ``{"messages": [{"role": ..., "content": ...}, ...], "unmask": false}``
+* ``messages``: ``{"messages": [{"role": ..., "content": ...}, ...], "unmask": false}``; an assistant
+  message's ``reasoning_content`` is kept for chat templates that render it. The legacy ``pretraining`` role
+  of instructlab-training is read as a sample trained on every role but system (``unmask``).
 * ``document``: ``{"document": "raw text"}`` (pretraining)
 * ``alpaca``: ``{"instruction": ..., "input": ..., "output": ...}`` (``input`` optional)
+
+The keys are configurable (upstream's ``document_column_name`` and ``field_messages``, ``field_instruction``,
+``field_input``, ``field_output``): ``keys`` maps each default key to the file's key.
 
 Every malformed line raises :class:`~training_hub.errors.DataFormatError` naming the file and the 1-based
 line number.
@@ -21,6 +26,16 @@ from training_hub.errors import DataFormatError, InvalidInputError
 
 FORMATS: tuple[str, ...] = ("messages", "document", "alpaca")
 ROLES: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
+#: instructlab-training's legacy role of raw text inside `messages` samples.
+PRETRAINING_ROLE = "pretraining"
+#: The default keys of each format's fields (``keys`` arguments map them to a file's keys).
+DEFAULT_KEYS: dict[str, str] = {
+    "messages": "messages",
+    "document": "document",
+    "instruction": "instruction",
+    "input": "input",
+    "output": "output",
+}
 
 
 @dataclass
@@ -32,20 +47,32 @@ class Record:
         messages: Chat messages (`messages` and `alpaca` samples).
         unmask: Train on every role but system (`messages` samples that set `"unmask": true`).
         document: Raw text (`document` samples).
+        text: A whole-text sample trained on every token (alpaca read as upstream's LoRA reads it).
     """
 
     line: int
     messages: list[dict[str, str]] = field(default_factory=list)
     unmask: bool = False
     document: str | None = None
+    text: str | None = None
 
 
-def detect_format(keys: set[str] | dict[str, Any], where: str = "") -> str:
+def alpaca_text(instruction: str, extra: str | None, output: str) -> str:
+    """An alpaca sample as one text in upstream's LoRA template (``### Instruction:`` ... ``### Response:``)."""
+    if extra:
+        return f"### Instruction:\n{instruction}\n\n### Input:\n{extra}\n\n### Response:\n{output}"
+    return f"### Instruction:\n{instruction}\n\n### Response:\n{output}"
+
+
+def detect_format(
+    keys: set[str] | dict[str, Any], where: str = "", fields: dict[str, str] | None = None
+) -> str:
     """Detect the data format from the keys of a sample.
 
     Args:
         keys: Keys (or the object) of the first sample.
         where: `file:line` for the error message.
+        fields: Default key -> the file's key (see :data:`DEFAULT_KEYS`).
 
     Returns:
         `messages`, `document` or `alpaca`.
@@ -54,11 +81,12 @@ def detect_format(keys: set[str] | dict[str, Any], where: str = "") -> str:
         DataFormatError: If no format matches.
     """
     names = set(keys)
-    if "messages" in names:
+    k = {**DEFAULT_KEYS, **(fields or {})}
+    if k["messages"] in names:
         return "messages"
-    if "document" in names:
+    if k["document"] in names:
         return "document"
-    if "instruction" in names and "output" in names:
+    if k["instruction"] in names and k["output"] in names:
         return "alpaca"
     raise DataFormatError(
         f"{where}: cannot detect the data format from keys {sorted(names)}: expected `messages` "
@@ -81,13 +109,14 @@ def _check_str(obj: dict[str, Any], key: str, where: str, required: bool = True)
     return value
 
 
-def _parse_messages(obj: dict[str, Any], where: str, line: int) -> Record:
-    messages = obj.get("messages")
+def _parse_messages(obj: dict[str, Any], where: str, line: int, key: str = "messages") -> Record:
+    messages = obj.get(key)
     if not isinstance(messages, list):
         raise _fail(where, f"`messages` must be a list, got {type(messages).__name__}")
     if not messages:
         raise _fail(where, "`messages` is empty")
     out: list[dict[str, str]] = []
+    legacy_unmask = False
     for i, msg in enumerate(messages):
         here = f"{where}: message {i}"
         if not isinstance(msg, dict):
@@ -95,34 +124,54 @@ def _parse_messages(obj: dict[str, Any], where: str, line: int) -> Record:
         role = msg.get("role")
         if not isinstance(role, str):
             raise DataFormatError(f"{here}: `role` must be a string")
-        if role not in ROLES:
+        if role == PRETRAINING_ROLE:
+            legacy_unmask = True
+            role = "assistant"
+        elif role not in ROLES:
             raise DataFormatError(f"{here}: unknown role {role!r} (allowed: {', '.join(sorted(ROLES))})")
         content = msg.get("content")
         if not isinstance(content, str):
             raise DataFormatError(f"{here}: `content` must be a string, got {type(content).__name__}")
-        out.append({"role": role, "content": content})
+        item = {"role": role, "content": content}
+        reasoning = msg.get("reasoning_content")
+        if reasoning is not None:
+            if not isinstance(reasoning, str):
+                raise DataFormatError(f"{here}: `reasoning_content` must be a string")
+            item["reasoning_content"] = reasoning
+        out.append(item)
     unmask = obj.get("unmask", False)
     if not isinstance(unmask, bool):
         raise _fail(where, f"`unmask` must be true or false, got {unmask!r}")
-    return Record(line=line, messages=out, unmask=unmask)
+    return Record(line=line, messages=out, unmask=unmask or legacy_unmask)
 
 
-def _parse_alpaca(obj: dict[str, Any], where: str, line: int) -> Record:
-    instruction = _check_str(obj, "instruction", where)
-    extra = _check_str(obj, "input", where, required=False)
-    output = _check_str(obj, "output", where)
+def _parse_alpaca(
+    obj: dict[str, Any], where: str, line: int, k: dict[str, str] = DEFAULT_KEYS, as_text: bool = False
+) -> Record:
+    instruction = _check_str(obj, k["instruction"], where)
+    extra = _check_str(obj, k["input"], where, required=False)
+    output = _check_str(obj, k["output"], where)
+    if as_text:
+        return Record(line=line, text=alpaca_text(instruction, extra, output))
     prompt = f"{instruction}\n\n{extra}" if extra else instruction
     return Record(
         line=line, messages=[{"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
     )
 
 
-def read_records(path: str | Path, data_format: str = "auto") -> tuple[str, list[Record]]:
+def read_records(
+    path: str | Path,
+    data_format: str = "auto",
+    keys: dict[str, str] | None = None,
+    alpaca_as_text: bool = False,
+) -> tuple[str, list[Record]]:
     """Read and validate a whole JSONL file.
 
     Args:
         path: The JSONL file.
         data_format: `auto` (detect from the first sample's keys) or one of :data:`FORMATS`.
+        keys: Default key -> the file's key, for files with other key names (see :data:`DEFAULT_KEYS`).
+        alpaca_as_text: Read alpaca samples as whole texts (:func:`alpaca_text`), as upstream's LoRA does.
 
     Returns:
         The format and the validated records, in file order.
@@ -138,6 +187,7 @@ def read_records(path: str | Path, data_format: str = "auto") -> tuple[str, list
     if not p.is_file():
         raise InvalidInputError(f"data file {str(p)!r} does not exist (or is not a file)")
     fmt = None if data_format == "auto" else data_format
+    k = {**DEFAULT_KEYS, **(keys or {})}
     records: list[Record] = []
     with p.open("r", encoding="utf-8") as fh:
         for lineno, raw in enumerate(fh, start=1):
@@ -151,15 +201,15 @@ def read_records(path: str | Path, data_format: str = "auto") -> tuple[str, list
             if not isinstance(obj, dict):
                 raise _fail(where, f"each line must be a JSON object, got {type(obj).__name__}")
             if fmt is None:
-                fmt = detect_format(obj, where)
+                fmt = detect_format(obj, where, k)
             if fmt == "messages":
-                if "messages" not in obj:
-                    raise _fail(where, "missing key `messages`")
-                records.append(_parse_messages(obj, where, lineno))
+                if k["messages"] not in obj:
+                    raise _fail(where, f"missing key `{k['messages']}`")
+                records.append(_parse_messages(obj, where, lineno, k["messages"]))
             elif fmt == "document":
-                records.append(Record(line=lineno, document=_check_str(obj, "document", where)))
+                records.append(Record(line=lineno, document=_check_str(obj, k["document"], where)))
             else:
-                records.append(_parse_alpaca(obj, where, lineno))
+                records.append(_parse_alpaca(obj, where, lineno, k, alpaca_as_text))
     if fmt is None or not records:
         raise DataFormatError(f"{p}: the file holds no sample")
     return fmt, records

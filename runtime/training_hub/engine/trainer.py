@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from training_hub import errors
+from training_hub.callbacks import split_callbacks
 from training_hub.data import BatchPlanner, DataStats, TokenizedDataset, collate_packed, prepare_dataset
+from training_hub.data.options import data_options
 from training_hub.engine import checkpoint as ckpt
 from training_hub.engine.callbacks import invoke, set_current_model
 from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext, barrier, broadcast_object
 from training_hub.engine.evaluation import setup_evaluation
+from training_hub.engine.hub_events import HubEvents, payload_callbacks
 from training_hub.engine.model_setup import ModelBundle, build_model, load_tokenizer
 from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state
 from training_hub.engine.packed_attention import packed_kwargs
@@ -55,7 +58,10 @@ class Trainer:
         self.cfg = cfg
         self.ctx = ctx
         self.p = cfg.params
-        self.callbacks = list(callbacks or []) if ctx.is_main else []
+        hub, engine_callbacks = split_callbacks(callbacks)
+        self.callbacks = engine_callbacks if ctx.is_main else []
+        # TrainingHubCallback hooks (upstream's contract): every rank holds them, each decides where it runs.
+        self.hub = HubEvents(hub + payload_callbacks(), ctx.is_main, str(cfg.ckpt_dir))
         # Observability: a loss guard on every rank (all ranks see the same reduced loss, so they stop
         # together), step output as a bar or plain lines, and the pod's progress reporter / metrics
         # exporter on rank 0 (configured by the environment; see docs/observability.md).
@@ -85,12 +91,12 @@ class Trainer:
         data_path = data_path or self.p["data_path"]
         kwargs: dict[str, Any] = {
             "max_seq_len": self.p["max_seq_len"],
-            "data_format": self.p["data_format"],
             "overlong_policy": self.p["overlong_policy"],
-            "unmask_roles": self.p["unmask_roles"],
             "is_pretraining": self.p["is_pretraining"],
             "block_size": self.p["block_size"],
             "output_dir": self.cfg.data_output_dir,
+            # data_format, unmask_roles, keys, alpaca_as_text (upstream's names included)
+            **data_options(self.p, self.cfg.algorithm),
         }
         status: tuple[str, str] = ("ok", "")
         result: tuple[TokenizedDataset, DataStats] | None = None
@@ -266,6 +272,7 @@ class Trainer:
         barrier(self.ctx)
         if self.ctx.is_main:
             self._checkpointed(final, kind)
+        self.hub.fire("on_save", {"checkpoint_path": str(final), "kind": kind})
         return final
 
     # ------------------------------------------------------------------------------- object storage
@@ -451,11 +458,20 @@ class Trainer:
         session_start = time.time()
         base_elapsed = float(progress["elapsed"])
         bundle.model.train()
+        hub = self.hub
+        hub.step, hub.epoch, hub.loss = progress["step"], progress["step"] // spe, final_loss
+        hub.fire("on_train_begin")
         try:
             step = progress["step"]
+            first = True
             while step < total_steps:
                 t0 = time.time()
                 epoch, in_epoch = divmod(step, spe)
+                hub.step, hub.epoch = step, epoch
+                if in_epoch == 0 or first:  # a resumed run begins its epoch mid-way
+                    hub.fire("on_epoch_begin")
+                first = False
+                hub.fire("on_step_begin")
                 plan = planner.plan(epoch, in_epoch)
                 micro = plan.rank_micro_batches[ctx.rank]
                 denom = max(plan.num_targets, 1)
@@ -543,6 +559,12 @@ class Trainer:
                     }
                     self._write_metrics(row)
                     invoke(self.callbacks, "on_step", row)
+                hub.step, hub.loss, hub.learning_rate = step, loss, lr
+                hub.fire(
+                    "on_log", row if ctx.is_main else {"step": step, "epoch": epoch, "loss": loss, "lr": lr}
+                )
+                if evaluation:
+                    hub.fire("on_evaluate", evaluation, loss=evaluation.get("eval_loss"))
                 self.guard.check(step, loss)
 
                 epoch_end = in_epoch == spe - 1
@@ -558,6 +580,9 @@ class Trainer:
                     self.save_full_state(bundle, opt, sched, progress)
                 elif stop or step == total_steps:
                     self.save_full_state(bundle, opt, sched, progress)
+                hub.fire("on_step_end")
+                if epoch_end:
+                    hub.fire("on_epoch_end")
                 if stop:
                     self._drain_mirror()
                     raise Preempted(
@@ -580,8 +605,10 @@ class Trainer:
                 ckpt.commit(final_dir)
                 barrier(ctx)
                 self._checkpointed(final_dir, "final")
+                hub.fire("on_save", {"checkpoint_path": str(final_dir), "kind": "final"})
             elif self._last_hf_step == step and self._hf_saved:
                 barrier(ctx)
+                hub.fire("on_save", {"checkpoint_path": str(final_dir), "kind": "final"})
             else:
                 self.save_hf(bundle, final_dir, "final")
             self._drain_mirror()
@@ -616,6 +643,7 @@ class Trainer:
             summary["output_model_uri"] = join(self.mirror.uri, ckpt.FINAL_MODEL_SUBDIR)
         if ctx.is_main:
             invoke(self.callbacks, "on_train_end", summary)
+        hub.fire("on_train_end", {k: v for k, v in summary.items() if k != "data_stats"})
         return summary
 
 

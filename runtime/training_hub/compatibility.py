@@ -1,0 +1,413 @@
+"""What this package provides of upstream training_hub 0.11.2's public API, and where it differs on purpose.
+
+``docs/compatibility.md`` is generated from this module (``python -m training_hub.compatibility --write``);
+``tests/compat`` checks the upstream lists below against the published sdist (read with ``ast``), checks that
+the page is current, and gives each difference a named test.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+#: The upstream release this package is a drop-in for.
+UPSTREAM_VERSION = "0.11.2"
+
+#: Upstream's ``training_hub.__all__`` (checked against the sdist by tests/compat).
+UPSTREAM_EXPORTS: tuple[str, ...] = tuple(
+    [
+        "Algorithm",
+        "Backend",
+        "AlgorithmRegistry",
+        "create_algorithm",
+        "sft",
+        "osft",
+        "lora_sft",
+        "lora_grpo",
+        "grpo",
+        "SFTAlgorithm",
+        "InstructLabTrainingSFTBackend",
+        "OSFTAlgorithm",
+        "MiniTrainerOSFTBackend",
+        "LoRASFTAlgorithm",
+        "UnslothLoRABackend",
+        "LoRAGRPOAlgorithm",
+        "ARTLoRAGRPOBackend",
+        "VeRLLoRAGRPOBackend",
+        "gepa",
+        "GEPAAlgorithm",
+        "GEPABackend",
+        "MLflowGEPABackend",
+        "embedding_sft",
+        "EmbeddingSFTAlgorithm",
+        "SentenceTransformersBackend",
+        "tool_call_reward",
+        "binary_reward",
+        "welcome",
+        "BasicEstimator",
+        "OSFTEstimatorExperimental",
+        "OSFTEstimator",
+        "LoRAEstimator",
+        "QLoRAEstimator",
+        "estimate",
+        "TrainingHubCallback",
+        "TrainingHubContext",
+        "TrainingHubControl",
+        "merge_default_callbacks",
+        "JITCheckpointCallback",
+        "RemoteCheckpointSyncCallback",
+        "ITSRollout",
+        "plot_loss",
+    ]
+)
+
+#: Upstream's keywords of each training function, in its order (checked against the sdist by tests/compat).
+UPSTREAM_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "sft": tuple(
+        [
+            "model_path",
+            "data_path",
+            "ckpt_output_dir",
+            "backend",
+            "num_epochs",
+            "effective_batch_size",
+            "learning_rate",
+            "max_seq_len",
+            "max_tokens_per_gpu",
+            "data_output_dir",
+            "save_samples",
+            "warmup_steps",
+            "accelerate_full_state_at_epoch",
+            "checkpoint_at_epoch",
+            "is_pretraining",
+            "block_size",
+            "document_column_name",
+            "beta1",
+            "beta2",
+            "eps",
+            "weight_decay",
+            "nproc_per_node",
+            "nnodes",
+            "node_rank",
+            "rdzv_id",
+            "rdzv_endpoint",
+            "master_addr",
+            "master_port",
+            "wandb_project",
+            "wandb_entity",
+            "wandb_run_name",
+            "tensorboard_log_dir",
+            "mlflow_tracking_uri",
+            "mlflow_experiment_name",
+            "mlflow_run_name",
+            "callbacks",
+            "enable_jit_checkpoint",
+            "checkpoint_storage",
+        ]
+    ),
+    "osft": tuple(
+        [
+            "model_path",
+            "data_path",
+            "unfreeze_rank_ratio",
+            "effective_batch_size",
+            "max_tokens_per_gpu",
+            "max_seq_len",
+            "learning_rate",
+            "ckpt_output_dir",
+            "data_output_dir",
+            "backend",
+            "target_patterns",
+            "seed",
+            "use_liger",
+            "use_processed_dataset",
+            "unmask_messages",
+            "is_pretraining",
+            "block_size",
+            "document_column_name",
+            "lr_scheduler",
+            "warmup_steps",
+            "lr_scheduler_kwargs",
+            "beta1",
+            "beta2",
+            "eps",
+            "weight_decay",
+            "checkpoint_at_epoch",
+            "save_final_checkpoint",
+            "num_epochs",
+            "nproc_per_node",
+            "nnodes",
+            "node_rank",
+            "rdzv_id",
+            "rdzv_endpoint",
+            "master_port",
+            "master_addr",
+            "wandb_project",
+            "wandb_entity",
+            "wandb_run_name",
+            "tensorboard_log_dir",
+            "mlflow_tracking_uri",
+            "mlflow_experiment_name",
+            "mlflow_run_name",
+            "trust_remote_code",
+            "callbacks",
+            "enable_jit_checkpoint",
+            "checkpoint_storage",
+        ]
+    ),
+    "lora_sft": tuple(
+        [
+            "model_path",
+            "data_path",
+            "ckpt_output_dir",
+            "backend",
+            "lora_r",
+            "lora_alpha",
+            "lora_dropout",
+            "target_modules",
+            "num_epochs",
+            "effective_batch_size",
+            "micro_batch_size",
+            "gradient_accumulation_steps",
+            "learning_rate",
+            "max_seq_len",
+            "lr_scheduler",
+            "warmup_steps",
+            "load_in_4bit",
+            "load_in_8bit",
+            "bnb_4bit_quant_type",
+            "bnb_4bit_compute_dtype",
+            "bnb_4bit_use_double_quant",
+            "flash_attention",
+            "sample_packing",
+            "bf16",
+            "fp16",
+            "tf32",
+            "save_steps",
+            "eval_steps",
+            "logging_steps",
+            "save_total_limit",
+            "wandb_project",
+            "wandb_entity",
+            "wandb_run_name",
+            "tensorboard_log_dir",
+            "mlflow_tracking_uri",
+            "mlflow_experiment_name",
+            "mlflow_run_name",
+            "dataset_type",
+            "field_messages",
+            "field_instruction",
+            "field_input",
+            "field_output",
+            "nproc_per_node",
+            "nnodes",
+            "node_rank",
+            "rdzv_id",
+            "rdzv_endpoint",
+            "master_addr",
+            "master_port",
+            "enable_model_splitting",
+            "finetune_vision_layers",
+            "finetune_language_layers",
+            "trust_remote_code",
+            "callbacks",
+            "eval_data_path",
+            "per_device_eval_batch_size",
+            "enable_jit_checkpoint",
+            "checkpoint_storage",
+        ]
+    ),
+    "embedding_sft": tuple(
+        [
+            "model_path",
+            "data_path",
+            "ckpt_output_dir",
+            "backend",
+            "loss_type",
+            "loss_fn",
+            "num_epochs",
+            "batch_size",
+            "learning_rate",
+            "warmup_ratio",
+            "batch_sampler",
+            "eval_data_path",
+            "text_column",
+            "label_column",
+            "seed",
+        ]
+    ),
+}
+
+#: Upstream exports not provided here, with the reason.
+NOT_PROVIDED: dict[str, str] = {
+    "lora_grpo": "GRPO (reinforcement learning through ART/vLLM or VeRL) is not part of this project",
+    "grpo": "alias of lora_grpo",
+    "LoRAGRPOAlgorithm": "see lora_grpo",
+    "ARTLoRAGRPOBackend": "see lora_grpo",
+    "VeRLLoRAGRPOBackend": "see lora_grpo",
+    "gepa": "GEPA prompt optimisation (DSPy/MLflow) is not training and not part of this project",
+    "GEPAAlgorithm": "see gepa",
+    "GEPABackend": "see gepa",
+    "MLflowGEPABackend": "see gepa",
+    "tool_call_reward": "a GRPO reward function: see lora_grpo",
+    "binary_reward": "a GRPO reward function: see lora_grpo",
+    "ITSRollout": "inference-time scaling rollouts (vLLM serving) are not training",
+    "JITCheckpointCallback": (
+        "the engine checkpoints on SIGTERM itself (enable_jit_checkpoint); no callback to add"
+    ),
+    "RemoteCheckpointSyncCallback": "the engine mirrors to checkpoint_storage itself; no callback to add",
+}
+
+#: Upstream names whose behaviour here differs on purpose (each has a named test in tests/compat).
+DIFFERENCES: dict[str, str] = {
+    "backend": (
+        "default `auto` (upstream: the CUDA engine): the upstream engine when it is installed and CUDA is "
+        "present, else the portable backend"
+    ),
+    "**kwargs": (
+        "unknown keywords are errors naming the closest parameters (upstream passes them to the engine)"
+    ),
+    "accelerate_full_state_at_epoch": (
+        "native: the resumable full state is saved with every checkpoint whatever the value"
+    ),
+    "sample_packing": (
+        "native/peft: always packed padding-free with per-sample attention, so both values train the same"
+    ),
+    "logging_steps": "native/peft: the metrics file and trackers get every step",
+    "enable_jit_checkpoint": "native: unset means on (upstream: off); false turns it off",
+    "trust_remote_code": (
+        "native/peft: true is an error (built-in architectures only); estimate: accepted, nothing runs"
+    ),
+    "lora_sft messages": (
+        "peft: `messages` samples train the assistant tokens only, as sft does (upstream's unsloth path and "
+        "the `unsloth` backend here train the whole rendered conversation); set `unmask_roles` to train more"
+    ),
+    "pretraining role": (
+        "a `messages` sample with the legacy `pretraining` role trains every role but system, rendered by "
+        "the chat template"
+    ),
+}
+
+
+#: Keywords whose meaning here needs a word (same meaning as upstream).
+NOTES: dict[str, str] = {
+    "micro_batch_size": "same: sets `effective_batch_size` = micro x accumulation x processes when not given",
+    "gradient_accumulation_steps": "same: see `micro_batch_size`",
+    "save_steps": "same: a checkpoint every N steps (`save_samples` = N x `effective_batch_size`)",
+    "dataset_type": "same for `chat_template` and `alpaca`; `passthrough`: an error (no backend here has it)",
+    "field_messages": "same: the file's key of the messages",
+    "field_instruction": "same: the file's key of the instruction",
+    "field_input": "same: the file's key of the input",
+    "field_output": "same: the file's key of the output",
+    "document_column_name": "same: the file's key of pretraining documents",
+    "unmask_messages": "same: every role but system trains (exclusive with `unmask_roles`)",
+    "checkpoint_storage": "same: fsspec mirror with completion markers (docs/storage.md)",
+    "eval_data_path": "same (docs/trackers-and-eval.md)",
+    "checkpoint_at_epoch": "same; unset on mini-trainer: mini-trainer's default (off), as upstream",
+    "bf16": "same; unset on mini-trainer: mini-trainer's dtype choice, as upstream",
+}
+
+
+def keyword_status(function: str, keyword: str) -> str:
+    """One line saying what ``keyword`` of upstream's ``function`` does here."""
+    from training_hub.backends.native_upstream import NATIVE_LIMITS
+    from training_hub.params import UPSTREAM_RENAMES
+
+    if keyword in DIFFERENCES:
+        return f"accepted; differs: {DIFFERENCES[keyword]}"
+    if keyword in UPSTREAM_RENAMES:
+        return f"accepted, same as `{UPSTREAM_RENAMES[keyword]}`"
+    if keyword in NATIVE_LIMITS:
+        allowed, instead, other = NATIVE_LIMITS[keyword]
+        shown = ", ".join(repr(v) for v in allowed)
+        where = f"`{other}`: passed on" if other else "no backend here has it"
+        return f"{where}; native/peft: {shown} only (it {instead}), else an error"
+    if keyword in NOTES:
+        return NOTES[keyword]
+    if keyword == "callbacks":
+        return "same: `TrainingHubCallback` instances, every backend"
+    if keyword == "loss_fn":
+        return "same: a sentence-transformers loss object"
+    return "same"
+
+
+def render_markdown() -> str:
+    """The text of ``docs/compatibility.md``."""
+    from training_hub import __all__ as ours
+
+    lines = [
+        "<!-- GENERATED by `python -m training_hub.compatibility --write`. Do not edit. -->",
+        "# Compatibility with upstream training_hub",
+        "",
+        f"This library is a drop-in for [training_hub](https://pypi.org/project/training-hub/) "
+        f"{UPSTREAM_VERSION}: a script written for it runs unchanged (README's library section is one, run "
+        "by a test). `tests/compat` reads the published sdist (its `__all__` and the keyword lists of its "
+        "functions, with `ast`), calls every function with upstream's full keyword list (values and "
+        "`None`), trains a step on a tiny model where a keyword changes training, runs upstream's own "
+        "`tests/test_callbacks.py` against this package, and gives each difference below a named test.",
+        "",
+        'Rules: `None` always means "not set". A value the chosen backend cannot honour is an error that '
+        "names the backend that has it. Where our default differed, upstream's default wins for upstream's "
+        "name. Unknown keywords are errors (upstream passes them to its engine).",
+        "",
+        "## Exports (`from training_hub import ...`)",
+        "",
+        "| Name | Status |",
+        "|---|---|",
+    ]
+    for name in UPSTREAM_EXPORTS:
+        status = "provided" if name in ours else f"not provided: {NOT_PROVIDED.get(name, '?')}"
+        lines.append(f"| `{name}` | {status} |")
+    lines += [
+        "",
+        "Also: `training_hub.callbacks` (`TrainingHubCallback`, `TrainingHubContext`, `TrainingHubControl`, "
+        "`merge_default_callbacks`) and `training_hub.adapters` (`serialize`, `distributed`, `unsloth`, "
+        "`instructlab`, `mini_trainer`) with upstream's module and function names.",
+    ]
+    for function, keywords in UPSTREAM_KEYWORDS.items():
+        lines += ["", f"## `{function}()` keywords", "", "| Keyword | Here |", "|---|---|"]
+        lines += [f"| `{kw}` | {keyword_status(function, kw)} |" for kw in keywords]
+    lines += [
+        "",
+        "## `estimate()` and the estimator classes",
+        "",
+        'Upstream\'s signature and defaults (`training_method="sft"`, `num_gpus=8`, `gpu_memory` 80 GiB, '
+        "`model_path` Granite 3.3 8B, `verbose=1`, `trust_remote_code=False`, `unfreeze_rank_ratio=0.25`, "
+        "`lora_r=32`); `osft-e` is a deprecated alias of `osft`; the token budget is "
+        "`batch_size * max_seq_len / num_gpus` capped by `max_tokens_per_gpu`, as upstream. The numbers "
+        "come from this project's config-only estimator (docs/estimator.md); only `config.json` is read, "
+        "so `trust_remote_code` has nothing to run.",
+        "",
+        "## Other differences",
+        "",
+        "| Where | Difference |",
+        "|---|---|",
+    ]
+    lines += [f"| `{name}` | {text} |" for name, text in DIFFERENCES.items()]
+    lines += [
+        "| OSFT checkpoints | the native engine writes `hf_format/samples_<N>`; after training it adds "
+        "mini-trainer's `hf_format/samples_<N>.0` names (hard links, also for the final model) that upstream's "
+        "scripts glob for |",
+        "| `lora_sft` on `peft` | the adapter is at `ckpt_output_dir` and in `checkpoint-<step>/` as upstream, "
+        "and in `hf_format/`; `result['trainer']` is `None` (no Hugging Face Trainer), `model`/`tokenizer` "
+        "load from the final adapter on access |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``--write``: regenerate docs/compatibility.md; else print it."""
+    args = sys.argv[1:] if argv is None else argv
+    text = render_markdown()
+    if "--write" in args:
+        target = Path(__file__).resolve().parents[2] / "docs" / "compatibility.md"
+        target.write_text(text)
+        print(f"wrote {target}")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
