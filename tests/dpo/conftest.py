@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.controlplane.fixtures import *  # noqa: F401,F403  (control plane, namespace, operator_factory)
+
 
 @pytest.fixture(scope="session")
 def preference_data(tmp_path_factory: pytest.TempPathFactory) -> Path:

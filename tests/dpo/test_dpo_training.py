@@ -147,3 +147,14 @@ def test_precomputed_reference_log_probs_give_the_same_run(
     for a, b in zip(live, pre, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6)
         assert a["rewards/chosen"] == pytest.approx(b["rewards/chosen"], rel=1e-4, abs=1e-6)
+
+
+def test_plot_loss_draws_the_loss_and_the_reward_margin(two_process_run, tmp_path: Path) -> None:
+    from training_hub import plot_loss
+    from training_hub.visualization import read_loss_curve
+
+    _, out, _ = two_process_run
+    assert Path(plot_loss(out, output_path=tmp_path / "loss.png")).stat().st_size > 0
+    margins = read_loss_curve(out, metric_keys=["rewards/margins"])
+    assert margins.steps == list(range(1, STEPS + 1)) and margins.losses[-1] > margins.losses[0]
+    assert Path(plot_loss(out, metric_keys=["rewards/margins"], output_path=tmp_path / "m.png")).is_file()
