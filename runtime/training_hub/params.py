@@ -219,7 +219,9 @@ def _lora_field(name: str) -> Any:
 class DPOHyperparameters(CommonHyperparameters):
     """Direct Preference Optimization on chosen/rejected pairs (Rafailov et al. 2023, arXiv:2305.18290)."""
 
-    learning_rate: float = Field(1e-6, gt=0, le=1.0, description="Peak learning rate of AdamW (TRL's default).")
+    learning_rate: float = Field(
+        1e-6, gt=0, le=1.0, description="Peak learning rate of AdamW (TRL's default)."
+    )
     effective_batch_size: int = Field(
         8,
         ge=1,
@@ -268,7 +270,8 @@ class DPOHyperparameters(CommonHyperparameters):
         ),
     )
     use_lora: bool = Field(
-        False, description="Train LoRA adapters (peft) instead of every weight; the reference is the base model."
+        False,
+        description="Train LoRA adapters (peft) instead of every weight; the reference is the base model.",
     )
     lora_r: int = _lora_field("lora_r")
     lora_alpha: int = _lora_field("lora_alpha")
@@ -280,10 +283,14 @@ class DPOHyperparameters(CommonHyperparameters):
         if self.is_pretraining:
             raise ValueError("is_pretraining does not apply to dpo: its data are chosen/rejected pairs")
         if self.data_format != "auto":
-            raise ValueError("data_format does not apply to dpo: preference pairs are detected from their keys")
+            raise ValueError(
+                "data_format does not apply to dpo: preference pairs are detected from their keys"
+            )
         for name in ("block_size", "unmask_roles"):
             if getattr(self, name) is not None:
-                raise ValueError(f"{name} does not apply to dpo: the loss covers the chosen/rejected responses")
+                raise ValueError(
+                    f"{name} does not apply to dpo: the loss covers the chosen/rejected responses"
+                )
         if self.use_lora and self.reference_model_path:
             raise ValueError(
                 "reference_model_path and use_lora are exclusive: with LoRA the reference is the base model"

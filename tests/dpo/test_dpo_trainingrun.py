@@ -49,7 +49,10 @@ def test_spec_validation_accepts_dpo_and_names_foreign_parameters() -> None:
     with pytest.raises(SpecError) as err:
         validate_spec(bad)
     text = str(err.value)
-    assert "spec.hyperparameters.unfreeze_rank_ratio: not a parameter of algorithm dpo (a parameter of osft)" in text
+    assert (
+        "spec.hyperparameters.unfreeze_rank_ratio: not a parameter of algorithm dpo (a parameter of osft)"
+        in text
+    )
     assert "spec.hyperparameters.loss_type" in text and "spec.hyperparameters.beta" in text
 
 
@@ -112,7 +115,11 @@ def test_trainingrun_on_the_control_plane(
     run["spec"]["launcher"] = "native"
     control_plane.apply(run, namespace=namespace)
     log = io.StringIO()
-    env = {"OMP_NUM_THREADS": "1", "TRAINING_HUB_KUBECONFIG": str(kubeconfig), "TRAINING_HUB_METRICS_PORT": "off"}
+    env = {
+        "OMP_NUM_THREADS": "1",
+        "TRAINING_HUB_KUBECONFIG": str(kubeconfig),
+        "TRAINING_HUB_METRICS_PORT": "off",
+    }
     executor = LocalExecutor(tmp_path / "root", pvc_root=tmp_path / "claims", output=log, extra_env=env)
     status: dict[str, Any] = {}
     with LocalKubelet(
@@ -120,7 +127,9 @@ def test_trainingrun_on_the_control_plane(
     ):
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            status = control_plane.kubectl_json("get", "trainingrun", name, "-n", namespace).get("status") or {}
+            status = (
+                control_plane.kubectl_json("get", "trainingrun", name, "-n", namespace).get("status") or {}
+            )
             if status.get("phase") in ("Succeeded", "Failed"):
                 break
             time.sleep(1.0)

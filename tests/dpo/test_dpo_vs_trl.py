@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -46,7 +45,11 @@ def _trl(
         dataset_num_proc=None,
     )
     trainer = DPOTrainer(
-        model=policy, ref_model=ref, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+        model=policy,
+        ref_model=ref,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
     )
     examples = [trainer.train_dataset[i] for i in range(N_PAIRS)]
     batch = {k: v.to(trainer.accelerator.device) for k, v in trainer.data_collator(examples).items()}

@@ -59,7 +59,9 @@ def test_chat_pairs_with_explicit_and_implicit_prompt_are_the_same(tmp_path: Pat
     assert a.rows.labels.tolist() == b.rows.labels.tolist()
     ids, labels = a.rows.sample(0)
     trained = tokenizer.decode([t for t, lab in zip(ids, labels, strict=True) if lab != IGNORE_INDEX])
-    assert trained.startswith("two") and "count" not in trained  # the prompt (and its template) is not trained
+    assert (
+        trained.startswith("two") and "count" not in trained
+    )  # the prompt (and its template) is not trained
 
 
 @pytest.mark.parametrize(
@@ -70,7 +72,10 @@ def test_chat_pairs_with_explicit_and_implicit_prompt_are_the_same(tmp_path: Pat
         ({"prompt": "p", "chosen": "a"}, "missing key(s) `rejected`"),
         ({"prompt": 3, "chosen": "a", "rejected": "b"}, "`prompt` must be a string"),
         ({"prompt": "p", "chosen": "a", "rejected": ["b"]}, "both be strings or both be lists"),
-        ({"chosen": [{"role": "user", "content": "q"}], "rejected": [{"role": "bot", "content": "x"}]}, "role"),
+        (
+            {"chosen": [{"role": "user", "content": "q"}], "rejected": [{"role": "bot", "content": "x"}]},
+            "role",
+        ),
         ({"prompt": "p", "chosen": "a", "rejected": "b", "ref_chosen_logps": -1.0}, "set both"),
         (
             {"prompt": "p", "chosen": "a", "rejected": "b", "ref_chosen_logps": "x", "ref_rejected_logps": 1},
@@ -121,6 +126,8 @@ def test_overlong_policies(tmp_path: Path, tokenizer: Any) -> None:
     assert len(ds) == 1 and stats.dropped_lines == [2]
     with pytest.raises(DataFormatError, match=rf"{path}:2: .*max_seq_len=16"):
         prepare_preferences(path, tokenizer, max_seq_len=16, overlong_policy="error")
-    prompt_only = write(tmp_path, [{"prompt": " ".join(["apple"] * 40), "chosen": "a", "rejected": "b"}], "p.jsonl")
+    prompt_only = write(
+        tmp_path, [{"prompt": " ".join(["apple"] * 40), "chosen": "a", "rejected": "b"}], "p.jsonl"
+    )
     with pytest.raises(DataFormatError, match="no pair is left"):
         prepare_preferences(prompt_only, tokenizer, max_seq_len=16)

@@ -118,7 +118,10 @@ class PreferenceRewards(WireModel):
     chosen: float | None = Field(default=None, description="Mean reward of the chosen responses.")
     rejected: float | None = Field(default=None, description="Mean reward of the rejected responses.")
     accuracy: float | None = Field(
-        default=None, ge=0, le=1, description="Fraction of pairs whose chosen reward exceeds the rejected one."
+        default=None,
+        ge=0,
+        le=1,
+        description="Fraction of pairs whose chosen reward exceeds the rejected one.",
     )
     margin: float | None = Field(default=None, description="Mean chosen-minus-rejected reward.")
 
@@ -155,7 +158,9 @@ class Progress(WireModel):
         default=None, ge=0, description="Step of the checkpoint this training process resumed from."
     )
     loss_history: LossHistory | None = Field(default=None, description="The loss curve, downsampled.")
-    rewards: PreferenceRewards | None = Field(default=None, description="DPO only: the latest step's rewards.")
+    rewards: PreferenceRewards | None = Field(
+        default=None, description="DPO only: the latest step's rewards."
+    )
 
 
 class Usage(WireModel):

@@ -114,7 +114,9 @@ def parse_preference(obj: dict[str, Any], where: str, line: int) -> PreferenceRe
                 n += 1
             p, c, r = c[:n], c[n:], r[n:]
             if not p:
-                raise DataFormatError(f"{where}: without `prompt`, `chosen` and `rejected` share no first message")
+                raise DataFormatError(
+                    f"{where}: without `prompt`, `chosen` and `rejected` share no first message"
+                )
             if not c or not r:
                 raise DataFormatError(f"{where}: `chosen` and `rejected` are the same conversation")
         elif isinstance(prompt, list):
@@ -133,7 +135,9 @@ def parse_preference(obj: dict[str, Any], where: str, line: int) -> PreferenceRe
     given = [k for k in REF_KEYS if k in obj]
     if given:
         if len(given) != len(REF_KEYS):
-            raise DataFormatError(f"{where}: set both `ref_chosen_logps` and `ref_rejected_logps`, or neither")
+            raise DataFormatError(
+                f"{where}: set both `ref_chosen_logps` and `ref_rejected_logps`, or neither"
+            )
         values = []
         for k in REF_KEYS:
             v = obj[k]
@@ -206,10 +210,7 @@ def tokenize_pair(record: PreferenceRecord, tokenizer: Any) -> tuple[list[int], 
     """
     if record.conversational:
         if not getattr(tokenizer, "chat_template", None):
-            raise DataFormatError(
-                f"line {record.line}: chat preference pairs need a tokenizer with a chat template"
-            )
-        prompt = list(record.prompt)
+            raise DataFormatError("chat preference pairs need a tokenizer with a chat template")
 
         def render(messages: list[dict[str, str]], gen: bool) -> list[int]:
             out = tokenizer.apply_chat_template(
@@ -217,9 +218,12 @@ def tokenize_pair(record: PreferenceRecord, tokenizer: Any) -> tuple[list[int], 
             )
             return _ids(out)
 
+        prompt, chosen_msgs, rejected_msgs = (
+            m if isinstance(m, list) else [] for m in (record.prompt, record.chosen, record.rejected)
+        )
         prompt_ids = render(prompt, True)
-        full_c = render(prompt + list(record.chosen), False)
-        full_r = render(prompt + list(record.rejected), False)
+        full_c = render(prompt + chosen_msgs, False)
+        full_r = render(prompt + rejected_msgs, False)
     else:
         eos = tokenizer.eos_token or ""
         chosen, rejected = str(record.chosen), str(record.rejected)
@@ -244,7 +248,9 @@ class PreferenceDataset:
         ref_logps: ``(num_pairs, 2)`` reference log-probs (chosen, rejected), or None until computed.
     """
 
-    def __init__(self, rows: TokenizedDataset, lines: np.ndarray, ref_logps: np.ndarray | None = None) -> None:
+    def __init__(
+        self, rows: TokenizedDataset, lines: np.ndarray, ref_logps: np.ndarray | None = None
+    ) -> None:
         self.rows = rows
         self.lines = np.asarray(lines, dtype=np.int64)
         self.ref_logps = ref_logps
@@ -307,7 +313,9 @@ def prepare_preferences(
         DataFormatError: On malformed data (file and line named) or when no pair is left.
     """
     if overlong_policy not in ("truncate", "drop", "error"):
-        raise InvalidInputError(f"unknown overlong_policy {overlong_policy!r}; choose truncate, drop or error")
+        raise InvalidInputError(
+            f"unknown overlong_policy {overlong_policy!r}; choose truncate, drop or error"
+        )
     path = Path(data_path)
     records = read_preferences(path)
     fmt = "preference-chat" if records[0].conversational else "preference"

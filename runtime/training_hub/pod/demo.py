@@ -93,5 +93,7 @@ def materialize_demo_data(uri: str, path: Path) -> Path:
         from training_hub.tiny import write_preference_dataset
 
         kind = "chat" if fmt == "chatpreferences" else "standard"
-        return write_preference_dataset(path, n=options.get("samples", 64), fmt=kind, seed=options.get("seed", 0))
+        return write_preference_dataset(
+            path, n=options.get("samples", 64), fmt=kind, seed=options.get("seed", 0)
+        )
     return write_synthetic_dataset(path, n=options.get("samples", 64), fmt=fmt, seed=options.get("seed", 0))
