@@ -114,7 +114,6 @@ def test_loss_and_reward_metrics_equal_trl(
     smoothing: float,
     fmt: str,
 ) -> None:
-    pytest.importorskip("trl", reason="trl is a dev dependency (the reference implementation)")
     data = preference_data if fmt == "standard" else preference_chat_data
     trl_loss, trl_metrics = _trl(tiny_model_dir, other_model_dir, data, loss_type, beta, smoothing, tmp_path)
     loss, metrics = _ours(tiny_model_dir, other_model_dir, data, loss_type, beta, smoothing)
