@@ -161,30 +161,27 @@ def test_plot_loss_draws_the_loss_and_the_reward_margin(two_process_run, tmp_pat
 
 
 def test_fsdp_with_a_sharded_reference_matches_ddp(
-    tmp_path: Path, tiny_model_dir: Path, preference_data: Path
+    two_process_run, tmp_path: Path, tiny_model_dir: Path, preference_data: Path
 ) -> None:
-    """FSDP shards the policy and the reference (collective reference forwards); on CPU over gloo the first
-    steps equal DDP's. (Launched without the test harness's rank-0 logits probe, which FSDP cannot serve.)"""
+    """FSDP shards the policy and the reference (collective reference forwards); on CPU over gloo the run
+    equals the DDP run step for step, checkpoints included. (Launched without the test harness's rank-0
+    logits probe, which FSDP cannot serve.)"""
     import os
     import subprocess
 
-    def run(strategy: str) -> list[dict[str, Any]]:
-        out = tmp_path / strategy
-        out.mkdir()
-        params = dpo_params(tiny_model_dir, preference_data, out / "ckpt", distributed_strategy=strategy)
-        params.update(max_steps=3, lr_scheduler="constant", save_samples=0, checkpoint_at_epoch=False)
-        (out / "params.json").write_text(json.dumps(params))
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
-        cmd += ["-m", "training_hub.engine", "--algorithm", "dpo", "--params", str(out / "params.json")]
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
-        )
-        assert proc.returncode == 0, proc.stderr[-4000:]
-        return read_metrics(out / "ckpt")
-
-    ddp, fsdp = run("ddp"), run("fsdp")
-    assert [r["step"] for r in fsdp] == [1, 2, 3]
+    _, ddp_out, _ = two_process_run
+    out = tmp_path / "fsdp"
+    out.mkdir()
+    params = dpo_params(tiny_model_dir, preference_data, out / "ckpt", distributed_strategy="fsdp")
+    (out / "params.json").write_text(json.dumps(params))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
+    cmd += ["-m", "training_hub.engine", "--algorithm", "dpo", "--params", str(out / "params.json")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    ddp, fsdp = read_metrics(ddp_out), read_metrics(out / "ckpt")
+    assert [r["step"] for r in fsdp] == list(range(1, STEPS + 1))
     for a, b in zip(ddp, fsdp, strict=True):
-        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-6)
-        assert a["rewards/margins"] == pytest.approx(b["rewards/margins"], rel=1e-4, abs=1e-6)
-    assert any(abs(r["rewards/margins"]) > 1e-3 for r in fsdp)  # the policy moved away from the reference
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-5)
+        assert a["rewards/margins"] == pytest.approx(b["rewards/margins"], rel=1e-3, abs=1e-5)
+    assert (out / "ckpt" / "hf_format" / "final" / "model.safetensors").is_file()
