@@ -158,7 +158,13 @@ def hyperparameters_schema() -> dict[str, Any]:
     for algo, model in HYPERPARAMETER_MODELS.items():
         s = model_schema(model, keep_defaults=False)
         for name, sub in s.get("properties", {}).items():
-            props.setdefault(name, sub)
+            seen = props.setdefault(name, sub)
+            if seen is not sub:  # one name in several algorithms with different choices (loss_type)
+                if "enum" in seen and "enum" in sub:
+                    seen["enum"] = [*seen["enum"], *(e for e in sub["enum"] if e not in seen["enum"])]
+                text = sub.get("description", "")
+                if text and text not in seen.get("description", ""):
+                    seen["description"] = f"{seen.get('description', '').rstrip()} {algo}: {text}".strip()
             owners.setdefault(name, []).append(algo)
             f = model.model_fields[name]
             if f.is_required():

@@ -16,13 +16,14 @@ This module imports only pydantic: the operator imports it.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ALGORITHMS: tuple[str, ...] = ("sft", "osft", "lora_sft", "embedding_sft")
+ALGORITHMS: tuple[str, ...] = ("sft", "osft", "lora_sft", "embedding_sft", "dpo")
 #: The algorithms the native engine trains (``embedding_sft`` runs on sentence-transformers).
-ENGINE_ALGORITHMS: tuple[str, ...] = ("sft", "osft", "lora_sft")
+ENGINE_ALGORITHMS: tuple[str, ...] = ("sft", "osft", "lora_sft", "dpo")
 
 DataFormat = Literal["auto", "messages", "document", "alpaca"]
 LRScheduler = Literal["cosine", "linear", "constant"]
@@ -30,6 +31,7 @@ OverlongPolicy = Literal["drop", "truncate", "error"]
 DistributedStrategy = Literal["auto", "ddp", "fsdp"]
 EmbeddingLoss = Literal["batch_all_triplet", "batch_hard_triplet", "mnrl"]
 EmbeddingBatchSampler = Literal["group_by_label", "no_duplicates", "default"]
+DPOLossType = Literal["sigmoid", "ipo", "robust"]
 
 
 class _Strict(BaseModel):
@@ -207,6 +209,93 @@ class EmbeddingSFTHyperparameters(_Strict):
     label_column: str = Field("label", min_length=1, description="Column of the class label.")
     seed: int = Field(42, ge=0, description="Seed of the data order and the pair sampling.")
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps.")
+
+
+def _lora_field(name: str) -> Any:
+    """The field of :class:`LoRAHyperparameters` named ``name`` (one definition of the LoRA knobs)."""
+    return copy.deepcopy(LoRAHyperparameters.model_fields[name])
+
+
+class DPOHyperparameters(CommonHyperparameters):
+    """Direct Preference Optimization on chosen/rejected pairs (Rafailov et al. 2023, arXiv:2305.18290)."""
+
+    learning_rate: float = Field(
+        1e-6, gt=0, le=1.0, description="Peak learning rate of AdamW (TRL's default)."
+    )
+    effective_batch_size: int = Field(
+        8,
+        ge=1,
+        le=1_000_000,
+        description="Preference pairs per optimizer step across all ranks (reached with gradient accumulation).",
+    )
+    beta: float = Field(
+        0.1,
+        gt=0.0,
+        le=100.0,
+        description=(
+            "Strength of the pull towards the reference model (higher: closer to it). For `ipo` it is the "
+            "regularisation tau of the IPO paper."
+        ),
+    )
+    loss_type: DPOLossType = Field(
+        "sigmoid",
+        description=(
+            "Preference loss: `sigmoid` (DPO), `ipo` (IPO, length-normalised as TRL) or `robust` (robust "
+            "DPO with `label_smoothing` as the label-flip probability)."
+        ),
+    )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0.0,
+        lt=0.5,
+        description=(
+            "Probability that a preference label is flipped: conservative DPO (cDPO) for `sigmoid`, the "
+            "flip rate of `robust`; not used by `ipo`."
+        ),
+    )
+    reference_model_path: str | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "Frozen reference model (default: the starting weights, `model_path`; with `use_lora`, the base "
+            "model with the adapter disabled)."
+        ),
+    )
+    precompute_ref_log_probs: bool = Field(
+        False,
+        description=(
+            "Compute the reference log-probs of every pair once before training and free the reference model "
+            "(saves its memory during training). Data lines may also carry `ref_chosen_logps`/"
+            "`ref_rejected_logps`."
+        ),
+    )
+    use_lora: bool = Field(
+        False,
+        description="Train LoRA adapters (peft) instead of every weight; the reference is the base model.",
+    )
+    lora_r: int = _lora_field("lora_r")
+    lora_alpha: int = _lora_field("lora_alpha")
+    lora_dropout: float = _lora_field("lora_dropout")
+    target_modules: list[str] | None = _lora_field("target_modules")
+
+    @model_validator(mode="after")
+    def _dpo_consistent(self) -> DPOHyperparameters:
+        if self.is_pretraining:
+            raise ValueError("is_pretraining does not apply to dpo: its data are chosen/rejected pairs")
+        if self.data_format != "auto":
+            raise ValueError(
+                "data_format does not apply to dpo: preference pairs are detected from their keys"
+            )
+        for name in ("block_size", "unmask_roles"):
+            if getattr(self, name) is not None:
+                raise ValueError(
+                    f"{name} does not apply to dpo: the loss covers the chosen/rejected responses"
+                )
+        if self.use_lora and self.reference_model_path:
+            raise ValueError(
+                "reference_model_path and use_lora are exclusive: with LoRA the reference is the base model"
+            )
+        return self
 
 
 class DataLocations(_Strict):
@@ -546,6 +635,10 @@ class LoRAParams(
     """Every keyword of `lora_sft()`."""
 
 
+class DPOParams(DPOHyperparameters, DataLocations, TrackerParams, DistributedParams, _AlgorithmParams):
+    """Every keyword of `dpo()`."""
+
+
 class EmbeddingDataLocations(_Strict):
     """Where the embedding model and its labelled texts are, and where the fine-tuned model goes."""
 
@@ -567,6 +660,7 @@ HYPERPARAMETER_MODELS: dict[str, type[_Strict]] = {
     "osft": OSFTHyperparameters,
     "lora_sft": LoRAHyperparameters,
     "embedding_sft": EmbeddingSFTHyperparameters,
+    "dpo": DPOHyperparameters,
 }
 
 PARAM_MODELS: dict[str, type[_AlgorithmParams]] = {
@@ -574,6 +668,7 @@ PARAM_MODELS: dict[str, type[_AlgorithmParams]] = {
     "osft": OSFTParams,
     "lora_sft": LoRAParams,
     "embedding_sft": EmbeddingSFTParams,
+    "dpo": DPOParams,
 }
 
 

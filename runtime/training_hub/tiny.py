@@ -361,3 +361,43 @@ def write_labeled_dataset(path: str | Path, n: int = 96, seed: int = 0) -> Path:
         lines.append(json.dumps({"text": " ".join(words), "label": topic}))
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
+
+
+def write_preference_dataset(path: str | Path, n: int = 64, fmt: str = "standard", seed: int = 0) -> Path:
+    """Write a learnable preference JSONL dataset for DPO: the chosen response is the synthetic task's right
+    answer, the rejected one a wrong answer (the words of another sample).
+
+    Args:
+        path: File to write.
+        n: Number of pairs (lines).
+        fmt: `standard` (`prompt`/`chosen`/`rejected` strings) or `chat` (message lists).
+        seed: Seed of the word choices.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: If the format is unknown.
+    """
+    if fmt not in ("standard", "chat"):
+        raise ValueError(f"unknown preference format {fmt!r}; choose standard or chat")
+    rng = random.Random(seed + 1)
+    examples = synthetic_examples(n, seed)
+    lines = []
+    for question, answer in examples:
+        wrong = answer
+        while wrong == answer:
+            wrong = " ".join(rng.choices(WORDS, k=rng.randint(1, 4)))
+        if fmt == "standard":
+            record: dict[str, Any] = {"prompt": f"{question}\n", "chosen": answer, "rejected": wrong}
+        else:
+            record = {
+                "prompt": [{"role": "user", "content": question}],
+                "chosen": [{"role": "assistant", "content": answer}],
+                "rejected": [{"role": "assistant", "content": wrong}],
+            }
+        lines.append(json.dumps(record))
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out

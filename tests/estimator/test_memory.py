@@ -146,7 +146,7 @@ def test_from_training_params_maps_algorithms(llama_config: dict[str, Any]) -> N
     )
     assert EstimateInputs.from_training_params("sft", {}, llama_config).training_method == "sft"
     with pytest.raises(InvalidInputError, match="unknown algorithm"):
-        EstimateInputs.from_training_params("dpo", {}, llama_config)
+        EstimateInputs.from_training_params("ppo", {}, llama_config)
 
 
 def test_unknown_architecture_estimates_through_meta_fallback() -> None:

@@ -77,6 +77,7 @@ def test_crd_is_structural_without_cel_and_with_the_api_surface():
         "lossHistory",
         "evalLoss",
         "evalStep",
+        "rewards",  # dpo (docs/dpo.md)
     }
     assert status["phase"]["enum"] == [
         "Pending",

@@ -172,7 +172,7 @@ def _cannot_fit(spec: dict[str, Any], draw: st.DrawFn) -> None:
 
 
 def _unknown_algorithm(spec: dict[str, Any], draw: st.DrawFn) -> None:
-    spec["algorithm"] = draw(st.sampled_from(["dpo", "SFT", "lora", ""]))
+    spec["algorithm"] = draw(st.sampled_from(["ppo", "SFT", "lora", ""]))
 
 
 MUTATIONS: list[tuple[str, str, str, str, Any]] = [

@@ -35,7 +35,7 @@ BASE = {"model_path": "m", "data_path": "d.jsonl", "ckpt_output_dir": "out"}
         ("sft", {"learning_rate": -1}, "learning_rate"),
         ("sft", {"no_such_param": 1}, "no_such_param"),
         ("osft", {}, "unfreeze_rank_ratio"),
-        ("dpo", {}, "unknown algorithm"),
+        ("ppo", {}, "unknown algorithm"),
         ("sft", {"block_size": 4096, "max_seq_len": 512}, "block_size"),
     ],
 )

@@ -29,7 +29,7 @@ from training_hub.storage.uri import (
 )
 from training_hub_operator.api.constants import RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, is_reserved_env
 
-Algorithm = Literal["sft", "osft", "lora_sft", "embedding_sft"]
+Algorithm = Literal["sft", "osft", "lora_sft", "embedding_sft", "dpo"]
 #: Algorithms that train in one process (one pod, at most one GPU).
 SINGLE_PROCESS_ALGORITHMS: tuple[str, ...] = ("embedding_sft",)
 LauncherName = Literal["auto", "pytorchjob", "trainjob", "native"]
@@ -337,8 +337,9 @@ class TrainingRunSpec(WireModel):
     algorithm: Algorithm = Field(
         default=...,
         description=(
-            "Training algorithm: `sft` (full fine-tuning), `osft` (continual), `lora_sft` or `embedding_sft` "
-            "(contrastive fine-tuning of a sentence-embedding model; one pod, at most one GPU)."
+            "Training algorithm: `sft` (full fine-tuning), `osft` (continual), `lora_sft`, `embedding_sft` "
+            "(contrastive fine-tuning of a sentence-embedding model; one pod, at most one GPU) or `dpo` "
+            "(preference tuning on chosen/rejected pairs)."
         ),
     )
     backend: str = Field(

@@ -112,6 +112,20 @@ class LossHistory(WireModel):
     losses: list[float] = Field(default_factory=list, description="Training loss at those steps.")
 
 
+class PreferenceRewards(WireModel):
+    """DPO's implicit rewards of the latest step (means over the step's pairs; see docs/dpo.md)."""
+
+    chosen: float | None = Field(default=None, description="Mean reward of the chosen responses.")
+    rejected: float | None = Field(default=None, description="Mean reward of the rejected responses.")
+    accuracy: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Fraction of pairs whose chosen reward exceeds the rejected one.",
+    )
+    margin: float | None = Field(default=None, description="Mean chosen-minus-rejected reward.")
+
+
 class Progress(WireModel):
     """Training progress, written by the training pod's rank 0 (rate-limited; see docs/observability.md)."""
 
@@ -144,6 +158,9 @@ class Progress(WireModel):
         default=None, ge=0, description="Step of the checkpoint this training process resumed from."
     )
     loss_history: LossHistory | None = Field(default=None, description="The loss curve, downsampled.")
+    rewards: PreferenceRewards | None = Field(
+        default=None, description="DPO only: the latest step's rewards."
+    )
 
 
 class Usage(WireModel):

@@ -14,15 +14,18 @@ from training_hub.algorithms.base import (
     create_algorithm,
 )
 from training_hub.algorithms.builtin import LoRASFTAlgorithm, OSFTAlgorithm, SFTAlgorithm, register_builtin
+from training_hub.algorithms.dpo import DPOAlgorithm, dpo, register_dpo
 from training_hub.algorithms.embedding import EmbeddingSFTAlgorithm, embedding_sft
 from training_hub.algorithms.functions import lora_sft, osft, sft
 
 register_builtin()
+register_dpo()
 
 __all__ = [
     "Algorithm",
     "AlgorithmRegistry",
     "Backend",
+    "DPOAlgorithm",
     "EmbeddingSFTAlgorithm",
     "LoRASFTAlgorithm",
     "OSFTAlgorithm",
@@ -30,6 +33,7 @@ __all__ = [
     "SFTAlgorithm",
     "choose_backend",
     "create_algorithm",
+    "dpo",
     "embedding_sft",
     "lora_sft",
     "osft",

@@ -37,6 +37,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "contrastive fine-tuning of an embedding model",
         {"algorithm": "embedding_sft"},
     ),
+    Subcommand(
+        "dpo",
+        "training_hub.cli.train",
+        "preference tuning (DPO) on chosen/rejected pairs",
+        {"algorithm": "dpo"},
+    ),
     Subcommand("estimate", "training_hub.cli.estimate", "estimate GPU memory of a training run"),
     Subcommand("plot-loss", "training_hub.cli.plot", "plot the training loss of one or more runs"),
     Subcommand("run", "training_hub.cli.run", "run a TrainingRun manifest (on a cluster or locally)"),

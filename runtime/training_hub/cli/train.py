@@ -1,4 +1,4 @@
-"""``training-hub sft|osft|lora-sft|embedding-sft --config run.yaml [--flag value ...]``: train from the command line.
+"""``training-hub sft|osft|lora-sft|embedding-sft|dpo --config run.yaml [--flag value ...]``: train from the command line.
 
 Flags are generated from the algorithm's parameter model (:mod:`training_hub.cli.params_flags`); a YAML
 config may set the same parameters (names with ``-`` or ``_``) and flags override it. Invalid parameters
@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "osft": "osft",
     "lora-sft": "lora_sft",
     "embedding-sft": "embedding_sft",
+    "dpo": "dpo",
 }
 
 

@@ -98,11 +98,14 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
         raise InvalidInputError("bf16=True but this GPU does not support bfloat16")
 
     strategy = p["distributed_strategy"]
+    # Full-weight training shards under FSDP: sft, and dpo without LoRA (its reference is sharded alike).
+    shardable = algorithm == "sft" or (algorithm == "dpo" and not p.get("use_lora"))
     if strategy == "auto":
-        strategy = "fsdp" if (cuda and world_size > 1 and algorithm == "sft") else "ddp"
-    if strategy == "fsdp" and algorithm != "sft":
+        strategy = "fsdp" if (cuda and world_size > 1 and shardable) else "ddp"
+    if strategy == "fsdp" and not shardable:
         raise InvalidInputError(
-            f"distributed_strategy='fsdp' is supported for sft in the native engine; use 'ddp' for {algorithm}"
+            "distributed_strategy='fsdp' is supported for sft and full-weight dpo in the native engine; use "
+            f"'ddp' for {algorithm}" + (" with use_lora" if algorithm == "dpo" else "")
         )
 
     max_tokens = p["max_tokens_per_gpu"] or p["max_seq_len"]

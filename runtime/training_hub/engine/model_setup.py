@@ -47,10 +47,18 @@ def load_tokenizer(model_path: str) -> Any:
 
 
 def _load_model(cfg: EngineConfig) -> Any:
+    return load_causal_lm(cfg, cfg.params["model_path"])
+
+
+def load_causal_lm(cfg: EngineConfig, path: str) -> Any:
+    """Load a causal LM in float32 with the engine's attention implementation (DPO's reference uses it too).
+
+    Raises:
+        InvalidInputError: If it cannot be loaded.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
-    path = cfg.params["model_path"]
     attn = "sdpa"
     if cfg.device_type == "cuda":
         try:
@@ -131,7 +139,7 @@ def build_model(cfg: EngineConfig, ctx: DistContext, tokenizer: Any) -> ModelBun
     if p["use_liger"]:
         _apply_liger(model)
     osft_modules: dict[str, Any] = {}
-    lora = cfg.algorithm == "lora_sft"
+    lora = cfg.algorithm == "lora_sft" or bool(p.get("use_lora"))  # dpo: LoRA-DPO
     if cfg.algorithm == "osft":
         from training_hub.engine.osft import apply_osft
 

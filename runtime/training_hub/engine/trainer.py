@@ -83,6 +83,12 @@ class Trainer:
         self._last_hf_step = -1
         self._last_state_step = -1
         self.mirror: Any = None  # a CheckpointMirror on rank 0 when checkpoint_storage is set
+        # The training objective when it is not next-token cross-entropy (dpo: preference pairs).
+        self.objective: Any = None
+        if cfg.algorithm == "dpo":
+            from training_hub.engine.dpo import DPOObjective
+
+            self.objective = DPOObjective(cfg, ctx)
 
     # ----------------------------------------------------------------------------------------- data
     def _prepare_data(
@@ -98,12 +104,13 @@ class Trainer:
             # data_format, unmask_roles, keys, alpaca_as_text (upstream's names included)
             **data_options(self.p, self.cfg.algorithm),
         }
+        prepare: Any = prepare_dataset if self.objective is None else self.objective.prepare
         status: tuple[str, str] = ("ok", "")
         result: tuple[TokenizedDataset, DataStats] | None = None
         error: BaseException | None = None
         if self.ctx.is_main:
             try:
-                result = prepare_dataset(data_path, tokenizer, **kwargs)
+                result = prepare(data_path, tokenizer, **kwargs)
             except Exception as exc:
                 error = exc
                 name = type(exc).__name__ if isinstance(exc, TrainingHubError) else "TrainingHubError"
@@ -114,7 +121,7 @@ class Trainer:
         if status[0] != "ok":
             raise getattr(errors, status[0], TrainingHubError)(status[1])
         if result is None:
-            result = prepare_dataset(data_path, tokenizer, **kwargs)
+            result = prepare(data_path, tokenizer, **kwargs)
         return result
 
     # ------------------------------------------------------------------------------------- state io
@@ -441,6 +448,9 @@ class Trainer:
             if cfg.bf16 and cfg.device_type == "cuda"
             else nullcontext()
         )
+        objective = self.objective
+        if objective is not None:
+            objective.setup(bundle, dataset, autocast, pad_id)
         is_ddp = ctx.distributed and cfg.strategy == "ddp"
         is_fsdp = ctx.distributed and cfg.strategy == "fsdp"
         max_norm = p["max_grad_norm"] or float("inf")  # 0: no clipping
@@ -474,10 +484,20 @@ class Trainer:
                 hub.fire("on_step_begin")
                 plan = planner.plan(epoch, in_epoch)
                 micro = plan.rank_micro_batches[ctx.rank]
-                denom = max(plan.num_targets, 1)
+                # SFT: mean over trained tokens; an objective (dpo): mean over samples (pairs).
+                denom = max(plan.num_targets if objective is None else plan.num_samples, 1)
                 local_loss = torch.zeros((), dtype=torch.float64, device=ctx.device)
                 for j, indices in enumerate(micro):
                     last = j == len(micro) - 1
+                    if objective is not None:
+                        with bundle.model.no_sync() if is_ddp and not last else nullcontext():
+                            if is_fsdp:
+                                bundle.model.set_requires_gradient_sync(last)
+                            scale = ctx.world_size / denom
+                            local_loss += objective.micro_batch(
+                                bundle.model, bundle, indices, autocast, scale, pad_id
+                            )
+                        continue
                     batch = {
                         k: torch.from_numpy(v).to(ctx.device)
                         for k, v in collate_packed(dataset, indices, pad_id).items()
@@ -518,6 +538,7 @@ class Trainer:
                 if ctx.distributed:
                     dist.all_reduce(local_loss)
                 loss = float(local_loss.item()) / denom if plan.num_targets else 0.0
+                objective_metrics = {} if objective is None else objective.step_metrics(plan.num_samples)
                 step += 1
                 progress["step"] = step
                 progress["epoch"] = epoch
@@ -555,6 +576,7 @@ class Trainer:
                         "elapsed": progress["elapsed"],
                         "micro_batches": len(micro),
                         "steps_per_epoch": spe,
+                        **objective_metrics,
                         **evaluation,
                     }
                     self._write_metrics(row)

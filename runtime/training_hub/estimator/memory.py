@@ -28,6 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from training_hub.errors import InvalidInputError
+from training_hub.estimator.dpo_reference import DPOReference, dpo_reference_bytes, dpo_reference_kind
 from training_hub.estimator.model_config import load_model_config
 from training_hub.estimator.param_count import LayerShape, LinearShape, ModelShape, shape_for_config
 
@@ -65,6 +66,7 @@ ALGORITHM_METHODS: dict[str, TrainingMethod] = {
     "osft": "osft",
     "lora_sft": "lora",
     "embedding_sft": "sft",  # every weight of the encoder trains
+    "dpo": "sft",  # the policy trains like sft (lora with use_lora); the reference: estimator/dpo_reference.py
 }
 
 
@@ -91,6 +93,7 @@ class EstimateInputs(BaseModel):
     distributed_strategy: Strategy = Field("auto", description="auto: FSDP with more than one rank.")
     activation_checkpointing: bool = Field(False, description="Recompute layer activations in backward.")
     runtime_overhead_bytes: int | None = Field(None, ge=0, description="Override the runtime overhead.")
+    dpo_reference: DPOReference = Field("none", description="DPO's frozen reference: none, model or logits.")
 
     @model_validator(mode="after")
     def _has_model(self) -> EstimateInputs:
@@ -134,6 +137,8 @@ class EstimateInputs(BaseModel):
         method: TrainingMethod = ALGORITHM_METHODS[algorithm]
         if method == "lora" and hp.get("load_in_4bit"):
             method = "qlora"
+        if algorithm == "dpo":
+            method = "lora" if hp.get("use_lora") else method
         strategy = hp.get("distributed_strategy", "auto")
         values: dict[str, Any] = {
             "training_method": method,
@@ -154,6 +159,8 @@ class EstimateInputs(BaseModel):
                 use_liger=True,
                 dtype="fp32",
             )
+        if algorithm == "dpo":
+            values["dpo_reference"] = dpo_reference_kind(hp)
         if "unfreeze_rank_ratio" in hp:
             values["unfreeze_rank_ratio"] = hp["unfreeze_rank_ratio"]
         if "lora_r" in hp:
@@ -452,6 +459,14 @@ def estimate_from_inputs(
         if shape.final_logit_softcapping:
             per_token += 4
         logits = tokens * shape.vocab * per_token
+    reference = dpo_reference_bytes(
+        inputs.dpo_reference, shape.total_params, shape.vocab, tokens, b.param, b.act, ranks
+    )
+    if reference:
+        details.update(reference)
+        parameters += reference.get("parameters.dpo_reference", 0)
+        logits += reference["logits.dpo_reference"]
+        notes.append(f"DPO: frozen reference ({inputs.dpo_reference}) counted under parameters and logits")
     dynamic = parameters + gradients + optimizer + activations + logits
     runtime = inputs.runtime_overhead_bytes
     if runtime is None:

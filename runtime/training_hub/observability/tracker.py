@@ -7,7 +7,7 @@ data), ``tokensPerSecond``, ``eta`` (RFC 3339), ``lastCheckpoint``, ``lastStepTi
 ``elapsedSeconds`` (training time, continued across resumes), ``predictedSeconds`` (the first stable
 prediction of the whole run's training time, kept to compare with the actual time), ``resumedFromStep``
 and ``lossHistory`` (``{"steps": [...], "losses": [...]}``, at most :data:`HISTORY_POINTS` points, for
-sparklines and plots).
+sparklines and plots); for ``dpo``, ``rewards`` (``chosen``, ``rejected``, ``accuracy``, ``margin``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,14 @@ from typing import Any
 from training_hub.pod.mounts import mount_root
 from training_hub.storage.uri import mirrored_uri, user_location
 from training_hub.timefmt import rfc3339
+
+#: DPO's metrics-row keys -> ``status.progress.rewards`` keys.
+REWARD_KEYS: dict[str, str] = {
+    "rewards/chosen": "chosen",
+    "rewards/rejected": "rejected",
+    "rewards/accuracies": "accuracy",
+    "rewards/margins": "margin",
+}
 
 #: Points kept in ``lossHistory`` (the status object stays small: ~2 KB).
 HISTORY_POINTS = 96
@@ -138,6 +146,9 @@ class ProgressTracker:
             self.eval_loss = (step, float(eval_loss))
         if self.eval_loss is not None:
             p["evalStep"], p["evalLoss"] = self.eval_loss[0], float(f"{self.eval_loss[1]:.6g}")
+        rewards = preference_rewards(row)
+        if rewards:
+            p["rewards"] = rewards
         tps = row.get("tokens_per_second")
         if isinstance(tps, int | float) and math.isfinite(tps) and tps >= 0:
             p["tokensPerSecond"] = round(float(tps), 1)
@@ -202,3 +213,13 @@ class ProgressTracker:
         p["lossHistory"] = self.history.wire()
         self.progress = p
         return dict(p)
+
+
+def preference_rewards(row: Mapping[str, Any]) -> dict[str, float]:
+    """``status.progress.rewards`` of a DPO metrics row (empty for other algorithms)."""
+    out = {}
+    for key, name in REWARD_KEYS.items():
+        value = row.get(key)
+        if isinstance(value, int | float) and math.isfinite(value):
+            out[name] = float(f"{value:.6g}")
+    return out

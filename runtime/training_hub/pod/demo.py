@@ -9,7 +9,9 @@ therefore built inside each pod, deterministically (same URI, same bytes on ever
 * data: ``tiny://messages`` (or ``document``, ``alpaca``); options ``samples`` (default 64) and ``seed``;
 * for ``embedding_sft``: ``tiny://bert`` (a tiny BERT encoder with mean pooling, a sentence-transformers
   model; options ``seed``, ``hidden_size``, ``layers``, ``heads``, ``intermediate_size``) and
-  ``tiny://labeled`` (``text``/``label`` rows of three topics).
+  ``tiny://labeled`` (``text``/``label`` rows of three topics);
+* for ``dpo``: ``tiny://preferences`` (``prompt``/``chosen``/``rejected`` strings) or ``tiny://chatpreferences``
+  (message lists), learnable preference pairs.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from training_hub.errors import InvalidInputError
 
 SCHEME = "tiny"
 MODEL_FAMILIES = ("llama", "qwen2", "mistral", "bert")
-DATA_FORMATS = ("messages", "document", "alpaca", "labeled")
+DATA_FORMATS = ("messages", "document", "alpaca", "labeled", "preferences", "chatpreferences")
 _MODEL_OPTIONS = {
     "seed": "seed",
     "hidden_size": "hidden_size",
@@ -87,4 +89,11 @@ def materialize_demo_data(uri: str, path: Path) -> Path:
 
     if fmt == "labeled":
         return write_labeled_dataset(path, n=options.get("samples", 64), seed=options.get("seed", 0))
+    if fmt in ("preferences", "chatpreferences"):
+        from training_hub.tiny import write_preference_dataset
+
+        kind = "chat" if fmt == "chatpreferences" else "standard"
+        return write_preference_dataset(
+            path, n=options.get("samples", 64), fmt=kind, seed=options.get("seed", 0)
+        )
     return write_synthetic_dataset(path, n=options.get("samples", 64), fmt=fmt, seed=options.get("seed", 0))
