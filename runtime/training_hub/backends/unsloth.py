@@ -52,6 +52,7 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     compat.only("distributed_strategy", ["auto", "ddp"], "does not shard with FSDP")
     compat.only("checkpoint_storage", [None], "does not mirror checkpoints to object storage here")
     compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
+    compat.only("activation_checkpointing", [None, True], "always checkpoints activations")
     torchrun = get_torchrun_params({k: getattr(m, k) for k in TORCHRUN_KEYS})
     if torchrun["nproc_per_node"] != 1 or torchrun["nnodes"] != 1:
         compat.problems.append(

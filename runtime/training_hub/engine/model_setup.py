@@ -51,14 +51,7 @@ def _load_model(cfg: EngineConfig) -> Any:
     from transformers import AutoModelForCausalLM
 
     path = cfg.params["model_path"]
-    attn = "sdpa"
-    if cfg.device_type == "cuda":
-        try:
-            import flash_attn  # noqa: F401
-
-            attn = "flash_attention_2"
-        except ImportError:
-            attn = "sdpa"
+    attn = cfg.attention  # flash_attention_2 only with bf16 on SM 8.0+ (engine.precision)
     try:
         try:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=attn)
@@ -112,6 +105,70 @@ def _decoder_layer_classes(model: Any) -> tuple[type, ...]:
     return tuple({type(m) for m in model.modules() if type(m).__name__ in names})
 
 
+def enable_activation_checkpointing(model: Any, required: bool) -> bool:
+    """Recompute every decoder layer's activations in backward (non-reentrant ``torch.utils.checkpoint``).
+
+    transformers wraps each decoder layer's call (``GradientCheckpointingLayer``), so the unit is one
+    layer, as in mini-trainer (``checkpoint_wrapper`` per block) and instructlab-training
+    (``gradient_checkpointing_enable()``). Non-reentrant checkpointing needs no input gradients (LoRA's
+    frozen embedding), composes with DDP and with FSDP2 (``fully_shard`` afterwards: the recompute runs
+    inside the layer's unsharded window) and keeps parameter names unchanged (checkpoints, OSFT, LoRA).
+
+    Args:
+        model: The causal LM (a peft model for LoRA).
+        required: The user asked for it explicitly: a model that cannot do it is an error, not a warning.
+
+    Returns:
+        Whether checkpointing is on.
+
+    Raises:
+        InvalidInputError: ``required`` and the model does not support it.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not getattr(base, "supports_gradient_checkpointing", False):
+        message = f"activation_checkpointing: {type(base).__name__} does not support it"
+        if required:
+            raise InvalidInputError(message + "; set activation_checkpointing=False")
+        log.warning("%s; training without it", message)
+        return False
+    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return True
+
+
+def shard_fsdp(model: Any, device: str, bf16: bool) -> Any:
+    """FSDP2 over every decoder layer and the root, moving only this rank's shards to ``device``.
+
+    The model arrives on the CPU in fp32 and each ``fully_shard`` moves the shards it creates to the
+    mesh's device, so no rank ever holds the whole fp32 model on its GPU. With ``bf16`` the layers are
+    gathered in bfloat16 (``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)``): autocast then
+    has nothing to cast, so the bf16 weights a layer saves for backward are the gathered parameters that
+    resharding frees, not per-layer copies that live until backward (2 bytes per parameter per GPU).
+
+    Args:
+        model: The model (CPU, fp32).
+        device: This rank's device (``cuda:N`` or ``cpu``).
+        bf16: Gather parameters in bfloat16.
+
+    Returns:
+        The sharded model (the same object).
+    """
+    import torch
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    device_type = device.split(":", 1)[0]
+    mesh = init_device_mesh(device_type, (torch.distributed.get_world_size(),))
+    kwargs: dict[str, Any] = {"mesh": mesh}
+    if bf16:
+        kwargs["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    layer_types = _decoder_layer_classes(model)
+    for module in list(model.modules()):
+        if layer_types and isinstance(module, layer_types):
+            fully_shard(module, **kwargs)
+    fully_shard(model, **kwargs)
+    return model
+
+
 def build_model(cfg: EngineConfig, ctx: DistContext, tokenizer: Any) -> ModelBundle:
     """Load the model, apply the algorithm, move it to the device and wrap it for distribution.
 
@@ -127,6 +184,9 @@ def build_model(cfg: EngineConfig, ctx: DistContext, tokenizer: Any) -> ModelBun
 
     p = cfg.params
     torch.manual_seed(p["seed"])  # same initialisation of new weights on every rank
+    if ctx.is_main:
+        for note in cfg.notes:
+            log.info("%s", note)
     model = _load_model(cfg)
     if p["use_liger"]:
         _apply_liger(model)
@@ -139,26 +199,22 @@ def build_model(cfg: EngineConfig, ctx: DistContext, tokenizer: Any) -> ModelBun
         log.info("osft: decomposed %d linear layers", len(osft_modules))
     elif lora:
         model = _apply_lora(model, p)
-    model.to(ctx.device)
+    if cfg.activation_checkpointing:
+        enable_activation_checkpointing(model, required=p.get("activation_checkpointing") is True)
+    fsdp = ctx.distributed and cfg.strategy == "fsdp"
+    if not fsdp:
+        model.to(ctx.device)
     unwrapped = model
-    if ctx.distributed:
-        if cfg.strategy == "fsdp":
-            from torch.distributed.fsdp import fully_shard
+    if fsdp:
+        shard_fsdp(model, ctx.device, cfg.bf16)
+    elif ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel
 
-            layer_types = _decoder_layer_classes(model)
-            shard: Any = fully_shard
-            for module in list(model.modules()):
-                if layer_types and isinstance(module, layer_types):
-                    shard(module)
-            shard(model)
-        else:
-            from torch.nn.parallel import DistributedDataParallel
-
-            model = DistributedDataParallel(
-                model,
-                device_ids=[ctx.local_rank] if cfg.device_type == "cuda" else None,
-                broadcast_buffers=False,
-            )
+        model = DistributedDataParallel(
+            model,
+            device_ids=[ctx.local_rank] if cfg.device_type == "cuda" else None,
+            broadcast_buffers=False,
+        )
     torch.manual_seed(p["seed"] + ctx.rank)  # per-rank dropout streams
     return ModelBundle(
         model=model, unwrapped=unwrapped, tokenizer=tokenizer, osft_modules=osft_modules, lora=lora

@@ -73,7 +73,8 @@ _UNITS = {
 DEFAULT_MAX_NODES = 64
 
 
-def _normalise_product(name: str) -> str:
+def normalise_product(name: str) -> str:
+    """The key of :data:`GPU_PRODUCTS` for a product name as users and node labels spell it."""
     key = name.strip().upper().replace("_", "-").replace(" ", "-")
     for prefix in ("NVIDIA-", "TESLA-", "AMD-", "INSTINCT-"):
         key = key.removeprefix(prefix)
@@ -88,7 +89,7 @@ def gpu_memory_for_product(name: str) -> int:
     Raises:
         InvalidInputError: For an unknown product, listing the known ones.
     """
-    key = _normalise_product(name)
+    key = normalise_product(name)
     if key in GPU_PRODUCTS:
         return GPU_PRODUCTS[key]
     raise InvalidInputError(
