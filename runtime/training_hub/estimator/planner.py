@@ -269,7 +269,7 @@ def plan(
     seen_totals: set[int] = set()
     for n, g in _layouts(max_gpus_per_node, limit_nodes, nodes, gpus_per_node):
         total = n * g
-        est = estimate_from_inputs(inputs, total)
+        est = estimate_from_inputs(inputs, total, gpus_per_node=g)
         last = (n, g, est)
         if _fits(est, budget):
             reason = (
