@@ -12,6 +12,10 @@ from training_hub.errors import BackendUnavailableError, InvalidInputError
 
 log = logging.getLogger("training_hub.engine")
 
+#: dtype the engine loads weights in (fp32 master weights; bf16 only in autocast / FSDP's gathered copies).
+#: The estimator's ``native`` profile (``estimator/engines.py``) assumes the same; a test checks both.
+WEIGHT_DTYPE = "float32"
+
 
 @dataclass
 class ModelBundle:
@@ -52,9 +56,10 @@ def _load_model(cfg: EngineConfig) -> Any:
 
     path = cfg.params["model_path"]
     attn = cfg.attention  # flash_attention_2 only with bf16 on SM 8.0+ (engine.precision)
+    dtype = getattr(torch, WEIGHT_DTYPE)
     try:
         try:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation=attn)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=attn)
             if attn == "sdpa":
                 # Per-sample attention on packed rows instead of a row-wide block-diagonal mask (same result,
                 # without the O(row^2) cost); plain SDPA for every other call. Checkpoints still say sdpa.
@@ -64,9 +69,7 @@ def _load_model(cfg: EngineConfig) -> Any:
         except (ValueError, ImportError) as exc:
             if "attn" not in str(exc).lower() and "attention" not in str(exc).lower():
                 raise
-            model = AutoModelForCausalLM.from_pretrained(
-                path, dtype=torch.float32, attn_implementation="eager"
-            )
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager")
     except Exception as exc:
         raise InvalidInputError(f"cannot load a causal LM from model_path={path!r}: {exc}") from None
     model.config.use_cache = False
