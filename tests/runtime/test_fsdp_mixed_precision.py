@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-WORKER = Path(__file__).with_name("fsdp_copies_worker.py")
+WORKER = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check_fsdp_worker.py"
 
 
 def test_bf16_policy_leaves_no_weight_copies_after_forward(tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ class TrainingProcessError(TrainingHubError):
     def __init__(self, message: str, returncode: int, log_tail: str, log_file: str | None) -> None:
         super().__init__(message)
         self.returncode = returncode
+        self.launcher_returncode = returncode  # what torchrun itself returned (returncode: the ranks' code)
         self.log_tail = log_tail
         self.log_file = log_file
         # The pod entrypoint's exit codes travel through unchanged (3: bad input, 4: infrastructure).
@@ -203,14 +204,17 @@ def run_command(
             log.close()
     if returncode != 0:
         text = "".join(tail)
-        returncode = _run_exit_code(returncode, codes_dir, text)
+        code = _run_exit_code(returncode, codes_dir, text)
         where = f" (full output: {log_file})" if log_file else ""
-        raise TrainingProcessError(
-            f"training processes exited with code {returncode}{where}; last lines:\n{text}",
-            returncode,
+        ranks = f" (the ranks report {code})" if code != returncode else ""
+        error = TrainingProcessError(
+            f"training processes exited with code {returncode}{ranks}{where}; last lines:\n{text}",
+            code,
             text,
             str(log_file) if log_file else None,
         )
+        error.launcher_returncode = returncode
+        raise error
     return 0
 
 

@@ -198,6 +198,11 @@ def build_model(cfg: EngineConfig, ctx: DistContext, tokenizer: Any) -> ModelBun
     if cfg.algorithm == "osft":
         from training_hub.engine.osft import apply_osft
 
+        if cfg.device_type == "cuda":
+            # the SVD of every targeted matrix on the GPU (fp64 there), not on one CPU thread per rank:
+            # OSFT trains with DDP, so the model goes to this rank's GPU anyway
+            model.to(ctx.device)
+
         osft_modules = apply_osft(model, p["unfreeze_rank_ratio"], p["target_patterns"])
         log.info("osft: decomposed %d linear layers", len(osft_modules))
     elif lora:

@@ -1,6 +1,7 @@
-"""Worker for ``test_fsdp_mixed_precision``: one gloo rank of a 2-rank FSDP2 forward under bf16 autocast.
+"""One rank of a 2-rank FSDP2 forward under bf16 autocast (gloo on CPU, NCCL with ``--cuda``).
 
-Usage: ``torchrun --nproc-per-node 2 fsdp_copies_worker.py OUT_JSON``. Shards an 8-layer tiny Llama with
+Used by ``tests/runtime/test_fsdp_mixed_precision.py`` (CPU) and the GPU check's ``fsdp_mixed_precision``
+line. Usage: ``torchrun --nproc-per-node 2 benchmarks/gpu_check_fsdp_worker.py OUT_JSON [--cuda]``. Shards an 8-layer tiny Llama with
 the engine's :func:`shard_fsdp` (with and without the bf16 mixed-precision policy), runs one forward under
 ``torch.autocast(bf16)`` and reports, per rank, the bytes of 2-D bf16 tensors autograd keeps for backward
 whose storage is still allocated after the forward (weight copies; FSDP's gathered parameters are freed
@@ -10,6 +11,7 @@ by resharding).
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
@@ -20,7 +22,12 @@ def main() -> None:
 
     from training_hub.engine.model_setup import shard_fsdp
 
-    dist.init_process_group("gloo")
+    cuda = "--cuda" in sys.argv[2:]
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    device = f"cuda:{local_rank}" if cuda else "cpu"
+    dist.init_process_group("nccl" if cuda else "gloo")
     rank = dist.get_rank()
     result: dict[str, int] = {}
     for bf16_policy in (False, True):
@@ -34,7 +41,7 @@ def main() -> None:
             vocab_size=512,
         )
         model = LlamaForCausalLM(config)
-        shard_fsdp(model, "cpu", bf16=bf16_policy)
+        shard_fsdp(model, device, bf16=bf16_policy)
         saved: list[torch.Tensor] = []
 
         def pack(t: torch.Tensor) -> torch.Tensor:
@@ -42,9 +49,9 @@ def main() -> None:
                 saved.append(t)
             return t
 
-        ids = torch.randint(0, 512, (1, 64))
+        ids = torch.randint(0, 512, (1, 64), device=device)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
                 out = model(input_ids=ids, use_cache=False)
         storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in saved}
         result["policy" if bf16_policy else "autocast_only"] = sum(storages.values())
