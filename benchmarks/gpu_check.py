@@ -124,7 +124,11 @@ def build_model(directory: Path, config: dict[str, Any], tokenizer_dir: Path) ->
     values = dict(config)
     cfg = AutoConfig.for_model(values.pop("model_type"), **values)
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id = tok.pad_token_id, tok.bos_token_id, tok.eos_token_id
+    cfg.pad_token_id, cfg.bos_token_id, cfg.eos_token_id = (
+        tok.pad_token_id,
+        tok.bos_token_id,
+        tok.eos_token_id,
+    )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
     directory.mkdir(parents=True, exist_ok=True)
@@ -172,17 +176,28 @@ def run_params(method: str, model: Path, data: Path, out: Path, gpu: bool) -> di
     return params
 
 
-def _estimate(method: str, config: dict[str, Any], params: dict[str, Any], engine: str, gpu: bool, nproc: int) -> Any:
+def _estimate(
+    method: str, config: dict[str, Any], params: dict[str, Any], engine: str, gpu: bool, nproc: int
+) -> Any:
     from training_hub.estimator import EstimateInputs, estimate_from_inputs
 
     inputs = EstimateInputs.from_training_params(method, params, config, engine=engine)
     if not gpu:
-        inputs = inputs.model_copy(update={"dtype": "fp32", "device": "cpu", "activation_checkpointing": False})
+        inputs = inputs.model_copy(
+            update={"dtype": "fp32", "device": "cpu", "activation_checkpointing": False}
+        )
     return estimate_from_inputs(inputs, nproc, gpus_per_node=nproc)
 
 
 def run_native(
-    method: str, name: str, config: dict[str, Any], model: Path, data: Path, work: Path, gpu: bool, nproc: int,
+    method: str,
+    name: str,
+    config: dict[str, Any],
+    model: Path,
+    data: Path,
+    work: Path,
+    gpu: bool,
+    nproc: int,
     peak_tflops: float | None,
 ) -> RunRow:
     """Train one row with the native engine under torchrun and measure it."""
@@ -193,9 +208,16 @@ def run_native(
     shutil.rmtree(out, ignore_errors=True)
     params = run_params(method, model, data, out, gpu)
     est = _estimate(method, config, params, engine, gpu, nproc)
-    row = RunRow(method=method, engine=engine, model=name, nproc=nproc, status="pass",
-                 tokens_per_gpu=params["max_tokens_per_gpu"], estimate_bytes=est.expected,
-                 activation_checkpointing=est.assumptions.activation_checkpointing)
+    row = RunRow(
+        method=method,
+        engine=engine,
+        model=name,
+        nproc=nproc,
+        status="pass",
+        tokens_per_gpu=params["max_tokens_per_gpu"],
+        estimate_bytes=est.expected,
+        activation_checkpointing=est.assumptions.activation_checkpointing,
+    )
     start = time.time()
     argv = engine_command(method, write_params(method, params, out), {"nproc_per_node": nproc})
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -240,12 +262,25 @@ def run_upstream(method: str, backend: str, name: str, model: Path, data: Path, 
         f"th.{method}(backend={backend!r}, **p)"
     )
     start = time.time()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "runtime")})
-    row = RunRow(method=method, engine=backend, model=name, nproc=1, status="pass" if proc.returncode == 0 else "fail",
-                 seconds=time.time() - start)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "runtime")},
+    )
+    row = RunRow(
+        method=method,
+        engine=backend,
+        model=name,
+        nproc=1,
+        status="pass" if proc.returncode == 0 else "fail",
+        seconds=time.time() - start,
+    )
     tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] if proc.returncode else []
-    row.detail = f"exit {proc.returncode}: {tail}" if proc.returncode else "ran to the end (memory not sampled)"
+    row.detail = (
+        f"exit {proc.returncode}: {tail}" if proc.returncode else "ran to the end (memory not sampled)"
+    )
     return row
 
 
@@ -258,12 +293,18 @@ def defect_exit_codes(work: Path) -> DefectLine:
     d.mkdir(parents=True, exist_ok=True)
     (d / "params.json").write_text("[]")
     try:
-        run_command(engine_command("sft", d / "params.json", {"nproc_per_node": 1}), log_file=d / "launch.log",
-                    output=io.StringIO())
+        run_command(
+            engine_command("sft", d / "params.json", {"nproc_per_node": 1}),
+            log_file=d / "launch.log",
+            output=io.StringIO(),
+        )
     except TrainingProcessError as exc:
         ok = exc.exit_code == 3
-        return DefectLine(name="exit_codes_through_torchrun", status="pass" if ok else "fail",
-                          detail=f"torchrun exited {exc.launcher_returncode}; the run reports {exc.exit_code} (want 3)")
+        return DefectLine(
+            name="exit_codes_through_torchrun",
+            status="pass" if ok else "fail",
+            detail=f"torchrun exited {exc.launcher_returncode}; the run reports {exc.exit_code} (want 3)",
+        )
     return DefectLine(name="exit_codes_through_torchrun", status="fail", detail="bad input did not fail")
 
 
@@ -274,8 +315,13 @@ def defect_precision(hw: Any) -> list[DefectLine]:
     p = choose_precision(hw, None, None)
     want_flash = hw.flash_attn_usable and hw.bf16
     ok = (p.attention == "flash_attention_2") == want_flash and p.bf16 == hw.bf16
-    return [DefectLine(name="dtype_and_attention", status="pass" if ok else "fail",
-                       detail=f"{hw.describe()}: bf16={p.bf16}, attention={p.attention}")]
+    return [
+        DefectLine(
+            name="dtype_and_attention",
+            status="pass" if ok else "fail",
+            detail=f"{hw.describe()}: bf16={p.bf16}, attention={p.attention}",
+        )
+    ]
 
 
 def defect_no_context_on_gpu0(hw: Any) -> DefectLine:
@@ -299,8 +345,11 @@ def defect_no_context_on_gpu0(hw: Any) -> DefectLine:
     pid = lines[0].strip()
     gpu0 = next((ln.split(",")[1].strip() for ln in lines if ln.startswith("0,")), "")
     on0 = any(ln.startswith(pid + ",") and gpu0 and gpu0 in ln for ln in lines[1:])
-    return DefectLine(name=name, status="fail" if on0 else "pass",
-                      detail="context found on GPU 0" if on0 else f"rank {hw.device_count - 1} touched only its GPU")
+    return DefectLine(
+        name=name,
+        status="fail" if on0 else "pass",
+        detail="context found on GPU 0" if on0 else f"rank {hw.device_count - 1} touched only its GPU",
+    )
 
 
 def defect_triton() -> DefectLine:
@@ -319,18 +368,35 @@ def defect_triton() -> DefectLine:
         "t = torch.zeros(16, device='cuda'); k[(1,)](t, 16); torch.cuda.synchronize(); assert t.sum() == 16\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    return DefectLine(name=name, status="pass" if proc.returncode == 0 else "fail",
-                      detail="compiled and ran" if proc.returncode == 0 else proc.stderr.strip()[-300:])
+    return DefectLine(
+        name=name,
+        status="pass" if proc.returncode == 0 else "fail",
+        detail="compiled and ran" if proc.returncode == 0 else proc.stderr.strip()[-300:],
+    )
 
 
-def defect_torchrun_worker(script: str, name: str, nproc: int, check: Any, work: Path, timeout: int = 180) -> DefectLine:
+def defect_torchrun_worker(
+    script: str, name: str, nproc: int, check: Any, work: Path, timeout: int = 180
+) -> DefectLine:
     """Run a worker under torchrun with ``nproc`` GPUs and judge its output with ``check``."""
     d = work / name
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'runtime'}:{ROOT}", "TRAINING_HUB_EXIT_CODE_DIR": str(d / "codes")}
-    argv = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", "--standalone",
-            str(ROOT / "benchmarks" / script), str(d / "out.json"), "--cuda"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'runtime'}:{ROOT}",
+        "TRAINING_HUB_EXIT_CODE_DIR": str(d / "codes"),
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc-per-node={nproc}",
+        "--standalone",
+        str(ROOT / "benchmarks" / script),
+        str(d / "out.json"),
+        "--cuda",
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
     status, detail = check(proc, d)
     return DefectLine(name=name, status=status, detail=detail)
@@ -341,7 +407,9 @@ def _fsdp_check(proc: Any, d: Path) -> tuple[str, str]:
         return "fail", proc.stderr.strip()[-300:]
     r = json.loads((d / "out.json").read_text())
     ok = r["policy"] < 0.4 * r["autocast_only"]
-    return ("pass" if ok else "fail"), f"bf16 bytes kept after forward: {r['policy']} with the policy, {r['autocast_only']} without"
+    return (
+        "pass" if ok else "fail"
+    ), f"bf16 bytes kept after forward: {r['policy']} with the policy, {r['autocast_only']} without"
 
 
 def _nccl_check(proc: Any, d: Path) -> tuple[str, str]:
@@ -405,15 +473,28 @@ def run_check(out_dir: Path, work: Path, allow_cpu: bool, methods: tuple[str, ..
         defects.append(defect_no_context_on_gpu0(hw))
         defects.append(defect_triton())
         if hw.device_count >= 2:
-            defects.append(defect_torchrun_worker("gpu_check_fsdp_worker.py", "fsdp_mixed_precision", 2, _fsdp_check, work))
-            defects.append(defect_torchrun_worker("gpu_check_nccl_worker.py", "nccl_watchdog_exit_code", 2, _nccl_check, work))
+            defects.append(
+                defect_torchrun_worker(
+                    "gpu_check_fsdp_worker.py", "fsdp_mixed_precision", 2, _fsdp_check, work
+                )
+            )
+            defects.append(
+                defect_torchrun_worker(
+                    "gpu_check_nccl_worker.py", "nccl_watchdog_exit_code", 2, _nccl_check, work
+                )
+            )
         else:
             for name in ("fsdp_mixed_precision", "nccl_watchdog_exit_code"):
                 defects.append(DefectLine(name=name, status="skip", detail="needs 2+ GPUs"))
     else:
-        defects.append(DefectLine(name="gpu_only_lines", status="skip",
-                                  detail="dtype_and_attention, no_cuda_context_before_set_device, "
-                                  "triton_compiles_a_kernel, fsdp_mixed_precision, nccl_watchdog_exit_code need CUDA"))
+        defects.append(
+            DefectLine(
+                name="gpu_only_lines",
+                status="skip",
+                detail="dtype_and_attention, no_cuda_context_before_set_device, "
+                "triton_compiles_a_kernel, fsdp_mixed_precision, nccl_watchdog_exit_code need CUDA",
+            )
+        )
     import torch
 
     report = Report(
@@ -425,8 +506,12 @@ def run_check(out_dir: Path, work: Path, allow_cpu: bool, methods: tuple[str, ..
         seconds=time.time() - start,
         runs=runs,
         defects=defects,
-        environment={"python": sys.version.split()[0], "torch": torch.__version__,
-                     "cuda": str(torch.version.cuda), "allow_cpu": str(allow_cpu)},
+        environment={
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "cuda": str(torch.version.cuda),
+            "allow_cpu": str(allow_cpu),
+        },
     )
     json_path, _ = write_report(report, out_dir)
     read_report(json_path)  # the report validates as written
@@ -434,12 +519,17 @@ def run_check(out_dir: Path, work: Path, allow_cpu: bool, methods: tuple[str, ..
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.gpu_check",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--allow-cpu", action="store_true", help="without CUDA, run a tiny config on the CPU")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report directory")
     parser.add_argument("--work", type=Path, default=None, help="scratch directory (default: <out>/work)")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of sft,osft,lora_sft")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help="comma-separated subset of sft,osft,lora_sft"
+    )
     args = parser.parse_args(argv)
     methods = tuple(m for m in args.methods.split(",") if m)
     unknown = [m for m in methods if m not in METHODS]
@@ -451,9 +541,11 @@ def main(argv: list[str] | None = None) -> int:
         print("gpu_check: torch is not installed; install the CUDA build of torch first", file=sys.stderr)
         return 2
     if not torch.cuda.is_available() and not args.allow_cpu:
-        print("gpu_check: no CUDA GPU is visible (torch.cuda.is_available() is False); this check needs one. "
-              "Run with --allow-cpu to exercise the same planning and report code on a tiny CPU config.",
-              file=sys.stderr)
+        print(
+            "gpu_check: no CUDA GPU is visible (torch.cuda.is_available() is False); this check needs one. "
+            "Run with --allow-cpu to exercise the same planning and report code on a tiny CPU config.",
+            file=sys.stderr,
+        )
         return 2
     work = args.work or (args.out / "work")
     report = run_check(args.out, work, args.allow_cpu, methods)

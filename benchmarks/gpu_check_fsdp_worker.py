@@ -44,19 +44,20 @@ def main() -> None:
         shard_fsdp(model, device, bf16=bf16_policy)
         saved: list[torch.Tensor] = []
 
-        def pack(t: torch.Tensor) -> torch.Tensor:
+        def pack(t: torch.Tensor, saved: list[torch.Tensor] = saved) -> torch.Tensor:
             if t.dtype == torch.bfloat16 and t.dim() == 2:
                 saved.append(t)
             return t
 
         ids = torch.randint(0, 512, (1, 64), device=device)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
-                out = model(input_ids=ids, use_cache=False)
+        hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+        with hooks, torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
+            out = model(input_ids=ids, use_cache=False)
         storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in saved}
         result["policy" if bf16_policy else "autocast_only"] = sum(storages.values())
         out.logits.float().sum().backward()  # the step completes either way
-        del out, saved
+        del out
+        saved.clear()
     if rank == 0:
         layer_weights = sum(p.numel() for n, p in model.named_parameters() if "layers." in n)
         result["layer_weight_bf16_bytes"] = 2 * int(layer_weights)

@@ -80,6 +80,7 @@ def planned_engine(spec: TrainingRunSpec) -> PlannedEngine:
         return PlannedEngine("auto", f"could not resolve: {exc}")
     return PlannedEngine(choice.name, choice.reason)
 
+
 #: Keys of config.json the estimator needs; a planning pod reports only these (termination messages are
 #: limited to 4096 bytes).
 CONFIG_KEYS: tuple[str, ...] = (

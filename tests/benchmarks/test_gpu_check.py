@@ -21,7 +21,11 @@ def test_allow_cpu_runs_and_writes_a_valid_report(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.gpu_check", "--allow-cpu", "--out", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = read_report(tmp_path / "gpu_check.json")
@@ -41,7 +45,10 @@ def test_allow_cpu_runs_and_writes_a_valid_report(tmp_path: Path) -> None:
 def test_without_cuda_it_refuses_unless_allowed(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.gpu_check", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "no CUDA GPU" in proc.stderr and "--allow-cpu" in proc.stderr
@@ -63,6 +70,13 @@ def test_mfu_inputs() -> None:
     assert bf16_peak_tflops("NVIDIA H100 PCIe") == pytest.approx(756.0)
     assert bf16_peak_tflops("NVIDIA H200") == pytest.approx(989.4)
     assert bf16_peak_tflops("Some GPU") is None
-    config = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-              "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 640}
+    config = {
+        "model_type": "llama",
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 640,
+    }
     assert flops_per_token(config, "sft") == pytest.approx(1.5 * flops_per_token(config, "lora_sft"))

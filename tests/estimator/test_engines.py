@@ -27,7 +27,9 @@ LLAMA_8B = {
 
 
 def test_profiles_pin_the_cited_behaviour() -> None:
-    ilab, mini, unsloth, native = (ENGINES[n] for n in ("instructlab-training", "mini-trainer", "unsloth", "native"))
+    ilab, mini, unsloth, native = (
+        ENGINES[n] for n in ("instructlab-training", "mini-trainer", "unsloth", "native")
+    )
     # instructlab-training 0.16.2: fp32 weights, FSDP1 HYBRID_SHARD, gradient checkpointing, Liger without
     # fused linear cross-entropy
     assert (ilab.master_weights, ilab.sharding, ilab.activation_checkpointing) == ("fp32", "node", "always")
@@ -37,10 +39,18 @@ def test_profiles_pin_the_cited_behaviour() -> None:
     assert (mini.master_weights, mini.sharding, mini.activation_checkpointing) == ("fp32", "full", "always")
     assert mini.liger_drops_logits and mini.extra_gathered_layers == 1
     # unsloth: one GPU, bf16 weights, offloaded gradient checkpointing
-    assert (unsloth.master_weights, unsloth.sharding, unsloth.offloads_checkpoints) == ("train", "single", True)
+    assert (unsloth.master_weights, unsloth.sharding, unsloth.offloads_checkpoints) == (
+        "train",
+        "single",
+        True,
+    )
     # native: fp32 weights + autocast copies, FSDP only for SFT, checkpointing as the parameter says,
     # logits kept even with Liger (the trainer computes the loss from the logits)
-    assert (native.master_weights, native.sharding, native.activation_checkpointing) == ("fp32", "sft-only", "param")
+    assert (native.master_weights, native.sharding, native.activation_checkpointing) == (
+        "fp32",
+        "sft-only",
+        "param",
+    )
     assert native.autocast_weight_copies and not native.liger_drops_logits
     for profile in (ilab, mini, unsloth):
         files = " ".join(profile.sources.values())
@@ -60,19 +70,26 @@ def test_auto_on_gpus_plans_with_the_engines_checkpointing() -> None:
     old_plan = plan(old, 80 * GIB)
     assert new_plan.fits and new_plan.nodes == 1 and new_plan.gpus_per_node <= 8
     assert old_plan.total_gpus > new_plan.total_gpus
-    ckpt = estimate("sft", model_config=LLAMA_8B, num_gpus=8, max_tokens_per_gpu=8192, activation_checkpointing=True)
+    ckpt = estimate(
+        "sft", model_config=LLAMA_8B, num_gpus=8, max_tokens_per_gpu=8192, activation_checkpointing=True
+    )
     ilab = estimate_from_inputs(upstream, 8, gpus_per_node=8)
     # fp32 master weights sharded over 8 cost 2 B/8 per parameter more than bf16 weights: within 10%
     assert ilab.expected == pytest.approx(ckpt.expected, rel=0.1)
 
 
 def test_hybrid_shard_divides_by_the_gpus_of_one_node() -> None:
-    inputs = EstimateInputs.from_training_params("sft", {"max_tokens_per_gpu": 4096}, LLAMA_8B, engine="instructlab-training")
+    inputs = EstimateInputs.from_training_params(
+        "sft", {"max_tokens_per_gpu": 4096}, LLAMA_8B, engine="instructlab-training"
+    )
     one_node = estimate_from_inputs(inputs, 8, gpus_per_node=8)
     two_nodes = estimate_from_inputs(inputs, 16, gpus_per_node=8)
     assert two_nodes.breakdown.optimizer_states == one_node.breakdown.optimizer_states
     mini = inputs.model_copy(update={"engine": "mini-trainer"})
-    assert estimate_from_inputs(mini, 16, gpus_per_node=8).breakdown.optimizer_states < one_node.breakdown.optimizer_states
+    assert (
+        estimate_from_inputs(mini, 16, gpus_per_node=8).breakdown.optimizer_states
+        < one_node.breakdown.optimizer_states
+    )
 
 
 def test_liger_removes_logits_only_where_the_engine_fuses_the_loss() -> None:
@@ -83,7 +100,9 @@ def test_liger_removes_logits_only_where_the_engine_fuses_the_loss() -> None:
 
 
 @pytest.mark.parametrize("algorithm, method", [("sft", "sft"), ("osft", "osft"), ("lora_sft", "lora")])
-def test_native_strategy_matches_the_engine(monkeypatch: pytest.MonkeyPatch, algorithm: str, method: str, tmp_path: Path) -> None:
+def test_native_strategy_matches_the_engine(
+    monkeypatch: pytest.MonkeyPatch, algorithm: str, method: str, tmp_path: Path
+) -> None:
     """The engine resolves its strategy on 8 CUDA ranks (hardware mocked); the estimator must agree."""
     import training_hub.hardware as hardware
     from training_hub.engine.config import resolve_config

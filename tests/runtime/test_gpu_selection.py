@@ -110,7 +110,9 @@ def _registered() -> None:
 
 
 def test_auto_sft_takes_instructlab_only_when_it_can_run_the_run() -> None:
-    assert select_backend("sft", {**BASE, "nproc_per_node": 8}, H100, EVERYTHING).name == "instructlab-training"
+    assert (
+        select_backend("sft", {**BASE, "nproc_per_node": 8}, H100, EVERYTHING).name == "instructlab-training"
+    )
     limited = select_backend("sft", {**BASE, "max_steps": 10}, H100, EVERYTHING)
     assert limited.name == "native" and "max_steps" in limited.reason
     for hw, why in ((T4, "SM 7.5"), (B200, "SM 10.0")):

@@ -113,15 +113,19 @@ def _stop_group(process: subprocess.Popen[str], grace: float) -> None:
 
 
 #: Log text of NCCL's watchdog when it aborted a rank on a collective timeout (no exit code recorded).
-_WATCHDOG_TEXT = ("watchdog caught collective operation timeout", "ncclRemoteError", "ProcessGroupNCCL's watchdog")
+_WATCHDOG_TEXT = (
+    "watchdog caught collective operation timeout",
+    "ncclRemoteError",
+    "ProcessGroupNCCL's watchdog",
+)
 
 
 def _run_exit_code(launcher_code: int, codes_dir: Path | None, log_tail: str) -> int:
     """The exit code the ranks recorded (3 and 4 survive torchrun), else 4 after an NCCL watchdog abort."""
     code = recorded_exit_code(str(codes_dir), launcher_code) if codes_dir is not None else launcher_code
-    if code == launcher_code and code not in (INVALID_INPUT, INFRASTRUCTURE):
-        if any(t.lower() in log_tail.lower() for t in _WATCHDOG_TEXT):
-            return INFRASTRUCTURE
+    watchdog = any(t.lower() in log_tail.lower() for t in _WATCHDOG_TEXT)
+    if watchdog and code == launcher_code and code not in (INVALID_INPUT, INFRASTRUCTURE):
+        return INFRASTRUCTURE
     return code
 
 

@@ -165,7 +165,9 @@ def select_backend(
             skipped.append(f"{name}: {'; '.join(blockers)}")
             continue
         return BackendChoice(
-            name, f"{name} is installed, runs on {hardware.describe()} and accepts every parameter", tuple(skipped)
+            name,
+            f"{name} is installed, runs on {hardware.describe()} and accepts every parameter",
+            tuple(skipped),
         )
     for name, cls in classes.items():
         if cls.portable:

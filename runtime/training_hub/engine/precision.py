@@ -56,7 +56,9 @@ def choose_precision(
     else:
         use_bf16 = bool(bf16)
     if use_bf16 and not hardware.cuda:
-        raise InvalidInputError("bf16=True needs a CUDA GPU; on CPU the engine trains in float32 (bf16=False)")
+        raise InvalidInputError(
+            "bf16=True needs a CUDA GPU; on CPU the engine trains in float32 (bf16=False)"
+        )
     if use_bf16 and not hardware.bf16:
         raise InvalidInputError(
             f"bf16=True but {hardware.describe()} does not support bfloat16 natively (SM 8.0+ needed); "
