@@ -165,10 +165,11 @@ def shard_fsdp(model: Any, device: str, bf16: bool) -> Any:
     if bf16:
         kwargs["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
     layer_types = _decoder_layer_classes(model)
+    shard: Any = fully_shard
     for module in list(model.modules()):
         if layer_types and isinstance(module, layer_types):
-            fully_shard(module, **kwargs)
-    fully_shard(model, **kwargs)
+            shard(module, **kwargs)
+    shard(model, **kwargs)
     return model
 
 
