@@ -153,7 +153,7 @@ def select_backend(
         needed = [module, *ENGINE_NEEDS.get(name, ())] if module is not None else []
         missing = [m for m in needed if not installed(m)]
         if missing:
-            skipped.append(f"{name}: not installed ({', '.join(missing)})")
+            skipped.append(f"{name}: {name} is not installed ({', '.join(missing)})")
             continue
         if module is None:
             reason = cls.unavailable_reason()
