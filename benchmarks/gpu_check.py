@@ -441,7 +441,7 @@ def run_check(out_dir: Path, work: Path, allow_cpu: bool, methods: tuple[str, ..
 
     start = time.time()
     try:
-        hw = probe_hardware(0)
+        hw = probe_hardware(0, select_device=False)  # the ranks train on these GPUs: no context here
     except ImportError:
         hw = Hardware(cuda=False)
     gpu = hw.cuda

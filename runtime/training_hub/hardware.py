@@ -92,12 +92,16 @@ def module_importable(module: str) -> bool:
         return False
 
 
-def probe_hardware(local_rank: int | None = None) -> Hardware:
+def probe_hardware(local_rank: int | None = None, select_device: bool = True) -> Hardware:
     """Describe this machine's accelerator as rank ``local_rank`` sees it.
 
     Args:
-        local_rank: The device this process uses (default: ``LOCAL_RANK`` or 0). It is made the current
-            device first, so no context is created on ``cuda:0`` by another rank.
+        local_rank: The device this process uses (default: ``LOCAL_RANK`` or 0).
+        select_device: A training rank: make ``local_rank`` the current device first (so no context is
+            created on ``cuda:0`` by another rank) and ask ``is_bf16_supported(including_emulation=False)``.
+            A launcher (``backend='auto'`` in the process that starts torchrun, the GPU check) passes False:
+            it reads device properties only and creates no CUDA context at all (since CUDA 12,
+            ``cudaSetDevice`` creates one, which would hold GPU memory while the ranks train).
     """
     import torch
 
@@ -106,9 +110,13 @@ def probe_hardware(local_rank: int | None = None) -> Hardware:
     rank = int(os.environ.get("LOCAL_RANK", "0")) if local_rank is None else local_rank
     count = int(torch.cuda.device_count())
     index = rank if rank < count else 0
-    torch.cuda.set_device(index)
+    if select_device:
+        torch.cuda.set_device(index)
     capability = tuple(torch.cuda.get_device_capability(index))
-    bf16 = bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    if select_device:
+        bf16 = bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    else:  # what is_bf16_supported(including_emulation=False) answers on CUDA, without a context
+        bf16 = torch.version.cuda is not None and capability >= (8, 0)
     return Hardware(
         cuda=True,
         capability=(int(capability[0]), int(capability[1])),

@@ -65,6 +65,11 @@ def test_probe_selects_the_rank_device_first_and_asks_bf16_without_emulation(
     assert fake.calls[0] == ("set_device", 1)
     assert ("bf16", False) in fake.calls
     assert hw.cuda and hw.capability == capability and hw.bf16 is bf16
+    fake.calls.clear()
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    launcher = probe_hardware(select_device=False)  # the process that starts torchrun
+    assert all(name != "set_device" and name != "bf16" for name, _ in fake.calls)
+    assert launcher.bf16 is bf16
 
 
 def test_flash_attention_only_with_bf16_on_ampere_or_newer() -> None:

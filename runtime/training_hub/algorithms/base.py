@@ -207,7 +207,7 @@ def choose_backend(algorithm: str, params: dict[str, Any] | None = None) -> tupl
     from training_hub.hardware import Hardware, probe_hardware
 
     try:
-        hardware = probe_hardware()
+        hardware = probe_hardware(select_device=False)  # this process launches torchrun: no context
     except ImportError:  # no torch: only a portable backend could run, and it will say so
         hardware = Hardware(cuda=False)
     choice = select_backend(algorithm, params or {}, hardware)
