@@ -36,6 +36,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "runtime") not in sys.path:
     sys.path.insert(0, str(ROOT / "runtime"))
+# the training processes (torchrun children) import training_hub from this checkout too: no install needed
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT / "runtime"), str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
 
 from benchmarks.gpu_check_report import DefectLine, Report, RunRow, read_report, row_status, write_report  # noqa: E402
 
