@@ -29,6 +29,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -530,7 +531,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--allow-cpu", action="store_true", help="without CUDA, run a tiny config on the CPU")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report directory")
-    parser.add_argument("--work", type=Path, default=None, help="scratch directory (default: <out>/work)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "training-hub-gpu-check",
+        help="scratch directory for models, data and runs (several GB on a GPU; reused between runs)",
+    )
     parser.add_argument(
         "--methods", default=",".join(METHODS), help="comma-separated subset of sft,osft,lora_sft"
     )
@@ -551,8 +557,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    work = args.work or (args.out / "work")
-    report = run_check(args.out, work, args.allow_cpu, methods)
+    report = run_check(args.out, args.work, args.allow_cpu, methods)
     print((args.out / "gpu_check.md").read_text())
     return 0 if report.ok else 1
 

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_allow_cpu_runs_and_writes_a_valid_report(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.gpu_check", "--allow-cpu", "--out", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks.gpu_check", "--allow-cpu", "--out", str(tmp_path)]
+        + ["--work", str(tmp_path / "work")],
         cwd=ROOT,
         env=env,
         capture_output=True,
