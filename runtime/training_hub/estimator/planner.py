@@ -78,8 +78,9 @@ def normalise_product(name: str) -> str:
     key = name.strip().upper().replace("_", "-").replace(" ", "-")
     for prefix in ("NVIDIA-", "TESLA-", "AMD-", "INSTINCT-"):
         key = key.removeprefix(prefix)
-    key = re.sub(r"-(SXM\d?|PCIE|HBM3)$", "", key)
-    key = key.replace("GIB", "GB").replace("-80G$", "-80GB")
+    key = re.sub(r"-(SXM\d?|PCIE)(?=-|$)", "", key)  # form factor, wherever the label puts it
+    key = re.sub(r"-HBM3E?$", "", key)
+    key = re.sub(r"-(\d+)G(IB)?$", r"-\1GB", key.replace("GIB", "GB"))
     return _ALIASES.get(key, key)
 
 
