@@ -22,12 +22,12 @@ TOKENS = 2048
 
 @pytest.fixture(scope="module")
 def deep_model(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer_dir: Path) -> Path:
-    """6 layers of width 128: activations dominate a micro-batch of 2048 tokens."""
+    """6 layers of width 256: activations dominate a micro-batch of 2048 tokens."""
     from training_hub.tiny import build_tiny_model
 
     out = tmp_path_factory.mktemp("deep") / "model"
     return build_tiny_model(
-        out, tokenizer_dir=tiny_tokenizer_dir, hidden_size=128, num_hidden_layers=6, intermediate_size=512
+        out, tokenizer_dir=tiny_tokenizer_dir, hidden_size=256, num_hidden_layers=6, intermediate_size=1024
     )
 
 
@@ -87,7 +87,7 @@ def test_same_loss_and_lower_peak_memory(runs, strategy: str, deep_model: Path) 
         for flag in (False, True)
     ]
     saving = predicted[0] - predicted[1]
-    assert saving > 50 * 2**20  # the setup is meaningful: activations worth measuring
-    # RSS also holds the allocator's cached blocks, so only part of the saving shows; none would mean
-    # checkpointing did nothing.
-    assert peak_off - peak_on >= 0.25 * saving, (peak_off, peak_on, saving)
+    assert saving > 200 * 2**20  # the setup is meaningful: activations worth measuring
+    # RSS also holds the allocator's cached blocks and whatever peaks outside the forward, so only part of
+    # the saving shows (a third to a half here); none would mean checkpointing did nothing.
+    assert peak_off - peak_on >= 0.15 * saving, (peak_off, peak_on, saving)
