@@ -9,7 +9,7 @@ EXTRAS ?= operator,train,dev
 STAMP := $(VENV)/.installed-$(shell echo $(EXTRAS) | tr ',' '-')
 PYTEST_ARGS ?=
 
-.PHONY: help setup controlplane run test test-unit lint format typecheck crds docs bench clean
+.PHONY: help setup controlplane run test test-unit lint format typecheck crds docs bench gpu-check clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -60,6 +60,10 @@ crds: setup  ## Regenerate crds/ and the docs tables from the pydantic models.
 
 bench: setup controlplane  ## Run every benchmark; prints tables and writes benchmarks/results/*.json.
 	$(PY) benchmarks/run_all.py
+
+GPU_PYTHON ?= python3
+gpu-check:  ## On a CUDA box: the prepared GPU check with the box's own Python and torch (no .venv, no downloads).
+	$(GPU_PYTHON) -m benchmarks.gpu_check $(GPU_CHECK_ARGS)
 
 clean:  ## Remove the virtualenv and caches (not the control plane build cache).
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,8 +3,9 @@
 For every (family, method, tokens) row it builds a tiny random model with transformers, runs forward +
 backward + AdamW (fp32, CPU, SDPA attention) and measures parameters, gradients, optimizer states and
 the tensors autograd saves for backward (:mod:`training_hub.estimator.measure`), then compares them
-with :func:`training_hub.estimator.estimate` (``dtype="fp32"``, ``device="cpu"``). Target: the expected
-estimate within 15% of the measured total on every row.
+with :func:`training_hub.estimator.estimate` (``dtype="fp32"``, ``device="cpu"``). Rows with activation
+checkpointing on (``ckpt``) count what per-layer recomputation keeps (see ``measure.py``). Target: the
+expected estimate within 15% of the measured total on every row.
 
 Usage: ``.venv/bin/python benchmarks/estimator_accuracy.py [--quick] [--out benchmarks/results/estimator_accuracy.json]``
 Takes about a minute on 2 cores; not run in CI (``tests/estimator`` runs a few rows as an integration test).
@@ -72,13 +73,26 @@ def tiny_config(family: str) -> dict[str, Any]:
     return {"model_type": family, **_DIMS, **FAMILIES[family]}
 
 
-def run_row(family: str, method: str, tokens: int) -> dict[str, Any]:
+def run_row(family: str, method: str, tokens: int, checkpointing: bool = False) -> dict[str, Any]:
     """Measure and estimate one row."""
     config = tiny_config(family)
-    measured = measure_training_step(config, method, tokens)
-    est = estimate(method, model_config=config, max_tokens_per_gpu=tokens, dtype="fp32", device="cpu")
+    measured = measure_training_step(config, method, tokens, activation_checkpointing=checkpointing)
+    est = estimate(
+        method,
+        model_config=config,
+        max_tokens_per_gpu=tokens,
+        dtype="fp32",
+        device="cpu",
+        activation_checkpointing=checkpointing,
+    )
     comps = est.breakdown.components()
-    row: dict[str, Any] = {"family": family, "method": method, "tokens": tokens, "components": {}}
+    row: dict[str, Any] = {
+        "family": family,
+        "method": method,
+        "tokens": tokens,
+        "activation_checkpointing": checkpointing,
+        "components": {},
+    }
     for est_name, meas_name in COMPONENTS:
         e, m = comps[est_name], getattr(measured, meas_name)
         row["components"][est_name] = {"estimated": e, "measured": m, "rel_error": (e - m) / m if m else 0.0}
@@ -95,11 +109,12 @@ def run_row(family: str, method: str, tokens: int) -> dict[str, Any]:
     return row
 
 
-def rows_for(quick: bool) -> list[tuple[str, str, int]]:
-    """The (family, method, tokens) rows to run."""
+def rows_for(quick: bool) -> list[tuple[str, str, int, bool]]:
+    """The (family, method, tokens, activation checkpointing) rows to run."""
     if quick:
-        return [(f, m, 512) for f in ("llama", "qwen2_moe") for m in METHODS]
-    return [(f, m, t) for f in FAMILIES for m in METHODS for t in TOKENS]
+        return [(f, m, 512, c) for f in ("llama", "qwen2_moe") for m in METHODS for c in (False, True)]
+    plain = [(f, m, t, False) for f in FAMILIES for m in METHODS for t in TOKENS]
+    return plain + [(f, m, 1024, True) for f in FAMILIES for m in METHODS]
 
 
 def _pct(x: float) -> str:
@@ -108,12 +123,16 @@ def _pct(x: float) -> str:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table: per-component error, measured and expected totals, total error."""
-    head = "| family | method | tokens | params | grads | optim | activations | logits | measured total | expected | error | ok |"
-    lines = [head, "|" + "---|" * 12]
+    head = (
+        "| family | method | tokens | ckpt | params | grads | optim | activations | logits | measured total | "
+        "expected | error | ok |"
+    )
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         c = r["components"]
+        ckpt = "on" if r.get("activation_checkpointing") else "off"
         lines.append(
-            f"| {r['family']} | {r['method']} | {r['tokens']} | "
+            f"| {r['family']} | {r['method']} | {r['tokens']} | {ckpt} | "
             + " | ".join(_pct(c[name]["rel_error"]) for name, _ in COMPONENTS)
             + f" | {r['measured_total'] / 2**20:.2f} MiB | {r['estimated_expected'] / 2**20:.2f} MiB | "
             f"{_pct(r['rel_error_expected'])} | {'yes' if r['ok'] else 'NO'} |"
@@ -131,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     start = time.perf_counter()
-    rows = [run_row(f, m, t) for f, m, t in rows_for(args.quick)]
+    rows = [run_row(f, m, t, c) for f, m, t, c in rows_for(args.quick)]
     elapsed = time.perf_counter() - start
     print(format_table(rows))
     worst = max(abs(r["rel_error_expected"]) for r in rows)

@@ -29,6 +29,58 @@ from training_hub_operator.settings import OperatorSettings
 
 GIB = 1024**3
 
+#: Backends whose memory behaviour the estimator models (others use the estimator's own path).
+_MODELLED_ENGINES = ("native", "peft", "instructlab-training", "mini-trainer", "unsloth")
+
+
+@dataclass(frozen=True)
+class PlannedEngine:
+    """The backend the run's pods will use, as the planner resolves it."""
+
+    name: str
+    reason: str
+
+
+def planned_engine(spec: TrainingRunSpec) -> PlannedEngine:
+    """The backend ``spec.backend`` resolves to on the GPUs the run asks for, in the runtime image.
+
+    ``auto`` resolves as the pod will (:func:`training_hub.backends.selection.select_backend`) with the
+    hardware of ``spec.resources.gpuProduct`` and the packages of the project's runtime image, and with
+    the torchrun layout the operator sets (``nproc_per_node`` = GPUs per node), so an engine that refuses
+    the run's parameters or layout (instructlab-training and ``max_steps``, unsloth and more than one GPU)
+    is never planned for.
+    """
+    if spec.backend != "auto":
+        return PlannedEngine(spec.backend, "spec.backend")
+    from training_hub.algorithms.builtin import register_builtin
+    from training_hub.backends.selection import RUNTIME_IMAGE_MODULES, select_backend
+    from training_hub.errors import TrainingHubError
+    from training_hub.hardware import planned_hardware
+
+    register_builtin()
+    r = spec.resources
+    single = spec.algorithm in SINGLE_PROCESS_ALGORITHMS
+    # the pod fills the paths from spec.model/data/output; placeholders stand for them here
+    params: dict[str, Any] = {"model_path": "model", "data_path": "data", "ckpt_output_dir": "output"}
+    params.update(spec.hyperparameters)
+    params.update(
+        nproc_per_node=1 if single else (r.gpus_per_node or r.max_gpus_per_node),
+        nnodes=1 if single else (r.nodes or 1),
+    )
+    if params["nnodes"] > 1:
+        params.setdefault("master_addr", "planned")
+    try:
+        choice = select_backend(
+            spec.algorithm,
+            params,
+            planned_hardware(r.gpu_product),
+            installed=lambda module: module in RUNTIME_IMAGE_MODULES,
+        )
+    except (TrainingHubError, ValueError) as exc:
+        return PlannedEngine("auto", f"could not resolve: {exc}")
+    return PlannedEngine(choice.name, choice.reason)
+
+
 #: Keys of config.json the estimator needs; a planning pod reports only these (termination messages are
 #: limited to 4096 bytes).
 CONFIG_KEYS: tuple[str, ...] = (
@@ -177,23 +229,38 @@ def make_plan(
             f"model's config.json, which it cannot reach for {spec.model.uri}: set {model_config_hint(spec)}",
         )
     gpu_mem = gpu_memory_bytes(spec, settings) if not r.fixed else _gpu_memory_or_none(spec, settings)
+    engine = planned_engine(spec)
+    modelled = engine.name if engine.name in _MODELLED_ENGINES else None
     try:
-        inputs = EstimateInputs.from_training_params(spec.algorithm, hyperparameters, model.config)
+        inputs = EstimateInputs.from_training_params(
+            spec.algorithm, hyperparameters, model.config, engine=modelled
+        )
     except (InvalidInputError, ValueError) as exc:
         raise PlanningError("EstimateFailed", f"cannot estimate memory: {exc}") from None
+    from training_hub.hardware import planned_hardware
+
+    if hyperparameters.get("bf16") is None and not planned_hardware(r.gpu_product).bf16:
+        inputs = inputs.model_copy(update={"dtype": "fp32"})  # the engines train in fp32 without native bf16
     input_summary = {
         "modelConfig": model.origin,
         "modelType": str(model.config.get("model_type", "")),
         "method": inputs.training_method,
         "tokensPerGpu": inputs.tokens_per_gpu(),
         "dtype": inputs.dtype,
+        "engine": engine.name,
+        "engineReason": engine.reason,
+        "activationCheckpointing": inputs.activation_checkpointing,
     }
+    if modelled is not None:
+        from training_hub.estimator.engines import engine_profile
+
+        input_summary["engineAssumptions"] = engine_profile(modelled).assumptions()
     try:
         if r.fixed and gpu_mem is None:
             from training_hub.estimator import estimate_from_inputs
 
             assert r.nodes is not None and r.gpus_per_node is not None
-            est = estimate_from_inputs(inputs, r.nodes * r.gpus_per_node)
+            est = estimate_from_inputs(inputs, r.nodes * r.gpus_per_node, gpus_per_node=r.gpus_per_node)
             return Plan(
                 nodes=r.nodes,
                 gpus_per_node=r.gpus_per_node,

@@ -105,6 +105,13 @@ class CommonHyperparameters(_Strict):
         "auto", description="How ranks share the model: DDP, FSDP, or auto (FSDP on GPU with >1 rank)."
     )
     bf16: bool | None = Field(None, description="Train in bfloat16 (default: on GPU yes, on CPU no).")
+    activation_checkpointing: bool | None = Field(
+        None,
+        description=(
+            "Recompute each decoder layer's activations in backward instead of keeping them (default: on "
+            "GPU yes, as the upstream engines do; on CPU no). Less memory for about a third more compute."
+        ),
+    )
     max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps.")
     enable_jit_checkpoint: bool | None = Field(
         None,

@@ -21,11 +21,26 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize("family, method, tokens", ROWS)
-def test_expected_within_15_percent_of_measured(family: str, method: str, tokens: int) -> None:
+CHECKPOINTING_ROWS = [("llama", "sft", 512), ("qwen3", "osft", 256), ("mixtral", "lora", 256)]
+
+
+@pytest.mark.parametrize(
+    "family, method, tokens, checkpointing",
+    [(*row, False) for row in ROWS] + [(*row, True) for row in CHECKPOINTING_ROWS],
+)
+def test_expected_within_15_percent_of_measured(
+    family: str, method: str, tokens: int, checkpointing: bool
+) -> None:
     config = tiny_config(family, vocab_size=1000, intermediate_size=160)
-    measured = measure_training_step(config, method, tokens)
-    est = estimate(method, model_config=config, max_tokens_per_gpu=tokens, dtype="fp32", device="cpu")
+    measured = measure_training_step(config, method, tokens, activation_checkpointing=checkpointing)
+    est = estimate(
+        method,
+        model_config=config,
+        max_tokens_per_gpu=tokens,
+        dtype="fp32",
+        device="cpu",
+        activation_checkpointing=checkpointing,
+    )
     assert abs(est.expected - measured.total) <= 0.15 * measured.total
     # States are counted exactly (AdamW's per-tensor step counters aside).
     assert est.breakdown.parameters == measured.parameters

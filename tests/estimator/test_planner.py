@@ -172,6 +172,10 @@ def test_gpu_products() -> None:
     assert gpu_memory_for_product("A10G") == 24 * GIB
     assert gpu_memory_for_product("T4") == 16 * GIB
     assert gpu_memory_for_product("A100") == 40 * GIB
+    # node labels (nvidia.com/gpu.product) put the form factor in the middle
+    assert gpu_memory_for_product("NVIDIA-A100-SXM4-80GB") == 80 * GIB
+    assert gpu_memory_for_product("NVIDIA-A100-PCIE-40GB") == 40 * GIB
+    assert gpu_memory_for_product("A100-80G") == 80 * GIB
     with pytest.raises(InvalidInputError, match="unknown GPU product 'RTX-9999'.*A100-80GB"):
         gpu_memory_for_product("RTX-9999")
 

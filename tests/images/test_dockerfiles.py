@@ -185,3 +185,14 @@ def _requirement_closure(dist: str, extras: set[str]) -> set[str]:
                 seen.add(key)
                 todo.append((req.name, set(req.extras)))
     return seen
+
+
+def test_runtime_final_stage_can_compile_triton_launchers() -> None:
+    """Triton builds a C launcher with the host compiler at its first kernel (Liger, unsloth): the final
+    stage needs a C compiler, the libc headers and Python.h, not only the build stage."""
+    final = parse(RUNTIME).final
+    packages: set[str] = set()
+    for run in final.all("RUN"):
+        for m in re.finditer(r"apt-get install([^&]*)", run.value):
+            packages |= {w for w in m.group(1).split() if not w.startswith("-")}
+    assert {"gcc", "libc6-dev", "python3-dev"} <= packages, packages

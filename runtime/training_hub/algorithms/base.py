@@ -222,31 +222,31 @@ def _unknown(kind: str, name: str, known: list[str]) -> str:
     return f"unknown {kind} {name!r}{hint}; choose one of: {', '.join(known)}"
 
 
-def choose_backend(algorithm: str) -> tuple[str, str]:
-    """Pick a backend for ``backend='auto'``: an upstream engine that can run here, else the portable one.
+def choose_backend(algorithm: str, params: dict[str, Any] | None = None) -> tuple[str, str]:
+    """Pick a backend for ``backend='auto'``: an upstream engine that can run this run here, else the
+    portable one (see :mod:`training_hub.backends.selection`).
 
     Returns:
         The backend name and a sentence saying why it was chosen.
     """
-    names = AlgorithmRegistry.list_backends(algorithm)
-    classes = {n: AlgorithmRegistry.get_backend(algorithm, n) for n in names}
-    skipped = []
-    for name, backend_cls in classes.items():
-        if backend_cls.portable:
-            continue
-        reason = backend_cls.unavailable_reason()
-        if reason is None:
-            return name, f"{name} is installed and CUDA is available"
-        skipped.append(f"{name}: {reason}")
-    for name, backend_cls in classes.items():
-        if backend_cls.portable:
-            why = "; ".join(skipped) if skipped else "no other backend is registered"
-            return name, f"portable backend ({why})"
-    raise BackendUnavailableError(f"no backend of {algorithm} can run here: {'; '.join(skipped)}")
+    from training_hub.backends.selection import select_backend
+    from training_hub.hardware import Hardware, probe_hardware
+
+    try:
+        hardware = probe_hardware(select_device=False)  # this process launches torchrun: no context
+    except ImportError:  # no torch: only a portable backend could run, and it will say so
+        hardware = Hardware(cuda=False)
+    choice = select_backend(algorithm, params or {}, hardware)
+    return choice.name, choice.reason
 
 
 def create_algorithm(
-    algorithm_name: str, backend: str | None = "auto", *, backend_name: str | None = None, **kwargs: Any
+    algorithm_name: str,
+    backend: str | None = "auto",
+    *,
+    backend_name: str | None = None,
+    params: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> Algorithm:
     """Create an algorithm instance bound to a backend.
 
@@ -255,6 +255,7 @@ def create_algorithm(
         backend: Backend name, or ``auto`` (default): an upstream engine when it is importable and CUDA is
             present, else the portable backend. The choice and its reason are logged.
         backend_name: Upstream's spelling of ``backend`` (takes precedence when given).
+        params: The run's parameters, so that ``auto`` picks only an engine that accepts them.
         **kwargs: Passed to the algorithm class (as upstream; the built-in algorithms take none).
 
     Returns:
@@ -263,7 +264,7 @@ def create_algorithm(
     algorithm_cls = AlgorithmRegistry.get_algorithm(algorithm_name)
     chosen = backend_name or backend or "auto"
     if chosen == "auto":
-        chosen, why = choose_backend(algorithm_name)
+        chosen, why = choose_backend(algorithm_name, params)
         logger.info("%s: using backend %r: %s", algorithm_name, chosen, why)
     backend_cls = AlgorithmRegistry.get_backend(algorithm_name, chosen)
     instance = instantiate_backend(backend_cls, algorithm_name)
@@ -280,6 +281,6 @@ def run_algorithm(algorithm: str, values: dict[str, Any], callbacks: Callbacks =
     check_keywords(algorithm, values)
     validate(algorithm, values)
     backend = values.get("backend") or "auto"
-    instance = create_algorithm(algorithm, backend=backend)
     params = {k: v for k, v in values.items() if k != "backend"}
+    instance = create_algorithm(algorithm, backend=backend, params=given_params(params))
     return instance.train(callbacks=callbacks, **params)

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,12 @@ from types import FrameType
 from typing import Any, TextIO
 
 from training_hub.errors import TrainingHubError
+from training_hub.pod.exit_codes import (
+    ENV_EXIT_CODE_DIR,
+    INFRASTRUCTURE,
+    INVALID_INPUT,
+    recorded_exit_code,
+)
 from training_hub.torchrun import torchrun_command
 
 logger = logging.getLogger("training_hub")
@@ -48,6 +55,7 @@ class TrainingProcessError(TrainingHubError):
     def __init__(self, message: str, returncode: int, log_tail: str, log_file: str | None) -> None:
         super().__init__(message)
         self.returncode = returncode
+        self.launcher_returncode = returncode  # what torchrun itself returned (returncode: the ranks' code)
         self.log_tail = log_tail
         self.log_file = log_file
         # The pod entrypoint's exit codes travel through unchanged (3: bad input, 4: infrastructure).
@@ -104,6 +112,23 @@ def _stop_group(process: subprocess.Popen[str], grace: float) -> None:
         process.wait()
 
 
+#: Log text of NCCL's watchdog when it aborted a rank on a collective timeout (no exit code recorded).
+_WATCHDOG_TEXT = (
+    "watchdog caught collective operation timeout",
+    "ncclRemoteError",
+    "ProcessGroupNCCL's watchdog",
+)
+
+
+def _run_exit_code(launcher_code: int, codes_dir: Path | None, log_tail: str) -> int:
+    """The exit code the ranks recorded (3 and 4 survive torchrun), else 4 after an NCCL watchdog abort."""
+    code = recorded_exit_code(str(codes_dir), launcher_code) if codes_dir is not None else launcher_code
+    watchdog = any(t.lower() in log_tail.lower() for t in _WATCHDOG_TEXT)
+    if watchdog and code == launcher_code and code not in (INVALID_INPUT, INFRASTRUCTURE):
+        return INFRASTRUCTURE
+    return code
+
+
 def run_command(
     argv: Sequence[str],
     log_file: str | os.PathLike[str] | None = None,
@@ -130,6 +155,10 @@ def run_command(
     """
     run_env = dict(os.environ if env is None else env)
     run_env.setdefault("PYTHONUNBUFFERED", "1")
+    codes_dir = Path(log_file).parent / f".exit_codes_{Path(log_file).stem}" if log_file else None
+    if codes_dir is not None:
+        shutil.rmtree(codes_dir, ignore_errors=True)
+        run_env[ENV_EXIT_CODE_DIR] = str(codes_dir)
     sink = output or sys.stdout
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     log = open(log_file, "w", encoding="utf-8") if log_file else None  # noqa: SIM115 (closed in finally)
@@ -179,13 +208,17 @@ def run_command(
             log.close()
     if returncode != 0:
         text = "".join(tail)
+        code = _run_exit_code(returncode, codes_dir, text)
         where = f" (full output: {log_file})" if log_file else ""
-        raise TrainingProcessError(
-            f"training processes exited with code {returncode}{where}; last lines:\n{text}",
-            returncode,
+        ranks = f" (the ranks report {code})" if code != returncode else ""
+        error = TrainingProcessError(
+            f"training processes exited with code {returncode}{ranks}{where}; last lines:\n{text}",
+            code,
             text,
             str(log_file) if log_file else None,
         )
+        error.launcher_returncode = returncode
+        raise error
     return 0
 
 

@@ -77,6 +77,7 @@ def translate(params: dict[str, Any], processed_data_path: str | None = None) ->
     compat.only("data_format", ["auto", "messages", "document"], "reads messages or pretraining documents")
     compat.only("checkpoint_storage", [None], "does not mirror checkpoints to object storage here")
     compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
+    compat.only("activation_checkpointing", [None, True], "always checkpoints activations")
     if m.data_format == "document" and not m.is_pretraining:
         compat.problems.append("data_format='document' needs is_pretraining=True with mini-trainer")
     if m.tensorboard_log_dir:

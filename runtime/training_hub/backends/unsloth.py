@@ -65,6 +65,7 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     compat.only("flash_attention", [None, True], "picks its attention kernel itself")
     compat.only("dataset_type", [None, "chat_template", "alpaca"], "reads messages or alpaca data here")
     compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
+    compat.only("activation_checkpointing", [None, True], "always checkpoints activations")
     torchrun = get_torchrun_params({k: getattr(m, k) for k in TORCHRUN_KEYS})
     if torchrun["nproc_per_node"] != 1 or torchrun["nnodes"] != 1:
         compat.problems.append(

@@ -40,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--strategy", choices=("auto", "ddp", "fsdp"), default="auto")
     parser.add_argument("--activation-checkpointing", action="store_true")
+    parser.add_argument(
+        "--engine",
+        choices=("native", "peft", "instructlab-training", "mini-trainer", "unsloth"),
+        help="Model this engine's memory behaviour (weights, sharding, checkpointing, Liger); "
+        "default: the generic model",
+    )
     parser.add_argument("--max-gpus-per-node", type=int, default=8)
     parser.add_argument("--max-nodes", type=int, help="Most nodes to consider (default 64).")
     parser.add_argument("--nodes", type=int, help="Fix the number of nodes.")
@@ -82,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 "device": args.device,
                 "distributed_strategy": args.strategy,
                 "activation_checkpointing": args.activation_checkpointing,
+                "engine": args.engine,
             }
         )
         if inputs.max_tokens_per_gpu is None and inputs.max_seq_len is None:

@@ -104,7 +104,10 @@ def exit_now(code: int) -> None:
 
 
 if __name__ == "__main__":
+    from training_hub.pod.exit_codes import record_exit_code
+
     code = main()
+    record_exit_code(code)  # torchrun turns a worker's 3 or 4 into 1: the launcher reads this back
     if code == InfrastructureError.exit_code:
         exit_now(code)
     sys.exit(code)

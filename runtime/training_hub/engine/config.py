@@ -25,6 +25,9 @@ class EngineConfig:
         max_tokens_per_gpu: Micro-batch token budget.
         ckpt_dir: Output directory.
         data_output_dir: Directory of the tokenised-data cache.
+        attention: Attention implementation (``flash_attention_2`` or ``sdpa``).
+        activation_checkpointing: Recompute decoder layers in backward.
+        notes: Why dtype, attention and checkpointing were chosen (logged on rank 0).
     """
 
     algorithm: str
@@ -35,6 +38,9 @@ class EngineConfig:
     max_tokens_per_gpu: int
     ckpt_dir: Path
     data_output_dir: Path
+    attention: str = "sdpa"
+    activation_checkpointing: bool = False
+    notes: tuple[str, ...] = ()
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -61,8 +67,6 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
         InvalidInputError: On unknown algorithms, invalid values or settings this engine cannot honour.
         BackendUnavailableError: If an optional package needed by a setting is missing.
     """
-    import torch
-
     if algorithm not in ENGINE_ALGORITHMS:
         raise InvalidInputError(
             f"unknown algorithm {algorithm!r} for the native engine; choose one of {', '.join(ENGINE_ALGORITHMS)}"
@@ -72,7 +76,11 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
     except ValidationError as exc:
         raise InvalidInputError(f"invalid {algorithm} parameters: {_validation_message(exc)}") from None
     p = model.model_dump()
-    cuda = torch.cuda.is_available()
+    from training_hub.engine.precision import choose_precision
+    from training_hub.hardware import probe_hardware
+
+    hardware = probe_hardware()  # selects LOCAL_RANK's device first: no context on cuda:0
+    cuda = hardware.cuda
     device_type = "cuda" if cuda else "cpu"
 
     if p["use_liger"]:
@@ -89,13 +97,8 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
             "load_in_4bit=True (QLoRA) needs the unsloth backend on a CUDA GPU; the native engine trains "
             "LoRA on full-precision weights (set load_in_4bit=False, or choose backend='unsloth' on a GPU)"
         )
-    bf16 = cuda if p["bf16"] is None else bool(p["bf16"])
-    if bf16 and not cuda:
-        raise InvalidInputError(
-            "bf16=True needs a CUDA GPU; on CPU the engine trains in float32 (bf16=False)"
-        )
-    if bf16 and cuda and not torch.cuda.is_bf16_supported():
-        raise InvalidInputError("bf16=True but this GPU does not support bfloat16")
+    precision = choose_precision(hardware, p["bf16"], p.get("activation_checkpointing"))
+    bf16 = precision.bf16
 
     strategy = p["distributed_strategy"]
     # Full-weight training shards under FSDP: sft, and dpo without LoRA (its reference is sharded alike).
@@ -124,4 +127,7 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
         max_tokens_per_gpu=int(max_tokens),
         ckpt_dir=ckpt_dir,
         data_output_dir=data_dir,
+        attention=precision.attention,
+        activation_checkpointing=precision.activation_checkpointing,
+        notes=precision.reasons,
     )

@@ -62,6 +62,22 @@ class DistContext:
         return self.world_size > 1
 
 
+#: NCCL's watchdog (torch >= 2.2 default 3, "SkipCleanUp") tears the process down with SIGABRT when a
+#: collective times out or a peer fails, so no exception reaches the engine and the rank dies with a
+#: signal instead of the retryable exit code 4. With 2 ("CleanUpOnly") the watchdog aborts the
+#: communicators and the failed collective raises in the training thread, where the engine turns it into
+#: exit code 4. Set only when the user has not chosen a value.
+NCCL_ERROR_HANDLING: dict[str, str] = {"TORCH_NCCL_ASYNC_ERROR_HANDLING": "2"}
+
+
+def apply_nccl_error_handling(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Set :data:`NCCL_ERROR_HANDLING` in ``env`` (default ``os.environ``) where unset; return what is set."""
+    environ: Any = os.environ if env is None else env
+    for key, value in NCCL_ERROR_HANDLING.items():
+        environ.setdefault(key, value)
+    return {key: environ[key] for key in NCCL_ERROR_HANDLING}
+
+
 def world_size_from_env() -> int:
     """`WORLD_SIZE` as set by torchrun (1 when unset)."""
     try:
@@ -93,6 +109,8 @@ def init_distributed() -> DistContext:
     from datetime import timedelta
 
     timeout = timedelta(seconds=dist_timeout_seconds())
+    if cuda:
+        apply_nccl_error_handling()  # before the process group reads it
     try:
         dist.init_process_group(backend="nccl" if cuda else "gloo", timeout=timeout)
     except Exception as exc:  # rendezvous / network problems are retryable

@@ -31,6 +31,7 @@ from training_hub.engine.hub_events import HubEvents, payload_callbacks
 from training_hub.engine.model_setup import ModelBundle, build_model, load_tokenizer
 from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state
 from training_hub.engine.packed_attention import packed_kwargs
+from training_hub.engine.peak_memory import peak_memory_bytes
 from training_hub.errors import InvalidInputError, TrainingHubError
 from training_hub.observability.auto import runtime_callbacks, worker_endpoint
 from training_hub.observability.console import StepPrinter
@@ -577,6 +578,7 @@ class Trainer:
                         "micro_batches": len(micro),
                         "steps_per_epoch": spe,
                         **objective_metrics,
+                        **peak_memory_bytes(ctx.device),
                         **evaluation,
                     }
                     self._write_metrics(row)

@@ -9,6 +9,10 @@ written here), runs forward + backward + one AdamW step, and counts bytes:
 * activations and logits: unique storages that autograd saves for backward during the next forward
   (``torch.autograd.graph.saved_tensors_hooks``), minus storages that are parameters; the logits tensor
   itself is counted too (it is alive until the loss is backpropagated).
+* with ``activation_checkpointing``: each saved storage is attributed to the decoder layer running when
+  it was saved (forward pre/post hooks), and each layer's input is measured; what checkpointing keeps is
+  then the storages saved outside the layers, every layer's input, and the largest layer's own saved
+  storages (the one layer recomputed at a time in backward).
 
 torch, transformers and peft are imported inside the functions: importing this module is cheap, but
 only :mod:`training_hub.estimator` (which never imports this module) is torch-free by contract.
@@ -129,6 +133,7 @@ def measure_training_step(
     unfreeze_rank_ratio: float = 0.25,
     lora_r: int = 32,
     seed: int = 0,
+    activation_checkpointing: bool = False,
 ) -> Measurement:
     """Run forward + backward + AdamW on one packed sequence of ``tokens`` tokens and count bytes.
 
@@ -139,6 +144,7 @@ def measure_training_step(
         unfreeze_rank_ratio: OSFT's trainable fraction of each targeted matrix's rank.
         lora_r: LoRA rank.
         seed: Seed of the random initialisation and the token ids.
+        activation_checkpointing: Count activations as per-layer recomputation keeps them (see above).
 
     Returns:
         The measured components.
@@ -170,13 +176,39 @@ def measure_training_step(
                 optim_keys.add(_storage_key(value))
 
     saved: dict[tuple[int, int], bool] = {}  # storage -> looks like logits
+    owner: dict[tuple[int, int], int] = {}  # storage -> decoder layer that saved it first (-1: none)
+    layer_inputs: dict[int, int] = {}
+    current = [-1]
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         key = _storage_key(t)
         if key not in param_keys and key not in grad_keys:
             is_logits = t.dim() >= 1 and t.shape[-1] == vocab and t.numel() >= tokens * vocab // 2
             saved[key] = saved.get(key, False) or is_logits
+            owner.setdefault(key, current[0])
         return t
+
+    handles = []
+    if activation_checkpointing:
+        names = set(getattr(model, "_no_split_modules", None) or [])
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        names |= set(getattr(base, "_no_split_modules", None) or [])
+        layers = [m for m in model.modules() if type(m).__name__ in names]
+
+        def enter(index: int) -> Any:
+            def hook(module: Any, args: Any, kwargs: Any) -> None:
+                current[0] = index
+                hidden = args[0] if args else kwargs.get("hidden_states")
+                layer_inputs[index] = _storage_key(hidden)[1] if torch.is_tensor(hidden) else 0
+
+            return hook
+
+        def leave(module: Any, args: Any, output: Any) -> None:
+            current[0] = -1
+
+        for i, layer in enumerate(layers):
+            handles.append(layer.register_forward_pre_hook(enter(i), with_kwargs=True))
+            handles.append(layer.register_forward_hook(leave))
 
     def unpack(t: torch.Tensor) -> torch.Tensor:
         return t
@@ -188,12 +220,26 @@ def measure_training_step(
         saved[logits_key] = True
     out.loss.backward()
     optimizer.step()
+    for handle in handles:
+        handle.remove()
 
+    activations = sum(k[1] for k, is_logits in saved.items() if not is_logits)
+    if activation_checkpointing:
+        per_layer: dict[int, int] = {}
+        outside = 0
+        for key, is_logits in saved.items():
+            if is_logits:
+                continue
+            if owner.get(key, -1) < 0:
+                outside += key[1]
+            else:
+                per_layer[owner[key]] = per_layer.get(owner[key], 0) + key[1]
+        activations = outside + sum(layer_inputs.values()) + max(per_layer.values(), default=0)
     return Measurement(
         parameters=sum(n for _, n in param_keys),
         gradients=sum(n for _, n in grad_keys),
         optimizer=sum(n for _, n in optim_keys),
-        activations=sum(k[1] for k, is_logits in saved.items() if not is_logits),
+        activations=activations,
         logits=sum(k[1] for k, is_logits in saved.items() if is_logits),
         num_parameters=sum(p.numel() for p in model.parameters()),
         trainable_parameters=sum(p.numel() for p in trainable),

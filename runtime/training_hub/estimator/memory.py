@@ -29,10 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from training_hub.errors import InvalidInputError
 from training_hub.estimator.dpo_reference import DPOReference, dpo_reference_bytes, dpo_reference_kind
+from training_hub.estimator.engines import ENGINES, engine_profile, resolved_sharding
 from training_hub.estimator.model_config import load_model_config
 from training_hub.estimator.param_count import LayerShape, LinearShape, ModelShape, shape_for_config
 
-ESTIMATOR_VERSION = "1.0.0"
+ESTIMATOR_VERSION = "1.1.0"
 
 TrainingMethod = Literal["sft", "osft", "lora", "qlora"]
 DType = Literal["bf16", "fp32"]
@@ -94,6 +95,19 @@ class EstimateInputs(BaseModel):
     activation_checkpointing: bool = Field(False, description="Recompute layer activations in backward.")
     runtime_overhead_bytes: int | None = Field(None, ge=0, description="Override the runtime overhead.")
     dpo_reference: DPOReference = Field("none", description="DPO's frozen reference: none, model or logits.")
+    engine: str | None = Field(
+        None,
+        description=(
+            "The engine whose memory behaviour to model (native, peft, instructlab-training, mini-trainer, "
+            "unsloth); None: the generic model (bf16 weights, the parameters' strategy)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _known_engine(self) -> EstimateInputs:
+        if self.engine is not None and self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        return self
 
     @model_validator(mode="after")
     def _has_model(self) -> EstimateInputs:
@@ -116,7 +130,11 @@ class EstimateInputs(BaseModel):
 
     @classmethod
     def from_training_params(
-        cls, algorithm: str, hyperparameters: dict[str, Any], model_config: dict[str, Any]
+        cls,
+        algorithm: str,
+        hyperparameters: dict[str, Any],
+        model_config: dict[str, Any],
+        engine: str | None = None,
     ) -> EstimateInputs:
         """Build inputs from a TrainingRun's algorithm and ``spec.hyperparameters``.
 
@@ -125,6 +143,8 @@ class EstimateInputs(BaseModel):
             hyperparameters: The hyperparameters (names of :mod:`training_hub.params`); unknown names
                 are ignored here (the parameter models validate them).
             model_config: The model's config.json contents.
+            engine: The backend that will run (see :mod:`training_hub.estimator.engines`); its activation
+                checkpointing default applies when the hyperparameters leave it unset (on, on a GPU).
 
         Raises:
             InvalidInputError: Unknown algorithm.
@@ -148,7 +168,11 @@ class EstimateInputs(BaseModel):
             "use_liger": bool(hp.get("use_liger", False)),
             "dtype": "fp32" if hp.get("bf16") is False else "bf16",
             "distributed_strategy": strategy if strategy in ("auto", "ddp", "fsdp") else "auto",
+            "engine": engine,
         }
+        if engine is not None:
+            explicit = hp.get("activation_checkpointing")
+            values["activation_checkpointing"] = True if explicit is None else bool(explicit)
         if algorithm == "embedding_sft":
             # sentence-transformers: padded batches of `batch_size` texts of up to 512 tokens, fp32 weights
             # under autocast, and a pooling head (no vocabulary logits: counted as 0 like fused CE)
@@ -223,6 +247,8 @@ class Assumptions(BaseModel):
     device: str
     total_parameters: int
     trainable_parameters: int
+    engine: str = "generic"
+    engine_assumptions: list[str] = Field(default_factory=list)
     estimator_version: str = ESTIMATOR_VERSION
     notes: list[str] = Field(default_factory=list)
 
@@ -331,7 +357,14 @@ def _layer_bytes_per_token(
 
 
 def _activation_bytes(
-    shape: ModelShape, method: str, tokens: int, b: _Bytes, inputs: EstimateInputs, details: dict[str, int]
+    shape: ModelShape,
+    method: str,
+    tokens: int,
+    b: _Bytes,
+    inputs: EstimateInputs,
+    details: dict[str, int],
+    checkpointing: bool,
+    offload: bool,
 ) -> int:
     lora = method in ("lora", "qlora")
     targets = inputs.lora_target_modules or DEFAULT_TARGET_MODULES
@@ -344,8 +377,10 @@ def _activation_bytes(
     rope = 2 * shape.head_dim * (4 if b.act == 4 else b.act)
     final = _norm_bytes(shape.hidden, shape.norm_kind, b, not lora) + (0 if lora else b.act * shape.hidden)
     ids = 8 + (0 if lora else 8)  # labels (loss) and input ids (trainable embedding)
-    if inputs.activation_checkpointing:
-        layers = len(per_layer) * b.act * shape.hidden + (max(per_layer) if per_layer else 0)
+    if checkpointing:
+        # each layer keeps its input (on the CPU when the engine offloads it); one layer is recomputed
+        kept = 0 if offload else len(per_layer) * b.act * shape.hidden
+        layers = kept + (max(per_layer) if per_layer else 0)
     else:
         layers = sum(per_layer)
     layers_total = tokens * layers
@@ -354,11 +389,18 @@ def _activation_bytes(
     details["activations.embeddings_norm_rope"] = other
     total = layers_total + other
     if method == "osft":
-        rebuilt = 0
-        for lin in shape.linears():
-            if _is_target(lin, targets):
-                k_low = osft_trainable_rank(lin.out_features, lin.in_features, inputs.unfreeze_rank_ratio)
-                rebuilt += int(b.param * (lin.out_features * lin.in_features + lin.out_features * k_low))
+        per_layer_rebuilt = []
+        for layer in shape.layers or []:
+            rebuilt_layer = 0
+            for lin in layer.linears:
+                if _is_target(lin, targets):
+                    k_low = osft_trainable_rank(lin.out_features, lin.in_features, inputs.unfreeze_rank_ratio)
+                    rebuilt_layer += int(
+                        b.act * (lin.out_features * lin.in_features + lin.out_features * k_low)
+                    )
+            per_layer_rebuilt.append(rebuilt_layer)
+        # the rebuilt weights are saved for backward like activations: one layer's when recomputed
+        rebuilt = max(per_layer_rebuilt, default=0) if checkpointing else sum(per_layer_rebuilt)
         details["activations.osft_rebuilt_weights"] = rebuilt
         total += rebuilt
     return total
@@ -403,14 +445,18 @@ def _param_counts(shape: ModelShape, inputs: EstimateInputs, b: _Bytes) -> tuple
 
 
 def estimate_from_inputs(
-    inputs: EstimateInputs, num_gpus: int = 1, gpu_memory: int | None = None
+    inputs: EstimateInputs,
+    num_gpus: int = 1,
+    gpu_memory: int | None = None,
+    gpus_per_node: int | None = None,
 ) -> MemoryEstimate:
     """Estimate per-GPU memory of ``inputs`` on ``num_gpus`` ranks.
 
     Args:
-        inputs: The method, model and token budget.
+        inputs: The method, model and token budget (and the engine, whose behaviour is modelled).
         num_gpus: Total ranks (nodes x GPUs per node).
         gpu_memory: Optional GPU size in bytes; recorded in the notes with whether it fits.
+        gpus_per_node: Ranks per node (engines that shard within a node only; default ``num_gpus``).
 
     Returns:
         The estimate.
@@ -423,7 +469,14 @@ def estimate_from_inputs(
     config = inputs.resolved_config()
     shape = shape_for_config(config)
     method = inputs.training_method
+    profile = engine_profile(inputs.engine)
     b = _Bytes(inputs.dtype)
+    if profile.master_weights == "fp32":
+        b.param = 4.0  # fp32 weights under bf16 mixed precision
+    if profile.activation_checkpointing == "param":
+        checkpointing = inputs.activation_checkpointing
+    else:
+        checkpointing = profile.activation_checkpointing == "always"
     if method == "qlora" and inputs.device == "cpu":
         raise InvalidInputError("qlora needs a CUDA GPU (4-bit kernels): estimate with device='cuda'")
     tokens = inputs.tokens_per_gpu()
@@ -431,27 +484,42 @@ def estimate_from_inputs(
     notes: list[str] = list(shape.notes)
 
     total_params, trainable, param_bytes = _param_counts(shape, inputs, b)
-    strategy = inputs.distributed_strategy
-    if strategy == "auto":
-        strategy = "fsdp" if num_gpus > 1 else "ddp"
-    sharded = strategy == "fsdp" and num_gpus > 1
-    ranks = num_gpus if sharded else 1
+    layout = resolved_sharding(profile, method, num_gpus, inputs.distributed_strategy)
+    strategy = "ddp" if layout == "ddp" else "fsdp"
+    if layout == "fsdp-node":
+        ranks = max(1, min(gpus_per_node or num_gpus, num_gpus))
+    else:
+        ranks = num_gpus if layout == "fsdp" else 1
+    sharded = strategy == "fsdp" and ranks > 1
 
     parameters = math.ceil(param_bytes / ranks)
     if sharded:
         largest_layer = max((layer.params for layer in shape.layers), default=0)
-        gathered = int(2 * largest_layer * b.param)
+        gathered_bytes = 2.0 if (inputs.dtype == "bf16" and profile.gathers_bf16) else b.param
+        in_flight = 2 + profile.extra_gathered_layers
+        gathered = int(in_flight * largest_layer * gathered_bytes)
         details["parameters.fsdp_unsharded_layers"] = gathered
         parameters += gathered
-        notes.append("FSDP: parameters, gradients and optimizer states divided by ranks; two layers gathered")
+        scope = "within each node" if layout == "fsdp-node" else "over all ranks"
+        notes.append(
+            f"FSDP {scope}: parameters, gradients and optimizer states divided by {ranks}; "
+            f"{in_flight} layers gathered"
+        )
     gradients = math.ceil(trainable * b.grad / ranks)
     if strategy == "ddp" and num_gpus > 1:
         details["gradients.ddp_buckets"] = trainable * b.grad
         gradients += trainable * b.grad
         notes.append("DDP: full replica per rank, plus gradient buckets of the same size")
     optimizer = math.ceil(trainable * b.optim / ranks)
-    activations = _activation_bytes(shape, method, tokens, b, inputs, details)
-    if inputs.use_liger:
+    activations = _activation_bytes(
+        shape, method, tokens, b, inputs, details, checkpointing, profile.offloads_checkpoints
+    )
+    if profile.autocast_weight_copies and inputs.dtype == "bf16" and inputs.device == "cuda" and not sharded:
+        copies = _autocast_copies(shape, method, trainable, checkpointing)
+        details["activations.autocast_weight_copies"] = copies
+        activations += copies
+        notes.append("bf16 autocast over fp32 weights: bf16 weight copies held from forward to backward")
+    if inputs.use_liger and profile.liger_drops_logits:
         logits = 0
         notes.append("Liger fused linear cross-entropy: logits are never materialised")
     else:
@@ -487,7 +555,9 @@ def estimate_from_inputs(
     low = dynamic + runtime
     expected = breakdown.total
     high = low + int(HIGH_MARGIN * dynamic)
-    if inputs.dtype == "bf16":
+    if inputs.dtype == "bf16" and b.param == 4.0:
+        notes.append("bf16 mixed precision over fp32 weights (4 B), fp32 gradients (4 B), AdamW fp32 (8 B)")
+    elif inputs.dtype == "bf16":
         notes.append("bf16: weights held in bf16 (2 B), gradients fp32 (4 B), AdamW moments fp32 (8 B)")
     else:
         notes.append("fp32: weights, gradients and AdamW moments all fp32 (4 + 4 + 8 B)")
@@ -513,17 +583,36 @@ def estimate_from_inputs(
         parameter_bytes=b.param if method != "qlora" else QLORA_BYTES_PER_WEIGHT,
         gradient_bytes=b.grad,
         optimizer="AdamW: 2 fp32 moments per trainable parameter",
-        sharding=f"{strategy} over {num_gpus} rank(s)" + (" (sharded)" if sharded else " (replicated)"),
+        sharding=f"{strategy} over {num_gpus} rank(s)"
+        + (f" (sharded over {ranks})" if sharded else " (replicated)"),
         num_gpus=num_gpus,
         tokens_per_gpu=tokens,
-        activation_checkpointing=inputs.activation_checkpointing,
+        activation_checkpointing=checkpointing,
         liger=inputs.use_liger,
         device=inputs.device,
         total_parameters=total_params,
         trainable_parameters=trainable,
+        engine=profile.name,
+        engine_assumptions=profile.assumptions(),
         notes=notes,
     )
     return MemoryEstimate(low, expected, high, breakdown, assumptions)
+
+
+def _autocast_copies(shape: ModelShape, method: str, trainable: int, checkpointing: bool) -> int:
+    """bf16 copies autocast makes of fp32 weights and keeps until backward (bytes).
+
+    Weights that require grad are cast once and cached until the forward's autocast block exits; a
+    frozen weight is cast at every use and its copy is saved for backward by the matmul that used it
+    (one layer's at a time with checkpointing). The lm_head is counted with the frozen or trainable side.
+    """
+    lm_head = shape.vocab * shape.hidden
+    if method in ("lora", "qlora"):
+        per_layer = [sum(lin.params for lin in layer.linears) for layer in shape.layers]
+        frozen = max(per_layer, default=0) if checkpointing else sum(per_layer)
+        return 2 * (trainable + frozen + lm_head)
+    linears = sum(lin.params for lin in shape.linears())
+    return 2 * (min(trainable, linears) + lm_head)
 
 
 def estimate(
@@ -545,6 +634,7 @@ def estimate(
     activation_checkpointing: bool = False,
     allow_download: bool = False,
     lora_target_modules: list[str] | None = None,
+    engine: str | None = None,
 ) -> MemoryEstimate:
     """Estimate per-GPU training memory from the model's config alone.
 
@@ -569,6 +659,8 @@ def estimate(
         activation_checkpointing: Recompute activations layer by layer.
         allow_download: Permit fetching only ``config.json`` from the hub.
         lora_target_modules: LoRA/OSFT target module names (default: attention and MLP projections).
+        engine: Model this engine's memory behaviour (``native``, ``peft``, ``instructlab-training``,
+            ``mini-trainer``, ``unsloth``); default: the generic model.
 
     Raises:
         InvalidInputError: On invalid input, with the reason.
@@ -593,6 +685,7 @@ def estimate(
                 "device": device,
                 "distributed_strategy": distributed_strategy,
                 "activation_checkpointing": activation_checkpointing,
+                "engine": engine,
             }
         )
     except ValidationError as exc:

@@ -73,12 +73,14 @@ _UNITS = {
 DEFAULT_MAX_NODES = 64
 
 
-def _normalise_product(name: str) -> str:
+def normalise_product(name: str) -> str:
+    """The key of :data:`GPU_PRODUCTS` for a product name as users and node labels spell it."""
     key = name.strip().upper().replace("_", "-").replace(" ", "-")
     for prefix in ("NVIDIA-", "TESLA-", "AMD-", "INSTINCT-"):
         key = key.removeprefix(prefix)
-    key = re.sub(r"-(SXM\d?|PCIE|HBM3)$", "", key)
-    key = key.replace("GIB", "GB").replace("-80G$", "-80GB")
+    key = re.sub(r"-(SXM\d?|PCIE)(?=-|$)", "", key)  # form factor, wherever the label puts it
+    key = re.sub(r"-HBM3E?$", "", key)
+    key = re.sub(r"-(\d+)G(IB)?$", r"-\1GB", key.replace("GIB", "GB"))
     return _ALIASES.get(key, key)
 
 
@@ -88,7 +90,7 @@ def gpu_memory_for_product(name: str) -> int:
     Raises:
         InvalidInputError: For an unknown product, listing the known ones.
     """
-    key = _normalise_product(name)
+    key = normalise_product(name)
     if key in GPU_PRODUCTS:
         return GPU_PRODUCTS[key]
     raise InvalidInputError(
@@ -268,7 +270,7 @@ def plan(
     seen_totals: set[int] = set()
     for n, g in _layouts(max_gpus_per_node, limit_nodes, nodes, gpus_per_node):
         total = n * g
-        est = estimate_from_inputs(inputs, total)
+        est = estimate_from_inputs(inputs, total, gpus_per_node=g)
         last = (n, g, est)
         if _fits(est, budget):
             reason = (

@@ -37,6 +37,9 @@ def format_estimate(est: MemoryEstimate) -> str:
         f"{'on' if a.activation_checkpointing else 'off'}; liger: {'on' if a.liger else 'off'}"
     )
     lines += [f"- {note}" for note in a.notes]
+    if a.engine != "generic":
+        lines.append(f"engine: {a.engine} (what it does, and where upstream it says so):")
+        lines += [f"  - {line}" for line in a.engine_assumptions]
     return "\n".join(lines)
 
 

@@ -50,3 +50,69 @@ def reason_for(exit_code: int) -> str:
     if exit_code < 0 or exit_code > 128:
         return "Terminated" if exit_code in (TERMINATED, -15) else "Killed"
     return REASONS.get(exit_code, "Error")
+
+
+#: Directory where each training process records its exit code (``rank_<RANK>``). torchrun reports
+#: only 0 or 1 for its workers (a child's 3 or 4 comes back as 1), so the launcher sets this and reads
+#: the ranks' own codes back after torchrun returns.
+ENV_EXIT_CODE_DIR = "TRAINING_HUB_EXIT_CODE_DIR"
+
+
+def record_exit_code(code: int, env: dict[str, str] | None = None) -> None:
+    """Record this process's exit code where the launcher looks (no-op unless it set the directory).
+
+    Args:
+        code: The exit code about to be returned.
+        env: Environment to read (default: ``os.environ``).
+    """
+    import os
+
+    environ = os.environ if env is None else env
+    directory = environ.get(ENV_EXIT_CODE_DIR)
+    if not directory or code == SUCCEEDED:
+        return
+    rank = environ.get("RANK", "0")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, f"rank_{rank}"), "w", encoding="utf-8") as fh:
+            fh.write(str(code))
+    except OSError:
+        pass  # the launcher then falls back to torchrun's own code
+
+
+def recorded_exit_code(directory: str, launcher_code: int) -> int:
+    """The run's exit code from the codes its ranks recorded, else the launcher's own.
+
+    Bad input on any rank wins (retrying cannot help); then a rank's own failure (1, or 143 when
+    preempted) over the infrastructure code (4) its peers report once it is gone; 4 only when every
+    failing rank saw an infrastructure failure.
+
+    Args:
+        directory: The :data:`ENV_EXIT_CODE_DIR` the launcher set.
+        launcher_code: What torchrun returned.
+    """
+    import os
+
+    codes: set[int] = set()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        names = []
+    for name in names:
+        try:
+            with open(os.path.join(directory, name), encoding="utf-8") as fh:
+                codes.add(int(fh.read().strip()))
+        except (OSError, ValueError):
+            continue
+    codes.discard(SUCCEEDED)
+    if not codes or launcher_code == SUCCEEDED:
+        return launcher_code
+    for code in (INVALID_INPUT, USAGE):
+        if code in codes:
+            return code
+    own = codes - {INFRASTRUCTURE}
+    if not own:
+        return INFRASTRUCTURE
+    if own == {TERMINATED}:
+        return TERMINATED
+    return FAILED
