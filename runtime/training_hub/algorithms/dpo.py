@@ -67,6 +67,7 @@ def dpo(
     overlong_policy: str | None = None,
     use_liger: bool | None = None,
     distributed_strategy: str | None = None,
+    activation_checkpointing: bool | None = None,
     bf16: bool | None = None,
     max_steps: int | None = None,
     enable_jit_checkpoint: bool | None = None,
