@@ -73,7 +73,9 @@ def test_native_gpus_queue_and_priority() -> None:
     for job in jobs:
         assert job["spec"]["suspend"] is True
         assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
-        assert job["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "high"
+        # The pods' PriorityClass is not a Kueue WorkloadPriorityClass: no priority-class label for it.
+        assert "kueue.x-k8s.io/priority-class" not in job["metadata"]["labels"]
+        assert job["spec"]["template"]["spec"]["priorityClassName"] == "high"
         container = job["spec"]["template"]["spec"]["containers"][0]
         assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"
         assert env_of(container)["PET_NPROC_PER_NODE"] == "8"
@@ -151,19 +153,32 @@ def test_trainjob_renders_the_trainer_api() -> None:
     # Trainer's torch plugin owns the rendezvous: no reserved name in the trainer env.
     assert not [n for n in names if n.startswith(("PET_", "MASTER_")) or n in ("RANK", "WORLD_SIZE")]
     assert spec["suspend"] is True and job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
-    (override,) = spec["podTemplateOverrides"]
-    assert override["targetJobs"] == [{"name": "node"}]
-    volumes = {v["name"]: v for v in override["spec"]["volumes"]}
+    assert "podTemplateOverrides" not in spec and "labels" not in spec  # removed in Trainer v2.2
+    (patch,) = spec["runtimePatches"]
+    assert patch["manager"] == "traininghub.io/operator"
+    template = patch["trainingRuntimeSpec"]["template"]
+    assert template["metadata"]["labels"]["traininghub.io/run"] == "demo"
+    (rjob,) = template["spec"]["replicatedJobs"]
+    assert rjob["name"] == "node"
+    pod = rjob["template"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["traininghub.io/run"] == "demo"
+    pod_spec = pod["spec"]
+    volumes = {v["name"]: v for v in pod_spec["volumes"]}
     assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
     assert any("persistentVolumeClaim" in v for v in volumes.values())
-    (container,) = override["spec"]["containers"]
+    (container,) = pod_spec["containers"]
+    # Trainer's webhook refuses env for the node container in a patch: it goes through spec.trainer.env.
     assert container["name"] == "node" and "env" not in container
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert {m["mountPath"] for m in container["volumeMounts"]} >= {
         "/etc/training-hub",
         "/dev/shm",
         "/mnt/pvc/out",
     }
-    assert override["spec"]["serviceAccountName"] == "trainer"
+    assert pod_spec["serviceAccountName"] == "trainer"
+    assert pod_spec["securityContext"]["runAsNonRoot"] is True
+    assert pod_spec["terminationGracePeriodSeconds"] == 120
+    assert pod_spec["tolerations"][0]["key"] == "nvidia.com/gpu"
 
 
 def test_trainjob_pods_get_the_torch_plugin_env_and_mounts() -> None:
@@ -178,6 +193,12 @@ def test_trainjob_pods_get_the_torch_plugin_env_and_mounts() -> None:
         assert pod.metadata["annotations"]["batch.kubernetes.io/job-completion-index"] == str(i)
         assert container["command"] == POD_COMMAND
         assert "/etc/training-hub" in {m["mountPath"] for m in container["volumeMounts"]}
+        # The runtime patch's pod labels reach the pods (the operator finds a run's pods by them).
+        assert pod.metadata["labels"]["traininghub.io/run"] == "demo"
+        assert pod.metadata["labels"]["jobset.sigs.k8s.io/jobset-name"] == "demo"
+        assert env["PET_MASTER_PORT"] == "29500" and env["PET_NPROC_PER_NODE"] == "1"
+        assert {"containerPort": 29500} in container["ports"]
+        assert pod.spec["subdomain"] == "demo" and pod.spec["securityContext"]["runAsNonRoot"] is True
 
 
 def test_trainjob_observe() -> None:

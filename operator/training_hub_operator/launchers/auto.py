@@ -65,7 +65,8 @@ def choose_launcher(requested: str, served: Callable[[ResourceKind], bool]) -> L
             )
         return LauncherChoice(launcher, "Requested", f"spec.launcher is {requested}")
     tried: list[str] = []
-    for name, launcher in available_launchers().items():
+    launchers = available_launchers()
+    for name, launcher in launchers.items():
         missing = _missing(launcher, served)
         if not missing:
             why = (
@@ -73,6 +74,18 @@ def choose_launcher(requested: str, served: Callable[[ResourceKind], bool]) -> L
                 if launcher.required_kinds
                 else "it needs only built-in kinds"
             )
+            also = [
+                n
+                for n, other in launchers.items()
+                if n != name and other.required_kinds and not _missing(other, served)
+            ]
+            if also:
+                why += (
+                    f"; {', '.join(also)} could run too, {name} is preferred (Kubeflow Trainer v2 is current, "
+                    "Training Operator v1 is in maintenance, Kueue integrates TrainJob by default)"
+                )
+            if tried:
+                why += f" ({'; '.join(tried)})"
             return LauncherChoice(launcher, "AutoSelected", f"auto chose {name}: {why}")
         tried.append(f"{name} needs {_kinds(missing)}")
     absent = [n for n in LAUNCHER_MODULES if get_launcher(n) is None]
@@ -82,5 +95,5 @@ def choose_launcher(requested: str, served: Callable[[ResourceKind], bool]) -> L
         None,
         "NoLauncherAvailable",
         f"no launcher can run this TrainingRun here: {detail}{extra}. Install the Kubeflow Training "
-        "Operator (PyTorchJob) or set spec.launcher explicitly",
+        "Trainer (TrainJob) or Training Operator (PyTorchJob), or set spec.launcher explicitly",
     )
