@@ -353,7 +353,9 @@ def pods_of_trainjob(obj: dict[str, Any], runtime: dict[str, Any] | None = None)
         (
             r
             for r in replicated
-            if ((r.get("template") or {}).get("metadata") or {}).get("labels", {}).get(TRAINJOB_ANCESTOR_LABEL)
+            if ((r.get("template") or {}).get("metadata") or {})
+            .get("labels", {})
+            .get(TRAINJOB_ANCESTOR_LABEL)
             == TRAINJOB_ANCESTOR_TRAINER
         ),
         None,
