@@ -17,7 +17,10 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 #: Kubernetes versions built-in objects are validated against (``kubernetes-validate`` ships 1.25..1.37).
 KUBERNETES_VERSIONS: tuple[str, ...] = ("1.29.0", "1.31.0", "1.33.0", "1.35.0", "1.37.0")
@@ -248,3 +251,15 @@ def structural_crd(kind: str) -> dict[str, Any]:
             ],
         },
     }
+
+
+def write_crds(directory: Path, *kinds: str) -> list[Path]:
+    """Write :func:`structural_crd` of each kind as a YAML file in ``directory`` (for ``install_crds``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind in kinds:
+        crd = structural_crd(kind)
+        path = directory / f"{crd['metadata']['name']}.yaml"
+        path.write_text(yaml.safe_dump(crd, sort_keys=False))
+        paths.append(path)
+    return paths

@@ -253,3 +253,95 @@ def test_examples_render_with_every_launcher(example: str, launcher: str) -> Non
             rank = pod.metadata["annotations"]["batch.kubernetes.io/job-completion-index"]
         ranks.append(int(rank))
     assert sorted(ranks) == [0, 1]
+
+
+def test_trainjob_passes_what_trainers_webhook_checks_and_the_emulator_refuses_the_rest() -> None:
+    from training_hub.local.pods import LocalExecutionError
+    from training_hub.local.workloads import default_training_runtime, validate_trainjob
+
+    job = by_kind(render_run(manifest("trainjob")).objects, "TrainJob")[0]
+    runtime = default_training_runtime()
+    assert validate_trainjob(job, runtime) == []
+    bad = copy.deepcopy(job)
+    bad["spec"]["trainer"]["env"].append({"name": "PET_NNODES", "value": "9"})
+    patch = bad["spec"]["runtimePatches"][0]
+    patch["manager"] = "operator"
+    pod = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"][
+        "template"
+    ]
+    pod["spec"]["containers"][0]["env"] = [{"name": "X", "value": "1"}]
+    pod["spec"]["containers"].append({"name": "sidecar"})
+    errors = " | ".join(validate_trainjob(bad, runtime))
+    for expected in ("PET_NNODES", "domain-prefixed", "envs for the node container", "'sidecar'"):
+        assert expected in errors
+    with pytest.raises(LocalExecutionError, match="refused by Trainer's webhook"):
+        expand([bad])
+
+
+def test_runtime_patches_merge_as_a_strategic_merge_patch() -> None:
+    from training_hub.local.workloads import apply_runtime_patches
+
+    template = {
+        "metadata": {"labels": {"a": "1"}},
+        "spec": {
+            "replicatedJobs": [
+                {"name": "init", "template": {}},
+                {
+                    "name": "node",
+                    "template": {
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "containers": [
+                                        {"name": "node", "image": "i", "env": [{"name": "E", "value": "1"}]}
+                                    ],
+                                    "volumes": [{"name": "v", "emptyDir": {}}],
+                                    "tolerations": [{"key": "t"}],
+                                }
+                            }
+                        }
+                    },
+                },
+            ]
+        },
+    }
+    patch = {
+        "manager": "x.io/m",
+        "trainingRuntimeSpec": {
+            "template": {
+                "metadata": {"labels": {"b": "2"}},
+                "spec": {
+                    "replicatedJobs": [
+                        {
+                            "name": "node",
+                            "template": {
+                                "spec": {
+                                    "template": {
+                                        "spec": {
+                                            "containers": [
+                                                {
+                                                    "name": "node",
+                                                    "volumeMounts": [{"name": "w", "mountPath": "/w"}],
+                                                }
+                                            ],
+                                            "volumes": [{"name": "w", "emptyDir": {}}],
+                                            "tolerations": [{"key": "u"}],
+                                        }
+                                    }
+                                }
+                            },
+                        }
+                    ]
+                },
+            }
+        },
+    }
+    merged = apply_runtime_patches(template, [patch])
+    assert merged["metadata"]["labels"] == {"a": "1", "b": "2"}
+    assert [r["name"] for r in merged["spec"]["replicatedJobs"]] == ["init", "node"]  # the runtime's order
+    pod = merged["spec"]["replicatedJobs"][1]["template"]["spec"]["template"]["spec"]
+    (node,) = pod["containers"]
+    assert node["image"] == "i" and node["env"] == [{"name": "E", "value": "1"}]  # merged by name
+    assert node["volumeMounts"] == [{"name": "w", "mountPath": "/w"}]
+    assert [v["name"] for v in pod["volumes"]] == ["v", "w"]
+    assert pod["tolerations"] == [{"key": "u"}]  # no patch strategy: replaced

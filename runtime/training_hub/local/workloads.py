@@ -27,6 +27,7 @@ env references and host names.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -333,6 +334,66 @@ def _cpu_count(resources: dict[str, Any]) -> int:
     return 0
 
 
+#: Trainer v2.3.0 ``constants.TorchRunReservedEnvNames``: refused in ``spec.trainer.env``.
+TORCHRUN_RESERVED_ENV = frozenset(
+    {"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}
+)
+#: A domain-prefixed path (``k8s.io/apimachinery`` ``validation.IsDomainPrefixedPath``).
+_DOMAIN_PREFIXED = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/\S+$")
+
+
+def validate_trainjob(obj: dict[str, Any], runtime: dict[str, Any]) -> list[str]:
+    """What Trainer's admission webhook refuses in a TrainJob on a torch runtime (v2.3.0
+    ``pkg/runtime/framework/plugins/torch/torch.go`` ``Validate`` and
+    ``pkg/runtime/framework/plugins/jobset/jobset.go`` ``Validate``): reserved ``PET_*`` names in
+    ``spec.trainer.env``; a runtime patch manager that is not a domain-prefixed path; a patched replicated
+    job or container the runtime does not have; env in a patch of the ``node`` container."""
+    spec = obj.get("spec") or {}
+    errors: list[str] = []
+    reserved = sorted(
+        e.get("name")
+        for e in (spec.get("trainer") or {}).get("env") or []
+        if e.get("name") in TORCHRUN_RESERVED_ENV
+    )
+    if reserved:
+        errors.append(f"spec.trainer.env: must not have reserved envs, invalid envs configured: {reserved}")
+    jobs = (((runtime.get("spec") or {}).get("template") or {}).get("spec") or {}).get("replicatedJobs") or []
+    containers_of = {
+        r.get("name"): {
+            c.get("name")
+            for kind in ("containers", "initContainers")
+            for c in (
+                (((r.get("template") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+            ).get(kind)
+            or []
+        }
+        for r in jobs
+    }
+    for patch in spec.get("runtimePatches") or []:
+        if not _DOMAIN_PREFIXED.match(str(patch.get("manager") or "")):
+            errors.append(
+                f"spec.runtimePatches.manager: {patch.get('manager')!r} is not a domain-prefixed path"
+            )
+        tmpl_spec = ((patch.get("trainingRuntimeSpec") or {}).get("template") or {}).get("spec") or {}
+        for rjob in tmpl_spec.get("replicatedJobs") or []:
+            known = containers_of.get(rjob.get("name"))
+            if known is None:
+                errors.append(
+                    "spec.runtimePatches: must not have replicated job that doesn't exist in the runtime"
+                )
+                continue
+            pod = (((rjob.get("template") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+            for kind in ("containers", "initContainers"):
+                for container in pod.get(kind) or []:
+                    if container.get("name") not in known:
+                        errors.append(
+                            f"spec.runtimePatches: {kind} {container.get('name')!r} not in the runtime"
+                        )
+                    elif container.get("env") and container.get("name") == TRAINJOB_NODE_CONTAINER:
+                        errors.append("spec.runtimePatches: must not have envs for the node container")
+    return errors
+
+
 def pods_of_trainjob(obj: dict[str, Any], runtime: dict[str, Any] | None = None) -> list[LocalPod]:
     """The pods Kubeflow Trainer creates for a TrainJob through its runtime's JobSet, with the torch env.
 
@@ -343,6 +404,9 @@ def pods_of_trainjob(obj: dict[str, Any], runtime: dict[str, Any] | None = None)
     name, namespace = _meta(obj)
     spec = obj.get("spec") or {}
     runtime = runtime or default_training_runtime(str((spec.get("runtimeRef") or {}).get("name", "")))
+    refused = validate_trainjob(obj, runtime)
+    if refused:
+        raise LocalExecutionError(f"TrainJob {name} is refused by Trainer's webhook: {'; '.join(refused)}")
     rspec = runtime.get("spec") or {}
     ml_policy = rspec.get("mlPolicy") or {}
     if ml_policy.get("torch") is None:
