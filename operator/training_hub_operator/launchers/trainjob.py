@@ -17,13 +17,15 @@ rendezvous (``PET_NNODES``, ``PET_NPROC_PER_NODE``, ``PET_NODE_RANK`` from the c
   pod template: labels/annotations, volumes (run ConfigMap, ``pvc://`` claims, ``/dev/shm``, scratch), the
   ``node`` container's mounts and security context (no env there: the webhook refuses env for ``node``),
   service account, node selector, tolerations, pull secrets, pod security context, grace period;
-* ``spec.suspend`` for ``spec.suspend`` and for Kueue; ``spec.activeDeadlineSeconds`` (v2.1+).
+* ``spec.suspend`` for ``spec.suspend`` and for Kueue; ``spec.activeDeadlineSeconds`` (new in v2.2).
 
 Not expressible through a TrainJob (``PodSpecPatch``/``ContainerPatch`` of v2.3.0 have no such fields;
 they belong to the runtime): the pods' ``priorityClassName``, the container's ports (the ``metrics`` port)
-and a per-run backoff limit. ``spec.podTemplateOverrides`` and ``spec.labels`` (v2.0/v2.1) were removed in
-v2.2; a Trainer older than v2.2 prunes ``runtimePatches``, which the operator notices on create (see
-:func:`training_hub_operator.kube.dropped_fields`) and reports instead of running a broken job.
+and a per-run backoff limit. ``spec.podSpecOverrides`` (v2.0), ``spec.podTemplateOverrides`` (v2.1) and
+``spec.labels`` were removed in v2.2. A Trainer older than v2.2 does not know ``runtimePatches``: its API
+server refuses the TrainJob (``fieldValidation=Strict``, Kubernetes 1.25+) or prunes the field, which the
+operator notices on create (:mod:`training_hub_operator.write_checks`): the TrainJob is deleted and the
+run is ``Stalled`` with the reason, instead of running pods without their volumes and labels.
 
 Status comes from the TrainJob's conditions (``Suspended``, ``Complete``, ``Failed``) and ``jobsStatus``.
 """
