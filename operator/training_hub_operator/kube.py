@@ -75,6 +75,9 @@ EVENT = ResourceKind("v1", "Event", "events")
 POD = ResourceKind("v1", "Pod", "pods")
 SERVICE = ResourceKind("v1", "Service", "services")
 JOB = ResourceKind("batch/v1", "Job", "jobs")
+CRD = ResourceKind(
+    "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
+)
 
 
 class KubeError(RuntimeError):
@@ -151,6 +154,7 @@ class Kube:
         self._served_cache: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
         self._strict: bool | None = None
+        self._crd_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def request(
         self,
@@ -279,6 +283,26 @@ class Kube:
         except KubeError as exc:
             if not exc.not_found:
                 raise
+
+    def crd(self, kind: ResourceKind, ttl: float = 30.0) -> dict[str, Any] | None:
+        """The CustomResourceDefinition of a kind (cached for ``ttl`` seconds); None for core kinds, when
+        absent, or when the operator may not read it."""
+        if not kind.crd_name:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            cached = self._crd_cache.get(kind.crd_name)
+            if cached and now - cached[0] < ttl:
+                return cached[1]
+        try:
+            found = self.get(CRD, "", kind.crd_name)
+        except KubeError as exc:
+            if exc.status not in (403, 404):
+                raise
+            found = None
+        with self._lock:
+            self._crd_cache[kind.crd_name] = (now, found)
+        return found
 
     def serves(self, kind: ResourceKind, ttl: float = 30.0) -> bool:
         """Whether the API server serves a resource type (cached for ``ttl`` seconds)."""

@@ -230,7 +230,16 @@ class Runner:
             if launcher is not None:
                 return LauncherChoice(launcher, "Recorded", (status.get("launcher") or {}).get("reason", ""))
         requested = validated.spec.launcher if validated else (run.get("spec") or {}).get("launcher", "auto")
-        return choose_launcher(str(requested), self.kube.serves)
+        return choose_launcher(str(requested), self.kube.serves, self._incompatible)
+
+    def _incompatible(self, launcher: Any) -> str | None:
+        """Why the served CRD of a launcher's workload is one it cannot render for (a launcher with a
+        ``compatibility(crd)`` method, e.g. TrainJob on a Trainer older than v2.2), else None."""
+        check = getattr(launcher, "compatibility", None)
+        if check is None:
+            return None
+        crd = self.kube.crd(launcher.workload_kind)
+        return check(crd) if crd is not None else None
 
     def _children(self, run: dict[str, Any], choice: LauncherChoice | None) -> list[dict[str, Any]]:
         """Children of the run that exist: listed by the run label (owned by this run), plus the workload

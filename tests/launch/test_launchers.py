@@ -345,3 +345,35 @@ def test_runtime_patches_merge_as_a_strategic_merge_patch() -> None:
     assert node["volumeMounts"] == [{"name": "w", "mountPath": "/w"}]
     assert [v["name"] for v in pod["volumes"]] == ["v", "w"]
     assert pod["tolerations"] == [{"key": "u"}]  # no patch strategy: replaced
+
+
+def _trainer_v21_crd() -> dict[str, Any]:
+    """The TrainJob CRD as Trainer v2.1 served it, for the launcher's check: today's schema (from the
+    official model) with ``spec.runtimePatches`` replaced by v2.1's ``spec.podTemplateOverrides``
+    (kubeflow/trainer v2.1.0 ``trainjob_types.go``)."""
+    from tests.launch.official_api import structural_crd
+
+    crd = structural_crd("TrainJob")
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    spec.pop("runtimePatches")
+    spec["podTemplateOverrides"] = {"type": "array", "items": {"type": "object"}}
+    return crd
+
+
+def test_trainjob_refuses_a_trainer_older_than_v2_2_and_auto_falls_back() -> None:
+    from tests.launch.official_api import structural_crd
+    from training_hub_operator.launchers.auto import choose_launcher
+
+    assert TRAINJOB.compatibility(structural_crd("TrainJob")) is None
+    problem = TRAINJOB.compatibility(_trainer_v21_crd())
+    assert problem and "older than v2.2" in problem and "podTemplateOverrides" in problem
+
+    def incompatible(launcher: Any) -> str | None:
+        return problem if launcher is TRAINJOB else None
+
+    pinned = choose_launcher("trainjob", lambda k: True, incompatible)
+    assert pinned.launcher is None and pinned.reason == "LauncherIncompatible" and "v2.2" in pinned.message
+    auto = choose_launcher("auto", lambda k: True, incompatible)
+    assert auto.launcher is not None and auto.launcher.name == "pytorchjob"
+    assert "trainjob: the served TrainJob CRD has no spec.runtimePatches" in auto.message
+    assert "could run too" not in auto.message

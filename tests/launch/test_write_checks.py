@@ -108,3 +108,12 @@ def test_a_pruned_trainjob_is_deleted_and_the_run_says_why(
     assert trainjob is None or trainjob["metadata"].get("deletionTimestamp")
     events = launch_plane.kubectl_json("get", "events", "-n", namespace)["items"]
     assert any(e.get("reason") == REASON_PRUNED for e in events)
+
+
+@pytest.mark.integration
+def test_the_served_trainjob_crd_is_read_and_found_compatible(launch_plane: ControlPlane) -> None:
+    from training_hub_operator.launchers.trainjob import LAUNCHER
+
+    crd = Kube(launch_plane.api_client()).crd(TRAINJOB)
+    assert crd is not None and crd["metadata"]["name"] == "trainjobs.trainer.kubeflow.org"
+    assert LAUNCHER.compatibility(crd) is None

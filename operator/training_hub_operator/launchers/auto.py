@@ -36,16 +36,24 @@ def _kinds(kinds: list[ResourceKind]) -> str:
     return ", ".join(f"{k.kind} ({k.plural}.{k.group}/{k.version})" for k in kinds)
 
 
-def choose_launcher(requested: str, served: Callable[[ResourceKind], bool]) -> LauncherChoice:
+def choose_launcher(
+    requested: str,
+    served: Callable[[ResourceKind], bool],
+    incompatible: Callable[[Launcher], str | None] | None = None,
+) -> LauncherChoice:
     """Pick the launcher of a run.
 
     Args:
         requested: ``spec.launcher``: ``auto`` or a launcher name.
         served: Whether the API server serves a kind.
+        incompatible: Why the served API of a launcher's kinds is one it cannot render for (e.g. a Kubeflow
+            Trainer older than v2.2), or None when it can; not called for launchers whose kinds are not
+            served.
 
     Returns:
         The choice with its reason; ``launcher`` is None when the run cannot be launched.
     """
+    why_not = incompatible or (lambda launcher: None)
     if requested != "auto":
         launcher = get_launcher(requested)
         if launcher is None:
@@ -63,11 +71,18 @@ def choose_launcher(requested: str, served: Callable[[ResourceKind], bool]) -> L
                 f"launcher {requested!r} needs {_kinds(missing)} but the cluster does not serve it: install "
                 "it, or set spec.launcher to another launcher (or auto)",
             )
+        problem = why_not(launcher)
+        if problem:
+            return LauncherChoice(None, "LauncherIncompatible", f"launcher {requested!r}: {problem}")
         return LauncherChoice(launcher, "Requested", f"spec.launcher is {requested}")
     tried: list[str] = []
     launchers = available_launchers()
     for name, launcher in launchers.items():
         missing = _missing(launcher, served)
+        problem = None if missing else why_not(launcher)
+        if problem:
+            tried.append(f"{name}: {problem}")
+            continue
         if not missing:
             why = (
                 f"the cluster serves {_kinds(list(launcher.required_kinds))}"
@@ -77,7 +92,11 @@ def choose_launcher(requested: str, served: Callable[[ResourceKind], bool]) -> L
             also = [
                 n
                 for n, other in launchers.items()
-                if n != name and other.required_kinds and not _missing(other, served)
+                if n != name
+                and other.required_kinds
+                and not _missing(other, served)
+                and not why_not(other)
+                and not any(t.startswith(f"{n}:") for t in tried)
             ]
             if also:
                 why += (

@@ -152,6 +152,29 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
             job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
         return self.config_and_workload(ctx, job_spec)
 
+    def compatibility(self, crd: dict[str, Any]) -> str | None:
+        """Why the served TrainJob CRD is not one this launcher renders for, or None.
+
+        Trainer v2.0/v2.1 CRDs have no ``spec.runtimePatches`` (they have ``podSpecOverrides`` /
+        ``podTemplateOverrides``): a TrainJob rendered for v2.2+ would lose every pod setting there.
+        A CRD without a schema for ``spec`` (one that keeps unknown fields) is taken as compatible.
+        """
+        for version in (crd.get("spec") or {}).get("versions") or []:
+            if version.get("name") != TRAINJOB.version:
+                continue
+            schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
+            spec = (schema.get("properties") or {}).get("spec") or {}
+            fields = spec.get("properties")
+            if fields is not None and "runtimePatches" not in fields:
+                older = [f for f in ("podTemplateOverrides", "podSpecOverrides") if f in fields]
+                return (
+                    f"the served TrainJob CRD has no spec.runtimePatches"
+                    f"{' (it has spec.' + older[0] + ')' if older else ''}: Kubeflow Trainer older than v2.2 "
+                    "is installed; upgrade it to v2.2 or later, or set spec.launcher to pytorchjob or native"
+                )
+            return None
+        return f"the served TrainJob CRD has no version {TRAINJOB.version}"
+
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
         """Map the TrainJob's conditions and ``jobsStatus`` to a :class:`WorkloadObservation`."""
         job = self.workload_in(children)
