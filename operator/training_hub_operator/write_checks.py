@@ -8,7 +8,7 @@ or may be refused (``fieldValidation=Strict``: a 4xx answer naming the unknown f
 
 Every warning is logged and posted as a Warning event on the run. A pruned or refused workload changes
 what would run (pods without the run's ConfigMap, volumes, labels...): the runner deletes a pruned workload
-it just created, and the run gets ``Stalled=True`` with the reason (:data:`REASON_PRUNED`,
+it just created, and the run gets ``Stalled=True`` and ``Ready=False`` with the reason (:data:`REASON_PRUNED`,
 :data:`REASON_REFUSED`) until the cluster's Kubeflow is upgraded or another launcher is chosen.
 """
 
@@ -75,9 +75,11 @@ class WriteReport:
         self.stalled = (REASON_REFUSED, message)
 
     def apply_to(self, status: dict[str, Any], generation: int | None, now: str) -> None:
-        """Set ``Stalled=True`` on the run's desired status when the workload cannot run as rendered."""
+        """Set ``Stalled=True`` and ``Ready=False`` on the run's desired status when the workload cannot run
+        as rendered."""
         if self.stalled is not None:
             reason, message = self.stalled
-            status["conditions"] = cond.set_condition(
-                status.get("conditions"), "Stalled", True, reason, message, generation=generation, now=now
-            )
+            for type_, value in (("Stalled", True), ("Ready", False)):
+                status["conditions"] = cond.set_condition(
+                    status.get("conditions"), type_, value, reason, message, generation=generation, now=now
+                )

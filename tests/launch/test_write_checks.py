@@ -47,8 +47,10 @@ def test_write_report_stalls_a_pruned_or_refused_workload() -> None:
     assert report.delete == [(TRAINJOB, "r")]
     status: dict[str, Any] = {}
     report.apply_to(status, 3, "2026-01-01T00:00:00Z")
-    (stalled,) = status["conditions"]
-    assert stalled["type"] == "Stalled" and stalled["reason"] == REASON_PRUNED
+    assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]} == {
+        "Stalled": ("True", REASON_PRUNED),
+        "Ready": ("False", REASON_PRUNED),
+    }
     refused = WriteReport()
     refused.refused(TRAINJOB, "r", KubeError(400, "BadRequest", '{"message": "unknown field"}'))
     assert refused.stalled and refused.stalled[0] == REASON_REFUSED and not refused.delete
@@ -104,6 +106,8 @@ def test_a_pruned_trainjob_is_deleted_and_the_run_says_why(
     assert stalled is not None, json.dumps(run["status"])
     assert stalled["status"] == "True" and stalled["reason"] == REASON_PRUNED
     assert ".spec.podTemplateOverrides" in stalled["message"]
+    ready = next(c for c in conditions if c["type"] == "Ready")
+    assert ready["status"] == "False" and ready["reason"] == REASON_PRUNED
     trainjob = kube.get(TRAINJOB, namespace, "pruned")
     assert trainjob is None or trainjob["metadata"].get("deletionTimestamp")
     events = launch_plane.kubectl_json("get", "events", "-n", namespace)["items"]
