@@ -4,7 +4,9 @@ Supported kinds: ``Pod``, ``Job`` (one pod, or one per index for ``completionMod
 ``PyTorchJob`` (``kubeflow.org/v1``) and Kubeflow Trainer's ``TrainJob`` (``trainer.kubeflow.org/v1alpha1``).
 For the Kubeflow kinds the env their controllers inject is added exactly as they add it:
 
-* PyTorchJob (training-operator ``setPodEnv``): ``PYTHONUNBUFFERED``, ``MASTER_ADDR=<job>-master-0``,
+* PyTorchJob (kubeflow/training-operator v1.9, ``pkg/controller.v1/pytorch/envvar.go`` ``setPodEnv`` and
+  ``master.go``/``elastic.go``; pods ``<job>-<replica type>-<index>`` with the ``training.kubeflow.org/*``
+  labels): ``PYTHONUNBUFFERED``, ``MASTER_ADDR=<job>-master-0``,
   ``MASTER_PORT`` (the ``pytorchjob-port`` container port, default 23456), ``PET_MASTER_ADDR``,
   ``PET_MASTER_PORT``, ``WORLD_SIZE`` (replicas x nprocPerNode), ``RANK`` and ``PET_NODE_RANK`` (master 0,
   worker ``i`` -> ``i + 1``), ``PET_NPROC_PER_NODE``, ``PET_NNODES``.
@@ -164,6 +166,16 @@ def pods_of_pytorchjob(obj: dict[str, Any]) -> list[LocalPod]:
     master = replica_specs.get("Master")
     if not master:
         raise LocalExecutionError(f"PyTorchJob {name} has no Master replica; local execution needs one")
+    # As training-operator v1.9's webhook (pkg/webhooks/pytorchjob_webhook.go): one Master, and every
+    # replica's pod template has a container named "pytorch" with an image.
+    if int(master.get("replicas", 1)) != 1:
+        raise LocalExecutionError(f"PyTorchJob {name}: the Master replica must have 1 replica")
+    for rtype, rspec in replica_specs.items():
+        containers = ((rspec.get("template") or {}).get("spec") or {}).get("containers") or []
+        if not any(c.get("name") == PYTORCHJOB_CONTAINER and c.get("image") for c in containers):
+            raise LocalExecutionError(
+                f"PyTorchJob {name}: {rtype} has no container {PYTORCHJOB_CONTAINER!r} with an image"
+            )
     workers = replica_specs.get("Worker") or {}
     n_master = int(master.get("replicas", 1))
     n_workers = int(workers.get("replicas", 0)) if workers else 0
