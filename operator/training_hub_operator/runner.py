@@ -562,8 +562,12 @@ class Runner:
                     log.info("%s %s/%s already exists: adopting", kind.kind, ns, name)
             faults.checkpoint(f"created-{kind.kind.lower()}")
         for kind, name, patch in decision.patches:
-            patched = self.kube.patch(kind, ns, name, patch)
+            warnings = []
+            patched = self.kube.patch(kind, ns, name, patch, warnings=warnings)
             log.info("patched %s %s/%s: %s", kind.kind, ns, name, patch)
+            for text in warnings:
+                log.warning("API server warning on patching %s %s/%s: %s", kind.kind, ns, name, text)
+            report.warnings(kind, name, warnings)
             if isinstance(patched, dict) and patched.get("metadata"):
                 out.append({"kind": kind.kind, "apiVersion": kind.api_version, **patched})
         return out, created
