@@ -120,12 +120,16 @@ def parse_warnings(values: list[str]) -> list[str]:
 def dropped_fields(sent: Any, stored: Any, path: str = "") -> list[str]:
     """Paths (``.spec.x``) of the keys of ``sent`` that ``stored`` lacks: what the API server pruned.
 
-    Values the server defaulted or normalised are not compared; ``status`` is not compared.
+    Values the server defaulted or normalised are not compared; ``status`` is not compared; a key sent with
+    a zero value (``false``, ``0``, ``""``, empty list or map) may be left out of the answer by a built-in
+    type's ``omitempty`` and is not counted.
     """
     out: list[str] = []
     if isinstance(sent, dict) and isinstance(stored, dict):
         for key, value in sent.items():
             if not path and key == "status":
+                continue
+            if key not in stored and value in (False, 0, "", None, [], {}) and not isinstance(value, float):
                 continue
             if key not in stored:
                 out.append(f"{path}.{key}")

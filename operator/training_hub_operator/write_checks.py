@@ -6,7 +6,8 @@ older than 1.25 does not refuse unknown fields: it drops them; a Kubeflow CRD ol
 launcher renders, e.g. Trainer < v2.2 without ``spec.runtimePatches``, prunes the fields its schema lacks),
 or may be refused (``fieldValidation=Strict``: a 4xx answer naming the unknown field).
 
-Every warning is logged and posted as a Warning event on the run. A pruned or refused workload changes
+Every warning is logged and posted as a Warning event on the run. A pruned (custom resource) or refused
+workload changes
 what would run (pods without the run's ConfigMap, volumes, labels...): the runner deletes a pruned workload
 it just created, and the run gets ``Stalled=True`` and ``Ready=False`` with the reason (:data:`REASON_PRUNED`,
 :data:`REASON_REFUSED`) until the cluster's Kubeflow is upgraded or another launcher is chosen.
@@ -25,6 +26,12 @@ REASON_PRUNED = "WorkloadFieldsPruned"
 REASON_REFUSED = "WorkloadRefused"
 #: HTTP statuses of a create the API server refused for its content (not to be retried as is).
 REFUSED_STATUSES = frozenset({400, 422})
+
+
+def is_custom_resource(kind: ResourceKind) -> bool:
+    """Whether a kind is served by a CRD (a dotted API group outside ``*.k8s.io``: ``kubeflow.org``,
+    ``trainer.kubeflow.org``), rather than built into Kubernetes (``v1``, ``batch``, ``networking.k8s.io``)."""
+    return "." in kind.group and not kind.group.endswith(".k8s.io")
 
 
 @dataclass
@@ -49,7 +56,11 @@ class WriteReport:
     def created(
         self, kind: ResourceKind, sent: dict[str, Any], stored: dict[str, Any], *, workload: bool
     ) -> None:
-        """Compare what was sent with what was stored; a workload that lost fields is not used."""
+        """Compare what was sent with what was stored; a custom-resource workload that lost fields is not
+        used. Built-in kinds are not checked: a launcher may render fields that older Kubernetes releases
+        drop by design (the native launcher's ``podFailurePolicy``, 1.26+)."""
+        if not is_custom_resource(kind):
+            return
         dropped = dropped_fields(sent, stored)
         if not dropped:
             return

@@ -14,6 +14,7 @@ schema, so that a local API server prunes exactly those fields (generated at tes
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from functools import cache
@@ -245,7 +246,7 @@ def structural_crd(kind: str) -> dict[str, Any]:
                     "name": version,
                     "served": True,
                     "storage": True,
-                    "schema": {"openAPIV3Schema": openapi_schema(kind)},
+                    "schema": {"openAPIV3Schema": copy.deepcopy(openapi_schema(kind))},
                     "subresources": {"status": {}},
                 }
             ],

@@ -13,6 +13,7 @@ from tests.controlplane.cluster import ControlPlane
 from tests.launch.runs import tiny_run
 from training_hub_operator.kube import (
     CONFIGMAP,
+    JOB,
     Kube,
     KubeError,
     ResourceKind,
@@ -41,7 +42,7 @@ def test_parse_warnings_and_dropped_fields() -> None:
 @pytest.mark.unit
 def test_write_report_stalls_a_pruned_or_refused_workload() -> None:
     report = WriteReport()
-    sent = {"metadata": {"name": "r"}, "spec": {"runtimePatches": []}}
+    sent = {"metadata": {"name": "r"}, "spec": {"runtimePatches": [{"manager": "traininghub.io/operator"}]}}
     report.created(TRAINJOB, sent, {"metadata": {"name": "r"}, "spec": {}}, workload=True)
     assert report.stalled and report.stalled[0] == REASON_PRUNED and "older than v2.2" in report.stalled[1]
     assert report.delete == [(TRAINJOB, "r")]
@@ -54,6 +55,15 @@ def test_write_report_stalls_a_pruned_or_refused_workload() -> None:
     refused = WriteReport()
     refused.refused(TRAINJOB, "r", KubeError(400, "BadRequest", '{"message": "unknown field"}'))
     assert refused.stalled and refused.stalled[0] == REASON_REFUSED and not refused.delete
+    # Built-in kinds may lose fields by design on older Kubernetes (the native launcher's podFailurePolicy).
+    builtin = WriteReport()
+    builtin.created(
+        JOB,
+        {"metadata": {"name": "j"}, "spec": {"podFailurePolicy": {"rules": []}}},
+        {"spec": {}},
+        workload=True,
+    )
+    assert builtin.stalled is None and not builtin.delete and not builtin.events
 
 
 @pytest.mark.integration
