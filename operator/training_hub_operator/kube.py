@@ -4,12 +4,19 @@ The operator creates objects of kinds it learns from the launchers (ConfigMaps, 
 Jobs, Services...). Rather than one typed API class per kind, every call goes through
 :meth:`Kube.request` with a :class:`ResourceKind` (API version, kind, plural), so a new launcher needs no
 change here.
+
+Creates ask the API server to refuse unknown fields (``fieldValidation=Strict``, beta and on by default
+since Kubernetes 1.25, GA in 1.27) where it supports that; an older server silently prunes them, so the
+caller compares what it sent with what was stored (:func:`dropped_fields`). Every ``Warning`` header of a
+write is returned to the caller (:func:`parse_warnings`), which logs it and reports it on the run.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -68,6 +75,9 @@ EVENT = ResourceKind("v1", "Event", "events")
 POD = ResourceKind("v1", "Pod", "pods")
 SERVICE = ResourceKind("v1", "Service", "services")
 JOB = ResourceKind("batch/v1", "Job", "jobs")
+CRD = ResourceKind(
+    "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
+)
 
 
 class KubeError(RuntimeError):
@@ -91,6 +101,46 @@ class KubeError(RuntimeError):
         return self.status == 409
 
 
+#: First Kubernetes minor version whose API server honours ``fieldValidation`` (beta, on by default).
+STRICT_FIELD_VALIDATION_SINCE = (1, 25)
+_WARNING = re.compile(r'^\s*\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"')
+
+
+def parse_warnings(values: list[str]) -> list[str]:
+    """The texts of HTTP ``Warning`` headers (RFC 7234: ``299 - "text"``; Kubernetes sends one per warning)."""
+    out: list[str] = []
+    for value in values:
+        match = _WARNING.match(value)
+        text = match.group(1).replace('\\"', '"') if match else value.strip()
+        if text:
+            out.append(text)
+    return out
+
+
+def dropped_fields(sent: Any, stored: Any, path: str = "") -> list[str]:
+    """Paths (``.spec.x``) of the keys of ``sent`` that ``stored`` lacks: what the API server pruned.
+
+    Values the server defaulted or normalised are not compared; ``status`` is not compared; a key sent with
+    a zero value (``false``, ``0``, ``""``, empty list or map) may be left out of the answer by a built-in
+    type's ``omitempty`` and is not counted.
+    """
+    out: list[str] = []
+    if isinstance(sent, dict) and isinstance(stored, dict):
+        for key, value in sent.items():
+            if not path and key == "status":
+                continue
+            if key not in stored and value in (False, 0, "", None, [], {}) and not isinstance(value, float):
+                continue
+            if key not in stored:
+                out.append(f"{path}.{key}")
+            else:
+                out.extend(dropped_fields(value, stored[key], f"{path}.{key}"))
+    elif isinstance(sent, list) and isinstance(stored, list):
+        for i, (a, b) in enumerate(zip(sent, stored, strict=False)):
+            out.extend(dropped_fields(a, b, f"{path}[{i}]"))
+    return out
+
+
 def load_api_client() -> client.ApiClient:
     """An API client from the in-cluster service account, else from ``KUBECONFIG``/``~/.kube/config``."""
     try:
@@ -107,6 +157,8 @@ class Kube:
         self.api = api_client or load_api_client()
         self._served_cache: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
+        self._strict: bool | None = None
+        self._crd_cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def request(
         self,
@@ -116,14 +168,23 @@ class Kube:
         *,
         content_type: str = "application/json",
         query: list[tuple[str, str]] | None = None,
+        warnings: builtins.list[str] | None = None,
     ) -> Any:
         """Call the API server; return the decoded JSON body.
+
+        Args:
+            method: HTTP method.
+            path: REST path.
+            body: JSON body.
+            content_type: Content type of the body.
+            query: Query parameters.
+            warnings: When given, the texts of the response's ``Warning`` headers are appended to it.
 
         Raises:
             KubeError: On any HTTP error.
         """
         try:
-            data = self.api.call_api(
+            data, _, headers = self.api.call_api(
                 path,
                 method,
                 query_params=query or [],
@@ -131,12 +192,29 @@ class Kube:
                 body=body,
                 auth_settings=["BearerToken"],
                 response_type="object",
-                _return_http_data_only=True,
+                _return_http_data_only=False,
                 _preload_content=True,
             )
         except ApiException as exc:
             raise KubeError(exc.status or 0, exc.reason or "error", exc.body or "") from None
+        if warnings is not None and headers:
+            getlist = getattr(headers, "getlist", None)
+            values = (
+                getlist("Warning") if getlist else [headers.get("Warning")] if headers.get("Warning") else []
+            )
+            warnings.extend(parse_warnings(list(values)))
         return data
+
+    def supports_strict_field_validation(self) -> bool:
+        """Whether the API server honours ``fieldValidation=Strict`` (Kubernetes 1.25+; asked once)."""
+        if self._strict is None:
+            try:
+                version = self.request("GET", "/version")
+                minor = int(re.sub(r"\D.*$", "", str(version.get("minor") or "0")) or 0)
+                self._strict = (int(version.get("major") or 0), minor) >= STRICT_FIELD_VALIDATION_SINCE
+            except (KubeError, ValueError):
+                self._strict = False
+        return self._strict
 
     def get(self, kind: ResourceKind, namespace: str, name: str) -> dict[str, Any] | None:
         """Get an object; None if it does not exist."""
@@ -166,10 +244,22 @@ class Kube:
         data = self.request("GET", kind.path(namespace), query=query)
         return list(data.get("items") or [])
 
-    def create(self, kind: ResourceKind, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create an object (its namespace from metadata)."""
+    def create(
+        self, kind: ResourceKind, obj: dict[str, Any], *, warnings: builtins.list[str] | None = None
+    ) -> dict[str, Any]:
+        """Create an object (its namespace from metadata).
+
+        Unknown fields are refused (``fieldValidation=Strict``, a 4xx :class:`KubeError`) where the server
+        supports it; an older server prunes them silently (compare with :func:`dropped_fields`).
+
+        Args:
+            kind: Its kind.
+            obj: The object.
+            warnings: When given, the API server's warnings about the create are appended to it.
+        """
         ns = obj.get("metadata", {}).get("namespace")
-        return self.request("POST", kind.path(ns), obj)  # type: ignore[no-any-return]
+        query = [("fieldValidation", "Strict")] if self.supports_strict_field_validation() else []
+        return self.request("POST", kind.path(ns), obj, query=query, warnings=warnings)  # type: ignore[no-any-return]
 
     def patch(
         self,
@@ -179,13 +269,15 @@ class Kube:
         patch: dict[str, Any],
         *,
         subresource: str | None = None,
+        warnings: builtins.list[str] | None = None,
     ) -> dict[str, Any]:
-        """JSON merge-patch an object (or a subresource such as ``status``)."""
+        """JSON merge-patch an object (or a subresource such as ``status``); ``warnings`` as for create."""
         return self.request(  # type: ignore[no-any-return]
             "PATCH",
             kind.path(namespace, name, subresource),
             patch,
             content_type="application/merge-patch+json",
+            warnings=warnings,
         )
 
     def delete(self, kind: ResourceKind, namespace: str, name: str) -> None:
@@ -195,6 +287,26 @@ class Kube:
         except KubeError as exc:
             if not exc.not_found:
                 raise
+
+    def crd(self, kind: ResourceKind, ttl: float = 30.0) -> dict[str, Any] | None:
+        """The CustomResourceDefinition of a kind (cached for ``ttl`` seconds); None for core kinds, when
+        absent, or when the operator may not read it."""
+        if not kind.crd_name:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            cached = self._crd_cache.get(kind.crd_name)
+            if cached and now - cached[0] < ttl:
+                return cached[1]
+        try:
+            found = self.get(CRD, "", kind.crd_name)
+        except KubeError as exc:
+            if exc.status not in (403, 404):
+                raise
+            found = None
+        with self._lock:
+            self._crd_cache[kind.crd_name] = (now, found)
+        return found
 
     def serves(self, kind: ResourceKind, ttl: float = 30.0) -> bool:
         """Whether the API server serves a resource type (cached for ``ttl`` seconds)."""

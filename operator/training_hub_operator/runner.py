@@ -38,6 +38,7 @@ from training_hub_operator.planning import (
 from training_hub_operator.progress import REASON_NO_PROGRESS, status_patch
 from training_hub_operator.reconcile import TERMINAL_PHASES, Decision, ReconcileInput, decide
 from training_hub_operator.settings import OperatorSettings
+from training_hub_operator.write_checks import REFUSED_STATUSES, WriteReport
 
 log = logging.getLogger("training_hub_operator")
 
@@ -229,7 +230,16 @@ class Runner:
             if launcher is not None:
                 return LauncherChoice(launcher, "Recorded", (status.get("launcher") or {}).get("reason", ""))
         requested = validated.spec.launcher if validated else (run.get("spec") or {}).get("launcher", "auto")
-        return choose_launcher(str(requested), self.kube.serves)
+        return choose_launcher(str(requested), self.kube.serves, self._incompatible)
+
+    def _incompatible(self, launcher: Any) -> str | None:
+        """Why the served CRD of a launcher's workload is one it cannot render for (a launcher with a
+        ``compatibility(crd)`` method, e.g. TrainJob on a Trainer older than v2.2), else None."""
+        check = getattr(launcher, "compatibility", None)
+        if check is None:
+            return None
+        crd = self.kube.crd(launcher.workload_kind)
+        return check(crd) if crd is not None else None
 
     def _children(self, run: dict[str, Any], choice: LauncherChoice | None) -> list[dict[str, Any]]:
         """Children of the run that exist: listed by the run label (owned by this run), plus the workload
@@ -415,7 +425,10 @@ class Runner:
         if decision.needs_planning_pod:
             self._start_planning_pod(run, validated)
         if (decision.creates or decision.patches) and not ended:
-            made, created = self._apply(run, decision)
+            report = WriteReport()
+            made, created = self._apply(run, decision, report)
+            for kind, name in report.delete:
+                self.kube.delete(kind, run["metadata"]["namespace"], name)
             # The second pass sees the children as the API server answered the creates and patches.
             inp.children = _merged(inp.children, made)
             workloads = [ch for ch in inp.children if ch.get("kind") == workload_kind]
@@ -426,6 +439,8 @@ class Runner:
             inp.run = {**run, "status": decision.status}  # the second pass builds on the first
             second = decide(inp)
             second.events = decision.events + [e for e in second.events if e not in decision.events]
+            second.events += report.events
+            report.apply_to(second.status, run["metadata"].get("generation"), inp.now)
             decision = second
         self._write_status(run, decision)
         if ended:
@@ -501,25 +516,39 @@ class Runner:
             raise _OutdatedBody()
 
     def _apply(
-        self, run: dict[str, Any], decision: Decision
+        self, run: dict[str, Any], decision: Decision, report: WriteReport | None = None
     ) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:
         """Create and patch children; return them as the API server answered (an object that already
         existed is read back: adopted if it is the run's, else nothing more is created), and the
-        ``(kind, name)`` of those created now."""
+        ``(kind, name)`` of those created now. ``report`` collects what the API server said about the
+        creates (warnings, pruned fields, refusals: see :mod:`training_hub_operator.write_checks`)."""
         ns = run["metadata"]["namespace"]
         uid = run["metadata"].get("uid")
+        report = report if report is not None else WriteReport()
         out: list[dict[str, Any]] = []
         created: set[tuple[str, str]] = set()
         for kind, obj in decision.creates:
             name = obj["metadata"]["name"]
             try:
-                made = self.kube.create(kind, obj)
+                warnings: list[str] = []
+                made = self.kube.create(kind, obj, warnings=warnings)
                 log.info("created %s %s/%s", kind.kind, ns, name, extra={"run": run["metadata"]["name"]})
+                for text in warnings:
+                    log.warning("API server warning on creating %s %s/%s: %s", kind.kind, ns, name, text)
+                report.warnings(kind, name, warnings)
                 metrics.CHILDREN_CREATED.labels(kind=kind.kind).inc()
                 if isinstance(made, dict) and made.get("metadata"):
+                    report.created(kind, obj, made, workload=kind != CONFIGMAP)
+                    if report.delete:
+                        log.warning("%s %s/%s lost fields on create: deleting it", kind.kind, ns, name)
+                        break
                     out.append({"kind": kind.kind, "apiVersion": kind.api_version, **made})
                     created.add((kind.kind, name))
             except KubeError as exc:
+                if exc.status in REFUSED_STATUSES:
+                    log.warning("the API server refused %s %s/%s: %s", kind.kind, ns, name, exc)
+                    report.refused(kind, name, exc)
+                    break
                 if not exc.conflict:
                     raise
                 existing = self._get_child(kind, ns, name)
@@ -533,8 +562,12 @@ class Runner:
                     log.info("%s %s/%s already exists: adopting", kind.kind, ns, name)
             faults.checkpoint(f"created-{kind.kind.lower()}")
         for kind, name, patch in decision.patches:
-            patched = self.kube.patch(kind, ns, name, patch)
+            warnings = []
+            patched = self.kube.patch(kind, ns, name, patch, warnings=warnings)
             log.info("patched %s %s/%s: %s", kind.kind, ns, name, patch)
+            for text in warnings:
+                log.warning("API server warning on patching %s %s/%s: %s", kind.kind, ns, name, text)
+            report.warnings(kind, name, warnings)
             if isinstance(patched, dict) and patched.get("metadata"):
                 out.append({"kind": kind.kind, "apiVersion": kind.api_version, **patched})
         return out, created

@@ -332,7 +332,11 @@ class ControlPlane:
         last = ""
         while time.monotonic() < deadline:
             self._check_alive()
-            proc = self.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
+            try:
+                proc = self.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
+            except subprocess.TimeoutExpired:  # a loaded machine: not ready yet, ask again
+                last = "kubectl get --raw /readyz timed out"
+                continue
             if proc.returncode == 0 and proc.stdout.strip() == "ok":
                 # The default namespace and service account controller must exist before tests create objects.
                 ns = self.kubectl("get", "namespace", "default", "-o", "name", check=False, timeout=10)

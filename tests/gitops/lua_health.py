@@ -75,6 +75,23 @@ def to_lua(value: Any) -> str:
     raise TypeError(f"cannot express {type(value).__name__} in Lua")
 
 
+#: Lua that builds ``env``: the globals of Argo CD's health-check interpreter. Argo CD v2
+#: (``util/lua/lua.go`` ``VM.runLua``) creates its gopher-lua state with ``SkipOpenLibs`` unless the
+#: customization sets ``useOpenLibs``, and opens the package, base and table libraries (plus a "safe" os
+#: with time/date, left out here: the script needs none); strings have no methods there (the string
+#: library is what gives them a metatable).
+ARGO_ENVIRONMENT = """
+local env = {}
+for _, name in ipairs({"assert", "error", "ipairs", "next", "pairs", "pcall", "print", "rawequal", "rawget",
+    "rawset", "select", "setmetatable", "getmetatable", "tonumber", "tostring", "type", "unpack", "xpcall",
+    "_VERSION", "load", "loadstring", "loadfile", "dofile", "require", "module"}) do
+  env[name] = _G[name]
+end
+env.table, env.package, env._G = table, package, env
+debug.setmetatable("", nil)
+"""
+
+
 def argo_health(obj: dict[str, Any], script: Path = HEALTH_LUA) -> tuple[str, str]:
     """Run the health check on ``obj`` with Lua 5.4 and Lua 5.1; return their common ``(status, message)``.
 
@@ -82,10 +99,16 @@ def argo_health(obj: dict[str, Any], script: Path = HEALTH_LUA) -> tuple[str, st
         RuntimeError: If the script fails (a Lua error) or the two Lua versions disagree.
     """
     wrapper = (
-        f"obj = {to_lua(obj)}\n"
-        f"local check = assert(loadfile({json.dumps(str(script))}))\n"
+        "local write, path = io.write, "
+        + json.dumps(str(script))
+        + "\n"
+        + ARGO_ENVIRONMENT
+        + f"env.obj = {to_lua(obj)}\n"
+        "local check\n"
+        "if setfenv then check = assert(loadfile(path)); setfenv(check, env)\n"
+        'else check = assert(loadfile(path, "t", env)) end\n'
         "local hs = check()\n"
-        'io.write(tostring(hs.status), "\\n", tostring(hs.message or ""))\n'
+        'write(tostring(hs.status), "\\n", tostring(hs.message or ""))\n'
     )
     answers = []
     for lua in lua_interpreters():

@@ -3,6 +3,7 @@ statuses built from the operator's pydantic status models."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -177,3 +178,38 @@ def test_script_avoids_lua_features_gopher_lua_lacks() -> None:
     code = "\n".join(line.split("--", 1)[0] for line in HEALTH_LUA.read_text().splitlines())
     for token in ("goto ", "::", "//", "<<", ">>", "utf8.", "string.pack", "math.tointeger"):
         assert token not in code, token
+
+
+def test_a_fixed_spec_is_not_degraded_by_the_previous_generations_verdict() -> None:
+    """Generation first: the operator has not reconciled generation 2 yet, Accepted=False is generation 1's."""
+    st = TrainingRunStatus(
+        phase="Pending",
+        observed_generation=1,
+        conditions=[
+            cond("Accepted", "False", "InvalidSpec", "hyperparameters.lora_r is not a parameter of sft")
+        ],
+    )
+    status, message = argo_health(run(st, generation=2))
+    assert status == "Progressing" and "generation 2" in message
+    assert argo_health(run(st, generation=1))[0] == "Degraded"
+
+
+def test_the_script_runs_with_only_argo_cds_libraries(tmp_path: Path) -> None:
+    """The interpreter environment is Argo CD's: base, table, package; no string, math, os, io or string
+    methods (a script using them fails here as it would in Argo CD)."""
+    for snippet in (
+        'string.format("%d", 1)',
+        "math.floor(1.5)",
+        "os.getenv('HOME')",
+        'io.write("x")',
+        '("x"):upper()',
+    ):
+        script = tmp_path / "probe.lua"
+        script.write_text(f"local x = {snippet}\nreturn {{status = 'Healthy', message = ''}}\n")
+        with pytest.raises(RuntimeError):
+            argo_health({"metadata": {}}, script)
+    ok = tmp_path / "ok.lua"
+    ok.write_text(
+        "local t = {}\ntable.insert(t, tostring(obj.a))\nreturn {status = 'Healthy', message = t[1]}\n"
+    )
+    assert argo_health({"a": 1}, ok) == ("Healthy", "1")

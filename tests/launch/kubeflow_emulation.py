@@ -2,9 +2,14 @@
 
 There is no Kubeflow here, so the test does what its controller would: expand the workload into pods with
 the env the controller injects (:mod:`training_hub.local.workloads`), run them with the local executor, and
-write the workload's status as that controller writes it (PyTorchJob: ``Created``/``Running``/
-``Succeeded``/``Failed`` conditions and ``replicaStatuses``; TrainJob: ``Complete``/``Failed`` conditions and
-``jobsStatus``).
+write the workload's status as that controller writes it:
+
+* PyTorchJob (kubeflow/training-operator v1.9, ``pkg/controller.v1/pytorch`` and ``pkg/util/status.go``):
+  ``Created``/``Running``/``Succeeded``/``Failed`` conditions (older ones flipped to False) and
+  ``replicaStatuses``;
+* TrainJob (kubeflow/trainer v2.3.0 ``pkg/runtime/framework/plugins/jobset/jobset.go`` ``Status``): the
+  JobSet's ``Completed``/``Failed`` conditions copied as ``Complete``/``Failed`` (JobSet's reasons
+  ``AllJobsCompleted``/``FailedJobs``), and one ``jobsStatus`` entry per replicated job.
 """
 
 from __future__ import annotations
@@ -162,7 +167,7 @@ class KubeflowEmulator:
                 )
                 extra = {"completionTime": done, **self._replica_status(0, nodes, restarts["n"], nodes)}
             else:
-                self._condition("Complete", "JobsCompleted", "jobset completed successfully")
+                self._condition("Complete", "AllJobsCompleted", "jobset completed successfully")
                 extra = self._replica_status(0, nodes, restarts["n"], nodes)
         else:
             reason = "PyTorchJobFailed" if self.kind == "PyTorchJob" else "FailedJobs"

@@ -73,7 +73,9 @@ def test_native_gpus_queue_and_priority() -> None:
     for job in jobs:
         assert job["spec"]["suspend"] is True
         assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
-        assert job["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "high"
+        # The pods' PriorityClass is not a Kueue WorkloadPriorityClass: no priority-class label for it.
+        assert "kueue.x-k8s.io/priority-class" not in job["metadata"]["labels"]
+        assert job["spec"]["template"]["spec"]["priorityClassName"] == "high"
         container = job["spec"]["template"]["spec"]["containers"][0]
         assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"
         assert env_of(container)["PET_NPROC_PER_NODE"] == "8"
@@ -151,19 +153,32 @@ def test_trainjob_renders_the_trainer_api() -> None:
     # Trainer's torch plugin owns the rendezvous: no reserved name in the trainer env.
     assert not [n for n in names if n.startswith(("PET_", "MASTER_")) or n in ("RANK", "WORLD_SIZE")]
     assert spec["suspend"] is True and job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
-    (override,) = spec["podTemplateOverrides"]
-    assert override["targetJobs"] == [{"name": "node"}]
-    volumes = {v["name"]: v for v in override["spec"]["volumes"]}
+    assert "podTemplateOverrides" not in spec and "labels" not in spec  # removed in Trainer v2.2
+    (patch,) = spec["runtimePatches"]
+    assert patch["manager"] == "traininghub.io/operator"
+    template = patch["trainingRuntimeSpec"]["template"]
+    assert template["metadata"]["labels"]["traininghub.io/run"] == "demo"
+    (rjob,) = template["spec"]["replicatedJobs"]
+    assert rjob["name"] == "node"
+    pod = rjob["template"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["traininghub.io/run"] == "demo"
+    pod_spec = pod["spec"]
+    volumes = {v["name"]: v for v in pod_spec["volumes"]}
     assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
     assert any("persistentVolumeClaim" in v for v in volumes.values())
-    (container,) = override["spec"]["containers"]
+    (container,) = pod_spec["containers"]
+    # Trainer's webhook refuses env for the node container in a patch: it goes through spec.trainer.env.
     assert container["name"] == "node" and "env" not in container
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert {m["mountPath"] for m in container["volumeMounts"]} >= {
         "/etc/training-hub",
         "/dev/shm",
         "/mnt/pvc/out",
     }
-    assert override["spec"]["serviceAccountName"] == "trainer"
+    assert pod_spec["serviceAccountName"] == "trainer"
+    assert pod_spec["securityContext"]["runAsNonRoot"] is True
+    assert pod_spec["terminationGracePeriodSeconds"] == 120
+    assert pod_spec["tolerations"][0]["key"] == "nvidia.com/gpu"
 
 
 def test_trainjob_pods_get_the_torch_plugin_env_and_mounts() -> None:
@@ -178,6 +193,12 @@ def test_trainjob_pods_get_the_torch_plugin_env_and_mounts() -> None:
         assert pod.metadata["annotations"]["batch.kubernetes.io/job-completion-index"] == str(i)
         assert container["command"] == POD_COMMAND
         assert "/etc/training-hub" in {m["mountPath"] for m in container["volumeMounts"]}
+        # The runtime patch's pod labels reach the pods (the operator finds a run's pods by them).
+        assert pod.metadata["labels"]["traininghub.io/run"] == "demo"
+        assert pod.metadata["labels"]["jobset.sigs.k8s.io/jobset-name"] == "demo"
+        assert env["PET_MASTER_PORT"] == "29500" and env["PET_NPROC_PER_NODE"] == "1"
+        assert {"containerPort": 29500} in container["ports"]
+        assert pod.spec["subdomain"] == "demo" and pod.spec["securityContext"]["runAsNonRoot"] is True
 
 
 def test_trainjob_observe() -> None:
@@ -232,3 +253,127 @@ def test_examples_render_with_every_launcher(example: str, launcher: str) -> Non
             rank = pod.metadata["annotations"]["batch.kubernetes.io/job-completion-index"]
         ranks.append(int(rank))
     assert sorted(ranks) == [0, 1]
+
+
+def test_trainjob_passes_what_trainers_webhook_checks_and_the_emulator_refuses_the_rest() -> None:
+    from training_hub.local.pods import LocalExecutionError
+    from training_hub.local.workloads import default_training_runtime, validate_trainjob
+
+    job = by_kind(render_run(manifest("trainjob")).objects, "TrainJob")[0]
+    runtime = default_training_runtime()
+    assert validate_trainjob(job, runtime) == []
+    bad = copy.deepcopy(job)
+    bad["spec"]["trainer"]["env"].append({"name": "PET_NNODES", "value": "9"})
+    patch = bad["spec"]["runtimePatches"][0]
+    patch["manager"] = "operator"
+    pod = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"][
+        "template"
+    ]
+    pod["spec"]["containers"][0]["env"] = [{"name": "X", "value": "1"}]
+    pod["spec"]["containers"].append({"name": "sidecar"})
+    errors = " | ".join(validate_trainjob(bad, runtime))
+    for expected in ("PET_NNODES", "domain-prefixed", "envs for the node container", "'sidecar'"):
+        assert expected in errors
+    with pytest.raises(LocalExecutionError, match="refused by Trainer's webhook"):
+        expand([bad])
+
+
+def test_runtime_patches_merge_as_a_strategic_merge_patch() -> None:
+    from training_hub.local.workloads import apply_runtime_patches
+
+    template = {
+        "metadata": {"labels": {"a": "1"}},
+        "spec": {
+            "replicatedJobs": [
+                {"name": "init", "template": {}},
+                {
+                    "name": "node",
+                    "template": {
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "containers": [
+                                        {"name": "node", "image": "i", "env": [{"name": "E", "value": "1"}]}
+                                    ],
+                                    "volumes": [{"name": "v", "emptyDir": {}}],
+                                    "tolerations": [{"key": "t"}],
+                                }
+                            }
+                        }
+                    },
+                },
+            ]
+        },
+    }
+    patch = {
+        "manager": "x.io/m",
+        "trainingRuntimeSpec": {
+            "template": {
+                "metadata": {"labels": {"b": "2"}},
+                "spec": {
+                    "replicatedJobs": [
+                        {
+                            "name": "node",
+                            "template": {
+                                "spec": {
+                                    "template": {
+                                        "spec": {
+                                            "containers": [
+                                                {
+                                                    "name": "node",
+                                                    "volumeMounts": [{"name": "w", "mountPath": "/w"}],
+                                                }
+                                            ],
+                                            "volumes": [{"name": "w", "emptyDir": {}}],
+                                            "tolerations": [{"key": "u"}],
+                                        }
+                                    }
+                                }
+                            },
+                        }
+                    ]
+                },
+            }
+        },
+    }
+    merged = apply_runtime_patches(template, [patch])
+    assert merged["metadata"]["labels"] == {"a": "1", "b": "2"}
+    assert [r["name"] for r in merged["spec"]["replicatedJobs"]] == ["init", "node"]  # the runtime's order
+    pod = merged["spec"]["replicatedJobs"][1]["template"]["spec"]["template"]["spec"]
+    (node,) = pod["containers"]
+    assert node["image"] == "i" and node["env"] == [{"name": "E", "value": "1"}]  # merged by name
+    assert node["volumeMounts"] == [{"name": "w", "mountPath": "/w"}]
+    assert [v["name"] for v in pod["volumes"]] == ["v", "w"]
+    assert pod["tolerations"] == [{"key": "u"}]  # no patch strategy: replaced
+
+
+def _trainer_v21_crd() -> dict[str, Any]:
+    """The TrainJob CRD as Trainer v2.1 served it, for the launcher's check: today's schema (from the
+    official model) with ``spec.runtimePatches`` replaced by v2.1's ``spec.podTemplateOverrides``
+    (kubeflow/trainer v2.1.0 ``trainjob_types.go``)."""
+    from tests.launch.official_api import structural_crd
+
+    crd = structural_crd("TrainJob")
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    spec.pop("runtimePatches")
+    spec["podTemplateOverrides"] = {"type": "array", "items": {"type": "object"}}
+    return crd
+
+
+def test_trainjob_refuses_a_trainer_older_than_v2_2_and_auto_falls_back() -> None:
+    from tests.launch.official_api import structural_crd
+    from training_hub_operator.launchers.auto import choose_launcher
+
+    assert TRAINJOB.compatibility(structural_crd("TrainJob")) is None
+    problem = TRAINJOB.compatibility(_trainer_v21_crd())
+    assert problem and "older than v2.2" in problem and "podTemplateOverrides" in problem
+
+    def incompatible(launcher: Any) -> str | None:
+        return problem if launcher is TRAINJOB else None
+
+    pinned = choose_launcher("trainjob", lambda k: True, incompatible)
+    assert pinned.launcher is None and pinned.reason == "LauncherIncompatible" and "v2.2" in pinned.message
+    auto = choose_launcher("auto", lambda k: True, incompatible)
+    assert auto.launcher is not None and auto.launcher.name == "pytorchjob"
+    assert "trainjob: the served TrainJob CRD has no spec.runtimePatches" in auto.message
+    assert "could run too" not in auto.message

@@ -13,7 +13,6 @@ from tests.controlplane.cluster import ControlPlane, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CRD = REPO / "crds" / "traininghub.io_trainingruns.yaml"
-PYTORCHJOB_CRD = Path(__file__).parent / "manifests" / "pytorchjobs.kubeflow.org.yaml"
 
 #: A Llama-3-8B-shaped config.json (numbers only; no weights anywhere).
 LLAMA_8B_CONFIG: dict[str, Any] = {
@@ -111,9 +110,12 @@ def patch_job_status(plane: ControlPlane, namespace: str, name: str, status: dic
 
 
 @pytest.fixture(scope="session")
-def operator_plane(control_plane: ControlPlane) -> ControlPlane:
-    """The control plane with the TrainingRun CRD (from crds/) and the test PyTorchJob CRD installed."""
-    control_plane.install_crds(CRD, PYTORCHJOB_CRD)
+def operator_plane(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> ControlPlane:
+    """The control plane with the TrainingRun CRD (from crds/) and the PyTorchJob CRD (its schema derived
+    from the official ``kubeflow-training`` model, see :mod:`tests.launch.official_api`)."""
+    from tests.launch.official_api import write_crds
+
+    control_plane.install_crds(CRD, *write_crds(tmp_path_factory.mktemp("kubeflow-crds"), "PyTorchJob"))
     return control_plane
 
 

@@ -32,7 +32,12 @@ def _run(name="r1", status=None, generation=1, **overrides):
     return m
 
 
-def _inp(run, children=(), served=lambda k: True, **kw):
+def _pytorchjob_cluster(kind):
+    """A cluster with the Training Operator (PyTorchJob) and no Trainer: ``auto`` renders a PyTorchJob."""
+    return kind.kind != "TrainJob"
+
+
+def _inp(run, children=(), served=_pytorchjob_cluster, **kw):
     try:
         v, err = validate_spec(run["spec"]), None
     except Exception as exc:  # SpecError
@@ -120,6 +125,7 @@ def test_pytorchjob_rendering_matches_the_plan_and_deserializes_with_the_kubeflo
             "hfTokenSecretRef": {"name": "hf", "key": "token"},
             "nodeSelector": {"pool": "gpu"},
             "priorityClassName": "high",
+            "workloadPriorityClassName": "team-a-high",
             "imagePullSecrets": [{"name": "pull"}],
             "serviceAccountName": "trainer",
             "tolerations": [{"key": "dedicated", "operator": "Exists"}],
@@ -133,7 +139,8 @@ def test_pytorchjob_rendering_matches_the_plan_and_deserializes_with_the_kubeflo
     job = objs["PyTorchJob"]
     assert job["metadata"]["name"] == "r1" and job["metadata"]["ownerReferences"][0]["controller"] is True
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
-    assert job["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "high"
+    # Kueue's label names a WorkloadPriorityClass; the pods keep their PriorityClass.
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "team-a-high"
     rp = job["spec"]["runPolicy"]
     assert rp == {
         "cleanPodPolicy": "Running",
@@ -203,7 +210,11 @@ def test_launcher_choice():
         assert none.launcher is None and "PyTorchJob" in none.message
     else:
         assert none.launcher is native
-    assert choose_launcher("auto", lambda k: True).launcher.name == "pytorchjob"
+    both = choose_launcher("auto", lambda k: True)
+    assert both.launcher.name == "trainjob" and both.reason == "AutoSelected"
+    assert "pytorchjob could run too, trainjob is preferred" in both.message
+    only_v1 = choose_launcher("auto", _pytorchjob_cluster)
+    assert only_v1.launcher.name == "pytorchjob" and "trainjob needs TrainJob" in only_v1.message
     missing = choose_launcher("pytorchjob", lambda k: k != PYTORCHJOB)
     assert (
         missing.launcher is None

@@ -35,7 +35,7 @@ from training_hub_operator.settings import OperatorSettings
 
 def pod_specs(obj: Any) -> list[dict[str, Any]]:
     """Every full pod spec (``containers`` with an image) inside a rendered object. TrainJob's
-    ``podSpecOverrides`` are not pod specs: the pods come from the runtime (ClusterTrainingRuntime)."""
+    ``runtimePatches`` are not pod specs: the pods come from the runtime (ClusterTrainingRuntime)."""
     found: list[dict[str, Any]] = []
     if isinstance(obj, dict):
         containers = obj.get("containers")
@@ -88,9 +88,12 @@ def dry_run_objects(spec: dict[str, Any], launcher_name: str) -> list[dict[str, 
 def test_every_launcher_renders_restricted_non_root_pods(launcher: str) -> None:
     objects = dry_run_objects(run_manifest("sec")["spec"], launcher)
     pods = pod_specs(objects)
-    if launcher == "trainjob":  # overrides only: they must not add privileges to the runtime's pods
-        text = json.dumps(objects)
-        assert not pods and '"privileged"' not in text and "securityContext" not in text
+    if launcher == "trainjob":  # a runtime patch, not a pod spec: it makes the runtime's pods restricted
+        assert not pods and '"privileged"' not in json.dumps(objects)
+        job = next(o for o in objects if o["kind"] == "TrainJob")
+        (patch,) = job["spec"]["runtimePatches"]
+        for rjob in patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]:
+            assert_restricted(rjob["template"]["spec"]["template"]["spec"])
         return
     assert pods, f"{launcher} rendered no pod"
     for pod in pods:

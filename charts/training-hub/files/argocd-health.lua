@@ -7,6 +7,7 @@
 -- Mapping (status written by the operator: phase, observedGeneration, standard conditions):
 --   no status yet, or status older than the spec (observedGeneration < generation) -> Progressing
 --   Accepted=False (the spec is invalid; nothing launches until it is fixed)         -> Degraded
+--   (generation first: a fixed spec is not shown Degraded by the previous generation's verdict)
 --   Stalled=True (the operator cannot make progress without a change)               -> Degraded
 --   phase Failed                                                                     -> Degraded
 --   phase Succeeded                                                                  -> Healthy
@@ -15,7 +16,8 @@
 --   phase Pending, Planning, Queued, Running                                         -> Progressing
 --
 -- Written for the Lua 5.1 subset Argo CD's gopher-lua runs (tested with Lua 5.4 as well): no goto, no
--- integer division, no string methods beyond the 5.1 library.
+-- integer division. Argo CD opens only the base, table and package libraries for health checks: no
+-- string, math, os or io functions and no string methods (the tests run it in that environment).
 
 local function find_condition(conditions, ctype)
   if conditions == nil then
@@ -61,17 +63,19 @@ local stalled = find_condition(conditions, "Stalled")
 local planned = find_condition(conditions, "Planned")
 local phase = status.phase
 
--- An invalid spec is reported even before the operator records observedGeneration: it will not change
--- until someone edits the spec.
-if accepted ~= nil and accepted.status == "False" then
-  hs.status = "Degraded"
-  hs.message = message_of(accepted, "The TrainingRun was not accepted")
-  return hs
-end
-
+-- Generation first (Argo CD's convention): after a user fixes an invalid spec, the Accepted=False of the
+-- previous generation is stale until the operator reconciles the new one.
 if generation ~= nil and status.observedGeneration ~= nil and status.observedGeneration < generation then
   hs.status = "Progressing"
   hs.message = "Waiting for the operator to reconcile generation " .. tostring(generation)
+  return hs
+end
+
+-- An invalid spec (of the generation the status describes, or before the operator recorded any
+-- observedGeneration): it will not change until someone edits the spec.
+if accepted ~= nil and accepted.status == "False" then
+  hs.status = "Degraded"
+  hs.message = message_of(accepted, "The TrainingRun was not accepted")
   return hs
 end
 

@@ -313,7 +313,17 @@ class RuntimeSpec(WireModel):
     tolerations: list[dict[str, Any]] = Field(
         default_factory=list, description="Tolerations of the pods (Kubernetes `Toleration` objects)."
     )
-    priority_class_name: str | None = Field(default=None, description="PriorityClass of the pods.")
+    priority_class_name: str | None = Field(
+        default=None,
+        description="PriorityClass of the pods (with queueName, Kueue also takes the workload's priority "
+        "from it unless workloadPriorityClassName is set).",
+    )
+    workload_priority_class_name: str | None = Field(
+        default=None,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Kueue WorkloadPriorityClass of the run (label kueue.x-k8s.io/priority-class; only "
+        "with queueName).",
+    )
     image_pull_secrets: list[LocalObjectReference] = Field(
         default_factory=list, description="Secrets for pulling the runtime image."
     )

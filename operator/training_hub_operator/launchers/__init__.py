@@ -12,10 +12,12 @@ from functools import cache
 
 from training_hub_operator.launchers.base import Launcher, RenderContext, WorkloadObservation
 
-#: Launcher names in the order ``auto`` prefers them, and their modules.
+#: Launcher names in the order ``auto`` prefers them, and their modules. TrainJob first: Kubeflow Trainer v2
+#: is where Kubeflow and Kueue are going (Training Operator v1 is in maintenance; Kueue's PyTorchJob
+#: integration is off by default since v0.19, its TrainJob integration on).
 LAUNCHER_MODULES: dict[str, str] = {
-    "pytorchjob": "training_hub_operator.launchers.pytorchjob",
     "trainjob": "training_hub_operator.launchers.trainjob",
+    "pytorchjob": "training_hub_operator.launchers.pytorchjob",
     "native": "training_hub_operator.launchers.native",
 }
 

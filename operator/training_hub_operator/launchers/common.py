@@ -45,7 +45,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 #: Name of the training container's Prometheus port (the chart's PodMonitor selects it).
 METRICS_PORT_NAME = "metrics"
-#: Kueue's labels on a workload: the LocalQueue it is submitted to and its WorkloadPriorityClass.
+#: Kueue's labels on a workload: the LocalQueue it is submitted to and its WorkloadPriorityClass
+#: (Kueue docs, "Workload Priority Class": the label names a WorkloadPriorityClass object).
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 
@@ -108,8 +109,10 @@ def workload_metadata(ctx: RenderContext, name: str) -> dict[str, Any]:
     meta = metadata(ctx, name, "workload", annotations=annotations)
     if spec.queue_name:
         meta["labels"][KUEUE_QUEUE_LABEL] = spec.queue_name
-        if spec.runtime.priority_class_name:
-            meta["labels"][KUEUE_PRIORITY_LABEL] = spec.runtime.priority_class_name
+        # Kueue reads this label as the name of a WorkloadPriorityClass (kueue.x-k8s.io/v1beta1), not a
+        # PriorityClass; without it Kueue takes the priority from the pods' priorityClassName.
+        if spec.runtime.workload_priority_class_name:
+            meta["labels"][KUEUE_PRIORITY_LABEL] = spec.runtime.workload_priority_class_name
     return meta
 
 

@@ -1,25 +1,33 @@
 """Launcher for Kubeflow Trainer v2: one ``TrainJob`` (``trainer.kubeflow.org/v1alpha1``).
 
-The TrainJob references the ``torch-distributed`` ClusterTrainingRuntime; Trainer turns it into a JobSet
-whose ``node`` replicated Job runs ``numNodes`` indexed pods. Trainer's torch plugin injects the rendezvous
-(``PET_NNODES``, ``PET_NPROC_PER_NODE``, ``PET_NODE_RANK`` from the completion index, ``PET_MASTER_ADDR`` =
-``<job>-node-0-0.<job>``, ``PET_MASTER_PORT``), so the trainer env carries none of it (Trainer's webhook
-refuses reserved ``PET_*`` names there).
-
-Rendering follows the Trainer API:
+Rendered for the Trainer API of v2.2 and later (followed: kubeflow/trainer v2.3.0,
+``pkg/apis/trainer/v1alpha1/trainjob_types.go``). The TrainJob references the ``torch-distributed``
+ClusterTrainingRuntime; Trainer turns it into a JobSet whose ``node`` replicated Job runs ``numNodes``
+indexed pods. Trainer's torch plugin (v2.3.0 ``pkg/runtime/framework/plugins/torch/torch.go``) injects the
+rendezvous (``PET_NNODES``, ``PET_NPROC_PER_NODE``, ``PET_NODE_RANK`` from the completion index,
+``PET_MASTER_ADDR`` = ``<job>-node-0-0.<job>``, ``PET_MASTER_PORT`` = 29500) and refuses those names in
+``spec.trainer.env``, so the trainer env carries none of them.
 
 * ``spec.trainer``: ``image``, ``command`` (the pod entrypoint), ``env``, ``numNodes``, ``numProcPerNode``
-  (GPUs per node, 1 on CPU) and ``resourcesPerNode`` (``nvidia.com/gpu`` from the plan);
-* ``spec.podTemplateOverrides`` targeting the ``node`` job: volumes (run ConfigMap, ``pvc://`` claims, a
-  memory-backed ``/dev/shm``) with their mounts in the ``node`` container, service account, node selector,
-  tolerations, image pull secrets, pod labels and annotations;
-* ``spec.suspend`` for ``spec.suspend`` and for Kueue (with ``spec.queueName`` the Kueue labels are set and
-  the job is created suspended so that Kueue admits it);
-* ``spec.labels`` / ``spec.annotations`` reach the JobSet and its Jobs.
+  (GPUs per node, 1 on CPU) and ``resourcesPerNode``;
+* ``spec.runtimePatches``: one patch of manager :data:`PATCH_MANAGER` (Trainer's webhook wants a
+  domain-prefixed path, v2.3.0 ``pkg/runtime/framework/plugins/jobset/jobset.go``) that Trainer merges into
+  the runtime's JobSet template with a strategic merge patch (v2.3.0 ``pkg/runtime/core/trainingruntime.go``
+  ``mergeRuntimePatches``): the JobSet's labels, and for the ``node`` replicated job its Job labels and the
+  pod template: labels/annotations, volumes (run ConfigMap, ``pvc://`` claims, ``/dev/shm``, scratch), the
+  ``node`` container's mounts and security context (no env there: the webhook refuses env for ``node``),
+  service account, node selector, tolerations, pull secrets, pod security context, grace period;
+* ``spec.suspend`` for ``spec.suspend`` and for Kueue; ``spec.activeDeadlineSeconds`` (new in v2.2).
+
+Not expressible through a TrainJob (``PodSpecPatch``/``ContainerPatch`` of v2.3.0 have no such fields;
+they belong to the runtime): the pods' ``priorityClassName``, the container's ports (the ``metrics`` port)
+and a per-run backoff limit. ``spec.podSpecOverrides`` (v2.0), ``spec.podTemplateOverrides`` (v2.1) and
+``spec.labels`` were removed in v2.2. A Trainer older than v2.2 does not know ``runtimePatches``: its API
+server refuses the TrainJob (``fieldValidation=Strict``, Kubernetes 1.25+) or prunes the field, which the
+operator notices on create (:mod:`training_hub_operator.write_checks`): the TrainJob is deleted and the
+run is ``Stalled`` with the reason, instead of running pods without their volumes and labels.
 
 Status comes from the TrainJob's conditions (``Suspended``, ``Complete``, ``Failed``) and ``jobsStatus``.
-Not expressible in a TrainJob (they belong to the runtime): the pods' ``priorityClassName``, pod security
-context and a per-run backoff limit (the runtime's JobSet failure policy applies).
 """
 
 from __future__ import annotations
@@ -40,6 +48,64 @@ DEFAULT_RUNTIME = "torch-distributed"
 #: Name of the runtime's trainer job and container (Trainer's ``node`` ancestor).
 NODE_JOB = "node"
 NODE_CONTAINER = "node"
+
+
+#: Manager of the operator's runtime patch (Trainer's webhook: a domain-prefixed path).
+PATCH_MANAGER = "traininghub.io/operator"
+#: Pod spec fields a ``PodSpecPatch`` carries (v2.3.0 trainjob_types.go), in the order rendered.
+POD_PATCH_FIELDS: tuple[str, ...] = (
+    "serviceAccountName",
+    "volumes",
+    "imagePullSecrets",
+    "securityContext",
+    "nodeSelector",
+    "affinity",
+    "tolerations",
+    "terminationGracePeriodSeconds",
+)
+#: Container fields a ``ContainerPatch`` carries besides its name (env is refused for ``node``).
+CONTAINER_PATCH_FIELDS: tuple[str, ...] = ("volumeMounts", "securityContext")
+
+
+def runtime_patch(
+    pod: dict[str, Any], pod_metadata: dict[str, Any], labels: dict[str, str]
+) -> dict[str, Any]:
+    """The operator's ``RuntimePatch``: JobSet and Job labels, and the ``node`` pod template.
+
+    Args:
+        pod: The pod spec of :func:`common.pod_spec` (its first container is ``node``).
+        pod_metadata: Labels and annotations of the pods.
+        labels: The run's labels (without a component) for the JobSet and its Jobs.
+    """
+    container = pod["containers"][0]
+    container_patch: dict[str, Any] = {"name": NODE_CONTAINER}
+    for key in CONTAINER_PATCH_FIELDS:
+        if container.get(key):
+            container_patch[key] = container[key]
+    pod_patch: dict[str, Any] = {"containers": [container_patch]}
+    for key in POD_PATCH_FIELDS:
+        if key in pod:
+            pod_patch[key] = pod[key]
+    workload_labels = {**labels, LABEL_COMPONENT: "workload"}
+    return {
+        "manager": PATCH_MANAGER,
+        "trainingRuntimeSpec": {
+            "template": {
+                "metadata": {"labels": workload_labels},
+                "spec": {
+                    "replicatedJobs": [
+                        {
+                            "name": NODE_JOB,
+                            "template": {
+                                "metadata": {"labels": workload_labels},
+                                "spec": {"template": {"metadata": pod_metadata, "spec": pod_patch}},
+                            },
+                        }
+                    ]
+                },
+            }
+        },
+    }
 
 
 def _jobs_count(workload: dict[str, Any], field: str) -> int:
@@ -71,18 +137,6 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
         }
         if container.get("resources"):
             trainer["resourcesPerNode"] = container["resources"]
-        override_spec: dict[str, Any] = {
-            "volumes": pod["volumes"],
-            "containers": [{"name": NODE_CONTAINER, "volumeMounts": container["volumeMounts"]}],
-        }
-        for key in ("serviceAccountName", "nodeSelector", "tolerations", "imagePullSecrets"):
-            if key in pod:
-                override_spec[key] = pod[key]
-        override: dict[str, Any] = {
-            "targetJobs": [{"name": NODE_JOB}],
-            "metadata": template["metadata"],
-            "spec": override_spec,
-        }
         child_labels = {k: v for k, v in ctx.labels.items() if k != LABEL_COMPONENT}
         job_spec: dict[str, Any] = {
             "runtimeRef": {
@@ -91,13 +145,35 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
                 "kind": CLUSTER_TRAINING_RUNTIME.kind,
             },
             "trainer": trainer,
-            "podTemplateOverrides": [override],
-            "labels": {**child_labels, LABEL_COMPONENT: "workload"},
+            "runtimePatches": [runtime_patch(pod, template["metadata"], child_labels)],
             "suspend": spec.suspend or bool(spec.queue_name),
         }
         if spec.active_deadline_seconds is not None:
             job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
         return self.config_and_workload(ctx, job_spec)
+
+    def compatibility(self, crd: dict[str, Any]) -> str | None:
+        """Why the served TrainJob CRD is not one this launcher renders for, or None.
+
+        Trainer v2.0/v2.1 CRDs have no ``spec.runtimePatches`` (they have ``podSpecOverrides`` /
+        ``podTemplateOverrides``): a TrainJob rendered for v2.2+ would lose every pod setting there.
+        A CRD without a schema for ``spec`` (one that keeps unknown fields) is taken as compatible.
+        """
+        for version in (crd.get("spec") or {}).get("versions") or []:
+            if version.get("name") != TRAINJOB.version:
+                continue
+            schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
+            spec = (schema.get("properties") or {}).get("spec") or {}
+            fields = spec.get("properties")
+            if fields is not None and "runtimePatches" not in fields:
+                older = [f for f in ("podTemplateOverrides", "podSpecOverrides") if f in fields]
+                return (
+                    f"the served TrainJob CRD has no spec.runtimePatches"
+                    f"{' (it has spec.' + older[0] + ')' if older else ''}: Kubeflow Trainer older than v2.2 "
+                    "is installed; upgrade it to v2.2 or later, or set spec.launcher to pytorchjob or native"
+                )
+            return None
+        return f"the served TrainJob CRD has no version {TRAINJOB.version}"
 
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
         """Map the TrainJob's conditions and ``jobsStatus`` to a :class:`WorkloadObservation`."""
