@@ -435,6 +435,8 @@ def _decide(inp: ReconcileInput) -> Decision:
 
 def _refuse(st: _Status, reason: str, message: str) -> None:
     """Not accepted and nothing runs: ``Accepted=False``, ``Failed`` (until the spec changes)."""
+    # The "Valid" transition recorded earlier in this decision did not hold: no Event for it.
+    st.events = [e for e in st.events if e[1] != "Valid"]
     st.condition("Accepted", False, reason, message, event="Warning")
     st.condition("Stalled", True, reason, "the run cannot start: see the Accepted condition")
     st.condition("Failed", True, reason, message)
@@ -786,9 +788,14 @@ def _start_deadline(
         what = f"the {launcher.kind} did not report its pods running ({obs.reason}: {obs.message})"
     else:
         what = f"the {launcher.kind} created no pod yet ({obs.reason}: {obs.message})"
+    blocker = diagnosis.diagnose(
+        inp.pods, inp.events, _owned_workloads(inp, launcher, ""), diagnosis.expected_pods(st.new)
+    )
     advice = (
         pull.message
         if pull is not None
+        else blocker.message
+        if blocker is not None
         else "check that the cluster has the requested GPUs, CPU and memory free (node selector, "
         "tolerations, quotas) and that the workload's controller runs"
     )

@@ -114,3 +114,23 @@ def test_a_run_whose_objects_would_be_refused_is_not_accepted_and_creates_nothin
     assert "labels[team]" in conds["Accepted"]["message"] and "63 characters" in conds["Accepted"]["message"]
     assert decision.status["phase"] == "Failed" and "completionTime" not in decision.status
     assert ("Warning", "InvalidObject") in {(t, r) for t, r, _ in decision.events}
+
+
+def test_a_create_the_api_server_refused_is_not_retried_for_the_same_generation() -> None:
+    from training_hub_operator.reconcile import create_refused
+
+    run = _run(launcher="native", runtime={"image": "r/x:1"})
+    inp = _inp(run)
+    first = decide(inp)
+    api = 'Job.batch "r1" is invalid: spec.template.spec.tolerations[0].operator: Invalid value: "Exists"'
+    refused = objectcheck.CreateRefused("Job", "r1", f"422: {api}", [])
+    decision = create_refused(inp, first, refused)
+    conds = {c["type"]: c for c in decision.status["conditions"]}
+    assert conds["Accepted"]["reason"] == "CreateRefused" and api in conds["Accepted"]["message"]
+    assert decision.status["phase"] == "Failed" and "workload" not in decision.status
+    assert "Queued" not in conds and "Launched" not in {r for _, r, _ in decision.events}
+    again = decide(_inp(dict(run, status=decision.status)))
+    assert again.creates == [] and again.events == [] and again.status["phase"] == "Failed"
+    # A changed spec (new generation) is tried again.
+    edited = _run(launcher="native", runtime={"image": "r/x:2"}, generation=2)
+    assert decide(_inp(dict(edited, status=decision.status))).creates

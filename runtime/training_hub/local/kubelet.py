@@ -9,9 +9,9 @@ reads them), and writes the pod status a kubelet writes (``Running`` with a cont
 rest: the Job controller counts completions and failures, recreates failed pods within ``backoffLimit``
 and fails the Job beyond it. A pod deleted from the API is stopped, as a kubelet would stop it.
 
-Like a kubelet, it runs only pods the scheduler bound to a node (``spec.nodeName``): with ``nodes`` it
-registers and heartbeats those Node objects (:class:`~training_hub.local.nodes.NodeHeartbeat`) and runs
-only the pods bound to them; without, it runs the pods bound to any node. Before starting a container it
+With ``nodes``, it is the kubelet of those nodes: it registers and heartbeats their Node objects
+(:class:`~training_hub.local.nodes.NodeHeartbeat`) and runs only the pods a scheduler bound to them
+(``spec.nodeName``). Without, it runs every pod of its namespace (for planes without a scheduler). Before starting a container it
 resolves the env references as the kubelet does (``pkg/kubelet/kubelet_pods.go``,
 ``makeEnvironmentVariables``, 1.20): a missing Secret or ConfigMap, or a missing key, leaves the container
 waiting with reason ``CreateContainerConfigError`` and the kubelet's message.
@@ -68,7 +68,7 @@ class LocalKubelet:
         label_selector: Only pods matching it (e.g. ``traininghub.io/run=my-run``).
         poll_interval: Seconds between polls of the API.
         on_exit: Called with each pod process that ended (after its status was written).
-        nodes: Nodes this kubelet registers, heartbeats and serves (None: serve pods bound to any node).
+        nodes: Nodes this kubelet registers, heartbeats and serves (None: run every pod, bound or not).
     """
 
     def __init__(
@@ -121,11 +121,11 @@ class LocalKubelet:
             self.heartbeat.stop()
 
     def serves(self, obj: dict[str, Any]) -> bool:
-        """Whether a pod is bound to a node this kubelet plays."""
-        node = (obj.get("spec") or {}).get("nodeName")
-        if not node:
-            return False
-        return self.heartbeat is None or node in self.heartbeat.names
+        """Whether this kubelet runs a pod: with ``nodes``, only a pod bound to one of them; without, any
+        pod (a plane without a scheduler binds none)."""
+        if self.heartbeat is None:
+            return True
+        return (obj.get("spec") or {}).get("nodeName") in self.heartbeat.names
 
     def __enter__(self) -> LocalKubelet:
         return self.start()
