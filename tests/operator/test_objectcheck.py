@@ -97,7 +97,7 @@ def test_annotations_total_size() -> None:
 
 
 def test_every_rendered_object_of_a_valid_run_passes() -> None:
-    for launcher in ("native", "pytorchjob"):
+    for launcher in ("native", "pytorchjob", "trainjob"):
         decision = decide(
             _inp(_run(launcher=launcher, runtime={"image": "r/x:1", "labels": {"team": "nlp"}}))
         )
