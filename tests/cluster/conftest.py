@@ -3,7 +3,8 @@
 Unlike the plane of the other suites, this one runs ``kube-scheduler`` (pods are bound to nodes, or marked
 ``Unschedulable`` with the scheduler's message), the ``ServiceAccount`` admission plugin (a pod naming a
 missing ServiceAccount is refused at create, as on every real cluster), and the ``resourcequota`` and
-``persistentvolume-binder`` controllers (quota usage is tracked; claims bind to volumes). ``control_plane``
+``persistentvolume-binder`` controllers (quota usage is tracked; claims bind to volumes) and the
+``nodelifecycle`` controller (node readiness from heartbeats). ``control_plane``
 and ``namespace`` are overridden here, so ``operator_factory`` of ``tests/controlplane`` starts operators
 against this plane.
 """
@@ -20,7 +21,10 @@ from tests.controlplane.cluster import DEFAULT_CONTROLLERS, ControlPlane, find_b
 from tests.controlplane.fixtures import operator_factory  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-CONTROLLERS = (*DEFAULT_CONTROLLERS, "resourcequota", "persistentvolume-binder")
+#: ``nodelifecycle`` as in a cluster: it lifts the ``node.kubernetes.io/not-ready`` taint the
+#: ``TaintNodesByCondition`` admission plugin puts on every new Node once the node reports Ready, and
+#: watches the heartbeats (Leases) from then on.
+CONTROLLERS = (*DEFAULT_CONTROLLERS, "resourcequota", "persistentvolume-binder", "nodelifecycle")
 
 
 @pytest.fixture(scope="session")
