@@ -441,6 +441,8 @@ def _refuse(st: _Status, reason: str, message: str) -> None:
     st.condition("Stalled", True, reason, "the run cannot start: see the Accepted condition")
     st.condition("Failed", True, reason, message)
     st.phase("Failed", reason, message, "Warning")
+    # The condition and the phase say the same: one Event.
+    st.events = list(dict.fromkeys(st.events))
 
 
 def create_refused(inp: ReconcileInput, decision: Decision, refused: objectcheck.CreateRefused) -> Decision:

@@ -14,7 +14,9 @@ def test_gpu_node_advertises_gpus_labels_and_taint() -> None:
     status = node["status"]
     assert status["capacity"][GPU_RESOURCE] == "8" and status["allocatable"][GPU_RESOURCE] == "8"
     labels = node["metadata"]["labels"]
-    assert labels["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3" and labels["nvidia.com/gpu.count"] == "8"
+    assert (
+        labels["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3" and labels["nvidia.com/gpu.count"] == "8"
+    )
     assert labels["kubernetes.io/hostname"] == "gpu-a"
     assert node["spec"]["taints"] == [GPU_TAINT]
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
