@@ -29,7 +29,7 @@ from typing import Any
 from training_hub.pod.exit_codes import PERMANENT_EXIT_CODES
 from training_hub.storage.uri import final_model_uri, pvc_claim
 from training_hub.timefmt import format_duration
-from training_hub_operator import progress
+from training_hub_operator import diagnosis, objectcheck, progress
 from training_hub_operator.api import conditions as cond
 from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC, ANNOTATION_USER_SUSPENDED, KIND
 from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
@@ -62,6 +62,8 @@ class ReconcileInput:
         now: Timestamp for transitions (RFC 3339).
         pods: The run's training pods as read (for failure reasons and image-pull problems); empty if
             not read.
+        events: Warning Events of controllers that could not create the run's pods (``FailedCreate``);
+            read only while pods are missing.
     """
 
     run: dict[str, Any]
@@ -75,6 +77,7 @@ class ReconcileInput:
     settings: OperatorSettings = field(default_factory=OperatorSettings)
     now: str = field(default_factory=cond.now_rfc3339)
     pods: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -385,6 +388,15 @@ def _decide(inp: ReconcileInput) -> Decision:
         st.phase("Failed", "RenderFailed", str(exc), "Warning")
         d.status, d.events = st.new, st.events
         return d
+    invalid = objectcheck.check_objects(objects)
+    if invalid is not None:
+        message = (
+            f"the API server would refuse the objects of this run: {invalid}; fix the spec (the values come "
+            "from it, e.g. spec.runtime.labels, annotations, nodeSelector, resources) and apply it again"
+        )
+        _refuse(st, "InvalidObject", message)
+        d.status, d.events = st.new, st.events
+        return d
     if spec.dry_run:
         st.new["rendered"] = objects
         message = (
@@ -395,6 +407,11 @@ def _decide(inp: ReconcileInput) -> Decision:
         d.status, d.events = st.new, st.events
         return d
 
+    refused = cond.get_condition(st.old.get("conditions"), "Accepted") or {}
+    if refused.get("reason") == "CreateRefused" and refused.get("observedGeneration") == st.generation:
+        # The API server refused this generation's objects: the same creates would fail the same way.
+        d.status = copy.deepcopy(st.old) | {"observedGeneration": st.generation}
+        return d
     # 7. Create what is missing (ConfigMap first, workload last).
     existing = {(c.get("kind"), _meta(c).get("name")) for c in inp.children}
     kinds = {k.kind: k for k in launcher.child_kinds}
@@ -414,6 +431,40 @@ def _decide(inp: ReconcileInput) -> Decision:
     st.phase("Queued", "Launched", message)
     d.status, d.events = st.new, st.events
     return d
+
+
+def _refuse(st: _Status, reason: str, message: str) -> None:
+    """Not accepted and nothing runs: ``Accepted=False``, ``Failed`` (until the spec changes)."""
+    # The "Valid" transition recorded earlier in this decision did not hold: no Event for it.
+    st.events = [e for e in st.events if e[1] != "Valid"]
+    st.condition("Accepted", False, reason, message, event="Warning")
+    st.condition("Stalled", True, reason, "the run cannot start: see the Accepted condition")
+    st.condition("Failed", True, reason, message)
+    st.phase("Failed", reason, message, "Warning")
+    # The condition and the phase say the same: one Event.
+    st.events = list(dict.fromkeys(st.events))
+
+
+def create_refused(inp: ReconcileInput, decision: Decision, refused: objectcheck.CreateRefused) -> Decision:
+    """The decision once the API server refused a create that retrying cannot fix (400/422).
+
+    The runner deleted what it had created in the same pass; the run is not accepted, with the API
+    server's own message, until its spec changes.
+    """
+    generation = int(_meta(inp.run).get("generation") or 1)
+    st = _Status(inp.run.get("status") or {}, generation, inp.now)
+    st.new = copy.deepcopy(decision.status)
+    for key in ("workload", "outputs", "pendingSince"):
+        st.new.pop(key, None)
+    st.drop("Queued")
+    message = (
+        f"the API server refused to create {refused.kind} {refused.name}: {refused.api_message}; nothing of "
+        "the run was kept; fix the spec and apply it again"
+    )
+    _refuse(st, "CreateRefused", message)
+    launched = {"Launched", "WorkloadCreated"}
+    events = [e for e in decision.events if e[1] not in launched]
+    return Decision(status=st.new, events=events + [e for e in st.events if e not in events])
 
 
 def _plan(st: _Status, d: Decision, inp: ReconcileInput) -> Plan | None:
@@ -583,6 +634,13 @@ def _observe(
             st.condition("Running", False, pull.reason, pull.message)
             st.phase("Queued", pull.reason, pull.message, "Warning")
             return
+        workloads = _owned_workloads(inp, launcher, "")
+        blocker = diagnosis.diagnose(inp.pods, inp.events, workloads, diagnosis.expected_pods(st.new))
+        if blocker is not None and workloads:
+            st.condition("Queued", True, blocker.reason, blocker.message, event="Warning")
+            st.condition("Running", False, blocker.reason, blocker.message)
+            st.phase("Queued", blocker.reason, blocker.message, "Warning")
+            return
         st.condition("Queued", True, obs.reason, msg)
         st.condition("Running", False, obs.reason, msg)
         st.phase("Queued", obs.reason, msg)
@@ -732,9 +790,14 @@ def _start_deadline(
         what = f"the {launcher.kind} did not report its pods running ({obs.reason}: {obs.message})"
     else:
         what = f"the {launcher.kind} created no pod yet ({obs.reason}: {obs.message})"
+    blocker = diagnosis.diagnose(
+        inp.pods, inp.events, _owned_workloads(inp, launcher, ""), diagnosis.expected_pods(st.new)
+    )
     advice = (
         pull.message
         if pull is not None
+        else blocker.message
+        if blocker is not None
         else "check that the cluster has the requested GPUs, CPU and memory free (node selector, "
         "tolerations, quotas) and that the workload's controller runs"
     )

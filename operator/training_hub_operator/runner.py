@@ -15,7 +15,7 @@ from typing import Any
 
 from training_hub.errors import InvalidInputError
 from training_hub.storage.uri import pvc_claim
-from training_hub_operator import faults, metrics
+from training_hub_operator import diagnosis, faults, metrics, objectcheck
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
 from training_hub_operator.api.validation import SpecError, ValidatedSpec, validate_spec
@@ -36,9 +36,9 @@ from training_hub_operator.planning import (
     planning_job,
 )
 from training_hub_operator.progress import REASON_NO_PROGRESS, status_patch
-from training_hub_operator.reconcile import TERMINAL_PHASES, Decision, ReconcileInput, decide
+from training_hub_operator.reconcile import TERMINAL_PHASES, Decision, ReconcileInput, create_refused, decide
 from training_hub_operator.settings import OperatorSettings
-from training_hub_operator.write_checks import REFUSED_STATUSES, WriteReport
+from training_hub_operator.write_checks import WriteReport
 
 log = logging.getLogger("training_hub_operator")
 
@@ -401,9 +401,16 @@ class Runner:
         if validated is not None and not launched:
             model_config, planning_error, pending = self._model_config(run, validated)
         pods = self._pods(run) if launched else []
+        # Only while pods are missing: why the workload's controller could not create them.
+        events = (
+            diagnosis.create_failures(self.kube, run["metadata"]["namespace"])
+            if launched and diagnosis.missing_pods(pods, status)
+            else []
+        )
         inp = ReconcileInput(
             run=run,
             pods=pods,
+            events=events,
             validated=validated,
             spec_error=error,
             choice=choice,
@@ -426,7 +433,15 @@ class Runner:
             self._start_planning_pod(run, validated)
         if (decision.creates or decision.patches) and not ended:
             report = WriteReport()
-            made, created = self._apply(run, decision, report)
+            try:
+                made, created = self._apply(run, decision, report)
+            except objectcheck.CreateRefused as refused:
+                # Retrying the same create cannot pass: nothing of the run stays, the run says why.
+                for kind, child in refused.created:
+                    self.kube.delete(kind, run["metadata"]["namespace"], child)
+                decision = create_refused(inp, decision, refused)
+                self._write_status(run, decision)
+                return decision.status.get("phase")
             for kind, name in report.delete:
                 self.kube.delete(kind, run["metadata"]["namespace"], name)
             # The second pass sees the children as the API server answered the creates and patches.
@@ -527,11 +542,13 @@ class Runner:
         report = report if report is not None else WriteReport()
         out: list[dict[str, Any]] = []
         created: set[tuple[str, str]] = set()
+        made_now: list[tuple[ResourceKind, str]] = []
         for kind, obj in decision.creates:
             name = obj["metadata"]["name"]
             try:
                 warnings: list[str] = []
                 made = self.kube.create(kind, obj, warnings=warnings)
+                made_now.append((kind, name))
                 log.info("created %s %s/%s", kind.kind, ns, name, extra={"run": run["metadata"]["name"]})
                 for text in warnings:
                     log.warning("API server warning on creating %s %s/%s: %s", kind.kind, ns, name, text)
@@ -545,10 +562,9 @@ class Runner:
                     out.append({"kind": kind.kind, "apiVersion": kind.api_version, **made})
                     created.add((kind.kind, name))
             except KubeError as exc:
-                if exc.status in REFUSED_STATUSES:
+                if exc.status in objectcheck.PERMANENT_CREATE_STATUSES:
                     log.warning("the API server refused %s %s/%s: %s", kind.kind, ns, name, exc)
-                    report.refused(kind, name, exc)
-                    break
+                    raise objectcheck.CreateRefused(kind.kind, name, str(exc), made_now) from None
                 if not exc.conflict:
                     raise
                 existing = self._get_child(kind, ns, name)

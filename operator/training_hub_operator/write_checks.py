@@ -4,13 +4,13 @@ A create may come back with ``Warning`` headers (deprecated API versions, fields
 ``fieldValidation`` support dropped, policy warnings...), may come back with fields pruned (an API server
 older than 1.25 does not refuse unknown fields: it drops them; a Kubeflow CRD older than the API the
 launcher renders, e.g. Trainer < v2.2 without ``spec.runtimePatches``, prunes the fields its schema lacks),
-or may be refused (``fieldValidation=Strict``: a 4xx answer naming the unknown field).
+or may be refused (``fieldValidation=Strict``: a 4xx answer naming the unknown field; the runner ends such a
+run with ``Accepted=False``/``CreateRefused``, see :class:`training_hub_operator.objectcheck.CreateRefused`).
 
 Every warning is logged and posted as a Warning event on the run. A pruned (custom resource) or refused
 workload changes
 what would run (pods without the run's ConfigMap, volumes, labels...): the runner deletes a pruned workload
-it just created, and the run gets ``Stalled=True`` and ``Ready=False`` with the reason (:data:`REASON_PRUNED`,
-:data:`REASON_REFUSED`) until the cluster's Kubeflow is upgraded or another launcher is chosen.
+it just created, and the run gets ``Stalled=True`` and ``Ready=False`` with :data:`REASON_PRUNED` until the cluster's Kubeflow is upgraded or another launcher is chosen.
 """
 
 from __future__ import annotations
@@ -19,13 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training_hub_operator.api import conditions as cond
-from training_hub_operator.kube import KubeError, ResourceKind, dropped_fields
+from training_hub_operator.kube import ResourceKind, dropped_fields
 
 REASON_WARNING = "APIServerWarning"
 REASON_PRUNED = "WorkloadFieldsPruned"
-REASON_REFUSED = "WorkloadRefused"
-#: HTTP statuses of a create the API server refused for its content (not to be retried as is).
-REFUSED_STATUSES = frozenset({400, 422})
 
 
 def is_custom_resource(kind: ResourceKind) -> bool:
@@ -78,12 +75,6 @@ class WriteReport:
         if workload:
             self.stalled = (REASON_PRUNED, message)
             self.delete.append((kind, name))
-
-    def refused(self, kind: ResourceKind, name: str, exc: KubeError) -> None:
-        """Record a create the API server refused for its content."""
-        message = f"the API server refused {kind.kind} {name}: {exc}"
-        self.events.append(("Warning", REASON_REFUSED, message))
-        self.stalled = (REASON_REFUSED, message)
 
     def apply_to(self, status: dict[str, Any], generation: int | None, now: str) -> None:
         """Set ``Stalled=True`` and ``Ready=False`` on the run's desired status when the workload cannot run

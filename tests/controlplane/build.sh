@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Build (once per machine) the binaries of a real Kubernetes 1.20 control plane from Debian's sources:
-# kube-apiserver, kube-controller-manager and etcd. Prints the directory holding them on its last line.
+# kube-apiserver, kube-controller-manager, kube-scheduler and etcd. Prints the directory holding them on its
+# last line. A cache made before the scheduler was added gets only what is missing built (one binary).
 #
 # Honours KUBEBUILDER_ASSETS (the envtest convention): when it names a directory that already holds
-# kube-apiserver and etcd, nothing is built and that directory is printed.
+# kube-apiserver, kube-scheduler and etcd, nothing is built and that directory is printed.
 set -euo pipefail
 
 log() { echo "[controlplane] $*" >&2; }
 
-if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "${KUBEBUILDER_ASSETS}/kube-apiserver" && -x "${KUBEBUILDER_ASSETS}/etcd" ]]; then
+BINARIES=(kube-apiserver kube-controller-manager kube-scheduler)
+
+if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "${KUBEBUILDER_ASSETS}/kube-apiserver" \
+  && -x "${KUBEBUILDER_ASSETS}/kube-scheduler" && -x "${KUBEBUILDER_ASSETS}/etcd" ]]; then
   log "using KUBEBUILDER_ASSETS=${KUBEBUILDER_ASSETS}"
   echo "${KUBEBUILDER_ASSETS}"
   exit 0
@@ -16,7 +20,11 @@ fi
 
 CACHE="${TRAINING_HUB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/training-hub}"
 OUT="${CACHE}/k8s-1.20.2/bin"
-if [[ -x "${OUT}/kube-apiserver" && -x "${OUT}/kube-controller-manager" && -x "${OUT}/etcd" ]]; then
+complete=1
+for what in "${BINARIES[@]}" etcd; do
+  [[ -x "${OUT}/${what}" ]] || complete=0
+done
+if ((complete)); then
   log "cached binaries in ${OUT}"
   echo "${OUT}"
   exit 0
@@ -69,7 +77,7 @@ fi
 cd "${SRC}"
 export GOFLAGS="-mod=vendor"
 export GOCACHE="${CACHE}/go-build"
-for what in kube-apiserver kube-controller-manager; do
+for what in "${BINARIES[@]}"; do
   if [[ ! -x "${OUT}/${what}" ]]; then
     log "building ${what} (a few minutes on 2 cores)"
     make WHAT="cmd/${what}" >&2

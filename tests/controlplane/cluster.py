@@ -6,10 +6,17 @@ The plane is three local processes on free ports of 127.0.0.1, all state in one 
 * ``kube-apiserver`` (secure port only, a static token in group ``system:masters``, RBAC, a service-account
   signing key made with ``openssl``),
 * ``kube-controller-manager`` (garbage collector, namespace, job, service-account controllers: owner
-  references are collected as in a real cluster).
+  references are collected as in a real cluster),
+* with ``with_scheduler=True``, ``kube-scheduler`` (the default profile of 1.20: it binds pods to nodes or
+  marks them ``Unschedulable`` with its own message, and posts ``FailedScheduling`` Events).
 
-There is no kubelet: pods are accepted but never run. Every process is started by this module and stopped by
-its pid in :meth:`ControlPlane.stop` (also registered with :mod:`atexit`).
+A plane with the scheduler registers one CPU node, :data:`DEFAULT_NODE` (64 CPUs, 512 GiB, no GPU), and
+heartbeats it as a kubelet would, so pods without GPU requests are bound to it. Tests add GPU nodes with
+:class:`~training_hub.local.kubelet.LocalKubelet` (``nodes=[NodeSpec.gpu(...)]``). The scheduler is opt-in
+(``tests/cluster`` uses it): it refuses pods whose PersistentVolumeClaims do not exist, and the other suites
+map ``pvc://`` claims to local directories without claim objects. There is no real kubelet: pods stay
+``Pending`` until a :class:`~training_hub.local.kubelet.LocalKubelet` runs them. Every process is started by
+this module and stopped by its pid in :meth:`ControlPlane.stop` (also registered with :mod:`atexit`).
 
 Example::
 
@@ -50,6 +57,10 @@ DEFAULT_CONTROLLERS: tuple[str, ...] = (
 )
 
 BUILD_SCRIPT = Path(__file__).with_name("build.sh")
+#: Binaries of the plane (besides etcd), all built by ``build.sh``.
+BINARIES: tuple[str, ...] = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+#: The CPU node every plane registers (pods without GPU requests are scheduled onto it).
+DEFAULT_NODE = "th-local"
 
 
 def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.25, message: str = "") -> Any:
@@ -82,27 +93,27 @@ def free_port() -> int:
 def find_binaries(build_if_missing: bool = True) -> Path:
     """Locate the control plane binaries.
 
-    Order: ``KUBEBUILDER_ASSETS`` (when it holds ``kube-apiserver`` and ``etcd``), the build cache,
-    else run ``build.sh`` (which builds them once; minutes).
+    Order: ``KUBEBUILDER_ASSETS`` (when it holds every binary of :data:`BINARIES` and ``etcd``), the build
+    cache, else run ``build.sh`` (which builds what is missing, once; minutes).
 
     Args:
         build_if_missing: Run ``build.sh`` when nothing is found.
 
     Returns:
-        The directory with ``kube-apiserver``, ``kube-controller-manager`` (optional) and ``etcd``.
+        The directory with ``kube-apiserver``, ``kube-controller-manager``, ``kube-scheduler`` and ``etcd``.
 
     Raises:
         ControlPlaneError: When nothing is found and building is not allowed or fails.
     """
     assets = os.environ.get("KUBEBUILDER_ASSETS")
-    if assets and (Path(assets) / "kube-apiserver").exists() and (Path(assets) / "etcd").exists():
+    if assets and all((Path(assets) / b).exists() for b in (*BINARIES, "etcd")):
         return Path(assets)
     cache = Path(
         os.environ.get("TRAINING_HUB_CACHE")
         or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "training-hub"
     )
     cached = cache / "k8s-1.20.2" / "bin"
-    if all((cached / b).exists() for b in ("kube-apiserver", "kube-controller-manager", "etcd")):
+    if all((cached / b).exists() for b in (*BINARIES, "etcd")):
         return cached
     if not build_if_missing:
         raise ControlPlaneError(f"no control plane binaries: set KUBEBUILDER_ASSETS or run {BUILD_SCRIPT}")
@@ -113,7 +124,7 @@ def find_binaries(build_if_missing: bool = True) -> Path:
 
 
 class ControlPlane:
-    """A local etcd + kube-apiserver + kube-controller-manager.
+    """A local etcd + kube-apiserver + kube-controller-manager + kube-scheduler, and one CPU node.
 
     Attributes:
         bin_dir: Directory of the binaries.
@@ -130,12 +141,18 @@ class ControlPlane:
         workdir: Path | str | None = None,
         controllers: Iterable[str] = DEFAULT_CONTROLLERS,
         with_controller_manager: bool = True,
+        with_scheduler: bool = False,
+        disable_admission_plugins: Iterable[str] = ("ServiceAccount",),
+        enable_admission_plugins: Iterable[str] = (),
     ) -> None:
         self.bin_dir = Path(bin_dir) if bin_dir else find_binaries()
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="th-controlplane-"))
         self.controllers = tuple(controllers)
         self.with_controller_manager = with_controller_manager
+        self.with_scheduler = with_scheduler
+        self.disable_admission_plugins = tuple(disable_admission_plugins)
+        self.enable_admission_plugins = tuple(enable_admission_plugins)
         self.token = secrets.token_hex(16)
         self.kubeconfig = self.workdir / "kubeconfig"
         self.server = ""
@@ -143,6 +160,7 @@ class ControlPlane:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, Any] = {}
         self._started = False
+        self._nodes: Any = None
 
     # ----------------------------------------------------------------------------------------- lifecycle
     def start(self, timeout: float = 90.0) -> ControlPlane:
@@ -232,7 +250,16 @@ class ControlPlane:
                 f"--service-account-signing-key-file={sa_key}",
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--allow-privileged=true",
-                "--disable-admission-plugins=ServiceAccount",
+                *(
+                    [f"--disable-admission-plugins={','.join(self.disable_admission_plugins)}"]
+                    if self.disable_admission_plugins
+                    else []
+                ),
+                *(
+                    [f"--enable-admission-plugins={','.join(self.enable_admission_plugins)}"]
+                    if self.enable_admission_plugins
+                    else []
+                ),
                 "--enable-priority-and-fairness=false",
                 "--v=0",
             ],
@@ -254,11 +281,33 @@ class ControlPlane:
                     "--v=0",
                 ],
             )
-            time.sleep(0.5)
-            self._check_alive()
+        if self.with_scheduler:
+            self._spawn(
+                "kube-scheduler",
+                [
+                    str(self.bin_dir / "kube-scheduler"),
+                    f"--kubeconfig={self.kubeconfig}",
+                    "--leader-elect=false",
+                    "--port=0",
+                    "--secure-port=0",
+                    "--v=0",
+                ],
+            )
+            self._register_default_node()
+        time.sleep(0.5)
+        self._check_alive()
+
+    def _register_default_node(self) -> None:
+        from training_hub.local.nodes import NodeHeartbeat, NodeSpec
+
+        self._nodes = NodeHeartbeat(self.api_client(), [NodeSpec(DEFAULT_NODE)], delete_on_stop=False)
+        self._nodes.start()
 
     def stop(self) -> None:
         """Stop every process this plane started (by pid), then remove the work directory."""
+        if self._nodes is not None:
+            self._nodes.stop()
+            self._nodes = None
         for name in reversed(list(self._procs)):
             proc = self._procs[name]
             if proc.poll() is None:
@@ -291,7 +340,8 @@ class ControlPlane:
         return {n: p.pid for n, p in self._procs.items() if p.poll() is None}
 
     def log_tail(self, name: str, chars: int = 3000) -> str:
-        """The end of a process's log (``etcd``, ``kube-apiserver``, ``kube-controller-manager``)."""
+        """The end of a process's log (``etcd``, ``kube-apiserver``, ``kube-controller-manager``,
+        ``kube-scheduler``)."""
         path = self.workdir / "logs" / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 

@@ -15,7 +15,6 @@ from training_hub_operator.kube import (
     CONFIGMAP,
     JOB,
     Kube,
-    KubeError,
     ResourceKind,
     dropped_fields,
     parse_warnings,
@@ -23,7 +22,7 @@ from training_hub_operator.kube import (
 from training_hub_operator.launchers.trainjob import TRAINJOB
 from training_hub_operator.runner import TRAININGRUN, Runner
 from training_hub_operator.settings import OperatorSettings
-from training_hub_operator.write_checks import REASON_PRUNED, REASON_REFUSED, WriteReport
+from training_hub_operator.write_checks import REASON_PRUNED, WriteReport
 
 INGRESS_V1BETA1 = ResourceKind("networking.k8s.io/v1beta1", "Ingress", "ingresses")
 
@@ -52,9 +51,6 @@ def test_write_report_stalls_a_pruned_or_refused_workload() -> None:
         "Stalled": ("True", REASON_PRUNED),
         "Ready": ("False", REASON_PRUNED),
     }
-    refused = WriteReport()
-    refused.refused(TRAINJOB, "r", KubeError(400, "BadRequest", '{"message": "unknown field"}'))
-    assert refused.stalled and refused.stalled[0] == REASON_REFUSED and not refused.delete
     # Built-in kinds may lose fields by design on older Kubernetes (the native launcher's podFailurePolicy).
     builtin = WriteReport()
     builtin.created(

@@ -103,8 +103,10 @@ def test_deadline_not_reached_keeps_the_run_queued_while_its_pods_are_pending():
     assert d.status["phase"] == "Queued" and d.deletes == [] and d.patches == []
     assert d.status["pendingSince"] == T0
     queued = cond(d.status, "Queued")
-    assert queued["reason"] == "WaitingForPods" and "r1-a" in queued["message"]
+    # The scheduler's reason, quoted, with a Warning Event (diagnosis.py).
+    assert queued["reason"] == "Unschedulable" and "r1-a" in queued["message"]
     assert UNSCHEDULABLE in queued["message"]
+    assert ("Warning", "Unschedulable") in {(t, r) for t, r, _ in d.events}
     assert "completionTime" not in d.status
 
 

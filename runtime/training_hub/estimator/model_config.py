@@ -7,6 +7,7 @@ config under ``text_config`` are unwrapped when the nested config is a supported
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import urllib.error
@@ -18,6 +19,50 @@ from training_hub.errors import InvalidInputError
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 HF_ENDPOINT_DEFAULT = "https://huggingface.co"
+
+#: Upper bounds on a config's sizes. The estimator's work (and memory) grows with the number of layers
+#: and experts; no published decoder comes near these (Llama 3.1 405B: 126 layers, hidden 16384, vocab
+#: 128256; DeepSeek-V3: 256 routed experts; Gemma 3: vocab 262144), so a config beyond them is an error,
+#: answered at once rather than after minutes of work. Each key is checked under its usual names.
+SIZE_BOUNDS: dict[str, int] = {
+    "num_hidden_layers": 2048,
+    "n_layer": 2048,
+    "num_layers": 2048,
+    "hidden_size": 1 << 20,
+    "n_embd": 1 << 20,
+    "d_model": 1 << 20,
+    "intermediate_size": 1 << 22,
+    "moe_intermediate_size": 1 << 22,
+    "num_attention_heads": 1 << 16,
+    "num_key_value_heads": 1 << 16,
+    "head_dim": 1 << 16,
+    "vocab_size": 1 << 24,
+    "num_experts": 1 << 14,
+    "num_local_experts": 1 << 14,
+    "n_routed_experts": 1 << 14,
+    "n_shared_experts": 1 << 14,
+}
+
+
+def check_size_bounds(config: dict[str, Any]) -> None:
+    """Refuse a config whose sizes are beyond :data:`SIZE_BOUNDS` (or not numbers).
+
+    Raises:
+        InvalidInputError: Naming the first field out of bounds, its value and the bound.
+    """
+    for key, bound in SIZE_BOUNDS.items():
+        value = config.get(key)
+        if value is None or isinstance(value, list | dict):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInputError(
+                f"model config field {key!r} must be a non-negative integer, got {value!r}"
+            )
+        if not math.isfinite(value) or value > bound:
+            raise InvalidInputError(
+                f"model config field {key!r} is {value:g}, beyond the {bound} the estimator accepts (no "
+                "published model comes near it): check the model's config.json"
+            )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -108,4 +153,6 @@ def load_model_config(source: Any, *, allow_download: bool = False) -> dict[str,
         )
     if not isinstance(config.get("model_type"), str):
         raise InvalidInputError("model config has no 'model_type': is this a transformers config.json?")
-    return _unwrap(config)
+    config = _unwrap(config)
+    check_size_bounds(config)
+    return config

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training_hub.errors import InvalidInputError
+from training_hub.estimator.model_config import check_size_bounds
 
 
 class UnsupportedArchitectureError(InvalidInputError):
@@ -298,6 +299,7 @@ def model_shape(config: Config) -> ModelShape:
             f"no analytic parameter count for model_type {model_type!r}; supported: "
             f"{', '.join(supported_model_types())}"
         )
+    check_size_bounds(config)
     fam = FAMILIES[model_type]
     hidden = _req(config, "hidden_size")
     layers_n = _req(config, "num_hidden_layers")
@@ -387,6 +389,7 @@ def count_parameters_meta(config: Config) -> int:
             f"model_type {config.get('model_type')!r} has no analytic parameter count and torch/transformers "
             f"are not installed for the meta-device fallback; supported: {', '.join(supported_model_types())}"
         ) from None
+    check_size_bounds(config)
     values = {k: v for k, v in config.items() if k != "model_type"}
     try:
         cfg = AutoConfig.for_model(config["model_type"], **values)

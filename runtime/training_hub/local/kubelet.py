@@ -8,6 +8,13 @@ reads them), and writes the pod status a kubelet writes (``Running`` with a cont
 ``Succeeded``/``Failed`` with the exit code, reason and termination message). The real controllers do the
 rest: the Job controller counts completions and failures, recreates failed pods within ``backoffLimit``
 and fails the Job beyond it. A pod deleted from the API is stopped, as a kubelet would stop it.
+
+With ``nodes``, it is the kubelet of those nodes: it registers and heartbeats their Node objects
+(:class:`~training_hub.local.nodes.NodeHeartbeat`) and runs only the pods a scheduler bound to them
+(``spec.nodeName``). Without, it runs every pod of its namespace (for planes without a scheduler). Before starting a container it
+resolves the env references as the kubelet does (``pkg/kubelet/kubelet_pods.go``,
+``makeEnvironmentVariables``, 1.20): a missing Secret or ConfigMap, or a missing key, leaves the container
+waiting with reason ``CreateContainerConfigError`` and the kubelet's message.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from training_hub.local.executor import LocalExecutor, PodProcess
+from training_hub.local.nodes import NodeHeartbeat, NodeSpec
 from training_hub.local.pods import LocalExecutionError, LocalPod
 from training_hub.local.workloads import JOB_COMPLETION_INDEX_ANNOTATION
 from training_hub.pod import exit_codes
@@ -60,6 +68,7 @@ class LocalKubelet:
         label_selector: Only pods matching it (e.g. ``traininghub.io/run=my-run``).
         poll_interval: Seconds between polls of the API.
         on_exit: Called with each pod process that ended (after its status was written).
+        nodes: Nodes this kubelet registers, heartbeats and serves (None: run every pod, bound or not).
     """
 
     def __init__(
@@ -71,6 +80,7 @@ class LocalKubelet:
         label_selector: str | None = None,
         poll_interval: float = 0.3,
         on_exit: Callable[[PodProcess], None] | None = None,
+        nodes: list[NodeSpec] | None = None,
     ) -> None:
         from kubernetes import client
 
@@ -85,12 +95,16 @@ class LocalKubelet:
         self.finished: dict[str, int] = {}
         self.errors: list[str] = []
         self._uids: dict[str, str] = {}
+        self.heartbeat = NodeHeartbeat(api_client, nodes) if nodes else None
+        self.config_errors: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------------ lifecycle
     def start(self) -> LocalKubelet:
-        """Serve in a background thread until :meth:`stop`."""
+        """Register the nodes (if any), then serve in a background thread until :meth:`stop`."""
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         self._thread = threading.Thread(target=self._loop, name="local-kubelet", daemon=True)
         self._thread.start()
         return self
@@ -103,6 +117,15 @@ class LocalKubelet:
         for proc in list(self.running.values()):
             proc.terminate(grace=5)
         self.running.clear()
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+
+    def serves(self, obj: dict[str, Any]) -> bool:
+        """Whether this kubelet runs a pod: with ``nodes``, only a pod bound to one of them; without, any
+        pod (a plane without a scheduler binds none)."""
+        if self.heartbeat is None:
+            return True
+        return (obj.get("spec") or {}).get("nodeName") in self.heartbeat.names
 
     def __enter__(self) -> LocalKubelet:
         return self.start()
@@ -123,6 +146,42 @@ class LocalKubelet:
         kwargs = {"label_selector": self.label_selector} if self.label_selector else {}
         items = self.api.list_namespaced_pod(self.namespace, **kwargs).items
         return [self.api_client.sanitize_for_serialization(p) for p in items]
+
+    def _config_error(self, pod: LocalPod) -> str | None:
+        """The kubelet's error for an env reference it cannot resolve (None when all resolve).
+
+        Messages as 1.20's ``makeEnvironmentVariables``: ``secret "x" not found``, ``couldn't find key k in
+        Secret ns/x`` (the same for ConfigMaps); optional references are skipped.
+        """
+        from kubernetes.client.rest import ApiException
+
+        for container in pod.spec.get("containers") or []:
+            refs: list[tuple[str, dict[str, Any], bool]] = []
+            for env in container.get("env") or []:
+                src = env.get("valueFrom") or {}
+                for kind, key in (("Secret", "secretKeyRef"), ("ConfigMap", "configMapKeyRef")):
+                    if key in src:
+                        refs.append((kind, src[key], True))
+            for env_from in container.get("envFrom") or []:
+                for kind, key in (("Secret", "secretRef"), ("ConfigMap", "configMapRef")):
+                    if key in env_from:
+                        refs.append((kind, env_from[key], False))
+            for kind, ref, keyed in refs:
+                if ref.get("optional"):
+                    continue
+                name = str(ref.get("name"))
+                try:
+                    if kind == "Secret":
+                        data = self.api.read_namespaced_secret(name, self.namespace).data or {}
+                    else:
+                        data = self.api.read_namespaced_config_map(name, self.namespace).data or {}
+                except ApiException as exc:
+                    if exc.status == 404:
+                        return f'{kind.lower()} "{name}" not found'
+                    raise
+                if keyed and str(ref.get("key")) not in data:
+                    return f"couldn't find key {ref.get('key')} in {kind} {self.namespace}/{name}"
+        return None
 
     def _load_references(self, pod: LocalPod) -> None:
         names_cm: set[str] = set()
@@ -170,7 +229,7 @@ class LocalKubelet:
             phase = (obj.get("status") or {}).get("phase", "Pending")
             if name in self.running or name in self.finished or meta.get("deletionTimestamp"):
                 continue
-            if phase != "Pending":
+            if phase != "Pending" or not self.serves(obj):
                 continue
             self._start(obj)
         for name, proc in list(self.running.items()):
@@ -193,6 +252,14 @@ class LocalKubelet:
     def _start(self, obj: dict[str, Any]) -> None:
         pod = local_pod_from_api(obj)
         self._uids[pod.name] = str(pod.metadata.get("uid"))
+        error = self._config_error(pod)
+        if error is not None:
+            # The kubelet retries with back-off; the container waits until the reference resolves.
+            if self.config_errors.get(pod.name) != error:
+                self.config_errors[pod.name] = error
+                self._patch(pod.name, self._waiting_status(pod, "CreateContainerConfigError", error))
+            return
+        self.config_errors.pop(pod.name, None)
         try:
             self._load_references(pod)
             proc = self.executor.start(pod)
@@ -228,6 +295,35 @@ class LocalKubelet:
                 ],
             },
         )
+
+    def _waiting_status(self, pod: LocalPod, reason: str, message: str) -> dict[str, Any]:
+        container = pod.container
+        return {
+            "phase": "Pending",
+            "hostIP": "127.0.0.1",
+            "podIP": "127.0.0.1",
+            "conditions": [
+                {"type": "Initialized", "status": "True", "lastTransitionTime": _now()},
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "ContainersNotReady",
+                    "message": f"containers with unready status: [{container.get('name', 'main')}]",
+                    "lastTransitionTime": _now(),
+                },
+            ],
+            "containerStatuses": [
+                {
+                    "name": container.get("name", "main"),
+                    "image": container.get("image", "local"),
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "started": False,
+                    "state": {"waiting": {"reason": reason, "message": message}},
+                }
+            ],
+        }
 
     def _terminated_status(
         self, pod: LocalPod, code: int, reason: str, message: str, started: str

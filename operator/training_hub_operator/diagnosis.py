@@ -1,0 +1,203 @@
+"""Why a launched run's pods do not run: one specific reason, the API's own message, the object to fix.
+
+A run whose workload exists but whose pods do not run is blocked by one of (most telling first):
+
+* **pods refused at create**: the workload's controller posts a ``FailedCreate`` Event on its Job (the Job
+  controller of 1.20, ``pkg/controller/controller_utils.go``: ``"Error creating: " + err``) with the
+  admission error: a missing ServiceAccount (``ServiceAccount`` admission: ``error looking up service
+  account ns/sa: serviceaccount "sa" not found``), a ResourceQuota (``exceeded quota: q, requested: ...``,
+  ``failed quota: q: must specify ...``), a LimitRange (``maximum cpu usage per Container is 2, but limit
+  is 4``), PodSecurityPolicy (1.20: ``PodSecurityPolicy: unable to admit pod: [...]``) or Pod Security
+  admission (1.23+: ``violates PodSecurity "restricted:latest": ...``);
+* **containers that cannot be configured** (``CreateContainerConfigError``, the kubelet's message: a
+  missing Secret or ConfigMap, or key);
+* **unschedulable pods** (``PodScheduled=False``, the scheduler's message: ``0/3 nodes are available: 3
+  Insufficient nvidia.com/gpu.``), refined when the message names a PersistentVolumeClaim that does not
+  exist or is not bound.
+
+:func:`diagnose` is a pure function of the pods and Events; :func:`create_failures` reads the Events.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+#: Event reasons of controllers that could not create a pod (Job controller; Kubeflow's controllers).
+CREATE_FAILURE_REASONS = ("FailedCreate", "FailedCreatePod")
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why pods do not run: a CamelCase reason and a message (what, the API's words, the fix)."""
+
+    reason: str
+    message: str
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _one_line(text: str, limit: int = 600) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_SA = re.compile(r"error looking up service account (?P<ns>[^/\s]+)/(?P<name>[^:\s]+)")
+_QUOTA = re.compile(r"(?:exceeded|failed) quota: (?P<name>[^,:\s]+)")
+_LIMIT = re.compile(r"(?:maximum|minimum) \S+ usage per (?:Container|Pod)|limit to request ratio per")
+_CLAIM_MISSING = re.compile(r'persistentvolumeclaim "(?P<name>[^"]+)" not found')
+_SECRET_KEY = re.compile(r"couldn't find key (?P<key>\S+) in (?P<kind>Secret|ConfigMap) (?P<ref>\S+)")
+_MISSING_OBJECT = re.compile(r'(?P<kind>secret|configmap) "(?P<name>[^"]+)" not found')
+
+
+def refused_create(event: dict[str, Any], namespace: str) -> Blocker:
+    """The blocker for a ``FailedCreate`` Event: which admission refused the pod, and what to fix."""
+    involved = event.get("involvedObject") or {}
+    owner = f"{involved.get('kind') or 'workload'} {involved.get('name') or ''}".strip()
+    api = _one_line(str(event.get("message") or ""))
+    said = f'the {owner} cannot create its pods: the API server answered "{api}"'
+    if m := _SA.search(api):
+        return Blocker(
+            "ServiceAccountNotFound",
+            f"{said}; create ServiceAccount {m.group('name')} in namespace {m.group('ns')} (the runtime "
+            "ServiceAccount and Role of docs/operator.md) or set spec.runtime.serviceAccountName",
+        )
+    if m := _QUOTA.search(api):
+        return Blocker(
+            "QuotaExceeded",
+            f"{said}; the ResourceQuota {m.group('name')} in namespace {namespace} refuses the pods: free "
+            "quota (end other workloads), raise the quota, or request less (spec.resources)",
+        )
+    if _LIMIT.search(api):
+        return Blocker(
+            "LimitRangeRefused",
+            f"{said}; a LimitRange in namespace {namespace} bounds what a pod may request: change "
+            "spec.resources to fit it (kubectl describe limitrange), or ask the namespace's admin",
+        )
+    if "PodSecurityPolicy" in api or "violates PodSecurity" in api:
+        return Blocker(
+            "PodSecurityRefused",
+            f"{said}; the namespace's pod security rules refuse the training pod: use a namespace whose "
+            "policy admits it (the runtime image runs as a non-root user without privileges), or ask its admin",
+        )
+    return Blocker("PodCreateRefused", f"{said}; fix what the message names, the pods are created again")
+
+
+def _config_error(pod: dict[str, Any], message: str) -> Blocker:
+    name = _meta(pod).get("name")
+    text = _one_line(message)
+    fix = "create it, or fix the reference in spec.runtime"
+    if m := _SECRET_KEY.search(text):
+        fix = f"add key {m.group('key')} to {m.group('kind')} {m.group('ref')}, or fix the reference in spec.runtime"
+    elif m := _MISSING_OBJECT.search(text):
+        kind = "Secret" if m.group("kind") == "secret" else "ConfigMap"
+        fix = f"create {kind} {m.group('name')}, or fix the reference in spec.runtime"
+    return Blocker(
+        "ContainerConfigError",
+        f'the kubelet cannot start the container of pod {name} (CreateContainerConfigError): "{text}"; {fix}',
+    )
+
+
+def _unschedulable(pod: dict[str, Any], message: str) -> Blocker:
+    name = _meta(pod).get("name")
+    text = _one_line(message)
+    said = f'the scheduler cannot place pod {name}: "{text}"'
+    if m := _CLAIM_MISSING.search(text):
+        return Blocker(
+            "ClaimNotFound",
+            f"{said}; create PersistentVolumeClaim {m.group('name')} or fix the pvc:// URI in the spec",
+        )
+    if "unbound immediate PersistentVolumeClaims" in text or "unbound PersistentVolumeClaims" in text:
+        return Blocker(
+            "ClaimNotBound",
+            f"{said}; a PersistentVolumeClaim of the run is not bound to a volume: check its StorageClass "
+            "and events (kubectl describe pvc)",
+        )
+    return Blocker(
+        "Unschedulable",
+        f"{said}; free or add nodes with the requested GPUs, CPU and memory, or fix spec.resources "
+        "(gpusPerNode, gpuProduct) and spec.runtime (nodeSelector, tolerations)",
+    )
+
+
+def _latest(events: list[dict[str, Any]]) -> dict[str, Any]:
+    def when(e: dict[str, Any]) -> str:
+        return str(e.get("lastTimestamp") or e.get("eventTime") or _meta(e).get("creationTimestamp") or "")
+
+    return max(events, key=when)
+
+
+def diagnose(
+    pods: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    workloads: list[dict[str, Any]],
+    expected_pods: int,
+) -> Blocker | None:
+    """Why the run's pods do not run (None when nothing is known to block them).
+
+    Args:
+        pods: The run's training pods.
+        events: ``FailedCreate`` Events of the namespace (any object; filtered here).
+        workloads: The run's workload objects (their uids pick the Events).
+        expected_pods: How many pods the workload should have (a refused create leaves fewer).
+
+    Returns:
+        The most telling blocker: a refused create, a container configuration error, then an unschedulable
+        pod.
+    """
+    live = [p for p in pods if not _meta(p).get("deletionTimestamp")]
+    namespace = str(_meta(workloads[0]).get("namespace") or "") if workloads else ""
+    uids = {str(_meta(w).get("uid")) for w in workloads if _meta(w).get("uid")}
+    if len(live) < expected_pods:
+        refused = [
+            e
+            for e in events
+            if e.get("reason") in CREATE_FAILURE_REASONS
+            and (e.get("involvedObject") or {}).get("uid") in uids
+        ]
+        if refused:
+            return refused_create(_latest(refused), namespace)
+    for pod in sorted(live, key=lambda p: str(_meta(p).get("name"))):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in ("CreateContainerConfigError", "CreateContainerError"):
+                return _config_error(pod, str(waiting.get("message") or waiting["reason"]))
+    for pod in sorted(live, key=lambda p: str(_meta(p).get("name"))):
+        for c in (pod.get("status") or {}).get("conditions") or []:
+            if (
+                c.get("type") == "PodScheduled"
+                and c.get("status") == "False"
+                and c.get("reason") == "Unschedulable"
+            ):
+                return _unschedulable(pod, str(c.get("message") or ""))
+    return None
+
+
+def expected_pods(status: dict[str, Any]) -> int:
+    """How many training pods the run's plan makes (one per node)."""
+    return max(int((status.get("plan") or {}).get("nodes") or 1), 1)
+
+
+def missing_pods(pods: list[dict[str, Any]], status: dict[str, Any]) -> bool:
+    """Whether fewer live pods exist than the plan makes (only then are create failures worth reading)."""
+    live = [p for p in pods if not _meta(p).get("deletionTimestamp")]
+    return len(live) < expected_pods(status)
+
+
+def create_failures(kube: Any, namespace: str) -> list[dict[str, Any]]:
+    """The namespace's Warning Events of controllers that could not create a pod (best effort: [] on error).
+
+    Args:
+        kube: A :class:`~training_hub_operator.kube.Kube`.
+        namespace: The run's namespace.
+    """
+    from training_hub_operator.kube import EVENT, KubeError
+
+    try:
+        data = kube.request("GET", EVENT.path(namespace), query=[("fieldSelector", "type=Warning")])
+    except KubeError:
+        return []
+    return [e for e in data.get("items") or [] if e.get("reason") in CREATE_FAILURE_REASONS]

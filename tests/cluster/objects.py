@@ -1,0 +1,71 @@
+"""Objects the cluster tests create: bound claims, run manifests for the scheduler plane."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.controlplane.cluster import ControlPlane, wait_until
+from tests.launch.runs import tiny_run
+
+
+def bound_claim(plane: ControlPlane, namespace: str, claim: str, path: Path) -> None:
+    """A PersistentVolumeClaim pre-bound to a hostPath PersistentVolume; returns once the
+    ``persistentvolume-binder`` controller reports it ``Bound`` (the scheduler only binds pods whose claims
+    are bound)."""
+    pv = f"{namespace}-{claim}"
+    path.mkdir(parents=True, exist_ok=True)
+    plane.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": pv},
+                "spec": {
+                    "capacity": {"storage": "1Gi"},
+                    "accessModes": ["ReadWriteMany"],
+                    "hostPath": {"path": str(path)},
+                    "claimRef": {"namespace": namespace, "name": claim},
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": "",
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": claim, "namespace": namespace},
+                "spec": {
+                    "accessModes": ["ReadWriteMany"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                    "storageClassName": "",
+                    "volumeName": pv,
+                },
+            },
+        ]
+    )
+
+    def bound() -> bool:
+        pvc = plane.kubectl_json("get", "pvc", claim, "-n", namespace)
+        return (pvc.get("status") or {}).get("phase") == "Bound"
+
+    wait_until(bound, 60, message=f"claim {claim} bound")
+
+
+def cpu_run(name: str, *, nodes: int = 1, claim: str = "out", **spec: Any) -> dict[str, Any]:
+    """A tiny CPU run (``tests.launch.runs.tiny_run``, native launcher) with spec fields merged in."""
+    run = tiny_run(name, nodes=nodes, claim=claim, max_steps=2, samples=32)
+    for key, value in spec.items():
+        if isinstance(value, dict) and isinstance(run["spec"].get(key), dict):
+            run["spec"][key] = {**run["spec"][key], **value}
+        else:
+            run["spec"][key] = value
+    return run
+
+
+def condition(plane: ControlPlane, namespace: str, name: str, type_: str) -> dict[str, Any]:
+    """A condition of a TrainingRun ({} while absent)."""
+    run = plane.kubectl_json("get", "trainingrun", name, "-n", namespace)
+    for c in (run.get("status") or {}).get("conditions") or []:
+        if c.get("type") == type_:
+            return dict(c)
+    return {}
