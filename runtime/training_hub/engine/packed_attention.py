@@ -3,15 +3,29 @@
 A packed micro-batch is one row of concatenated samples. With plain SDPA, transformers builds a
 block-diagonal causal mask over the whole row, so attention costs ``O(T^2)`` in the row length `T` even
 though only ``sum(L_i^2)`` of it is unmasked: on a CPU that made packing slower than padding. This module
-registers an attention function (:data:`PACKED_SDPA`) that, when the forward call carries the
-sample boundaries (``cu_seq_lens_q``, the standard transformers keyword for packed sequences), runs causal
-SDPA on each sample separately: the same mathematics as the block-diagonal mask, at the padded cost
-minus the padding. Every other call (no boundaries, a batch of several rows, a KV cache) is plain
-``sdpa_attention_forward`` with the mask transformers built, so generation or evaluation on the
-in-memory model behaves exactly as with ``attn_implementation="sdpa"``.
+registers an attention function (:data:`PACKED_SDPA`) that, when the forward call carries the sample
+boundaries (``cu_seq_lens_q``, the standard transformers keyword for packed sequences, which flash-attn 2's
+varlen kernel reads on GPU), computes exactly the block-diagonal causal attention without the mask:
 
-The name is set only on the in-memory model (``config._attn_implementation``); checkpoints are saved
-with ``sdpa`` so they load with plain transformers.
+* the samples are grouped into a few **length buckets** (:func:`bucket_plan`: sorted by length, a bucket
+  grows while its padded attention area stays within :data:`BUCKET_SLACK` of its samples' own areas);
+* each bucket is gathered into a right-padded ``(samples, heads, longest, head_dim)`` batch and runs
+  **one** causal SDPA call. Right padding needs no mask under a causal one: a real query at position `i`
+  attends keys ``0..i``, all real; padded queries are computed and dropped;
+* the outputs are gathered back into row order.
+
+torch 2.13 has no varlen attention on CPU (``torch.nn.attention.varlen`` is flash/cuDNN only, nested
+tensors fall back to per-sample math, flex attention needs ``torch.compile``), and one SDPA call per
+sample costs a parallel region per sample and layer: with 2 OpenMP threads on a loaded machine each
+region waits for a descheduled thread, which made the per-sample loop the slowest part of the step (see
+docs/benchmarks.md, profile). A few bucketed calls keep the padding-free saving of the rest of the model
+(projections, MLP, norms, loss) and pay at most :data:`BUCKET_SLACK` extra attention area.
+
+Every other call (no boundaries, a batch of several rows, a KV cache) is plain ``sdpa_attention_forward``
+with the mask transformers built, so generation or evaluation on the in-memory model behaves exactly as
+with ``attn_implementation="sdpa"``. The name is set only on the in-memory model
+(``config._attn_implementation``); checkpoints are saved with ``sdpa`` so they load with plain
+transformers.
 """
 
 from __future__ import annotations
@@ -67,27 +81,114 @@ def packed_sdpa_attention_forward(
     if groups > 1:
         key = repeat_kv(key, groups)
         value = repeat_kv(value, groups)
-    bounds = [int(x) for x in cu.tolist()]
-    lengths = [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    # `split` (not slicing): its backward is one concatenation of the per-sample gradients, where
-    # slices would each zero-fill and add into a full-size gradient (O(samples x row) extra work).
+    plan = _plan_for(cu)
+    # (1, H, T, D) -> (H, T + 1, D): row T is zeros, the source of every padded slot.
+    _, heads, _, dim = query.shape
+    zero = query.new_zeros((heads, 1, dim))
+    qz, kz, vz = (torch.cat([x[0], zero], dim=1) for x in (query, key, value))
     outs = []
-    for q, k, v, n in zip(
-        query.split(lengths, dim=2),
-        key.split(lengths, dim=2),
-        value.split(lengths, dim=2),
-        lengths,
-        strict=True,
-    ):
-        if n <= 0:
-            continue
-        outs.append(
-            torch.nn.functional.scaled_dot_product_attention(
-                q, k, v, dropout_p=dropout, scale=scaling, is_causal=n > 1
-            )
+    for gather, n, longest in plan.buckets:
+        q, k, v = (
+            x.index_select(1, gather).view(heads, n, longest, dim).transpose(0, 1) for x in (qz, kz, vz)
         )
-    out = torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]
-    return out.transpose(1, 2).contiguous(), None
+        o = torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, dropout_p=dropout, scale=scaling, is_causal=longest > 1
+        )
+        outs.append(o.transpose(1, 2).reshape(n * longest, heads, dim))  # (slots, H, D)
+    flat = torch.cat(outs, dim=0) if len(outs) > 1 else outs[0]
+    # Real tokens back in row order: (T, H, D) -> (1, T, H, D).
+    return flat.index_select(0, plan.scatter)[None], None
+
+
+#: A bucket may hold this much more attention area (padded ``n * longest^2``) than its samples need
+#: (``sum(L_i^2)``). 1.0 gives one bucket per distinct length (the per-sample cost, fewest FLOPs); larger
+#: values give fewer, larger SDPA calls.
+BUCKET_SLACK = 1.5
+
+
+class BucketPlan:
+    """Index plan of one packed row: per bucket the gather index into the row (+1 zero row) and shape,
+    and the index that takes each real token's output back from the concatenated bucket outputs.
+
+    Attributes:
+        buckets: ``[(gather_index, samples, longest), ...]``; ``gather_index`` has ``samples * longest``
+            positions into the row, ``T`` (the zero row) for padding.
+        scatter: ``(T,)`` positions into the concatenated bucket slots, in row order.
+    """
+
+    __slots__ = ("buckets", "scatter")
+
+    def __init__(self, buckets: list[tuple[Any, int, int]], scatter: Any) -> None:
+        self.buckets = buckets
+        self.scatter = scatter
+
+
+def bucket_plan(lengths: list[int], slack: float | None = None) -> list[list[int]]:
+    """Group sample indices into length buckets (longest first).
+
+    Samples are taken in decreasing length; a bucket is closed when adding the next sample would make its
+    padded area ``count * longest^2`` exceed ``slack`` times the sum of its samples' ``L_i^2``.
+
+    Args:
+        lengths: Sample lengths in row order (zero-length samples are skipped).
+        slack: See :data:`BUCKET_SLACK` (>= 1; None: the module's current value).
+
+    Returns:
+        Lists of sample indices; each list is ordered by decreasing length.
+    """
+    slack = BUCKET_SLACK if slack is None else slack
+    order = sorted((i for i, n in enumerate(lengths) if n > 0), key=lambda i: -lengths[i])
+    buckets: list[list[int]] = []
+    area = 0
+    for i in order:
+        n = lengths[i]
+        if buckets:
+            cur = buckets[-1]
+            longest = lengths[cur[0]]
+            if (len(cur) + 1) * longest * longest <= slack * (area + n * n):
+                cur.append(i)
+                area += n * n
+                continue
+        buckets.append([i])
+        area = n * n
+    return buckets
+
+
+def build_plan(bounds: list[int], slack: float | None = None) -> BucketPlan:
+    """The :class:`BucketPlan` of a row with sample boundaries ``bounds`` (``[0, ..., T]``)."""
+    import torch
+
+    total = bounds[-1]
+    starts = bounds[:-1]
+    lengths = [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    scatter = torch.empty(total, dtype=torch.long)
+    buckets = []
+    offset = 0
+    for members in bucket_plan(lengths, slack):
+        longest = lengths[members[0]]
+        j = torch.arange(longest)
+        gather = torch.stack([torch.where(j < lengths[i], starts[i] + j, total) for i in members]).flatten()
+        for r, i in enumerate(members):
+            slot = offset + r * longest
+            scatter[starts[i] : starts[i] + lengths[i]] = torch.arange(slot, slot + lengths[i])
+        buckets.append((gather, len(members), longest))
+        offset += len(members) * longest
+    return BucketPlan(buckets, scatter)
+
+
+_last_plan: tuple[Any, float, BucketPlan] | None = None
+
+
+def _plan_for(cu: Any) -> BucketPlan:
+    """The plan of ``cu`` (the same tensor object reaches every layer of one forward: built once)."""
+    global _last_plan
+    if _last_plan is not None and _last_plan[0] is cu and _last_plan[1] == BUCKET_SLACK:
+        return _last_plan[2]
+    plan = build_plan([int(x) for x in cu.tolist()])
+    if cu.device.type != "cpu":
+        plan = BucketPlan([(g.to(cu.device), n, m) for g, n, m in plan.buckets], plan.scatter.to(cu.device))
+    _last_plan = (cu, BUCKET_SLACK, plan)
+    return plan
 
 
 def register() -> str:
