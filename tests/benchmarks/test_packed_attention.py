@@ -92,16 +92,20 @@ def test_length_buckets_bound_the_padded_area() -> None:
     bounds = [0, *itertools.accumulate(lengths)]
     plan = build_plan(bounds, 1.5)
     total = bounds[-1]
-    slots = torch.cat([g for g, _, _ in plan.buckets])
-    # Every real token is gathered exactly once, and scattered back from the slot it was gathered into.
-    assert sorted(slots[slots < total].tolist()) == list(range(total))
-    assert torch.equal(slots[plan.scatter], torch.arange(total))
+    assert plan.gather.numel() == sum(plan.sizes) == sum(n * m for n, m in plan.shapes)
+    # Every real token's output is taken from a slot that gathered that very token, each slot once.
+    assert torch.equal(plan.gather[plan.scatter], torch.arange(total))
+    assert len(set(plan.scatter.tolist())) == total
+    # Padded slots repeat a token of their own sample (any real value: causally never seen).
+    assert all(0 <= int(g) < total for g in plan.gather)
 
 
 @pytest.mark.parametrize("kv_heads", [4, 2])
 def test_loss_curve_is_the_same_for_every_bucketing(tmp_path: Path, kv_heads: int) -> None:
     """Training steps on packed rows: the bucketed attention (default), one bucket per length (the per-sample
     path it replaced) and transformers' block-diagonal mask give the same loss curve."""
+    import contextlib
+
     import torch
     from torch.nn import functional as F  # noqa: N812
     from transformers import AutoModelForCausalLM
@@ -130,7 +134,8 @@ def test_loss_curve_is_the_same_for_every_bucketing(tmp_path: Path, kv_heads: in
         try:
             for ids, pos in rows:
                 extra = pa.packed_kwargs(pos) if impl else {}
-                logits = model(input_ids=ids, position_ids=pos, use_cache=False, **extra).logits
+                with pa.packed_rows() if impl else contextlib.nullcontext():
+                    logits = model(input_ids=ids, position_ids=pos, use_cache=False, **extra).logits
                 targets = torch.cat([ids[:, 1:], torch.full((1, 1), -100)], dim=1)
                 loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-100)
                 loss.backward()
@@ -146,3 +151,39 @@ def test_loss_curve_is_the_same_for_every_bucketing(tmp_path: Path, kv_heads: in
     for slack in (pa.BUCKET_SLACK, 1.0, 1e9):
         torch.testing.assert_close(curve(name, slack), masked, rtol=1e-5, atol=1e-5)
     assert masked[-1] < masked[0]
+
+
+def test_packed_rows_builds_no_mask_and_refuses_an_unpacked_call(tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.masking_utils import AttentionMaskInterface
+
+    from training_hub import tiny
+    from training_hub.engine.packed_attention import PACKED_SDPA, packed_kwargs, packed_rows, register
+
+    model_dir = tiny.build_tiny_model(tmp_path / "m")
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), attn_implementation="sdpa")
+    model.set_attn_implementation(register())
+    mask_fn = AttentionMaskInterface._global_mapping[PACKED_SDPA]
+    seen: list[object] = []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        out = mask_fn(*args, **kwargs)
+        seen.append(out)
+        return out
+
+    AttentionMaskInterface._global_mapping[PACKED_SDPA] = spy
+    try:
+        lengths = [5, 9, 3]
+        ids = torch.randint(0, 500, (1, sum(lengths)))
+        pos = torch.cat([torch.arange(n) for n in lengths])[None]
+        plain = model(input_ids=ids, position_ids=pos, use_cache=False, **packed_kwargs(pos)).logits
+        assert seen[-1] is not None  # outside packed_rows() transformers' mask is built (and ignored)
+        with packed_rows():
+            fast = model(input_ids=ids, position_ids=pos, use_cache=False, **packed_kwargs(pos)).logits
+            assert seen[-1] is None  # no (T, T) mask
+            with pytest.raises(RuntimeError, match="no mask"):
+                model(input_ids=ids, position_ids=pos, use_cache=False)
+        torch.testing.assert_close(fast, plain)
+    finally:
+        AttentionMaskInterface._global_mapping[PACKED_SDPA] = mask_fn

@@ -30,10 +30,41 @@ transformers.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from typing import Any
 
 PACKED_SDPA = "training_hub_packed_sdpa"
 _registered = False
+#: True inside :func:`packed_rows`: the forward is over packed rows, so no mask is built for it.
+_PACKED_ROWS: contextvars.ContextVar[bool] = contextvars.ContextVar("training_hub_packed_rows", default=False)
+
+
+@contextlib.contextmanager
+def packed_rows() -> Iterator[None]:
+    """Mark the model calls inside as forwards over packed rows that carry :func:`packed_kwargs`.
+
+    transformers builds a ``(T, T)`` block-diagonal mask for every forward with packed ``position_ids``
+    (several full-size comparisons per step on a CPU); the packed attention never reads it. Inside this
+    context the mask function of :data:`PACKED_SDPA` returns no mask, and the attention refuses a call
+    that is not a packed row (it would need the mask). A backward recompute (activation checkpointing)
+    runs outside the context and gets the mask, which the packed attention ignores.
+    """
+    token = _PACKED_ROWS.set(True)
+    try:
+        yield
+    finally:
+        _PACKED_ROWS.reset(token)
+
+
+def _packed_mask(*args: Any, **kwargs: Any) -> Any:
+    """The mask of :data:`PACKED_SDPA`: none inside :func:`packed_rows` (unpadded), else ``sdpa_mask``."""
+    from transformers.masking_utils import sdpa_mask
+
+    if _PACKED_ROWS.get() and kwargs.get("attention_mask") is None:
+        return None
+    return sdpa_mask(*args, **kwargs)
 
 
 def packed_sdpa_attention_forward(
@@ -74,6 +105,10 @@ def packed_sdpa_attention_forward(
         and int(cu[-1]) == query.shape[2]
     )
     if cu is None or not packed:
+        if attention_mask is None and _PACKED_ROWS.get():
+            raise RuntimeError(
+                "packed_rows(): a forward without sample boundaries (cu_seq_lens_q) has no mask to use"
+            )
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
         )
@@ -82,15 +117,13 @@ def packed_sdpa_attention_forward(
         key = repeat_kv(key, groups)
         value = repeat_kv(value, groups)
     plan = _plan_for(cu)
-    # (1, H, T, D) -> (H, T + 1, D): row T is zeros, the source of every padded slot.
+    # One gather of every bucket's slots (its backward is one index_add into one zeroed buffer), then a
+    # split into the buckets (backward: one concatenation).
     _, heads, _, dim = query.shape
-    zero = query.new_zeros((heads, 1, dim))
-    qz, kz, vz = (torch.cat([x[0], zero], dim=1) for x in (query, key, value))
     outs = []
-    for gather, n, longest in plan.buckets:
-        q, k, v = (
-            x.index_select(1, gather).view(heads, n, longest, dim).transpose(0, 1) for x in (qz, kz, vz)
-        )
+    parts = [x[0].index_select(1, plan.gather).split(plan.sizes, dim=1) for x in (query, key, value)]
+    for (n, longest), q, k, v in zip(plan.shapes, *parts, strict=True):
+        q, k, v = (x.view(heads, n, longest, dim).transpose(0, 1) for x in (q, k, v))
         o = torch.nn.functional.scaled_dot_product_attention(
             q, k, v, dropout_p=dropout, scale=scaling, is_causal=longest > 1
         )
@@ -107,20 +140,31 @@ BUCKET_SLACK = 1.5
 
 
 class BucketPlan:
-    """Index plan of one packed row: per bucket the gather index into the row (+1 zero row) and shape,
-    and the index that takes each real token's output back from the concatenated bucket outputs.
+    """Index plan of one packed row.
+
+    Padded slots gather their sample's first token: under the causal mask no real query attends a slot
+    after its sample's last token, and padded queries' outputs are dropped, so their contents never reach
+    a real output and their gradients are exactly zero (no zero row, no extra copy of the row).
 
     Attributes:
-        buckets: ``[(gather_index, samples, longest), ...]``; ``gather_index`` has ``samples * longest``
-            positions into the row, ``T`` (the zero row) for padding.
-        scatter: ``(T,)`` positions into the concatenated bucket slots, in row order.
+        gather: ``(S,)`` row positions of every bucket's slots, bucket after bucket (``samples * longest``
+            slots each, sample after sample).
+        sizes: Slots per bucket (``samples * longest``), to split ``gather``'s result.
+        shapes: ``(samples, longest)`` per bucket.
+        scatter: ``(T,)`` position of each real token's slot in the concatenated slots, in row order.
     """
 
-    __slots__ = ("buckets", "scatter")
+    __slots__ = ("gather", "scatter", "shapes", "sizes")
 
-    def __init__(self, buckets: list[tuple[Any, int, int]], scatter: Any) -> None:
-        self.buckets = buckets
+    def __init__(self, gather: Any, shapes: list[tuple[int, int]], scatter: Any) -> None:
+        self.gather = gather
+        self.shapes = shapes
+        self.sizes = [n * longest for n, longest in shapes]
         self.scatter = scatter
+
+    def to(self, device: Any) -> BucketPlan:
+        """The same plan with its index tensors on ``device``."""
+        return BucketPlan(self.gather.to(device), self.shapes, self.scatter.to(device))
 
 
 def bucket_plan(lengths: list[int], slack: float | None = None) -> list[list[int]]:
@@ -162,18 +206,20 @@ def build_plan(bounds: list[int], slack: float | None = None) -> BucketPlan:
     starts = bounds[:-1]
     lengths = [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     scatter = torch.empty(total, dtype=torch.long)
-    buckets = []
+    gathers = []
+    shapes = []
     offset = 0
     for members in bucket_plan(lengths, slack):
         longest = lengths[members[0]]
         j = torch.arange(longest)
-        gather = torch.stack([torch.where(j < lengths[i], starts[i] + j, total) for i in members]).flatten()
         for r, i in enumerate(members):
+            gathers.append(torch.where(j < lengths[i], starts[i] + j, starts[i]))
             slot = offset + r * longest
             scatter[starts[i] : starts[i] + lengths[i]] = torch.arange(slot, slot + lengths[i])
-        buckets.append((gather, len(members), longest))
+        shapes.append((len(members), longest))
         offset += len(members) * longest
-    return BucketPlan(buckets, scatter)
+    gather = torch.cat(gathers) if gathers else torch.empty(0, dtype=torch.long)
+    return BucketPlan(gather, shapes, scatter)
 
 
 _last_plan: tuple[Any, float, BucketPlan] | None = None
@@ -186,7 +232,7 @@ def _plan_for(cu: Any) -> BucketPlan:
         return _last_plan[2]
     plan = build_plan([int(x) for x in cu.tolist()])
     if cu.device.type != "cpu":
-        plan = BucketPlan([(g.to(cu.device), n, m) for g, n, m in plan.buckets], plan.scatter.to(cu.device))
+        plan = plan.to(cu.device)
     _last_plan = (cu, BUCKET_SLACK, plan)
     return plan
 
@@ -196,10 +242,10 @@ def register() -> str:
     global _registered
     if not _registered:
         from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+        from transformers.masking_utils import AttentionMaskInterface
 
         AttentionInterface.register(PACKED_SDPA, packed_sdpa_attention_forward)
-        AttentionMaskInterface.register(PACKED_SDPA, sdpa_mask)
+        AttentionMaskInterface.register(PACKED_SDPA, _packed_mask)
         _registered = True
     return PACKED_SDPA
 
