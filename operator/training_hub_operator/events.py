@@ -1,9 +1,13 @@
-"""Kubernetes Events on TrainingRuns: the Event object, and an asynchronous recorder.
+"""Kubernetes Events on TrainingRuns: the Event object, the fold of one reconcile's transitions, and an
+asynchronous recorder.
 
-Every transition gets its own Event (accepted, planned, launched, running...). :class:`EventRecorder`
-posts them from one background thread, like client-go's event broadcaster: a reconcile never waits for
-an Event, so a burst of new runs gets its jobs first and its Events as fast as one poster goes (best
-effort: a failed post is logged and dropped, never retried into a storm).
+Every reconcile that makes transitions posts **one** Event (:func:`fold_events`): a new run's first
+reconcile validates, plans and launches it (``Valid``, ``Estimated``/``Fixed``, ``Launched``) and posts
+one ``Launched`` Event whose message names every step, where it used to post three (one API request per
+run instead of three; the steps are also in the run's status conditions). :class:`EventRecorder` posts
+them from one background thread, like client-go's event broadcaster: a reconcile never waits for an
+Event, so a burst of new runs gets its jobs first and its Events as fast as one poster goes (best effort:
+a failed post is logged and dropped, never retried into a storm).
 """
 
 from __future__ import annotations
@@ -25,6 +29,29 @@ log = logging.getLogger("training_hub_operator")
 MAX_MESSAGE = 1024
 #: Events waiting to be posted beyond which new ones are dropped (logged): the API server is struggling.
 MAX_PENDING = 10_000
+
+
+def fold_events(events: list[tuple[str, str, str]]) -> tuple[str, str, str]:
+    """One Event for the transitions of one reconcile, in the order they were made.
+
+    The folded Event carries the reason of the last Warning if there is one (a warning is never hidden
+    behind a ``Normal`` reason), else of the last transition (where the run is now, e.g. ``Launched``).
+    Its message is that transition's message (first, so the 1 KiB limit never cuts it), then the others
+    as ``(also: Reason: message; ...)`` in the order they were made. A single transition is returned
+    unchanged.
+
+    Args:
+        events: ``(type, reason, message)`` of each transition (at least one).
+
+    Returns:
+        ``(type, reason, message)`` of the Event to post.
+    """
+    if len(events) == 1:
+        return events[0]
+    warnings = [e for e in events if e[0] == "Warning"]
+    head = warnings[-1] if warnings else events[-1]
+    earlier = "; ".join(f"{r}: {m}" for t, r, m in events if (t, r, m) != head)
+    return head[0], head[1], f"{head[2]} (also: {earlier})"
 
 
 def event_body(run: dict[str, Any], type_: str, reason: str, message: str, now: str) -> dict[str, Any]:

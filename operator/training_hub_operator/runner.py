@@ -19,6 +19,7 @@ from training_hub_operator import faults, metrics
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
 from training_hub_operator.api.validation import SpecError, ValidatedSpec, validate_spec
+from training_hub_operator.events import fold_events
 from training_hub_operator.events import post_event as post_event_now
 from training_hub_operator.kube import CONFIGMAP, JOB, POD, Kube, KubeError, ResourceKind
 from training_hub_operator.launchers import get_launcher
@@ -556,7 +557,9 @@ class Runner:
                 TRAININGRUN, run["metadata"]["namespace"], run["metadata"]["name"], body, subresource="status"
             )
             metrics.STATUS_WRITES.inc()
-        for type_, reason, message in decision.events:
+        if decision.events:
+            # One Event per reconcile: the transitions it made, folded (see events.fold_events).
+            type_, reason, message = fold_events(decision.events)
             try:
                 self.post_event(run, type_, reason, message)
             except KubeError as exc:  # events are best effort

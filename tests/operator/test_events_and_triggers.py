@@ -118,3 +118,30 @@ def test_runs_share_a_fixed_set_of_locks() -> None:
     locks = {id(runner._lock(f"ns/run-{i}")) for i in range(5000)}
     assert len(locks) <= 256
     assert runner._lock("ns/a") is runner._lock("ns/a")
+
+
+def test_one_reconciles_transitions_fold_into_one_event() -> None:
+    from training_hub_operator.events import fold_events
+
+    single = ("Normal", "Running", "pods run")
+    assert fold_events([single]) == single
+    launch = [
+        ("Normal", "Valid", "spec is valid"),
+        ("Normal", "Estimated", "2 nodes x 4 GPUs"),
+        ("Normal", "Launched", "PyTorchJob llama created"),
+    ]
+    assert fold_events(launch) == (
+        "Normal",
+        "Launched",
+        "PyTorchJob llama created (also: Valid: spec is valid; Estimated: 2 nodes x 4 GPUs)",
+    )
+    # A warning is never hidden behind a Normal reason, and its message comes first (never truncated away).
+    mixed = [
+        ("Normal", "Valid", "ok"),
+        ("Warning", "NameConflict", "x" * 2000),
+        ("Normal", "Pending", "wait"),
+    ]
+    type_, reason, message = fold_events(mixed)
+    assert (type_, reason) == ("Warning", "NameConflict")
+    body = event_body(_run(), type_, reason, message, "2026-01-01T00:00:00Z")
+    assert body["message"] == "x" * 1024
