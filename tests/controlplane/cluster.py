@@ -332,13 +332,18 @@ class ControlPlane:
         last = ""
         while time.monotonic() < deadline:
             self._check_alive()
-            proc = self.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
-            if proc.returncode == 0 and proc.stdout.strip() == "ok":
-                # The default namespace and service account controller must exist before tests create objects.
-                ns = self.kubectl("get", "namespace", "default", "-o", "name", check=False, timeout=10)
-                if ns.returncode == 0:
-                    return
-            last = proc.stderr or proc.stdout
+            try:
+                proc = self.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
+                if proc.returncode == 0 and proc.stdout.strip() == "ok":
+                    # The default namespace and service account controller must exist before tests create objects.
+                    ns = self.kubectl("get", "namespace", "default", "-o", "name", check=False, timeout=10)
+                    if ns.returncode == 0:
+                        return
+                last = proc.stderr or proc.stdout
+            except (
+                subprocess.TimeoutExpired
+            ) as exc:  # a loaded machine: not ready yet, ask again until the deadline
+                last = f"kubectl timed out after {exc.timeout} s"
             time.sleep(0.3)
         raise ControlPlaneError(
             f"kube-apiserver not ready after {timeout}s ({last.strip()});"
