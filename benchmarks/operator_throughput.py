@@ -293,7 +293,9 @@ def table(res: dict[str, Any]) -> str:
     rows = []
     for r in res["rows"]:
         launched = max(r["jobs_created"], 1)
-        top = ", ".join(f"{k} {v / launched:.2f}" for k, v in list(r["api_requests_by_kind"].items())[:4])
+        top = ", ".join(
+            f"{k} {v / launched:.2f}" for k, v in r["api_requests_by_kind"].items() if v / launched >= 0.05
+        )
         done = "" if r["complete"] else " (timeout)"
         low = "" if r["complete"] else ">= "  # runs without a job yet are not in the percentiles
         rows.append(
