@@ -557,9 +557,9 @@ class Runner:
                 TRAININGRUN, run["metadata"]["namespace"], run["metadata"]["name"], body, subresource="status"
             )
             metrics.STATUS_WRITES.inc()
-        if decision.events:
-            # One Event per reconcile: the transitions it made, folded (see events.fold_events).
-            type_, reason, message = fold_events(decision.events)
+        # One Normal Event per reconcile for the transitions it made, a Warning each (events.fold_events).
+        reasons = {str(c.get("reason")) for c in decision.status.get("conditions") or []}
+        for type_, reason, message in fold_events(decision.events, reasons):
             try:
                 self.post_event(run, type_, reason, message)
             except KubeError as exc:  # events are best effort
