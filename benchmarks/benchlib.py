@@ -238,9 +238,12 @@ def interleaved_pairs(
 
 
 def cpu_seconds() -> float:
-    """User + system CPU seconds of this process (all its threads) so far, as the OS accounts them."""
-    t = os.times()
-    return t.user + t.system
+    """User + system CPU seconds of this process (all its threads) so far, as the OS accounts them.
+
+    ``CLOCK_PROCESS_CPUTIME_ID`` (nanosecond resolution; ``os.times()`` counts 10 ms clock ticks, 4% of a
+    0.25 s measurement).
+    """
+    return time.process_time()
 
 
 def bench_cores(n: int) -> list[int]:
