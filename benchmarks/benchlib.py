@@ -14,9 +14,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -33,7 +36,7 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": _cpu_model(),
         "memory_gib": _memory_gib(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "load_average": _load_average(),
+        "load_average": load_average(),
     }
     for dist in ("torch", "transformers", "tokenizers", "numpy", "kopf", "kubernetes"):
         try:
@@ -55,7 +58,8 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _load_average() -> list[float] | None:
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (rounded), or None where the OS has none."""
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
@@ -95,6 +99,163 @@ def report(name: str, payload: dict[str, Any], table_text: str, out_dir: str | N
     path = write_result(name, payload, Path(out_dir) if out_dir else None)
     print(f"wrote {path}")
     return path
+
+
+#: Fewest interleaved pairs behind a stated ratio (fewer and one noisy pair moves the median).
+MIN_PAIRS = 7
+NOT_ESTABLISHED = "not established"
+
+
+@dataclass(frozen=True)
+class RatioSummary:
+    """The per-pair ratios of a paired comparison and what they establish.
+
+    A ratio is "how many times the candidate's figure is the baseline's" in the direction of the metric's
+    name (e.g. a speedup: baseline CPU seconds / candidate CPU seconds). Each pair ran back to back under
+    the same load, so the ratio of a pair is far steadier than either side alone; the spread of the
+    ratios over the pairs (min to max) is the stated uncertainty.
+
+    Attributes:
+        ratios: One ratio per pair, in the order the pairs ran.
+        reference: The value the verdict compares against (1.0: "is the candidate different at all").
+    """
+
+    ratios: tuple[float, ...]
+    reference: float = 1.0
+
+    @property
+    def min(self) -> float:
+        """Smallest per-pair ratio."""
+        return min(self.ratios)
+
+    @property
+    def median(self) -> float:
+        """Median per-pair ratio (the headline figure)."""
+        return float(statistics.median(self.ratios))
+
+    @property
+    def max(self) -> float:
+        """Largest per-pair ratio."""
+        return max(self.ratios)
+
+    @property
+    def verdict(self) -> str:
+        """``above`` / ``below`` the reference when every pair says so, else :data:`NOT_ESTABLISHED`.
+
+        Fewer than :data:`MIN_PAIRS` pairs never establish anything.
+        """
+        if len(self.ratios) < MIN_PAIRS:
+            return NOT_ESTABLISHED
+        if self.min > self.reference:
+            return "above"
+        if self.max < self.reference:
+            return "below"
+        return NOT_ESTABLISHED
+
+    def meets(self, target: float, floor: float) -> bool:
+        """Median at least ``target`` and every pair above ``floor`` (over at least :data:`MIN_PAIRS`)."""
+        return len(self.ratios) >= MIN_PAIRS and self.median >= target and self.min > floor
+
+    def at_most(self, goal: float) -> bool:
+        """For a lower-is-better ratio: median at most ``goal`` over at least :data:`MIN_PAIRS` pairs."""
+        return len(self.ratios) >= MIN_PAIRS and self.median <= goal
+
+    def text(self, unit: str = "x") -> str:
+        """``median 1.62x (min 1.41x, max 1.80x, 7 pairs)``, with ``not established`` when it is not."""
+        core = (
+            f"median {self.median:.2f}{unit} (min {self.min:.2f}{unit}, max {self.max:.2f}{unit}, "
+            f"{len(self.ratios)} pairs)"
+        )
+        return core + (
+            f", {NOT_ESTABLISHED} vs {self.reference:g}" if self.verdict == NOT_ESTABLISHED else ""
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the ratios, min/median/max and the verdict."""
+        return {
+            "per_pair": list(self.ratios),
+            "min": self.min,
+            "median": self.median,
+            "max": self.max,
+            "pairs": len(self.ratios),
+            "reference": self.reference,
+            "verdict": self.verdict,
+        }
+
+
+def summarize_ratios(ratios: Sequence[float], reference: float = 1.0) -> RatioSummary:
+    """A :class:`RatioSummary` of per-pair ratios (at least one, all finite and positive).
+
+    Raises:
+        ValueError: On no ratios or a ratio that is not a positive finite number.
+    """
+    if not ratios:
+        raise ValueError("no pairs: nothing was measured")
+    bad = [r for r in ratios if not (r > 0 and r != float("inf"))]
+    if bad:
+        raise ValueError(f"ratios must be positive and finite, got {bad}")
+    return RatioSummary(tuple(float(r) for r in ratios), reference)
+
+
+def interleaved_pairs(
+    first: Callable[[], T],
+    second: Callable[[], T],
+    pairs: int,
+    *,
+    on_pair: Callable[[int], None] | None = None,
+) -> list[tuple[T, T, dict[str, Any]]]:
+    """Run ``pairs`` back-to-back pairs of two measurements, alternating which goes first.
+
+    Alternating the order (AB, BA, AB, ...) cancels a steady drift in the machine's load and any
+    advantage of running second (warm page cache, CPU frequency). Each pair records the load average
+    before and after it.
+
+    Returns:
+        ``[(first_result, second_result, {"pair", "order", "load_before", "load_after"}), ...]``.
+    """
+    out: list[tuple[T, T, dict[str, Any]]] = []
+    for i in range(pairs):
+        load_before = load_average()
+        if i % 2 == 0:
+            a, b = first(), second()
+        else:
+            b, a = second(), first()
+        out.append(
+            (
+                a,
+                b,
+                {
+                    "pair": i,
+                    "order": "AB" if i % 2 == 0 else "BA",
+                    "load_before": load_before,
+                    "load_after": load_average(),
+                },
+            )
+        )
+        if on_pair is not None:
+            on_pair(i)
+    return out
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads) so far, as the OS accounts them.
+
+    ``CLOCK_PROCESS_CPUTIME_ID`` (nanosecond resolution; ``os.times()`` counts 10 ms clock ticks, 4% of a
+    0.25 s measurement).
+    """
+    return time.process_time()
+
+
+def bench_cores(n: int) -> list[int]:
+    """The first ``n`` CPUs this process may run on: both sides of a comparison are pinned to these."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(n))
+    return allowed[: max(1, min(n, len(allowed)))]
+
+
+def pin_to(cores: Sequence[int]) -> None:
+    """Pin this process (and the threads it starts later) to ``cores`` (no-op where the OS cannot)."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(cores))
 
 
 def median(values: Sequence[float]) -> float:
@@ -194,9 +355,20 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 def run_json_worker(
-    module_args: Sequence[str], result_path: Path, env: dict[str, str], what: str
+    module_args: Sequence[str],
+    result_path: Path,
+    env: dict[str, str],
+    what: str,
+    cores: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Run ``python -m <module_args>`` from the repository root and return the JSON it wrote to ``result_path``.
+
+    Args:
+        module_args: The module and its arguments.
+        result_path: Where the worker writes its JSON.
+        env: The worker's environment (see :func:`subprocess_env`).
+        what: Names the worker in errors.
+        cores: Pin the worker to these CPUs from its start (:func:`bench_cores`); None: not pinned.
 
     Raises:
         RuntimeError: If the worker exits non-zero (with the tail of its stderr).
@@ -208,6 +380,7 @@ def run_json_worker(
         capture_output=True,
         text=True,
         check=False,
+        preexec_fn=(lambda: pin_to(cores)) if cores is not None else None,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{what} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")

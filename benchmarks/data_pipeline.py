@@ -31,17 +31,28 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.benchlib import (
+    MIN_PAIRS,
     ROOT,
+    bench_cores,
     bench_python,
     build_tiny_assets,
+    cpu_seconds,
     format_table,
+    interleaved_pairs,
+    load_average,
     median,
+    pin_to,
     report,
     subprocess_env,
+    summarize_ratios,
 )
 from benchmarks.chat_data import EOS_TERMINATED_TEMPLATE, write_chat_dataset
 
 TARGET_SPEEDUP = 3.0
+#: Our pipeline's CPU time as a multiple of the tokenizer's own batch encode of the same texts: goal.
+FLOOR_GOAL = 1.2
+#: ... and at least this many times faster than instructlab-training end to end (1 process).
+INSTRUCTLAB_GOAL = 5.0
 MAX_SEQ_LEN = 4096
 WORKER = ROOT / "benchmarks" / "ilab_data_worker.py"
 
@@ -101,6 +112,72 @@ def time_ours(
         "core_cpu_seconds": core_cpu,
     }
     return {**timings, "num_samples": len(dataset)}, dataset
+
+
+def floor_pairs(data: Path, model_dir: Path, workdir: Path, pairs: int) -> dict[str, Any]:
+    """Our end-to-end CPU time against the floor, the tokenizer's own batch encode, in interleaved pairs.
+
+    Both sides run in this process, pinned to one core, the Rust encoder on one thread, with the tokenizer
+    already loaded (both need it). *Ours* is ``prepare_dataset`` end to end (read and validate the JSONL,
+    render the template, tokenise, mask labels, write the ``.npz`` cache). *Floor* is
+    ``tokenizer(texts)`` on the very texts ours tokenises (the conversations rendered with the same chat
+    template; rendering is not timed): the Rust encoder's ``encode_batch_fast`` (no offsets, no Python
+    lists), the tightest floor; ``tokenizer(texts)`` (the Python API) is timed after it for reference.
+
+    Returns:
+        ``multiple`` (ours / floor CPU seconds per pair, :meth:`RatioSummary.as_dict`), the raw per-pair
+        CPU and wall seconds, and the load average.
+    """
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    pin_to(bench_cores(1))
+    from training_hub.data import prepare_dataset, read_records
+    from training_hub.engine.model_setup import load_tokenizer
+
+    tokenizer = load_tokenizer(str(model_dir))
+    _, records = read_records(data)
+    texts = [tokenizer.apply_chat_template(r.messages, tokenize=False) for r in records]
+    counter = iter(range(10**6))
+
+    def ours() -> tuple[float, float]:
+        w0, c0 = time.perf_counter(), cpu_seconds()
+        prepare_dataset(
+            data, tokenizer, max_seq_len=MAX_SEQ_LEN, output_dir=workdir / f"floor-{next(counter)}"
+        )
+        return cpu_seconds() - c0, time.perf_counter() - w0
+
+    rust = tokenizer.backend_tokenizer
+    hf_call: list[float] = []
+
+    def floor() -> tuple[float, float]:
+        w0, c0 = time.perf_counter(), cpu_seconds()
+        encoded = rust.encode_batch_fast(texts, add_special_tokens=False)
+        assert len(encoded) == len(texts)
+        out = cpu_seconds() - c0, time.perf_counter() - w0
+        c1 = cpu_seconds()  # for reference: the same encode through the Python API (lists, offsets)
+        tokenizer(texts, add_special_tokens=False)
+        hf_call.append(cpu_seconds() - c1)
+        return out
+
+    floor()  # warm-up (first call pays one-off allocations)
+    load_start = load_average()
+    runs = interleaved_pairs(ours, floor, pairs)
+    multiple = summarize_ratios([o[0] / f[0] for o, f, _ in runs], reference=FLOOR_GOAL)
+    return {
+        "multiple": multiple.as_dict(),
+        "pairs": [
+            {
+                **info,
+                "ours_cpu": o[0],
+                "ours_wall": o[1],
+                "floor_cpu": f[0],
+                "floor_wall": f[1],
+                "tokenizer_call_cpu": hf_call[i + 1],
+            }
+            for i, (o, f, info) in enumerate(runs)
+        ],
+        "load_average": {"start": load_start, "end": load_average()},
+        "meets_goal": multiple.at_most(FLOOR_GOAL),
+    }
 
 
 def run_instructlab(
@@ -221,15 +298,32 @@ def run(samples: int, repeats: int, workdir: Path, equality_samples: int = 256) 
     ilab1: dict[str, Any] = {}
     ilab2: dict[str, Any] = {}
     tp_ds = None
+    load_start = load_average()
     for r in range(repeats):
-        one, tp_ds = time_ours(data, model_dir, workdir / f"tp{r}", 1)
-        _accumulate(ours, one)
+        # Alternate which side goes first (AB, BA, ...), as benchlib.interleaved_pairs does.
+        sides = ["ours", "ilab1"] if r % 2 == 0 else ["ilab1", "ours"]
+        for side in sides:
+            if side == "ours":
+                one, tp_ds = time_ours(data, model_dir, workdir / f"tp{r}", 1)
+                _accumulate(ours, one)
+            else:
+                _accumulate(ilab1, run_instructlab(python, data, model_dir, workdir / f"tp{r}", repeats=1))
         _accumulate(ours_par, time_ours(data, model_dir, workdir / f"tpp{r}", 1, parallel=True)[0])
-        for acc, procs in ((ilab1, 1), (ilab2, 2)):
-            _accumulate(
-                acc, run_instructlab(python, data, model_dir, workdir / f"tp{r}", repeats=1, num_procs=procs)
-            )
+        _accumulate(
+            ilab2, run_instructlab(python, data, model_dir, workdir / f"tp{r}", repeats=1, num_procs=2)
+        )
     assert tp_ds is not None
+    # Per pair: instructlab's CPU seconds / ours (both one process; instructlab's include waited-for workers).
+    cpu_e2e = summarize_ratios(
+        [i / o for i, o in zip(ilab1["end_to_end_cpu_seconds"], ours["end_to_end_cpu_seconds"], strict=True)]
+    )
+    cpu_core = summarize_ratios(
+        [i / o for i, o in zip(ilab1["core_cpu_seconds"], ours["core_cpu_seconds"], strict=True)]
+    )
+    wall_e2e = summarize_ratios(
+        [i / o for i, o in zip(ilab1["end_to_end_seconds"], ours["end_to_end_seconds"], strict=True)]
+    )
+    floor = floor_pairs(data, model_dir, workdir, repeats)
 
     def sps(seconds: list[float]) -> float:
         return samples / median(seconds)
@@ -261,6 +355,13 @@ def run(samples: int, repeats: int, workdir: Path, equality_samples: int = 256) 
         },
         "target_speedup": TARGET_SPEEDUP,
         "meets_target": speedup_e2e >= TARGET_SPEEDUP and speedup_core >= TARGET_SPEEDUP,
+        "speedup_cpu_end_to_end": cpu_e2e.as_dict(),
+        "speedup_cpu_core": cpu_core.as_dict(),
+        "speedup_wall_end_to_end": wall_e2e.as_dict(),
+        "instructlab_goal": INSTRUCTLAB_GOAL,
+        "meets_instructlab_goal": cpu_e2e.meets(INSTRUCTLAB_GOAL, 1.0),
+        "floor": floor,
+        "load_average": {"start": load_start, "end": load_average()},
         "ours": ours,
         "ours_parallel": ours_par,
         "instructlab_1proc": {k: v for k, v in ilab1.items() if k != "samples"},
@@ -297,6 +398,62 @@ def table(res: dict[str, Any]) -> str:
         ],
     ]
     eq = res["equality"]
+    fl = res["floor"]
+    floor_rows = [
+        [
+            p["pair"] + 1,
+            "ours first" if p["order"] == "AB" else "floor first",
+            f"{p['ours_cpu']:.3f}",
+            f"{p['floor_cpu']:.3f}",
+            f"**{p['ours_cpu'] / p['floor_cpu']:.2f}x**",
+            f"{p['ours_wall']:.3f}",
+            f"{p['floor_wall']:.3f}",
+            f"{p['tokenizer_call_cpu']:.3f}",
+            f"{p['load_before'][0] if p['load_before'] else '-'}",
+        ]
+        for p in fl["pairs"]
+    ]
+    ilab_rows = [
+        [r + 1, f"{o:.3f}", f"{i:.3f}", f"**{i / o:.2f}x**", f"{ic / oc:.2f}x"]
+        for r, (o, i, oc, ic) in enumerate(
+            zip(
+                res["ours"]["end_to_end_cpu_seconds"],
+                res["instructlab_1proc"]["end_to_end_cpu_seconds"],
+                res["ours"]["core_cpu_seconds"],
+                res["instructlab_1proc"]["core_cpu_seconds"],
+                strict=True,
+            )
+        )
+    ]
+    floor_sum = summarize_ratios(fl["multiple"]["per_pair"], reference=FLOOR_GOAL)
+    cpu_e2e = summarize_ratios(res["speedup_cpu_end_to_end"]["per_pair"])
+    cpu_core = summarize_ratios(res["speedup_cpu_core"]["per_pair"])
+    wall_e2e = summarize_ratios(res["speedup_wall_end_to_end"]["per_pair"])
+    paired = (
+        "\n\n**Against the floor** (the Rust tokenizer's own `encode_batch_fast` of the same rendered texts; "
+        "CPU seconds, one core, interleaved pairs):\n\n"
+        + format_table(
+            [
+                "pair",
+                "order",
+                "ours CPU s",
+                "floor CPU s",
+                "multiple",
+                "ours wall s",
+                "floor wall s",
+                "tokenizer(texts) CPU s",
+                "load",
+            ],
+            floor_rows,
+        )
+        + f"\n\nours / floor: **{floor_sum.text()}** (goal <= {FLOOR_GOAL}x: "
+        + ("met" if fl["meets_goal"] else "NOT met")
+        + ")\n\n**Against instructlab-training** (1 process each, end to end, CPU seconds):\n\n"
+        + format_table(["pair", "ours CPU s", "instructlab CPU s", "speedup", "core speedup"], ilab_rows)
+        + f"\n\nend to end per CPU second: **{cpu_e2e.text()}** (goal >= {INSTRUCTLAB_GOAL:.0f}x, every pair "
+        f"> 1: {'met' if res['meets_instructlab_goal'] else 'NOT met'}); core {cpu_core.text()}; wall clock "
+        f"{wall_e2e.text()}; load average {res['load_average']['start']} -> {res['load_average']['end']}"
+    )
     return (
         format_table(["pipeline", "samples/s end to end", "samples/s core", "relative (end to end)"], rows)
         + f"\n\nspeedup vs instructlab (1 proc): end to end {res['speedup_end_to_end_1proc']:.1f}x, "
@@ -307,6 +464,7 @@ def table(res: dict[str, Any]) -> str:
         f"equality on {eq['num_compared']} shared samples ({eq['num_tokens_compared']} tokens, "
         f"{eq['num_trained_tokens_compared']} trained): "
         + ("identical token ids and labels" if eq["equal"] else f"DIFFERENT ({eq})")
+        + paired
     )
 
 
@@ -319,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", default=None)
     args = parser.parse_args(argv)
     samples = args.samples or (1000 if args.quick else 4000)
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats or (2 if args.quick else MIN_PAIRS)
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
         res = run(samples, repeats, Path(tmp))
     report("data_pipeline", res, table(res), args.out_dir)

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.benchlib import cpu_seconds
+
 
 def _common_params(cfg: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -62,7 +64,7 @@ def run_native(cfg: dict[str, Any]) -> dict[str, Any]:
                     "padded_tokens": metrics["tokens"],
                     "micro_batches": metrics["micro_batches"],
                     "time": time.perf_counter(),
-                    "cpu": time.process_time(),
+                    "cpu": cpu_seconds(),
                 }
             )
 
@@ -125,7 +127,7 @@ def run_hf(cfg: dict[str, Any]) -> dict[str, Any]:
                     "tokens": real,
                     "padded_tokens": padded,
                     "time": time.perf_counter(),
-                    "cpu": time.process_time(),
+                    "cpu": cpu_seconds(),
                 }
             )
 
@@ -174,6 +176,11 @@ def main() -> int:
     parser.add_argument("--mode", choices=("native", "hf"), required=True)
     parser.add_argument("--config", required=True)
     parser.add_argument("--result", required=True)
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="Write torch.profiler's CPU-time table of the whole run (by operator) to this file.",
+    )
     args = parser.parse_args()
     import logging
     import warnings
@@ -186,7 +193,18 @@ def main() -> int:
     hf_logging.disable_progress_bar()
     cfg = json.loads(Path(args.config).read_text())
     t0 = time.perf_counter()
-    out = run_native(cfg) if args.mode == "native" else run_hf(cfg)
+    train = run_native if args.mode == "native" else run_hf
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            out = train(cfg)
+        table = prof.key_averages().table(
+            sort_by="self_cpu_time_total", row_limit=30, max_name_column_width=60
+        )
+        Path(args.profile).write_text(table)
+    else:
+        out = train(cfg)
     out["wall_seconds"] = time.perf_counter() - t0
     Path(args.result).write_text(json.dumps(out))
     return 0

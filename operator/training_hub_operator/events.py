@@ -1,9 +1,14 @@
-"""Kubernetes Events on TrainingRuns: the Event object, and an asynchronous recorder.
+"""Kubernetes Events on TrainingRuns: the Event object, the fold of one reconcile's transitions, and an
+asynchronous recorder.
 
-Every transition gets its own Event (accepted, planned, launched, running...). :class:`EventRecorder`
-posts them from one background thread, like client-go's event broadcaster: a reconcile never waits for
-an Event, so a burst of new runs gets its jobs first and its Events as fast as one poster goes (best
-effort: a failed post is logged and dropped, never retried into a storm).
+Every reconcile that makes transitions posts **one** ``Normal`` Event for them (:func:`fold_events`; each
+``Warning`` keeps an Event of its own): a new run's first reconcile validates, plans and launches it
+(``Valid``, ``Estimated``/``Fixed``, ``Launched``) and posts one ``Launched`` Event whose message names
+every step, where it used to post three (one API request per run instead of three; the steps are also in
+the run's status conditions). :class:`EventRecorder` posts
+them from one background thread, like client-go's event broadcaster: a reconcile never waits for an
+Event, so a burst of new runs gets its jobs first and its Events as fast as one poster goes (best effort:
+a failed post is logged and dropped, never retried into a storm).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from training_hub_operator import metrics
@@ -25,6 +30,35 @@ log = logging.getLogger("training_hub_operator")
 MAX_MESSAGE = 1024
 #: Events waiting to be posted beyond which new ones are dropped (logged): the API server is struggling.
 MAX_PENDING = 10_000
+
+
+def fold_events(
+    events: list[tuple[str, str, str]], condition_reasons: Collection[str] = ()
+) -> list[tuple[str, str, str]]:
+    """The Events to post for the transitions of one reconcile: its ``Normal`` transitions folded into one,
+    and every ``Warning`` on its own (a warning is never folded into, or hidden behind, another reason).
+
+    The folded Event carries the reason of the last *phase* transition (where the run is now:
+    ``Launched``, ``Running``, ``Succeeded``), told from condition transitions (``Valid``, ``Estimated``,
+    ``Progressing``) by ``condition_reasons``, else of the last transition. Its message is that
+    transition's message (first, so the 1 KiB limit never cuts it), then the others as
+    ``(also: Reason: message; ...)`` in the order they were made. A single transition is unchanged.
+
+    Args:
+        events: ``(type, reason, message)`` of each transition.
+        condition_reasons: The reasons of the run's status conditions after the reconcile.
+
+    Returns:
+        The folded ``Normal`` Event (if any), then the warnings in order.
+    """
+    normal = [e for e in events if e[0] != "Warning"]
+    warnings = [e for e in events if e[0] == "Warning"]
+    if len(normal) <= 1:
+        return normal + warnings
+    phases = [e for e in normal if e[1] not in condition_reasons]
+    head = phases[-1] if phases else normal[-1]
+    earlier = "; ".join(f"{r}: {m}" for t, r, m in normal if (t, r, m) != head)
+    return [(head[0], head[1], f"{head[2]} (also: {earlier})"), *warnings]
 
 
 def event_body(run: dict[str, Any], type_: str, reason: str, message: str, now: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from training_hub_operator import diagnosis, faults, metrics, objectcheck
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
 from training_hub_operator.api.validation import SpecError, ValidatedSpec, validate_spec
+from training_hub_operator.events import fold_events
 from training_hub_operator.events import post_event as post_event_now
 from training_hub_operator.kube import CONFIGMAP, JOB, POD, Kube, KubeError, ResourceKind
 from training_hub_operator.launchers import get_launcher
@@ -605,7 +606,9 @@ class Runner:
                 TRAININGRUN, run["metadata"]["namespace"], run["metadata"]["name"], body, subresource="status"
             )
             metrics.STATUS_WRITES.inc()
-        for type_, reason, message in decision.events:
+        # One Normal Event per reconcile for the transitions it made, a Warning each (events.fold_events).
+        reasons = {str(c.get("reason")) for c in decision.status.get("conditions") or []}
+        for type_, reason, message in fold_events(decision.events, reasons):
             try:
                 self.post_event(run, type_, reason, message)
             except KubeError as exc:  # events are best effort

@@ -187,10 +187,13 @@ def test_runs_report_progress_metrics_events_and_failure_reasons(
     assert float(line[header.index("LOSS")]) == pytest.approx(rows[-1]["loss"], rel=1e-3)
 
     # ---- events for every milestone
-    milestones = ("Fixed", "Launched", "Running", "CheckpointSaved", "Succeeded")
-    reasons = [e["reason"] for e in obs_plane.events_for(namespace, good, reasons=milestones)]
+    milestones = ("Launched", "Running", "CheckpointSaved", "Succeeded")
+    events = obs_plane.events_for(namespace, good, reasons=milestones)
+    reasons = [e["reason"] for e in events]
     for expected in milestones:
         assert expected in reasons, f"{expected} not in {reasons}"
+    # The plan ("Fixed") is folded into the launching reconcile's one Event (events.fold_events).
+    assert any("Fixed: " in e["message"] for e in events if e["reason"] == "Launched"), events
 
     # ---- runtime metrics scraped over HTTP while training
     assert runtime_scrapes, f"the training pod's metrics were never scraped{context}"

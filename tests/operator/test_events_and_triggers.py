@@ -118,3 +118,34 @@ def test_runs_share_a_fixed_set_of_locks() -> None:
     locks = {id(runner._lock(f"ns/run-{i}")) for i in range(5000)}
     assert len(locks) <= 256
     assert runner._lock("ns/a") is runner._lock("ns/a")
+
+
+def test_one_reconciles_normal_transitions_fold_into_one_event() -> None:
+    from training_hub_operator.events import fold_events
+
+    single = ("Normal", "Running", "pods run")
+    assert fold_events([single]) == [single] and fold_events([]) == []
+    launch = [
+        ("Normal", "Valid", "spec is valid"),
+        ("Normal", "Estimated", "2 nodes x 4 GPUs"),
+        ("Normal", "Launched", "PyTorchJob llama created"),
+    ]
+    conditions = {"Valid", "Estimated"}
+    assert fold_events(launch, conditions) == [
+        (
+            "Normal",
+            "Launched",
+            "PyTorchJob llama created (also: Valid: spec is valid; Estimated: 2 nodes x 4 GPUs)",
+        )
+    ]
+    # When every reason is also a condition's, the last transition heads the Event.
+    assert fold_events(launch, {"Valid", "Estimated", "Launched"})[0][1] == "Launched"
+    # The phase transition heads the Event, not a condition that changed after it in the same reconcile.
+    running = [("Normal", "Running", "training is running"), ("Normal", "Progressing", "steps are coming")]
+    assert [e[1] for e in fold_events(running, {"PyTorchJobRunning", "Progressing"})] == ["Running"]
+    # A warning keeps its own Event (never folded, never hiding the phase), its message whole up to 1 KiB.
+    stalled = [("Normal", "Running", "training is running"), ("Warning", "NoProgress", "x" * 2000)]
+    folded = fold_events(stalled, {"PyTorchJobRunning", "NoProgress"})
+    assert [(t, r) for t, r, _ in folded] == [("Normal", "Running"), ("Warning", "NoProgress")]
+    body = event_body(_run(), *folded[1], "2026-01-01T00:00:00Z")
+    assert body["message"] == "x" * 1024

@@ -30,7 +30,7 @@ from training_hub.engine.evaluation import setup_evaluation
 from training_hub.engine.hub_events import HubEvents, payload_callbacks
 from training_hub.engine.model_setup import ModelBundle, build_model, load_tokenizer
 from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state
-from training_hub.engine.packed_attention import packed_kwargs
+from training_hub.engine.packed_attention import packed_kwargs, packed_rows
 from training_hub.engine.peak_memory import peak_memory_bytes
 from training_hub.errors import InvalidInputError, TrainingHubError
 from training_hub.observability.auto import runtime_callbacks, worker_endpoint
@@ -509,7 +509,7 @@ class Trainer:
                     if is_fsdp:
                         bundle.model.set_requires_gradient_sync(last)
                     with sync_ctx:
-                        with autocast:
+                        with autocast, packed_rows():
                             out = bundle.model(
                                 input_ids=batch["input_ids"],
                                 position_ids=batch["position_ids"],
@@ -673,10 +673,11 @@ class Trainer:
 
 def _logits(model: Any, batch: dict[str, Any]) -> Any:
     """The model's logits on a packed batch (the training forward, used by the evaluator)."""
-    out = model(
-        input_ids=batch["input_ids"],
-        position_ids=batch["position_ids"],
-        use_cache=False,
-        **packed_kwargs(batch["position_ids"]),
-    )
+    with packed_rows():
+        out = model(
+            input_ids=batch["input_ids"],
+            position_ids=batch["position_ids"],
+            use_cache=False,
+            **packed_kwargs(batch["position_ids"]),
+        )
     return out.logits
