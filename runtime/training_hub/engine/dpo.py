@@ -17,18 +17,19 @@ from training_hub.data.preference import PreferenceDataset, prepare_preferences
 from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext
 from training_hub.engine.dpo_loss import STAT_NAMES, DPOLossConfig, dpo_pair_losses, row_logps
-from training_hub.engine.packed_attention import packed_kwargs
+from training_hub.engine.packed_attention import packed_kwargs, packed_rows
 
 log = logging.getLogger("training_hub.engine")
 
 
 def _forward_logits(model: Any, batch: dict[str, Any]) -> Any:
-    out = model(
-        input_ids=batch["input_ids"],
-        position_ids=batch["position_ids"],
-        use_cache=False,
-        **packed_kwargs(batch["position_ids"]),
-    )
+    with packed_rows():  # packed rows: no (T, T) mask is built, as for SFT's forward
+        out = model(
+            input_ids=batch["input_ids"],
+            position_ids=batch["position_ids"],
+            use_cache=False,
+            **packed_kwargs(batch["position_ids"]),
+        )
     return out.logits
 
 
