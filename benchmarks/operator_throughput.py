@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from benchmarks.benchlib import ROOT, format_table, load_average, percentile, report, subprocess_env
+from tests.launch.official_api import write_crds
 
 TARGET_P99_S = 1.0
 TARGET_N = 10_000
@@ -39,7 +40,6 @@ TARGET_REQUESTS_PER_RUN = 4.0
 TARGET_RSS_GROWTH_MIB = 50.0
 #: What every run needs at least: its ConfigMap, its workload and one status write.
 FLOOR_REQUESTS = ("POST configmaps", "POST pytorchjobs", "PATCH trainingruns/status")
-PYTORCHJOB_CRD = ROOT / "tests" / "operator" / "manifests" / "pytorchjobs.kubeflow.org.yaml"
 TRAININGRUN_CRD = ROOT / "crds" / "traininghub.io_trainingruns.yaml"
 
 
@@ -244,7 +244,9 @@ def run(sizes: list[int], workdir: Path, timeout: float = 600.0) -> dict[str, An
     plane.start()
     proxy: subprocess.Popen[bytes] | None = None
     try:
-        plane.install_crds(TRAININGRUN_CRD, PYTORCHJOB_CRD, restart_controller_manager=False)
+        # PyTorchJob's CRD with the structural schema of the official kubeflow-training model (as the tests).
+        pytorchjob_crd = write_crds(workdir / "crds", "PyTorchJob")
+        plane.install_crds(TRAININGRUN_CRD, *pytorchjob_crd, restart_controller_manager=False)
         proxy, port = start_proxy(plane.server, workdir)
         kubeconfig = proxy_kubeconfig(plane.kubeconfig, port, workdir)
         rows = [measure(plane, port, kubeconfig, n, workdir, timeout) for n in sizes]

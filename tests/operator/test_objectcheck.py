@@ -99,7 +99,10 @@ def test_annotations_total_size() -> None:
 def test_every_rendered_object_of_a_valid_run_passes() -> None:
     for launcher in ("native", "pytorchjob", "trainjob"):
         decision = decide(
-            _inp(_run(launcher=launcher, runtime={"image": "r/x:1", "labels": {"team": "nlp"}}))
+            _inp(
+                _run(launcher=launcher, runtime={"image": "r/x:1", "labels": {"team": "nlp"}}),
+                served=lambda kind: True,  # both Kubeflow APIs served: each launcher renders
+            )
         )
         assert decision.creates, decision.status
         assert objectcheck.check_objects([obj for _, obj in decision.creates]) is None
