@@ -47,6 +47,9 @@ TRAININGRUN = ResourceKind(c.API_VERSION, c.KIND, c.PLURAL)
 STATUS_CONFLICT_RETRIES = 5
 #: Runs share this many locks (by hash of namespace/name): memory stays constant however many runs exist.
 LOCK_STRIPES = 256
+#: ``Queued`` reasons of runs that do not wait on their pods: Kueue holds the workload (its admission
+#: updates the workload, which triggers a reconcile) or the run is suspended.
+NOT_WAITING_ON_PODS = ("WaitingForAdmission", "Suspended")
 
 
 class _OutdatedBody(Exception):
@@ -93,6 +96,10 @@ class Runner:
         self._handled: dict[str, int] = {}
         self.phases: dict[str, str] = {}
         self.stalled: set[str] = set()
+        #: Runs whose workload exists and whose pods do not all run yet (``Queued``, not held by Kueue or
+        #: suspended): the resync thread re-checks them every few seconds, since pod changes (a pod
+        #: marked ``Unschedulable``, an image pull failing) trigger no reconcile.
+        self.waiting_on_pods: set[str] = set()
 
     def _lock(self, key: str) -> threading.Lock:
         """The lock that serialises the reconciles of one run (shared with a few other runs)."""
@@ -122,6 +129,7 @@ class Runner:
         metrics.set_phases(self.phases)
         self.stalled.discard(key)
         metrics.RUNS_STALLED.set(len(self.stalled))
+        self.waiting_on_pods.discard(key)
         self._seen.pop(key, None)
         self._handled.pop(key, None)
 
@@ -214,6 +222,19 @@ class Runner:
         else:
             self.stalled.discard(key)
         metrics.RUNS_STALLED.set(len(self.stalled))
+
+    def _note_waiting(self, key: str, status: dict[str, Any]) -> None:
+        """Track runs whose launched workload waits for its pods (re-checked by the resync thread)."""
+        queued = next((c for c in status.get("conditions") or [] if c.get("type") == "Queued"), {})
+        waiting = (
+            status.get("phase") == "Queued"
+            and bool(status.get("workload"))
+            and queued.get("reason") not in NOT_WAITING_ON_PODS
+        )
+        if waiting:
+            self.waiting_on_pods.add(key)
+        else:
+            self.waiting_on_pods.discard(key)
 
     # -------------------------------------------------------------------------------------- internals
     def _validated(self, run: dict[str, Any]) -> tuple[ValidatedSpec | None, SpecError | None]:
@@ -468,6 +489,7 @@ class Runner:
             }
         meta = run["metadata"]
         self._note_stall(f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status)
+        self._note_waiting(f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status)
         past_planning = decision.status.get("phase") not in (None, "Pending", "Planning")
         # Only runs that went through planning by a pod have a planning Job to delete.
         planned_by_pod = status.get("phase") == "Planning" or (
