@@ -225,7 +225,9 @@ class Runner:
 
     def _note_waiting(self, key: str, status: dict[str, Any]) -> None:
         """Track runs whose launched workload waits for its pods (re-checked by the resync thread)."""
-        queued = next((c for c in status.get("conditions") or [] if c.get("type") == "Queued"), {})
+        queued: dict[str, Any] = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "Queued"), {}
+        )
         waiting = (
             status.get("phase") == "Queued"
             and bool(status.get("workload"))
