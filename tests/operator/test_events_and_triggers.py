@@ -118,3 +118,33 @@ def test_runs_share_a_fixed_set_of_locks() -> None:
     locks = {id(runner._lock(f"ns/run-{i}")) for i in range(5000)}
     assert len(locks) <= 256
     assert runner._lock("ns/a") is runner._lock("ns/a")
+
+
+def test_queued_runs_waiting_on_pods_are_rechecked_and_kueue_held_ones_are_not() -> None:
+    from training_hub_operator.handlers import waiting_runs
+
+    r = Runner(None, OperatorSettings())  # type: ignore[arg-type]  # nothing here calls the API
+
+    def status(phase: str, reason: str, workload: bool = True) -> dict[str, Any]:
+        st: dict[str, Any] = {"phase": phase, "conditions": [{"type": "Queued", "reason": reason}]}
+        if workload:
+            st["workload"] = {"kind": "Job", "name": "x"}
+        return st
+
+    cases = {
+        "ns/unschedulable": status("Queued", "Unschedulable"),
+        "ns/pods": status("Queued", "WaitingForPods"),
+        "ns/kueue": status("Queued", "WaitingForAdmission"),
+        "ns/suspended": status("Queued", "Suspended"),
+        "ns/running": status("Running", "Admitted"),
+        "ns/planning": status("Planning", "PlanningPodRunning", workload=False),
+    }
+    for key, st in cases.items():
+        r._note_waiting(key, st)
+        r.phases[key] = st["phase"]
+    assert sorted(waiting_runs(r)) == ["ns/planning", "ns/pods", "ns/unschedulable"]
+    # Once its pods run, the run leaves the re-check; a deleted run is forgotten.
+    r._note_waiting("ns/pods", status("Running", "Admitted"))
+    r.phases["ns/pods"] = "Running"
+    r.forget("ns", "unschedulable")
+    assert waiting_runs(r) == ["ns/planning"]
