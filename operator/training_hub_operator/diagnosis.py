@@ -92,6 +92,11 @@ def refused_create(event: dict[str, Any], namespace: str) -> Blocker:
             "a policy that admits it (the pod runs as non-root, without privileges or host access, with "
             "PersistentVolumeClaim, Secret, ConfigMap and emptyDir volumes), or ask the cluster's admin"
         )
+        if "seccomp may not be set" in api or ("seccomp" in api and "not an allowed" in api):
+            fix += (
+                "; the training pod asks for the RuntimeDefault seccomp profile: the policy must allow it "
+                "(annotation seccomp.security.alpha.kubernetes.io/allowedProfileNames: runtime/default)"
+            )
         if "fsGroup" in api:
             fix += (
                 "; the operator sets the pods' fsGroup (--pod-fs-group, chart value operator.podFsGroup): "

@@ -159,6 +159,13 @@ def test_pod_security_refusals_name_what_to_fix() -> None:
     blocker = diagnose([], [event(psp)], [JOB], expected_pods=1)
     assert blocker is not None and blocker.reason == "PodSecurityRefused"
     assert "verb use on podsecuritypolicies" in blocker.message and "operator.podFsGroup" in blocker.message
+    # A policy without seccomp annotations refuses the pod's RuntimeDefault profile (seen on 1.20's PSP).
+    seccomp = (
+        'Error creating: pods "r1-x" is forbidden: PodSecurityPolicy: unable to admit pod: '
+        "[pod.metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: Forbidden: seccomp may not be set]"
+    )
+    blocker = diagnose([], [event(seccomp)], [JOB], expected_pods=1)
+    assert blocker is not None and "allowedProfileNames: runtime/default" in blocker.message
     none = 'Error creating: pods "r1-x" is forbidden: PodSecurityPolicy: no providers available to validate pod request'
     blocker = diagnose([], [event(none)], [JOB], expected_pods=1)
     assert (
