@@ -255,16 +255,11 @@ def _list_runs() -> list[dict[str, Any]]:
 
 
 def waiting_runs(r: Runner) -> list[str]:
-    """Runs the resync thread re-checks every 10 s (from memory, no API call): ``Planning`` and ``Pending``
-    runs, and ``Queued`` runs whose workload waits for its pods (pod changes trigger no reconcile, so a pod
-    marked ``Unschedulable`` or failing its image pull is seen here)."""
-    phases = dict(r.phases)
-    waiting = set(r.waiting_on_pods)
-    return [
-        key
-        for key, phase in phases.items()
-        if phase in ("Planning", "Pending") or (phase == "Queued" and key in waiting)
-    ]
+    """Runs the resync thread re-checks every 10 s: ``Planning`` and ``Pending`` runs (from memory, no API
+    call), and ``Queued`` runs waiting on their pods whose pods or create failures changed since their
+    last reconcile (pod changes trigger no reconcile; two LISTs per namespace, :meth:`Runner.waiting_changed`)."""
+    planning = [key for key, phase in dict(r.phases).items() if phase in ("Planning", "Pending")]
+    return planning + r.waiting_changed()
 
 
 def _resync_loop() -> None:

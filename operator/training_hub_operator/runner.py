@@ -15,7 +15,7 @@ from typing import Any
 
 from training_hub.errors import InvalidInputError
 from training_hub.storage.uri import pvc_claim
-from training_hub_operator import diagnosis, faults, metrics, objectcheck
+from training_hub_operator import diagnosis, faults, metrics, objectcheck, waiting
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
 from training_hub_operator.api.validation import SpecError, ValidatedSpec, validate_spec
@@ -97,9 +97,10 @@ class Runner:
         self.phases: dict[str, str] = {}
         self.stalled: set[str] = set()
         #: Runs whose workload exists and whose pods do not all run yet (``Queued``, not held by Kueue or
-        #: suspended): the resync thread re-checks them every few seconds, since pod changes (a pod
-        #: marked ``Unschedulable``, an image pull failing) trigger no reconcile.
-        self.waiting_on_pods: set[str] = set()
+        #: suspended), with what their last reconcile saw: the resync thread re-checks them every few
+        #: seconds (:meth:`waiting_changed`), since pod changes (a pod marked ``Unschedulable``, an image
+        #: pull failing) trigger no reconcile.
+        self.waiting_on_pods: dict[str, waiting.Waiting] = {}
 
     def _lock(self, key: str) -> threading.Lock:
         """The lock that serialises the reconciles of one run (shared with a few other runs)."""
@@ -129,7 +130,7 @@ class Runner:
         metrics.set_phases(self.phases)
         self.stalled.discard(key)
         metrics.RUNS_STALLED.set(len(self.stalled))
-        self.waiting_on_pods.discard(key)
+        self.waiting_on_pods.pop(key, None)
         self._seen.pop(key, None)
         self._handled.pop(key, None)
 
@@ -223,20 +224,31 @@ class Runner:
             self.stalled.discard(key)
         metrics.RUNS_STALLED.set(len(self.stalled))
 
-    def _note_waiting(self, key: str, status: dict[str, Any]) -> None:
-        """Track runs whose launched workload waits for its pods (re-checked by the resync thread)."""
+    def _note_waiting(
+        self, key: str, status: dict[str, Any], pods: list[dict[str, Any]], events: list[dict[str, Any]]
+    ) -> None:
+        """Track runs whose launched workload waits for its pods, with the pods and create-failure Events
+        this reconcile decided from (re-checked by the resync thread, :meth:`waiting_changed`)."""
         queued: dict[str, Any] = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == "Queued"), {}
+            (cd for cd in status.get("conditions") or [] if cd.get("type") == "Queued"), {}
         )
-        waiting = (
-            status.get("phase") == "Queued"
-            and bool(status.get("workload"))
-            and queued.get("reason") not in NOT_WAITING_ON_PODS
+        workload = status.get("workload") or {}
+        if status.get("phase") != "Queued" or not workload or queued.get("reason") in NOT_WAITING_ON_PODS:
+            self.waiting_on_pods.pop(key, None)
+            return
+        uid, expected = str(workload.get("uid") or ""), diagnosis.expected_pods(status)
+        self.waiting_on_pods[key] = waiting.Waiting(
+            run_label=child_labels(key.partition("/")[2], "x")[c.LABEL_RUN],
+            workload_uid=uid,
+            expected_pods=expected,
+            seen=waiting.signature(pods, events, uid, expected),
         )
-        if waiting:
-            self.waiting_on_pods.add(key)
-        else:
-            self.waiting_on_pods.discard(key)
+
+    def waiting_changed(self) -> list[str]:
+        """The runs waiting on their pods whose pods or create failures changed since their last
+        reconcile (two LISTs per namespace; see :mod:`~training_hub_operator.waiting`)."""
+        marks = {k: m for k, m in dict(self.waiting_on_pods).items() if self.phases.get(k) == "Queued"}
+        return waiting.changed(self.kube, marks) if marks else []
 
     # -------------------------------------------------------------------------------------- internals
     def _validated(self, run: dict[str, Any]) -> tuple[ValidatedSpec | None, SpecError | None]:
@@ -491,7 +503,9 @@ class Runner:
             }
         meta = run["metadata"]
         self._note_stall(f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status)
-        self._note_waiting(f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status)
+        self._note_waiting(
+            f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status, inp.pods, events
+        )
         past_planning = decision.status.get("phase") not in (None, "Pending", "Planning")
         # Only runs that went through planning by a pod have a planning Job to delete.
         planned_by_pod = status.get("phase") == "Planning" or (
