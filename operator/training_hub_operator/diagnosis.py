@@ -7,8 +7,9 @@ A run whose workload exists but whose pods do not run is blocked by one of (most
   admission error: a missing ServiceAccount (``ServiceAccount`` admission: ``error looking up service
   account ns/sa: serviceaccount "sa" not found``), a ResourceQuota (``exceeded quota: q, requested: ...``,
   ``failed quota: q: must specify ...``), a LimitRange (``maximum cpu usage per Container is 2, but limit
-  is 4``), PodSecurityPolicy (1.20: ``PodSecurityPolicy: unable to admit pod: [...]``) or Pod Security
-  admission (1.23+: ``violates PodSecurity "restricted:latest": ...``);
+  is 4``), PodSecurityPolicy (1.20: ``PodSecurityPolicy: unable to admit pod: [...]``; what to fix: the
+  policies the Job controller or the pod's ServiceAccount may ``use``) or Pod Security admission (1.23+:
+  ``violates PodSecurity "restricted:latest": ...``; what to fix: the namespace's enforce label);
 * **containers that cannot be configured** (``CreateContainerConfigError``, the kubelet's message: a
   missing Secret or ConfigMap, or key);
 * **unschedulable pods** (``PodScheduled=False``, the scheduler's message: ``0/3 nodes are available: 3
@@ -50,6 +51,12 @@ _QUOTA = re.compile(r"(?:exceeded|failed) quota: (?P<name>[^,:\s]+)")
 _LIMIT = re.compile(r"(?:maximum|minimum) \S+ usage per (?:Container|Pod)|limit to request ratio per")
 _CLAIM_MISSING = re.compile(r'persistentvolumeclaim "(?P<name>[^"]+)" not found')
 _SECRET_KEY = re.compile(r"couldn't find key (?P<key>\S+) in (?P<kind>Secret|ConfigMap) (?P<ref>\S+)")
+#: PodSecurityPolicy admission (up to 1.24): ``PodSecurityPolicy: unable to admit pod: [...]`` (1.20),
+#: ``unable to validate against any pod security policy: [...]`` (earlier), ``PodSecurityPolicy: no providers
+#: available to validate pod request`` (no policy usable at all).
+_PSP = re.compile(r"PodSecurityPolicy:|unable to validate against any pod security policy")
+#: Pod Security admission (1.23+): ``violates PodSecurity "restricted:latest": ...``.
+_POD_SECURITY = re.compile(r'violates PodSecurity "(?P<level>[^"]+)"')
 _MISSING_OBJECT = re.compile(r'(?P<kind>secret|configmap) "(?P<name>[^"]+)" not found')
 
 
@@ -77,11 +84,31 @@ def refused_create(event: dict[str, Any], namespace: str) -> Blocker:
             f"{said}; a LimitRange in namespace {namespace} bounds what a pod may request: change "
             "spec.resources to fit it (kubectl describe limitrange), or ask the namespace's admin",
         )
-    if "PodSecurityPolicy" in api or "violates PodSecurity" in api:
+    if _PSP.search(api):
+        fix = (
+            f"{said}; no PodSecurityPolicy that the controller creating the pods of the {owner} or the pod's "
+            f"ServiceAccount (namespace {namespace}) may use (RBAC verb use on podsecuritypolicies) admits the "
+            "training pod: grant use of "
+            "a policy that admits it (the pod runs as non-root, without privileges or host access, with "
+            "PersistentVolumeClaim, Secret, ConfigMap and emptyDir volumes), or ask the cluster's admin"
+        )
+        if "seccomp may not be set" in api or ("seccomp" in api and "not an allowed" in api):
+            fix += (
+                "; the training pod asks for the RuntimeDefault seccomp profile: the policy must allow it "
+                "(annotation seccomp.security.alpha.kubernetes.io/allowedProfileNames: runtime/default)"
+            )
+        if "fsGroup" in api:
+            fix += (
+                "; the operator sets the pods' fsGroup (--pod-fs-group, chart value operator.podFsGroup): "
+                "set it inside the policy's range"
+            )
+        return Blocker("PodSecurityRefused", fix)
+    if m := _POD_SECURITY.search(api):
         return Blocker(
             "PodSecurityRefused",
-            f"{said}; the namespace's pod security rules refuse the training pod: use a namespace whose "
-            "policy admits it (the runtime image runs as a non-root user without privileges), or ask its admin",
+            f"{said}; namespace {namespace} enforces the Pod Security level {m.group('level')} (label "
+            "pod-security.kubernetes.io/enforce) and the training pod breaks it as quoted: run in a namespace "
+            "whose level admits it, or ask the namespace's admin",
         )
     return Blocker("PodCreateRefused", f"{said}; fix what the message names, the pods are created again")
 

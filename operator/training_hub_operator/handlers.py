@@ -254,10 +254,17 @@ def _list_runs() -> list[dict[str, Any]]:
     return list(data.get("items") or [])
 
 
+def waiting_runs(r: Runner) -> list[str]:
+    """Runs the resync thread re-checks every 10 s: ``Planning`` and ``Pending`` runs (from memory, no API
+    call), and ``Queued`` runs waiting on their pods whose pods or create failures changed since their
+    last reconcile (pod changes trigger no reconcile; two LISTs per namespace, :meth:`Runner.waiting_changed`)."""
+    planning = [key for key, phase in dict(r.phases).items() if phase in ("Planning", "Pending")]
+    return planning + r.waiting_changed()
+
+
 def _resync_loop() -> None:
-    """Retry failed reconciles when due; re-check planning/pending runs every 10 s (from memory: the watch
-    keeps it current); list and reconcile every unfinished run every ``resync_seconds`` (the safety net
-    for missed events)."""
+    """Retry failed reconciles when due; re-check waiting runs every 10 s (:func:`waiting_runs`); list and
+    reconcile every unfinished run every ``resync_seconds`` (the safety net for missed events)."""
     stop: threading.Event = _state["stop"]
     settings: OperatorSettings = _state.get("settings") or OperatorSettings.from_env()
     fast_period = min(10.0, settings.resync_seconds)
@@ -282,9 +289,7 @@ def _resync_loop() -> None:
             del runs
         elif now >= next_fast:
             next_fast = now + fast_period
-            waiting = [
-                key for key, phase in dict(runner().phases).items() if phase in ("Planning", "Pending")
-            ]
+            waiting = waiting_runs(runner())
             keys = [(key.partition("/")[0], key.partition("/")[2]) for key in waiting]
         else:
             continue

@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-planning-pods", action="store_true", help="never run planning pods")
     p.add_argument("--resync-seconds", type=float, help="period of the full resync (default 60)")
     p.add_argument(
+        "--planning-budget-seconds",
+        type=float,
+        help="time budget of planning one run, 0: none (default 10; env TRAINING_HUB_PLANNING_BUDGET_SECONDS)",
+    )
+    p.add_argument(
         "--log-format", choices=["json", "plain"], default="json", help="log format (default json)"
     )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -73,6 +78,8 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
         s = replace(s, planning_pods=False)
     if args.resync_seconds:
         s = replace(s, resync_seconds=args.resync_seconds)
+    if args.planning_budget_seconds is not None:
+        s = replace(s, planning_budget_seconds=args.planning_budget_seconds)
     return s
 
 

@@ -16,6 +16,7 @@ from training_hub.errors import InvalidInputError
 from training_hub.estimator import (
     ESTIMATOR_VERSION,
     EstimateInputs,
+    PlanningBudgetExceeded,
     gpu_memory_for_product,
     load_model_config,
     parse_gpu_memory,
@@ -285,7 +286,15 @@ def make_plan(
             nodes=r.nodes,
             gpus_per_node=r.gpus_per_node,
             max_nodes=1 if single else r.max_nodes,
+            budget_seconds=settings.planning_budget_seconds or None,
         )
+    except PlanningBudgetExceeded as exc:
+        raise PlanningError(
+            "PlanningTimeout",
+            f"{exc}: the operator stopped planning this run (its budget is --planning-budget-seconds, "
+            "TRAINING_HUB_PLANNING_BUDGET_SECONDS); fix spec.resources (nodes and gpusPerNode, or lower "
+            "maxNodes / maxGpusPerNode) or check spec.model.config for sizes far beyond a real model",
+        ) from None
     except InvalidInputError as exc:
         raise PlanningError("EstimateFailed", f"cannot plan: {exc}") from None
     if not result.fits and not r.fixed:

@@ -15,7 +15,7 @@ from typing import Any
 
 from training_hub.errors import InvalidInputError
 from training_hub.storage.uri import pvc_claim
-from training_hub_operator import diagnosis, faults, metrics, objectcheck
+from training_hub_operator import diagnosis, faults, metrics, objectcheck, waiting
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
 from training_hub_operator.api.validation import SpecError, ValidatedSpec, validate_spec
@@ -48,6 +48,9 @@ TRAININGRUN = ResourceKind(c.API_VERSION, c.KIND, c.PLURAL)
 STATUS_CONFLICT_RETRIES = 5
 #: Runs share this many locks (by hash of namespace/name): memory stays constant however many runs exist.
 LOCK_STRIPES = 256
+#: ``Queued`` reasons of runs that do not wait on their pods: Kueue holds the workload (its admission
+#: updates the workload, which triggers a reconcile) or the run is suspended.
+NOT_WAITING_ON_PODS = ("WaitingForAdmission", "Suspended")
 
 
 class _OutdatedBody(Exception):
@@ -94,6 +97,11 @@ class Runner:
         self._handled: dict[str, int] = {}
         self.phases: dict[str, str] = {}
         self.stalled: set[str] = set()
+        #: Runs whose workload exists and whose pods do not all run yet (``Queued``, not held by Kueue or
+        #: suspended), with what their last reconcile saw: the resync thread re-checks them every few
+        #: seconds (:meth:`waiting_changed`), since pod changes (a pod marked ``Unschedulable``, an image
+        #: pull failing) trigger no reconcile.
+        self.waiting_on_pods: dict[str, waiting.Waiting] = {}
 
     def _lock(self, key: str) -> threading.Lock:
         """The lock that serialises the reconciles of one run (shared with a few other runs)."""
@@ -123,6 +131,7 @@ class Runner:
         metrics.set_phases(self.phases)
         self.stalled.discard(key)
         metrics.RUNS_STALLED.set(len(self.stalled))
+        self.waiting_on_pods.pop(key, None)
         self._seen.pop(key, None)
         self._handled.pop(key, None)
 
@@ -215,6 +224,32 @@ class Runner:
         else:
             self.stalled.discard(key)
         metrics.RUNS_STALLED.set(len(self.stalled))
+
+    def _note_waiting(
+        self, key: str, status: dict[str, Any], pods: list[dict[str, Any]], events: list[dict[str, Any]]
+    ) -> None:
+        """Track runs whose launched workload waits for its pods, with the pods and create-failure Events
+        this reconcile decided from (re-checked by the resync thread, :meth:`waiting_changed`)."""
+        queued: dict[str, Any] = next(
+            (cd for cd in status.get("conditions") or [] if cd.get("type") == "Queued"), {}
+        )
+        workload = status.get("workload") or {}
+        if status.get("phase") != "Queued" or not workload or queued.get("reason") in NOT_WAITING_ON_PODS:
+            self.waiting_on_pods.pop(key, None)
+            return
+        uid, expected = str(workload.get("uid") or ""), diagnosis.expected_pods(status)
+        self.waiting_on_pods[key] = waiting.Waiting(
+            run_label=child_labels(key.partition("/")[2], "x")[c.LABEL_RUN],
+            workload_uid=uid,
+            expected_pods=expected,
+            seen=waiting.signature(pods, events, uid, expected),
+        )
+
+    def waiting_changed(self) -> list[str]:
+        """The runs waiting on their pods whose pods or create failures changed since their last
+        reconcile (two LISTs per namespace; see :mod:`~training_hub_operator.waiting`)."""
+        marks = {k: m for k, m in dict(self.waiting_on_pods).items() if self.phases.get(k) == "Queued"}
+        return waiting.changed(self.kube, marks) if marks else []
 
     # -------------------------------------------------------------------------------------- internals
     def _validated(self, run: dict[str, Any]) -> tuple[ValidatedSpec | None, SpecError | None]:
@@ -469,6 +504,9 @@ class Runner:
             }
         meta = run["metadata"]
         self._note_stall(f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status)
+        self._note_waiting(
+            f"{meta.get('namespace', 'default')}/{meta['name']}", decision.status, inp.pods, events
+        )
         past_planning = decision.status.get("phase") not in (None, "Pending", "Planning")
         # Only runs that went through planning by a pod have a planning Job to delete.
         planned_by_pod = status.get("phase") == "Planning" or (

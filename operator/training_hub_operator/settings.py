@@ -10,6 +10,8 @@ from training_hub_operator.progress import parse_duration
 DEFAULT_IMAGE = "quay.io/training-hub/runtime:latest"
 #: Default start deadline (``TRAINING_HUB_START_DEADLINE_SECONDS``): 30 minutes for the pods to start.
 DEFAULT_START_DEADLINE_SECONDS = 1800.0
+#: Default planning time budget (``TRAINING_HUB_PLANNING_BUDGET_SECONDS``): a plan takes milliseconds.
+DEFAULT_PLANNING_BUDGET_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class OperatorSettings:
             workload was created (or resumed, or admitted by Kueue) fails with ``StartDeadlineExceeded``
             (``ImagePullFailed`` when the image cannot be pulled); 0 disables; ``spec.startDeadlineSeconds``
             overrides it per run.
+        planning_budget_seconds: Time budget of planning one run (the estimator's search over layouts); a
+            run whose planning takes longer fails with ``Planned=False``, reason ``PlanningTimeout``, so no
+            single run can hold a reconcile worker for long; 0 disables.
     """
 
     default_image: str = DEFAULT_IMAGE
@@ -54,6 +59,7 @@ class OperatorSettings:
     runtime_progress: str = "auto"
     runtime_progress_interval: float | None = None
     start_deadline_seconds: float = DEFAULT_START_DEADLINE_SECONDS
+    planning_budget_seconds: float = DEFAULT_PLANNING_BUDGET_SECONDS
 
     @classmethod
     def from_env(cls) -> OperatorSettings:
@@ -81,5 +87,9 @@ class OperatorSettings:
             start_deadline_seconds=parse_duration(
                 os.environ.get("TRAINING_HUB_START_DEADLINE_SECONDS", "").strip()
                 or DEFAULT_START_DEADLINE_SECONDS
+            ),
+            planning_budget_seconds=float(
+                os.environ.get("TRAINING_HUB_PLANNING_BUDGET_SECONDS", "").strip()
+                or DEFAULT_PLANNING_BUDGET_SECONDS
             ),
         )

@@ -5,9 +5,10 @@ Produced here (Kubernetes 1.20): pods refused at create by the ``ServiceAccount`
 ServiceAccount), by ``ResourceQuota`` and by ``LimitRanger`` (the Job controller's ``FailedCreate`` Events);
 a claim that does not exist and one that stays ``Pending`` (the scheduler's messages); a missing Secret key
 (the kubelet's ``CreateContainerConfigError``, from the local kubelet that resolves env references as
-1.20's kubelet does). Not produced here: PodSecurityPolicy (enabling it refuses every pod of the plane
-without a policy per test) and Pod Security admission (1.23+), and image pulls (no container runtime);
-their message formats are covered by ``tests/operator/test_diagnosis.py``.
+1.20's kubelet does). Elsewhere: PodSecurityPolicy on a plane of its own
+(``test_pod_security_integration.py``: enabling it refuses every pod without a usable policy), image pulls
+(``test_waiting_runs_integration.py``: the local kubelet's image store); Pod Security admission (1.23+) by
+its message format in ``tests/operator/test_diagnosis.py``.
 """
 
 from __future__ import annotations

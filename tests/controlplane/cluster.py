@@ -144,6 +144,7 @@ class ControlPlane:
         with_scheduler: bool = False,
         disable_admission_plugins: Iterable[str] = ("ServiceAccount",),
         enable_admission_plugins: Iterable[str] = (),
+        controller_credentials: bool = False,
     ) -> None:
         self.bin_dir = Path(bin_dir) if bin_dir else find_binaries()
         self._own_workdir = workdir is None
@@ -153,6 +154,9 @@ class ControlPlane:
         self.with_scheduler = with_scheduler
         self.disable_admission_plugins = tuple(disable_admission_plugins)
         self.enable_admission_plugins = tuple(enable_admission_plugins)
+        #: Each controller acts as its own ServiceAccount (``--use-service-account-credentials``, as
+        #: kubeadm runs it), so admission sees e.g. ``system:serviceaccount:kube-system:job-controller``.
+        self.controller_credentials = controller_credentials
         self.token = secrets.token_hex(16)
         self.kubeconfig = self.workdir / "kubeconfig"
         self.server = ""
@@ -278,6 +282,7 @@ class ControlPlane:
                     "--secure-port=0",
                     "--leader-elect=false",
                     "--concurrent-gc-syncs=5",
+                    *(["--use-service-account-credentials"] if self.controller_credentials else []),
                     "--v=0",
                 ],
             )

@@ -57,12 +57,12 @@ def event(
         (
             'Error creating: pods "r1-x" is forbidden: PodSecurityPolicy: unable to admit pod: [spec.volumes[2]: Invalid value: "emptyDir": emptyDir volumes are not allowed to be used]',
             "PodSecurityRefused",
-            "pod security",
+            "verb use on podsecuritypolicies",
         ),
         (
             'Error creating: pods "r1-x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true (pod or container "trainer" must set securityContext.runAsNonRoot=true)',
             "PodSecurityRefused",
-            "pod security",
+            "Pod Security level restricted:latest",
         ),
         (
             "Error creating: Internal error occurred: something else",
@@ -149,3 +149,35 @@ def test_nothing_known_blocks_a_scheduled_pod() -> None:
 def test_an_event_without_an_object_still_reads() -> None:
     blocker = refused_create({"message": "Error creating: boom"}, "ns")
     assert blocker.reason == "PodCreateRefused" and "boom" in blocker.message
+
+
+def test_pod_security_refusals_name_what_to_fix() -> None:
+    psp = (
+        'Error creating: pods "r1-x" is forbidden: PodSecurityPolicy: unable to admit pod: '
+        "[spec.securityContext.fsGroup: Invalid value: []int64{1000}: group 1000 must be in the ranges: [{2000 3000}]]"
+    )
+    blocker = diagnose([], [event(psp)], [JOB], expected_pods=1)
+    assert blocker is not None and blocker.reason == "PodSecurityRefused"
+    assert "verb use on podsecuritypolicies" in blocker.message and "operator.podFsGroup" in blocker.message
+    # A policy without seccomp annotations refuses the pod's RuntimeDefault profile (seen on 1.20's PSP).
+    seccomp = (
+        'Error creating: pods "r1-x" is forbidden: PodSecurityPolicy: unable to admit pod: '
+        "[pod.metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: Forbidden: seccomp may not be set]"
+    )
+    blocker = diagnose([], [event(seccomp)], [JOB], expected_pods=1)
+    assert blocker is not None and "allowedProfileNames: runtime/default" in blocker.message
+    none = 'Error creating: pods "r1-x" is forbidden: PodSecurityPolicy: no providers available to validate pod request'
+    blocker = diagnose([], [event(none)], [JOB], expected_pods=1)
+    assert (
+        blocker is not None and blocker.reason == "PodSecurityRefused" and "podFsGroup" not in blocker.message
+    )
+    # Pod Security admission (1.23+; message format of k8s.io/pod-security-admission): the namespace's level.
+    pss = (
+        'Error creating: pods "r1-x" is forbidden: violates PodSecurity "baseline:latest": '
+        'hostPath volumes (volume "data")'
+    )
+    blocker = diagnose([], [event(pss)], [JOB], expected_pods=1)
+    assert blocker is not None and blocker.reason == "PodSecurityRefused"
+    assert (
+        "level baseline:latest" in blocker.message and "pod-security.kubernetes.io/enforce" in blocker.message
+    )

@@ -149,3 +149,74 @@ def test_one_reconciles_normal_transitions_fold_into_one_event() -> None:
     assert [(t, r) for t, r, _ in folded] == [("Normal", "Running"), ("Warning", "NoProgress")]
     body = event_body(_run(), *folded[1], "2026-01-01T00:00:00Z")
     assert body["message"] == "x" * 1024
+
+
+class _Lists:
+    """The two reads of the re-check (pods by label, Warning Events), served from lists; calls counted."""
+
+    def __init__(self) -> None:
+        self.pods: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+
+    def list(self, kind: Any, namespace: str, label_selector: str | None = None, **_: Any) -> list[Any]:
+        self.calls.append(f"list {kind.plural} {label_selector}")
+        return [p for p in self.pods if p["metadata"]["namespace"] == namespace]
+
+    def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
+        self.calls.append(f"{method} {path}")
+        return {"items": self.events}
+
+
+def _pod(run: str, rv: str) -> dict[str, Any]:
+    labels = {"traininghub.io/run": run, "traininghub.io/component": "node"}
+    return {"metadata": {"name": f"{run}-0", "namespace": "ns", "resourceVersion": rv, "labels": labels}}
+
+
+def _refused(count: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "refused.1"},
+        "reason": "FailedCreate",
+        "count": count,
+        "lastTimestamp": f"2026-01-01T00:00:0{count}Z",
+        "involvedObject": {"uid": "uid-refused"},
+    }
+
+
+def test_waiting_runs_are_rechecked_when_their_pods_or_create_failures_change() -> None:
+    from training_hub_operator.handlers import waiting_runs
+
+    kube = _Lists()
+    r = Runner(kube, OperatorSettings())  # type: ignore[arg-type]
+
+    def status(phase: str, reason: str, uid: str = "", workload: bool = True) -> dict[str, Any]:
+        st: dict[str, Any] = {"phase": phase, "conditions": [{"type": "Queued", "reason": reason}]}
+        if workload:
+            st["workload"] = {"kind": "Job", "name": "x", "uid": uid}
+        return st
+
+    kube.pods = [_pod("unsched", "1")]
+    kube.events = [_refused(1)]
+    cases = {
+        "ns/unsched": (status("Queued", "Unschedulable", "uid-unsched"), [_pod("unsched", "1")], []),
+        "ns/refused": (status("Queued", "QuotaExceeded", "uid-refused"), [], [_refused(1)]),
+        "ns/kueue": (status("Queued", "WaitingForAdmission"), [], []),
+        "ns/suspended": (status("Queued", "Suspended"), [], []),
+        "ns/running": (status("Running", "Admitted"), [], []),
+        "ns/planning": (status("Planning", "PlanningPodRunning", workload=False), [], []),
+    }
+    for key, (st, pods, events) in cases.items():
+        r._note_waiting(key, st, pods, events)
+        r.phases[key] = st["phase"]
+    assert sorted(r.waiting_on_pods) == ["ns/refused", "ns/unsched"]
+    # Nothing changed since their reconciles: only the planning run is re-checked, for two reads.
+    assert waiting_runs(r) == ["ns/planning"]
+    assert len(kube.calls) == 2, kube.calls
+    # The scheduler marked the pod (new resourceVersion); the Job controller was refused again.
+    kube.pods = [_pod("unsched", "2")]
+    kube.events = [_refused(2)]
+    assert sorted(waiting_runs(r)) == ["ns/planning", "ns/refused", "ns/unsched"]
+    # Once its pods run, a run leaves the re-check; a deleted run is forgotten.
+    r._note_waiting("ns/unsched", status("Running", "Admitted"), [], [])
+    r.forget("ns", "refused")
+    assert r.waiting_on_pods == {}

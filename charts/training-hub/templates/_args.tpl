@@ -54,4 +54,6 @@ container starts through /bin/sh to give each replica its own kopf priority (see
   value: {{ if kindIs "invalid" .Values.operator.podFsGroup }}""{{ else }}{{ .Values.operator.podFsGroup | int | quote }}{{ end }}
 - name: TRAINING_HUB_RESYNC_SECONDS
   value: {{ .Values.operator.resyncSeconds | quote }}
+- name: TRAINING_HUB_PLANNING_BUDGET_SECONDS
+  value: {{ .Values.operator.planningBudgetSeconds | quote }}
 {{- end -}}

@@ -25,6 +25,7 @@ from training_hub.estimator.param_count import (
 from training_hub.estimator.planner import (
     GPU_PRODUCTS,
     Plan,
+    PlanningBudgetExceeded,
     gpu_memory_for_product,
     parse_gpu_memory,
     plan,
@@ -35,6 +36,7 @@ from training_hub.estimator.planner import (
 __all__ = [
     "ESTIMATOR_VERSION",
     "GPU_PRODUCTS",
+    "PlanningBudgetExceeded",
     "Assumptions",
     "EstimateInputs",
     "MemoryBreakdown",

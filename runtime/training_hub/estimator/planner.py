@@ -11,6 +11,7 @@ bigger GPU.
 from __future__ import annotations
 
 import re
+import time
 
 from pydantic import BaseModel, Field
 
@@ -220,6 +221,22 @@ def _suggestions(
     return out
 
 
+class PlanningBudgetExceeded(InvalidInputError):
+    """Planning took longer than its time budget (``plan(..., deadline=...)``).
+
+    Attributes:
+        budget_seconds: The budget that was exceeded.
+        layouts: How many layouts were estimated before it ran out.
+    """
+
+    def __init__(self, budget_seconds: float, layouts: int) -> None:
+        self.budget_seconds = budget_seconds
+        self.layouts = layouts
+        super().__init__(
+            f"planning took longer than its budget of {budget_seconds:g} s ({layouts} layout(s) estimated)"
+        )
+
+
 def plan(
     inputs: EstimateInputs,
     gpu_memory_bytes: int,
@@ -228,6 +245,7 @@ def plan(
     nodes: int | None = None,
     gpus_per_node: int | None = None,
     max_nodes: int | None = None,
+    budget_seconds: float | None = None,
 ) -> Plan:
     """Choose the fewest GPUs (nodes x GPUs per node) on which the expected estimate fits.
 
@@ -239,13 +257,22 @@ def plan(
         nodes: Fixed number of nodes (honoured).
         gpus_per_node: Fixed GPUs per node (honoured).
         max_nodes: Most nodes to consider (default 64).
+        budget_seconds: Time budget of the whole planning (checked after each estimate; None: unbounded).
 
     Returns:
         The plan; ``fits=False`` with suggestions when no layout fits (never raises for that).
 
     Raises:
         InvalidInputError: For invalid arguments (non-positive sizes, fixed values beyond the limits).
+        PlanningBudgetExceeded: When planning takes longer than ``budget_seconds``.
     """
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+
+    def check(layouts: int) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            assert budget_seconds is not None
+            raise PlanningBudgetExceeded(budget_seconds, layouts)
+
     if gpu_memory_bytes <= 0:
         raise InvalidInputError(f"gpu_memory_bytes must be positive, got {gpu_memory_bytes}")
     if max_gpus_per_node < 1:
@@ -268,10 +295,12 @@ def plan(
     tried: list[str] = []
     last: tuple[int, int, MemoryEstimate] | None = None
     seen_totals: set[int] = set()
+    estimated = 0
     for n, g in _layouts(max_gpus_per_node, limit_nodes, nodes, gpus_per_node):
         total = n * g
         est = estimate_from_inputs(inputs, total, gpus_per_node=g)
         last = (n, g, est)
+        estimated += 1
         if _fits(est, budget):
             reason = (
                 f"{n} node(s) x {g} GPU(s) = {total}: expected {_gib(est.expected)} per GPU "
@@ -286,6 +315,7 @@ def plan(
         if total not in seen_totals:
             seen_totals.add(total)
             tried.append(f"{total} GPU(s) need {_gib(est.expected)}")
+        check(estimated)
     assert last is not None  # at least one layout is always tried
     n, g, est = last
     reason = (
@@ -297,6 +327,7 @@ def plan(
     if inputs.distributed_strategy == "ddp":
         reason += " DDP replicates the model on every GPU, so more GPUs do not lower per-GPU memory."
     suggestions = _suggestions(inputs, n * g, budget, gpu_memory_bytes, headroom)
+    check(estimated)
     return _make_plan(n, g, est, gpu_memory_bytes, budget, False, reason, suggestions)
 
 

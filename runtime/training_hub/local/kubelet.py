@@ -14,7 +14,10 @@ With ``nodes``, it is the kubelet of those nodes: it registers and heartbeats th
 (``spec.nodeName``). Without, it runs every pod of its namespace (for planes without a scheduler). Before starting a container it
 resolves the env references as the kubelet does (``pkg/kubelet/kubelet_pods.go``,
 ``makeEnvironmentVariables``, 1.20): a missing Secret or ConfigMap, or a missing key, leaves the container
-waiting with reason ``CreateContainerConfigError`` and the kubelet's message.
+waiting with reason ``CreateContainerConfigError`` and the kubelet's message. With ``images``, the node has
+only those images (:class:`~training_hub.local.images.ImageStore`): a pod naming another waits with
+``ErrImagePull`` then ``ImagePullBackOff`` and the kubelet's messages, checked first as the kubelet pulls
+before it configures the container.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from training_hub.local.executor import LocalExecutor, PodProcess
+from training_hub.local.images import ImageStore
 from training_hub.local.nodes import NodeHeartbeat, NodeSpec
 from training_hub.local.pods import LocalExecutionError, LocalPod
 from training_hub.local.workloads import JOB_COMPLETION_INDEX_ANNOTATION
@@ -69,6 +73,7 @@ class LocalKubelet:
         poll_interval: Seconds between polls of the API.
         on_exit: Called with each pod process that ended (after its status was written).
         nodes: Nodes this kubelet registers, heartbeats and serves (None: run every pod, bound or not).
+        images: Images the node has (None: every image is present); pods naming another never start.
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class LocalKubelet:
         poll_interval: float = 0.3,
         on_exit: Callable[[PodProcess], None] | None = None,
         nodes: list[NodeSpec] | None = None,
+        images: list[str] | None = None,
     ) -> None:
         from kubernetes import client
 
@@ -97,6 +103,7 @@ class LocalKubelet:
         self._uids: dict[str, str] = {}
         self.heartbeat = NodeHeartbeat(api_client, nodes) if nodes else None
         self.config_errors: dict[str, str] = {}
+        self.images = ImageStore.of(images) if images is not None else None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -252,6 +259,16 @@ class LocalKubelet:
     def _start(self, obj: dict[str, Any]) -> None:
         pod = local_pod_from_api(obj)
         self._uids[pod.name] = str(pod.metadata.get("uid"))
+        if self.images is not None:
+            container = pod.container
+            pull = self.images.ensure(
+                str(pod.metadata.get("uid")), str(container.get("image")), container.get("imagePullPolicy")
+            )
+            if pull is not None:
+                if self.config_errors.get(pod.name) != pull.message:
+                    self.config_errors[pod.name] = pull.message
+                    self._patch(pod.name, self._waiting_status(pod, pull.reason, pull.message))
+                return
         error = self._config_error(pod)
         if error is not None:
             # The kubelet retries with back-off; the container waits until the reference resolves.
