@@ -117,8 +117,8 @@ class CommonHyperparameters(_Strict):
         None,
         description=(
             "On SIGTERM (preemption, eviction) save a full checkpoint after the current step and exit 143; "
-            "the next run resumes from it. Unset: on in the native engine (upstream: off); false: SIGTERM "
-            "ends training at once."
+            "the next run resumes from it. Unset or false (upstream's default): SIGTERM ends training at "
+            "once. A TrainingRun's pods set it to true when they train on this project's engine."
         ),
     )
 
