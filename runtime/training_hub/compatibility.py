@@ -274,6 +274,46 @@ EXPORT_NOTES: dict[str, str] = {
 }
 
 
+#: Upstream's ``examples/scripts/*.py`` (0.11.2 sdist): ``None`` where the script runs unchanged here on CPU
+#: (only its command-line flags point it at a tiny model and data; ``tests/compat/test_upstream_examples.py``
+#: runs each), else why it cannot.
+UPSTREAM_EXAMPLES: dict[str, str | None] = {
+    "callback_smoke_instructlab": None,
+    "callback_smoke_mini_trainer": None,
+    "callback_smoke_unsloth": None,
+    "interpolator": None,
+    "its_rollout_example": "GRPO with its_hub rollouts on vLLM: `lora_grpo` raises naming what is missing",
+    "lab_multiphase_training": None,
+    "lora_example": "hard-codes `bf16=True`: a CUDA GPU (upstream's unsloth backend is GPU-only too)",
+    "lora_grpo_example": "GRPO through verl/ART on vLLM: `lora_grpo` raises naming what is missing",
+    "lora_ministral_medical_example": "hard-codes `bf16=True`: a CUDA GPU",
+    "osft_continual_learning_example": "`--use-liger` defaults to on and cannot be turned off: Liger is GPU-only",
+    "osft_cpt_spreadsheet_example": "hard-codes `use_liger=True`: Liger kernels are GPU-only",
+    "osft_gpt_oss_example": (
+        "passes mini-trainer's `osft_memory_efficient_init` as an extra keyword: an error here (unknown "
+        "keywords are errors; upstream hands them to mini-trainer)"
+    ),
+    "osft_granite_example": "hard-codes `use_liger=True`: Liger kernels are GPU-only",
+    "osft_llama_example": "hard-codes `use_liger=True`: Liger kernels are GPU-only",
+    "osft_ministral_medical_example": None,
+    "osft_mlflow_example": None,
+    "osft_multiphase_training": None,
+    "osft_phi_example": "hard-codes `use_liger=True`: Liger kernels are GPU-only",
+    "osft_qwen35_medical_example": None,
+    "osft_qwen_example": "hard-codes `use_liger=True`: Liger kernels are GPU-only",
+    "sft_cpt_spreadsheet_example": None,
+    "sft_gpt_oss_example": None,
+    "sft_granite4_example": "imports `instructlab.training.FSDPOptions`: needs the instructlab-training package",
+    "sft_granite_example": None,
+    "sft_llama_example": None,
+    "sft_ministral_medical_example": None,
+    "sft_mlflow_example": None,
+    "sft_phi_example": None,
+    "sft_qwen35_medical_example": None,
+    "sft_qwen_example": None,
+}
+
+
 #: Upstream names whose behaviour here differs on purpose (each has a named test in tests/compat).
 DIFFERENCES: dict[str, str] = {
     "backend": (
@@ -391,6 +431,18 @@ def render_markdown() -> str:
     for function, keywords in UPSTREAM_KEYWORDS.items():
         lines += ["", f"## `{function}()` keywords", "", "| Keyword | Here |", "|---|---|"]
         lines += [f"| `{kw}` | {keyword_status(function, kw)} |" for kw in keywords]
+    runs = [f"`{n}`" for n, why in UPSTREAM_EXAMPLES.items() if why is None]
+    lines += [
+        "",
+        "## Upstream's example scripts",
+        "",
+        f"Run unchanged on CPU by `tests/compat/test_upstream_examples.py` (only their flags point them at a "
+        f"tiny model and data): {', '.join(runs)}. The others cannot run here:",
+        "",
+        "| Script | Why not |",
+        "|---|---|",
+    ]
+    lines += [f"| `{n}` | {why} |" for n, why in UPSTREAM_EXAMPLES.items() if why is not None]
     lines += [
         "",
         "## `estimate()` and the estimator classes",
