@@ -93,7 +93,8 @@ class CommonHyperparameters(_Strict):
         None,
         description=(
             "Roles whose tokens are trained on for `messages` data (default: assistant only; a sample's "
-            "`unmask: true` trains all roles but system)."
+            "`unmask: true` trains all roles but system; `lora_sft`: unset trains every token of the "
+            "rendered conversation, as upstream's LoRA)."
         ),
     )
     overlong_policy: OverlongPolicy = Field(
