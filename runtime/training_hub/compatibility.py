@@ -260,6 +260,10 @@ RAISES: dict[str, str] = {
 
 #: Upstream exports provided with a remark.
 EXPORT_NOTES: dict[str, str] = {
+    "merge_default_callbacks": (
+        "same list as upstream (JIT and mirror callbacks first for backends other than sft/osft); the "
+        "training functions here do not need it"
+    ),
     "tool_call_reward": "same scoring (1.0 / 0.5 / 0.0), usable outside GRPO",
     "binary_reward": "same",
     "JITCheckpointCallback": (

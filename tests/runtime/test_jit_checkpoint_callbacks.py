@@ -110,3 +110,25 @@ def test_without_the_callback_or_the_keyword_sigterm_is_not_caught(
     assert seen == [before]
     sft(**{**params, "max_steps": 2}, backend="native", enable_jit_checkpoint=True, callbacks=[Probe()])
     assert seen[-1] != before and callable(seen[-1])
+
+
+@pytest.mark.unit
+def test_merge_default_callbacks_builds_upstreams_list() -> None:
+    from training_hub import merge_default_callbacks
+
+    user = StopAtStep()
+    merged = merge_default_callbacks(
+        user, enable_jit_checkpoint=True, ckpt_output_dir="/o", backend="lora", checkpoint_storage="s3://b/p"
+    )
+    assert [type(c) for c in merged] == [JITCheckpointCallback, RemoteCheckpointSyncCallback, StopAtStep]
+    assert merged[-1] is user
+    # sft/osft checkpoint on SIGTERM in their engine: no defaults; nothing asked: none either.
+    assert merge_default_callbacks(
+        [user], enable_jit_checkpoint=True, ckpt_output_dir="/o", backend="sft"
+    ) == [user]
+    assert merge_default_callbacks(None, backend="lora", checkpoint_storage="pvc") == []
+    assert (
+        merge_default_callbacks(None, enable_jit_checkpoint=True, backend="lora") == []
+    )  # no ckpt_output_dir
+    with pytest.raises(ValueError, match="checkpoint_storage"):
+        merge_default_callbacks(None, checkpoint_storage="bucket/prefix")
