@@ -29,6 +29,18 @@ from training_hub.algorithms import (
     osft,
     sft,
 )
+from training_hub.algorithms.unsupported import (
+    ARTLoRAGRPOBackend,
+    GEPAAlgorithm,
+    GEPABackend,
+    ITSRollout,
+    LoRAGRPOAlgorithm,
+    MLflowGEPABackend,
+    VeRLLoRAGRPOBackend,
+    gepa,
+    grpo,
+    lora_grpo,
+)
 from training_hub.backends.instructlab import InstructLabTrainingSFTBackend
 from training_hub.backends.mini_trainer import MiniTrainerOSFTBackend
 from training_hub.backends.sentence_transformers_backend import SentenceTransformersBackend
@@ -39,6 +51,8 @@ from training_hub.callbacks import (
     TrainingHubControl,
     merge_default_callbacks,
 )
+from training_hub.jit_checkpoint import JITCheckpointCallback, RemoteCheckpointSyncCallback
+from training_hub.rewards import binary_reward, tool_call_reward
 from training_hub.visualization import plot_loss
 
 if TYPE_CHECKING:
@@ -62,7 +76,21 @@ _ESTIMATOR_NAMES = (
 )
 
 __all__ = [
+    "ARTLoRAGRPOBackend",
     "Algorithm",
+    "GEPAAlgorithm",
+    "GEPABackend",
+    "ITSRollout",
+    "JITCheckpointCallback",
+    "LoRAGRPOAlgorithm",
+    "MLflowGEPABackend",
+    "RemoteCheckpointSyncCallback",
+    "VeRLLoRAGRPOBackend",
+    "binary_reward",
+    "gepa",
+    "grpo",
+    "lora_grpo",
+    "tool_call_reward",
     "BasicEstimator",
     "LoRAEstimator",
     "OSFTEstimator",

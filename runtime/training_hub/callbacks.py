@@ -122,6 +122,10 @@ def split_callbacks(callbacks: Any) -> tuple[list[TrainingHubCallback], list[Any
     return hub, [cb for cb in items if not isinstance(cb, TrainingHubCallback)]
 
 
+#: Backends whose engine checkpoints on SIGTERM itself (upstream's ``_NATIVE_JIT_BACKENDS``): no defaults.
+NATIVE_JIT_BACKENDS = frozenset({"sft", "osft"})
+
+
 def merge_default_callbacks(
     user_callbacks: list[TrainingHubCallback] | TrainingHubCallback | None,
     *,
@@ -130,16 +134,31 @@ def merge_default_callbacks(
     backend: str | None = None,
     checkpoint_storage: str | None = None,
 ) -> list[TrainingHubCallback]:
-    """The callbacks a run gets: here the user's, normalised to a list.
+    """The callbacks a run gets, as upstream builds them: its defaults first, then the user's.
 
-    Upstream prepends its JIT-checkpoint and storage-mirror callbacks for the Hugging Face based backends.
-    Here the engine itself checkpoints on SIGTERM and mirrors to ``checkpoint_storage`` (see
-    ``docs/storage.md``), so no default callback is added; the keywords are accepted for compatibility.
+    For a ``backend`` other than ``sft`` / ``osft``: :class:`~training_hub.jit_checkpoint.JITCheckpointCallback`
+    when ``enable_jit_checkpoint`` and ``ckpt_output_dir`` are set, and
+    :class:`~training_hub.jit_checkpoint.RemoteCheckpointSyncCallback` when ``checkpoint_storage`` is a URI.
+    The training functions here do not call this (the engine checkpoints on SIGTERM and mirrors
+    ``checkpoint_storage`` itself); it is for scripts that assemble callbacks as upstream does.
 
     Raises:
         TypeError: An item is not a :class:`TrainingHubCallback`.
+        ValueError: ``checkpoint_storage`` is neither unset, ``"pvc"`` nor a URI (upstream's rule).
     """
     from training_hub.adapters.serialize import normalize_hub_callbacks
+    from training_hub.jit_checkpoint import JITCheckpointCallback, RemoteCheckpointSyncCallback
 
-    del enable_jit_checkpoint, ckpt_output_dir, backend, checkpoint_storage
-    return normalize_hub_callbacks(user_callbacks)
+    user = normalize_hub_callbacks(user_callbacks)
+    if checkpoint_storage not in (None, "", "pvc") and "://" not in str(checkpoint_storage):
+        raise ValueError(
+            "checkpoint_storage must be None, 'pvc', or a remote URI such as 's3://bucket/prefix'; "
+            f"got {checkpoint_storage!r}"
+        )
+    defaults: list[TrainingHubCallback] = []
+    if backend not in NATIVE_JIT_BACKENDS:
+        if enable_jit_checkpoint and ckpt_output_dir:
+            defaults.append(JITCheckpointCallback())
+        if checkpoint_storage not in (None, "", "pvc"):
+            defaults.append(RemoteCheckpointSyncCallback())
+    return [*defaults, *user]

@@ -238,25 +238,85 @@ UPSTREAM_KEYWORDS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-#: Upstream exports not provided here, with the reason.
-NOT_PROVIDED: dict[str, str] = {
-    "lora_grpo": "GRPO (reinforcement learning through ART/vLLM or VeRL) is not part of this project",
-    "grpo": "alias of lora_grpo",
-    "LoRAGRPOAlgorithm": "see lora_grpo",
-    "ARTLoRAGRPOBackend": "see lora_grpo",
-    "VeRLLoRAGRPOBackend": "see lora_grpo",
-    "gepa": "GEPA prompt optimisation (DSPy/MLflow) is not training and not part of this project",
-    "GEPAAlgorithm": "see gepa",
-    "GEPABackend": "see gepa",
-    "MLflowGEPABackend": "see gepa",
-    "tool_call_reward": "a GRPO reward function: see lora_grpo",
-    "binary_reward": "a GRPO reward function: see lora_grpo",
-    "ITSRollout": "inference-time scaling rollouts (vLLM serving) are not training",
-    "JITCheckpointCallback": (
-        "the engine checkpoints on SIGTERM itself (enable_jit_checkpoint); no callback to add"
+#: Upstream exports that exist here (upstream's signature, keywords checked) but raise when run, with why.
+RAISES: dict[str, str] = {
+    "lora_grpo": (
+        "GRPO needs a vLLM rollout server and a GPU RL engine (ART or verl): raises BackendUnavailableError "
+        "after checking its keywords; use `dpo()` for preference tuning"
     ),
-    "RemoteCheckpointSyncCallback": "the engine mirrors to checkpoint_storage itself; no callback to add",
+    "grpo": "as `lora_grpo`",
+    "LoRAGRPOAlgorithm": "as `lora_grpo` (`train()` checks the keywords, then raises)",
+    "ARTLoRAGRPOBackend": "as `lora_grpo` (`execute_training` raises)",
+    "VeRLLoRAGRPOBackend": "as `lora_grpo` (`execute_training` raises)",
+    "gepa": (
+        "GEPA prompt optimisation calls a served model (the `gepa` package / MLflow), not training: raises "
+        "BackendUnavailableError after checking its keywords"
+    ),
+    "GEPAAlgorithm": "as `gepa` (`train()` checks the keywords, then raises)",
+    "GEPABackend": "as `gepa` (`execute_training` raises)",
+    "MLflowGEPABackend": "as `gepa` (`execute_training` raises)",
+    "ITSRollout": "constructs with upstream's arguments; calling it raises (it runs only inside GRPO)",
 }
+
+#: Upstream exports provided with a remark.
+EXPORT_NOTES: dict[str, str] = {
+    "merge_default_callbacks": (
+        "same list as upstream (JIT and mirror callbacks first for backends other than sft/osft); the "
+        "training functions here do not need it"
+    ),
+    "tool_call_reward": "same scoring (1.0 / 0.5 / 0.0), usable outside GRPO",
+    "binary_reward": "same",
+    "JITCheckpointCallback": (
+        "drives the engine: SIGTERM -> `control.should_save` + `should_training_stop` at the next step end -> "
+        "full resumable checkpoint, `on_save`, exit as preempted (the engine does this itself with "
+        "`enable_jit_checkpoint=True`)"
+    ),
+    "RemoteCheckpointSyncCallback": (
+        "uploads each saved checkpoint to `$TRAINING_HUB_CHECKPOINT_UPLOAD_URI` with this project's mirror "
+        "(the engine does this itself with `checkpoint_storage`)"
+    ),
+}
+
+
+#: Upstream's ``examples/scripts/*.py`` (0.11.2 sdist): ``None`` where the script runs unchanged here on CPU
+#: (only its command-line flags point it at a tiny model and data; ``tests/compat/test_upstream_examples.py``
+#: runs each), else why it cannot.
+UPSTREAM_EXAMPLES: dict[str, str | None] = {
+    "callback_smoke_instructlab": None,
+    "callback_smoke_mini_trainer": None,
+    "callback_smoke_unsloth": None,
+    "interpolator": None,
+    "its_rollout_example": "GRPO with its_hub rollouts on vLLM: `lora_grpo` raises naming what is missing",
+    "lab_multiphase_training": None,
+    "lora_example": "hard-codes `bf16=True`: a CUDA GPU (upstream's unsloth backend is GPU-only too)",
+    "lora_grpo_example": "GRPO through verl/ART on vLLM: `lora_grpo` raises naming what is missing",
+    "lora_ministral_medical_example": "hard-codes `bf16=True`: a CUDA GPU",
+    "osft_continual_learning_example": "`--use-liger` defaults to on and cannot be turned off: Liger is GPU-only",
+    "osft_cpt_spreadsheet_example": "hard-codes `use_liger=True`: Liger kernels are GPU-only",
+    "osft_gpt_oss_example": (
+        "passes mini-trainer's `osft_memory_efficient_init` as an extra keyword: an error here (unknown "
+        "keywords are errors; upstream hands them to mini-trainer)"
+    ),
+    "osft_granite_example": "hard-codes `use_liger=True`: Liger kernels are GPU-only",
+    "osft_llama_example": "hard-codes `use_liger=True`: Liger kernels are GPU-only",
+    "osft_ministral_medical_example": None,
+    "osft_mlflow_example": None,
+    "osft_multiphase_training": None,
+    "osft_phi_example": "hard-codes `use_liger=True`: Liger kernels are GPU-only",
+    "osft_qwen35_medical_example": None,
+    "osft_qwen_example": "hard-codes `use_liger=True`: Liger kernels are GPU-only",
+    "sft_cpt_spreadsheet_example": None,
+    "sft_gpt_oss_example": None,
+    "sft_granite4_example": "imports `instructlab.training.FSDPOptions`: needs the instructlab-training package",
+    "sft_granite_example": None,
+    "sft_llama_example": None,
+    "sft_ministral_medical_example": None,
+    "sft_mlflow_example": None,
+    "sft_phi_example": None,
+    "sft_qwen35_medical_example": None,
+    "sft_qwen_example": None,
+}
+
 
 #: Upstream names whose behaviour here differs on purpose (each has a named test in tests/compat).
 DIFFERENCES: dict[str, str] = {
@@ -274,13 +334,8 @@ DIFFERENCES: dict[str, str] = {
         "native/peft: always packed padding-free with per-sample attention, so both values train the same"
     ),
     "logging_steps": "native/peft: the metrics file and trackers get every step",
-    "enable_jit_checkpoint": "native: unset means on (upstream: off); false turns it off",
     "trust_remote_code": (
         "native/peft: true is an error (built-in architectures only); estimate: accepted, nothing runs"
-    ),
-    "lora_sft messages": (
-        "peft: `messages` samples train the assistant tokens only, as sft does (upstream's unsloth path and "
-        "the `unsloth` backend here train the whole rendered conversation); set `unmask_roles` to train more"
     ),
     "pretraining role": (
         "a `messages` sample with the legacy `pretraining` role trains every role but system, rendered by "
@@ -295,13 +350,21 @@ NOTES: dict[str, str] = {
     "gradient_accumulation_steps": "same: see `micro_batch_size`",
     "save_steps": "same: a checkpoint every N steps (`save_samples` = N x `effective_batch_size`)",
     "dataset_type": "same for `chat_template` and `alpaca`; `passthrough`: an error (no backend here has it)",
-    "field_messages": "same: the file's key of the messages",
+    "field_messages": (
+        "same: the file's key of the messages. `lora_sft` trains `messages` samples as upstream does: the "
+        "whole text the chat template renders, every token (system prompt and role headers included); "
+        "`unmask_roles` (ours) trains the chosen roles only"
+    ),
     "field_instruction": "same: the file's key of the instruction",
     "field_input": "same: the file's key of the input",
     "field_output": "same: the file's key of the output",
     "document_column_name": "same: the file's key of pretraining documents",
     "unmask_messages": "same: every role but system trains (exclusive with `unmask_roles`)",
     "checkpoint_storage": "same: fsspec mirror with completion markers (docs/storage.md)",
+    "enable_jit_checkpoint": (
+        "same: unset or false is off (upstream's default); true: on SIGTERM a full checkpoint after the "
+        "current step, exit 143, the next run resumes (a TrainingRun's pods set it to true)"
+    ),
     "eval_data_path": "same (docs/trackers-and-eval.md)",
     "checkpoint_at_epoch": "same; unset on mini-trainer: mini-trainer's default (off), as upstream",
     "bf16": "same; unset on mini-trainer: mini-trainer's dtype choice, as upstream",
@@ -356,7 +419,12 @@ def render_markdown() -> str:
         "|---|---|",
     ]
     for name in UPSTREAM_EXPORTS:
-        status = "provided" if name in ours else f"not provided: {NOT_PROVIDED.get(name, '?')}"
+        if name not in ours:
+            status = "MISSING"
+        elif name in RAISES:
+            status = f"importable; cannot run here: {RAISES[name]}"
+        else:
+            status = f"provided: {EXPORT_NOTES[name]}" if name in EXPORT_NOTES else "provided"
         lines.append(f"| `{name}` | {status} |")
     lines += [
         "",
@@ -367,6 +435,18 @@ def render_markdown() -> str:
     for function, keywords in UPSTREAM_KEYWORDS.items():
         lines += ["", f"## `{function}()` keywords", "", "| Keyword | Here |", "|---|---|"]
         lines += [f"| `{kw}` | {keyword_status(function, kw)} |" for kw in keywords]
+    runs = [f"`{n}`" for n, why in UPSTREAM_EXAMPLES.items() if why is None]
+    lines += [
+        "",
+        "## Upstream's example scripts",
+        "",
+        f"Run unchanged on CPU by `tests/compat/test_upstream_examples.py` (only their flags point them at a "
+        f"tiny model and data): {', '.join(runs)}. The others cannot run here:",
+        "",
+        "| Script | Why not |",
+        "|---|---|",
+    ]
+    lines += [f"| `{n}` | {why} |" for n, why in UPSTREAM_EXAMPLES.items() if why is not None]
     lines += [
         "",
         "## `estimate()` and the estimator classes",

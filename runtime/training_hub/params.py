@@ -93,7 +93,8 @@ class CommonHyperparameters(_Strict):
         None,
         description=(
             "Roles whose tokens are trained on for `messages` data (default: assistant only; a sample's "
-            "`unmask: true` trains all roles but system)."
+            "`unmask: true` trains all roles but system; `lora_sft`: unset trains every token of the "
+            "rendered conversation, as upstream's LoRA)."
         ),
     )
     overlong_policy: OverlongPolicy = Field(
@@ -117,8 +118,8 @@ class CommonHyperparameters(_Strict):
         None,
         description=(
             "On SIGTERM (preemption, eviction) save a full checkpoint after the current step and exit 143; "
-            "the next run resumes from it. Unset: on in the native engine (upstream: off); false: SIGTERM "
-            "ends training at once."
+            "the next run resumes from it. Unset or false (upstream's default): SIGTERM ends training at "
+            "once. A TrainingRun's pods set it to true when they train on this project's engine."
         ),
     )
 

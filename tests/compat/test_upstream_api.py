@@ -18,7 +18,7 @@ import pytest
 
 import training_hub
 from tests.compat.upstream import upstream_exports, upstream_signature, upstream_source
-from training_hub.compatibility import NOT_PROVIDED
+from training_hub.compatibility import RAISES, render_markdown
 from training_hub.errors import InvalidInputError
 from training_hub.params import validate_params
 
@@ -79,12 +79,18 @@ REFUSED_ON_NATIVE = {
 
 
 @pytest.mark.unit
-def test_every_upstream_export_is_here_or_listed_as_not_provided() -> None:
+def test_every_upstream_export_is_importable_and_listed_with_its_status() -> None:
     exports = upstream_exports()
-    missing = [n for n in exports if n not in NOT_PROVIDED and not hasattr(training_hub, n)]
-    assert not missing
-    assert [n for n in exports if n not in NOT_PROVIDED and n not in training_hub.__all__] == []
-    assert set(NOT_PROVIDED) <= set(exports)  # the list names upstream names only
+    namespace: dict[str, Any] = {}
+    exec(f"from training_hub import {', '.join(exports)}", namespace)  # as an upstream script imports
+    assert [n for n in exports if n not in namespace] == []
+    assert [n for n in exports if n not in training_hub.__all__] == []
+    assert set(RAISES) <= set(exports)  # the list names upstream names only
+    page = render_markdown()
+    for name in exports:
+        row = next(line for line in page.splitlines() if line.startswith(f"| `{name}` |"))
+        assert "MISSING" not in row
+        assert ("cannot run here" in row) == (name in RAISES), row
 
 
 @pytest.mark.unit

@@ -23,6 +23,10 @@ UPSTREAM_FUNCTIONS: dict[str, str] = {
     "osft": "algorithms/osft.py",
     "lora_sft": "algorithms/lora.py",
     "embedding_sft": "algorithms/embedding_sft.py",
+    "lora_grpo": "algorithms/lora_grpo.py",
+    "grpo": "algorithms/lora_grpo.py",
+    "gepa": "algorithms/gepa.py",
+    "ITSRollout.__init__": "algorithms/its_rollout.py",
 }
 
 
@@ -73,8 +77,12 @@ def upstream_exports() -> list[str]:
 
 def upstream_signature(function: str) -> dict[str, str | None]:
     """Keyword -> default (source text; ``None`` for required ones) of an upstream function."""
-    for node in upstream_source(UPSTREAM_FUNCTIONS[function]).body:
-        if isinstance(node, ast.FunctionDef) and node.name == function:
+    owner, _, name = function.rpartition(".")
+    body = upstream_source(UPSTREAM_FUNCTIONS[function]).body
+    if owner:  # a method: ``Class.method``
+        body = next(n.body for n in body if isinstance(n, ast.ClassDef) and n.name == owner)
+    for node in body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
             args = node.args
             positional = args.args
             defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from training_hub.errors import DataFormatError, InfrastructureError
 from training_hub.pod import exit_codes
 from training_hub.pod.demo import materialize_demo_data, validate_demo_data, validate_demo_model
-from training_hub.pod.entrypoint import classify, run_pod
+from training_hub.pod.entrypoint import classify, run_pod, with_jit_checkpoint
 from training_hub.pod.mounts import in_pod
 
 pytestmark = pytest.mark.unit
@@ -136,3 +136,15 @@ def test_demo_locations_are_checked(tmp_path: Path) -> None:
     assert len(lines) == 5 and "messages" in json.loads(lines[0])
     again = materialize_demo_data("tiny://messages?samples=5&seed=1", tmp_path / "e.jsonl")
     assert again.read_text() == path.read_text()
+
+
+def test_pods_on_our_engine_turn_the_jit_checkpoint_on() -> None:
+    # The library keeps upstream's default (off); a pod is preempted by SIGTERM and must checkpoint then.
+    assert with_jit_checkpoint("sft", dict(BASE))["enable_jit_checkpoint"] is True  # auto -> native (no CUDA)
+    assert with_jit_checkpoint("lora_sft", {**BASE, "backend": "peft"})["enable_jit_checkpoint"] is True
+    assert with_jit_checkpoint("dpo", {**BASE, "backend": "native"})["enable_jit_checkpoint"] is True
+    kept = {**BASE, "enable_jit_checkpoint": False}
+    assert with_jit_checkpoint("sft", kept) == kept  # the spec's explicit choice wins
+    upstream_engine = {**BASE, "backend": "instructlab-training"}
+    assert with_jit_checkpoint("sft", upstream_engine) == upstream_engine  # it would refuse True
+    assert with_jit_checkpoint("embedding_sft", dict(BASE)) == BASE  # no such parameter

@@ -161,7 +161,9 @@ def test_preempted_run_saves_and_the_retried_run_resumes_there(
 ):
     out = tmp_path / "ckpt"
     params_file = tmp_path / "params.json"
-    params_file.write_text(json.dumps(long_params(tiny_model_dir, messages_data, out, max_steps=20)))
+    params_file.write_text(
+        json.dumps(long_params(tiny_model_dir, messages_data, out, max_steps=20, enable_jit_checkpoint=True))
+    )
     proc = start(torchrun_cmd(params_file))
     try:
         wait_steps(proc, out, 4)

@@ -86,6 +86,7 @@ def test_sigterm_saves_full_state_and_exits_143(tmp_path: Path, tiny_model_dir: 
     out = tmp_path / "ckpt"
     p = base_params("sft", tiny_model_dir, messages_data, out)
     p.update(num_epochs=200, max_steps=None, save_samples=0, checkpoint_at_epoch=False)
+    p["enable_jit_checkpoint"] = True  # upstream's default is off
     params_file = tmp_path / "params.json"
     params_file.write_text(json.dumps(p))
     cmd = [sys.executable, "-m", "training_hub.engine", "--algorithm", "sft", "--params", str(params_file)]

@@ -71,13 +71,14 @@ def test_native_engine_fires_every_hook_in_order(
     rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
     steps = len(rows)
     assert steps == 4  # 32 training samples, batches of 16, 2 epochs
-    per_step = ["on_step_begin", "on_log", "on_evaluate", "on_save", "on_step_end", "on_epoch_end"]
+    # Hugging Face Trainer's order (upstream's unsloth path): on_step_end, then log / evaluate / save.
+    per_step = ["on_step_begin", "on_step_end", "on_log", "on_evaluate", "on_epoch_end", "on_save"]
     expected = ["on_train_begin"]
     for step in range(1, steps + 1):
         if step % 2 == 1:
             expected.append("on_epoch_begin")
         epoch_end = step % 2 == 0
-        expected += [n for n in per_step if epoch_end or n in ("on_step_begin", "on_log", "on_step_end")]
+        expected += [n for n in per_step if epoch_end or n in ("on_step_begin", "on_step_end", "on_log")]
     expected += ["on_save", "on_train_end"]  # the final model
     assert names == expected
     contexts = dict.fromkeys(names)

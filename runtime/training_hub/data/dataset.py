@@ -173,6 +173,7 @@ def prepare_dataset(
     output_dir: str | Path | None = None,
     keys: dict[str, str] | None = None,
     alpaca_as_text: bool = False,
+    messages_as_text: bool = False,
 ) -> tuple[TokenizedDataset, DataStats]:
     """Validate, tokenise and (if `output_dir` is set) cache a JSONL training file.
 
@@ -191,6 +192,8 @@ def prepare_dataset(
         output_dir: Directory for the cache (`tokenized-<key>.npz` and `.json`).
         keys: The file's key names where they differ from the defaults (see `formats.DEFAULT_KEYS`).
         alpaca_as_text: Train alpaca samples as one text, every token (upstream's LoRA), not as chat.
+        messages_as_text: Train chat samples as the whole text their chat template renders, every token
+            (upstream's LoRA), not the assistant turns only.
 
     Returns:
         The dataset and its statistics.
@@ -212,6 +215,8 @@ def prepare_dataset(
         raise InvalidInputError("unmask_roles applies to `messages`/`alpaca` data, not `document` data")
     if fmt != "document" and block_size is not None:
         raise InvalidInputError(f"block_size applies to `document` data, not `{fmt}` data")
+    if messages_as_text and unmask_roles:
+        raise InvalidInputError("messages_as_text trains every token: unmask_roles does not apply")
     if unmask_roles:
         from training_hub.data.formats import ROLES
 
@@ -233,6 +238,7 @@ def prepare_dataset(
                 "block_size": block_size,
                 "keys": keys or {},
                 "alpaca_as_text": alpaca_as_text,
+                "messages_as_text": messages_as_text,
             },
             sort_keys=True,
         )
@@ -254,6 +260,10 @@ def prepare_dataset(
     if fmt == "document":
         samples, lines = tokenize_documents(records, tokenizer, block_size or max_seq_len)
     else:
+        if messages_as_text and records[0].text is None:
+            from training_hub.data.texts import render_conversations
+
+            records = render_conversations(records, tokenizer)
         if records[0].text is not None:
             from training_hub.data.texts import tokenize_texts
 

@@ -69,12 +69,16 @@ def unmask_roles(params: Mapping[str, Any]) -> list[str] | None:
 def data_options(params: Mapping[str, Any], algorithm: str = "sft") -> dict[str, Any]:
     """``data_format``, ``unmask_roles``, ``keys`` and ``alpaca_as_text`` for ``prepare_dataset``.
 
-    ``lora_sft`` trains alpaca samples as one text, every token, in upstream's template (as upstream's LoRA
-    backend does); ``sft``/``osft`` train them as a user/assistant exchange.
+    ``lora_sft`` trains as upstream's LoRA backend does: alpaca samples as one text in upstream's template,
+    ``messages`` samples as the whole text the chat template renders (system prompt and role headers
+    included), every token, unless ``unmask_roles`` / ``unmask_messages`` choose roles; ``sft``/``osft``
+    train the assistant turns of a user/assistant exchange.
     """
+    roles = unmask_roles(params)
     return {
         "data_format": data_format(params),
-        "unmask_roles": unmask_roles(params),
+        "unmask_roles": roles,
         "keys": data_keys(params),
         "alpaca_as_text": algorithm == "lora_sft",
+        "messages_as_text": algorithm == "lora_sft" and not roles,
     }

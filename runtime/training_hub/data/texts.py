@@ -1,7 +1,9 @@
-"""Whole-text samples: every token trained, no chat template (upstream's LoRA alpaca samples)."""
+"""Whole-text samples: every token trained (upstream's LoRA: alpaca samples in its template, chat samples
+rendered whole by the chat template)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,3 +30,14 @@ def tokenize_texts(records: list[Record], tokenizer: Any) -> list[tuple[np.ndarr
         arr = np.asarray([*ids, eos], dtype=np.int32)
         out.append((arr, arr.copy()))
     return out
+
+
+def render_conversations(records: list[Record], tokenizer: Any) -> list[Record]:
+    """Each chat record as the text its chat template renders (no generation prompt), as upstream's LoRA
+    backend prepares ``messages`` data before training on every token of it."""
+    return [
+        replace(
+            r, text=tokenizer.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=False)
+        )
+        for r in records
+    ]

@@ -1,10 +1,13 @@
 """Fires :class:`~training_hub.callbacks.TrainingHubCallback` hooks from the native engine.
 
 The engine fires the nine hooks of upstream training_hub at the same points as its Hugging Face based
-backends: ``on_train_begin`` before the first step (after a resume), ``on_epoch_begin`` / ``on_epoch_end``
-around each epoch, ``on_step_begin`` / ``on_step_end`` around each optimizer step, ``on_log`` with the
-step's metrics row, ``on_evaluate`` with the eval loss, ``on_save`` with ``checkpoint_path`` after a
-checkpoint is complete, ``on_train_end`` with the summary. Hooks run on rank 0, and on every rank for
+backends (Hugging Face ``Trainer``'s order): ``on_train_begin`` before the first step (after a resume),
+``on_epoch_begin`` / ``on_epoch_end`` around each epoch, ``on_step_begin`` / ``on_step_end`` around each
+optimizer step, then after ``on_step_end`` ``on_log`` with the step's metrics row, ``on_evaluate`` with the
+eval loss, ``on_save`` with ``checkpoint_path`` after a checkpoint is complete; ``on_train_end`` with the
+summary. Every context carries the engine's :class:`~training_hub.callbacks.TrainingHubControl`:
+``should_save`` asks for a full (resumable) checkpoint after this step, ``should_training_stop`` ends
+training after it (both agreed across ranks; with a save or a SIGTERM the run ends as preempted). Hooks run on rank 0, and on every rank for
 callbacks with ``run_on_all_ranks``; a hook that raises is logged and ignored.
 
 Callbacks come from the caller (in-process runs) and from the payload file named by
@@ -18,7 +21,7 @@ from typing import Any
 
 from training_hub.adapters.distributed import call_hook
 from training_hub.adapters.serialize import load_hub_callbacks_payload
-from training_hub.callbacks import TrainingHubCallback, TrainingHubContext
+from training_hub.callbacks import TrainingHubCallback, TrainingHubContext, TrainingHubControl
 
 log = logging.getLogger("training_hub.engine")
 
@@ -49,6 +52,8 @@ class HubEvents:
         self.epoch = 0
         self.loss: float | None = None
         self.learning_rate: float | None = None
+        #: The flags callbacks set (``should_save``, ``should_training_stop``); the engine reads and clears them.
+        self.control = TrainingHubControl()
 
     def __bool__(self) -> bool:
         return bool(self.callbacks)
@@ -65,5 +70,6 @@ class HubEvents:
             is_main_process=self.is_main,
             output_dir=self.output_dir,
             metrics=dict(metrics or {}),
+            control=self.control,
         )
         call_hook(self.callbacks, hook, context)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from training_hub import errors
-from training_hub.callbacks import split_callbacks
+from training_hub.callbacks import TrainingHubControl, split_callbacks
 from training_hub.data import BatchPlanner, DataStats, TokenizedDataset, collate_packed, prepare_dataset
 from training_hub.data.options import data_options
 from training_hub.engine import checkpoint as ckpt
@@ -102,7 +102,7 @@ class Trainer:
             "is_pretraining": self.p["is_pretraining"],
             "block_size": self.p["block_size"],
             "output_dir": self.cfg.data_output_dir,
-            # data_format, unmask_roles, keys, alpaca_as_text (upstream's names included)
+            # data_format, unmask_roles, keys, alpaca_as_text, messages_as_text (upstream's names included)
             **data_options(self.p, self.cfg.algorithm),
         }
         prepare: Any = prepare_dataset if self.objective is None else self.objective.prepare
@@ -364,15 +364,18 @@ class Trainer:
         self._stop_requested = True
         print("[training_hub] SIGTERM: checkpointing after the current step", file=sys.stderr, flush=True)
 
-    def _stop_agreed(self) -> bool:
+    def _stop_agreed(self, control: TrainingHubControl) -> tuple[bool, bool, bool]:
+        """Whether SIGTERM arrived, and whether a callback asked to save / to stop, on any rank."""
         import torch
         import torch.distributed as dist
 
+        flags = [self._stop_requested, control.should_save, control.should_training_stop]
         if not self.ctx.distributed:
-            return self._stop_requested
-        flag = torch.tensor([1 if self._stop_requested else 0], device=self.ctx.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+            return flags[0], flags[1], flags[2]
+        tensor = torch.tensor([int(f) for f in flags], device=self.ctx.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        agreed = [bool(v) for v in tensor.tolist()]
+        return agreed[0], agreed[1], agreed[2]
 
     # ---------------------------------------------------------------------------------------- train
     def run(self) -> dict[str, Any]:
@@ -459,7 +462,7 @@ class Trainer:
         sample_log = os.environ.get(ENV_SAMPLE_LOG)
         save_every = p["save_samples"]
         prev_handler = None
-        if p.get("enable_jit_checkpoint") is not False:  # unset or True: checkpoint on SIGTERM
+        if p.get("enable_jit_checkpoint") is True:  # upstream's default: off (a TrainingRun's pods: on)
             try:
                 prev_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
             except ValueError:  # not the main thread
@@ -584,6 +587,8 @@ class Trainer:
                     self._write_metrics(row)
                     invoke(self.callbacks, "on_step", row)
                 hub.step, hub.loss, hub.learning_rate = step, loss, lr
+                # Hugging Face Trainer's order (upstream's): on_step_end, then on_log / on_evaluate / on_save.
+                hub.fire("on_step_end")
                 hub.fire(
                     "on_log", row if ctx.is_main else {"step": step, "epoch": epoch, "loss": loss, "lr": lr}
                 )
@@ -592,23 +597,30 @@ class Trainer:
                 self.guard.check(step, loss)
 
                 epoch_end = in_epoch == spe - 1
+                if epoch_end:
+                    hub.fire("on_epoch_end")
                 crossed = save_every > 0 and (
                     progress["samples_seen"] // save_every
                     > (progress["samples_seen"] - plan.num_samples) // save_every
                 )
-                stop = self._stop_agreed()
+                stop, asked_save, asked_stop = self._stop_agreed(hub.control)
+                hub.control.should_save = hub.control.should_training_stop = False
                 if (epoch_end and p["checkpoint_at_epoch"]) or crossed:
                     self.save_hf(bundle, self.hf_dir / f"samples_{progress['samples_seen']}", "hf")
                     self._last_hf_step = step
                     self._hf_saved.append(str(self.hf_dir / f"samples_{progress['samples_seen']}"))
                     self.save_full_state(bundle, opt, sched, progress)
-                elif stop or step == total_steps:
-                    self.save_full_state(bundle, opt, sched, progress)
-                hub.fire("on_step_end")
-                if epoch_end:
-                    hub.fire("on_epoch_end")
+                elif stop or asked_save or step == total_steps:
+                    state_path = self.save_full_state(bundle, opt, sched, progress)
+                    if asked_save:  # a callback's save (JITCheckpointCallback): on_save names the state
+                        hub.fire("on_save", {"checkpoint_path": str(state_path), "kind": "full_state"})
+                if asked_stop and not (stop or asked_save):
+                    log.info("a callback stopped training after step %d", step)
+                    break  # the final model is written below
+                stop = stop or asked_stop
                 if stop:
                     self._drain_mirror()
+                    hub.fire("on_train_end", {"preempted": True, "step": step})
                     raise Preempted(
                         f"preempted by SIGTERM after step {step}: full state saved in "
                         f"{self.state_dir / ('samples_' + str(progress['samples_seen']))}"

@@ -215,6 +215,30 @@ def algorithm_function(name: str) -> Callable[..., Any]:
     return fn  # type: ignore[no-any-return]
 
 
+def with_jit_checkpoint(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Turn on ``enable_jit_checkpoint`` for a pod whose run trains on this project's engine.
+
+    The library keeps upstream's default (off), but a pod is preempted by SIGTERM (eviction, Kueue, node
+    drain) and must save a resumable checkpoint then, so the pod path sets it explicitly: when the
+    algorithm has the parameter, the spec leaves it unset and the backend (``auto`` resolved here, as the
+    algorithm function would) is a portable one, i.e. our engine. An explicit ``false`` is kept; the
+    upstream engines (instructlab-training, mini-trainer, unsloth) do not checkpoint on SIGTERM here.
+    """
+    from training_hub.algorithms.base import AlgorithmRegistry, choose_backend
+    from training_hub.params import param_model
+
+    if params.get("enable_jit_checkpoint") is not None:
+        return params
+    if "enable_jit_checkpoint" not in param_model(algorithm).model_fields:
+        return params
+    backend = params.get("backend") or "auto"
+    if backend == "auto":
+        backend = choose_backend(algorithm, params)[0]
+    if not AlgorithmRegistry.get_backend(algorithm, backend).portable:
+        return params
+    return {**params, "enable_jit_checkpoint": True}
+
+
 def classify(exc: BaseException) -> int:
     """Map an exception to the pod's exit code (see the module docstring)."""
     if isinstance(exc, InvalidInputError | ValidationError):
@@ -263,7 +287,7 @@ def run_pod(spec_path: str = SPEC_PATH, env: Mapping[str, str] | None = None) ->
         )
         fn = algorithm_function(spec.algorithm)
         with localized_params(spec.params, environ) as params:
-            fn(**params, **rdzv)
+            fn(**with_jit_checkpoint(spec.algorithm, params), **rdzv)
     except KeyboardInterrupt:
         reason = "Terminated: interrupted"
         write_termination_message(reason, environ)
