@@ -19,6 +19,7 @@ from training_hub.pod.spec import (
     SCRATCH_MOUNT_PATH,
     SPEC_FILE_NAME,
     SPEC_MOUNT_DIR,
+    PlannedEngineSpec,
     PodRunSpec,
     RunIdentity,
 )
@@ -63,8 +64,13 @@ def pod_run_spec(
     namespace: str,
     uid: str | None,
     generation: int | None,
+    engine: PlannedEngineSpec | None = None,
 ) -> PodRunSpec:
-    """The ``run.json`` of a run: algorithm keywords with locations mapped into the pod."""
+    """The ``run.json`` of a run: algorithm keywords with locations mapped into the pod.
+
+    ``engine`` is the backend the plan was made for (the pod runs exactly it); see
+    :func:`training_hub_operator.planning.pod_engine`.
+    """
     params: dict[str, Any] = dict(hyperparameters)
     params.update(
         {
@@ -80,6 +86,7 @@ def pod_run_spec(
             "algorithm": spec.algorithm,
             "params": params,
             "run": RunIdentity(name=run_name, namespace=namespace, uid=uid, generation=generation),
+            "engine": engine,
         }
     )
 
