@@ -28,6 +28,11 @@ SPEC_FILE_NAME = "run.json"
 SPEC_PATH = f"{SPEC_MOUNT_DIR}/{SPEC_FILE_NAME}"
 #: The container command of every training pod (the runtime image's entrypoint).
 POD_COMMAND: list[str] = ["training-hub", "run-pod", "--spec", SPEC_PATH]
+#: The training pod's ``terminationGracePeriodSeconds``: time from SIGTERM (preemption, deletion) to the
+#: kubelet's SIGKILL, for the ranks to finish a preemption checkpoint.
+TERMINATION_GRACE_SECONDS = 120
+#: Env var telling the pod that grace period (the launcher's SIGTERM-to-SIGKILL wait is derived from it).
+TERMINATION_GRACE_ENV = "TRAINING_HUB_TERMINATION_GRACE_SECONDS"
 #: Env var naming the pod's scratch volume (an emptyDir), where ``s3://`` locations are staged.
 SCRATCH_DIR_ENV = "TRAINING_HUB_SCRATCH_DIR"
 #: Where the operator mounts that volume.
