@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -28,6 +27,7 @@ from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext, barrier, broadcast_object
 from training_hub.engine.evaluation import setup_evaluation
 from training_hub.engine.hub_events import HubEvents, payload_callbacks
+from training_hub.engine.lora_merge import save_merged
 from training_hub.engine.model_setup import ModelBundle, build_model, load_tokenizer
 from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state
 from training_hub.engine.packed_attention import packed_kwargs
@@ -262,10 +262,8 @@ class Trainer:
             if bundle.lora:
                 bundle.unwrapped.save_pretrained(str(tmp))
                 if kind == "final" and self.p.get("merge_adapter"):
-                    merged = copy.deepcopy(bundle.unwrapped).merge_and_unload()
-                    merged.save_pretrained(str(tmp / "merged"))
+                    save_merged(bundle.unwrapped, tmp / "merged")
                     bundle.tokenizer.save_pretrained(str(tmp / "merged"))
-                    del merged
             else:
                 if bundle.osft_modules and sd is not None:
                     from training_hub.engine.osft import osft_hf_state_dict
@@ -623,8 +621,7 @@ class Trainer:
                 tmp = ckpt.begin(final_dir)
                 ckpt.link_or_copy_tree(src, tmp)
                 if bundle.lora and p.get("merge_adapter"):
-                    merged = copy.deepcopy(bundle.unwrapped).merge_and_unload()
-                    merged.save_pretrained(str(tmp / "merged"))
+                    save_merged(bundle.unwrapped, tmp / "merged")
                     tokenizer.save_pretrained(str(tmp / "merged"))
                 ckpt.commit(final_dir)
                 barrier(ctx)
