@@ -27,9 +27,10 @@ def merged_state_dict(peft_model: Any) -> dict[str, Any]:
 
     base = peft_model.get_base_model()
     merged: dict[str, Any] = {}
-    for name, module in base.named_modules():
-        if not isinstance(module, LoraLayer):
+    for name, layer in base.named_modules():
+        if not isinstance(layer, LoraLayer):
             continue
+        module: Any = layer  # a LoraLayer mixed into nn.Linear / nn.Embedding (get_delta_weight is theirs)
         adapters = [a for a in module.active_adapters if a in module.lora_A or a in module.lora_embedding_A]
         if not adapters:
             continue
