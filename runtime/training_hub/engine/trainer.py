@@ -32,6 +32,7 @@ from training_hub.engine.model_setup import ModelBundle, build_model, load_token
 from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state
 from training_hub.engine.packed_attention import packed_kwargs
 from training_hub.engine.peak_memory import peak_memory_bytes
+from training_hub.engine.token_loss import summed_token_loss
 from training_hub.errors import InvalidInputError, TrainingHubError
 from training_hub.observability.auto import runtime_callbacks, worker_endpoint
 from training_hub.observability.console import StepPrinter
@@ -377,7 +378,6 @@ class Trainer:
         """Train and return the summary."""
         import torch
         import torch.distributed as dist
-        from torch.nn import functional as F  # noqa: N812
 
         p, ctx, cfg = self.p, self.ctx, self.cfg
         start_time = time.time()
@@ -514,13 +514,7 @@ class Trainer:
                                 use_cache=False,
                                 **packed_kwargs(batch["position_ids"]),
                             )
-                        logits = out.logits.float()
-                        ce = F.cross_entropy(
-                            logits.view(-1, logits.size(-1)),
-                            batch["targets"].view(-1),
-                            ignore_index=-100,
-                            reduction="sum",
-                        )
+                        ce = summed_token_loss(out.logits, batch["targets"])
                         (ce * (ctx.world_size / denom)).backward()
                     local_loss += ce.detach().to(torch.float64)
                 for mod in bundle.osft_modules.values():
