@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +40,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(ROOT / "runtime"), str(ROOT), os.environ.get("PYTHONPATH", "")) if p
 )
 
-from benchmarks.gpu_check_report import DefectLine, Report, RunRow, read_report, row_status, write_report  # noqa: E402
+from benchmarks.gpu_check_engines import PROCESS_PEAK_FILE, fill_row, read_engine_metrics  # noqa: E402
+from benchmarks.gpu_check_report import DefectLine, Report, RunRow, read_report, write_report  # noqa: E402
 
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu_check"
 METHODS = ("sft", "osft", "lora_sft")
@@ -233,26 +232,24 @@ def run_native(
         row.seconds = time.time() - start
         return row
     row.seconds = time.time() - start
-    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
-    losses = [r["loss"] for r in rows]
-    row.steps = len(rows)
-    row.first_loss, row.last_loss = losses[0], losses[-1]
-    row.loss_finite = all(math.isfinite(v) for v in losses)
-    row.loss_falls = losses[-1] < losses[0]
-    row.peak_reserved_bytes = max(int(r.get("peak_memory_bytes", 0)) for r in rows)
-    if gpu:
-        row.ratio = row.peak_reserved_bytes / est.expected
-    steady = [r["tokens_per_second"] for r in rows[1:]] or [rows[0]["tokens_per_second"]]
-    row.tokens_per_second = statistics.median(steady)
-    if peak_tflops:
+    fill_row(row, read_engine_metrics(engine, out), gpu)
+    if peak_tflops and row.tokens_per_second:
         row.mfu = row.tokens_per_second * flops_per_token(config, method) / (peak_tflops * 1e12)
-    if not gpu:
-        row.detail = "CPU: peak is the process RSS, not compared with the estimate"
-    return row_status(row)
+    return row
 
 
-def run_upstream(method: str, backend: str, name: str, model: Path, data: Path, work: Path) -> RunRow:
-    """Train one row with an upstream engine through the library API (success and wall time only)."""
+def run_upstream(
+    method: str,
+    backend: str,
+    name: str,
+    config: dict[str, Any],
+    model: Path,
+    data: Path,
+    work: Path,
+    peak_tflops: float | None,
+) -> RunRow:
+    """Train one row with an upstream engine through the library API on one GPU and measure it from the
+    engine's own metrics file (:mod:`benchmarks.gpu_check_engines`)."""
     out = work / "runs" / f"{method}-{backend}-{name}"
     shutil.rmtree(out, ignore_errors=True)
     params = run_params(method, model, data, out, True)
@@ -261,10 +258,17 @@ def run_upstream(method: str, backend: str, name: str, model: Path, data: Path, 
         params["num_epochs"] = 1
     if backend == "unsloth":
         params.pop("max_tokens_per_gpu")
+    est = _estimate(method, config, params, backend, True, 1)
+    # unsloth trains in this process: its peak is recorded here (the others start torchrun children,
+    # whose metrics files carry their memory)
     code = (
-        "import json,sys; import training_hub as th; "
+        "import json, pathlib; import training_hub as th; "
         f"p=json.loads({json.dumps(json.dumps(params))}); "
-        f"th.{method}(backend={backend!r}, **p)"
+        f"th.{method}(backend={backend!r}, nproc_per_node=1, **p)\n"
+        "import torch\n"
+        "if torch.cuda.is_initialized():\n"
+        f"    pathlib.Path(p['ckpt_output_dir'], {PROCESS_PEAK_FILE!r}).write_text("
+        "json.dumps({'max_memory_reserved': torch.cuda.max_memory_reserved()}))\n"
     )
     start = time.time()
     proc = subprocess.run(
@@ -279,13 +283,24 @@ def run_upstream(method: str, backend: str, name: str, model: Path, data: Path, 
         engine=backend,
         model=name,
         nproc=1,
-        status="pass" if proc.returncode == 0 else "fail",
+        status="pass",
         seconds=time.time() - start,
+        tokens_per_gpu=params.get("max_tokens_per_gpu", 0),
+        estimate_bytes=est.expected,
+        activation_checkpointing=est.assumptions.activation_checkpointing,
     )
-    tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:] if proc.returncode else []
-    row.detail = (
-        f"exit {proc.returncode}: {tail}" if proc.returncode else "ran to the end (memory not sampled)"
-    )
+    if proc.returncode:
+        tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:]
+        row.status, row.detail = "fail", f"exit {proc.returncode}: {tail}"
+        return row
+    try:
+        metrics = read_engine_metrics(backend, out)
+    except FileNotFoundError as exc:
+        row.status, row.detail = "fail", f"ran, but {exc}"
+        return row
+    fill_row(row, metrics, True)
+    if peak_tflops and row.tokens_per_second:
+        row.mfu = row.tokens_per_second * flops_per_token(config, method) / (peak_tflops * 1e12)
     return row
 
 
@@ -471,7 +486,9 @@ def run_check(out_dir: Path, work: Path, allow_cpu: bool, methods: tuple[str, ..
         for method in methods:
             backend = upstream[method]
             if module_importable(ENGINE_MODULES[backend]) and not hardware_blockers(backend, hw, {}):
-                runs.append(run_upstream(method, backend, first, models[first], data, work))
+                runs.append(
+                    run_upstream(method, backend, first, configs[first], models[first], data, work, peak)
+                )
     defects = [defect_exit_codes(work), defect_auto(hw)]
     if gpu:
         defects += defect_precision(hw)

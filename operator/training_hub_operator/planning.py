@@ -22,7 +22,7 @@ from training_hub.estimator import (
     parse_gpu_memory,
 )
 from training_hub.estimator import plan as estimator_plan
-from training_hub.pod.spec import PVC_MOUNT_ROOT
+from training_hub.pod.spec import PVC_MOUNT_ROOT, PlannedEngineSpec
 from training_hub.storage.uri import kind_of, location_in_pod, parse_location, pvc_claim
 from training_hub_operator.api.spec import SINGLE_PROCESS_ALGORITHMS, TrainingRunSpec
 from training_hub_operator.api.status import GpuEstimate, Plan
@@ -49,14 +49,14 @@ def planned_engine(spec: TrainingRunSpec) -> PlannedEngine:
     hardware of ``spec.resources.gpuProduct`` and the packages of the project's runtime image, and with
     the torchrun layout the operator sets (``nproc_per_node`` = GPUs per node), so an engine that refuses
     the run's parameters or layout (instructlab-training and ``max_steps``, unsloth and more than one GPU)
-    is never planned for.
+    is never planned for. A CPU run (``gpusPerNode: 0``) resolves as on a machine without CUDA.
     """
     if spec.backend != "auto":
         return PlannedEngine(spec.backend, "spec.backend")
     from training_hub.algorithms.builtin import register_builtin
     from training_hub.backends.selection import RUNTIME_IMAGE_MODULES, select_backend
     from training_hub.errors import TrainingHubError
-    from training_hub.hardware import planned_hardware
+    from training_hub.hardware import Hardware, planned_hardware
 
     register_builtin()
     r = spec.resources
@@ -74,12 +74,33 @@ def planned_engine(spec: TrainingRunSpec) -> PlannedEngine:
         choice = select_backend(
             spec.algorithm,
             params,
-            planned_hardware(r.gpu_product),
+            Hardware(cuda=False) if r.gpus_per_node == 0 else planned_hardware(r.gpu_product),
             installed=lambda module: module in RUNTIME_IMAGE_MODULES,
         )
     except (TrainingHubError, ValueError) as exc:
         return PlannedEngine("auto", f"could not resolve: {exc}")
     return PlannedEngine(choice.name, choice.reason)
+
+
+def pod_engine(spec: TrainingRunSpec, plan: Plan, image: str) -> PlannedEngineSpec | None:
+    """The engine the run's pods must run: the one the plan was made for.
+
+    The plan's own record (``status.plan.inputs.engine``) when it has one, else the same resolution
+    (:func:`planned_engine`); None when ``auto`` could not be resolved here (the pod resolves it).
+
+    Args:
+        spec: The validated spec.
+        plan: The run's plan.
+        image: The pods' image (named in the pod's error when the image lacks the engine).
+    """
+    name = plan.inputs.get("engine") if plan.inputs else None
+    reason = str(plan.inputs.get("engineReason", "")) if plan.inputs else ""
+    if not name:
+        engine = planned_engine(spec)
+        name, reason = engine.name, engine.reason
+    if name == "auto":
+        return None
+    return PlannedEngineSpec(name=str(name), reason=reason, image=image)
 
 
 #: Keys of config.json the estimator needs; a planning pod reports only these (termination messages are

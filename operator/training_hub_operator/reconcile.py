@@ -39,7 +39,7 @@ from training_hub_operator.launchers.auto import LauncherChoice
 from training_hub_operator.launchers.base import Launcher, RenderContext, WorkloadObservation
 from training_hub_operator.launchers.common import RenderError, launched_spec_json, pod_run_spec
 from training_hub_operator.naming import ChildNames, child_labels, child_names, owner_reference
-from training_hub_operator.planning import ModelConfig, PlanningError, make_plan
+from training_hub_operator.planning import ModelConfig, PlanningError, make_plan, pod_engine
 from training_hub_operator.settings import OperatorSettings
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
@@ -207,6 +207,7 @@ def render_context(inp: ReconcileInput, plan: Plan, names: ChildNames) -> Render
             namespace=meta.get("namespace", "default"),
             uid=meta.get("uid"),
             generation=meta.get("generation"),
+            engine=pod_engine(spec, plan, spec.runtime.image or inp.settings.default_image),
         ),
         settings=inp.settings,
         launched_spec=launched_spec_json(run.get("spec") or {}),

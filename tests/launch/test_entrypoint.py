@@ -148,3 +148,33 @@ def test_pods_on_our_engine_turn_the_jit_checkpoint_on() -> None:
     upstream_engine = {**BASE, "backend": "instructlab-training"}
     assert with_jit_checkpoint("sft", upstream_engine) == upstream_engine  # it would refuse True
     assert with_jit_checkpoint("embedding_sft", dict(BASE)) == BASE  # no such parameter
+
+
+def _write_pinned_spec(root: Path, engine: dict[str, str], params: dict[str, object]) -> None:
+    path = root / "etc/training-hub/run.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spec = {"algorithm": "sft", "params": params, "run": {"name": "r"}, "engine": engine}
+    path.write_text(json.dumps(spec))
+
+
+def test_a_planned_engine_missing_from_the_image_is_bad_input_naming_both(tmp_path: Path) -> None:
+    engine = {"name": "unsloth", "reason": "spec.backend", "image": "registry.example/custom:1"}
+    _write_pinned_spec(tmp_path, engine, dict(BASE))
+    assert run_pod("/etc/training-hub/run.json", pod_env(tmp_path)) == exit_codes.INVALID_INPUT
+    message = termination(tmp_path)
+    assert message.startswith("InvalidInput: the operator planned engine unsloth")
+    assert "registry.example/custom:1" in message and "unsloth" in message.split("import")[1]
+
+
+def test_the_planned_engine_becomes_the_backend() -> None:
+    from training_hub.errors import InvalidInputError
+    from training_hub.pod.entrypoint import pin_planned_engine
+    from training_hub.pod.spec import PodRunSpec
+
+    spec = PodRunSpec.model_validate(
+        {"algorithm": "sft", "params": dict(BASE), "run": {"name": "r"}, "engine": {"name": "native"}}
+    )
+    assert pin_planned_engine(spec, {**BASE, "backend": "auto"})["backend"] == "native"
+    assert pin_planned_engine(spec.model_copy(update={"engine": None}), dict(BASE)) == BASE
+    with pytest.raises(InvalidInputError, match="plan was made for engine 'native'"):
+        pin_planned_engine(spec, {**BASE, "backend": "peft"})

@@ -377,3 +377,12 @@ def test_trainjob_refuses_a_trainer_older_than_v2_2_and_auto_falls_back() -> Non
     assert auto.launcher is not None and auto.launcher.name == "pytorchjob"
     assert "trainjob: the served TrainJob CRD has no spec.runtimePatches" in auto.message
     assert "could run too" not in auto.message
+
+
+@pytest.mark.parametrize("launcher", ["native", "pytorchjob", "trainjob"])
+def test_pods_tell_the_launcher_their_grace_period(launcher: str) -> None:
+    # The launcher in the pod waits the pod's grace (less a margin) before killing the ranks after SIGTERM.
+    for pod in expand(render_run(manifest(launcher)).objects):
+        grace = pod.manifest["spec"]["terminationGracePeriodSeconds"]
+        assert env_of(pod.container)["TRAINING_HUB_TERMINATION_GRACE_SECONDS"] == str(grace)
+        assert grace > 30

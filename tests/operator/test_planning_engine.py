@@ -65,3 +65,24 @@ def test_osft_auto_is_mini_trainer_and_lora_is_peft_in_the_default_image() -> No
 def test_an_explicit_backend_is_planned_as_given() -> None:
     spec = _spec("sft", {}).model_copy(update={"backend": "native"})
     assert planned_engine(spec).name == "native"
+
+
+def test_the_run_spec_pins_the_planned_engine_and_names_the_image() -> None:
+    from training_hub_operator.planning import pod_engine
+
+    spec = _spec("sft", {})
+    plan = _plan(spec)
+    engine = pod_engine(spec, plan, "registry.example/custom:1")
+    assert engine is not None
+    assert (engine.name, engine.image) == ("instructlab-training", "registry.example/custom:1")
+    assert engine.reason == plan.inputs["engineReason"]
+
+
+def test_a_cpu_run_pins_the_portable_backend() -> None:
+    from training_hub_operator.planning import pod_engine
+
+    spec = _spec("sft", {}, gpusPerNode=0, nodes=1)
+    plan = _plan(spec)
+    engine = pod_engine(spec, plan, "img")
+    assert engine is not None and engine.name == "native"
+    assert "CUDA" in engine.reason

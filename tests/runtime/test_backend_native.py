@@ -125,3 +125,61 @@ def test_sigterm_stops_the_whole_process_group(tmp_path: Path) -> None:
     while _alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(grandchild)
+
+
+def test_stop_grace_follows_the_pods_grace_period() -> None:
+    from training_hub.backends.launch import GRACE_SECONDS, stop_grace_seconds
+    from training_hub.errors import InvalidInputError
+
+    assert stop_grace_seconds({}) == GRACE_SECONDS
+    assert stop_grace_seconds({"TRAINING_HUB_TERMINATION_GRACE_SECONDS": "120"}) == 115.0
+    with pytest.raises(InvalidInputError, match="not a number"):
+        stop_grace_seconds({"TRAINING_HUB_TERMINATION_GRACE_SECONDS": "2m"})
+
+
+def test_sigterm_gives_torchrun_workers_the_pods_grace_not_30_seconds(tmp_path: Path) -> None:
+    # A torchrun worker whose "preemption checkpoint" outlasts the grace: it gets SIGTERM first, then the
+    # launcher and torchrun kill it when the pod's grace (9 s, less the 5 s margin) is over, not after
+    # torchrun's and the launcher's fixed 30 s.
+    worker = tmp_path / "worker.py"
+    worker.write_text(
+        textwrap.dedent(
+            f"""
+            import os, pathlib, signal, time
+            out = pathlib.Path({str(tmp_path)!r})
+            def on_term(*_):
+                (out / "term").write_text("x")
+                time.sleep(60)  # saving...
+                (out / "saved").write_text("x")
+            signal.signal(signal.SIGTERM, on_term)
+            (out / "shutdown_timeout").write_text(os.environ.get("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", ""))
+            print("ready", flush=True)
+            time.sleep(120)
+            """
+        )
+    )
+    driver = textwrap.dedent(
+        f"""
+        from training_hub.backends.launch import run_command
+        from training_hub.torchrun import torchrun_command
+        run_command(torchrun_command({{"nproc_per_node": 1}}, [{str(worker)!r}]))
+        """
+    )
+    env = {**os.environ, "TRAINING_HUB_TERMINATION_GRACE_SECONDS": "9", "OMP_NUM_THREADS": "1"}
+    env.pop("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", None)
+    proc = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    line = ""
+    while "ready" not in line:
+        line = proc.stdout.readline()
+        assert line, "driver ended early"
+    assert (tmp_path / "shutdown_timeout").read_text() == "4"
+    proc.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    try:
+        assert proc.wait(timeout=25) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - started < 25
+    assert (tmp_path / "term").exists() and not (tmp_path / "saved").exists()

@@ -19,6 +19,9 @@ from training_hub.pod.spec import (
     SCRATCH_MOUNT_PATH,
     SPEC_FILE_NAME,
     SPEC_MOUNT_DIR,
+    TERMINATION_GRACE_ENV,
+    TERMINATION_GRACE_SECONDS,
+    PlannedEngineSpec,
     PodRunSpec,
     RunIdentity,
 )
@@ -63,8 +66,13 @@ def pod_run_spec(
     namespace: str,
     uid: str | None,
     generation: int | None,
+    engine: PlannedEngineSpec | None = None,
 ) -> PodRunSpec:
-    """The ``run.json`` of a run: algorithm keywords with locations mapped into the pod."""
+    """The ``run.json`` of a run: algorithm keywords with locations mapped into the pod.
+
+    ``engine`` is the backend the plan was made for (the pod runs exactly it); see
+    :func:`training_hub_operator.planning.pod_engine`.
+    """
     params: dict[str, Any] = dict(hyperparameters)
     params.update(
         {
@@ -80,6 +88,7 @@ def pod_run_spec(
             "algorithm": spec.algorithm,
             "params": params,
             "run": RunIdentity(name=run_name, namespace=namespace, uid=uid, generation=generation),
+            "engine": engine,
         }
     )
 
@@ -216,6 +225,8 @@ def env(ctx: RenderContext) -> list[dict[str, Any]]:
         {"name": "TRAINING_HUB_RUN_NAME", "value": ctx.run_name},
         {"name": "TRAINING_HUB_RUN_NAMESPACE", "value": ctx.namespace},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
+        # the launcher in the pod waits this long (less a margin) before killing the ranks after SIGTERM
+        {"name": TERMINATION_GRACE_ENV, "value": str(TERMINATION_GRACE_SECONDS)},
     ]
     # Observability (docs/observability.md): rank 0 reports progress to this run and serves metrics.
     # TRAINING_HUB_RUN is "<namespace>/<name>": a value no host-name rewriting can mistake for a host.
@@ -306,7 +317,7 @@ def pod_spec(
         "volumes": volumes,
         "securityContext": pod_security,
         "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": 120,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
     }
     if restart_policy:
         spec["restartPolicy"] = restart_policy

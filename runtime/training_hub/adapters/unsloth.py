@@ -121,6 +121,68 @@ class UnslothCallbackAdapter(TrainerCallback):  # type: ignore[misc]
         self._fire("on_train_end", args, state)
 
 
+#: The engine callback protocol (``training_hub.engine.callbacks``).
+ENGINE_CALLBACK_METHODS = ("on_step", "on_checkpoint", "on_train_end")
+
+
+class EngineCallbackAdapter(TrainerCallback):  # type: ignore[misc]
+    """An engine callback (``on_step(metrics)``, ``on_checkpoint(path, kind)``, ``on_train_end(summary)``,
+    each optional) behind Hugging Face's callback interface, on the world's process zero as the engine
+    calls it. Hugging Face's ``CallbackHandler`` calls every event on every callback, so such an object
+    handed over as it is fails at the trainer's first event (``on_init_end``).
+    """
+
+    def __init__(self, callback: Any) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def _call(self, state: Any, method: str, *args: Any) -> None:
+        fn = getattr(self._callback, method, None)
+        if fn is None or not state.is_world_process_zero:
+            return
+        try:
+            fn(*args)
+        except Exception:
+            logger.exception("%s.%s raised an exception (ignored)", type(self._callback).__name__, method)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        if logs and "loss" in logs:
+            metrics = {"step": state.global_step, "epoch": state.epoch, **logs}
+            if "learning_rate" in metrics:
+                metrics["lr"] = metrics["learning_rate"]
+            self._call(state, "on_step", metrics)
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._call(state, "on_checkpoint", f"{args.output_dir}/checkpoint-{state.global_step}", "hf")
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        summary = {"step": state.global_step, "epoch": state.epoch, "output_dir": str(args.output_dir)}
+        self._call(state, "on_train_end", summary)
+
+
+def adapt_other_callbacks(callbacks: list[Any]) -> list[Any]:
+    """Callbacks that are not hub callbacks, for a Hugging Face trainer: ``TrainerCallback`` instances and
+    classes as given, engine callbacks wrapped in :class:`EngineCallbackAdapter`.
+
+    Raises:
+        InvalidInputError: For an object that is neither.
+    """
+    from training_hub.errors import InvalidInputError
+
+    out: list[Any] = []
+    for cb in callbacks:
+        if isinstance(cb, TrainerCallback) or (isinstance(cb, type) and issubclass(cb, TrainerCallback)):
+            out.append(cb)
+        elif any(callable(getattr(cb, m, None)) for m in ENGINE_CALLBACK_METHODS):
+            out.append(EngineCallbackAdapter(cb))
+        else:
+            raise InvalidInputError(
+                f"callback {cb!r} is not a TrainingHubCallback, a transformers TrainerCallback, nor an engine "
+                f"callback (none of {', '.join(ENGINE_CALLBACK_METHODS)})"
+            )
+    return out
+
+
 def adapt_hub_callbacks(
     callbacks: list[TrainingHubCallback], hub_control: TrainingHubControl | None = None
 ) -> list[UnslothCallbackAdapter]:

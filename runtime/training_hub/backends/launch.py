@@ -7,6 +7,12 @@ directory) and starts
 process group. Its output is forwarded line by line (and kept in ``launch_node<N>.log``); a non-zero exit is
 a :class:`TrainingProcessError` holding the log tail; Ctrl-C or SIGTERM terminate the whole group (then kill
 it after a grace period), so nothing is left hanging.
+
+The grace period follows the pod's: in a training pod (``TRAINING_HUB_TERMINATION_GRACE_SECONDS``, the
+pod's ``terminationGracePeriodSeconds``) the group gets that long less :data:`GRACE_MARGIN_SECONDS` (so the
+exit code and reason are written before the kubelet's SIGKILL), and torchrun's own wait before it kills
+its workers (``TORCH_ELASTIC_SHUTDOWN_TIMEOUT``, 30 s by default in torch) is set to the same, so a
+preemption checkpoint of several GB can finish. Elsewhere :data:`GRACE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -41,6 +47,30 @@ PARAMS_FILE = "training_hub_params_node{node_rank}.json"
 SUMMARY_FILE = "training_summary_node{node_rank}.json"
 TAIL_LINES = 40
 GRACE_SECONDS = 30.0
+#: Seconds kept back from the pod's grace period for writing the exit code and termination message.
+GRACE_MARGIN_SECONDS = 5.0
+#: torchrun's wait between SIGTERM and SIGKILL of its workers (``torch/distributed/launcher/api.py``).
+TORCHRUN_SHUTDOWN_ENV = "TORCH_ELASTIC_SHUTDOWN_TIMEOUT"
+
+
+def stop_grace_seconds(env: Mapping[str, str] | None = None) -> float:
+    """Seconds between SIGTERM and SIGKILL of the training processes: the pod's grace period less
+    :data:`GRACE_MARGIN_SECONDS` in a training pod, else :data:`GRACE_SECONDS`.
+
+    Raises:
+        InvalidInputError: When the pod's grace period is not a number.
+    """
+    from training_hub.errors import InvalidInputError
+    from training_hub.pod.spec import TERMINATION_GRACE_ENV
+
+    raw = (os.environ if env is None else env).get(TERMINATION_GRACE_ENV, "").strip()
+    if not raw:
+        return GRACE_SECONDS
+    try:
+        pod_grace = float(raw)
+    except ValueError:
+        raise InvalidInputError(f"{TERMINATION_GRACE_ENV}={raw!r} is not a number of seconds") from None
+    return max(1.0, pod_grace - GRACE_MARGIN_SECONDS)
 
 
 class TrainingProcessError(TrainingHubError):
@@ -134,7 +164,7 @@ def run_command(
     log_file: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     output: TextIO | None = None,
-    grace: float = GRACE_SECONDS,
+    grace: float | None = None,
 ) -> int:
     """Run ``argv`` in a new process group, forwarding its output; raise on failure.
 
@@ -143,7 +173,8 @@ def run_command(
         log_file: Also write the output here.
         env: Environment (default: this process's, with ``PYTHONUNBUFFERED=1``).
         output: Where to forward output (default: ``sys.stdout``).
-        grace: Seconds between SIGTERM and SIGKILL when stopping the group.
+        grace: Seconds between SIGTERM and SIGKILL when stopping the group (default:
+            :func:`stop_grace_seconds` of ``env``); torchrun in the group is given the same.
 
     Returns:
         0.
@@ -155,6 +186,9 @@ def run_command(
     """
     run_env = dict(os.environ if env is None else env)
     run_env.setdefault("PYTHONUNBUFFERED", "1")
+    if grace is None:
+        grace = stop_grace_seconds(run_env)
+    run_env.setdefault(TORCHRUN_SHUTDOWN_ENV, str(max(1, int(grace))))
     codes_dir = Path(log_file).parent / f".exit_codes_{Path(log_file).stem}" if log_file else None
     if codes_dir is not None:
         shutil.rmtree(codes_dir, ignore_errors=True)

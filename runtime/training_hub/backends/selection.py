@@ -72,6 +72,13 @@ def _translate(name: str) -> Callable[[dict[str, Any]], Any] | None:
     return None
 
 
+def missing_modules(name: str, installed: Callable[[str], bool] = module_importable) -> list[str]:
+    """The modules upstream engine ``name`` needs that are not importable (empty for other backends)."""
+    module = ENGINE_MODULES.get(name)
+    needed = [module, *ENGINE_NEEDS.get(name, ())] if module is not None else []
+    return [m for m in needed if not installed(m)]
+
+
 def hardware_blockers(name: str, hardware: Hardware, params: Mapping[str, Any]) -> list[str]:
     """Why ``name`` cannot run on ``hardware`` (empty when it can)."""
     out: list[str] = []
@@ -150,8 +157,7 @@ def select_backend(
         if cls.portable:
             continue
         module = ENGINE_MODULES.get(name)
-        needed = [module, *ENGINE_NEEDS.get(name, ())] if module is not None else []
-        missing = [m for m in needed if not installed(m)]
+        missing = missing_modules(name, installed)
         if missing:
             skipped.append(f"{name}: {name} is not installed ({', '.join(missing)})")
             continue

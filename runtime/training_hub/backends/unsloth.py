@@ -228,12 +228,14 @@ class UnslothLoRABackend(Backend):
 
 
 def hf_callbacks(callbacks: Callbacks) -> list[Any]:
-    """Hugging Face callbacks for TRL: hub callbacks adapted, others (``TrainerCallback``) as given."""
-    from training_hub.adapters.unsloth import adapt_hub_callbacks
+    """Hugging Face callbacks for TRL: hub callbacks and engine callbacks (``on_step`` protocol) adapted,
+    ``TrainerCallback`` objects as given (:func:`training_hub.adapters.unsloth.adapt_other_callbacks`)."""
+    from training_hub.adapters.unsloth import adapt_hub_callbacks, adapt_other_callbacks
     from training_hub.callbacks import split_callbacks
 
     hub, other = split_callbacks(callbacks)
-    return [*adapt_hub_callbacks(hub), *other] if hub else other
+    adapted = adapt_other_callbacks(other)
+    return [*adapt_hub_callbacks(hub), *adapted] if hub else adapted
 
 
 #: The metrics file every backend writes in ``ckpt_output_dir`` (the native engine's name and fields).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -28,10 +27,12 @@ from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext, barrier, broadcast_object
 from training_hub.engine.evaluation import setup_evaluation
 from training_hub.engine.hub_events import HubEvents, payload_callbacks
+from training_hub.engine.lora_merge import save_merged
 from training_hub.engine.model_setup import ModelBundle, build_model, load_tokenizer
 from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state
 from training_hub.engine.packed_attention import packed_kwargs, packed_rows
 from training_hub.engine.peak_memory import peak_memory_bytes
+from training_hub.engine.token_loss import summed_token_loss
 from training_hub.errors import InvalidInputError, TrainingHubError
 from training_hub.observability.auto import runtime_callbacks, worker_endpoint
 from training_hub.observability.console import StepPrinter
@@ -262,10 +263,8 @@ class Trainer:
             if bundle.lora:
                 bundle.unwrapped.save_pretrained(str(tmp))
                 if kind == "final" and self.p.get("merge_adapter"):
-                    merged = copy.deepcopy(bundle.unwrapped).merge_and_unload()
-                    merged.save_pretrained(str(tmp / "merged"))
+                    save_merged(bundle.unwrapped, tmp / "merged")
                     bundle.tokenizer.save_pretrained(str(tmp / "merged"))
-                    del merged
             else:
                 if bundle.osft_modules and sd is not None:
                     from training_hub.engine.osft import osft_hf_state_dict
@@ -382,7 +381,6 @@ class Trainer:
         """Train and return the summary."""
         import torch
         import torch.distributed as dist
-        from torch.nn import functional as F  # noqa: N812
 
         p, ctx, cfg = self.p, self.ctx, self.cfg
         start_time = time.time()
@@ -519,13 +517,7 @@ class Trainer:
                                 use_cache=False,
                                 **packed_kwargs(batch["position_ids"]),
                             )
-                        logits = out.logits.float()
-                        ce = F.cross_entropy(
-                            logits.view(-1, logits.size(-1)),
-                            batch["targets"].view(-1),
-                            ignore_index=-100,
-                            reduction="sum",
-                        )
+                        ce = summed_token_loss(out.logits, batch["targets"])
                         (ce * (ctx.world_size / denom)).backward()
                     local_loss += ce.detach().to(torch.float64)
                 for mod in bundle.osft_modules.values():
@@ -635,8 +627,7 @@ class Trainer:
                 tmp = ckpt.begin(final_dir)
                 ckpt.link_or_copy_tree(src, tmp)
                 if bundle.lora and p.get("merge_adapter"):
-                    merged = copy.deepcopy(bundle.unwrapped).merge_and_unload()
-                    merged.save_pretrained(str(tmp / "merged"))
+                    save_merged(bundle.unwrapped, tmp / "merged")
                     tokenizer.save_pretrained(str(tmp / "merged"))
                 ckpt.commit(final_dir)
                 barrier(ctx)

@@ -205,6 +205,45 @@ def stage_object_store_locations(params: dict[str, Any], scratch: Path) -> None:
             params[key] = str(stage_in(value, scratch / sub, _log))
 
 
+def pin_planned_engine(spec: PodRunSpec, params: dict[str, Any]) -> dict[str, Any]:
+    """Make the pod run the engine the operator planned (``spec.engine``): ``params['backend']`` is set to it.
+
+    The plan's GPU count was sized for that engine's memory behaviour, so ``auto`` must not resolve to a
+    different one in this image.
+
+    Args:
+        spec: The run spec.
+        params: The algorithm's keywords.
+
+    Returns:
+        The keywords with ``backend`` set to the planned engine (unchanged when the spec names none).
+
+    Raises:
+        InvalidInputError: When this image cannot import the planned engine, or the spec's ``backend``
+            contradicts it.
+    """
+    planned = spec.engine
+    if planned is None:
+        return params
+    given = params.get("backend")
+    if given not in (None, "auto", planned.name):
+        raise InvalidInputError(
+            f"the run spec asks for backend {given!r} but the plan was made for engine {planned.name!r}"
+        )
+    from training_hub.backends.selection import missing_modules
+
+    missing = missing_modules(planned.name)
+    if missing:
+        image = planned.image or "(the pod's image)"
+        why = f" ({planned.reason})" if planned.reason else ""
+        raise InvalidInputError(
+            f"the operator planned engine {planned.name}{why}, but image {image} cannot import "
+            f"{', '.join(missing)}: use an image with {planned.name} installed (spec.runtime.image) or set "
+            "spec.backend to a backend the image has"
+        )
+    return {**params, "backend": planned.name}
+
+
 def algorithm_function(name: str) -> Callable[..., Any]:
     """The public API function of an algorithm (``training_hub.sft`` ...)."""
     import training_hub
@@ -286,7 +325,10 @@ def run_pod(spec_path: str = SPEC_PATH, env: Mapping[str, str] | None = None) ->
             f"{':' + str(rdzv['master_port']) if rdzv.get('master_port') else ''}{where}"
         )
         fn = algorithm_function(spec.algorithm)
-        with localized_params(spec.params, environ) as params:
+        pinned = pin_planned_engine(spec, spec.params)
+        if spec.engine is not None:
+            _log(f"engine {spec.engine.name} (planned: {spec.engine.reason or 'spec.backend'})")
+        with localized_params(pinned, environ) as params:
             fn(**with_jit_checkpoint(spec.algorithm, params), **rdzv)
     except KeyboardInterrupt:
         reason = "Terminated: interrupted"

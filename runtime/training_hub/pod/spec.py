@@ -14,13 +14,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from training_hub.storage.uri import PVC_MOUNT_ROOT
 
-__all__ = ["PVC_MOUNT_ROOT", "SCRATCH_DIR_ENV", "SCRATCH_MOUNT_PATH", "PodRunSpec", "RunIdentity"]
+__all__ = [
+    "PVC_MOUNT_ROOT",
+    "SCRATCH_DIR_ENV",
+    "SCRATCH_MOUNT_PATH",
+    "PlannedEngineSpec",
+    "PodRunSpec",
+    "RunIdentity",
+]
 
 SPEC_MOUNT_DIR = "/etc/training-hub"
 SPEC_FILE_NAME = "run.json"
 SPEC_PATH = f"{SPEC_MOUNT_DIR}/{SPEC_FILE_NAME}"
 #: The container command of every training pod (the runtime image's entrypoint).
 POD_COMMAND: list[str] = ["training-hub", "run-pod", "--spec", SPEC_PATH]
+#: The training pod's ``terminationGracePeriodSeconds``: time from SIGTERM (preemption, deletion) to the
+#: kubelet's SIGKILL, for the ranks to finish a preemption checkpoint.
+TERMINATION_GRACE_SECONDS = 120
+#: Env var telling the pod that grace period (the launcher's SIGTERM-to-SIGKILL wait is derived from it).
+TERMINATION_GRACE_ENV = "TRAINING_HUB_TERMINATION_GRACE_SECONDS"
 #: Env var naming the pod's scratch volume (an emptyDir), where ``s3://`` locations are staged.
 SCRATCH_DIR_ENV = "TRAINING_HUB_SCRATCH_DIR"
 #: Where the operator mounts that volume.
@@ -38,6 +50,22 @@ class RunIdentity(BaseModel):
     generation: int | None = None
 
 
+class PlannedEngineSpec(BaseModel):
+    """The backend the operator planned the run's memory for, which the pod must run.
+
+    Attributes:
+        name: Backend name (``native``, ``instructlab-training``...), never ``auto``.
+        reason: Why the planner chose it (``spec.backend``, or what ``auto`` resolved to and why).
+        image: The pod's image, as rendered, so a pod whose image lacks the engine can name both.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    reason: str = ""
+    image: str = ""
+
+
 class PodRunSpec(BaseModel):
     """Everything a training pod needs to call the algorithm, except the rendezvous.
 
@@ -47,6 +75,9 @@ class PodRunSpec(BaseModel):
             :func:`training_hub.params.param_model` minus the distributed ones), with locations already
             mapped to paths inside the pod.
         run: The TrainingRun this pod serves.
+        engine: The backend the plan was made for; the pod runs it (and fails with a bad-input code when
+            its image cannot), so ``auto`` never resolves differently in a custom image. None: the pod
+            resolves ``params['backend']`` itself (no plan named an engine).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -56,3 +87,4 @@ class PodRunSpec(BaseModel):
     algorithm: str
     params: dict[str, Any]
     run: RunIdentity
+    engine: PlannedEngineSpec | None = None
