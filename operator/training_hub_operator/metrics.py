@@ -32,7 +32,7 @@ for _phase in PHASES:
 def set_phases(phases: dict[str, str]) -> None:
     """Set the runs-by-phase gauge from ``{namespace/name: phase}``."""
     counts = dict.fromkeys(PHASES, 0)
-    for phase in phases.values():
+    for phase in list(phases.values()):  # the runner thread may add a run meanwhile
         counts[phase] = counts.get(phase, 0) + 1
     for phase, n in counts.items():
         RUNS_BY_PHASE.labels(phase=phase).set(n)
