@@ -285,100 +285,52 @@ class LocalKubelet:
             self._patch(pod.name, self._terminated_status(pod, 127, "ContainerCannotRun", str(exc), _now()))
             return
         self.running[pod.name] = proc
-        container = pod.container
         self._patch(
             pod.name,
-            {
-                "phase": "Running",
-                "hostIP": "127.0.0.1",
-                "podIP": "127.0.0.1",
-                "startTime": proc.started_at,
-                "conditions": [
-                    {"type": "Initialized", "status": "True", "lastTransitionTime": _now()},
-                    {"type": "Ready", "status": "True", "lastTransitionTime": _now()},
-                    {"type": "ContainersReady", "status": "True", "lastTransitionTime": _now()},
-                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": _now()},
+            _pod_status(
+                pod,
+                "Running",
+                [
+                    _condition("Initialized", True),
+                    _condition("Ready", True),
+                    _condition("ContainersReady", True),
+                    _condition("PodScheduled", True),
                 ],
-                "containerStatuses": [
-                    {
-                        "name": container.get("name", "main"),
-                        "image": container.get("image", "local"),
-                        "imageID": "",
-                        "ready": True,
-                        "restartCount": 0,
-                        "started": True,
-                        "state": {"running": {"startedAt": proc.started_at}},
-                    }
-                ],
-            },
+                {"running": {"startedAt": proc.started_at}},
+                ready=True,
+                startTime=proc.started_at,
+            ),
         )
 
     def _waiting_status(self, pod: LocalPod, reason: str, message: str) -> dict[str, Any]:
-        container = pod.container
-        return {
-            "phase": "Pending",
-            "hostIP": "127.0.0.1",
-            "podIP": "127.0.0.1",
-            "conditions": [
-                {"type": "Initialized", "status": "True", "lastTransitionTime": _now()},
-                {
-                    "type": "Ready",
-                    "status": "False",
-                    "reason": "ContainersNotReady",
-                    "message": f"containers with unready status: [{container.get('name', 'main')}]",
-                    "lastTransitionTime": _now(),
-                },
-            ],
-            "containerStatuses": [
-                {
-                    "name": container.get("name", "main"),
-                    "image": container.get("image", "local"),
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "started": False,
-                    "state": {"waiting": {"reason": reason, "message": message}},
-                }
-            ],
-        }
+        name = pod.container.get("name", "main")
+        unready = f"containers with unready status: [{name}]"
+        return _pod_status(
+            pod,
+            "Pending",
+            [_condition("Initialized", True), _condition("Ready", False, "ContainersNotReady", unready)],
+            {"waiting": {"reason": reason, "message": message}},
+        )
 
     def _terminated_status(
         self, pod: LocalPod, code: int, reason: str, message: str, started: str
     ) -> dict[str, Any]:
-        container = pod.container
-        return {
-            "phase": "Succeeded" if code == 0 else "Failed",
-            "hostIP": "127.0.0.1",
-            "podIP": "127.0.0.1",
-            "conditions": [
-                {"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": _now()},
-                {
-                    "type": "ContainersReady",
-                    "status": "False",
-                    "reason": "PodCompleted",
-                    "lastTransitionTime": _now(),
-                },
-            ],
-            "containerStatuses": [
-                {
-                    "name": container.get("name", "main"),
-                    "image": container.get("image", "local"),
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "started": False,
-                    "state": {
-                        "terminated": {
-                            "exitCode": code,
-                            "reason": reason,
-                            "message": message,
-                            "startedAt": started,
-                            "finishedAt": _now(),
-                        }
-                    },
-                }
-            ],
+        terminated = {
+            "exitCode": code,
+            "reason": reason,
+            "message": message,
+            "startedAt": started,
+            "finishedAt": _now(),
         }
+        return _pod_status(
+            pod,
+            "Succeeded" if code == 0 else "Failed",
+            [
+                _condition("Ready", False, "PodCompleted"),
+                _condition("ContainersReady", False, "PodCompleted"),
+            ],
+            {"terminated": terminated},
+        )
 
     def _report_exit(self, proc: PodProcess, code: int) -> None:
         if code < 0:  # killed by a signal: a container runtime reports 128 + signal
@@ -399,3 +351,45 @@ class LocalKubelet:
                 return True
             time.sleep(interval)
         return predicate()
+
+
+def _condition(kind: str, status: bool, reason: str = "", message: str = "") -> dict[str, Any]:
+    """One pod condition as the kubelet reports it."""
+    condition: dict[str, Any] = {"type": kind, "status": "True" if status else "False"}
+    if reason:
+        condition["reason"] = reason
+    if message:
+        condition["message"] = message
+    condition["lastTransitionTime"] = _now()
+    return condition
+
+
+def _pod_status(
+    pod: LocalPod,
+    phase: str,
+    conditions: list[dict[str, Any]],
+    state: dict[str, Any],
+    *,
+    ready: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A pod status with its one container in ``state`` (shape of kubelet 1.20's ``v1.PodStatus``)."""
+    container = pod.container
+    return {
+        "phase": phase,
+        "hostIP": "127.0.0.1",
+        "podIP": "127.0.0.1",
+        **extra,
+        "conditions": conditions,
+        "containerStatuses": [
+            {
+                "name": container.get("name", "main"),
+                "image": container.get("image", "local"),
+                "imageID": "",
+                "ready": ready,
+                "restartCount": 0,
+                "started": ready,
+                "state": state,
+            }
+        ],
+    }
