@@ -85,16 +85,22 @@ if stalled ~= nil and stalled.status == "True" then
   return hs
 end
 
-if phase == "Failed" then
-  hs.status = "Degraded"
-  hs.message = message_of(find_condition(conditions, "Failed"), "Training failed")
+-- Phases that map to one health each: {health, condition whose message is shown, fallback message}.
+local by_phase = {
+  Failed = {"Degraded", "Failed", "Training failed"},
+  Succeeded = {"Healthy", "Succeeded", "Training succeeded"},
+  Suspended = {"Suspended", "Running", "The TrainingRun is suspended"},
+  Queued = {"Progressing", "Queued", "Waiting for admission"},
+}
+
+local function phase_health(entry)
+  hs.status = entry[1]
+  hs.message = message_of(find_condition(conditions, entry[2]), entry[3])
   return hs
 end
 
-if phase == "Succeeded" then
-  hs.status = "Healthy"
-  hs.message = message_of(find_condition(conditions, "Succeeded"), "Training succeeded")
-  return hs
+if phase == "Failed" or phase == "Succeeded" then
+  return phase_health(by_phase[phase])
 end
 
 if obj.spec ~= nil and obj.spec.dryRun == true and planned ~= nil and planned.status == "True" then
@@ -103,16 +109,8 @@ if obj.spec ~= nil and obj.spec.dryRun == true and planned ~= nil and planned.st
   return hs
 end
 
-if phase == "Suspended" then
-  hs.status = "Suspended"
-  hs.message = message_of(find_condition(conditions, "Running"), "The TrainingRun is suspended")
-  return hs
-end
-
-if phase == "Queued" then
-  hs.status = "Progressing"
-  hs.message = message_of(find_condition(conditions, "Queued"), "Waiting for admission")
-  return hs
+if phase == "Suspended" or phase == "Queued" then
+  return phase_health(by_phase[phase])
 end
 
 if phase == "Running" then
