@@ -50,40 +50,47 @@ def _invalid(path: str, value: str, rule: str) -> str:
     return f'{path}: Invalid value: "{_show(value)}": {rule}'
 
 
+def _name_rule(value: str, limit: int, pattern: re.Pattern[str], rule: str) -> str | None:
+    """The rule ``value`` breaks: longer than ``limit`` or not matching ``pattern`` (None when valid)."""
+    if len(value) > limit:
+        return f"must be no more than {limit} characters"
+    return None if pattern.match(value) else rule
+
+
+# (length limit, pattern, message) per name rule, messages as apimachinery 0.20's validation returns them.
+_SUBDOMAIN_RULE = (
+    DNS1123_SUBDOMAIN_MAX,
+    DNS1123_SUBDOMAIN,
+    "a DNS-1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
+    "start and end with an alphanumeric character",
+)
+_LABEL_RULE = (
+    DNS1123_LABEL_MAX,
+    DNS1123_LABEL,
+    "a DNS-1123 label must consist of lower case alphanumeric characters or '-', and must start and "
+    "end with an alphanumeric character",
+)
+_DNS1035_RULE = (
+    DNS1123_LABEL_MAX,
+    DNS1035_LABEL,
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character",
+)
+
+
 def dns1123_subdomain(value: str) -> str | None:
     """The rule a name breaks as a DNS-1123 subdomain (None when valid)."""
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        return f"must be no more than {DNS1123_SUBDOMAIN_MAX} characters"
-    if not DNS1123_SUBDOMAIN.match(value):
-        return (
-            "a DNS-1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
-            "start and end with an alphanumeric character"
-        )
-    return None
+    return _name_rule(value, *_SUBDOMAIN_RULE)
 
 
 def dns1123_label(value: str) -> str | None:
     """The rule a name breaks as a DNS-1123 label (None when valid)."""
-    if len(value) > DNS1123_LABEL_MAX:
-        return f"must be no more than {DNS1123_LABEL_MAX} characters"
-    if not DNS1123_LABEL.match(value):
-        return (
-            "a DNS-1123 label must consist of lower case alphanumeric characters or '-', and must start and "
-            "end with an alphanumeric character"
-        )
-    return None
+    return _name_rule(value, *_LABEL_RULE)
 
 
 def dns1035_label(value: str) -> str | None:
     """The rule a name breaks as a DNS-1035 label (Service names; None when valid)."""
-    if len(value) > DNS1123_LABEL_MAX:
-        return f"must be no more than {DNS1123_LABEL_MAX} characters"
-    if not DNS1035_LABEL.match(value):
-        return (
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-            "alphabetic character, and end with an alphanumeric character"
-        )
-    return None
+    return _name_rule(value, *_DNS1035_RULE)
 
 
 def qualified_name(value: str) -> str | None:
