@@ -48,9 +48,21 @@ class _MetricsEndpoint:
         host: Address to bind (``0.0.0.0`` in a pod).
         namespace: Label value ``namespace``.
         run: Label value ``run``.
+        algorithm: For ``traininghub_training_info``.
     """
 
-    def __init__(self, port: int, host: str, *, namespace: str, run: str) -> None:
+    #: The ``role`` label of ``traininghub_training_info``.
+    role = "worker"
+
+    def __init__(
+        self,
+        port: int = DEFAULT_PORT,
+        host: str = "0.0.0.0",
+        *,
+        namespace: str = "",
+        run: str = "",
+        algorithm: str = "",
+    ) -> None:
         from prometheus_client import CollectorRegistry
 
         self.requested_port = port
@@ -59,6 +71,7 @@ class _MetricsEndpoint:
         self.registry = CollectorRegistry(auto_describe=True)
         self.labels = {"namespace": namespace, "run": run}
         self._server: Any = None
+        self.info = self._info(algorithm, self.role)
 
     def _info(self, algorithm: str, role: str) -> Any:
         """Register ``traininghub_training_info`` (always 1) with this process's labels."""
@@ -106,17 +119,7 @@ class WorkerMetricsExporter(_MetricsEndpoint):
     misleading zeros (the training series come from rank 0 alone).
     """
 
-    def __init__(
-        self,
-        port: int = DEFAULT_PORT,
-        host: str = "0.0.0.0",
-        *,
-        namespace: str = "",
-        run: str = "",
-        algorithm: str = "",
-    ) -> None:
-        super().__init__(port, host, namespace=namespace, run=run)
-        self._info(algorithm, "worker")
+    role = "worker"
 
 
 class MetricsExporter(_MetricsEndpoint):
@@ -131,6 +134,8 @@ class MetricsExporter(_MetricsEndpoint):
         clock: Wall clock.
     """
 
+    role = "rank0"
+
     def __init__(
         self,
         port: int = DEFAULT_PORT,
@@ -143,7 +148,7 @@ class MetricsExporter(_MetricsEndpoint):
     ) -> None:
         from prometheus_client import Counter, Gauge
 
-        super().__init__(port, host, namespace=namespace, run=run)
+        super().__init__(port, host, namespace=namespace, run=run, algorithm=algorithm)
         self.clock = clock
         names = list(self.labels)
         r = self.registry
@@ -175,7 +180,6 @@ class MetricsExporter(_MetricsEndpoint):
             [*names, "kind"],
             registry=r,
         )
-        self.info = self._info(algorithm, "rank0")
         self.tracker = ProgressTracker()
         self._samples_seen = 0
 
