@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from training_hub.errors import InvalidInputError
 
@@ -255,24 +256,13 @@ def _draw(curves: list[LossCurve], target: Path, dpi: int, show: bool) -> None:
     try:
         for curve in curves:
             axes.plot(curve.steps, curve.losses, label=curve.label, color=curve.color, linewidth=1.5)
-            if curve.ema:
-                axes.plot(
-                    curve.steps,
-                    curve.ema,
-                    label=f"{curve.label} (EMA)",
-                    color=curve.color,
-                    linestyle="--",
-                    alpha=0.7,
-                )
-            if curve.eval_losses:
-                axes.plot(
-                    curve.eval_steps,
-                    curve.eval_losses,
-                    label=f"{curve.label} (eval)",
-                    color=curve.color,
-                    linestyle=":",
-                    marker="o",
-                )
+            extra_lines: list[tuple[list[float], list[float], str, dict[str, Any]]] = [
+                (curve.steps, curve.ema, "EMA", {"linestyle": "--", "alpha": 0.7}),
+                (curve.eval_steps, curve.eval_losses, "eval", {"linestyle": ":", "marker": "o"}),
+            ]
+            for xs, ys, what, style in extra_lines:
+                if ys:
+                    axes.plot(xs, ys, label=f"{curve.label} ({what})", color=curve.color, **style)
         keys = sorted({c.key for c in curves if c.key})
         axes.set_xlabel("step")
         axes.set_ylabel(", ".join(keys) or "loss")
