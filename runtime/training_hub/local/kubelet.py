@@ -25,11 +25,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from training_hub.local.background import BackgroundLoop
 from training_hub.local.executor import LocalExecutor, PodProcess
 from training_hub.local.images import ImageStore
 from training_hub.local.nodes import NodeHeartbeat, NodeSpec
@@ -62,7 +62,7 @@ def local_pod_from_api(obj: dict[str, Any]) -> LocalPod:
     return pod
 
 
-class LocalKubelet:
+class LocalKubelet(BackgroundLoop):
     """Runs the pods of a namespace that the API server holds, as local processes.
 
     Args:
@@ -88,6 +88,7 @@ class LocalKubelet:
         nodes: list[NodeSpec] | None = None,
         images: list[str] | None = None,
     ) -> None:
+        super().__init__()
         from kubernetes import client
 
         self.api = client.CoreV1Api(api_client)
@@ -104,23 +105,18 @@ class LocalKubelet:
         self.heartbeat = NodeHeartbeat(api_client, nodes) if nodes else None
         self.config_errors: dict[str, str] = {}
         self.images = ImageStore.of(images) if images is not None else None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------------ lifecycle
     def start(self) -> LocalKubelet:
         """Register the nodes (if any), then serve in a background thread until :meth:`stop`."""
         if self.heartbeat is not None:
             self.heartbeat.start()
-        self._thread = threading.Thread(target=self._loop, name="local-kubelet", daemon=True)
-        self._thread.start()
+        self._start_loop("local-kubelet")
         return self
 
     def stop(self) -> None:
         """Stop serving and terminate every pod still running."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._stop_loop(timeout=30)
         for proc in list(self.running.values()):
             proc.terminate(grace=5)
         self.running.clear()

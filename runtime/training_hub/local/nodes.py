@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+from training_hub.local.background import BackgroundLoop
 
 #: Extended resource the NVIDIA device plugin advertises.
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -157,7 +158,7 @@ def _conditions() -> list[dict[str, str]]:
     return conds
 
 
-class NodeHeartbeat:
+class NodeHeartbeat(BackgroundLoop):
     """Registers nodes and keeps them alive (Lease renewals, periodic status) until :meth:`stop`.
 
     Args:
@@ -167,6 +168,7 @@ class NodeHeartbeat:
     """
 
     def __init__(self, api_client: Any, nodes: list[NodeSpec], *, delete_on_stop: bool = True) -> None:
+        super().__init__()
         from kubernetes import client
 
         self.core = client.CoreV1Api(api_client)
@@ -174,8 +176,6 @@ class NodeHeartbeat:
         self.nodes = list(nodes)
         self.delete_on_stop = delete_on_stop
         self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def names(self) -> set[str]:
@@ -200,15 +200,12 @@ class NodeHeartbeat:
     def start(self) -> NodeHeartbeat:
         """Register the nodes, then heartbeat them from a background thread."""
         self.register()
-        self._thread = threading.Thread(target=self._loop, name="node-heartbeat", daemon=True)
-        self._thread.start()
+        self._start_loop("node-heartbeat")
         return self
 
     def stop(self) -> None:
         """Stop heartbeating; delete the nodes when ``delete_on_stop``."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
+        self._stop_loop(timeout=15)
         if self.delete_on_stop:
             for node in self.nodes:
                 with contextlib.suppress(Exception):
