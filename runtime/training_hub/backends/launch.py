@@ -35,8 +35,10 @@ from typing import Any, TextIO
 from training_hub.errors import TrainingHubError
 from training_hub.pod.exit_codes import (
     ENV_EXIT_CODE_DIR,
+    FAILED,
     INFRASTRUCTURE,
     INVALID_INPUT,
+    TERMINATED,
     recorded_exit_code,
 )
 from training_hub.torchrun import torchrun_command
@@ -88,8 +90,8 @@ class TrainingProcessError(TrainingHubError):
         self.launcher_returncode = returncode  # what torchrun itself returned (returncode: the ranks' code)
         self.log_tail = log_tail
         self.log_file = log_file
-        # The pod entrypoint's exit codes travel through unchanged (3: bad input, 4: infrastructure).
-        self.exit_code = returncode if returncode in (3, 4) else 1
+        # The pod entrypoint's exit codes travel through unchanged (bad input, infrastructure).
+        self.exit_code = returncode if returncode in (INVALID_INPUT, INFRASTRUCTURE) else FAILED
 
 
 class _Terminated(BaseException):
@@ -232,7 +234,7 @@ def run_command(
     except _Terminated:
         logger.warning("SIGTERM received: stopping the training processes")
         _stop_group(process, grace)
-        raise SystemExit(128 + signal.SIGTERM) from None
+        raise SystemExit(TERMINATED) from None
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)

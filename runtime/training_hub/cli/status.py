@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from training_hub.contracts.kinds import TRAININGRUN
 from training_hub.errors import TrainingHubError
 from training_hub.timefmt import format_duration, parse_time
-
-GROUP, VERSION, PLURAL = "traininghub.io", "v1alpha1", "trainingruns"
 
 
 def add_arguments(parser: argparse.ArgumentParser, **_options: Any) -> None:
@@ -225,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     ns = args.namespace or _default_namespace(args.kubeconfig)
-    base = f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}"
+    base = TRAININGRUN.path(ns)
     now = time.time()
     try:
         if not args.name:

@@ -12,10 +12,12 @@ import os
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
+from training_hub.contracts import pod_env
+
 #: Env var with the directory that stands for ``/`` of the pod (local execution only).
-MOUNT_ROOT_ENV = "TRAINING_HUB_MOUNT_ROOT"
+MOUNT_ROOT_ENV = pod_env.MOUNT_ROOT
 #: Env var overriding where the one-line termination reason is written.
-TERMINATION_LOG_ENV = "TRAINING_HUB_TERMINATION_LOG"
+TERMINATION_LOG_ENV = pod_env.TERMINATION_LOG
 #: Kubernetes' default ``terminationMessagePath``.
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 #: Kubernetes keeps at most this many bytes of a termination message.

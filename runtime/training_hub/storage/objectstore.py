@@ -18,7 +18,7 @@ import os
 import uuid
 from typing import Any
 
-from training_hub.errors import InfrastructureError, TrainingHubError
+from training_hub.errors import InfrastructureError, InvalidInputError, TrainingHubError
 
 #: Environment variables naming an S3 endpoint override, in order of precedence (botocore's names first).
 ENDPOINT_ENVS: tuple[str, ...] = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_S3_ENDPOINT")
@@ -52,7 +52,9 @@ class StorageError(TrainingHubError):
         self.detail = detail
         hint = STORAGE_REASONS.get(reason, "")
         super().__init__(f"{reason}: {uri}: {detail}" + (f" ({hint})" if hint else ""))
-        self.exit_code = InfrastructureError.exit_code if reason == "StorageUnavailable" else 3
+        self.exit_code = (
+            InfrastructureError.exit_code if reason == "StorageUnavailable" else InvalidInputError.exit_code
+        )
 
 
 def endpoint_url(env: dict[str, str] | None = None) -> str | None:

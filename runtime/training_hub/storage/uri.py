@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from training_hub.contracts import pod_env
 from training_hub.engine.checkpoint import FINAL_MODEL_SUBDIR
 
 #: Where a ``pvc://claim/path`` location is mounted inside a pod: ``/mnt/pvc/<claim>``.
@@ -167,7 +168,7 @@ def join(uri: str, *parts: str) -> str:
 
 #: Env var ``<local dir>=<uri>``: a local output directory the pod mirrors to an object store (set by the
 #: pod entrypoint for an ``s3://`` output, so progress and status name the bucket, not the scratch volume).
-MIRROR_ENV = "TRAINING_HUB_OUTPUT_MIRROR"
+MIRROR_ENV = pod_env.OUTPUT_MIRROR
 
 
 def mirrored_uri(path: str, env: Mapping[str, str]) -> str | None:
