@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import PurePosixPath
 
 from training_hub.contracts import pod_env
+from training_hub.storage.uri import has_scheme
 
 #: Env var with the directory that stands for ``/`` of the pod (local execution only).
 MOUNT_ROOT_ENV = pod_env.MOUNT_ROOT
@@ -46,7 +47,7 @@ def in_pod(path: str, env: Mapping[str, str] | None = None) -> str:
         ``path`` itself in a real pod; ``<mount root>/<path>`` in local execution.
     """
     root = mount_root(env)
-    if not root or "://" in path or not path.startswith("/"):
+    if not root or has_scheme(path) or not path.startswith("/"):
         return path
     return str(PurePosixPath(root) / PurePosixPath(path).relative_to("/"))
 

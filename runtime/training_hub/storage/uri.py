@@ -156,6 +156,23 @@ def user_location(path: str) -> str:
     return path
 
 
+def has_scheme(value: str) -> bool:
+    """Whether ``value`` is written as a URI (``<scheme>://...``: any fsspec location, ``tiny://``...)."""
+    return "://" in value
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> ``("s3", "bucket/prefix")``.
+
+    Raises:
+        ValueError: If ``uri`` has no scheme or no path.
+    """
+    protocol, sep, path = uri.partition("://")
+    if not sep or not protocol or not path.strip("/"):
+        raise ValueError(f"expected '<scheme>://bucket/prefix', got {uri!r}")
+    return protocol, path.rstrip("/")
+
+
 def join(uri: str, *parts: str) -> str:
     """``join("s3://b/run", "hf_format/final")`` -> ``s3://b/run/hf_format/final`` (any location)."""
     out = uri.rstrip("/")
