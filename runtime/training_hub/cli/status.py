@@ -19,6 +19,7 @@ from typing import Any
 
 from training_hub.contracts.kinds import TRAININGRUN
 from training_hub.errors import TrainingHubError
+from training_hub.pod import exit_codes
 from training_hub.timefmt import format_duration, parse_time
 
 
@@ -216,13 +217,13 @@ def run(args: argparse.Namespace) -> int:
         )
     except KubeApiError as exc:
         print(f"training-hub status: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     if conn is None:
         print(
             "training-hub status: error: no cluster credentials: set KUBECONFIG or pass --kubeconfig",
             file=sys.stderr,
         )
-        return 2
+        return exit_codes.USAGE
     ns = args.namespace or _default_namespace(args.kubeconfig)
     base = TRAININGRUN.path(ns)
     now = time.time()
@@ -250,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"training-hub status: error: TrainingRun {ns}/{args.name} not found", file=sys.stderr)
             return 1
         print(f"training-hub status: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
     try:
         curve = loss_curve(run_obj, args.metrics_dir)
@@ -262,5 +263,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"loss plot: {write_png(curve, args.name, args.png)}")
     except (TrainingHubError, FileNotFoundError) as exc:
         print(f"training-hub status: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     return 0

@@ -30,6 +30,8 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[3]
 SOURCES = ("runtime", "operator")
+#: Modules whose functions return exit codes.
+COMMANDS = ("runtime/training_hub/cli/",)
 
 #: Home modules: the one place each literal is defined.
 HOMES: dict[str, str] = {
@@ -105,11 +107,12 @@ def _ints(node: ast.AST) -> list[int]:
     return [i.value for i in items if isinstance(i, ast.Constant) and type(i.value) is int]
 
 
-def stray_literals(source: str) -> Iterator[tuple[str, str]]:
+def stray_literals(source: str, command: bool = False) -> Iterator[tuple[str, str]]:
     """``(contract, literal)`` for every contract literal in a Python source.
 
     Args:
         source: The module's text.
+        command: Whether the module is a command (``cli/``): what its functions return is an exit code.
     """
     tree = ast.parse(source)
     docs = _docstrings(tree)
@@ -133,6 +136,10 @@ def stray_literals(source: str) -> Iterator[tuple[str, str]]:
                 for value in _ints(node.value):
                     if value in _EXIT_CODES:
                         yield "exit", f"exit code {value}"
+        elif isinstance(node, ast.Return) and command and node.value is not None:
+            for value in _ints(node.value):
+                if value in _EXIT_CODES:
+                    yield "exit", f"exit code {value}"
         elif isinstance(node, ast.Call) and node.args:
             func = node.func
             name = (
@@ -157,7 +164,8 @@ def _found() -> dict[tuple[str, str], str]:
             rel = path.relative_to(REPO).as_posix()
             if rel in homes:
                 continue
-            for contract, literal in stray_literals(path.read_text(encoding="utf-8")):
+            command = rel.startswith(COMMANDS)
+            for contract, literal in stray_literals(path.read_text(encoding="utf-8"), command):
                 out[(rel, literal)] = contract
     return out
 
@@ -174,8 +182,12 @@ if proc.returncode == 143:
     raise SystemExit(2)
 code = 4
 ok = exit_code == 0
+def main():
+    return 3
 '''
     found = list(stray_literals(source))
+    assert ("exit", "exit code 3") in list(stray_literals("def main():\n    return 3\n", command=True))
+    assert not list(stray_literals("def size():\n    return 3\n"))
     assert found.count(("api", "traininghub.io")) == 2
     assert ("env", "PET_NNODES") in found
     assert {lit for c, lit in found if c == "exit"} == {
