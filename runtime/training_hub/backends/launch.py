@@ -21,6 +21,7 @@ import collections
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -62,16 +63,13 @@ def stop_grace_seconds(env: Mapping[str, str] | None = None) -> float:
     Raises:
         InvalidInputError: When the pod's grace period is not a number.
     """
-    from training_hub.errors import InvalidInputError
-    from training_hub.pod.spec import TERMINATION_GRACE_ENV
+    from training_hub.contracts import pod_env
 
-    raw = (os.environ if env is None else env).get(TERMINATION_GRACE_ENV, "").strip()
-    if not raw:
+    if not (os.environ if env is None else env).get(pod_env.TERMINATION_GRACE_SECONDS, "").strip():
         return GRACE_SECONDS
-    try:
-        pod_grace = float(raw)
-    except ValueError:
-        raise InvalidInputError(f"{TERMINATION_GRACE_ENV}={raw!r} is not a number of seconds") from None
+    pod_grace = pod_env.read_number(
+        pod_env.TERMINATION_GRACE_SECONDS, GRACE_SECONDS, -math.inf, env, "a number of seconds"
+    )
     return max(1.0, pod_grace - GRACE_MARGIN_SECONDS)
 
 

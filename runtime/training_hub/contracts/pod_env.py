@@ -9,6 +9,10 @@ reads (``TRAINING_HUB_LOG_EVERY``, ``TRAINING_HUB_HEALTH_CHECKS``...) stay with 
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Mapping
+
 # Set by the operator on every training container (``launchers/common.py``).
 #: ``<namespace>/<name>`` of the TrainingRun: a training process in a pod reports to it.
 RUN = "TRAINING_HUB_RUN"
@@ -74,3 +78,36 @@ RESERVED_PREFIXES: tuple[str, ...] = ("PET_", "MASTER_", "TORCHELASTIC_")
 def is_reserved(name: str) -> bool:
     """Whether an environment variable name belongs to the launch (rendezvous and rank)."""
     return name in RESERVED_NAMES or name.startswith(RESERVED_PREFIXES)
+
+
+def read_number(
+    name: str,
+    default: float,
+    minimum: float = 0.0,
+    env: Mapping[str, str] | None = None,
+    what: str = "a number",
+) -> float:
+    """A number from the environment: ``default`` when unset or empty.
+
+    Args:
+        name: The variable.
+        default: Its value when unset.
+        minimum: The smallest value accepted.
+        env: Environment to read (default: ``os.environ``).
+        what: What the number is, for messages (``a number of seconds``).
+
+    Raises:
+        InvalidInputError: When the value is not a finite number of at least ``minimum``.
+    """
+    from training_hub.errors import InvalidInputError
+
+    raw = (os.environ if env is None else env).get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInputError(f"{name}={raw!r} is not {what}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise InvalidInputError(f"{name}={raw!r} must be {what} >= {minimum:g}")
+    return value

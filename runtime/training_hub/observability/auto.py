@@ -35,18 +35,9 @@ OFF = ("0", "off", "false", "no", "none")
 
 
 def _interval(env: Mapping[str, str]) -> float:
-    raw = env.get(ENV_PROGRESS_INTERVAL, "").strip()
-    if not raw:
-        from training_hub.observability.reporter import DEFAULT_INTERVAL
+    from training_hub.observability.reporter import DEFAULT_INTERVAL
 
-        return DEFAULT_INTERVAL
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInputError(f"{ENV_PROGRESS_INTERVAL}={raw!r} is not a number of seconds") from None
-    if value < 0:
-        raise InvalidInputError(f"{ENV_PROGRESS_INTERVAL}={raw!r} must be >= 0")
-    return value
+    return pod_env.read_number(ENV_PROGRESS_INTERVAL, DEFAULT_INTERVAL, env=env, what="a number of seconds")
 
 
 def metrics_port(env: Mapping[str, str]) -> int | None:
