@@ -13,8 +13,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-_NO_INPUT = object()
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -25,19 +23,16 @@ class Problem:
         location: The location written out (``spec.runtime.env[2].name``); the root's name when empty.
         message: What is wrong, in words (pydantic's message, cleaned up).
         kind: pydantic's error type (``missing``, ``extra_forbidden``, ``string_pattern_mismatch``...).
-        input: The value given (:data:`_NO_INPUT` when pydantic reports none).
+        input: The value given (None when pydantic reports none).
+        has_input: Whether pydantic reports the value given.
     """
 
     loc: tuple[Any, ...]
     location: str
     message: str
     kind: str
-    input: Any = _NO_INPUT
-
-    @property
-    def has_input(self) -> bool:
-        """Whether the value given is known."""
-        return self.input is not _NO_INPUT
+    input: Any = None
+    has_input: bool = False
 
 
 def location(loc: tuple[Any, ...], prefix: str = "", root: str = "") -> str:
@@ -78,7 +73,7 @@ def problems(
             pattern = str((err.get("ctx") or {}).get("pattern", ""))
             meaning = (pattern_help or {}).get(pattern, "of the expected form: " + pattern)
             msg = f"{err.get('input')!r} is not {meaning}"
-        out.append(Problem(loc, location(loc, prefix, root), msg, kind, err.get("input", _NO_INPUT)))
+        out.append(Problem(loc, location(loc, prefix, root), msg, kind, err.get("input"), "input" in err))
     return out
 
 
