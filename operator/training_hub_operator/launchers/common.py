@@ -44,7 +44,7 @@ SHM_VOLUME = "dshm"
 #: The emptyDir where ``s3://`` locations are staged and an ``s3://`` output is trained into.
 SCRATCH_VOLUME = "scratch"
 #: Keys of the ``spec.storage.secretRef`` Secret (the standard AWS variable names); the last is optional.
-STORAGE_SECRET_KEYS: tuple[str, ...] = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+STORAGE_SECRET_KEYS = pod_env.STORAGE_SECRET_KEYS
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 #: Name of the training container's Prometheus port (the chart's PodMonitor selects it).
@@ -185,13 +185,13 @@ def storage_env(ctx: RenderContext) -> list[dict[str, Any]]:
     if storage.secret_ref is not None:
         for key in STORAGE_SECRET_KEYS:
             ref: dict[str, Any] = {"name": storage.secret_ref.name, "key": key}
-            if key == "AWS_SESSION_TOKEN":
+            if key == pod_env.AWS_SESSION_TOKEN:
                 ref["optional"] = True
             out.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
     if storage.endpoint:
-        out.append({"name": "AWS_ENDPOINT_URL_S3", "value": storage.endpoint})
+        out.append({"name": pod_env.AWS_ENDPOINT_URL_S3, "value": storage.endpoint})
     if storage.region:
-        out.append({"name": "AWS_DEFAULT_REGION", "value": storage.region})
+        out.append({"name": pod_env.AWS_DEFAULT_REGION, "value": storage.region})
     return out
 
 
@@ -225,7 +225,7 @@ def env(ctx: RenderContext) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [
         {"name": pod_env.RUN_NAME, "value": ctx.run_name},
         {"name": pod_env.RUN_NAMESPACE, "value": ctx.namespace},
-        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        {"name": pod_env.PYTHONUNBUFFERED, "value": "1"},
         # the launcher in the pod waits this long (less a margin) before killing the ranks after SIGTERM
         {"name": TERMINATION_GRACE_ENV, "value": str(TERMINATION_GRACE_SECONDS)},
     ]
@@ -243,7 +243,7 @@ def env(ctx: RenderContext) -> list[dict[str, Any]]:
             {"name": pod_env.PROGRESS_INTERVAL, "value": f"{ctx.settings.runtime_progress_interval:g}"}
         )
     if ctx.plan.gpus_per_node == 0:
-        out.append({"name": "OMP_NUM_THREADS", "value": "1"})
+        out.append({"name": pod_env.OMP_NUM_THREADS, "value": "1"})
     if rt.hf_token_secret_ref is not None:
         ref = rt.hf_token_secret_ref
         out.append(

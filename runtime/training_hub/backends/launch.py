@@ -33,6 +33,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from training_hub.contracts import pod_env
 from training_hub.errors import TrainingHubError
 from training_hub.pod.exit_codes import (
     ENV_EXIT_CODE_DIR,
@@ -63,8 +64,6 @@ def stop_grace_seconds(env: Mapping[str, str] | None = None) -> float:
     Raises:
         InvalidInputError: When the pod's grace period is not a number.
     """
-    from training_hub.contracts import pod_env
-
     if not (os.environ if env is None else env).get(pod_env.TERMINATION_GRACE_SECONDS, "").strip():
         return GRACE_SECONDS
     pod_grace = pod_env.read_number(
@@ -185,7 +184,7 @@ def run_command(
             is re-raised as ``SystemExit(143)``).
     """
     run_env = dict(os.environ if env is None else env)
-    run_env.setdefault("PYTHONUNBUFFERED", "1")
+    run_env.setdefault(pod_env.PYTHONUNBUFFERED, "1")
     if grace is None:
         grace = stop_grace_seconds(run_env)
     run_env.setdefault(TORCHRUN_SHUTDOWN_ENV, str(max(1, int(grace))))

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from training_hub.contracts import pod_env
 from training_hub.contracts.kinds import TRAININGRUN
 from training_hub.errors import TrainingHubError
 from training_hub.pod import exit_codes
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser, **_options: Any) -> None:
 
 
 def _default_namespace(kubeconfig: str | None) -> str:
-    path = kubeconfig or (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
+    path = kubeconfig or (os.environ.get(pod_env.KUBECONFIG) or "").split(os.pathsep)[0]
     if path and os.path.isfile(path):
         import yaml
 

@@ -28,7 +28,25 @@ METRICS_PORT = "TRAINING_HUB_METRICS_PORT"
 #: A Hugging Face token (from ``spec.runtime.hfTokenSecretRef``).
 HF_TOKEN = "HF_TOKEN"
 #: Kubeconfig for the progress reporter outside a pod (local execution), before ``KUBECONFIG``.
-KUBECONFIG = "TRAINING_HUB_KUBECONFIG"
+HUB_KUBECONFIG = "TRAINING_HUB_KUBECONFIG"
+#: kubectl's own kubeconfig variable (a path list).
+KUBECONFIG = "KUBECONFIG"
+#: Python and OpenMP settings of the training container (unbuffered logs; one thread per CPU rank).
+PYTHONUNBUFFERED = "PYTHONUNBUFFERED"
+OMP_NUM_THREADS = "OMP_NUM_THREADS"
+
+# The object store's credentials and endpoint (from ``spec.storage``), read by botocore/s3fs in the pod.
+AWS_ACCESS_KEY_ID = "AWS_ACCESS_KEY_ID"
+AWS_SECRET_ACCESS_KEY = "AWS_SECRET_ACCESS_KEY"
+AWS_SESSION_TOKEN = "AWS_SESSION_TOKEN"
+AWS_DEFAULT_REGION = "AWS_DEFAULT_REGION"
+AWS_ENDPOINT_URL_S3 = "AWS_ENDPOINT_URL_S3"
+AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+AWS_S3_ENDPOINT = "AWS_S3_ENDPOINT"
+#: Keys of ``spec.storage.secretRef`` exposed as variables of the same name (the token is optional).
+STORAGE_SECRET_KEYS: tuple[str, ...] = (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)
+#: Where an S3-compatible endpoint override is looked for, first match wins.
+S3_ENDPOINT_ENVS: tuple[str, ...] = (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_S3_ENDPOINT)
 
 # Set by the pod entrypoint, the pod spec or the local executor for the training process.
 #: Where the local executor materialises a pod's volumes (paths in the spec are below it).

@@ -46,7 +46,7 @@ _HOST_ENV_DROPPED = frozenset(
         "ROLE_RANK",
         "ROLE_WORLD_SIZE",
         "GROUP_WORLD_SIZE",
-        "KUBECONFIG",
+        pod_env.KUBECONFIG,
         MOUNT_ROOT_ENV,
         TERMINATION_LOG_ENV,
     }
@@ -352,8 +352,8 @@ class LocalExecutor:
         self.network.add_pods([pod])
         container = pod.container
         fs = self.volumes.materialize(pod, container)
-        pod_env = resolve_env(pod, container, self.configmaps, self.secrets)
-        mapped = self.network.map_env(pod_env)
+        resolved = resolve_env(pod, container, self.configmaps, self.secrets)
+        mapped = self.network.map_env(resolved)
         termination = fs / str(container.get("terminationMessagePath") or DEFAULT_TERMINATION_LOG).lstrip("/")
         if termination.is_symlink():
             termination.unlink()
@@ -365,7 +365,7 @@ class LocalExecutor:
                 MOUNT_ROOT_ENV: str(fs),
                 TERMINATION_LOG_ENV: str(termination),
                 "HOSTNAME": pod.hostname,
-                "PYTHONUNBUFFERED": "1",
+                pod_env.PYTHONUNBUFFERED: "1",
             }
         )
         argv = [expand_refs(a, env) for a in (container.get("command") or []) + (container.get("args") or [])]

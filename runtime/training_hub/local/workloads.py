@@ -205,7 +205,7 @@ def pods_of_pytorchjob(obj: dict[str, Any]) -> list[LocalPod]:
                 },
             )
             env = [
-                {"name": "PYTHONUNBUFFERED", "value": "0"},
+                {"name": pod_env.PYTHONUNBUFFERED, "value": "0"},
                 {"name": pod_env.MASTER_PORT, "value": str(port)},
                 {"name": pod_env.PET_MASTER_PORT, "value": str(port)},
                 {"name": pod_env.MASTER_ADDR, "value": master_addr},

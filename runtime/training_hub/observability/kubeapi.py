@@ -76,7 +76,7 @@ class KubeConnection:
                 token_file=str(token_file),
                 ca_file=str(ca) if ca.exists() else None,
             )
-        path = e.get(pod_env.KUBECONFIG) or (e.get("KUBECONFIG") or "").split(os.pathsep)[0]
+        path = e.get(pod_env.HUB_KUBECONFIG) or (e.get(pod_env.KUBECONFIG) or "").split(os.pathsep)[0]
         if path and Path(path).is_file():
             return cls.from_kubeconfig(path)
         return None

@@ -18,11 +18,12 @@ import os
 import uuid
 from typing import Any
 
+from training_hub.contracts import pod_env
 from training_hub.errors import InfrastructureError, InvalidInputError, TrainingHubError
 from training_hub.storage.uri import split_uri
 
 #: Environment variables naming an S3 endpoint override, in order of precedence (botocore's names first).
-ENDPOINT_ENVS: tuple[str, ...] = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_S3_ENDPOINT")
+ENDPOINT_ENVS = pod_env.S3_ENDPOINT_ENVS
 
 #: Reasons of :class:`StorageError`, with what the user should check.
 STORAGE_REASONS: dict[str, str] = {
