@@ -156,9 +156,15 @@ def user_location(path: str) -> str:
     return path
 
 
+def scheme(value: str) -> str:
+    """The scheme of a URI (``s3``, ``tiny``, ``gs``...), empty for a path or a hub id."""
+    head, sep, _ = value.partition("://")
+    return head if sep else ""
+
+
 def has_scheme(value: str) -> bool:
     """Whether ``value`` is written as a URI (``<scheme>://...``: any fsspec location, ``tiny://``...)."""
-    return "://" in value
+    return bool(scheme(value))
 
 
 def split_uri(uri: str) -> tuple[str, str]:
