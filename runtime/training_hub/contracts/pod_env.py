@@ -1,10 +1,11 @@
 """The pod environment: every environment variable name a training process reads that someone else sets.
 
-Three writers: the operator's launchers (the run's identity and observability settings), the pod
-entrypoint and the local executor (mounts, scratch, exit codes, mirrors), and torchrun (the rendezvous
-and rank contract of ``torch.distributed.run``: ``PET_*`` are its command-line options as environment
-variables, the rest is what it sets for each worker). Knobs that only a user sets and only one module
-reads (``TRAINING_HUB_LOG_EVERY``, ``TRAINING_HUB_HEALTH_CHECKS``...) stay with their reader.
+Three writers: the operator's launchers (the run's identity and observability settings, the object
+store's credentials), the pod entrypoint and the local executor (mounts, scratch, exit codes, mirrors), and
+torchrun (the rendezvous and rank contract of ``torch.distributed.run``: ``PET_*`` are its command-line
+options as environment variables, the rest is what it sets for each worker). Knobs that only a user sets
+and only one module reads (``TRAINING_HUB_LOG_EVERY``, ``TRAINING_HUB_HEALTH_CHECKS``...) stay with their
+reader; :func:`read_number` reads any numeric one.
 """
 
 from __future__ import annotations
