@@ -19,64 +19,20 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-
-@dataclass(frozen=True)
-class ResourceKind:
-    """A Kubernetes resource type.
-
-    Attributes:
-        api_version: ``v1``, ``kubeflow.org/v1``...
-        kind: ``ConfigMap``, ``PyTorchJob``...
-        plural: The resource name in URLs (``configmaps``, ``pytorchjobs``).
-        namespaced: Whether objects live in a namespace.
-    """
-
-    api_version: str
-    kind: str
-    plural: str
-    namespaced: bool = True
-
-    @property
-    def group(self) -> str:
-        return self.api_version.split("/")[0] if "/" in self.api_version else ""
-
-    @property
-    def version(self) -> str:
-        return self.api_version.split("/")[-1]
-
-    @property
-    def crd_name(self) -> str | None:
-        """``<plural>.<group>`` for kinds from a group (candidates for a CRD), None for core kinds."""
-        return f"{self.plural}.{self.group}" if self.group else None
-
-    def path(
-        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        """The REST path of a collection or object."""
-        base = f"/apis/{self.api_version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{name}"
-        if subresource:
-            base += f"/{subresource}"
-        return base
-
-
-CONFIGMAP = ResourceKind("v1", "ConfigMap", "configmaps")
-EVENT = ResourceKind("v1", "Event", "events")
-POD = ResourceKind("v1", "Pod", "pods")
-SERVICE = ResourceKind("v1", "Service", "services")
-JOB = ResourceKind("batch/v1", "Job", "jobs")
-CRD = ResourceKind(
-    "apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
+# The kinds are value types of the library's contracts; re-exported here for the API client's callers.
+from training_hub.contracts.kinds import (  # noqa: F401
+    CONFIGMAP,
+    CRD,
+    EVENT,
+    JOB,
+    POD,
+    SERVICE,
+    ResourceKind,
 )
 
 

@@ -9,6 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from training_hub.contracts.kinds import API_VERSION, KIND
 from training_hub_operator.api.constants import LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY
 
 #: Longest workload name: pods and services are ``<name>-worker-<n>`` and must stay DNS-1035 labels (63).
@@ -74,8 +75,8 @@ def owner_reference(run: dict[str, object]) -> dict[str, object]:
     meta = run["metadata"]
     assert isinstance(meta, dict)
     return {
-        "apiVersion": run.get("apiVersion", "traininghub.io/v1alpha1"),
-        "kind": run.get("kind", "TrainingRun"),
+        "apiVersion": run.get("apiVersion", API_VERSION),
+        "kind": run.get("kind", KIND),
         "name": meta["name"],
         "uid": meta["uid"],
         "controller": True,

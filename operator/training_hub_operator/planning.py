@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from training_hub.contracts.kinds import JOB
 from training_hub.errors import InvalidInputError
 from training_hub.estimator import (
     ESTIMATOR_VERSION,
@@ -495,8 +496,8 @@ def planning_job(
     if rt.tolerations:
         pod["tolerations"] = [dict(t) for t in rt.tolerations]
     return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
+        "apiVersion": JOB.api_version,
+        "kind": JOB.kind,
         "metadata": {"name": name, "namespace": namespace, "labels": labels, "ownerReferences": [owner]},
         "spec": {
             "backoffLimit": 1,

@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from training_hub.contracts.kinds import ResourceKind
 from training_hub_operator.api import conditions as cond
-from training_hub_operator.kube import ResourceKind, dropped_fields
+from training_hub_operator.kube import dropped_fields
 
 REASON_WARNING = "APIServerWarning"
 REASON_PRUNED = "WorkloadFieldsPruned"

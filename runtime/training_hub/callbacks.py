@@ -148,9 +148,10 @@ def merge_default_callbacks(
     """
     from training_hub.adapters.serialize import normalize_hub_callbacks
     from training_hub.jit_checkpoint import JITCheckpointCallback, RemoteCheckpointSyncCallback
+    from training_hub.storage.uri import has_scheme
 
     user = normalize_hub_callbacks(user_callbacks)
-    if checkpoint_storage not in (None, "", "pvc") and "://" not in str(checkpoint_storage):
+    if checkpoint_storage not in (None, "", "pvc") and not has_scheme(str(checkpoint_storage)):
         raise ValueError(
             "checkpoint_storage must be None, 'pvc', or a remote URI such as 's3://bucket/prefix'; "
             f"got {checkpoint_storage!r}"

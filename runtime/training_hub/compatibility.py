@@ -10,6 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from training_hub.observability.trackers.settings import TRACKER_FIELDS
+from training_hub.torchrun import TORCHRUN_KEYS
+
 #: The upstream release this package is a drop-in for.
 UPSTREAM_VERSION = "0.11.2"
 
@@ -62,6 +65,8 @@ UPSTREAM_EXPORTS: tuple[str, ...] = tuple(
 )
 
 #: Upstream's keywords of each training function, in its order (checked against the sdist by tests/compat).
+#: ``*TORCHRUN_KEYS`` and ``*TRACKER_FIELDS`` stand where upstream lists those keywords in the same order
+#: (osft spells ``master_port`` before ``master_addr``, so it keeps its own list).
 UPSTREAM_KEYWORDS: dict[str, tuple[str, ...]] = {
     "sft": tuple(
         [
@@ -86,20 +91,8 @@ UPSTREAM_KEYWORDS: dict[str, tuple[str, ...]] = {
             "beta2",
             "eps",
             "weight_decay",
-            "nproc_per_node",
-            "nnodes",
-            "node_rank",
-            "rdzv_id",
-            "rdzv_endpoint",
-            "master_addr",
-            "master_port",
-            "wandb_project",
-            "wandb_entity",
-            "wandb_run_name",
-            "tensorboard_log_dir",
-            "mlflow_tracking_uri",
-            "mlflow_experiment_name",
-            "mlflow_run_name",
+            *TORCHRUN_KEYS,
+            *TRACKER_FIELDS,
             "callbacks",
             "enable_jit_checkpoint",
             "checkpoint_storage",
@@ -142,13 +135,7 @@ UPSTREAM_KEYWORDS: dict[str, tuple[str, ...]] = {
             "rdzv_endpoint",
             "master_port",
             "master_addr",
-            "wandb_project",
-            "wandb_entity",
-            "wandb_run_name",
-            "tensorboard_log_dir",
-            "mlflow_tracking_uri",
-            "mlflow_experiment_name",
-            "mlflow_run_name",
+            *TRACKER_FIELDS,
             "trust_remote_code",
             "callbacks",
             "enable_jit_checkpoint",
@@ -187,25 +174,13 @@ UPSTREAM_KEYWORDS: dict[str, tuple[str, ...]] = {
             "eval_steps",
             "logging_steps",
             "save_total_limit",
-            "wandb_project",
-            "wandb_entity",
-            "wandb_run_name",
-            "tensorboard_log_dir",
-            "mlflow_tracking_uri",
-            "mlflow_experiment_name",
-            "mlflow_run_name",
+            *TRACKER_FIELDS,
             "dataset_type",
             "field_messages",
             "field_instruction",
             "field_input",
             "field_output",
-            "nproc_per_node",
-            "nnodes",
-            "node_rank",
-            "rdzv_id",
-            "rdzv_endpoint",
-            "master_addr",
-            "master_port",
+            *TORCHRUN_KEYS,
             "enable_model_splitting",
             "finetune_vision_layers",
             "finetune_language_layers",

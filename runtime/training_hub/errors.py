@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from training_hub.pod import exit_codes
+
 
 class TrainingHubError(Exception):
     """Base class of every error training_hub raises on purpose."""
 
     #: Process exit code used by the pod entrypoint for this kind of error.
-    exit_code: int = 1
+    exit_code: int = exit_codes.FAILED
 
 
 class InvalidInputError(TrainingHubError, ValueError):
     """Bad input a retry cannot fix: invalid parameters, malformed data, missing model. Do not retry."""
 
-    exit_code = 3
+    exit_code = exit_codes.INVALID_INPUT
 
 
 class DataFormatError(InvalidInputError):
@@ -27,4 +29,4 @@ class BackendUnavailableError(InvalidInputError):
 class InfrastructureError(TrainingHubError):
     """A failure of the environment (rendezvous, network, storage): retrying may succeed."""
 
-    exit_code = 4
+    exit_code = exit_codes.INFRASTRUCTURE

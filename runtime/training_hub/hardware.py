@@ -16,6 +16,8 @@ import importlib.util
 import os
 from dataclasses import dataclass
 
+from training_hub.contracts import pod_env
+
 #: Compute capability of common data-center GPUs (by the product keys of ``estimator.planner``).
 PRODUCT_CAPABILITY: dict[str, tuple[int, int]] = {
     "T4": (7, 5),
@@ -107,7 +109,7 @@ def probe_hardware(local_rank: int | None = None, select_device: bool = True) ->
 
     if not torch.cuda.is_available():
         return Hardware(cuda=False)
-    rank = int(os.environ.get("LOCAL_RANK", "0")) if local_rank is None else local_rank
+    rank = int(os.environ.get(pod_env.LOCAL_RANK, "0")) if local_rank is None else local_rank
     count = int(torch.cuda.device_count())
     index = rank if rank < count else 0
     if select_device:

@@ -28,11 +28,12 @@ from types import FrameType
 from typing import Any
 
 from training_hub.callbacks import TrainingHubCallback, TrainingHubContext
+from training_hub.contracts import pod_env
 
 log = logging.getLogger("training_hub")
 
 #: Upstream's environment variable naming the mirror of :class:`RemoteCheckpointSyncCallback`.
-UPLOAD_URI_ENV = "TRAINING_HUB_CHECKPOINT_UPLOAD_URI"
+UPLOAD_URI_ENV = pod_env.CHECKPOINT_UPLOAD_URI
 
 
 class JITCheckpointCallback(TrainingHubCallback):

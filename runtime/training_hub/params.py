@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from training_hub.storage.uri import split_uri
+
 ALGORITHMS: tuple[str, ...] = ("sft", "osft", "lora_sft", "embedding_sft", "dpo")
 #: The algorithms the native engine trains (``embedding_sft`` runs on sentence-transformers).
 ENGINE_ALGORITHMS: tuple[str, ...] = ("sft", "osft", "lora_sft", "dpo")
@@ -329,8 +331,10 @@ class DataLocations(_Strict):
     def _storage_uri(cls, value: str | None) -> str | None:
         if value in (None, "", "pvc"):
             return None
-        if "://" not in str(value) or not str(value).partition("://")[2].strip("/"):
-            raise ValueError(f"must be 'pvc' or a URI such as 's3://bucket/prefix', got {value!r}")
+        try:
+            split_uri(str(value))
+        except ValueError:
+            raise ValueError(f"must be 'pvc' or a URI such as 's3://bucket/prefix', got {value!r}") from None
         return value
 
 

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from training_hub.contracts import pod_env
 from training_hub.errors import InvalidInputError
 
 #: The keys :func:`get_torchrun_params` reads from ``args``.
@@ -205,7 +206,7 @@ def needs_launch(params: Mapping[str, Any]) -> bool:
 def inside_torchrun(env: Mapping[str, str] | None = None) -> bool:
     """Whether this process was started by torchrun (or another launcher setting ``LOCAL_RANK``)."""
     environ = os.environ if env is None else env
-    return "TORCHELASTIC_RUN_ID" in environ or "LOCAL_RANK" in environ
+    return pod_env.TORCHELASTIC_RUN_ID in environ or pod_env.LOCAL_RANK in environ
 
 
 def torchrun_command(

@@ -1,16 +1,20 @@
-"""Names of the TrainingRun API: group, version, kind, labels and annotations the operator owns."""
+"""Names of the TrainingRun API: labels and annotations the operator owns (group, version and kind come from
+:mod:`training_hub.contracts.kinds`)."""
 
 from __future__ import annotations
 
-GROUP = "traininghub.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "TrainingRun"
-PLURAL = "trainingruns"
-SINGULAR = "trainingrun"
-SHORT_NAMES = ["tr"]
-CATEGORIES = ["training-hub"]
-CRD_NAME = f"{PLURAL}.{GROUP}"
+from training_hub.contracts import pod_env
+from training_hub.contracts.kinds import (  # noqa: F401  (the API's names, defined once in the library)
+    API_VERSION,
+    CATEGORIES,
+    CRD_NAME,
+    GROUP,
+    KIND,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+)
 
 #: Label on every child object: the name of the TrainingRun it belongs to.
 LABEL_RUN = f"{GROUP}/run"
@@ -32,12 +36,6 @@ KOPF_PREFIX = GROUP
 FINALIZER = f"{GROUP}/finalizer"
 
 #: Environment variable names the launch owns; a user setting one of them is refused.
-RESERVED_ENV_NAMES: frozenset[str] = frozenset(
-    {"WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK", "GROUP_RANK"}
-)
-RESERVED_ENV_PREFIXES: tuple[str, ...] = ("PET_", "MASTER_", "TORCHELASTIC_")
-
-
-def is_reserved_env(name: str) -> bool:
-    """Whether an environment variable name belongs to the launch (rendezvous and rank)."""
-    return name in RESERVED_ENV_NAMES or name.startswith(RESERVED_ENV_PREFIXES)
+RESERVED_ENV_NAMES = pod_env.RESERVED_NAMES
+RESERVED_ENV_PREFIXES = pod_env.RESERVED_PREFIXES
+is_reserved_env = pod_env.is_reserved

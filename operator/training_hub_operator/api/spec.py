@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
+from training_hub.contracts import pod_env
+from training_hub.contracts.wire import WireModel
 from training_hub.storage.uri import (
     DATA_KINDS,
     MODEL_KINDS,
@@ -38,14 +39,6 @@ QUANTITY_PATTERN = r"^([0-9]+(\.[0-9]+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
-
-
-class WireModel(BaseModel):
-    """Base of every API model: camelCase on the wire, unknown fields refused."""
-
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, validate_assignment=False
-    )
 
 
 def _location(uri: str, kinds: tuple[LocationKind, ...]) -> str:
@@ -440,7 +433,7 @@ class TrainingRunSpec(WireModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"runtime.env sets {', '.join(dup)} more than once")
-        if self.runtime.hf_token_secret_ref is not None and "HF_TOKEN" in names:
+        if self.runtime.hf_token_secret_ref is not None and pod_env.HF_TOKEN in names:
             raise ValueError("runtime.env sets HF_TOKEN and runtime.hfTokenSecretRef is set: keep one")
         return self
 

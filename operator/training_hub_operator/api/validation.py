@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from training_hub.contracts.errors import validation_lines
 from training_hub.params import HYPERPARAMETER_MODELS
 from training_hub_operator.api import spec as _spec
 from training_hub_operator.api.spec import TrainingRunSpec
@@ -45,36 +46,9 @@ class SpecError(ValueError):
         super().__init__("; ".join(errors))
 
 
-def _loc(prefix: str, loc: tuple[Any, ...]) -> str:
-    parts = [prefix] if prefix else []
-    for p in loc:
-        if isinstance(p, int):
-            if parts:
-                parts[-1] = f"{parts[-1]}[{p}]"
-            else:
-                parts.append(f"[{p}]")
-        else:
-            parts.append(str(p))
-    return ".".join(parts)
-
-
 def format_validation_error(exc: ValidationError, prefix: str = "spec") -> list[str]:
     """Turn a pydantic error into one line per problem, naming the field path."""
-    lines: list[str] = []
-    for err in exc.errors(include_url=False):
-        loc = _loc(prefix, tuple(err.get("loc", ())))
-        msg = err.get("msg", "invalid")
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        if err.get("type") == "extra_forbidden":
-            msg = "unknown field"
-        elif err.get("type") == "missing":
-            msg = "required field is missing"
-        elif err.get("type") == "string_pattern_mismatch":
-            pattern = (err.get("ctx") or {}).get("pattern", "")
-            msg = f"{err.get('input')!r} is not {_PATTERN_HELP.get(pattern, 'of the expected form: ' + pattern)}"
-        lines.append(f"{loc}: {msg}" if loc and loc != prefix else msg)
-    return lines
+    return validation_lines(exc, prefix, pattern_help=_PATTERN_HELP)
 
 
 def validate_spec(spec: dict[str, Any]) -> ValidatedSpec:

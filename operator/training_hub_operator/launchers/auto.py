@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from training_hub_operator.kube import ResourceKind
+from training_hub.contracts.kinds import ResourceKind
 from training_hub_operator.launchers import LAUNCHER_MODULES, available_launchers, get_launcher
 from training_hub_operator.launchers.base import Launcher
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from training_hub.contracts.kinds import ResourceKind
 from training_hub.pod.spec import PodRunSpec
 from training_hub_operator.api.spec import TrainingRunSpec
 from training_hub_operator.api.status import Plan
-from training_hub_operator.kube import ResourceKind
 from training_hub_operator.naming import ChildNames
 from training_hub_operator.settings import OperatorSettings
 

@@ -12,6 +12,8 @@ import copy
 import json
 from typing import Any, ClassVar
 
+from training_hub.contracts import pod_env
+from training_hub.contracts.kinds import CONFIGMAP, ResourceKind
 from training_hub.pod.spec import (
     POD_COMMAND,
     PVC_MOUNT_ROOT,
@@ -34,7 +36,6 @@ from training_hub_operator.api.constants import (
     is_reserved_env,
 )
 from training_hub_operator.api.spec import TrainingRunSpec, pvc_claims, uses_object_store
-from training_hub_operator.kube import CONFIGMAP, ResourceKind
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
 from training_hub_operator.naming import ChildNames, bounded_name
 
@@ -43,7 +44,7 @@ SHM_VOLUME = "dshm"
 #: The emptyDir where ``s3://`` locations are staged and an ``s3://`` output is trained into.
 SCRATCH_VOLUME = "scratch"
 #: Keys of the ``spec.storage.secretRef`` Secret (the standard AWS variable names); the last is optional.
-STORAGE_SECRET_KEYS: tuple[str, ...] = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+STORAGE_SECRET_KEYS = pod_env.STORAGE_SECRET_KEYS
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 #: Name of the training container's Prometheus port (the chart's PodMonitor selects it).
@@ -184,13 +185,13 @@ def storage_env(ctx: RenderContext) -> list[dict[str, Any]]:
     if storage.secret_ref is not None:
         for key in STORAGE_SECRET_KEYS:
             ref: dict[str, Any] = {"name": storage.secret_ref.name, "key": key}
-            if key == "AWS_SESSION_TOKEN":
+            if key == pod_env.AWS_SESSION_TOKEN:
                 ref["optional"] = True
             out.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
     if storage.endpoint:
-        out.append({"name": "AWS_ENDPOINT_URL_S3", "value": storage.endpoint})
+        out.append({"name": pod_env.AWS_ENDPOINT_URL_S3, "value": storage.endpoint})
     if storage.region:
-        out.append({"name": "AWS_DEFAULT_REGION", "value": storage.region})
+        out.append({"name": pod_env.AWS_DEFAULT_REGION, "value": storage.region})
     return out
 
 
@@ -222,30 +223,32 @@ def env(ctx: RenderContext) -> list[dict[str, Any]]:
     """
     rt = ctx.spec.runtime
     out: list[dict[str, Any]] = [
-        {"name": "TRAINING_HUB_RUN_NAME", "value": ctx.run_name},
-        {"name": "TRAINING_HUB_RUN_NAMESPACE", "value": ctx.namespace},
-        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        {"name": pod_env.RUN_NAME, "value": ctx.run_name},
+        {"name": pod_env.RUN_NAMESPACE, "value": ctx.namespace},
+        {"name": pod_env.PYTHONUNBUFFERED, "value": "1"},
         # the launcher in the pod waits this long (less a margin) before killing the ranks after SIGTERM
         {"name": TERMINATION_GRACE_ENV, "value": str(TERMINATION_GRACE_SECONDS)},
     ]
     # Observability (docs/observability.md): rank 0 reports progress to this run and serves metrics.
     # TRAINING_HUB_RUN is "<namespace>/<name>": a value no host-name rewriting can mistake for a host.
-    out.append({"name": "TRAINING_HUB_RUN", "value": f"{ctx.namespace}/{ctx.run_name}"})
+    out.append({"name": pod_env.RUN, "value": f"{ctx.namespace}/{ctx.run_name}"})
     if ctx.run_uid:
-        out.append({"name": "TRAINING_HUB_RUN_UID", "value": ctx.run_uid})
+        out.append({"name": pod_env.RUN_UID, "value": ctx.run_uid})
     if ctx.settings.metrics_port:
-        out.append({"name": "TRAINING_HUB_METRICS_PORT", "value": str(ctx.settings.metrics_port)})
+        out.append({"name": pod_env.METRICS_PORT, "value": str(ctx.settings.metrics_port)})
     if ctx.settings.runtime_progress != "auto":
-        out.append({"name": "TRAINING_HUB_PROGRESS", "value": ctx.settings.runtime_progress})
+        out.append({"name": pod_env.PROGRESS, "value": ctx.settings.runtime_progress})
     if ctx.settings.runtime_progress_interval is not None:
         out.append(
-            {"name": "TRAINING_HUB_PROGRESS_INTERVAL", "value": f"{ctx.settings.runtime_progress_interval:g}"}
+            {"name": pod_env.PROGRESS_INTERVAL, "value": f"{ctx.settings.runtime_progress_interval:g}"}
         )
     if ctx.plan.gpus_per_node == 0:
-        out.append({"name": "OMP_NUM_THREADS", "value": "1"})
+        out.append({"name": pod_env.OMP_NUM_THREADS, "value": "1"})
     if rt.hf_token_secret_ref is not None:
         ref = rt.hf_token_secret_ref
-        out.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+        out.append(
+            {"name": pod_env.HF_TOKEN, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+        )
     out.extend(storage_env(ctx))
     for var in rt.env:
         if is_reserved_env(var.name):

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from training_hub.contracts import pod_env
+from training_hub.contracts.kinds import CONFIGMAP, GROUP, JOB, SERVICE, ResourceKind
 from training_hub.pod.exit_codes import PERMANENT_EXIT_CODES
 from training_hub_operator.api.constants import LABEL_COMPONENT
-from training_hub_operator.kube import CONFIGMAP, JOB, SERVICE, ResourceKind
 from training_hub_operator.launchers import common
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
 from training_hub_operator.naming import ChildNames
@@ -35,7 +36,7 @@ CONTAINER_NAME = "trainer"
 MASTER_PORT = 29500
 PORT_NAME = "rendezvous"
 #: Label with a node Job's (and its pod's) node rank.
-LABEL_NODE_RANK = "traininghub.io/node-rank"
+LABEL_NODE_RANK = f"{GROUP}/node-rank"
 
 
 def node_name(workload: str, rank: int) -> str:
@@ -59,7 +60,7 @@ def _expected_nodes(job: dict[str, Any]) -> int:
     containers = (((job.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
     for container in containers:
         for env in container.get("env") or []:
-            if env.get("name") == "PET_NNODES":
+            if env.get("name") == pod_env.PET_NNODES:
                 try:
                     return int(env.get("value") or 0)
                 except ValueError:
@@ -94,13 +95,13 @@ class NativeLauncher(common.SuspendField):
         """The env of node ``rank``: the same ``PET_*`` / ``MASTER_*`` contract as the Kubeflow launchers."""
         addr = master_address(ctx.names.workload, ctx.namespace)
         return [
-            {"name": "PET_NNODES", "value": str(ctx.plan.nodes)},
-            {"name": "PET_NPROC_PER_NODE", "value": str(max(ctx.plan.gpus_per_node, 1))},
-            {"name": "PET_NODE_RANK", "value": str(rank)},
-            {"name": "PET_MASTER_ADDR", "value": addr},
-            {"name": "PET_MASTER_PORT", "value": str(MASTER_PORT)},
-            {"name": "MASTER_ADDR", "value": addr},
-            {"name": "MASTER_PORT", "value": str(MASTER_PORT)},
+            {"name": pod_env.PET_NNODES, "value": str(ctx.plan.nodes)},
+            {"name": pod_env.PET_NPROC_PER_NODE, "value": str(max(ctx.plan.gpus_per_node, 1))},
+            {"name": pod_env.PET_NODE_RANK, "value": str(rank)},
+            {"name": pod_env.PET_MASTER_ADDR, "value": addr},
+            {"name": pod_env.PET_MASTER_PORT, "value": str(MASTER_PORT)},
+            {"name": pod_env.MASTER_ADDR, "value": addr},
+            {"name": pod_env.MASTER_PORT, "value": str(MASTER_PORT)},
         ]
 
     def service(self, ctx: RenderContext) -> dict[str, Any]:

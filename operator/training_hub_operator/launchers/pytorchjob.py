@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from training_hub_operator.kube import CONFIGMAP, ResourceKind
+from training_hub.contracts.kinds import CONFIGMAP, PYTORCHJOB, ResourceKind
 from training_hub_operator.launchers import common
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
 
-PYTORCHJOB = ResourceKind("kubeflow.org/v1", "PyTorchJob", "pytorchjobs")
 CONTAINER_NAME = "pytorch"
 MASTER_PORT = 29500
 

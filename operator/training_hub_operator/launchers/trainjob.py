@@ -34,15 +34,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from training_hub.contracts.kinds import CLUSTER_TRAINING_RUNTIME, CONFIGMAP, GROUP, TRAINJOB, ResourceKind
 from training_hub_operator.api.constants import LABEL_COMPONENT
-from training_hub_operator.kube import CONFIGMAP, ResourceKind
 from training_hub_operator.launchers import common
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
 
-TRAINJOB = ResourceKind("trainer.kubeflow.org/v1alpha1", "TrainJob", "trainjobs")
-CLUSTER_TRAINING_RUNTIME = ResourceKind(
-    "trainer.kubeflow.org/v1alpha1", "ClusterTrainingRuntime", "clustertrainingruntimes", namespaced=False
-)
 #: The ClusterTrainingRuntime a TrainJob runs on (Trainer ships it: ``torch-distributed``).
 DEFAULT_RUNTIME = "torch-distributed"
 #: Name of the runtime's trainer job and container (Trainer's ``node`` ancestor).
@@ -51,7 +47,7 @@ NODE_CONTAINER = "node"
 
 
 #: Manager of the operator's runtime patch (Trainer's webhook: a domain-prefixed path).
-PATCH_MANAGER = "traininghub.io/operator"
+PATCH_MANAGER = f"{GROUP}/operator"
 #: Pod spec fields a ``PodSpecPatch`` carries (v2.3.0 trainjob_types.go), in the order rendered.
 POD_PATCH_FIELDS: tuple[str, ...] = (
     "serviceAccountName",

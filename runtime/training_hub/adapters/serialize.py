@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from training_hub.callbacks import TrainingHubCallback, TrainingHubContext, TrainingHubControl
+from training_hub.contracts import pod_env
 
 #: Environment variable naming the payload file in training processes.
-CALLBACKS_PATH_ENV = "TRAINING_HUB_CALLBACKS_PATH"
+CALLBACKS_PATH_ENV = pod_env.CALLBACKS_PATH
 #: File name of the payload inside its directory.
 PAYLOAD_FILE = "training_hub_callbacks.json"
 

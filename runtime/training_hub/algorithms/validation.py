@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from training_hub.contracts.errors import Problem, problems
 from training_hub.errors import InvalidInputError
 from training_hub.params import param_model, validate_params
 
@@ -68,10 +70,6 @@ def check_keywords(algorithm: str, names: Iterable[str], extra: Iterable[str] = 
         raise InvalidInputError(unknown_keywords_message(f"{algorithm}()", unknown, known))
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) if loc else "(parameters)"
-
-
 def format_validation_error(error: ValidationError, what: str, flag_style: bool = False) -> str:
     """Render a pydantic error as one line per problem: field, reason, given value.
 
@@ -83,41 +81,34 @@ def format_validation_error(error: ValidationError, what: str, flag_style: bool 
     known = _fields_of(what)
     lines: list[str] = []
     unions: dict[str, list[str]] = {}
-    items: list[dict[str, Any]] = []
-    for detail in error.errors(include_url=False):
-        item: dict[str, Any] = dict(detail)
-        loc = item.get("loc", ())
+    items: list[Problem] = []
+    for item in problems(error, root="(parameters)"):
+        loc = item.loc
         # A union field reports one error per member type (loc = (field, "int")): merge them into one line.
         if len(loc) >= 2 and isinstance(loc[1], str) and str(loc[0]) in known:
-            unions.setdefault(str(loc[0]), []).append(
-                str(item.get("msg", "")).removeprefix("Input should be ")
-            )
+            unions.setdefault(str(loc[0]), []).append(item.message.removeprefix("Input should be "))
             if len(unions[str(loc[0])]) == 1:
-                items.append({**item, "loc": (loc[0],), "union": True})
+                items.append(replace(item, loc=(loc[0],), location=str(loc[0]), kind="union"))
             continue
         items.append(item)
     for item in items:
-        loc = item.get("loc", ())
-        if item.get("union"):
+        loc = item.loc
+        shown = (
+            f"{item.location} (--{item.location.replace('_', '-')})" if flag_style and loc else item.location
+        )
+        if item.kind == "union":
             field = str(loc[0])
-            shown = f"{field} (--{field.replace('_', '-')})" if flag_style else field
-            lines.append(f"  - {shown}: should be {' or '.join(unions[field])} (got {item.get('input')!r})")
-            continue
-        field = _location(loc)
-        shown = f"{field} (--{field.replace('_', '-')})" if flag_style and loc else field
-        kind = item.get("type", "")
-        if kind == "extra_forbidden":
+            lines.append(f"  - {shown}: should be {' or '.join(unions[field])} (got {item.input!r})")
+        elif item.kind == "extra_forbidden":
             close = suggest(str(loc[-1]), known) if loc else []
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             lines.append(f"  - {shown}: unknown parameter{hint}")
-        elif kind == "missing":
+        elif item.kind == "missing":
             lines.append(f"  - {shown}: required, but not given")
+        elif loc and item.has_input:
+            lines.append(f"  - {shown}: {item.message} (got {item.input!r})")
         else:
-            message = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
-            if loc and "input" in item:
-                lines.append(f"  - {shown}: {message} (got {item['input']!r})")
-            else:
-                lines.append(f"  - {shown}: {message}")
+            lines.append(f"  - {shown}: {item.message}")
     return f"invalid parameters for {what}:\n" + "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ import collections
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -32,11 +33,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from training_hub.contracts import pod_env
 from training_hub.errors import TrainingHubError
 from training_hub.pod.exit_codes import (
     ENV_EXIT_CODE_DIR,
+    FAILED,
     INFRASTRUCTURE,
     INVALID_INPUT,
+    TERMINATED,
     recorded_exit_code,
 )
 from training_hub.torchrun import torchrun_command
@@ -60,16 +64,11 @@ def stop_grace_seconds(env: Mapping[str, str] | None = None) -> float:
     Raises:
         InvalidInputError: When the pod's grace period is not a number.
     """
-    from training_hub.errors import InvalidInputError
-    from training_hub.pod.spec import TERMINATION_GRACE_ENV
-
-    raw = (os.environ if env is None else env).get(TERMINATION_GRACE_ENV, "").strip()
-    if not raw:
+    if not (os.environ if env is None else env).get(pod_env.TERMINATION_GRACE_SECONDS, "").strip():
         return GRACE_SECONDS
-    try:
-        pod_grace = float(raw)
-    except ValueError:
-        raise InvalidInputError(f"{TERMINATION_GRACE_ENV}={raw!r} is not a number of seconds") from None
+    pod_grace = pod_env.read_number(
+        pod_env.TERMINATION_GRACE_SECONDS, GRACE_SECONDS, -math.inf, env, "a number of seconds"
+    )
     return max(1.0, pod_grace - GRACE_MARGIN_SECONDS)
 
 
@@ -88,8 +87,8 @@ class TrainingProcessError(TrainingHubError):
         self.launcher_returncode = returncode  # what torchrun itself returned (returncode: the ranks' code)
         self.log_tail = log_tail
         self.log_file = log_file
-        # The pod entrypoint's exit codes travel through unchanged (3: bad input, 4: infrastructure).
-        self.exit_code = returncode if returncode in (3, 4) else 1
+        # The pod entrypoint's exit codes travel through unchanged (bad input, infrastructure).
+        self.exit_code = returncode if returncode in (INVALID_INPUT, INFRASTRUCTURE) else FAILED
 
 
 class _Terminated(BaseException):
@@ -185,7 +184,7 @@ def run_command(
             is re-raised as ``SystemExit(143)``).
     """
     run_env = dict(os.environ if env is None else env)
-    run_env.setdefault("PYTHONUNBUFFERED", "1")
+    run_env.setdefault(pod_env.PYTHONUNBUFFERED, "1")
     if grace is None:
         grace = stop_grace_seconds(run_env)
     run_env.setdefault(TORCHRUN_SHUTDOWN_ENV, str(max(1, int(grace))))
@@ -232,7 +231,7 @@ def run_command(
     except _Terminated:
         logger.warning("SIGTERM received: stopping the training processes")
         _stop_group(process, grace)
-        raise SystemExit(128 + signal.SIGTERM) from None
+        raise SystemExit(TERMINATED) from None
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_handler)

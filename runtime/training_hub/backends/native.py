@@ -19,6 +19,7 @@ from training_hub.backends.common import resolve
 from training_hub.backends.launch import launch_engine
 from training_hub.backends.native_upstream import check_upstream_keywords
 from training_hub.callbacks import split_callbacks
+from training_hub.contracts import pod_env
 from training_hub.errors import InvalidInputError
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params, inside_torchrun, needs_launch
 
@@ -48,7 +49,7 @@ class NativeBackend(Backend):
         torchrun = get_torchrun_params({k: full.get(k) for k in TORCHRUN_KEYS})
         launch = needs_launch(torchrun) and not inside_torchrun()
         if not launch and needs_launch(torchrun):
-            world = os.environ.get("WORLD_SIZE", "?")
+            world = os.environ.get(pod_env.WORLD_SIZE, "?")
             logger.info(
                 "%s: already inside torchrun (WORLD_SIZE=%s): training in this process", self.algorithm, world
             )

@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from training_hub.contracts import pod_env
 from training_hub.engine.checkpoint import COMPLETE_MARKER, link_or_copy_tree, list_checkpoints
 
 
@@ -59,7 +60,7 @@ def apply_lora_layout(summary: dict[str, Any], ckpt_output_dir: str) -> LoRAResu
     ``hf_format/samples_<N>`` (global rank 0 only; other ranks just wrap the summary)."""
     result = LoRAResult(summary)
     final = Path(str(summary.get("output_model_path") or ""))
-    if os.environ.get("RANK", "0") != "0" or not final.is_dir():
+    if os.environ.get(pod_env.RANK, "0") != "0" or not final.is_dir():
         return result
     root = Path(ckpt_output_dir)
     for item in final.iterdir():
@@ -82,7 +83,7 @@ def apply_osft_layout(summary: dict[str, Any], ckpt_output_dir: str) -> dict[str
     the newest of them; the engine's own names stay (``samples_<N>.0`` is not one of them, so pruning and
     resume ignore these)."""
     hf_dir = Path(ckpt_output_dir) / "hf_format"
-    if os.environ.get("RANK", "0") != "0" or not hf_dir.is_dir():
+    if os.environ.get(pod_env.RANK, "0") != "0" or not hf_dir.is_dir():
         return summary
     done: set[int] = set()
     for samples, path in list_checkpoints(hf_dir):

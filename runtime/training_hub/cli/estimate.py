@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the command; returns the exit code."""
     from pydantic import ValidationError
 
+    from training_hub.contracts.errors import validation_message
     from training_hub.estimator import (
         EstimateInputs,
         estimate_from_inputs,
@@ -104,8 +105,7 @@ def run(args: argparse.Namespace) -> int:
         )
         est = estimate_from_inputs(inputs, result.total_gpus, memory)
     except ValidationError as exc:
-        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        print(f"error: invalid input: {errors}", file=sys.stderr)
+        print(f"error: invalid input: {validation_message(exc)}", file=sys.stderr)
         return InvalidInputError.exit_code
     except InvalidInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from training_hub.pod import exit_codes
+
 
 @dataclass(frozen=True)
 class Subcommand:
@@ -106,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments)
     if not getattr(args, "_run", None):
         parser.print_help()
-        return 2
+        return exit_codes.USAGE
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args._run(args))

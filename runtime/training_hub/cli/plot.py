@@ -7,6 +7,7 @@ import sys
 
 from training_hub.cli.params_flags import _split_list
 from training_hub.errors import TrainingHubError
+from training_hub.pod import exit_codes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
         )
     except TrainingHubError as err:
         print(f"training-hub plot-loss: error: {err}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     print(path)
     return 0

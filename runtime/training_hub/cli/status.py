@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from training_hub.contracts import pod_env
+from training_hub.contracts.kinds import TRAININGRUN
 from training_hub.errors import TrainingHubError
+from training_hub.pod import exit_codes
 from training_hub.timefmt import format_duration, parse_time
-
-GROUP, VERSION, PLURAL = "traininghub.io", "v1alpha1", "trainingruns"
 
 
 def add_arguments(parser: argparse.ArgumentParser, **_options: Any) -> None:
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser, **_options: Any) -> None:
 
 
 def _default_namespace(kubeconfig: str | None) -> str:
-    path = kubeconfig or (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
+    path = kubeconfig or (os.environ.get(pod_env.KUBECONFIG) or "").split(os.pathsep)[0]
     if path and os.path.isfile(path):
         import yaml
 
@@ -217,15 +218,15 @@ def run(args: argparse.Namespace) -> int:
         )
     except KubeApiError as exc:
         print(f"training-hub status: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     if conn is None:
         print(
             "training-hub status: error: no cluster credentials: set KUBECONFIG or pass --kubeconfig",
             file=sys.stderr,
         )
-        return 2
+        return exit_codes.USAGE
     ns = args.namespace or _default_namespace(args.kubeconfig)
-    base = f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{PLURAL}"
+    base = TRAININGRUN.path(ns)
     now = time.time()
     try:
         if not args.name:
@@ -251,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"training-hub status: error: TrainingRun {ns}/{args.name} not found", file=sys.stderr)
             return 1
         print(f"training-hub status: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
     try:
         curve = loss_curve(run_obj, args.metrics_dir)
@@ -263,5 +264,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"loss plot: {write_png(curve, args.name, args.png)}")
     except (TrainingHubError, FileNotFoundError) as exc:
         print(f"training-hub status: error: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     return 0

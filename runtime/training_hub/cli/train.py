@@ -26,6 +26,7 @@ from training_hub.params import (
     param_model,
     validate_params,
 )
+from training_hub.pod import exit_codes
 
 #: CLI subcommand name -> algorithm name.
 COMMANDS: dict[str, str] = {
@@ -82,11 +83,11 @@ def run(args: argparse.Namespace) -> int:
         validate_params(algorithm, values)
     except InvalidInputError as err:
         print(f"training-hub {command}: error: {err}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     except ValidationError as err:
         message = format_validation_error(err, f"training-hub {command}", flag_style=True)
         print(f"training-hub {command}: error: {message}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     from training_hub.algorithms.base import run_algorithm
 
     try:

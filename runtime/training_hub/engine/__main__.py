@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from training_hub.contracts import pod_env
 from training_hub.errors import InfrastructureError, InvalidInputError, TrainingHubError
 
 #: Fragments of the errors gloo/NCCL raise when a peer is gone or a collective timed out.
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return InfrastructureError.exit_code
     import os
 
-    if os.environ.get("RANK", "0") == "0":
+    if os.environ.get(pod_env.RANK, "0") == "0":
         text = json.dumps(summary, indent=1, default=str)
         if args.summary:
             Path(args.summary).write_text(text)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from training_hub.contracts.errors import validation_message
 from training_hub.errors import BackendUnavailableError, InvalidInputError
 from training_hub.params import ENGINE_ALGORITHMS, param_model
 
@@ -43,14 +44,6 @@ class EngineConfig:
     notes: tuple[str, ...] = ()
 
 
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(x) for x in err.get("loc", ())) or "(params)"
-        parts.append(f"{loc}: {err.get('msg')}")
-    return "; ".join(parts)
-
-
 def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) -> EngineConfig:
     """Validate parameters for the native engine on this machine.
 
@@ -74,7 +67,9 @@ def resolve_config(algorithm: str, params: dict[str, Any], world_size: int = 1) 
     try:
         model = param_model(algorithm).model_validate(dict(params))
     except ValidationError as exc:
-        raise InvalidInputError(f"invalid {algorithm} parameters: {_validation_message(exc)}") from None
+        raise InvalidInputError(
+            f"invalid {algorithm} parameters: {validation_message(exc, root='(params)')}"
+        ) from None
     p = model.model_dump()
     from training_hub.engine.precision import choose_precision
     from training_hub.hardware import probe_hardware

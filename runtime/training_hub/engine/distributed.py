@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from training_hub.contracts import pod_env
 from training_hub.errors import InfrastructureError
 
 #: Seconds a rendezvous or collective waits for the other ranks before failing (a dead or hung peer).
@@ -81,7 +82,7 @@ def apply_nccl_error_handling(env: dict[str, str] | None = None) -> dict[str, st
 def world_size_from_env() -> int:
     """`WORLD_SIZE` as set by torchrun (1 when unset)."""
     try:
-        return int(os.environ.get("WORLD_SIZE", "1"))
+        return int(os.environ.get(pod_env.WORLD_SIZE, "1"))
     except ValueError:
         return 1
 
@@ -96,8 +97,8 @@ def init_distributed() -> DistContext:
     import torch.distributed as dist
 
     world = world_size_from_env()
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    rank = int(os.environ.get(pod_env.RANK, "0"))
+    local_rank = int(os.environ.get(pod_env.LOCAL_RANK, "0"))
     cuda = torch.cuda.is_available()
     device = f"cuda:{local_rank}" if cuda else "cpu"
     if cuda:

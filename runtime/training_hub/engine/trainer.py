@@ -37,6 +37,7 @@ from training_hub.errors import InvalidInputError, TrainingHubError
 from training_hub.observability.auto import runtime_callbacks, worker_endpoint
 from training_hub.observability.console import StepPrinter
 from training_hub.observability.guards import LossGuard
+from training_hub.pod import exit_codes
 
 log = logging.getLogger("training_hub.engine")
 
@@ -50,7 +51,7 @@ ENV_SAMPLE_LOG = "TRAINING_HUB_SAMPLE_LOG"
 class Preempted(TrainingHubError):
     """SIGTERM arrived: a full checkpoint was saved after the current step. Exit code 143."""
 
-    exit_code = 143
+    exit_code = exit_codes.TERMINATED
 
 
 class Trainer:

@@ -667,6 +667,8 @@ def estimate(
     """
     from pydantic import ValidationError
 
+    from training_hub.contracts.errors import validation_message
+
     try:
         inputs = EstimateInputs.model_validate(
             {
@@ -689,5 +691,5 @@ def estimate(
             }
         )
     except ValidationError as exc:
-        raise InvalidInputError(f"invalid estimate input: {exc}") from exc
+        raise InvalidInputError(f"invalid estimate input: {validation_message(exc)}") from exc
     return estimate_from_inputs(inputs, num_gpus=num_gpus, gpu_memory=gpu_memory)

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from training_hub.contracts import pod_env
 from training_hub.errors import InvalidInputError
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -86,7 +87,7 @@ def fetch_hub_config(model_id: str, revision: str = "main", timeout: float = 20.
     endpoint = os.environ.get("HF_ENDPOINT", HF_ENDPOINT_DEFAULT).rstrip("/")
     url = f"{endpoint}/{model_id}/resolve/{revision}/config.json"
     request = urllib.request.Request(url)
-    token = os.environ.get("HF_TOKEN")
+    token = os.environ.get(pod_env.HF_TOKEN)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:

@@ -14,11 +14,12 @@ import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from training_hub.contracts import pod_env
 from training_hub.local.pods import LocalExecutionError, LocalPod
 
 LOOPBACK = "127.0.0.1"
 #: Env variables holding the run's identity: never rewritten, even when a run shares its name with a host.
-IDENTITY_ENV = frozenset({"TRAINING_HUB_RUN", "TRAINING_HUB_RUN_NAME", "TRAINING_HUB_RUN_NAMESPACE"})
+IDENTITY_ENV = frozenset({pod_env.RUN, pod_env.RUN_NAME, pod_env.RUN_NAMESPACE})
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 _FIELD_KEY = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 
@@ -191,7 +192,7 @@ class LoopbackNetwork:
 
     def map_value(self, name: str, value: str) -> str:
         """Rewrite one env value: known hosts -> 127.0.0.1, their ports and ``*MASTER_PORT`` -> local ports."""
-        if name.endswith("MASTER_PORT") and value.strip().isdigit():
+        if name.endswith(pod_env.MASTER_PORT) and value.strip().isdigit():
             return str(self.port(int(value)))
         if name in IDENTITY_ENV:  # names, not hosts (a run may share its name with its Service)
             return value

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from training_hub.contracts import pod_env
 from training_hub.local.environment import LoopbackNetwork, expand_refs, resolve_env
 from training_hub.local.pods import LocalExecutionError, LocalPod
 from training_hub.local.volumes import VolumeMaterializer
@@ -35,17 +36,17 @@ from training_hub.pod.mounts import DEFAULT_TERMINATION_LOG, MOUNT_ROOT_ENV, TER
 _HOST_ENV_DROPPED_PREFIXES = ("PET_", "TORCHELASTIC_")
 _HOST_ENV_DROPPED = frozenset(
     {
-        "MASTER_ADDR",
-        "MASTER_PORT",
-        "RANK",
-        "WORLD_SIZE",
-        "LOCAL_RANK",
-        "LOCAL_WORLD_SIZE",
-        "GROUP_RANK",
+        pod_env.MASTER_ADDR,
+        pod_env.MASTER_PORT,
+        pod_env.RANK,
+        pod_env.WORLD_SIZE,
+        pod_env.LOCAL_RANK,
+        pod_env.LOCAL_WORLD_SIZE,
+        pod_env.GROUP_RANK,
         "ROLE_RANK",
         "ROLE_WORLD_SIZE",
         "GROUP_WORLD_SIZE",
-        "KUBECONFIG",
+        pod_env.KUBECONFIG,
         MOUNT_ROOT_ENV,
         TERMINATION_LOG_ENV,
     }
@@ -55,7 +56,7 @@ EventHandler = Callable[[str, "PodProcess"], None]
 
 #: Env marker inherited by every process of a local pod: the pod's "container" is the set of processes that
 #: carry it (they may start their own sessions, and outlive their parent when it is killed).
-POD_MARKER_ENV = "TRAINING_HUB_LOCAL_POD"
+POD_MARKER_ENV = pod_env.LOCAL_POD
 
 
 def marked_pids(marker: str) -> list[int]:
@@ -351,8 +352,8 @@ class LocalExecutor:
         self.network.add_pods([pod])
         container = pod.container
         fs = self.volumes.materialize(pod, container)
-        pod_env = resolve_env(pod, container, self.configmaps, self.secrets)
-        mapped = self.network.map_env(pod_env)
+        resolved = resolve_env(pod, container, self.configmaps, self.secrets)
+        mapped = self.network.map_env(resolved)
         termination = fs / str(container.get("terminationMessagePath") or DEFAULT_TERMINATION_LOG).lstrip("/")
         if termination.is_symlink():
             termination.unlink()
@@ -364,7 +365,7 @@ class LocalExecutor:
                 MOUNT_ROOT_ENV: str(fs),
                 TERMINATION_LOG_ENV: str(termination),
                 "HOSTNAME": pod.hostname,
-                "PYTHONUNBUFFERED": "1",
+                pod_env.PYTHONUNBUFFERED: "1",
             }
         )
         argv = [expand_refs(a, env) for a in (container.get("command") or []) + (container.get("args") or [])]

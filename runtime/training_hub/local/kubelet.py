@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from training_hub.contracts import pod_env
 from training_hub.local.background import BackgroundLoop
 from training_hub.local.executor import LocalExecutor, PodProcess
 from training_hub.local.images import ImageStore
@@ -56,7 +57,7 @@ def local_pod_from_api(obj: dict[str, Any]) -> LocalPod:
     )
     index = (meta.get("annotations") or {}).get(JOB_COMPLETION_INDEX_ANNOTATION)
     for env in pod.container.get("env") or []:
-        if env.get("name") == "PET_NODE_RANK" and str(env.get("value", "")).isdigit():
+        if env.get("name") == pod_env.PET_NODE_RANK and str(env.get("value", "")).isdigit():
             index = env["value"]
     pod.index = int(index) if index is not None and str(index).isdigit() else 0
     return pod

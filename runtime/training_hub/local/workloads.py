@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from training_hub.contracts import pod_env
 from training_hub.local.pods import LocalExecutionError, LocalPod, pod_from_template, upsert_env
 
 #: PyTorchJob defaults of Kubeflow's training-operator.
@@ -75,7 +76,7 @@ def pods_of_pod(obj: dict[str, Any], index: int = 0) -> list[LocalPod]:
     pod = LocalPod(
         name=name, namespace=namespace, group=f"Pod/{name}", index=index, manifest=copy.deepcopy(obj)
     )
-    rank = _env_int(pod.container, "PET_NODE_RANK")
+    rank = _env_int(pod.container, pod_env.PET_NODE_RANK)
     pod.index = rank if rank is not None else index
     return [pod]
 
@@ -143,7 +144,7 @@ def pods_of_job(obj: dict[str, Any], index: int = 0) -> list[LocalPod]:
         retry_limit=limit,
         labels=labels,
     )
-    rank = _env_int(pod.container, "PET_NODE_RANK")
+    rank = _env_int(pod.container, pod_env.PET_NODE_RANK)
     if rank is not None:
         pod.index = rank
     return [pod]
@@ -204,16 +205,16 @@ def pods_of_pytorchjob(obj: dict[str, Any]) -> list[LocalPod]:
                 },
             )
             env = [
-                {"name": "PYTHONUNBUFFERED", "value": "0"},
-                {"name": "MASTER_PORT", "value": str(port)},
-                {"name": "PET_MASTER_PORT", "value": str(port)},
-                {"name": "MASTER_ADDR", "value": master_addr},
-                {"name": "PET_MASTER_ADDR", "value": master_addr},
-                {"name": "WORLD_SIZE", "value": str(total * nproc_int)},
-                {"name": "RANK", "value": str(rank)},
-                {"name": "PET_NPROC_PER_NODE", "value": nproc},
-                {"name": "PET_NODE_RANK", "value": str(rank)},
-                {"name": "PET_NNODES", "value": str(total)},
+                {"name": pod_env.PYTHONUNBUFFERED, "value": "0"},
+                {"name": pod_env.MASTER_PORT, "value": str(port)},
+                {"name": pod_env.PET_MASTER_PORT, "value": str(port)},
+                {"name": pod_env.MASTER_ADDR, "value": master_addr},
+                {"name": pod_env.PET_MASTER_ADDR, "value": master_addr},
+                {"name": pod_env.WORLD_SIZE, "value": str(total * nproc_int)},
+                {"name": pod_env.RANK, "value": str(rank)},
+                {"name": pod_env.PET_NPROC_PER_NODE, "value": nproc},
+                {"name": pod_env.PET_NODE_RANK, "value": str(rank)},
+                {"name": pod_env.PET_NNODES, "value": str(total)},
             ]
             for container in pod.spec.get("containers") or []:
                 upsert_env(container, env)
@@ -348,7 +349,13 @@ def _cpu_count(resources: dict[str, Any]) -> int:
 
 #: Trainer v2.3.0 ``constants.TorchRunReservedEnvNames``: refused in ``spec.trainer.env``.
 TORCHRUN_RESERVED_ENV = frozenset(
-    {"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}
+    {
+        pod_env.PET_NNODES,
+        pod_env.PET_NPROC_PER_NODE,
+        pod_env.PET_NODE_RANK,
+        pod_env.PET_MASTER_ADDR,
+        pod_env.PET_MASTER_PORT,
+    }
 )
 #: A domain-prefixed path (``k8s.io/apimachinery`` ``validation.IsDomainPrefixedPath``).
 _DOMAIN_PREFIXED = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/\S+$")
@@ -469,16 +476,16 @@ def pods_of_trainjob(obj: dict[str, Any], runtime: dict[str, Any] | None = None)
     upsert_env(
         node,
         [
-            {"name": "PET_NNODES", "value": str(nnodes)},
-            {"name": "PET_NPROC_PER_NODE", "value": nproc},
+            {"name": pod_env.PET_NNODES, "value": str(nnodes)},
+            {"name": pod_env.PET_NPROC_PER_NODE, "value": nproc},
             {
-                "name": "PET_NODE_RANK",
+                "name": pod_env.PET_NODE_RANK,
                 "valueFrom": {
                     "fieldRef": {"fieldPath": f"metadata.annotations['{JOB_COMPLETION_INDEX_ANNOTATION}']"}
                 },
             },
-            {"name": "PET_MASTER_ADDR", "value": f"{name}-{TRAINJOB_NODE_JOB}-0-0.{name}"},
-            {"name": "PET_MASTER_PORT", "value": str(TRAINJOB_MASTER_PORT)},
+            {"name": pod_env.PET_MASTER_ADDR, "value": f"{name}-{TRAINJOB_NODE_JOB}-0-0.{name}"},
+            {"name": pod_env.PET_MASTER_PORT, "value": str(TRAINJOB_MASTER_PORT)},
         ],
     )
     ports = node.setdefault("ports", [])

@@ -19,33 +19,25 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from training_hub.contracts import pod_env
 from training_hub.errors import InvalidInputError
 
 log = logging.getLogger("training_hub.observability")
 
-ENV_RUN = "TRAINING_HUB_RUN"
-ENV_RUN_NAME = "TRAINING_HUB_RUN_NAME"
-ENV_RUN_NAMESPACE = "TRAINING_HUB_RUN_NAMESPACE"
-ENV_RUN_UID = "TRAINING_HUB_RUN_UID"
-ENV_PROGRESS = "TRAINING_HUB_PROGRESS"
-ENV_PROGRESS_INTERVAL = "TRAINING_HUB_PROGRESS_INTERVAL"
-ENV_METRICS_PORT = "TRAINING_HUB_METRICS_PORT"
+ENV_RUN = pod_env.RUN
+ENV_RUN_NAME = pod_env.RUN_NAME
+ENV_RUN_NAMESPACE = pod_env.RUN_NAMESPACE
+ENV_RUN_UID = pod_env.RUN_UID
+ENV_PROGRESS = pod_env.PROGRESS
+ENV_PROGRESS_INTERVAL = pod_env.PROGRESS_INTERVAL
+ENV_METRICS_PORT = pod_env.METRICS_PORT
 OFF = ("0", "off", "false", "no", "none")
 
 
 def _interval(env: Mapping[str, str]) -> float:
-    raw = env.get(ENV_PROGRESS_INTERVAL, "").strip()
-    if not raw:
-        from training_hub.observability.reporter import DEFAULT_INTERVAL
+    from training_hub.observability.reporter import DEFAULT_INTERVAL
 
-        return DEFAULT_INTERVAL
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInputError(f"{ENV_PROGRESS_INTERVAL}={raw!r} is not a number of seconds") from None
-    if value < 0:
-        raise InvalidInputError(f"{ENV_PROGRESS_INTERVAL}={raw!r} must be >= 0")
-    return value
+    return pod_env.read_number(ENV_PROGRESS_INTERVAL, DEFAULT_INTERVAL, env=env, what="a number of seconds")
 
 
 def metrics_port(env: Mapping[str, str]) -> int | None:

@@ -23,6 +23,7 @@ import math
 import os
 from collections.abc import Mapping
 
+from training_hub.contracts.pod_env import read_number
 from training_hub.errors import InvalidInputError
 
 DIVERGED_PREFIX = "training diverged"
@@ -33,16 +34,7 @@ class TrainingDivergedError(InvalidInputError):
 
 
 def _env_float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInputError(f"{name}={raw!r} is not a number") from None
-    if not math.isfinite(value) or value < minimum:
-        raise InvalidInputError(f"{name}={raw!r} must be a number >= {minimum}")
-    return value
+    return read_number(name, default, minimum, env)
 
 
 class LossGuard:

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training_hub.contracts import pod_env
+from training_hub.contracts.kinds import TRAININGRUN
+
 SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-GROUP = "traininghub.io"
-VERSION = "v1alpha1"
-PLURAL = "trainingruns"
 
 
 class KubeApiError(RuntimeError):
@@ -76,7 +76,7 @@ class KubeConnection:
                 token_file=str(token_file),
                 ca_file=str(ca) if ca.exists() else None,
             )
-        path = e.get("TRAINING_HUB_KUBECONFIG") or (e.get("KUBECONFIG") or "").split(os.pathsep)[0]
+        path = e.get(pod_env.HUB_KUBECONFIG) or (e.get(pod_env.KUBECONFIG) or "").split(os.pathsep)[0]
         if path and Path(path).is_file():
             return cls.from_kubeconfig(path)
         return None
@@ -169,7 +169,7 @@ class KubeConnection:
 
     def patch_run_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """JSON-merge-patch ``status`` of a TrainingRun (only the keys given)."""
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status"
+        path = TRAININGRUN.path(namespace, name, "status")
         return self.request("PATCH", path, {"status": dict(status)}, "application/merge-patch+json")
 
     def post_event(
@@ -187,8 +187,8 @@ class KubeConnection:
 
         now = rfc3339(time.time())
         involved: dict[str, Any] = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "TrainingRun",
+            "apiVersion": TRAININGRUN.api_version,
+            "kind": TRAININGRUN.kind,
             "name": name,
             "namespace": namespace,
         }

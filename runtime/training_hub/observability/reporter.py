@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from training_hub.contracts.kinds import TRAININGRUN
 from training_hub.observability.kubeapi import KubeApiError, KubeConnection
 from training_hub.observability.tracker import ProgressTracker
 
@@ -31,7 +32,7 @@ DEFAULT_MIN_INTERVAL = 2.0
 #: The Role rules the training pods' ServiceAccount needs (and nothing more): patch the status subresource
 #: of TrainingRuns, create Events. The chart renders them; the tests bind exactly these.
 RUNTIME_RBAC_RULES: list[dict[str, list[str]]] = [
-    {"apiGroups": ["traininghub.io"], "resources": ["trainingruns/status"], "verbs": ["patch"]},
+    {"apiGroups": [TRAININGRUN.group], "resources": [f"{TRAININGRUN.plural}/status"], "verbs": ["patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
 ]
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
+from training_hub.contracts.progress import Progress
 from training_hub.pod.mounts import mount_root
 from training_hub.storage.uri import mirrored_uri, user_location
 from training_hub.timefmt import rfc3339
@@ -94,7 +95,8 @@ class LossHistory:
 
 
 class ProgressTracker:
-    """Builds ``status.progress`` from ``on_step`` rows and ``on_checkpoint`` calls.
+    """Builds ``status.progress`` (:class:`~training_hub.contracts.progress.Progress`) from ``on_step`` rows
+    and ``on_checkpoint`` calls; each method returns the wire form.
 
     Args:
         steps_per_epoch: Optimizer steps in one epoch, when known (makes ``epoch`` fractional); the
@@ -106,7 +108,7 @@ class ProgressTracker:
         self.steps_per_epoch = steps_per_epoch
         self.env = dict(os.environ if env is None else env)
         self.history = LossHistory()
-        self.progress: dict[str, Any] = {}
+        self.current: Progress | None = None
         self.first_step: int | None = None
         self.first_time: float | None = None
         self.resumed_from_step: int | None = None
@@ -115,6 +117,11 @@ class ProgressTracker:
         self.last_checkpoint_time: float | None = None
         self.checkpoints = 0
         self.eval_loss: tuple[int, float] | None = None
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        """The latest progress in its wire form (empty before the first step)."""
+        return self.current.wire() if self.current is not None else {}
 
     def on_step(self, row: Mapping[str, Any], now: float) -> dict[str, Any]:
         """Update from one metrics row (see ``docs/training-engine.md``); return the progress."""
@@ -131,41 +138,37 @@ class ProgressTracker:
         p: dict[str, Any] = {
             "step": step,
             "epoch": epoch,
-            "samplesSeen": int(row.get("samples_seen") or 0),
-            "lastStepTime": rfc3339(now),
-            "elapsedSeconds": round(elapsed, 1),
+            "samples_seen": int(row.get("samples_seen") or 0),
+            "last_step_time": rfc3339(now),
+            "elapsed_seconds": round(elapsed, 1),
         }
         if total:
-            p["totalSteps"] = total
-            p["percent"] = max(0, min(100, int(100 * step // total)))
-        if isinstance(loss, int | float) and math.isfinite(loss):
-            p["loss"] = float(f"{loss:.6g}")
+            p["total_steps"] = total
+            p["percent"] = _percent(step, total)
+        if _finite(loss):
+            p["loss"] = _round(loss)
             self.history.add(step, float(loss))
         eval_loss = row.get("eval_loss")
-        if isinstance(eval_loss, int | float) and math.isfinite(eval_loss):
+        if _finite(eval_loss):
             self.eval_loss = (step, float(eval_loss))
         if self.eval_loss is not None:
-            p["evalStep"], p["evalLoss"] = self.eval_loss[0], float(f"{self.eval_loss[1]:.6g}")
-        rewards = preference_rewards(row)
-        if rewards:
-            p["rewards"] = rewards
+            p["eval_step"], p["eval_loss"] = self.eval_loss[0], _round(self.eval_loss[1])
+        p["rewards"] = preference_rewards(row) or None
         tps = row.get("tokens_per_second")
-        if isinstance(tps, int | float) and math.isfinite(tps) and tps >= 0:
-            p["tokensPerSecond"] = round(float(tps), 1)
+        if _finite(tps) and tps >= 0:
+            p["tokens_per_second"] = round(float(tps), 1)
         if self.first_time is not None:
-            p["startTime"] = rfc3339(self.first_time)
+            p["start_time"] = rfc3339(self.first_time)
         eta = self._eta(step, total, now, elapsed)
         if eta is not None:
             p["eta"] = rfc3339(eta)
         if self.predicted_seconds is not None:
-            p["predictedSeconds"] = round(self.predicted_seconds, 1)
-        if self.resumed_from_step is not None:
-            p["resumedFromStep"] = self.resumed_from_step
-        if self.last_checkpoint:
-            p["lastCheckpoint"] = self.last_checkpoint
-        p["lossHistory"] = self.history.wire()
-        self.progress = p
-        return dict(p)
+            p["predicted_seconds"] = round(self.predicted_seconds, 1)
+        p["resumed_from_step"] = self.resumed_from_step
+        p["last_checkpoint"] = self.last_checkpoint
+        p["loss_history"] = self.history.wire()
+        self.current = Progress.model_validate(p)
+        return self.progress
 
     def _eta(self, step: int, total: int | None, now: float, elapsed: float) -> float | None:
         """Seconds-since-epoch estimate of the end, from this process's own pace (not the resumed part)."""
@@ -187,32 +190,45 @@ class ProgressTracker:
         self.last_checkpoint_time = now
         if kind in ("hf", "final"):
             self.last_checkpoint = checkpoint_uri(path, self.env)
-            if self.progress:
-                self.progress["lastCheckpoint"] = self.last_checkpoint
-        return dict(self.progress)
+            if self.current is not None:
+                self.current = self.current.model_copy(update={"last_checkpoint": self.last_checkpoint})
+        return self.progress
 
     def on_train_end(self, summary: Mapping[str, Any], now: float) -> dict[str, Any]:
         """Final progress: 100 % when every step ran, the final loss, the final model."""
-        p = dict(self.progress)
+        p = self.current.model_dump(exclude_none=True) if self.current is not None else {}
         steps = int(summary.get("steps") or p.get("step") or 0)
-        total = int(summary.get("total_steps") or p.get("totalSteps") or 0)
+        total = int(summary.get("total_steps") or p.get("total_steps") or 0)
         p["step"] = steps
         if total:
-            p["totalSteps"] = total
-            p["percent"] = max(0, min(100, int(100 * steps // total)))
+            p["total_steps"] = total
+            p["percent"] = _percent(steps, total)
         loss = summary.get("final_loss")
-        if isinstance(loss, int | float) and math.isfinite(loss):
-            p["loss"] = float(f"{loss:.6g}")
+        if _finite(loss):
+            p["loss"] = _round(loss)
         if summary.get("samples_seen") is not None:
-            p["samplesSeen"] = int(summary["samples_seen"])
+            p["samples_seen"] = int(summary["samples_seen"])
         out_path = summary.get("output_model_path")
         if out_path:
-            p["lastCheckpoint"] = checkpoint_uri(str(out_path), self.env)
-        p.pop("eta", None)
+            p["last_checkpoint"] = checkpoint_uri(str(out_path), self.env)
         p["eta"] = rfc3339(now)
-        p["lossHistory"] = self.history.wire()
-        self.progress = p
-        return dict(p)
+        p["loss_history"] = self.history.wire()
+        self.current = Progress.model_validate(p)
+        return self.progress
+
+
+def _finite(value: object) -> TypeGuard[int | float]:
+    """Whether a metrics value is a finite number."""
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _round(value: float) -> float:
+    """A loss or reward as reported: 6 significant digits."""
+    return float(f"{value:.6g}")
+
+
+def _percent(step: int, total: int) -> int:
+    return max(0, min(100, int(100 * step // total)))
 
 
 def preference_rewards(row: Mapping[str, Any]) -> dict[str, float]:
@@ -220,6 +236,6 @@ def preference_rewards(row: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for key, name in REWARD_KEYS.items():
         value = row.get(key)
-        if isinstance(value, int | float) and math.isfinite(value):
-            out[name] = float(f"{value:.6g}")
+        if _finite(value):
+            out[name] = _round(value)
     return out

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from training_hub.errors import InvalidInputError
+from training_hub.storage.uri import scheme
 
 SCHEME = "tiny"
 MODEL_FAMILIES = ("llama", "qwen2", "mistral", "bert")
@@ -36,7 +37,7 @@ _MODEL_OPTIONS = {
 
 def is_demo_uri(value: str) -> bool:
     """Whether ``value`` is a ``tiny://`` location."""
-    return value.startswith(f"{SCHEME}://")
+    return scheme(value) == SCHEME
 
 
 def _parse(

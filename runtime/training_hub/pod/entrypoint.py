@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from training_hub.contracts.errors import validation_message
 from training_hub.errors import InfrastructureError, InvalidInputError, TrainingHubError
 from training_hub.pod import exit_codes
 from training_hub.pod.demo import is_demo_uri, materialize_demo_data, materialize_demo_model
@@ -96,7 +97,7 @@ def load_spec(path: str, env: Mapping[str, str] | None = None) -> PodRunSpec:
     try:
         spec = PodRunSpec.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInputError(f"invalid run spec {local}: {_validation_summary(exc)}") from None
+        raise InvalidInputError(f"invalid run spec {local}: {validation_message(exc)}") from None
     from training_hub.params import ALGORITHMS
 
     if spec.algorithm not in ALGORITHMS:
@@ -110,14 +111,6 @@ def load_spec(path: str, env: Mapping[str, str] | None = None) -> PodRunSpec:
             "environment (PET_* / MASTER_*)"
         )
     return spec
-
-
-def _validation_summary(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
 
 
 def resolve_rendezvous(env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -295,7 +288,7 @@ def classify(exc: BaseException) -> int:
 def describe(exc: BaseException) -> str:
     """A one-line, user-facing description of an exception."""
     if isinstance(exc, ValidationError):
-        return f"invalid parameters: {_validation_summary(exc)}"
+        return f"invalid parameters: {validation_message(exc)}"
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, TrainingHubError):
         return text

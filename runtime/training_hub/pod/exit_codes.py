@@ -6,6 +6,8 @@ rendezvous or a lost node usually does. This module imports nothing heavy (the o
 
 from __future__ import annotations
 
+from training_hub.contracts import pod_env
+
 #: Every rank finished and the outputs are written.
 SUCCEEDED = 0
 #: An unexpected error (a bug, out of memory, ...). Retried up to the run's limit.
@@ -55,7 +57,7 @@ def reason_for(exit_code: int) -> str:
 #: Directory where each training process records its exit code (``rank_<RANK>``). torchrun reports
 #: only 0 or 1 for its workers (a child's 3 or 4 comes back as 1), so the launcher sets this and reads
 #: the ranks' own codes back after torchrun returns.
-ENV_EXIT_CODE_DIR = "TRAINING_HUB_EXIT_CODE_DIR"
+ENV_EXIT_CODE_DIR = pod_env.EXIT_CODE_DIR
 
 
 def record_exit_code(code: int, env: dict[str, str] | None = None) -> None:
@@ -71,7 +73,7 @@ def record_exit_code(code: int, env: dict[str, str] | None = None) -> None:
     directory = environ.get(ENV_EXIT_CODE_DIR)
     if not directory or code == SUCCEEDED:
         return
-    rank = environ.get("RANK", "0")
+    rank = environ.get(pod_env.RANK, "0")
     try:
         os.makedirs(directory, exist_ok=True)
         with open(os.path.join(directory, f"rank_{rank}"), "w", encoding="utf-8") as fh:

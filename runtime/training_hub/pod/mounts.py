@@ -12,10 +12,13 @@ import os
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
+from training_hub.contracts import pod_env
+from training_hub.storage.uri import has_scheme
+
 #: Env var with the directory that stands for ``/`` of the pod (local execution only).
-MOUNT_ROOT_ENV = "TRAINING_HUB_MOUNT_ROOT"
+MOUNT_ROOT_ENV = pod_env.MOUNT_ROOT
 #: Env var overriding where the one-line termination reason is written.
-TERMINATION_LOG_ENV = "TRAINING_HUB_TERMINATION_LOG"
+TERMINATION_LOG_ENV = pod_env.TERMINATION_LOG
 #: Kubernetes' default ``terminationMessagePath``.
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 #: Kubernetes keeps at most this many bytes of a termination message.
@@ -44,7 +47,7 @@ def in_pod(path: str, env: Mapping[str, str] | None = None) -> str:
         ``path`` itself in a real pod; ``<mount root>/<path>`` in local execution.
     """
     root = mount_root(env)
-    if not root or "://" in path or not path.startswith("/"):
+    if not root or has_scheme(path) or not path.startswith("/"):
         return path
     return str(PurePosixPath(root) / PurePosixPath(path).relative_to("/"))
 

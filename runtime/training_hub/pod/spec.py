@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from training_hub.contracts import pod_env
+from training_hub.contracts.kinds import API_VERSION
 from training_hub.storage.uri import PVC_MOUNT_ROOT
 
 __all__ = [
@@ -32,9 +34,9 @@ POD_COMMAND: list[str] = ["training-hub", "run-pod", "--spec", SPEC_PATH]
 #: kubelet's SIGKILL, for the ranks to finish a preemption checkpoint.
 TERMINATION_GRACE_SECONDS = 120
 #: Env var telling the pod that grace period (the launcher's SIGTERM-to-SIGKILL wait is derived from it).
-TERMINATION_GRACE_ENV = "TRAINING_HUB_TERMINATION_GRACE_SECONDS"
+TERMINATION_GRACE_ENV = pod_env.TERMINATION_GRACE_SECONDS
 #: Env var naming the pod's scratch volume (an emptyDir), where ``s3://`` locations are staged.
-SCRATCH_DIR_ENV = "TRAINING_HUB_SCRATCH_DIR"
+SCRATCH_DIR_ENV = pod_env.SCRATCH_DIR
 #: Where the operator mounts that volume.
 SCRATCH_MOUNT_PATH = "/mnt/scratch"
 
@@ -82,7 +84,7 @@ class PodRunSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    api_version: str = Field("traininghub.io/v1alpha1", alias="apiVersion")
+    api_version: str = Field(API_VERSION, alias="apiVersion")
     kind: str = "PodRunSpec"
     algorithm: str
     params: dict[str, Any]

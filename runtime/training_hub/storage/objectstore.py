@@ -18,10 +18,12 @@ import os
 import uuid
 from typing import Any
 
-from training_hub.errors import InfrastructureError, TrainingHubError
+from training_hub.contracts import pod_env
+from training_hub.errors import InfrastructureError, InvalidInputError, TrainingHubError
+from training_hub.storage.uri import split_uri
 
 #: Environment variables naming an S3 endpoint override, in order of precedence (botocore's names first).
-ENDPOINT_ENVS: tuple[str, ...] = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_S3_ENDPOINT")
+ENDPOINT_ENVS = pod_env.S3_ENDPOINT_ENVS
 
 #: Reasons of :class:`StorageError`, with what the user should check.
 STORAGE_REASONS: dict[str, str] = {
@@ -52,7 +54,9 @@ class StorageError(TrainingHubError):
         self.detail = detail
         hint = STORAGE_REASONS.get(reason, "")
         super().__init__(f"{reason}: {uri}: {detail}" + (f" ({hint})" if hint else ""))
-        self.exit_code = InfrastructureError.exit_code if reason == "StorageUnavailable" else 3
+        self.exit_code = (
+            InfrastructureError.exit_code if reason == "StorageUnavailable" else InvalidInputError.exit_code
+        )
 
 
 def endpoint_url(env: dict[str, str] | None = None) -> str | None:
@@ -63,18 +67,6 @@ def endpoint_url(env: dict[str, str] | None = None) -> str | None:
         if value:
             return value
     return None
-
-
-def split_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/prefix`` -> ``("s3", "bucket/prefix")``.
-
-    Raises:
-        ValueError: If ``uri`` has no scheme or no path.
-    """
-    protocol, sep, path = uri.partition("://")
-    if not sep or not protocol or not path.strip("/"):
-        raise ValueError(f"expected '<scheme>://bucket/prefix', got {uri!r}")
-    return protocol, path.rstrip("/")
 
 
 def filesystem(uri: str) -> Any:

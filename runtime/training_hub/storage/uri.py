@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from training_hub.contracts import pod_env
 from training_hub.engine.checkpoint import FINAL_MODEL_SUBDIR
 
 #: Where a ``pvc://claim/path`` location is mounted inside a pod: ``/mnt/pvc/<claim>``.
@@ -155,6 +156,29 @@ def user_location(path: str) -> str:
     return path
 
 
+def scheme(value: str) -> str:
+    """The scheme of a URI (``s3``, ``tiny``, ``gs``...), empty for a path or a hub id."""
+    head, sep, _ = value.partition("://")
+    return head if sep else ""
+
+
+def has_scheme(value: str) -> bool:
+    """Whether ``value`` is written as a URI (``<scheme>://...``: any fsspec location, ``tiny://``...)."""
+    return bool(scheme(value))
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> ``("s3", "bucket/prefix")``.
+
+    Raises:
+        ValueError: If ``uri`` has no scheme or no path.
+    """
+    protocol, sep, path = uri.partition("://")
+    if not sep or not protocol or not path.strip("/"):
+        raise ValueError(f"expected '<scheme>://bucket/prefix', got {uri!r}")
+    return protocol, path.rstrip("/")
+
+
 def join(uri: str, *parts: str) -> str:
     """``join("s3://b/run", "hf_format/final")`` -> ``s3://b/run/hf_format/final`` (any location)."""
     out = uri.rstrip("/")
@@ -167,7 +191,7 @@ def join(uri: str, *parts: str) -> str:
 
 #: Env var ``<local dir>=<uri>``: a local output directory the pod mirrors to an object store (set by the
 #: pod entrypoint for an ``s3://`` output, so progress and status name the bucket, not the scratch volume).
-MIRROR_ENV = "TRAINING_HUB_OUTPUT_MIRROR"
+MIRROR_ENV = pod_env.OUTPUT_MIRROR
 
 
 def mirrored_uri(path: str, env: Mapping[str, str]) -> str | None:
