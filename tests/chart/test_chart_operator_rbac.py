@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 FORBIDDEN_MARKERS = ("403", "Forbidden", "forbidden")
 
 
+# Written out whole, as a user applies it (the chart's operator runs it): not a shared manifest helper.
 def training_run(name: str) -> dict[str, Any]:
     """A small CPU run (tiny:// model and data are built in the pod; nothing is downloaded)."""
     return {

@@ -114,6 +114,8 @@ def completed(server: S3Server, bucket: str, prefix: str) -> list[str]:
     return [k[len(prefix) : -len(suffix)] for k in server.keys(bucket, prefix) if k.endswith(suffix)]
 
 
+# The tests name the fixtures they use one by one (pytest injects them by name): their alike signatures
+# are deliberate.
 def test_trainingrun_trains_from_s3_survives_a_pod_kill_and_writes_the_model_to_the_bucket(
     storage_plane: ControlPlane,
     namespace: str,

@@ -281,6 +281,8 @@ def test_trainjob_passes_what_trainers_webhook_checks_and_the_emulator_refuses_t
 def test_runtime_patches_merge_as_a_strategic_merge_patch() -> None:
     from training_hub.local.workloads import apply_runtime_patches
 
+    # The runtime template and the patch are written out whole, so each shows what the merge keeps: their
+    # alike nesting is deliberate.
     template = {
         "metadata": {"labels": {"a": "1"}},
         "spec": {

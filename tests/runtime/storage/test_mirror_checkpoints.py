@@ -53,6 +53,8 @@ class BucketWatcher:
         self.seen[int(metrics["step"])] = markers(self.server, self.bucket, self.prefix)
 
 
+# The tests name the fixtures they use one by one (pytest injects them by name): their alike signatures
+# are deliberate.
 def test_sft_mirrors_every_checkpoint_and_the_final_model_during_training(
     s3_server: S3Server,
     s3_env: dict[str, str],
