@@ -8,7 +8,7 @@ checkpointing on (``ckpt``) count what per-layer recomputation keeps (see ``meas
 expected estimate within 15% of the measured total on every row.
 
 Usage: ``.venv/bin/python benchmarks/estimator_accuracy.py [--quick] [--out benchmarks/results/estimator_accuracy.json]``
-Takes about a minute on 2 cores; not run in CI (``tests/estimator`` runs a few rows as an integration test).
+Takes about a minute on 2 cores; not run in CI (``tests/runtime/estimator/test_measure_accuracy.py`` runs a few rows as an integration test).
 """
 
 from __future__ import annotations

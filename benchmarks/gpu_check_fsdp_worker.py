@@ -1,6 +1,6 @@
 """One rank of a 2-rank FSDP2 forward under bf16 autocast (gloo on CPU, NCCL with ``--cuda``).
 
-Used by ``tests/runtime/test_fsdp_mixed_precision.py`` (CPU) and the GPU check's ``fsdp_mixed_precision``
+Used by ``tests/runtime/engine/test_precision_fsdp.py`` (CPU) and the GPU check's ``fsdp_mixed_precision``
 line. Usage: ``torchrun --nproc-per-node 2 benchmarks/gpu_check_fsdp_worker.py OUT_JSON [--cuda]``. Shards an 8-layer tiny Llama with
 the engine's :func:`shard_fsdp` (with and without the bf16 mixed-precision policy), runs one forward under
 ``torch.autocast(bf16)`` and reports, per rank, the bytes of 2-D bf16 tensors autograd keeps for backward

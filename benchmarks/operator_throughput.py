@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from benchmarks.benchlib import ROOT, format_table, load_average, percentile, report, subprocess_env
-from tests.launch.official_api import write_crds
+from tests.support.official_api import write_crds
 
 TARGET_P99_S = 1.0
 TARGET_N = 10_000
@@ -149,7 +149,7 @@ def measure(
     """Apply `n` TrainingRuns in a new namespace with a fresh operator; returns the measurements."""
     from benchmarks.api_proxy import read_counts
     from tests.controlplane.operator_process import OperatorProcess
-    from tests.operator.helpers import run_manifest
+    from tests.support.trainingruns import run_manifest
 
     ns = plane.create_namespace(f"bench-{n}-{int(time.time())}")
     op = OperatorProcess(kubeconfig, namespaces=[ns], log_path=workdir / f"operator-{n}.log")

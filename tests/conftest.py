@@ -5,7 +5,12 @@ that hashes the builder's source and library versions, so they are rebuilt only 
 Concurrent sessions are safe: a build goes to a temporary directory that is renamed into place.
 
 Fixtures (session-scoped, paths): `tiny_tokenizer_dir`, `tiny_model_dir`, `messages_data`,
-`document_data`, `alpaca_data`.
+`document_data`, `alpaca_data`, and for DPO `preference_data`, `preference_chat_data` (learnable preference
+pairs in both formats) and `other_model_dir` (a second tiny model to act as a reference that differs from
+the policy).
+
+Control-plane, S3 and TrainingRun fixtures live in `tests/controlplane/` and `tests/support/`; a directory's
+`conftest.py` imports the ones its tests use (see `docs/testing.md`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import inspect
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,31 +81,58 @@ def tiny_artifacts(request: pytest.FixtureRequest) -> Path:
     return final
 
 
-@pytest.fixture(scope="session")
-def tiny_tokenizer_dir(tiny_artifacts: Path) -> Path:
-    """A locally trained BPE tokenizer (bos/eos/pad, chat template)."""
-    return tiny_artifacts / "tokenizer"
+def _artifact(name: str, path: str, doc: str) -> Any:
+    """A session fixture ``name``: ``path`` in the tiny artefacts."""
+
+    def fixture(tiny_artifacts: Path) -> Path:
+        return tiny_artifacts / path
+
+    fixture.__doc__ = doc
+    return pytest.fixture(scope="session", name=name)(fixture)
+
+
+tiny_tokenizer_dir = _artifact(
+    "tiny_tokenizer_dir", "tokenizer", "A locally trained BPE tokenizer (bos/eos/pad, chat template)."
+)
+tiny_model_dir = _artifact(
+    "tiny_model_dir",
+    "model",
+    "A random-init tiny Llama (hidden 64, 2 layers) with its tokenizer in the same directory.",
+)
+messages_data = _artifact(
+    "messages_data", "messages.jsonl", "Learnable synthetic chat data (`messages` format, 256 samples)."
+)
+document_data = _artifact(
+    "document_data",
+    "document.jsonl",
+    "Learnable synthetic pretraining data (`document` format, 256 samples).",
+)
+alpaca_data = _artifact(
+    "alpaca_data", "alpaca.jsonl", "Learnable synthetic instruction data (`alpaca` format, 256 samples)."
+)
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tiny_artifacts: Path) -> Path:
-    """A random-init tiny Llama (hidden 64, 2 layers) with its tokenizer in the same directory."""
-    return tiny_artifacts / "model"
+def preference_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64 learnable `prompt`/`chosen`/`rejected` string pairs."""
+    from training_hub.tiny import write_preference_dataset
+
+    return write_preference_dataset(tmp_path_factory.mktemp("pref") / "pairs.jsonl", n=64, fmt="standard")
 
 
 @pytest.fixture(scope="session")
-def messages_data(tiny_artifacts: Path) -> Path:
-    """Learnable synthetic chat data (`messages` format, 256 samples)."""
-    return tiny_artifacts / "messages.jsonl"
+def preference_chat_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64 learnable chat-form pairs (message lists)."""
+    from training_hub.tiny import write_preference_dataset
+
+    return write_preference_dataset(tmp_path_factory.mktemp("pref") / "chat.jsonl", n=64, fmt="chat")
 
 
 @pytest.fixture(scope="session")
-def document_data(tiny_artifacts: Path) -> Path:
-    """Learnable synthetic pretraining data (`document` format, 256 samples)."""
-    return tiny_artifacts / "document.jsonl"
+def other_model_dir(tiny_tokenizer_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama with the same tokenizer and other random weights (seed 1)."""
+    from training_hub.tiny import build_tiny_model
 
-
-@pytest.fixture(scope="session")
-def alpaca_data(tiny_artifacts: Path) -> Path:
-    """Learnable synthetic instruction data (`alpaca` format, 256 samples)."""
-    return tiny_artifacts / "alpaca.jsonl"
+    return build_tiny_model(
+        tmp_path_factory.mktemp("other") / "model", family="llama", seed=1, tokenizer_dir=tiny_tokenizer_dir
+    )

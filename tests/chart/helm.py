@@ -84,3 +84,19 @@ def manifest_objects(release: dict[str, Any]) -> list[dict[str, Any]]:
 def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
     """Objects of a kind (and name) among ``objects``."""
     return [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+
+
+def install(
+    kubeconfig: str | Path, release: str, namespace: str, values: dict[str, Any] | None = None
+) -> Any:
+    """Install the chart as ``release`` into ``namespace`` (created if missing), without waiting for pods."""
+    return helm(
+        "install",
+        kubeconfig=kubeconfig,
+        namespace=namespace,
+        release=release,
+        chart=CHART_DIR,
+        values=values or {},
+        create_namespace=True,
+        wait=False,
+    )

@@ -43,6 +43,7 @@ async def _run(req: dict[str, Any]) -> Any:
         return await helm.Show(config).values(chart)
     if action == "package":
         return await helm.Package(config).run(chart, dest_dir=req.get("dest_dir"))
+    # install and upgrade are different SDK classes with their own options: kept apart on purpose.
     if action == "install":
         return await helm.Install(config).run(
             release,

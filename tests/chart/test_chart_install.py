@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.helm import CHART_DIR, HelmFailed, find, helm, manifest_objects
+from tests.chart.helm import CHART_DIR, HelmFailed, find, helm, install, manifest_objects
 from tests.controlplane.cluster import ControlPlane
 
 pytestmark = pytest.mark.integration
@@ -23,19 +23,6 @@ NAMESPACED_KINDS = "deployments,services,serviceaccounts,roles,rolebindings,kopf
 
 def _suffix() -> str:
     return uuid.uuid4().hex[:5]
-
-
-def install(plane: ControlPlane, release: str, namespace: str, values: dict[str, Any] | None = None) -> dict:
-    return helm(
-        "install",
-        kubeconfig=plane.kubeconfig,
-        namespace=namespace,
-        release=release,
-        chart=CHART_DIR,
-        values=values or {},
-        create_namespace=True,
-        wait=False,
-    )
 
 
 def uninstall(plane: ControlPlane, release: str, namespace: str) -> None:
@@ -93,7 +80,7 @@ def subject_access(plane: ControlPlane, user: str, verb: str, resource: str, nam
 def default_release(control_plane: ControlPlane) -> Iterator[tuple[str, str, dict]]:
     """The chart installed with default values: (release, namespace, release dict)."""
     release, namespace = f"th-{_suffix()}", f"th-system-{_suffix()}"
-    rel = install(control_plane, release, namespace)
+    rel = install(control_plane.kubeconfig, release, namespace)
     try:
         yield release, namespace, rel
     finally:
@@ -230,14 +217,14 @@ def test_runtime_service_account_can_only_report_progress(
 def test_bad_values_are_refused_by_the_schema(control_plane: ControlPlane) -> None:
     with pytest.raises(HelmFailed) as err:
         install(
-            control_plane,
+            control_plane.kubeconfig,
             f"bad-{_suffix()}",
             "default",
             {"replicaCount": "two", "watchNamespaces": ["Bad_NS"]},
         )
     assert "/replicaCount" in err.value.message and "/watchNamespaces/0" in err.value.message
     with pytest.raises(HelmFailed) as err:
-        install(control_plane, f"bad-{_suffix()}", "default", {"metrics": {"prot": 1}})
+        install(control_plane.kubeconfig, f"bad-{_suffix()}", "default", {"metrics": {"prot": 1}})
     assert "prot" in err.value.message
 
 
@@ -245,7 +232,7 @@ def test_namespaced_mode(control_plane: ControlPlane) -> None:
     release, home = f"thns-{_suffix()}", f"th-home-{_suffix()}"
     team_a, team_b, other = (control_plane.create_namespace(f"team-{x}-{_suffix()}") for x in "abc")
     rel = install(
-        control_plane,
+        control_plane.kubeconfig,
         release,
         home,
         {
@@ -307,7 +294,9 @@ def test_namespaced_mode(control_plane: ControlPlane) -> None:
 def test_upgrade_and_uninstall_leave_no_orphans(control_plane: ControlPlane) -> None:
     release, namespace = f"thup-{_suffix()}", f"th-up-{_suffix()}"
     extra = control_plane.create_namespace(f"extra-{_suffix()}")
-    rel1 = install(control_plane, release, namespace, {"runtime": {"namespaces": [namespace, extra]}})
+    rel1 = install(
+        control_plane.kubeconfig, release, namespace, {"runtime": {"namespaces": [namespace, extra]}}
+    )
     objs1 = manifest_objects(rel1)
     assert find(objs1, "Service") and len(find(objs1, "ServiceAccount", "training-hub-runtime")) == 2
     before = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objs1}
@@ -343,7 +332,7 @@ def test_upgrade_and_uninstall_leave_no_orphans(control_plane: ControlPlane) -> 
 def test_reinstalling_unchanged_values_changes_nothing(control_plane: ControlPlane) -> None:
     """An upgrade with the same values is a no-op on the API server (declarative, GitOps-friendly)."""
     release, namespace = f"thid-{_suffix()}", f"th-id-{_suffix()}"
-    rel = install(control_plane, release, namespace)
+    rel = install(control_plane.kubeconfig, release, namespace)
     try:
         objects = manifest_objects(rel)
         versions = {
@@ -407,13 +396,13 @@ def test_monitors_need_prometheus_operator_and_are_created_with_it(control_plane
     )
     if not have:
         with pytest.raises(HelmFailed) as err:
-            install(control_plane, release, namespace, values)
+            install(control_plane.kubeconfig, release, namespace, values)
         assert "prometheus-operator" in err.value.message
     # The prometheus-operator's CRDs (schema-less stand-ins: the chart only needs the kinds to be served).
     control_plane.apply(MONITORING_CRDS)
     for crd in MONITORING_CRDS:
         control_plane.wait_for_crd(crd["metadata"]["name"])
-    rel = install(control_plane, release, namespace, values)
+    rel = install(control_plane.kubeconfig, release, namespace, values)
     try:
         objects = manifest_objects(rel)
         live = live_objects(control_plane, objects)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.chart.chart_operator import ChartOperator, service_account_kubeconfig
-from tests.chart.helm import CHART_DIR, find, helm, manifest_objects
+from tests.chart.helm import find, helm, install, manifest_objects
 from tests.controlplane.cluster import ControlPlane
 
 pytestmark = pytest.mark.integration
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 FORBIDDEN_MARKERS = ("403", "Forbidden", "forbidden")
 
 
+# Written out whole, as a user applies it (the chart's operator runs it): not a shared manifest helper.
 def training_run(name: str) -> dict[str, Any]:
     """A small CPU run (tiny:// model and data are built in the pod; nothing is downloaded)."""
     return {
@@ -63,16 +64,7 @@ def release(
 ) -> Iterator[dict[str, Any]]:
     name, namespace = f"thop-{uuid.uuid4().hex[:5]}", f"th-op-{uuid.uuid4().hex[:5]}"
     runs_ns = control_plane.create_namespace(f"runs-{uuid.uuid4().hex[:5]}")
-    rel = helm(
-        "install",
-        kubeconfig=control_plane.kubeconfig,
-        namespace=namespace,
-        release=name,
-        chart=CHART_DIR,
-        values={"runtime": {"namespaces": [runs_ns]}},
-        create_namespace=True,
-        wait=False,
-    )
+    rel = install(control_plane.kubeconfig, name, namespace, {"runtime": {"namespaces": [runs_ns]}})
     control_plane.wait_for_crd("trainingruns.traininghub.io")
     (deployment,) = find(manifest_objects(rel), "Deployment")
     sa = deployment["spec"]["template"]["spec"]["serviceAccountName"]

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.controlplane.cluster import ControlPlane, wait_until
-from tests.launch.runs import tiny_run
+from tests.support.runs import tiny_run
+from tests.support.trainingruns import condition_of, get_run
 
 
 def bound_claim(plane: ControlPlane, namespace: str, claim: str, path: Path) -> None:
@@ -52,7 +53,7 @@ def bound_claim(plane: ControlPlane, namespace: str, claim: str, path: Path) -> 
 
 
 def cpu_run(name: str, *, nodes: int = 1, claim: str = "out", **spec: Any) -> dict[str, Any]:
-    """A tiny CPU run (``tests.launch.runs.tiny_run``, native launcher) with spec fields merged in."""
+    """A tiny CPU run (``tests.support.runs.tiny_run``, native launcher) with spec fields merged in."""
     run = tiny_run(name, nodes=nodes, claim=claim, max_steps=2, samples=32)
     for key, value in spec.items():
         if isinstance(value, dict) and isinstance(run["spec"].get(key), dict):
@@ -64,8 +65,24 @@ def cpu_run(name: str, *, nodes: int = 1, claim: str = "out", **spec: Any) -> di
 
 def condition(plane: ControlPlane, namespace: str, name: str, type_: str) -> dict[str, Any]:
     """A condition of a TrainingRun ({} while absent)."""
-    run = plane.kubectl_json("get", "trainingrun", name, "-n", namespace)
-    for c in (run.get("status") or {}).get("conditions") or []:
-        if c.get("type") == type_:
-            return dict(c)
-    return {}
+    return condition_of(get_run(plane, namespace, name), type_) or {}
+
+
+def wait_queued_reason(
+    plane: ControlPlane, namespace: str, name: str, reason: str, timeout: float
+) -> dict[str, Any]:
+    """Wait until the run's ``Queued`` condition has ``reason``; return the condition. On timeout, fail with
+    the run's status and the namespace's events."""
+
+    def current() -> dict[str, Any]:
+        queued = condition(plane, namespace, name, "Queued")
+        return queued if queued.get("reason") == reason else {}
+
+    try:
+        return dict(wait_until(current, timeout, message=f"{name}: Queued reason {reason}"))
+    except AssertionError:
+        run = get_run(plane, namespace, name)
+        events = plane.kubectl("get", "events", "-n", namespace, check=False).stdout
+        raise AssertionError(
+            f"{name} did not say {reason} within {timeout}s: {run.get('status')}\n{events}"
+        ) from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 from tests.cluster.objects import bound_claim, condition, cpu_run
 from tests.controlplane.cluster import ControlPlane, wait_until
+from tests.support.trainingruns import wait_finished
 from training_hub.local import LocalExecutor
 from training_hub.local.kubelet import LocalKubelet
 from training_hub.local.nodes import NodeHeartbeat, NodeSpec
@@ -54,15 +54,7 @@ def test_two_by_eight_gpu_gang_is_scheduled_onto_two_gpu_nodes_and_trains(
         label_selector=f"traininghub.io/run={name}",
     ):
         control_plane.apply(cpu_run(name, nodes=2, resources={"gpusPerNode": 8}), namespace=namespace)
-        deadline = time.monotonic() + RUN_TIMEOUT
-        status: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            status = (
-                control_plane.kubectl_json("get", "trainingrun", name, "-n", namespace).get("status") or {}
-            )
-            if status.get("phase") in ("Succeeded", "Failed"):
-                break
-            time.sleep(1)
+        status = wait_finished(control_plane, namespace, name, RUN_TIMEOUT, log)
         placed = {
             p["metadata"]["name"]: p["spec"].get("nodeName") for p in pods_of(control_plane, namespace, name)
         }

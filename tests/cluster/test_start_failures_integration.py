@@ -19,27 +19,12 @@ from typing import Any
 import pytest
 
 from tests.cluster.conftest import make_namespace
-from tests.cluster.objects import bound_claim, condition, cpu_run
+from tests.cluster.objects import bound_claim, cpu_run, wait_queued_reason
 from tests.controlplane.cluster import ControlPlane, wait_until
 from training_hub.local import LocalExecutor
 from training_hub.local.kubelet import LocalKubelet
 
 pytestmark = pytest.mark.integration
-
-
-def wait_reason(
-    plane: ControlPlane, namespace: str, name: str, reason: str, timeout: float = 90
-) -> dict[str, Any]:
-    def current() -> dict[str, Any]:
-        queued = condition(plane, namespace, name, "Queued")
-        return queued if queued.get("reason") == reason else {}
-
-    try:
-        return dict(wait_until(current, timeout, message=f"{name}: Queued reason {reason}"))
-    except AssertionError:
-        run = plane.kubectl_json("get", "trainingrun", name, "-n", namespace)
-        events = plane.kubectl("get", "events", "-n", namespace, check=False).stdout
-        raise AssertionError(f"{name} never said {reason}: {run.get('status')}\n{events}") from None
 
 
 def assert_event(plane: ControlPlane, namespace: str, name: str, reason: str, text: str) -> None:
@@ -105,7 +90,7 @@ def test_each_reason_a_run_cannot_start_is_a_condition_and_an_event(
     executor = LocalExecutor(tmp_path / "root", pvc_root=tmp_path / "claims")
 
     with LocalKubelet(plane.api_client(), ns["key"], executor):
-        sa = wait_reason(plane, ns["sa"], "sa", "ServiceAccountNotFound")
+        sa = wait_queued_reason(plane, ns["sa"], "sa", "ServiceAccountNotFound", 90)
         assert (
             'serviceaccount \\"trainer\\" not found' in sa["message"]
             or 'serviceaccount "trainer" not found' in sa["message"]
@@ -113,24 +98,24 @@ def test_each_reason_a_run_cannot_start_is_a_condition_and_an_event(
         assert f"create ServiceAccount trainer in namespace {ns['sa']}" in sa["message"]
         assert_event(plane, ns["sa"], "sa", "ServiceAccountNotFound", "error looking up service account")
 
-        q = wait_reason(plane, ns["quota"], "quota", "QuotaExceeded")
+        q = wait_queued_reason(plane, ns["quota"], "quota", "QuotaExceeded", 90)
         assert "exceeded quota: no-pods" in q["message"] and "ResourceQuota no-pods" in q["message"], q
         assert_event(plane, ns["quota"], "quota", "QuotaExceeded", "exceeded quota: no-pods")
 
-        lim = wait_reason(plane, ns["limits"], "limits", "LimitRangeRefused")
+        lim = wait_queued_reason(plane, ns["limits"], "limits", "LimitRangeRefused", 90)
         assert "maximum memory usage per Container is 1Gi" in lim["message"], lim
         assert_event(plane, ns["limits"], "limits", "LimitRangeRefused", "maximum memory usage per Container")
 
-        missing = wait_reason(plane, ns["noclaim"], "noclaim", "ClaimNotFound")
+        missing = wait_queued_reason(plane, ns["noclaim"], "noclaim", "ClaimNotFound", 90)
         assert 'persistentvolumeclaim "nothere" not found' in missing["message"], missing
         assert "create PersistentVolumeClaim nothere" in missing["message"]
         assert_event(plane, ns["noclaim"], "noclaim", "ClaimNotFound", "nothere")
 
-        unbound = wait_reason(plane, ns["pending"], "pending", "ClaimNotBound")
+        unbound = wait_queued_reason(plane, ns["pending"], "pending", "ClaimNotBound", 90)
         assert "unbound immediate PersistentVolumeClaims" in unbound["message"], unbound
         assert_event(plane, ns["pending"], "pending", "ClaimNotBound", "PersistentVolumeClaims")
 
-        key = wait_reason(plane, ns["key"], "key", "ContainerConfigError")
+        key = wait_queued_reason(plane, ns["key"], "key", "ContainerConfigError", 90)
         assert f"couldn't find key token in Secret {ns['key']}/hf" in key["message"], key
         assert f"add key token to Secret {ns['key']}/hf" in key["message"]
         assert_event(plane, ns["key"], "key", "ContainerConfigError", "couldn't find key token")

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.cluster.conftest import make_namespace
-from tests.cluster.objects import bound_claim, condition, cpu_run
-from tests.controlplane.cluster import ControlPlane, wait_until
+from tests.cluster.objects import bound_claim, cpu_run, wait_queued_reason
+from tests.controlplane.cluster import ControlPlane
 from training_hub.local import LocalExecutor
 from training_hub.local.kubelet import LocalKubelet
 
@@ -26,18 +26,6 @@ pytestmark = pytest.mark.integration
 
 #: Well above the 10 s re-check (a loaded 2-core machine), far below the 600 s resync of the operator.
 WITHIN = 60.0
-
-
-def reason_within(plane: ControlPlane, namespace: str, name: str, reason: str) -> dict[str, Any]:
-    def current() -> dict[str, Any]:
-        queued = condition(plane, namespace, name, "Queued")
-        return queued if queued.get("reason") == reason else {}
-
-    try:
-        return dict(wait_until(current, WITHIN, message=f"{name}: Queued reason {reason}"))
-    except AssertionError:
-        run = plane.kubectl_json("get", "trainingrun", name, "-n", namespace)
-        raise AssertionError(f"{name} did not say {reason} within {WITHIN}s: {run.get('status')}") from None
 
 
 def test_waiting_runs_get_their_reason_at_the_next_recheck_not_the_resync(
@@ -56,9 +44,9 @@ def test_waiting_runs_get_their_reason_at_the_next_recheck_not_the_resync(
         plane.apply(cpu_run("gpus", resources={"gpusPerNode": 8}), namespace=ns["gpus"])
         plane.apply(cpu_run("image", runtime={"image": image}), namespace=ns["image"])
 
-        gpus = reason_within(plane, ns["gpus"], "gpus", "Unschedulable")
+        gpus = wait_queued_reason(plane, ns["gpus"], "gpus", "Unschedulable", WITHIN)
         assert "Insufficient nvidia.com/gpu" in gpus["message"], gpus
-        pull = reason_within(plane, ns["image"], "image", "ImagePullFailed")
+        pull = wait_queued_reason(plane, ns["image"], "image", "ImagePullFailed", WITHIN)
         elapsed = time.monotonic() - start
         # The kubelet's words: the runtime's pull error (ErrImagePull) or the back-off after it.
         assert "ErrImagePull" in pull["message"] or "ImagePullBackOff" in pull["message"], pull

@@ -119,6 +119,7 @@ def test_sft_document_column_name_and_full_state_difference(
     assert state  # the state directory is complete (its metadata is written)
 
 
+# The calls spell out upstream's keywords, as a script written for upstream does: alike calls are deliberate.
 def test_difference_sample_packing_trains_the_same(
     tiny_model_dir: Path, messages_data: Path, tmp_path: Path
 ) -> None:

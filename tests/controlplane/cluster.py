@@ -79,6 +79,21 @@ def wait_until(predicate: Any, timeout: float = 60.0, interval: float = 0.25, me
     raise AssertionError(f"timed out after {timeout}s: {message or predicate} (last value: {last!r})")
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM a process this suite started (by its pid); SIGKILL it when it has not exited after ``timeout``
+    seconds."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait(timeout=10)
+
+
 class ControlPlaneError(RuntimeError):
     """The control plane could not be built, started or reached."""
 
@@ -314,16 +329,7 @@ class ControlPlane:
             self._nodes.stop()
             self._nodes = None
         for name in reversed(list(self._procs)):
-            proc = self._procs[name]
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        proc.kill()
-                    proc.wait(timeout=10)
+            stop_process(self._procs[name])
         self._procs.clear()
         for fh in self._logs.values():
             with contextlib.suppress(Exception):
@@ -546,12 +552,7 @@ class ControlPlane:
         """Stop the controller manager (by pid) and start it again with the same arguments."""
         proc = self._procs.pop("kube-controller-manager")
         argv = proc.args
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         self._logs.pop("kube-controller-manager").close()
         self._spawn("kube-controller-manager", list(argv))  # type: ignore[arg-type]
 
@@ -566,12 +567,7 @@ class ControlPlane:
         """
         proc = self._procs.pop("kube-apiserver")
         argv = list(proc.args)  # type: ignore[arg-type]
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, timeout=20)
         self._logs.pop("kube-apiserver").close()
         if while_down is not None:
             while_down()

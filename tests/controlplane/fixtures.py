@@ -9,6 +9,7 @@ Fixtures:
 * ``control_plane`` (session): a started :class:`~tests.controlplane.cluster.ControlPlane` with
   ``.kubeconfig``, ``.kubectl(*args)``, ``.kubectl_json(*args)``, ``.apply(manifest)``, ``.api_client()``,
   ``.install_crds(*paths)``. Binaries come from ``KUBEBUILDER_ASSETS``, the build cache, or ``build.sh``.
+  A module can have a plane of its own: see ``own_control_plane``.
 * ``namespace``: a fresh namespace per test (deleted afterwards, without waiting).
 * ``operator_factory``: a callable starting the operator as a subprocess
   (:class:`~tests.controlplane.operator_process.OperatorProcess`); every operator it started is stopped by
@@ -29,8 +30,7 @@ from tests.controlplane.operator_process import OperatorProcess
 __all__ = ["control_plane", "namespace", "operator_factory"]
 
 
-@pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane]:
+def _running_plane() -> Iterator[ControlPlane]:
     """A running control plane for the whole session (stopped by pid at the end, also on failure)."""
     plane = ControlPlane(find_binaries(build_if_missing=True))
     plane.start()
@@ -38,6 +38,14 @@ def control_plane() -> Iterator[ControlPlane]:
         yield plane
     finally:
         plane.stop()
+
+
+control_plane = pytest.fixture(scope="session")(_running_plane)
+#: The same fixture (``control_plane``) for a test module whose tests must not share the plane of their
+#: directory, e.g. because they install CRDs that change what ``launcher: auto`` picks. Import it into the
+#: module (``from tests.controlplane.fixtures import own_control_plane``, marked unused for ruff): the module's
+#: ``control_plane``, and the ``namespace`` and ``operator_factory`` of its tests, are then its own plane's.
+own_control_plane = pytest.fixture(scope="session", name="control_plane")(_running_plane)
 
 
 @pytest.fixture

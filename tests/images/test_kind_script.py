@@ -90,6 +90,8 @@ def test_script_install_step_on_the_control_plane(control_plane: ControlPlane) -
     assert "--create-namespace" in opts
     assert (rel_name, ns) == (release, namespace)
 
+    # The script's own `helm upgrade --install` request, replayed as the script states it (not the chart
+    # tests' install helper): the alike keyword call is deliberate.
     rel = helm(
         "upgrade",
         kubeconfig=control_plane.kubeconfig,

@@ -11,6 +11,7 @@ from training_hub_operator.reconcile import decide
 pytestmark = pytest.mark.unit
 
 
+# One table of apimachinery's cases per rule (the tables look alike on purpose: each is the rule's spec).
 @pytest.mark.parametrize(
     ("key", "ok"),
     [

@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from tests.operator.helpers import run_manifest
 from tests.operator.test_reconcile import _inp
+from tests.support.trainingruns import run_manifest
 from training_hub.estimator import EstimateInputs, PlanningBudgetExceeded, plan
 from training_hub_operator.main import build_parser, settings_from_args
 from training_hub_operator.settings import OperatorSettings
@@ -49,7 +49,7 @@ def test_the_budget_comes_from_the_flag_or_the_environment(monkeypatch: pytest.M
 
 
 def test_the_estimators_planner_checks_its_budget_between_layouts() -> None:
-    from tests.operator.helpers import LLAMA_8B_CONFIG
+    from tests.support.model_configs import LLAMA_8B_CONFIG
 
     inputs = EstimateInputs.from_training_params("sft", {"max_tokens_per_gpu": 8192}, LLAMA_8B_CONFIG)
     with pytest.raises(PlanningBudgetExceeded) as err:

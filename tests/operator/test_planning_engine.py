@@ -7,22 +7,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.model_configs import LLAMA_8B_CONFIG
 from training_hub_operator.api.spec import TrainingRunSpec
 from training_hub_operator.planning import ModelConfig, make_plan, planned_engine
 from training_hub_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.unit
-
-LLAMA_8B = {
-    "model_type": "llama",
-    "hidden_size": 4096,
-    "intermediate_size": 14336,
-    "num_hidden_layers": 32,
-    "num_attention_heads": 32,
-    "num_key_value_heads": 8,
-    "vocab_size": 128256,
-    "max_position_embeddings": 8192,
-}
 
 
 def _spec(algorithm: str, hp: dict[str, Any], **resources: Any) -> TrainingRunSpec:
@@ -39,7 +29,9 @@ def _spec(algorithm: str, hp: dict[str, Any], **resources: Any) -> TrainingRunSp
 
 
 def _plan(spec: TrainingRunSpec) -> Any:
-    return make_plan(spec, dict(spec.hyperparameters), ModelConfig(LLAMA_8B, "inline"), OperatorSettings())
+    return make_plan(
+        spec, dict(spec.hyperparameters), ModelConfig(LLAMA_8B_CONFIG, "inline"), OperatorSettings()
+    )
 
 
 def test_sft_auto_plans_instructlab_with_checkpointing_on_one_node() -> None:

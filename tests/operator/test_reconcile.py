@@ -8,7 +8,8 @@ import pytest
 from kubeflow.training import ApiClient as KubeflowApiClient
 from kubeflow.training.models import KubeflowOrgV1PyTorchJob
 
-from tests.operator.helpers import LLAMA_8B_CONFIG, run_manifest
+from tests.support.model_configs import LLAMA_8B_CONFIG
+from tests.support.trainingruns import run_manifest
 from training_hub.pod.spec import POD_COMMAND, PodRunSpec
 from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC
 from training_hub_operator.api.validation import validate_spec

@@ -3,4 +3,5 @@
 from __future__ import annotations
 
 from tests.controlplane.fixtures import *  # noqa: F403
-from tests.operator.helpers import *  # noqa: F403
+from tests.support.planes import operator_plane  # noqa: F401
+from tests.support.trainingruns import *  # noqa: F403

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from tests.controlplane.cluster import ControlPlane, wait_until
+from tests.support.trainingruns import condition_of
 
 RUN_LABEL = "traininghub.io/run"
 
@@ -29,14 +30,6 @@ def runs_in(plane: ControlPlane, namespace: str) -> dict[str, dict[str, Any]]:
 def items(plane: ControlPlane, kind: str, namespace: str) -> list[dict[str, Any]]:
     """Every object of a kind in a namespace."""
     return list(plane.kubectl_json("get", kind, "-n", namespace)["items"])
-
-
-def condition(run: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    """A condition of a run's status, or None."""
-    for c in (run.get("status") or {}).get("conditions") or []:
-        if c.get("type") == type_:
-            return dict(c)
-    return None
 
 
 def wait_phases(
@@ -86,7 +79,7 @@ def assert_exactly_one_job_per_run(
         assert [o["uid"] for o in owners if o.get("controller")] == [run["metadata"]["uid"]]
         assert run["status"]["workload"]["uid"] == job["metadata"]["uid"], n
         assert run["status"]["observedGeneration"] == run["metadata"]["generation"], n
-        accepted = condition(run, "Accepted")
+        accepted = condition_of(run, "Accepted")
         assert accepted and accepted["status"] == "True", (n, accepted)
 
 

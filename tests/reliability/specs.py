@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.operator.helpers import LLAMA_8B_CONFIG
+from tests.support.model_configs import LLAMA_8B_CONFIG
 
 #: Characters that JSON, YAML and the API server carry (no lone surrogates). Not empty: the test API server
 #: is kube-apiserver 1.20 built with Go >= 1.16, which reads "" in a custom resource as null and refuses it

@@ -17,13 +17,13 @@ import pytest
 
 from tests.controlplane.cluster import ControlPlane, wait_until
 from tests.controlplane.operator_process import OperatorProcess
-from tests.operator.helpers import patch_job_status, run_manifest
 from tests.reliability.invariants import (
     assert_exactly_one_job_per_run,
     events_by_reason,
     runs_in,
     wait_phases,
 )
+from tests.support.trainingruns import patch_job_status, run_manifest
 from training_hub_operator.kube import Kube, KubeError, ResourceKind
 from training_hub_operator.runner import TRAININGRUN, Runner
 from training_hub_operator.settings import OperatorSettings

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.tiny_training import tiny_engine_params
+from tests.support.tiny_training import tiny_engine_params
 from training_hub.engine.checkpoint import COMPLETE_MARKER, latest_checkpoint
 
 pytestmark = pytest.mark.integration

@@ -19,9 +19,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.operator.helpers import run_manifest
 from tests.reliability.invariants import items, wait_phases
 from tests.reliability.specs import HOSTILE
+from tests.support.trainingruns import run_manifest
 from training_hub.pod.spec import POD_COMMAND
 from training_hub_operator.api.validation import validate_spec
 from training_hub_operator.launchers import available_launchers

@@ -25,8 +25,8 @@ from kubernetes.client.rest import ApiException
 
 from tests.controlplane.cluster import ControlPlane, wait_until
 from tests.controlplane.operator_process import OperatorProcess
-from tests.reliability.invariants import condition
 from tests.reliability.specs import Case, cases
+from tests.support.trainingruns import condition_of
 from training_hub_operator.api.validation import SpecError, validate_spec
 from training_hub_operator.launchers.auto import LauncherChoice
 from training_hub_operator.launchers.pytorchjob import PyTorchJobLauncher
@@ -102,7 +102,7 @@ def test_fuzzed_specs_are_refused_clearly_or_accepted(fuzz_env, batch: list[Case
     runs = wait_until(all_settled, 120, interval=0.5, message="the operator reconciles every fuzzed run")
     for name, case in stored.items():
         run = runs[name]
-        accepted = condition(run, "Accepted")
+        accepted = condition_of(run, "Accepted")
         assert accepted is not None, run
         message = accepted.get("message", "")
         if case.expect == "operator":
@@ -114,7 +114,7 @@ def test_fuzzed_specs_are_refused_clearly_or_accepted(fuzz_env, batch: list[Case
             assert "Traceback" not in message and "\n" not in message
         elif case.expect == "plan":
             assert accepted["status"] == "True", (run["status"], case)
-            planned = condition(run, "Planned")
+            planned = condition_of(run, "Planned")
             assert planned and planned["status"] == "False" and planned["reason"] == "DoesNotFit", run[
                 "status"
             ]
@@ -154,7 +154,7 @@ def junk_specs(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _valid_spec() -> dict[str, Any]:
-    from tests.operator.helpers import run_manifest
+    from tests.support.trainingruns import run_manifest
 
     return dict(run_manifest("x")["spec"])
 

@@ -8,7 +8,7 @@ layers). ``status.plan`` names the engine and lists :attr:`EngineProfile.assumpt
 
 Sources read for the upstream engines (paths inside the wheels): instructlab-training 0.16.2,
 rhai-innovation-mini-trainer 0.9.0, unsloth 2026.10.9. The native engine's entries cite this repository.
-A unit test (``tests/estimator/test_engines.py``) pins every profile.
+A unit test (``tests/runtime/estimator/test_engines.py``) pins every profile.
 """
 
 from __future__ import annotations

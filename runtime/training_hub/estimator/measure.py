@@ -1,7 +1,7 @@
 """Measure the real memory of one training step on CPU, component by component.
 
 This is the ground truth the estimator is checked against (``benchmarks/estimator_accuracy.py`` and the
-``integration`` test in ``tests/estimator``). It does not use the training engine: it builds a tiny
+``integration`` test in ``tests/runtime/estimator/test_measure_accuracy.py``). It does not use the training engine: it builds a tiny
 model with transformers, applies the method (full fine-tuning, LoRA through peft, or OSFT's SVD split
 written here), runs forward + backward + one AdamW step, and counts bytes:
 

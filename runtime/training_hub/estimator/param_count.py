@@ -4,7 +4,7 @@
 every layer (name, input and output features, bias), expert tensors, norms, embeddings and head. The
 parameter count, LoRA's adapter size and OSFT's SVD factors are all derived from that one description,
 and the count equals ``model.num_parameters()`` of the transformers model for every supported family
-(checked in ``tests/estimator/test_param_count.py``).
+(checked in ``tests/runtime/estimator/test_param_count.py``).
 
 Supported ``model_type`` values are the keys of :data:`FAMILIES`. Anything else raises
 :class:`UnsupportedArchitectureError`; :func:`count_parameters` then falls back to instantiating the

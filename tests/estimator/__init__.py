@@ -1,1 +1,0 @@
-"""Tests of the memory estimator and GPU planner."""
