@@ -28,7 +28,7 @@ from training_hub.pod import exit_codes
 
 pytestmark = pytest.mark.unit
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("runtime", "operator")
 #: Modules whose functions return exit codes.
 COMMANDS = ("runtime/training_hub/cli/",)
