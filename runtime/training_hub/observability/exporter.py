@@ -49,6 +49,7 @@ class _MetricsEndpoint:
         namespace: Label value ``namespace``.
         run: Label value ``run``.
         algorithm: For ``traininghub_training_info``.
+        clock: Wall clock.
     """
 
     #: The ``role`` label of ``traininghub_training_info``.
@@ -62,6 +63,7 @@ class _MetricsEndpoint:
         namespace: str = "",
         run: str = "",
         algorithm: str = "",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         from prometheus_client import CollectorRegistry
 
@@ -71,7 +73,12 @@ class _MetricsEndpoint:
         self.registry = CollectorRegistry(auto_describe=True)
         self.labels = {"namespace": namespace, "run": run}
         self._server: Any = None
+        self.clock = clock
         self.info = self._info(algorithm, self.role)
+        self._register()
+
+    def _register(self) -> None:
+        """Register the series this endpoint exports besides the info gauge (none here)."""
 
     def _info(self, algorithm: str, role: str) -> Any:
         """Register ``traininghub_training_info`` (always 1) with this process's labels."""
@@ -123,33 +130,16 @@ class WorkerMetricsExporter(_MetricsEndpoint):
 
 
 class MetricsExporter(_MetricsEndpoint):
-    """Training callback exposing the run's metrics for Prometheus.
+    """Training callback exposing the run's metrics for Prometheus (rank 0's endpoint).
 
-    Args:
-        port: TCP port (0: any free port; see :attr:`port` after :meth:`start`).
-        host: Address to bind (``0.0.0.0`` in a pod).
-        namespace: Label value ``namespace``.
-        run: Label value ``run``.
-        algorithm: For ``traininghub_training_info``.
-        clock: Wall clock.
+    Takes the endpoint's arguments (port, host, namespace, run, algorithm, clock: see the base class).
     """
 
     role = "rank0"
 
-    def __init__(
-        self,
-        port: int = DEFAULT_PORT,
-        host: str = "0.0.0.0",
-        *,
-        namespace: str = "",
-        run: str = "",
-        algorithm: str = "",
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def _register(self) -> None:
         from prometheus_client import Counter, Gauge
 
-        super().__init__(port, host, namespace=namespace, run=run, algorithm=algorithm)
-        self.clock = clock
         names = list(self.labels)
         r = self.registry
 
