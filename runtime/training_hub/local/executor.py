@@ -150,33 +150,37 @@ class ExecutionResult:
     pods: list[PodResult] = field(default_factory=list)
 
 
+@dataclass(eq=False)
 class PodProcess:
-    """A pod running as a local process (its own process group), with prefixed, buffered output."""
+    """A pod running as a local process (its own process group), with prefixed, buffered output.
 
-    def __init__(
-        self,
-        pod: LocalPod,
-        argv: list[str],
-        env: dict[str, str],
-        cwd: Path,
-        termination_log: Path,
-        attempt: int,
-        output: TextIO | None,
-        tail_lines: int = 200,
-    ) -> None:
-        self.pod = pod
-        self.argv = argv
-        self.env = env
-        self.cwd = cwd
-        self.termination_log = termination_log
-        self.attempt = attempt
-        self.output = output
-        self.tail: deque[str] = deque(maxlen=tail_lines)
+    Attributes:
+        pod: The pod.
+        argv: Its container's command line.
+        env: Its environment (the process marker is added).
+        cwd: Working directory.
+        termination_log: Where the container writes its termination message.
+        attempt: Which attempt of the pod this is (0-based).
+        output: Where its prefixed output goes (None: kept in :attr:`tail` only).
+        tail_lines: How many output lines :attr:`tail` keeps.
+    """
+
+    pod: LocalPod
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    termination_log: Path
+    attempt: int
+    output: TextIO | None
+    tail_lines: int = 200
+
+    def __post_init__(self) -> None:
+        self.tail: deque[str] = deque(maxlen=self.tail_lines)
         self.proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self.killed_by_executor = False
-        self.marker = f"{pod.name}-{attempt}-{os.getpid()}-{id(self):x}"
-        self.env = {**env, POD_MARKER_ENV: self.marker}
+        self.marker = f"{self.pod.name}-{self.attempt}-{os.getpid()}-{id(self):x}"
+        self.env = {**self.env, POD_MARKER_ENV: self.marker}
         #: When the process started (RFC 3339, UTC).
         self.started_at = ""
 
