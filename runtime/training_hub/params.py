@@ -663,6 +663,9 @@ class EmbeddingSFTParams(
     backend: str = Field("sentence-transformers", description="Backend name (kebab-case), or `auto`.")
 
 
+#: What the native engine receives: the validated parameters of one of :data:`ENGINE_ALGORITHMS`.
+EngineParams = SFTParams | OSFTParams | LoRAParams | DPOParams
+
 HYPERPARAMETER_MODELS: dict[str, type[_Strict]] = {
     "sft": SFTHyperparameters,
     "osft": OSFTHyperparameters,

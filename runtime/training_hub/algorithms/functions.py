@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from training_hub.algorithms.base import Callbacks, run_algorithm
-from training_hub.algorithms.validation import check_keywords, validate
+from training_hub.algorithms.validation import check_keywords
 from training_hub.errors import InvalidInputError
 from training_hub.params import param_model
 
@@ -40,8 +40,7 @@ def _algorithm_function(algorithm: str) -> Callable[[F], F]:
                     f"{algorithm}() takes keyword arguments only (e.g. model_path=...), got {len(args)} positional"
                 )
             check_keywords(algorithm, kwargs, extra=("callbacks",))
-            validate(algorithm, {k: v for k, v in kwargs.items() if k != "callbacks"})
-            return func(**kwargs)
+            return func(**kwargs)  # -> run_algorithm, which validates the values once
 
         wrapper.__doc__ = f"{(func.__doc__ or '').rstrip()}\n\n{_args_section(algorithm)}\n"
         return cast(F, wrapper)

@@ -12,13 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import (
-    CUDA_EXTRA,
-    Compatibility,
-    hub_callbacks_only,
-    resolve,
-    upstream_unavailable_reason,
-)
+from training_hub.algorithms.validation import validated
+from training_hub.backends.availability import CUDA_EXTRA, upstream_unavailable_reason
+from training_hub.backends.engine_limits import Compatibility, hub_callbacks_only
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -50,7 +46,8 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     Raises:
         InvalidInputError: When a parameter the user set cannot be honoured by instructlab-training.
     """
-    m, explicit = resolve("sft", params)
+    valid = validated("sft", params)
+    m, explicit = valid.model, valid.explicit
     compat = Compatibility("instructlab-training", m, explicit, "backend='native'")
     compat.only("lr_scheduler", ["cosine"], "always uses a cosine schedule")
     compat.only("max_grad_norm", [1.0], "always clips gradients at norm 1.0")

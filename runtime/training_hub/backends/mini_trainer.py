@@ -14,13 +14,9 @@ import os
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import (
-    CUDA_EXTRA,
-    Compatibility,
-    hub_callbacks_only,
-    resolve,
-    upstream_unavailable_reason,
-)
+from training_hub.algorithms.validation import validated
+from training_hub.backends.availability import CUDA_EXTRA, upstream_unavailable_reason
+from training_hub.backends.engine_limits import Compatibility, hub_callbacks_only
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -61,7 +57,8 @@ def translate(params: dict[str, Any], processed_data_path: str | None = None) ->
     Raises:
         InvalidInputError: When a parameter the user set cannot be honoured by mini-trainer.
     """
-    m, explicit = resolve("osft", params)
+    valid = validated("osft", params)
+    m, explicit = valid.model, valid.explicit
     compat = Compatibility("mini-trainer", m, explicit, "backend='native'")
     compat.only("adam_beta1", [0.9], "uses a fixed AdamW beta1 of 0.9")
     compat.only("adam_beta2", [0.95], "uses a fixed AdamW beta2 of 0.95")

@@ -15,7 +15,9 @@ import logging
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import UNSLOTH_EXTRA, Compatibility, resolve, upstream_unavailable_reason
+from training_hub.algorithms.validation import validated
+from training_hub.backends.availability import UNSLOTH_EXTRA, upstream_unavailable_reason
+from training_hub.backends.engine_limits import Compatibility
 from training_hub.errors import InvalidInputError
 from training_hub.observability.trackers.hf import hf_tracker_args, tracker_environment
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
@@ -48,7 +50,8 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     from training_hub.data.formats import DEFAULT_KEYS
     from training_hub.data.options import data_keys
 
-    m, explicit = resolve("lora_sft", params)
+    valid = validated("lora_sft", params)
+    m, explicit = valid.model, valid.explicit
     compat = Compatibility("unsloth", m, explicit, "backend='peft'")
     compat.only("max_tokens_per_gpu", [None], "pads batches and has no per-GPU token budget")
     compat.only("is_pretraining", [False], "is wired here for instruction data only")

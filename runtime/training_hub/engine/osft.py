@@ -22,22 +22,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
+from training_hub.defaults import OSFT_TARGETS
 from training_hub.errors import InvalidInputError
 
-#: Substrings of the default targets: attention and MLP projections of common decoder families.
-DEFAULT_TARGET_PATTERNS: tuple[str, ...] = (
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "qkv_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-    "gate_up_proj",
-    "self_attn",
-    "mlp",
-)
+#: The default targets (one definition, in the defaults table).
+DEFAULT_TARGET_PATTERNS = OSFT_TARGETS.patterns
 
 
 def frozen_rank(rank: int, unfreeze_rank_ratio: float) -> int:

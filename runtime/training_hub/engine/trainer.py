@@ -72,7 +72,7 @@ class Trainer:
         if ctx.is_main:
             from training_hub.observability.trackers import experiment_trackers
 
-            trackers = experiment_trackers(self.p, str(cfg.ckpt_dir))
+            trackers = experiment_trackers(self.p.model_dump(), str(cfg.ckpt_dir))
             self.callbacks = runtime_callbacks(cfg.algorithm) + trackers + self.callbacks
         elif ctx.local_rank == 0:
             self._worker_endpoint = worker_endpoint(cfg.algorithm)
@@ -96,15 +96,15 @@ class Trainer:
     def _prepare_data(
         self, tokenizer: Any, data_path: str | None = None
     ) -> tuple[TokenizedDataset, DataStats]:
-        data_path = data_path or self.p["data_path"]
+        data_path = data_path or self.p.data_path
         kwargs: dict[str, Any] = {
-            "max_seq_len": self.p["max_seq_len"],
-            "overlong_policy": self.p["overlong_policy"],
-            "is_pretraining": self.p["is_pretraining"],
-            "block_size": self.p["block_size"],
+            "max_seq_len": self.p.max_seq_len,
+            "overlong_policy": self.p.overlong_policy,
+            "is_pretraining": self.p.is_pretraining,
+            "block_size": self.p.block_size,
             "output_dir": self.cfg.data_output_dir,
             # data_format, unmask_roles, keys, alpaca_as_text, messages_as_text (upstream's names included)
-            **data_options(self.p, self.cfg.algorithm),
+            **data_options(self.p.model_dump(), self.cfg.algorithm),
         }
         prepare: Any = prepare_dataset if self.objective is None else self.objective.prepare
         status: tuple[str, str] = ("ok", "")
@@ -192,8 +192,8 @@ class Trainer:
             state.update(
                 algorithm=self.cfg.algorithm,
                 world_size=self.ctx.world_size,
-                seed=self.p["seed"],
-                effective_batch_size=self.p["effective_batch_size"],
+                seed=self.p.seed,
+                effective_batch_size=self.p.effective_batch_size,
                 num_dataset_samples=self._num_dataset_samples,
                 lora_only_trainable=bundle.lora,
             )
@@ -201,7 +201,7 @@ class Trainer:
         barrier(self.ctx)
         if self.ctx.is_main:
             ckpt.commit(final)
-            ckpt.prune(self.state_dir, self.p["keep_last_checkpoints"])
+            ckpt.prune(self.state_dir, self.p.keep_last_checkpoints)
             log.info("saved full state %s", final)
         barrier(self.ctx)
         self._state_saved.append(str(final))
@@ -221,8 +221,8 @@ class Trainer:
 
         state = json.loads((path / "trainer_state.json").read_text())
         for key, now in (
-            ("seed", self.p["seed"]),
-            ("effective_batch_size", self.p["effective_batch_size"]),
+            ("seed", self.p.seed),
+            ("effective_batch_size", self.p.effective_batch_size),
             ("num_dataset_samples", self._num_dataset_samples),
             ("algorithm", self.cfg.algorithm),
         ):
@@ -262,7 +262,7 @@ class Trainer:
             tmp = ckpt.begin(final)
             if bundle.lora:
                 bundle.unwrapped.save_pretrained(str(tmp))
-                if kind == "final" and self.p.get("merge_adapter"):
+                if kind == "final" and getattr(self.p, "merge_adapter", False):
                     save_merged(bundle.unwrapped, tmp / "merged")
                     bundle.tokenizer.save_pretrained(str(tmp / "merged"))
             else:
@@ -274,7 +274,7 @@ class Trainer:
             bundle.tokenizer.save_pretrained(str(tmp))
             ckpt.commit(final)
             if final.parent == self.hf_dir and final.name != "final":
-                ckpt.prune(self.hf_dir, self.p["keep_last_checkpoints"])
+                ckpt.prune(self.hf_dir, self.p.keep_last_checkpoints)
             log.info("saved %s checkpoint %s", kind, final)
         barrier(self.ctx)
         if self.ctx.is_main:
@@ -293,7 +293,7 @@ class Trainer:
         """With `checkpoint_storage`: check the store is usable (rank 0) and restore its newest complete full
         state where the output directory has none: first on rank 0, then on the first rank of every other
         node whose output directory is its own (a pod's scratch volume), so that every rank can load it."""
-        uri = self.p.get("checkpoint_storage")
+        uri = self.p.checkpoint_storage
         if not uri:
             return
         from training_hub.storage.mirror import CheckpointMirror
@@ -387,7 +387,7 @@ class Trainer:
         if ctx.is_main:
             cfg.ckpt_dir.mkdir(parents=True, exist_ok=True)
         self._start_mirror()
-        tokenizer = load_tokenizer(p["model_path"])
+        tokenizer = load_tokenizer(p.model_path)
         dataset, stats = self._prepare_data(tokenizer)
         dataset, evaluator, eval_schedule = setup_evaluation(
             cfg.algorithm,
@@ -404,15 +404,15 @@ class Trainer:
         planner = BatchPlanner(
             dataset.lengths,
             dataset.num_targets,
-            p["effective_batch_size"],
+            p.effective_batch_size,
             cfg.max_tokens_per_gpu,
             ctx.world_size,
-            p["seed"],
+            p.seed,
         )
         spe = planner.steps_per_epoch
-        total_steps = spe * p["num_epochs"]
-        if p["max_steps"] is not None:
-            total_steps = min(total_steps, p["max_steps"])
+        total_steps = spe * p.num_epochs
+        if p.max_steps is not None:
+            total_steps = min(total_steps, p.max_steps)
 
         bundle = build_model(cfg, ctx, tokenizer)
         set_current_model(bundle.unwrapped)
@@ -455,12 +455,12 @@ class Trainer:
             objective.setup(bundle, dataset, autocast, pad_id)
         is_ddp = ctx.distributed and cfg.strategy == "ddp"
         is_fsdp = ctx.distributed and cfg.strategy == "fsdp"
-        max_norm = p["max_grad_norm"] or float("inf")  # 0: no clipping
+        max_norm = p.max_grad_norm or float("inf")  # 0: no clipping
         kill_after = int(os.environ.get(ENV_KILL_AFTER_STEP, "0") or 0)
         sample_log = os.environ.get(ENV_SAMPLE_LOG)
-        save_every = p["save_samples"]
+        save_every = p.save_samples
         prev_handler = None
-        if p.get("enable_jit_checkpoint") is True:  # upstream's default: off (a TrainingRun's pods: on)
+        if p.enable_jit_checkpoint is True:  # upstream's default: off (a TrainingRun's pods: on)
             try:
                 prev_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
             except ValueError:  # not the main thread
@@ -484,7 +484,7 @@ class Trainer:
                     hub.fire("on_epoch_begin")
                 first = False
                 hub.fire("on_step_begin")
-                plan = planner.plan(epoch, in_epoch)
+                plan = planner.step_batches(epoch, in_epoch)
                 micro = plan.rank_micro_batches[ctx.rank]
                 # SFT: mean over trained tokens; an objective (dpo): mean over samples (pairs).
                 denom = max(plan.num_targets if objective is None else plan.num_samples, 1)
@@ -597,7 +597,7 @@ class Trainer:
                 )
                 stop, asked_save, asked_stop = self._stop_agreed(hub.control)
                 hub.control.should_save = hub.control.should_training_stop = False
-                if (epoch_end and p["checkpoint_at_epoch"]) or crossed:
+                if (epoch_end and p.checkpoint_at_epoch) or crossed:
                     self.save_hf(bundle, self.hf_dir / f"samples_{progress['samples_seen']}", "hf")
                     self._last_hf_step = step
                     self._hf_saved.append(str(self.hf_dir / f"samples_{progress['samples_seen']}"))
@@ -626,7 +626,7 @@ class Trainer:
                 src = Path(self._hf_saved[-1])
                 tmp = ckpt.begin(final_dir)
                 ckpt.link_or_copy_tree(src, tmp)
-                if bundle.lora and p.get("merge_adapter"):
+                if bundle.lora and getattr(p, "merge_adapter", False):
                     save_merged(bundle.unwrapped, tmp / "merged")
                     tokenizer.save_pretrained(str(tmp / "merged"))
                 ckpt.commit(final_dir)
@@ -650,7 +650,7 @@ class Trainer:
             "final_eval_loss": last_eval.get("eval_loss"),
             "steps": progress["step"],
             "total_steps": total_steps,
-            "epochs": p["num_epochs"],
+            "epochs": p.num_epochs,
             "samples_seen": progress["samples_seen"],
             "tokens_seen": progress["tokens_seen"],
             "checkpoints": self._hf_saved,
