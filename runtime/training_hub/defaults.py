@@ -137,3 +137,50 @@ def defaults_table() -> str:
             targets = f"`target_modules` unset (with `use_lora`): {LORA_TARGETS.summary}"
         lines.append(f"| `{row.algorithm}` | {row.trains} | {targets} | {row.max_seq_len} |")
     return "\n".join(lines)
+
+
+#: Where :func:`defaults_table` goes, between these markers.
+DOC_PATH = "docs/algorithms.md"
+DOC_BEGIN = "<!-- BEGIN GENERATED algorithm defaults: python -m training_hub.defaults --write -->"
+DOC_END = "<!-- END GENERATED algorithm defaults -->"
+
+
+def render_doc(text: str) -> str:
+    """``text`` (the page) with the table between the markers replaced by the current one.
+
+    Raises:
+        ValueError: The page has no markers.
+    """
+    head, begin, rest = text.partition(DOC_BEGIN)
+    _, end, tail = rest.partition(DOC_END)
+    if not begin or not end:
+        raise ValueError(f"{DOC_PATH} has no {DOC_BEGIN!r} ... {DOC_END!r} block")
+    return f"{head}{DOC_BEGIN}\n{defaults_table()}\n{DOC_END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``--write`` the table into ``docs/algorithms.md`` or ``--check`` that it is current (exit 1)."""
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m training_hub.defaults", description=main.__doc__)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true")
+    mode.add_argument("--check", action="store_true")
+    parser.add_argument("--root", default=".", help="the repository root")
+    args = parser.parse_args(argv)
+    path = Path(args.root) / DOC_PATH
+    current = path.read_text()
+    wanted = render_doc(current)
+    if current == wanted:
+        return 0
+    if args.write:
+        path.write_text(wanted)
+        print(f"wrote {DOC_PATH}")
+        return 0
+    print(f"{DOC_PATH} is stale: run `make crds`")
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -49,7 +49,9 @@ def test_rank_shares_partition_the_batch_and_respect_the_token_budget() -> None:
 
 def test_order_depends_on_seed_and_epoch_only_and_resumes_exactly() -> None:
     a, b = planner_for(seed=7), planner_for(seed=7)
-    assert a.step_batches(1, 4) == b.step_batches(1, 4)  # a fresh planner (a restarted run) plans the same step
+    assert a.step_batches(1, 4) == b.step_batches(
+        1, 4
+    )  # a fresh planner (a restarted run) plans the same step
     assert a.step_batches(0, 0).sample_indices != a.step_batches(1, 0).sample_indices
     assert planner_for(seed=8).step_batches(0, 0).sample_indices != a.step_batches(0, 0).sample_indices
     # jumping straight to (epoch, step) equals walking there

@@ -114,7 +114,6 @@ def test_a_restored_schedule_sets_the_next_learning_rate_from_the_new_schedule()
     import torch
 
     from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state, lr_lambda
-
     from training_hub.params import SFTParams
 
     values = {"learning_rate": 1e-3, "adam_beta1": 0.9, "adam_beta2": 0.95, "adam_epsilon": 1e-8}

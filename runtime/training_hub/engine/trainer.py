@@ -22,6 +22,7 @@ from training_hub.callbacks import TrainingHubControl, split_callbacks
 from training_hub.data import BatchPlanner, DataStats, TokenizedDataset, collate_packed, prepare_dataset
 from training_hub.data.options import data_options
 from training_hub.engine import checkpoint as ckpt
+from training_hub.engine import hooks
 from training_hub.engine.callbacks import invoke, set_current_model
 from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext, barrier, broadcast_object
@@ -41,10 +42,6 @@ from training_hub.observability.guards import LossGuard
 log = logging.getLogger("training_hub.engine")
 
 METRICS_FILE = "training_metrics.jsonl"
-#: Fault injection for tests: rank 0 SIGKILLs itself after this optimizer step (and its checkpoints).
-ENV_KILL_AFTER_STEP = "TRAINING_HUB_FAULT_KILL_AFTER_STEP"
-#: Debug/test aid: every rank appends the sample indices it trained per step to `<path>.rank<r>`.
-ENV_SAMPLE_LOG = "TRAINING_HUB_SAMPLE_LOG"
 
 
 class Preempted(TrainingHubError):
@@ -456,8 +453,6 @@ class Trainer:
         is_ddp = ctx.distributed and cfg.strategy == "ddp"
         is_fsdp = ctx.distributed and cfg.strategy == "fsdp"
         max_norm = p.max_grad_norm or float("inf")  # 0: no clipping
-        kill_after = int(os.environ.get(ENV_KILL_AFTER_STEP, "0") or 0)
-        sample_log = os.environ.get(ENV_SAMPLE_LOG)
         save_every = p.save_samples
         prev_handler = None
         if p.enable_jit_checkpoint is True:  # upstream's default: off (a TrainingRun's pods: on)
@@ -542,10 +537,7 @@ class Trainer:
                 progress["tokens_seen"] += plan.num_tokens
                 progress["elapsed"] = base_elapsed + (time.time() - session_start)
                 final_loss = loss
-                if sample_log:
-                    with open(f"{sample_log}.rank{ctx.rank}", "a") as fh:
-                        mine = sorted(i for mb in micro for i in mb)
-                        fh.write(json.dumps({"step": step, "rank": ctx.rank, "samples": mine}) + "\n")
+                hooks.fire("step_trained", step=step, rank=ctx.rank, micro_batches=micro)
                 step_end = time.time()
                 evaluation: dict[str, float] = {}
                 if (
@@ -617,8 +609,7 @@ class Trainer:
                         f"preempted by SIGTERM after step {step}: full state saved in "
                         f"{self.state_dir / ('samples_' + str(progress['samples_seen']))}"
                     )
-                if kill_after and step == kill_after and ctx.is_main:
-                    os.kill(os.getpid(), signal.SIGKILL)
+                hooks.fire("step_done", step=step, rank=ctx.rank)
             if self._last_state_step != step:  # e.g. a restart of a finished run whose last state is older
                 self.save_full_state(bundle, opt, sched, progress)
             final_dir = self.hf_dir / "final"

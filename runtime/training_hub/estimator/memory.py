@@ -278,9 +278,10 @@ class MemoryEstimate(tuple[int, int, int]):
 
 
 def osft_trainable_rank(rows: int, cols: int, unfreeze_rank_ratio: float) -> int:
-    """Singular directions of a ``rows x cols`` matrix that train under OSFT (floor, at least 1)."""
+    """Singular directions of a ``rows x cols`` matrix that train under OSFT: what the engine leaves after
+    freezing ``floor(k (1 - unfreeze_rank_ratio))`` of them (``engine/osft.py`` ``frozen_rank``)."""
     k = min(rows, cols)
-    return max(1, min(k, math.floor(k * unfreeze_rank_ratio)))
+    return max(1, k - int(math.floor(k * (1.0 - unfreeze_rank_ratio) + 1e-9)))
 
 
 def _is_target(lin: LinearShape, targets: tuple[str, ...] | list[str] | None) -> bool:
