@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import ClassVar
+
+from training_hub.algorithms.base import Backend
 
 CUDA_EXTRA = "pip install 'training-hub-k8s[cuda]'"
 UNSLOTH_EXTRA = "pip install 'training-hub-k8s[unsloth]'"
@@ -32,3 +35,21 @@ def upstream_unavailable_reason(module: str, package: str) -> str | None:
     if not cuda_available():
         return f"{package} needs a CUDA GPU and none is available"
     return None
+
+
+class UpstreamEngineBackend(Backend):
+    """A backend that runs an upstream engine: it needs the engine's packages and a CUDA GPU.
+
+    Attributes:
+        requires: ``(module, package)`` pairs the engine imports, checked in order.
+    """
+
+    requires: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        for module, package in cls.requires:
+            reason = upstream_unavailable_reason(module, package)
+            if reason:
+                return reason
+        return None

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from training_hub.algorithms.base import Backend, Callbacks
+from training_hub.algorithms.base import Callbacks
 from training_hub.algorithms.validation import validated
-from training_hub.backends.availability import CUDA_EXTRA, upstream_unavailable_reason
+from training_hub.backends.availability import CUDA_EXTRA, UpstreamEngineBackend
 from training_hub.backends.engine_limits import Compatibility, hub_callbacks_only
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
@@ -101,15 +101,13 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     return {"torch_args": torch_args, "train_args": train_args, "notes": notes}
 
 
-class InstructLabTrainingSFTBackend(Backend):
+class InstructLabTrainingSFTBackend(UpstreamEngineBackend):
     """SFT with instructlab-training (``pip install 'training-hub-k8s[cuda]'``)."""
 
     name = "instructlab-training"
     install_hint = CUDA_EXTRA
 
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        return upstream_unavailable_reason("instructlab.training", "instructlab-training")
+    requires = (("instructlab.training", "instructlab-training"),)
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
         hub = hub_callbacks_only(self.name, callbacks)

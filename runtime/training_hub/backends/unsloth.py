@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from training_hub.algorithms.base import Backend, Callbacks
+from training_hub.algorithms.base import Callbacks
 from training_hub.algorithms.validation import validated
-from training_hub.backends.availability import UNSLOTH_EXTRA, upstream_unavailable_reason
+from training_hub.backends.availability import UNSLOTH_EXTRA, UpstreamEngineBackend
 from training_hub.backends.engine_limits import Compatibility
 from training_hub.errors import InvalidInputError
 from training_hub.observability.trackers.hf import hf_tracker_args, tracker_environment
@@ -181,15 +181,13 @@ def _load_messages(load_dataset: Any, path: str, keys: dict[str, str]) -> Any:
     return dataset
 
 
-class UnslothLoRABackend(Backend):
+class UnslothLoRABackend(UpstreamEngineBackend):
     """LoRA with unsloth and TRL (``pip install 'training-hub-k8s[unsloth]'``)."""
 
     name = "unsloth"
     install_hint = UNSLOTH_EXTRA
 
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        return upstream_unavailable_reason("unsloth", "unsloth")
+    requires = (("unsloth", "unsloth"),)
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
         translated = translate(params)
