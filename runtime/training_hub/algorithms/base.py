@@ -282,7 +282,11 @@ def run_algorithm(algorithm: str, values: dict[str, Any], callbacks: Callbacks =
     is chosen, and the backend receives the :class:`ValidatedParams`.
     """
     backend = values.get("backend") or "auto"
-    params = validated(algorithm, {k: v for k, v in values.items() if k != "backend"})
+    rest = {k: v for k, v in values.items() if k != "backend"}
+    if isinstance(values, ValidatedParams) and values.algorithm == algorithm:  # the CLI validated them
+        params = ValidatedParams(algorithm, rest, values.model)
+    else:
+        params = validated(algorithm, rest)
     instance = create_algorithm(algorithm, backend=backend, params=params)
     if isinstance(instance, ParamsAlgorithm):
         return instance.train_validated(params, callbacks)

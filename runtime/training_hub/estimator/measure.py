@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from training_hub.defaults import LORA_TARGETS, OSFT_TARGETS
+from training_hub.defaults import OSFT_TARGETS
 from training_hub.estimator.memory import osft_trainable_rank
 
 
@@ -92,7 +92,16 @@ def apply_method(model: Any, method: str, *, unfreeze_rank_ratio: float = 0.25, 
     if method == "lora":
         from peft import LoraConfig, get_peft_model
 
-        targets = LORA_TARGETS.engine_value()  # what the engine adapts by default
+        # The engine's default (``all-linear``): every nn.Linear of the decoder layers, named explicitly, since
+        # peft 0.21's "all-linear" also wraps MoE routers and 3D expert tensors, which the estimator does not
+        # model (see docs/estimator.md); on dense models the two are the same modules.
+        targets = sorted(
+            {
+                name.rsplit(".", 1)[-1]
+                for name, mod in model.named_modules()
+                if isinstance(mod, nn.Linear) and not name.endswith("lm_head")
+            }
+        )
         cfg = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=targets)
         return get_peft_model(model, cfg)
     if method == "osft":

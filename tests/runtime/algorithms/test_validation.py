@@ -52,7 +52,10 @@ def validations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append(algorithm)
         return real(algorithm, values)
 
+    from training_hub.cli import train
+
     monkeypatch.setattr(validation, "validate_params", counting)
+    monkeypatch.setattr(train, "validate_params", counting)  # the CLI validates for its flag-style messages
     return calls
 
 
@@ -79,3 +82,13 @@ def test_a_plain_dict_is_validated_where_it_enters(validations: list[str]) -> No
     model = engine_model("sft", {"model_path": "m", "data_path": "d", "ckpt_output_dir": "o"})
     assert validations == ["sft"]
     assert resolve_config("sft", model).params is model and validations == ["sft"]
+
+
+def test_the_cli_validates_once(recording: type[Recording], validations: list[str], tmp_path: Path) -> None:
+    from training_hub.cli import main as cli_main
+
+    argv = ["sft", "--model-path", "m", "--data-path", "d.jsonl", "--ckpt-output-dir", str(tmp_path)]
+    assert cli_main.main([*argv, "--learning-rate", "0.001", "--backend", "recording"]) == 0
+    assert validations == ["sft"]
+    ((params, model),) = recording.received
+    assert isinstance(params, ValidatedParams) and model.learning_rate == 0.001
