@@ -287,9 +287,11 @@ def osft_trainable_rank(rows: int, cols: int, unfreeze_rank_ratio: float) -> int
 def _is_target(lin: LinearShape, targets: tuple[str, ...] | list[str] | None) -> bool:
     """Whether ``lin`` trains: named targets match its last name component (as PEFT matches
     ``target_modules``); ``None`` is the engine's default (``training_hub.defaults``): LoRA's ``all-linear``
-    and OSFT's attention and MLP patterns both take every linear layer of the decoder blocks, which is what
-    ``shape.linears()`` lists."""
-    return targets is None or lin.name.rsplit(".", 1)[-1] in targets
+    and OSFT's attention and MLP patterns both take every ``nn.Linear`` of the decoder blocks: what
+    ``shape.linears()`` lists but the MoE routers."""
+    if targets is None:
+        return not lin.router
+    return lin.name.rsplit(".", 1)[-1] in targets
 
 
 class _Bytes:
