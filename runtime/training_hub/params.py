@@ -395,6 +395,7 @@ class _OneEvalSource(_Strict):
 
 
 # ------------------------------------------------------------------ upstream training_hub 0.11 keywords
+# (Field declarations below look like the ones above by nature: one pydantic field per keyword.)
 # Keywords of upstream's sft()/osft()/lora_sft() that are library-level only (not in the TrainingRun CRD).
 # ``None`` is "not set". Renames of our parameters (``beta1``...) are copied onto ours before validation;
 # the others are honoured by the backend that has the feature, and the native engine rejects a value it

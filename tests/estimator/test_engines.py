@@ -136,18 +136,8 @@ def test_native_parameter_bytes_match_the_engine_on_the_meta_device(method: str)
         model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, WEIGHT_DTYPE))
         if method == "lora":
             targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-            model = _apply_lora(
-                model,
-                LoRAParams(
-                    model_path="m",
-                    data_path="d",
-                    ckpt_output_dir="o",
-                    lora_r=32,
-                    lora_alpha=64,
-                    lora_dropout=0.0,
-                    target_modules=targets,
-                ),
-            )
+            lora = {"lora_r": 32, "lora_alpha": 64, "lora_dropout": 0.0, "target_modules": targets}
+            model = _apply_lora(model, LoRAParams(model_path="m", data_path="d", ckpt_output_dir="o", **lora))
     engine_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     est = estimate(method, model_config=LLAMA_8B, max_tokens_per_gpu=1024, engine="native", dtype="bf16")
     assert est.breakdown.parameters == engine_bytes

@@ -49,6 +49,7 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     valid = validated("sft", params)
     m, explicit = valid.model, valid.explicit
     compat = Compatibility("instructlab-training", m, explicit, "backend='native'")
+    # One line per limit of this engine (each backend lists its own; the lines look alike by design).
     compat.only("lr_scheduler", ["cosine"], "always uses a cosine schedule")
     compat.only("max_grad_norm", [1.0], "always clips gradients at norm 1.0")
     compat.only("max_steps", [None], "has no step limit (it trains whole epochs)")

@@ -69,25 +69,21 @@ class OSFTLinear(nn.Module):
         weight = self.reconstruct()
         return F.linear(x, weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
 
+    def _pairs(self) -> tuple[tuple[nn.Parameter, torch.Tensor], ...]:
+        """Each trainable factor with the frozen subspace it must stay orthogonal to."""
+        return ((self.U_low, self.U_high), (self.V_low, self.V_high))
+
     @torch.no_grad()
     def project_gradients(self) -> None:
         """Remove the components of the `U_low`/`V_low` gradients that lie in the frozen subspace."""
-        pairs: tuple[tuple[nn.Parameter, torch.Tensor], ...] = (
-            (self.U_low, self.U_high),
-            (self.V_low, self.V_high),
-        )
-        for low, high in pairs:
+        for low, high in self._pairs():
             if low.grad is not None and high.numel():
                 low.grad.sub_(high @ (high.T @ low.grad))
 
     @torch.no_grad()
     def project_parameters(self) -> None:
         """Keep `U_low`/`V_low` orthogonal to the frozen subspace after an optimizer step."""
-        pairs: tuple[tuple[nn.Parameter, torch.Tensor], ...] = (
-            (self.U_low, self.U_high),
-            (self.V_low, self.V_high),
-        )
-        for low, high in pairs:
+        for low, high in self._pairs():
             if high.numel():
                 low.sub_(high @ (high.T @ low))
 

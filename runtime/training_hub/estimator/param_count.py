@@ -224,6 +224,8 @@ def _num_experts(cfg: Config) -> int:
 
 
 def _moe_for_layer(fam: Family, cfg: Config, index: int, hidden: int) -> MoEShape | None:
+    # One MoEShape per family, alike on purpose: each branch reads its family's own config keys and
+    # router name (transformers' modeling_<family>.py), so that a family can be checked on its own.
     if fam.moe is None:
         return None
     experts = _num_experts(cfg)
