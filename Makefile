@@ -57,6 +57,7 @@ typecheck: setup  ## mypy on both packages.
 
 crds: setup  ## Regenerate crds/ and the docs tables from the pydantic models.
 	$(PY) -m training_hub_operator.crdgen --write
+	$(PY) -m training_hub.defaults --write
 
 bench: setup controlplane  ## Run every benchmark; prints tables and writes benchmarks/results/*.json.
 	$(PY) benchmarks/run_all.py

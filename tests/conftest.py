@@ -28,6 +28,11 @@ import pytest
 # Multi-process CPU tests on 2 cores: one OpenMP thread per process (inherited by subprocesses).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The engine's test-only fault injection (tests/support/engine_faults.py), loaded by every engine process the tests
+# start; it acts only where a test sets one of its TRAINING_HUB_FAULT_* / TRAINING_HUB_SAMPLE_LOG variables.
+os.environ.setdefault(
+    "TRAINING_HUB_ENGINE_HOOKS", str(Path(__file__).parent / "support" / "engine_faults.py")
+)
 
 #: Samples in each synthetic dataset fixture.
 DATASET_SIZE = 256

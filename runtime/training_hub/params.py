@@ -399,6 +399,7 @@ class _OneEvalSource(_Strict):
 
 
 # ------------------------------------------------------------------ upstream training_hub 0.11 keywords
+# (Field declarations below look like the ones above by nature: one pydantic field per keyword.)
 # Keywords of upstream's sft()/osft()/lora_sft() that are library-level only (not in the TrainingRun CRD).
 # ``None`` is "not set". Renames of our parameters (``beta1``...) are copied onto ours before validation;
 # the others are honoured by the backend that has the feature, and the native engine rejects a value it
@@ -666,6 +667,9 @@ class EmbeddingSFTParams(
 
     backend: str = Field("sentence-transformers", description="Backend name (kebab-case), or `auto`.")
 
+
+#: What the native engine receives: the validated parameters of one of :data:`ENGINE_ALGORITHMS`.
+EngineParams = SFTParams | OSFTParams | LoRAParams | DPOParams
 
 HYPERPARAMETER_MODELS: dict[str, type[_Strict]] = {
     "sft": SFTHyperparameters,

@@ -286,7 +286,7 @@ def test_mini_trainer_processed_dataset_and_unmask_messages(tmp_path: Path) -> N
 
 def test_upstream_engines_take_hub_callbacks_only() -> None:
     from training_hub import TrainingHubCallback
-    from training_hub.backends.common import hub_callbacks_only
+    from training_hub.backends.engine_limits import hub_callbacks_only
 
     hub = TrainingHubCallback()
     assert hub_callbacks_only("mini-trainer", [hub]) == [hub]

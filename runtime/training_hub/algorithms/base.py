@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from training_hub.algorithms.validation import check_keywords, given_params, suggest, validate
+from training_hub.algorithms.validation import ValidatedParams, suggest, validate, validated
 from training_hub.errors import BackendUnavailableError, InvalidInputError
 from training_hub.params import param_model
 
@@ -133,8 +133,10 @@ class ParamsAlgorithm(Algorithm):
             What the backend returns.
         """
         kwargs.pop("backend", None)  # chosen when the algorithm was created
-        self.validate(**kwargs)
-        params = given_params(kwargs)
+        return self.train_validated(validated(self.name, kwargs), callbacks)
+
+    def train_validated(self, params: ValidatedParams, callbacks: Callbacks = None) -> Any:
+        """Run the backend on parameters validated already (the public functions validate them once)."""
         return call_backend(self.backend, params, callbacks)
 
 
@@ -276,11 +278,16 @@ def create_algorithm(
 def run_algorithm(algorithm: str, values: dict[str, Any], callbacks: Callbacks = None) -> Any:
     """What :func:`~training_hub.sft` and friends do: check names, create, train.
 
-    Unknown names and invalid values are reported before a backend is chosen.
+    The keywords are validated here, once: unknown names and invalid values are reported before a backend
+    is chosen, and the backend receives the :class:`ValidatedParams`.
     """
-    check_keywords(algorithm, values)
-    validate(algorithm, values)
     backend = values.get("backend") or "auto"
-    params = {k: v for k, v in values.items() if k != "backend"}
-    instance = create_algorithm(algorithm, backend=backend, params=given_params(params))
+    rest = {k: v for k, v in values.items() if k != "backend"}
+    if isinstance(values, ValidatedParams) and values.algorithm == algorithm:  # the CLI validated them
+        params = ValidatedParams(algorithm, rest, values.model)
+    else:
+        params = validated(algorithm, rest)
+    instance = create_algorithm(algorithm, backend=backend, params=params)
+    if isinstance(instance, ParamsAlgorithm):
+        return instance.train_validated(params, callbacks)
     return instance.train(callbacks=callbacks, **params)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from training_hub.algorithms.base import Callbacks, ParamsAlgorithm, create_algorithm
-from training_hub.algorithms.validation import given_params
+from training_hub.algorithms.validation import validated
 from training_hub.params import param_model
 
 
@@ -27,8 +27,7 @@ class EmbeddingSFTAlgorithm(ParamsAlgorithm):
         """Validate the keywords and train (``loss_fn``: a custom sentence-transformers loss)."""
         loss_fn = kwargs.pop("loss_fn", None)
         kwargs.pop("backend", None)
-        self.validate(**kwargs)
-        params = given_params(kwargs)
+        params = validated(self.name, kwargs)
         if loss_fn is not None:
             params["loss_fn"] = loss_fn
         return self.backend.execute_training(params, callbacks=callbacks)

@@ -1,23 +1,23 @@
-"""The convenience functions :func:`sft`, :func:`osft` and :func:`lora_sft`.
+"""The convenience functions :func:`sft`, :func:`osft` and :func:`lora_sft` (and ``dpo``'s, built alike).
 
-Their keyword-only parameters are the fields of the models in :mod:`training_hub.params` (a unit test keeps
-the signatures and the models identical); the ``Args`` sections of their docstrings are generated from the
-models' field descriptions. ``None`` means "not set": the model's default applies. An unknown keyword is an
-error naming the closest parameters.
+Their keyword-only parameters are the fields of the models in :mod:`training_hub.params`, one definition:
+:func:`algorithm_function` builds each function's signature (``inspect.signature``, ``help()``) and the
+``Args`` section of its docstring from the model, so no keyword list is written out again (upstream's
+functions write theirs by hand; ``tests/compat`` checks that every upstream keyword is in ours).
+``None`` means "not set": the model's default applies. An unknown keyword is an error naming the closest
+parameters.
 """
 
 from __future__ import annotations
 
-import functools
+import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from training_hub.algorithms.base import Callbacks, run_algorithm
-from training_hub.algorithms.validation import check_keywords, validate
+from training_hub.algorithms.validation import check_keywords
 from training_hub.errors import InvalidInputError
-from training_hub.params import param_model
-
-F = TypeVar("F", bound=Callable[..., Any])
+from training_hub.params import HYPERPARAMETER_MODELS, param_model
 
 
 def _args_section(algorithm: str) -> str:
@@ -29,93 +29,59 @@ def _args_section(algorithm: str) -> str:
     return "\n".join(lines)
 
 
-def _algorithm_function(algorithm: str) -> Callable[[F], F]:
-    """Decorate an algorithm function: keyword-only, names checked, readable errors, generated doc."""
+def _signature(algorithm: str) -> inspect.Signature:
+    """Keyword-only parameters: the model's required fields, then the others, hyperparameters first (default
+    ``None``: not set; ``backend``, last, keeps its default), then ``callbacks``."""
+    fields = param_model(algorithm).model_fields
+    kw = inspect.Parameter.KEYWORD_ONLY
+    required = [
+        inspect.Parameter(name, kw, annotation=f.annotation) for name, f in fields.items() if f.is_required()
+    ]
+    tuned = list(HYPERPARAMETER_MODELS[algorithm].model_fields)  # hyperparameters first, backend last
+    names = [name for name, f in fields.items() if not f.is_required()]
+    names.sort(key=lambda n: (n == "backend", n not in tuned, list(fields).index(n)))
+    optional = [
+        inspect.Parameter(
+            name,
+            kw,
+            default=fields[name].default if name == "backend" else None,
+            annotation=fields[name].annotation
+            if name == "backend"
+            else cast(Any, fields[name].annotation) | None,
+        )
+        for name in names
+    ]
+    callbacks = inspect.Parameter("callbacks", kw, default=None, annotation=Callbacks)
+    return inspect.Signature([*required, *optional, callbacks], return_annotation=Any)
 
-    def decorate(func: F) -> F:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if args:
-                raise InvalidInputError(
-                    f"{algorithm}() takes keyword arguments only (e.g. model_path=...), got {len(args)} positional"
-                )
-            check_keywords(algorithm, kwargs, extra=("callbacks",))
-            validate(algorithm, {k: v for k, v in kwargs.items() if k != "callbacks"})
-            return func(**kwargs)
 
-        wrapper.__doc__ = f"{(func.__doc__ or '').rstrip()}\n\n{_args_section(algorithm)}\n"
-        return cast(F, wrapper)
+def algorithm_function(algorithm: str, summary: str, module: str = __name__) -> Callable[..., Any]:
+    """The public function of ``algorithm``: keyword-only, names checked, readable errors, generated doc.
 
-    return decorate
+    Args:
+        algorithm: Key of :func:`training_hub.params.param_model`.
+        summary: The docstring's text above the generated ``Args`` section.
+        module: The module the function is documented in.
+    """
+
+    def function(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            raise InvalidInputError(
+                f"{algorithm}() takes keyword arguments only (e.g. model_path=...), got {len(args)} positional"
+            )
+        check_keywords(algorithm, kwargs, extra=("callbacks",))
+        callbacks = kwargs.pop("callbacks", None)
+        return run_algorithm(algorithm, kwargs, callbacks=callbacks)  # validates the values, once
+
+    function.__name__ = function.__qualname__ = algorithm
+    function.__module__ = module
+    function.__doc__ = f"{inspect.cleandoc(summary)}\n\n{_args_section(algorithm)}\n"
+    function.__signature__ = _signature(algorithm)  # type: ignore[attr-defined]
+    return function
 
 
-def _call(algorithm: str, values: dict[str, Any]) -> Any:
-    callbacks = values.pop("callbacks", None)
-    return run_algorithm(algorithm, values, callbacks=callbacks)
-
-
-@_algorithm_function("sft")
-def sft(
-    *,
-    model_path: str,
-    data_path: str,
-    ckpt_output_dir: str,
-    data_output_dir: str | None = None,
-    num_epochs: int | None = None,
-    effective_batch_size: int | None = None,
-    learning_rate: float | None = None,
-    max_seq_len: int | None = None,
-    max_tokens_per_gpu: int | None = None,
-    warmup_steps: int | None = None,
-    lr_scheduler: str | None = None,
-    weight_decay: float | None = None,
-    adam_beta1: float | None = None,
-    adam_beta2: float | None = None,
-    adam_epsilon: float | None = None,
-    max_grad_norm: float | None = None,
-    seed: int | None = None,
-    save_samples: int | None = None,
-    checkpoint_at_epoch: bool | None = None,
-    keep_last_checkpoints: int | None = None,
-    data_format: str | None = None,
-    is_pretraining: bool | None = None,
-    block_size: int | None = None,
-    unmask_roles: list[str] | None = None,
-    overlong_policy: str | None = None,
-    use_liger: bool | None = None,
-    distributed_strategy: str | None = None,
-    bf16: bool | None = None,
-    max_steps: int | None = None,
-    enable_jit_checkpoint: bool | None = None,
-    activation_checkpointing: bool | None = None,
-    checkpoint_storage: str | None = None,
-    nproc_per_node: int | str | None = None,
-    nnodes: int | None = None,
-    node_rank: int | None = None,
-    rdzv_id: str | int | None = None,
-    rdzv_endpoint: str | None = None,
-    master_addr: str | None = None,
-    master_port: int | None = None,
-    validation_split: float | None = None,
-    validation_frequency: int | None = None,
-    wandb_project: str | None = None,
-    wandb_entity: str | None = None,
-    wandb_run_name: str | None = None,
-    tensorboard_log_dir: str | None = None,
-    mlflow_tracking_uri: str | None = None,
-    mlflow_experiment_name: str | None = None,
-    mlflow_run_name: str | None = None,
-    eval_data_path: str | None = None,
-    # upstream training_hub 0.11 keywords (training_hub.params.Upstream*)
-    beta1: float | None = None,
-    beta2: float | None = None,
-    eps: float | None = None,
-    document_column_name: str | None = None,
-    accelerate_full_state_at_epoch: bool | None = None,
-    disable_flash_attn: bool | None = None,
-    backend: str = "auto",
-    callbacks: Callbacks = None,
-) -> Any:
+sft = algorithm_function(
+    "sft",
     """Supervised fine-tuning: every weight of the model trains on the data.
 
     Runs on the ``native`` backend (portable, CPU or GPU) or ``instructlab-training`` (upstream engine, CUDA).
@@ -124,176 +90,27 @@ def sft(
 
     Returns:
         The backend's result (native: a dict with at least the output directory).
-    """
-    return _call("sft", dict(locals()))
+    """,
+)
 
-
-@_algorithm_function("osft")
-def osft(
-    *,
-    model_path: str,
-    data_path: str,
-    ckpt_output_dir: str,
-    unfreeze_rank_ratio: float,
-    target_patterns: list[str] | None = None,
-    data_output_dir: str | None = None,
-    num_epochs: int | None = None,
-    effective_batch_size: int | None = None,
-    learning_rate: float | None = None,
-    max_seq_len: int | None = None,
-    max_tokens_per_gpu: int | None = None,
-    warmup_steps: int | None = None,
-    lr_scheduler: str | None = None,
-    weight_decay: float | None = None,
-    adam_beta1: float | None = None,
-    adam_beta2: float | None = None,
-    adam_epsilon: float | None = None,
-    max_grad_norm: float | None = None,
-    seed: int | None = None,
-    save_samples: int | None = None,
-    checkpoint_at_epoch: bool | None = None,
-    keep_last_checkpoints: int | None = None,
-    data_format: str | None = None,
-    is_pretraining: bool | None = None,
-    block_size: int | None = None,
-    unmask_roles: list[str] | None = None,
-    overlong_policy: str | None = None,
-    use_liger: bool | None = None,
-    distributed_strategy: str | None = None,
-    bf16: bool | None = None,
-    max_steps: int | None = None,
-    enable_jit_checkpoint: bool | None = None,
-    activation_checkpointing: bool | None = None,
-    checkpoint_storage: str | None = None,
-    nproc_per_node: int | str | None = None,
-    nnodes: int | None = None,
-    node_rank: int | None = None,
-    rdzv_id: str | int | None = None,
-    rdzv_endpoint: str | None = None,
-    master_addr: str | None = None,
-    master_port: int | None = None,
-    validation_split: float | None = None,
-    validation_frequency: int | None = None,
-    wandb_project: str | None = None,
-    wandb_entity: str | None = None,
-    wandb_run_name: str | None = None,
-    tensorboard_log_dir: str | None = None,
-    mlflow_tracking_uri: str | None = None,
-    mlflow_experiment_name: str | None = None,
-    mlflow_run_name: str | None = None,
-    eval_data_path: str | None = None,
-    # upstream training_hub 0.11 keywords (training_hub.params.Upstream*)
-    beta1: float | None = None,
-    beta2: float | None = None,
-    eps: float | None = None,
-    document_column_name: str | None = None,
-    unmask_messages: bool | None = None,
-    use_processed_dataset: bool | None = None,
-    lr_scheduler_kwargs: dict[str, Any] | None = None,
-    save_final_checkpoint: bool | None = None,
-    trust_remote_code: bool | None = None,
-    backend: str = "auto",
-    callbacks: Callbacks = None,
-) -> Any:
+osft = algorithm_function(
+    "osft",
     """Orthogonal Subspace Fine-Tuning: continual learning that keeps the model's prior behaviour.
 
     Runs on the ``native`` backend (portable) or ``mini-trainer`` (upstream engine, CUDA).
 
     Returns:
         The backend's result.
-    """
-    return _call("osft", dict(locals()))
+    """,
+)
 
-
-@_algorithm_function("lora_sft")
-def lora_sft(
-    *,
-    model_path: str,
-    data_path: str,
-    ckpt_output_dir: str,
-    lora_r: int | None = None,
-    lora_alpha: int | None = None,
-    lora_dropout: float | None = None,
-    target_modules: list[str] | None = None,
-    merge_adapter: bool | None = None,
-    load_in_4bit: bool | None = None,
-    data_output_dir: str | None = None,
-    num_epochs: int | None = None,
-    effective_batch_size: int | None = None,
-    learning_rate: float | None = None,
-    max_seq_len: int | None = None,
-    max_tokens_per_gpu: int | None = None,
-    warmup_steps: int | None = None,
-    lr_scheduler: str | None = None,
-    weight_decay: float | None = None,
-    adam_beta1: float | None = None,
-    adam_beta2: float | None = None,
-    adam_epsilon: float | None = None,
-    max_grad_norm: float | None = None,
-    seed: int | None = None,
-    save_samples: int | None = None,
-    checkpoint_at_epoch: bool | None = None,
-    keep_last_checkpoints: int | None = None,
-    data_format: str | None = None,
-    is_pretraining: bool | None = None,
-    block_size: int | None = None,
-    unmask_roles: list[str] | None = None,
-    overlong_policy: str | None = None,
-    use_liger: bool | None = None,
-    distributed_strategy: str | None = None,
-    bf16: bool | None = None,
-    max_steps: int | None = None,
-    enable_jit_checkpoint: bool | None = None,
-    activation_checkpointing: bool | None = None,
-    checkpoint_storage: str | None = None,
-    nproc_per_node: int | str | None = None,
-    nnodes: int | None = None,
-    node_rank: int | None = None,
-    rdzv_id: str | int | None = None,
-    rdzv_endpoint: str | None = None,
-    master_addr: str | None = None,
-    master_port: int | None = None,
-    eval_steps: int | None = None,
-    per_device_eval_batch_size: int | None = None,
-    wandb_project: str | None = None,
-    wandb_entity: str | None = None,
-    wandb_run_name: str | None = None,
-    tensorboard_log_dir: str | None = None,
-    mlflow_tracking_uri: str | None = None,
-    mlflow_experiment_name: str | None = None,
-    mlflow_run_name: str | None = None,
-    eval_data_path: str | None = None,
-    # upstream training_hub 0.11 keywords (training_hub.params.Upstream*)
-    save_total_limit: int | None = None,
-    micro_batch_size: int | None = None,
-    gradient_accumulation_steps: int | None = None,
-    load_in_8bit: bool | None = None,
-    bnb_4bit_quant_type: str | None = None,
-    bnb_4bit_compute_dtype: str | None = None,
-    bnb_4bit_use_double_quant: bool | None = None,
-    flash_attention: bool | None = None,
-    sample_packing: bool | None = None,
-    fp16: bool | None = None,
-    tf32: bool | None = None,
-    save_steps: int | None = None,
-    logging_steps: int | None = None,
-    dataset_type: str | None = None,
-    field_messages: str | None = None,
-    field_instruction: str | None = None,
-    field_input: str | None = None,
-    field_output: str | None = None,
-    enable_model_splitting: bool | None = None,
-    finetune_vision_layers: bool | None = None,
-    finetune_language_layers: bool | None = None,
-    trust_remote_code: bool | None = None,
-    backend: str = "auto",
-    callbacks: Callbacks = None,
-) -> Any:
+lora_sft = algorithm_function(
+    "lora_sft",
     """LoRA adapters trained on a frozen base model (supervised fine-tuning).
 
     Runs on the ``peft`` backend (portable, the native engine with PEFT adapters) or ``unsloth`` (CUDA).
 
     Returns:
         The backend's result.
-    """
-    return _call("lora_sft", dict(locals()))
+    """,
+)

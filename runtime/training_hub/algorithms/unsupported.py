@@ -71,6 +71,8 @@ class _UnavailableBackend(Backend):
         raise unavailable(f"backend {self.name!r}", self.missing, self.alternative)
 
 
+# One class per backend that upstream exports by name (so ``isinstance`` and the registry see upstream's
+# classes); they differ in their data only, deliberately not generated, so that each stays greppable.
 class ARTLoRAGRPOBackend(_UnavailableBackend):
     """Upstream's ART (OpenPipe) GRPO backend: not available here."""
 

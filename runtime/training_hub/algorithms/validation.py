@@ -126,11 +126,52 @@ def validate(algorithm: str, values: Mapping[str, Any]) -> BaseModel:
     Raises:
         InvalidInputError: With a readable message naming each bad field.
     """
+    return validated(algorithm, values).model
+
+
+class ValidatedParams(dict[str, Any]):
+    """An algorithm's keywords, validated once at the edge (the public functions, the CLI, the pod).
+
+    As a dict it holds the keywords the user set (``None`` dropped), by the names the user gave: what
+    upstream hands a backend's ``execute_training``, so a backend written for upstream sees what it
+    expects. Our backends and the engine read :attr:`model` (typed, defaults filled in) and never validate
+    again; a plain dict passed to them directly is validated where it enters (:func:`validated`).
+
+    Attributes:
+        algorithm: The algorithm the keywords were validated for.
+        model: The validated parameter model.
+    """
+
+    def __init__(self, algorithm: str, given: Mapping[str, Any], model: BaseModel) -> None:
+        super().__init__(given)
+        self.algorithm = algorithm
+        #: Typed ``Any``: its class is ``param_model(algorithm)``, which each backend knows.
+        self.model: Any = model
+
+    @property
+    def explicit(self) -> frozenset[str]:
+        """The names the user set (a value the user asked for, as opposed to a default)."""
+        return frozenset(self)
+
+
+def validated(algorithm: str, values: Mapping[str, Any]) -> ValidatedParams:
+    """``values`` validated for ``algorithm``: returned as is when it already is (no second validation).
+
+    Args:
+        algorithm: Algorithm name.
+        values: Keywords (``None`` means "not set"), or the :class:`ValidatedParams` of an earlier call.
+
+    Raises:
+        InvalidInputError: With a readable message naming each bad field.
+    """
+    if isinstance(values, ValidatedParams) and values.algorithm == algorithm:
+        return values
     check_keywords(algorithm, values)
     try:
-        return validate_params(algorithm, dict(values))
+        model = validate_params(algorithm, dict(values))
     except ValidationError as err:
         raise InvalidInputError(format_validation_error(err, f"{algorithm}()")) from None
+    return ValidatedParams(algorithm, given_params(values), model)
 
 
 def given_params(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import (
-    CUDA_EXTRA,
-    Compatibility,
-    hub_callbacks_only,
-    resolve,
-    upstream_unavailable_reason,
-)
+from training_hub.algorithms.base import Callbacks
+from training_hub.algorithms.validation import validated
+from training_hub.backends.availability import CUDA_EXTRA, UpstreamEngineBackend
+from training_hub.backends.engine_limits import Compatibility, hub_callbacks_only
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -50,8 +46,10 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     Raises:
         InvalidInputError: When a parameter the user set cannot be honoured by instructlab-training.
     """
-    m, explicit = resolve("sft", params)
+    valid = validated("sft", params)
+    m, explicit = valid.model, valid.explicit
     compat = Compatibility("instructlab-training", m, explicit, "backend='native'")
+    # One line per limit of this engine (each backend lists its own; the lines look alike by design).
     compat.only("lr_scheduler", ["cosine"], "always uses a cosine schedule")
     compat.only("max_grad_norm", [1.0], "always clips gradients at norm 1.0")
     compat.only("max_steps", [None], "has no step limit (it trains whole epochs)")
@@ -104,15 +102,13 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     return {"torch_args": torch_args, "train_args": train_args, "notes": notes}
 
 
-class InstructLabTrainingSFTBackend(Backend):
+class InstructLabTrainingSFTBackend(UpstreamEngineBackend):
     """SFT with instructlab-training (``pip install 'training-hub-k8s[cuda]'``)."""
 
     name = "instructlab-training"
     install_hint = CUDA_EXTRA
 
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        return upstream_unavailable_reason("instructlab.training", "instructlab-training")
+    requires = (("instructlab.training", "instructlab-training"),)
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
         hub = hub_callbacks_only(self.name, callbacks)

@@ -13,14 +13,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import (
-    CUDA_EXTRA,
-    Compatibility,
-    hub_callbacks_only,
-    resolve,
-    upstream_unavailable_reason,
-)
+from training_hub.algorithms.base import Callbacks
+from training_hub.algorithms.validation import validated
+from training_hub.backends.availability import CUDA_EXTRA, UpstreamEngineBackend
+from training_hub.backends.engine_limits import Compatibility, hub_callbacks_only
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -61,7 +57,8 @@ def translate(params: dict[str, Any], processed_data_path: str | None = None) ->
     Raises:
         InvalidInputError: When a parameter the user set cannot be honoured by mini-trainer.
     """
-    m, explicit = resolve("osft", params)
+    valid = validated("osft", params)
+    m, explicit = valid.model, valid.explicit
     compat = Compatibility("mini-trainer", m, explicit, "backend='native'")
     compat.only("adam_beta1", [0.9], "uses a fixed AdamW beta1 of 0.9")
     compat.only("adam_beta2", [0.95], "uses a fixed AdamW beta2 of 0.95")
@@ -134,19 +131,16 @@ def translate(params: dict[str, Any], processed_data_path: str | None = None) ->
     return {"torch_args": torch_args, "train_args": train_args, "data_processing": processing, "notes": notes}
 
 
-class MiniTrainerOSFTBackend(Backend):
+class MiniTrainerOSFTBackend(UpstreamEngineBackend):
     """OSFT with mini-trainer (``pip install 'training-hub-k8s[cuda]'``)."""
 
     name = "mini-trainer"
     install_hint = CUDA_EXTRA
 
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        reason = upstream_unavailable_reason("mini_trainer", "rhai-innovation-mini-trainer")
-        if reason is None:
-            # Its data processing comes from instructlab-training (same extra).
-            return upstream_unavailable_reason("instructlab.training", "instructlab-training")
-        return reason
+    requires = (
+        ("mini_trainer", "rhai-innovation-mini-trainer"),
+        ("instructlab.training", "instructlab-training"),  # its data processing comes from there
+    )
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
         hub = hub_callbacks_only(self.name, callbacks)

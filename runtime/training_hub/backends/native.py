@@ -1,9 +1,10 @@
 """The portable backends: ``native`` (sft, osft) and ``peft`` (lora_sft), both running :mod:`training_hub.engine`.
 
-The engine takes training_hub's own parameter names, so there is nothing to translate: it receives
-``param_model(algorithm)(**params).model_dump()``. When the run needs more than one process and this process
-was not started by torchrun, the engine is launched under torchrun (:mod:`training_hub.backends.launch`);
-otherwise it runs in this process (it initialises ``torch.distributed`` itself when ``WORLD_SIZE`` > 1).
+The engine takes training_hub's own parameter names, so there is nothing to translate: it receives the
+validated parameter model (:class:`~training_hub.algorithms.validation.ValidatedParams` ``.model``). When the
+run needs more than one process and this process was not started by torchrun, the engine is launched under
+torchrun (:mod:`training_hub.backends.launch`); otherwise it runs in this process (it initialises
+``torch.distributed`` itself when ``WORLD_SIZE`` > 1).
 """
 
 from __future__ import annotations
@@ -12,25 +13,32 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import resolve
+from training_hub.algorithms.validation import validated
 from training_hub.backends.launch import launch_engine
 from training_hub.backends.native_upstream import check_upstream_keywords
 from training_hub.callbacks import split_callbacks
 from training_hub.contracts import pod_env
 from training_hub.errors import InvalidInputError
+from training_hub.params import EngineParams
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params, inside_torchrun, needs_launch
 
 logger = logging.getLogger("training_hub")
 
 
+def engine_model(algorithm: str, params: dict[str, Any]) -> EngineParams:
+    """The parameter model the engine receives (defaults filled in; validated unless it was already), after
+    the check of the upstream keywords the engine cannot honour."""
+    valid = validated(algorithm, params)
+    check_upstream_keywords(algorithm, valid.model, valid.explicit)
+    return cast(EngineParams, valid.model)
+
+
 def engine_params(algorithm: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The full parameter dict the engine receives (defaults filled in, validated)."""
-    model, explicit = resolve(algorithm, params)
-    check_upstream_keywords(algorithm, model, explicit)
-    return dict(model.model_dump())
+    """:func:`engine_model` as a dict (every field): what the engine's JSON parameter file holds."""
+    return dict(engine_model(algorithm, params).model_dump())
 
 
 class NativeBackend(Backend):
@@ -39,24 +47,25 @@ class NativeBackend(Backend):
     name = "native"
     portable = True
 
-    def plan(self, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bool]:
-        """Resolve the engine parameters, the torchrun settings and whether to launch torchrun.
+    def resolve_launch(self, params: dict[str, Any]) -> tuple[EngineParams, dict[str, Any], bool]:
+        """The engine's parameter model, the torchrun settings, and whether torchrun must be launched.
 
         Returns:
-            ``(engine_params, torchrun_params, launch)``.
+            ``(engine_model, torchrun_params, launch)``.
         """
-        full = engine_params(self.algorithm, params)
-        torchrun = get_torchrun_params({k: full.get(k) for k in TORCHRUN_KEYS})
+        model = engine_model(self.algorithm, params)
+        torchrun = get_torchrun_params({k: getattr(model, k, None) for k in TORCHRUN_KEYS})
         launch = needs_launch(torchrun) and not inside_torchrun()
         if not launch and needs_launch(torchrun):
             world = os.environ.get(pod_env.WORLD_SIZE, "?")
             logger.info(
                 "%s: already inside torchrun (WORLD_SIZE=%s): training in this process", self.algorithm, world
             )
-        return full, torchrun, launch
+        return model, torchrun, launch
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
-        full, torchrun, launch = self.plan(params)
+        model, torchrun, launch = self.resolve_launch(params)
+        output_dir = model.ckpt_output_dir
         if launch:
             hub, other = split_callbacks(callbacks)
             if other:
@@ -72,20 +81,21 @@ class NativeBackend(Backend):
                 torchrun["nproc_per_node"],
                 torchrun["nnodes"],
             )
-            with callbacks_payload(hub, str(full["ckpt_output_dir"])):
-                return self._upstream_layout(launch_engine(self.algorithm, full, torchrun), full)
+            with callbacks_payload(hub, output_dir):
+                summary = launch_engine(self.algorithm, model.model_dump(), torchrun)
+                return self._upstream_layout(summary, output_dir)
         from training_hub.engine import run_training
 
-        summary = run_training(self.algorithm, full, callbacks=list(callbacks) if callbacks else None)
-        return self._upstream_layout(summary, full)
+        summary = run_training(self.algorithm, model, callbacks=list(callbacks) if callbacks else None)
+        return self._upstream_layout(summary, output_dir)
 
-    def _upstream_layout(self, summary: dict[str, Any], full: dict[str, Any]) -> Any:
+    def _upstream_layout(self, summary: dict[str, Any], output_dir: str) -> Any:
         """Add the names upstream's OSFT scripts look for (see :mod:`training_hub.backends.upstream_layout`)."""
         if self.algorithm != "osft":
             return summary
         from training_hub.backends.upstream_layout import apply_osft_layout
 
-        return apply_osft_layout(summary, str(full["ckpt_output_dir"]))
+        return apply_osft_layout(summary, output_dir)
 
 
 class PeftLoRABackend(NativeBackend):

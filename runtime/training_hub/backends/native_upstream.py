@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from training_hub.backends.common import Compatibility
+from training_hub.backends.engine_limits import Compatibility
 
 #: keyword -> (values the native engine honours, what it does instead, the backend that has the feature, or
 #: ``None`` where no backend here has it: upstream's unsloth vision/multi-GPU and bitsandbytes options).

@@ -109,20 +109,20 @@ def parameter_blockers(name: str, algorithm: str, params: Mapping[str, Any]) -> 
     Parameters invalid for the algorithm itself are not an engine's problem (every backend refuses them,
     and validation reports them): they block nothing here.
     """
-    from training_hub.algorithms.validation import validate
+    from training_hub.algorithms.validation import validated
 
     translate = _translate(name)
     if translate is None:
         return []
     try:
-        validate(algorithm, dict(params))
+        valid = validated(algorithm, params)  # the ValidatedParams of run_algorithm: not checked again
     except InvalidInputError:
         return []
     adapter_log = logging.getLogger("training_hub")
     level = adapter_log.level
     adapter_log.setLevel(logging.ERROR)  # the adapter's notes about defaults are for the run, not the probe
     try:
-        translate(dict(params))
+        translate(valid)
     except InvalidInputError as exc:
         lines = [ln.strip(" -") for ln in str(exc).splitlines()[1:] if ln.strip().startswith("-")]
         return lines or [str(exc).splitlines()[0]]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import module_available
+from training_hub.backends.availability import module_available
 from training_hub.errors import InvalidInputError
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -188,10 +188,11 @@ class SentenceTransformersBackend(Backend):
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
         """Train; ``params`` may hold ``loss_fn`` (a loss module) besides the model's fields."""
-        from training_hub.params import param_model
+        from training_hub.algorithms.validation import ValidatedParams, validated
 
-        params = dict(params)
-        loss_fn = params.pop("loss_fn", None)
+        loss_fn = params.get("loss_fn")
+        if not isinstance(params, ValidatedParams):  # called directly: this is the edge
+            params = validated("embedding_sft", {k: v for k, v in params.items() if k != "loss_fn"})
         if callbacks:
             raise InvalidInputError(
                 "embedding_sft takes no callbacks (upstream's has none); its metrics are in "
@@ -201,7 +202,7 @@ class SentenceTransformersBackend(Backend):
             raise InvalidInputError(
                 f"loss_fn must be callable (a sentence-transformers loss), got {type(loss_fn).__name__}"
             )
-        p = param_model("embedding_sft").model_validate(params).model_dump()
+        p = validated("embedding_sft", params).model.model_dump()
         torchrun = get_torchrun_params({k: p.get(k) for k in TORCHRUN_KEYS})
         if torchrun["nproc_per_node"] != 1 or torchrun["nnodes"] != 1:
             raise InvalidInputError(

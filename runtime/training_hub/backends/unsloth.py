@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from training_hub.algorithms.base import Backend, Callbacks
-from training_hub.backends.common import UNSLOTH_EXTRA, Compatibility, resolve, upstream_unavailable_reason
+from training_hub.algorithms.base import Callbacks
+from training_hub.algorithms.validation import validated
+from training_hub.backends.availability import UNSLOTH_EXTRA, UpstreamEngineBackend
+from training_hub.backends.engine_limits import Compatibility
 from training_hub.errors import InvalidInputError
 from training_hub.observability.trackers.hf import hf_tracker_args, tracker_environment
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
@@ -48,7 +50,8 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     from training_hub.data.formats import DEFAULT_KEYS
     from training_hub.data.options import data_keys
 
-    m, explicit = resolve("lora_sft", params)
+    valid = validated("lora_sft", params)
+    m, explicit = valid.model, valid.explicit
     compat = Compatibility("unsloth", m, explicit, "backend='peft'")
     compat.only("max_tokens_per_gpu", [None], "pads batches and has no per-GPU token budget")
     compat.only("is_pretraining", [False], "is wired here for instruction data only")
@@ -178,15 +181,13 @@ def _load_messages(load_dataset: Any, path: str, keys: dict[str, str]) -> Any:
     return dataset
 
 
-class UnslothLoRABackend(Backend):
+class UnslothLoRABackend(UpstreamEngineBackend):
     """LoRA with unsloth and TRL (``pip install 'training-hub-k8s[unsloth]'``)."""
 
     name = "unsloth"
     install_hint = UNSLOTH_EXTRA
 
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        return upstream_unavailable_reason("unsloth", "unsloth")
+    requires = (("unsloth", "unsloth"),)
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
         translated = translate(params)

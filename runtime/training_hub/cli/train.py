@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from training_hub.algorithms.validation import format_validation_error
+from training_hub.algorithms.validation import ValidatedParams, format_validation_error, given_params
 from training_hub.cli.params_flags import add_model_flags, given_flags, load_config
 from training_hub.cli.params_flags import normalize_argv as normalize_flag_spelling
 from training_hub.errors import InvalidInputError, TrainingHubError
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
     algorithm = args.algorithm
     command = algorithm.replace("_", "-")
     try:
-        values = collect_params(args)
-        validate_params(algorithm, values)
+        collected = collect_params(args)
+        values = ValidatedParams(algorithm, given_params(collected), validate_params(algorithm, collected))
     except InvalidInputError as err:
         print(f"training-hub {command}: error: {err}", file=sys.stderr)
         return exit_codes.USAGE
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from training_hub.algorithms.base import run_algorithm
 
     try:
-        result = run_algorithm(algorithm, values)
+        result = run_algorithm(algorithm, values)  # validated above: not again
     except TrainingHubError as err:
         print(f"training-hub {command}: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -130,8 +130,8 @@ class BatchPlanner:
                 room.append(self.max_tokens - n)
         return bins
 
-    def plan(self, epoch: int, step_in_epoch: int) -> StepPlan:
-        """Plan one step: the global batch, each rank's micro-batches, and the loss denominator."""
+    def step_batches(self, epoch: int, step_in_epoch: int) -> StepPlan:
+        """One optimizer step's batches: the global batch, each rank's micro-batches, and the loss denominator."""
         if not 0 <= step_in_epoch < self.steps_per_epoch:
             raise IndexError(f"step {step_in_epoch} out of range 0..{self.steps_per_epoch - 1}")
         order = self.epoch_order(epoch)

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from training_hub.engine.callbacks import LogitsProbe, TrainingCallback, current_model
+
+if TYPE_CHECKING:
+    from training_hub.params import EngineParams
 
 __all__ = ["LogitsProbe", "TrainingCallback", "current_model", "run_training"]
 
@@ -27,14 +31,15 @@ def _setup_logging(is_main: bool) -> None:
 
 
 def run_training(
-    algorithm: str, params: dict[str, Any], callbacks: list[Any] | None = None
+    algorithm: str, params: EngineParams | Mapping[str, Any], callbacks: list[Any] | None = None
 ) -> dict[str, Any]:
     """Train `algorithm` with `params` in this process.
 
     Args:
         algorithm: `sft`, `osft` or `lora_sft`.
-        params: The validated `param_model(algorithm)` dump (every field; a subset is completed with
-            defaults). Torchrun fields (`nproc_per_node`, ...) and `backend` are the launcher's.
+        params: The validated parameter model (as the backends hand it over), or values validated here
+            (a `param_model(algorithm)` dump or a subset: defaults fill the rest). Torchrun fields
+            (`nproc_per_node`, ...) and `backend` are the launcher's.
         callbacks: Objects with optional `on_step(metrics)`, `on_checkpoint(path, kind)` and
             `on_train_end(summary)` methods, invoked on rank 0 only.
 

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from training_hub.engine import hooks
+
 COMPLETE_MARKER = "COMPLETE"
 #: The final model (LoRA: the adapter) relative to `ckpt_output_dir`.
 FINAL_MODEL_SUBDIR = "hf_format/final"
@@ -60,9 +62,7 @@ def begin(final: Path) -> Path:
     return tmp
 
 
-#: Test-only fault injection: SIGKILL this process inside the N-th commit, after the files are written and
-#: before the `COMPLETE` marker (a crash while a checkpoint is being written).
-ENV_FAULT_KILL_IN_CHECKPOINT = "TRAINING_HUB_FAULT_KILL_IN_CHECKPOINT"
+#: Commits so far in this process (for the ``checkpoint_written`` hook point).
 _commits = 0
 
 
@@ -72,10 +72,7 @@ def commit(final: Path) -> None:
     tmp = tmp_dir_for(final)
     fsync_tree(tmp)
     _commits += 1
-    if os.environ.get(ENV_FAULT_KILL_IN_CHECKPOINT) == str(_commits):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
+    hooks.fire("checkpoint_written", path=tmp, count=_commits)
     marker = tmp / COMPLETE_MARKER
     with marker.open("w") as fh:
         fh.write("ok\n")

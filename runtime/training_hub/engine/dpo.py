@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, cast
 
 from training_hub.data.preference import PreferenceDataset, prepare_preferences
 from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext
 from training_hub.engine.dpo_loss import STAT_NAMES, DPOLossConfig, dpo_pair_losses, row_logps
 from training_hub.engine.packed_attention import packed_kwargs, packed_rows
+from training_hub.params import DPOParams
 
 log = logging.getLogger("training_hub.engine")
 
@@ -42,11 +43,11 @@ class DPOObjective:
     """
 
     def __init__(self, cfg: EngineConfig, ctx: DistContext) -> None:
-        p = cfg.params
+        p = cast(DPOParams, cfg.params)
         self.cfg = cfg
         self.ctx = ctx
         self.loss_cfg = DPOLossConfig(
-            beta=float(p["beta"]), loss_type=str(p["loss_type"]), label_smoothing=float(p["label_smoothing"])
+            beta=float(p.beta), loss_type=str(p.loss_type), label_smoothing=float(p.label_smoothing)
         )
         self.reference: Any = None  # a separate frozen model, when one is used
         self.adapter_reference = False  # LoRA: the reference is the model with the adapter disabled
@@ -69,7 +70,7 @@ class DPOObjective:
     def setup(self, bundle: Any, dataset: PreferenceDataset, autocast: Any, pad_id: int) -> None:
         """Choose the reference; with ``precompute_ref_log_probs``, compute every pair's reference log-probs
         (pairs shared among the ranks) and free the reference model."""
-        p = self.cfg.params
+        p = cast(DPOParams, self.cfg.params)
         self.dataset = dataset
         if dataset.ref_logps is not None:
             if self.ctx.is_main:
@@ -78,8 +79,8 @@ class DPOObjective:
         if bundle.lora:
             self.adapter_reference = True
         else:
-            self.reference = self._load_reference(str(p["reference_model_path"] or p["model_path"]))
-        if p["precompute_ref_log_probs"]:
+            self.reference = self._load_reference(str(p.reference_model_path or p.model_path))
+        if p.precompute_ref_log_probs:
             self._precompute(bundle, dataset, autocast, pad_id)
             self.reference = None
             self.adapter_reference = False

@@ -17,7 +17,7 @@ and every rank runs the same number of forwards (FSDP needs that).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +27,7 @@ import numpy as np
 from training_hub.data import BatchPlanner, TokenizedDataset, collate_packed
 from training_hub.engine.distributed import DistContext
 from training_hub.errors import InvalidInputError
+from training_hub.params import EngineParams
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,14 @@ class EvalSchedule:
         return self.at_epoch_end and (epoch_end or last_step)
 
 
-def eval_schedule(algorithm: str, params: dict[str, Any]) -> EvalSchedule | None:
+def eval_schedule(algorithm: str, params: EngineParams | Mapping[str, Any]) -> EvalSchedule | None:
     """The schedule of a run, or None when it has no eval data."""
-    if not params.get("eval_data_path") and not params.get("validation_split"):
+    values = params if isinstance(params, Mapping) else params.model_dump()
+    if not values.get("eval_data_path") and not values.get("validation_split"):
         return None
     if algorithm == "lora_sft":
-        return EvalSchedule(every=int(params["eval_steps"]), at_epoch_end=False)
-    every = params.get("validation_frequency")
+        return EvalSchedule(every=int(values["eval_steps"]), at_epoch_end=False)
+    every = values.get("validation_frequency")
     return EvalSchedule(every=every, at_epoch_end=every is None)
 
 
@@ -158,7 +160,7 @@ class Evaluator:
 
 def setup_evaluation(
     algorithm: str,
-    params: dict[str, Any],
+    params: EngineParams,
     dataset: TokenizedDataset,
     prepare: Callable[[str], TokenizedDataset],
     max_tokens: int,
@@ -177,9 +179,11 @@ def setup_evaluation(
     schedule = eval_schedule(algorithm, params)
     if schedule is None:
         return dataset, None, None
-    if params.get("eval_data_path"):
-        eval_data = prepare(str(params["eval_data_path"]))
+    eval_path = getattr(params, "eval_data_path", None)  # dpo has none
+    if eval_path:
+        eval_data = prepare(str(eval_path))
     else:
-        dataset, eval_data = split_validation(dataset, float(params["validation_split"]), int(params["seed"]))
-    evaluator = Evaluator(eval_data, max_tokens, params.get("per_device_eval_batch_size"), ctx)
+        split = float(getattr(params, "validation_split", 0.0))
+        dataset, eval_data = split_validation(dataset, split, params.seed)
+    evaluator = Evaluator(eval_data, max_tokens, getattr(params, "per_device_eval_batch_size", None), ctx)
     return dataset, evaluator, schedule

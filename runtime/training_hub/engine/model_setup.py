@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from training_hub.defaults import LORA_TARGETS
 from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext
 from training_hub.errors import BackendUnavailableError, InvalidInputError
+from training_hub.params import DPOParams, LoRAParams, OSFTParams
 
 log = logging.getLogger("training_hub.engine")
 
@@ -51,7 +53,7 @@ def load_tokenizer(model_path: str) -> Any:
 
 
 def _load_model(cfg: EngineConfig) -> Any:
-    return load_causal_lm(cfg, cfg.params["model_path"])
+    return load_causal_lm(cfg, cfg.params.model_path)
 
 
 def load_causal_lm(cfg: EngineConfig, path: str) -> Any:
@@ -93,14 +95,14 @@ def _apply_liger(model: Any) -> None:
         raise BackendUnavailableError(f"use_liger=True but Liger kernels cannot be applied: {exc}") from None
 
 
-def _apply_lora(model: Any, p: dict[str, Any]) -> Any:
+def _apply_lora(model: Any, p: LoRAParams | DPOParams) -> Any:
     from peft import LoraConfig, get_peft_model
 
-    targets: Any = p["target_modules"] or "all-linear"
+    targets: Any = p.target_modules or LORA_TARGETS.engine_value()
     config = LoraConfig(
-        r=p["lora_r"],
-        lora_alpha=p["lora_alpha"],
-        lora_dropout=p["lora_dropout"],
+        r=p.lora_r,
+        lora_alpha=p.lora_alpha,
+        lora_dropout=p.lora_dropout,
         target_modules=targets,
         bias="none",
         task_type="CAUSAL_LM",
@@ -195,15 +197,15 @@ def build_model(cfg: EngineConfig, ctx: DistContext, tokenizer: Any) -> ModelBun
     import torch
 
     p = cfg.params
-    torch.manual_seed(p["seed"])  # same initialisation of new weights on every rank
+    torch.manual_seed(p.seed)  # same initialisation of new weights on every rank
     if ctx.is_main:
         for note in cfg.notes:
             log.info("%s", note)
     model = _load_model(cfg)
-    if p["use_liger"]:
+    if p.use_liger:
         _apply_liger(model)
     osft_modules: dict[str, Any] = {}
-    lora = cfg.algorithm == "lora_sft" or bool(p.get("use_lora"))  # dpo: LoRA-DPO
+    lora = cfg.algorithm == "lora_sft" or bool(getattr(p, "use_lora", False))  # dpo: LoRA-DPO
     if cfg.algorithm == "osft":
         from training_hub.engine.osft import apply_osft
 
@@ -212,12 +214,14 @@ def build_model(cfg: EngineConfig, ctx: DistContext, tokenizer: Any) -> ModelBun
             # OSFT trains with DDP, so the model goes to this rank's GPU anyway
             model.to(ctx.device)
 
-        osft_modules = apply_osft(model, p["unfreeze_rank_ratio"], p["target_patterns"])
+        osft_modules = apply_osft(
+            model, cast(OSFTParams, p).unfreeze_rank_ratio, cast(OSFTParams, p).target_patterns
+        )
         log.info("osft: decomposed %d linear layers", len(osft_modules))
     elif lora:
-        model = _apply_lora(model, p)
+        model = _apply_lora(model, cast("LoRAParams | DPOParams", p))
     if cfg.activation_checkpointing:
-        enable_activation_checkpointing(model, required=p.get("activation_checkpointing") is True)
+        enable_activation_checkpointing(model, required=p.activation_checkpointing is True)
     fsdp = ctx.distributed and cfg.strategy == "fsdp"
     if not fsdp:
         model.to(ctx.device)
@@ -232,7 +236,7 @@ def build_model(cfg: EngineConfig, ctx: DistContext, tokenizer: Any) -> ModelBun
             device_ids=[ctx.local_rank] if cfg.device_type == "cuda" else None,
             broadcast_buffers=False,
         )
-    torch.manual_seed(p["seed"] + ctx.rank)  # per-rank dropout streams
+    torch.manual_seed(p.seed + ctx.rank)  # per-rank dropout streams
     return ModelBundle(
         model=model, unwrapped=unwrapped, tokenizer=tokenizer, osft_modules=osft_modules, lora=lora
     )

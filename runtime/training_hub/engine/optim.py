@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from training_hub.params import EngineParams
+
 
 def lr_lambda(step: int, warmup_steps: int, total_steps: int, scheduler: str) -> float:
     """Multiplier of the peak learning rate before optimizer step `step` (0-based).
@@ -32,22 +34,22 @@ def lr_lambda(step: int, warmup_steps: int, total_steps: int, scheduler: str) ->
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], p: dict[str, Any]) -> torch.optim.Optimizer:
+def build_optimizer(params: Iterable[torch.nn.Parameter], p: EngineParams) -> torch.optim.Optimizer:
     """AdamW with the run's learning rate, betas, epsilon and weight decay."""
     return torch.optim.AdamW(
         [q for q in params if q.requires_grad],
-        lr=p["learning_rate"],
-        betas=(p["adam_beta1"], p["adam_beta2"]),
-        eps=p["adam_epsilon"],
-        weight_decay=p["weight_decay"],
+        lr=p.learning_rate,
+        betas=(p.adam_beta1, p.adam_beta2),
+        eps=p.adam_epsilon,
+        weight_decay=p.weight_decay,
     )
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, p: dict[str, Any], total_steps: int
+    optimizer: torch.optim.Optimizer, p: EngineParams, total_steps: int
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """The warmup + decay schedule as a `LambdaLR`."""
-    warmup, kind = p["warmup_steps"], p["lr_scheduler"]
+    warmup, kind = p.warmup_steps, p.lr_scheduler
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_lambda(s, warmup, total_steps, kind))
 
 

@@ -22,22 +22,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
+from training_hub.defaults import OSFT_TARGETS
 from training_hub.errors import InvalidInputError
 
-#: Substrings of the default targets: attention and MLP projections of common decoder families.
-DEFAULT_TARGET_PATTERNS: tuple[str, ...] = (
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "qkv_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-    "gate_up_proj",
-    "self_attn",
-    "mlp",
-)
+#: The default targets (one definition, in the defaults table).
+DEFAULT_TARGET_PATTERNS = OSFT_TARGETS.patterns
 
 
 def frozen_rank(rank: int, unfreeze_rank_ratio: float) -> int:
@@ -80,25 +69,21 @@ class OSFTLinear(nn.Module):
         weight = self.reconstruct()
         return F.linear(x, weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
 
+    def _pairs(self) -> tuple[tuple[nn.Parameter, torch.Tensor], ...]:
+        """Each trainable factor with the frozen subspace it must stay orthogonal to."""
+        return ((self.U_low, self.U_high), (self.V_low, self.V_high))
+
     @torch.no_grad()
     def project_gradients(self) -> None:
         """Remove the components of the `U_low`/`V_low` gradients that lie in the frozen subspace."""
-        pairs: tuple[tuple[nn.Parameter, torch.Tensor], ...] = (
-            (self.U_low, self.U_high),
-            (self.V_low, self.V_high),
-        )
-        for low, high in pairs:
+        for low, high in self._pairs():
             if low.grad is not None and high.numel():
                 low.grad.sub_(high @ (high.T @ low.grad))
 
     @torch.no_grad()
     def project_parameters(self) -> None:
         """Keep `U_low`/`V_low` orthogonal to the frozen subspace after an optimizer step."""
-        pairs: tuple[tuple[nn.Parameter, torch.Tensor], ...] = (
-            (self.U_low, self.U_high),
-            (self.V_low, self.V_high),
-        )
-        for low, high in pairs:
+        for low, high in self._pairs():
             if high.numel():
                 low.sub_(high @ (high.T @ low))
 

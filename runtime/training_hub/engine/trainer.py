@@ -22,6 +22,7 @@ from training_hub.callbacks import TrainingHubControl, split_callbacks
 from training_hub.data import BatchPlanner, DataStats, TokenizedDataset, collate_packed, prepare_dataset
 from training_hub.data.options import data_options
 from training_hub.engine import checkpoint as ckpt
+from training_hub.engine import hooks
 from training_hub.engine.callbacks import invoke, set_current_model
 from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext, barrier, broadcast_object
@@ -42,10 +43,6 @@ from training_hub.pod import exit_codes
 log = logging.getLogger("training_hub.engine")
 
 METRICS_FILE = "training_metrics.jsonl"
-#: Fault injection for tests: rank 0 SIGKILLs itself after this optimizer step (and its checkpoints).
-ENV_KILL_AFTER_STEP = "TRAINING_HUB_FAULT_KILL_AFTER_STEP"
-#: Debug/test aid: every rank appends the sample indices it trained per step to `<path>.rank<r>`.
-ENV_SAMPLE_LOG = "TRAINING_HUB_SAMPLE_LOG"
 
 
 class Preempted(TrainingHubError):
@@ -73,7 +70,7 @@ class Trainer:
         if ctx.is_main:
             from training_hub.observability.trackers import experiment_trackers
 
-            trackers = experiment_trackers(self.p, str(cfg.ckpt_dir))
+            trackers = experiment_trackers(self.p.model_dump(), str(cfg.ckpt_dir))
             self.callbacks = runtime_callbacks(cfg.algorithm) + trackers + self.callbacks
         elif ctx.local_rank == 0:
             self._worker_endpoint = worker_endpoint(cfg.algorithm)
@@ -97,15 +94,15 @@ class Trainer:
     def _prepare_data(
         self, tokenizer: Any, data_path: str | None = None
     ) -> tuple[TokenizedDataset, DataStats]:
-        data_path = data_path or self.p["data_path"]
+        data_path = data_path or self.p.data_path
         kwargs: dict[str, Any] = {
-            "max_seq_len": self.p["max_seq_len"],
-            "overlong_policy": self.p["overlong_policy"],
-            "is_pretraining": self.p["is_pretraining"],
-            "block_size": self.p["block_size"],
+            "max_seq_len": self.p.max_seq_len,
+            "overlong_policy": self.p.overlong_policy,
+            "is_pretraining": self.p.is_pretraining,
+            "block_size": self.p.block_size,
             "output_dir": self.cfg.data_output_dir,
             # data_format, unmask_roles, keys, alpaca_as_text, messages_as_text (upstream's names included)
-            **data_options(self.p, self.cfg.algorithm),
+            **data_options(self.p.model_dump(), self.cfg.algorithm),
         }
         prepare: Any = prepare_dataset if self.objective is None else self.objective.prepare
         status: tuple[str, str] = ("ok", "")
@@ -193,8 +190,8 @@ class Trainer:
             state.update(
                 algorithm=self.cfg.algorithm,
                 world_size=self.ctx.world_size,
-                seed=self.p["seed"],
-                effective_batch_size=self.p["effective_batch_size"],
+                seed=self.p.seed,
+                effective_batch_size=self.p.effective_batch_size,
                 num_dataset_samples=self._num_dataset_samples,
                 lora_only_trainable=bundle.lora,
             )
@@ -202,7 +199,7 @@ class Trainer:
         barrier(self.ctx)
         if self.ctx.is_main:
             ckpt.commit(final)
-            ckpt.prune(self.state_dir, self.p["keep_last_checkpoints"])
+            ckpt.prune(self.state_dir, self.p.keep_last_checkpoints)
             log.info("saved full state %s", final)
         barrier(self.ctx)
         self._state_saved.append(str(final))
@@ -222,8 +219,8 @@ class Trainer:
 
         state = json.loads((path / "trainer_state.json").read_text())
         for key, now in (
-            ("seed", self.p["seed"]),
-            ("effective_batch_size", self.p["effective_batch_size"]),
+            ("seed", self.p.seed),
+            ("effective_batch_size", self.p.effective_batch_size),
             ("num_dataset_samples", self._num_dataset_samples),
             ("algorithm", self.cfg.algorithm),
         ):
@@ -263,7 +260,7 @@ class Trainer:
             tmp = ckpt.begin(final)
             if bundle.lora:
                 bundle.unwrapped.save_pretrained(str(tmp))
-                if kind == "final" and self.p.get("merge_adapter"):
+                if kind == "final" and getattr(self.p, "merge_adapter", False):
                     save_merged(bundle.unwrapped, tmp / "merged")
                     bundle.tokenizer.save_pretrained(str(tmp / "merged"))
             else:
@@ -275,7 +272,7 @@ class Trainer:
             bundle.tokenizer.save_pretrained(str(tmp))
             ckpt.commit(final)
             if final.parent == self.hf_dir and final.name != "final":
-                ckpt.prune(self.hf_dir, self.p["keep_last_checkpoints"])
+                ckpt.prune(self.hf_dir, self.p.keep_last_checkpoints)
             log.info("saved %s checkpoint %s", kind, final)
         barrier(self.ctx)
         if self.ctx.is_main:
@@ -294,7 +291,7 @@ class Trainer:
         """With `checkpoint_storage`: check the store is usable (rank 0) and restore its newest complete full
         state where the output directory has none: first on rank 0, then on the first rank of every other
         node whose output directory is its own (a pod's scratch volume), so that every rank can load it."""
-        uri = self.p.get("checkpoint_storage")
+        uri = self.p.checkpoint_storage
         if not uri:
             return
         from training_hub.storage.mirror import CheckpointMirror
@@ -388,7 +385,7 @@ class Trainer:
         if ctx.is_main:
             cfg.ckpt_dir.mkdir(parents=True, exist_ok=True)
         self._start_mirror()
-        tokenizer = load_tokenizer(p["model_path"])
+        tokenizer = load_tokenizer(p.model_path)
         dataset, stats = self._prepare_data(tokenizer)
         dataset, evaluator, eval_schedule = setup_evaluation(
             cfg.algorithm,
@@ -405,15 +402,15 @@ class Trainer:
         planner = BatchPlanner(
             dataset.lengths,
             dataset.num_targets,
-            p["effective_batch_size"],
+            p.effective_batch_size,
             cfg.max_tokens_per_gpu,
             ctx.world_size,
-            p["seed"],
+            p.seed,
         )
         spe = planner.steps_per_epoch
-        total_steps = spe * p["num_epochs"]
-        if p["max_steps"] is not None:
-            total_steps = min(total_steps, p["max_steps"])
+        total_steps = spe * p.num_epochs
+        if p.max_steps is not None:
+            total_steps = min(total_steps, p.max_steps)
 
         bundle = build_model(cfg, ctx, tokenizer)
         set_current_model(bundle.unwrapped)
@@ -456,12 +453,10 @@ class Trainer:
             objective.setup(bundle, dataset, autocast, pad_id)
         is_ddp = ctx.distributed and cfg.strategy == "ddp"
         is_fsdp = ctx.distributed and cfg.strategy == "fsdp"
-        max_norm = p["max_grad_norm"] or float("inf")  # 0: no clipping
-        kill_after = int(os.environ.get(ENV_KILL_AFTER_STEP, "0") or 0)
-        sample_log = os.environ.get(ENV_SAMPLE_LOG)
-        save_every = p["save_samples"]
+        max_norm = p.max_grad_norm or float("inf")  # 0: no clipping
+        save_every = p.save_samples
         prev_handler = None
-        if p.get("enable_jit_checkpoint") is True:  # upstream's default: off (a TrainingRun's pods: on)
+        if p.enable_jit_checkpoint is True:  # upstream's default: off (a TrainingRun's pods: on)
             try:
                 prev_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
             except ValueError:  # not the main thread
@@ -485,7 +480,7 @@ class Trainer:
                     hub.fire("on_epoch_begin")
                 first = False
                 hub.fire("on_step_begin")
-                plan = planner.plan(epoch, in_epoch)
+                plan = planner.step_batches(epoch, in_epoch)
                 micro = plan.rank_micro_batches[ctx.rank]
                 # SFT: mean over trained tokens; an objective (dpo): mean over samples (pairs).
                 denom = max(plan.num_targets if objective is None else plan.num_samples, 1)
@@ -543,10 +538,7 @@ class Trainer:
                 progress["tokens_seen"] += plan.num_tokens
                 progress["elapsed"] = base_elapsed + (time.time() - session_start)
                 final_loss = loss
-                if sample_log:
-                    with open(f"{sample_log}.rank{ctx.rank}", "a") as fh:
-                        mine = sorted(i for mb in micro for i in mb)
-                        fh.write(json.dumps({"step": step, "rank": ctx.rank, "samples": mine}) + "\n")
+                hooks.fire("step_trained", step=step, rank=ctx.rank, micro_batches=micro)
                 step_end = time.time()
                 evaluation: dict[str, float] = {}
                 if (
@@ -598,7 +590,7 @@ class Trainer:
                 )
                 stop, asked_save, asked_stop = self._stop_agreed(hub.control)
                 hub.control.should_save = hub.control.should_training_stop = False
-                if (epoch_end and p["checkpoint_at_epoch"]) or crossed:
+                if (epoch_end and p.checkpoint_at_epoch) or crossed:
                     self.save_hf(bundle, self.hf_dir / f"samples_{progress['samples_seen']}", "hf")
                     self._last_hf_step = step
                     self._hf_saved.append(str(self.hf_dir / f"samples_{progress['samples_seen']}"))
@@ -618,8 +610,7 @@ class Trainer:
                         f"preempted by SIGTERM after step {step}: full state saved in "
                         f"{self.state_dir / ('samples_' + str(progress['samples_seen']))}"
                     )
-                if kill_after and step == kill_after and ctx.is_main:
-                    os.kill(os.getpid(), signal.SIGKILL)
+                hooks.fire("step_done", step=step, rank=ctx.rank)
             if self._last_state_step != step:  # e.g. a restart of a finished run whose last state is older
                 self.save_full_state(bundle, opt, sched, progress)
             final_dir = self.hf_dir / "final"
@@ -627,7 +618,7 @@ class Trainer:
                 src = Path(self._hf_saved[-1])
                 tmp = ckpt.begin(final_dir)
                 ckpt.link_or_copy_tree(src, tmp)
-                if bundle.lora and p.get("merge_adapter"):
+                if bundle.lora and getattr(p, "merge_adapter", False):
                     save_merged(bundle.unwrapped, tmp / "merged")
                     tokenizer.save_pretrained(str(tmp / "merged"))
                 ckpt.commit(final_dir)
@@ -651,7 +642,7 @@ class Trainer:
             "final_eval_loss": last_eval.get("eval_loss"),
             "steps": progress["step"],
             "total_steps": total_steps,
-            "epochs": p["num_epochs"],
+            "epochs": p.num_epochs,
             "samples_seen": progress["samples_seen"],
             "tokens_seen": progress["tokens_seen"],
             "checkpoints": self._hf_saved,

@@ -13,7 +13,7 @@ A unit test (``tests/runtime/estimator/test_engines.py``) pins every profile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 EngineName = Literal["generic", "native", "peft", "instructlab-training", "mini-trainer", "unsloth"]
@@ -78,6 +78,19 @@ _NATIVE_SOURCES = {
     "until the forward's autocast block exits",
 }
 
+#: The native engine (``training_hub.engine``).
+_NATIVE = EngineProfile(
+    name="native",
+    master_weights="fp32",
+    sharding="sft-only",
+    activation_checkpointing="param",
+    liger_drops_logits=False,
+    autocast_weight_copies=True,
+    sources=_NATIVE_SOURCES,
+)
+
+#: One row per engine. The rows look alike on purpose: each states every property with the upstream source
+#: it was read from, so that a row can be checked against its engine on its own.
 ENGINES: dict[str, EngineProfile] = {
     "generic": EngineProfile(
         name="generic",
@@ -86,24 +99,8 @@ ENGINES: dict[str, EngineProfile] = {
         activation_checkpointing="param",
         sources={"no engine": "bf16 weights, FSDP with more than one rank, as the parameters say"},
     ),
-    "native": EngineProfile(
-        name="native",
-        master_weights="fp32",
-        sharding="sft-only",
-        activation_checkpointing="param",
-        liger_drops_logits=False,
-        autocast_weight_copies=True,
-        sources=_NATIVE_SOURCES,
-    ),
-    "peft": EngineProfile(
-        name="peft",
-        master_weights="fp32",
-        sharding="ddp",
-        activation_checkpointing="param",
-        liger_drops_logits=False,
-        autocast_weight_copies=True,
-        sources=_NATIVE_SOURCES,
-    ),
+    "native": _NATIVE,
+    "peft": replace(_NATIVE, name="peft", sharding="ddp"),  # the native engine with PEFT adapters (DDP)
     "instructlab-training": EngineProfile(
         name="instructlab-training",
         master_weights="fp32",

@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from training_hub.estimator.memory import DEFAULT_TARGET_MODULES, osft_trainable_rank
+from training_hub.defaults import OSFT_TARGETS
+from training_hub.estimator.memory import osft_trainable_rank
 
 
 @dataclass
@@ -91,19 +92,30 @@ def apply_method(model: Any, method: str, *, unfreeze_rank_ratio: float = 0.25, 
     if method == "lora":
         from peft import LoraConfig, get_peft_model
 
-        present = {
-            name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, nn.Linear)
-        }
-        targets = sorted(present & set(DEFAULT_TARGET_MODULES))
+        # The engine's default (``all-linear``): every nn.Linear of the decoder layers, named explicitly, since
+        # peft 0.21's "all-linear" also wraps MoE routers and 3D expert tensors, which the estimator does not
+        # model (see docs/estimator.md); on dense models the two are the same modules.
+        targets = sorted(
+            {
+                name.rsplit(".", 1)[-1]
+                for name, mod in model.named_modules()
+                if isinstance(mod, nn.Linear) and not name.endswith("lm_head")
+            }
+        )
         cfg = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=targets)
         return get_peft_model(model, cfg)
     if method == "osft":
         osft_linear = _osft_linear_class()
+        patterns = OSFT_TARGETS.patterns  # what the engine decomposes by default (engine/osft.py)
         for name, module in list(model.named_modules()):
             for child_name, child in list(module.named_children()):
-                if isinstance(child, nn.Linear) and child_name in DEFAULT_TARGET_MODULES:
+                qualified = f"{name}.{child_name}" if name else child_name
+                if (
+                    isinstance(child, nn.Linear)
+                    and any(pattern in qualified for pattern in patterns)
+                    and not qualified.endswith("lm_head")
+                ):
                     setattr(module, child_name, osft_linear(child, unfreeze_rank_ratio))
-            del name
         return model
     raise ValueError(f"unknown method {method!r}: choose sft, osft or lora")
 

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from training_hub.defaults import ALGORITHM_DEFAULTS
 from training_hub.errors import InvalidInputError
 from training_hub.estimator.dpo_reference import DPOReference, dpo_reference_bytes, dpo_reference_kind
 from training_hub.estimator.engines import ENGINES, engine_profile, resolved_sharding
@@ -40,20 +41,6 @@ DType = Literal["bf16", "fp32"]
 Device = Literal["cuda", "cpu"]
 Strategy = Literal["auto", "ddp", "fsdp"]
 
-#: Linear modules LoRA adapts and OSFT decomposes by default (attention and MLP projections).
-DEFAULT_TARGET_MODULES: tuple[str, ...] = (
-    "q_proj",
-    "k_proj",
-    "v_proj",
-    "o_proj",
-    "qkv_proj",
-    "gate_proj",
-    "up_proj",
-    "down_proj",
-    "gate_up_proj",
-    "c_fc",
-    "c_proj",
-)
 
 GIB = 1024**3
 CUDA_RUNTIME_BYTES = GIB
@@ -160,11 +147,14 @@ class EstimateInputs(BaseModel):
         if algorithm == "dpo":
             method = "lora" if hp.get("use_lora") else method
         strategy = hp.get("distributed_strategy", "auto")
+        # the engine's default (training_hub.defaults); embedding_sft sets its own length below
+        row = ALGORITHM_DEFAULTS.get(algorithm)
+        max_seq_len = row.max_seq_len if row else None
         values: dict[str, Any] = {
             "training_method": method,
             "model_config": model_config,
-            "max_tokens_per_gpu": hp.get("max_tokens_per_gpu") or hp.get("max_seq_len", 2048),
-            "max_seq_len": hp.get("max_seq_len", 2048),
+            "max_tokens_per_gpu": hp.get("max_tokens_per_gpu") or hp.get("max_seq_len", max_seq_len),
+            "max_seq_len": hp.get("max_seq_len", max_seq_len),
             "use_liger": bool(hp.get("use_liger", False)),
             "dtype": "fp32" if hp.get("bf16") is False else "bf16",
             "distributed_strategy": strategy if strategy in ("auto", "ddp", "fsdp") else "auto",
@@ -288,12 +278,19 @@ class MemoryEstimate(tuple[int, int, int]):
 
 
 def osft_trainable_rank(rows: int, cols: int, unfreeze_rank_ratio: float) -> int:
-    """Singular directions of a ``rows x cols`` matrix that train under OSFT (floor, at least 1)."""
+    """Singular directions of a ``rows x cols`` matrix that train under OSFT: what the engine leaves after
+    freezing ``floor(k (1 - unfreeze_rank_ratio))`` of them (``engine/osft.py`` ``frozen_rank``)."""
     k = min(rows, cols)
-    return max(1, min(k, math.floor(k * unfreeze_rank_ratio)))
+    return max(1, k - int(math.floor(k * (1.0 - unfreeze_rank_ratio) + 1e-9)))
 
 
-def _is_target(lin: LinearShape, targets: tuple[str, ...] | list[str]) -> bool:
+def _is_target(lin: LinearShape, targets: tuple[str, ...] | list[str] | None) -> bool:
+    """Whether ``lin`` trains: named targets match its last name component (as PEFT matches
+    ``target_modules``); ``None`` is the engine's default (``training_hub.defaults``): LoRA's ``all-linear``
+    and OSFT's attention and MLP patterns both take every ``nn.Linear`` of the decoder blocks: what
+    ``shape.linears()`` lists but the MoE routers."""
+    if targets is None:
+        return not lin.router
     return lin.name.rsplit(".", 1)[-1] in targets
 
 
@@ -322,7 +319,7 @@ def _layer_bytes_per_token(
     b: _Bytes,
     lora: bool,
     lora_r: int,
-    targets: tuple[str, ...] | list[str],
+    targets: tuple[str, ...] | list[str] | None,
 ) -> int:
     """Bytes one decoder layer saves for backward per token (full or LoRA fine-tuning)."""
     h, a = shape.hidden, b.act
@@ -367,7 +364,7 @@ def _activation_bytes(
     offload: bool,
 ) -> int:
     lora = method in ("lora", "qlora")
-    targets = inputs.lora_target_modules or DEFAULT_TARGET_MODULES
+    targets = inputs.lora_target_modules or None
     per_layer = [
         _layer_bytes_per_token(shape, layer, b, lora, inputs.lora_r, targets) for layer in shape.layers
     ]
@@ -409,7 +406,7 @@ def _activation_bytes(
 def _param_counts(shape: ModelShape, inputs: EstimateInputs, b: _Bytes) -> tuple[int, int, int]:
     """(total parameter elements, trainable elements, parameter bytes) of the method's model."""
     method = inputs.training_method
-    targets = inputs.lora_target_modules or DEFAULT_TARGET_MODULES
+    targets = inputs.lora_target_modules or None
     total = shape.total_params
     if method == "sft":
         return total, total, int(total * b.param)
@@ -434,7 +431,9 @@ def _param_counts(shape: ModelShape, inputs: EstimateInputs, b: _Bytes) -> tuple
         if _is_target(lin, targets)
     )
     if adapters == 0:
-        raise InvalidInputError(f"no linear module of this model matches the LoRA targets {list(targets)}")
+        raise InvalidInputError(
+            f"no linear module of this model matches the LoRA targets {list(targets or [])}"
+        )
     if method == "qlora":
         quantised = sum(
             lin.in_features * lin.out_features for lin in shape.linears() if _is_target(lin, targets)

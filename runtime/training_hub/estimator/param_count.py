@@ -30,12 +30,14 @@ Config = dict[str, Any]
 
 @dataclass(frozen=True)
 class LinearShape:
-    """One ``nn.Linear`` (or one fused projection) of a layer."""
+    """One ``nn.Linear`` (or one fused projection) of a layer; ``router``: an MoE router (no ``nn.Linear`` in
+    the transformers release here, so neither LoRA's nor OSFT's default targets take it)."""
 
     name: str
     in_features: int
     out_features: int
     bias: bool
+    router: bool = False
 
     @property
     def params(self) -> int:
@@ -222,6 +224,8 @@ def _num_experts(cfg: Config) -> int:
 
 
 def _moe_for_layer(fam: Family, cfg: Config, index: int, hidden: int) -> MoEShape | None:
+    # One MoEShape per family, alike on purpose: each branch reads its family's own config keys and
+    # router name (transformers' modeling_<family>.py), so that a family can be checked on its own.
     if fam.moe is None:
         return None
     experts = _num_experts(cfg)
@@ -238,7 +242,7 @@ def _moe_for_layer(fam: Family, cfg: Config, index: int, hidden: int) -> MoEShap
             num_experts=experts,
             top_k=top_k,
             intermediate=_req(cfg, "moe_intermediate_size"),
-            router=LinearShape("gate", hidden, experts, False),
+            router=LinearShape("gate", hidden, experts, False, router=True),
             shared_intermediate=shared,
             shared_gate=shared > 0,
         )
@@ -250,7 +254,7 @@ def _moe_for_layer(fam: Family, cfg: Config, index: int, hidden: int) -> MoEShap
             num_experts=experts,
             top_k=top_k,
             intermediate=_req(cfg, "intermediate_size"),
-            router=LinearShape("router", hidden, experts, False),
+            router=LinearShape("router", hidden, experts, False, router=True),
             shared_intermediate=shared,
         )
     # mixtral and olmoe: experts of width intermediate_size, a bias-free router called "gate".
@@ -258,7 +262,7 @@ def _moe_for_layer(fam: Family, cfg: Config, index: int, hidden: int) -> MoEShap
         num_experts=experts,
         top_k=top_k,
         intermediate=_req(cfg, "intermediate_size"),
-        router=LinearShape("gate", hidden, experts, False),
+        router=LinearShape("gate", hidden, experts, False, router=True),
     )
 
 

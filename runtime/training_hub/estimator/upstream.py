@@ -117,6 +117,9 @@ def estimate(
     return result
 
 
+# The estimator classes below repeat their constructor parameters on purpose: they are upstream's public
+# signatures (tests/compat compares them with the sdist's), which IDEs and ``inspect.signature`` show; each
+# subclass passes them on to BasicEstimator, which does the work.
 class BasicEstimator:
     """Upstream's SFT estimator: configure in the constructor, ``estimate()`` returns ``(low, expected, high)``."""
 

@@ -28,15 +28,15 @@ def test_engine_params_are_the_full_model_dump() -> None:
     assert full == param_model("osft")(**BASE, unfreeze_rank_ratio=0.3).model_dump()
 
 
-def test_plan_launches_torchrun_only_from_a_plain_process(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_launch_launches_torchrun_only_from_a_plain_process(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = NativeBackend(algorithm="sft")
-    _, torchrun, launch = backend.plan({**BASE, "nproc_per_node": 2})
+    _, torchrun, launch = backend.resolve_launch({**BASE, "nproc_per_node": 2})
     assert launch and torchrun["nproc_per_node"] == 2
-    assert not backend.plan(dict(BASE))[2]
+    assert not backend.resolve_launch(dict(BASE))[2]
     monkeypatch.setenv("PET_NPROC_PER_NODE", "2")
-    assert backend.plan(dict(BASE))[2]
+    assert backend.resolve_launch(dict(BASE))[2]
     monkeypatch.setenv("LOCAL_RANK", "0")
-    assert not backend.plan({**BASE, "nproc_per_node": 2})[2]
+    assert not backend.resolve_launch({**BASE, "nproc_per_node": 2})[2]
 
 
 def test_callbacks_need_in_process_training(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ def test_each_epoch_visits_every_sample_once_and_never_drops_the_tail() -> None:
     for epoch in range(2):
         seen: list[int] = []
         for step in range(pl.steps_per_epoch):
-            plan = pl.plan(epoch, step)
+            plan = pl.step_batches(epoch, step)
             assert plan.num_samples == (10 if step < 10 else 3)
             seen += plan.sample_indices
         assert sorted(seen) == list(range(103))
@@ -35,7 +35,7 @@ def test_each_epoch_visits_every_sample_once_and_never_drops_the_tail() -> None:
 def test_rank_shares_partition_the_batch_and_respect_the_token_budget() -> None:
     pl = planner_for(world=3, budget=50)
     for step in range(pl.steps_per_epoch):
-        plan = pl.plan(0, step)
+        plan = pl.step_batches(0, step)
         counts = {len(mbs) for mbs in plan.rank_micro_batches}
         assert len(counts) == 1  # every rank runs the same number of micro-batches
         flat = [i for mbs in plan.rank_micro_batches for mb in mbs for i in mb]
@@ -49,23 +49,25 @@ def test_rank_shares_partition_the_batch_and_respect_the_token_budget() -> None:
 
 def test_order_depends_on_seed_and_epoch_only_and_resumes_exactly() -> None:
     a, b = planner_for(seed=7), planner_for(seed=7)
-    assert a.plan(1, 4) == b.plan(1, 4)  # a fresh planner (a restarted run) plans the same step
-    assert a.plan(0, 0).sample_indices != a.plan(1, 0).sample_indices
-    assert planner_for(seed=8).plan(0, 0).sample_indices != a.plan(0, 0).sample_indices
+    assert a.step_batches(1, 4) == b.step_batches(
+        1, 4
+    )  # a fresh planner (a restarted run) plans the same step
+    assert a.step_batches(0, 0).sample_indices != a.step_batches(1, 0).sample_indices
+    assert planner_for(seed=8).step_batches(0, 0).sample_indices != a.step_batches(0, 0).sample_indices
     # jumping straight to (epoch, step) equals walking there
-    walked = [a.plan(0, s) for s in range(a.steps_per_epoch)][5]
-    assert b.plan(0, 5) == walked
+    walked = [a.step_batches(0, s) for s in range(a.steps_per_epoch)][5]
+    assert b.step_batches(0, 5) == walked
 
 
 def test_global_order_does_not_depend_on_world_size() -> None:
     one, two = planner_for(world=1), planner_for(world=2)
     for step in range(one.steps_per_epoch):
-        assert one.plan(0, step).sample_indices == two.plan(0, step).sample_indices
+        assert one.step_batches(0, step).sample_indices == two.step_batches(0, step).sample_indices
 
 
 def test_small_batches_give_empty_micro_batches_to_idle_ranks() -> None:
     pl = BatchPlanner(np.array([5, 6, 7]), np.array([1, 1, 1]), 1, 16, world_size=2, seed=0)
-    plan = pl.plan(0, 0)
+    plan = pl.step_batches(0, 0)
     assert sorted(len(mb) for mbs in plan.rank_micro_batches for mb in mbs) == [0, 1]
 
 

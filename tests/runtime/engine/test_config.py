@@ -50,7 +50,7 @@ def test_defaults_resolve_on_cpu() -> None:
     assert cfg.device_type == "cpu" and cfg.bf16 is False and cfg.strategy == "ddp"
     assert cfg.max_tokens_per_gpu == 256  # defaults to max_seq_len
     assert cfg.data_output_dir == Path("out") / "data"
-    assert cfg.params["max_grad_norm"] == 1.0
+    assert cfg.params.max_grad_norm == 1.0
     cfg = resolve_config("sft", {**BASE, "data_output_dir": "dd", "max_tokens_per_gpu": None})
     assert cfg.data_output_dir == Path("dd") and cfg.max_tokens_per_gpu == 2048
 
@@ -114,9 +114,11 @@ def test_a_restored_schedule_sets_the_next_learning_rate_from_the_new_schedule()
     import torch
 
     from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state, lr_lambda
+    from training_hub.params import SFTParams
 
-    p = {"learning_rate": 1e-3, "adam_beta1": 0.9, "adam_beta2": 0.95, "adam_epsilon": 1e-8}
-    p |= {"weight_decay": 0.0, "warmup_steps": 1, "lr_scheduler": "linear"}
+    values = {"learning_rate": 1e-3, "adam_beta1": 0.9, "adam_beta2": 0.95, "adam_epsilon": 1e-8}
+    values |= {"weight_decay": 0.0, "warmup_steps": 1, "lr_scheduler": "linear"}
+    p = SFTParams(**BASE, **values)  # the engine reads the typed parameters
 
     def schedule(total: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
         opt = build_optimizer([torch.nn.Parameter(torch.ones(2))], p)

@@ -125,6 +125,7 @@ def test_native_parameter_bytes_match_the_engine_on_the_meta_device(method: str)
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from training_hub.engine.model_setup import WEIGHT_DTYPE, _apply_lora
+    from training_hub.params import LoRAParams
 
     values = dict(LLAMA_8B_CONFIG)
     cfg = AutoConfig.for_model(values.pop("model_type"), **values)
@@ -132,9 +133,8 @@ def test_native_parameter_bytes_match_the_engine_on_the_meta_device(method: str)
         model = AutoModelForCausalLM.from_config(cfg, dtype=getattr(torch, WEIGHT_DTYPE))
         if method == "lora":
             targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-            model = _apply_lora(
-                model, {"lora_r": 32, "lora_alpha": 64, "lora_dropout": 0.0, "target_modules": targets}
-            )
+            lora = {"lora_r": 32, "lora_alpha": 64, "lora_dropout": 0.0, "target_modules": targets}
+            model = _apply_lora(model, LoRAParams(model_path="m", data_path="d", ckpt_output_dir="o", **lora))
     engine_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     est = estimate(
         method, model_config=LLAMA_8B_CONFIG, max_tokens_per_gpu=1024, engine="native", dtype="bf16"

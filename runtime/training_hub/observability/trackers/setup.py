@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from training_hub.backends.common import module_available
+from training_hub.backends.availability import module_available
 from training_hub.errors import BackendUnavailableError
 from training_hub.observability.trackers.base import ExperimentTracker
 from training_hub.observability.trackers.settings import TRACKER_FIELDS, tracker_settings

@@ -1,53 +1,16 @@
-"""Helpers shared by the upstream-engine adapters: availability checks and "can it honour this?" checks."""
+"""What an engine can honour: the parameters (:class:`Compatibility`) and the callbacks it accepts."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
-from training_hub.algorithms.validation import validate
 from training_hub.errors import InvalidInputError
 
 logger = logging.getLogger("training_hub")
-
-CUDA_EXTRA = "pip install 'training-hub-k8s[cuda]'"
-UNSLOTH_EXTRA = "pip install 'training-hub-k8s[unsloth]'"
-
-
-def module_available(module: str) -> bool:
-    """Whether ``module`` can be imported (without importing it)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def cuda_available() -> bool:
-    """Whether torch is installed and sees a CUDA device."""
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
-
-
-def upstream_unavailable_reason(module: str, package: str) -> str | None:
-    """Why an upstream engine cannot run here (package missing, no CUDA), or ``None``."""
-    if not module_available(module):
-        return f"the package {package} is not installed"
-    if not cuda_available():
-        return f"{package} needs a CUDA GPU and none is available"
-    return None
-
-
-def resolve(algorithm: str, params: Mapping[str, Any]) -> tuple[Any, frozenset[str]]:
-    """Validate the given parameters; return the full model (defaults filled) and the names set explicitly."""
-    model = validate(algorithm, params)
-    return model, frozenset(k for k, v in params.items() if v is not None)
 
 
 class Compatibility:
