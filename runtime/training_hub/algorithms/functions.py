@@ -6,6 +6,9 @@ Their keyword-only parameters are the fields of the models in :mod:`training_hub
 functions write theirs by hand; ``tests/compat`` checks that every upstream keyword is in ours).
 ``None`` means "not set": the model's default applies. An unknown keyword is an error naming the closest
 parameters.
+
+Static tools cannot see a signature built at import time: ``functions.pyi`` and ``dpo.pyi`` spell the same
+signatures out for IDEs and type checkers, generated from the models by :mod:`training_hub.algorithms.stubs`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def _args_section(algorithm: str) -> str:
     return "\n".join(lines)
 
 
-def _signature(algorithm: str) -> inspect.Signature:
+def algorithm_signature(algorithm: str) -> inspect.Signature:
     """Keyword-only parameters: the model's required fields, then the others, hyperparameters first (default
     ``None``: not set; ``backend``, last, keeps its default), then ``callbacks``."""
     fields = param_model(algorithm).model_fields
@@ -76,7 +79,7 @@ def algorithm_function(algorithm: str, summary: str, module: str = __name__) -> 
     function.__name__ = function.__qualname__ = algorithm
     function.__module__ = module
     function.__doc__ = f"{inspect.cleandoc(summary)}\n\n{_args_section(algorithm)}\n"
-    function.__signature__ = _signature(algorithm)  # type: ignore[attr-defined]
+    function.__signature__ = algorithm_signature(algorithm)  # type: ignore[attr-defined]
     return function
 
 
