@@ -18,6 +18,7 @@ line number.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,26 @@ def detect_format(
 
 def _fail(where: str, msg: str) -> DataFormatError:
     return DataFormatError(f"{where}: {msg}")
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """The JSON objects of a JSONL file with their 1-based line number and ``file:line``; blank lines skipped.
+
+    Raises:
+        DataFormatError: On a line that is not JSON or not an object (file and line in the message).
+    """
+    with path.open("r", encoding="utf-8") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            where = f"{path}:{lineno}"
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise _fail(where, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(obj, dict):
+                raise _fail(where, f"each line must be a JSON object, got {type(obj).__name__}")
+            yield lineno, where, obj
 
 
 def _check_str(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str:
@@ -189,27 +210,17 @@ def read_records(
     fmt = None if data_format == "auto" else data_format
     k = {**DEFAULT_KEYS, **(keys or {})}
     records: list[Record] = []
-    with p.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            where = f"{p}:{lineno}"
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise _fail(where, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise _fail(where, f"each line must be a JSON object, got {type(obj).__name__}")
-            if fmt is None:
-                fmt = detect_format(obj, where, k)
-            if fmt == "messages":
-                if k["messages"] not in obj:
-                    raise _fail(where, f"missing key `{k['messages']}`")
-                records.append(_parse_messages(obj, where, lineno, k["messages"]))
-            elif fmt == "document":
-                records.append(Record(line=lineno, document=_check_str(obj, k["document"], where)))
-            else:
-                records.append(_parse_alpaca(obj, where, lineno, k, alpaca_as_text))
+    for lineno, where, obj in json_lines(p):
+        if fmt is None:
+            fmt = detect_format(obj, where, k)
+        if fmt == "messages":
+            if k["messages"] not in obj:
+                raise _fail(where, f"missing key `{k['messages']}`")
+            records.append(_parse_messages(obj, where, lineno, k["messages"]))
+        elif fmt == "document":
+            records.append(Record(line=lineno, document=_check_str(obj, k["document"], where)))
+        else:
+            records.append(_parse_alpaca(obj, where, lineno, k, alpaca_as_text))
     if fmt is None or not records:
         raise DataFormatError(f"{p}: the file holds no sample")
     return fmt, records

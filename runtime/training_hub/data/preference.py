@@ -20,7 +20,6 @@ torch is not imported here (numpy only).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from training_hub.data.dataset import DataStats, TokenizedDataset
-from training_hub.data.formats import ROLES
+from training_hub.data.formats import ROLES, json_lines
 from training_hub.data.sampler import collate_packed
 from training_hub.data.tokenize import IGNORE_INDEX
 from training_hub.errors import DataFormatError, InvalidInputError
@@ -160,29 +159,19 @@ def read_preferences(path: str | Path) -> list[PreferenceRecord]:
     if not p.is_file():
         raise InvalidInputError(f"data file {str(p)!r} does not exist (or is not a file)")
     records: list[PreferenceRecord] = []
-    with p.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            where = f"{p}:{lineno}"
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise DataFormatError(f"{where}: each line must be a JSON object, got {type(obj).__name__}")
-            rec = parse_preference(obj, where, lineno)
-            if records and rec.conversational != records[0].conversational:
-                raise DataFormatError(
-                    f"{where}: mixes chat and plain-text pairs (line {records[0].line} is "
-                    f"{'chat' if records[0].conversational else 'plain text'})"
-                )
-            if records and (rec.ref_logps is None) != (records[0].ref_logps is None):
-                raise DataFormatError(
-                    f"{where}: `ref_chosen_logps`/`ref_rejected_logps` must be on every line or on none "
-                    f"(line {records[0].line} {'has' if records[0].ref_logps else 'has not'} them)"
-                )
-            records.append(rec)
+    for lineno, where, obj in json_lines(p):
+        rec = parse_preference(obj, where, lineno)
+        if records and rec.conversational != records[0].conversational:
+            raise DataFormatError(
+                f"{where}: mixes chat and plain-text pairs (line {records[0].line} is "
+                f"{'chat' if records[0].conversational else 'plain text'})"
+            )
+        if records and (rec.ref_logps is None) != (records[0].ref_logps is None):
+            raise DataFormatError(
+                f"{where}: `ref_chosen_logps`/`ref_rejected_logps` must be on every line or on none "
+                f"(line {records[0].line} {'has' if records[0].ref_logps else 'has not'} them)"
+            )
+        records.append(rec)
     if not records:
         raise DataFormatError(f"{p}: the file holds no sample")
     return records
