@@ -36,10 +36,11 @@ from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
 from training_hub_operator.api.validation import SpecError, ValidatedSpec
 from training_hub_operator.kube import ResourceKind
 from training_hub_operator.launchers.auto import LauncherChoice
-from training_hub_operator.launchers.base import Launcher, RenderContext, WorkloadObservation
-from training_hub_operator.launchers.common import RenderError, launched_spec_json, pod_run_spec
-from training_hub_operator.naming import ChildNames, child_labels, child_names, owner_reference
-from training_hub_operator.planning import ModelConfig, PlanningError, make_plan, pod_engine
+from training_hub_operator.launchers.base import Launcher, WorkloadObservation
+from training_hub_operator.launchers.common import RenderError, launched_spec_json
+from training_hub_operator.naming import ChildNames
+from training_hub_operator.planning import ModelConfig, PlanningError
+from training_hub_operator.rendering import identity, plan_run, render_objects
 from training_hub_operator.settings import OperatorSettings
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
@@ -182,38 +183,6 @@ def _launched_fields_diff(launched: str, current: str) -> list[str]:
     return out
 
 
-def render_context(inp: ReconcileInput, plan: Plan, names: ChildNames) -> RenderContext:
-    """The launcher's render context for a valid run."""
-    assert inp.validated is not None
-    run = inp.run
-    meta = _meta(run)
-    spec = inp.validated.spec
-    hp = inp.validated.hyperparameters_set()
-    return RenderContext(
-        run_name=meta["name"],
-        namespace=meta.get("namespace", "default"),
-        run_uid=meta.get("uid", ""),
-        generation=int(meta.get("generation") or 1),
-        spec=spec,
-        hyperparameters=hp,
-        plan=plan,
-        names=names,
-        owner_reference=owner_reference(run),
-        labels=child_labels(meta["name"], "workload"),
-        pod_run_spec=pod_run_spec(
-            spec,
-            hp,
-            run_name=meta["name"],
-            namespace=meta.get("namespace", "default"),
-            uid=meta.get("uid"),
-            generation=meta.get("generation"),
-            engine=pod_engine(spec, plan, spec.runtime.image or inp.settings.default_image),
-        ),
-        settings=inp.settings,
-        launched_spec=launched_spec_json(run.get("spec") or {}),
-    )
-
-
 def decide(inp: ReconcileInput) -> Decision:
     """Decide children, status and events for one TrainingRun. Pure; see the module docstring."""
     d = _decide(inp)
@@ -243,13 +212,10 @@ def _observability(d: Decision, inp: ReconcileInput) -> None:
 
 def _decide(inp: ReconcileInput) -> Decision:
     run = inp.run
-    meta = _meta(run)
-    name = meta["name"]
-    uid = meta.get("uid", "")
-    generation = int(meta.get("generation") or 1)
+    who = identity(run)
+    name, uid, generation, names = who.name, who.uid, who.generation, who.names
     old = copy.deepcopy(run.get("status") or {})
     st = _Status(old, generation, inp.now)
-    names = child_names(name)
     d = Decision()
 
     if old.get("phase") in TERMINAL_PHASES and old.get("completionTime"):
@@ -382,7 +348,7 @@ def _decide(inp: ReconcileInput) -> Decision:
 
     # 6. Render.
     try:
-        objects = launcher.render(render_context(inp, plan, names))
+        objects = render_objects(launcher, who, inp.validated, plan, inp.settings)
     except (RenderError, ValueError) as exc:
         st.condition("Accepted", False, "RenderFailed", str(exc), event="Warning")
         st.condition("Stalled", True, "RenderFailed", str(exc))
@@ -478,7 +444,6 @@ def _plan(st: _Status, d: Decision, inp: ReconcileInput) -> Plan | None:
         and planned.get("observedGeneration") == st.generation
     ):
         return Plan.model_validate(st.old["plan"])
-    spec = inp.validated.spec
     if inp.planning_pending:
         st.condition(
             "Planned", "Unknown", "PlanningPodRunning", "a planning pod is reading the model's config.json"
@@ -488,9 +453,8 @@ def _plan(st: _Status, d: Decision, inp: ReconcileInput) -> Plan | None:
     error = inp.planning_error
     plan: Plan | None = None
     if error is None:
-        hp_full = inp.validated.hyperparameters.model_dump()
         try:
-            plan = make_plan(spec, hp_full, inp.model_config, inp.settings)
+            plan = plan_run(inp.validated, inp.model_config, inp.settings)
         except PlanningError as exc:
             error = exc
     if error is not None:
@@ -531,7 +495,9 @@ def _ensure_config(d: Decision, inp: ReconcileInput, launcher: Launcher, names: 
     if any(c.get("kind") == "ConfigMap" and _meta(c).get("name") == names.config for c in inp.children):
         return
     try:
-        objects = launcher.render(render_context(inp, Plan.model_validate(plan_raw), names))
+        objects = render_objects(
+            launcher, identity(inp.run), inp.validated, Plan.model_validate(plan_raw), inp.settings
+        )
     except (RenderError, ValueError):
         return
     kinds = {k.kind: k for k in launcher.child_kinds}
