@@ -36,7 +36,8 @@ from training_hub_operator.planning import (
     needs_model_config,
     planning_job,
 )
-from training_hub_operator.progress import REASON_NO_PROGRESS, status_patch
+from training_hub_operator.progress import status_patch
+from training_hub_operator.stall import REASON_NO_PROGRESS
 from training_hub_operator.reconcile import TERMINAL_PHASES, Decision, ReconcileInput, create_refused, decide
 from training_hub_operator.settings import OperatorSettings
 from training_hub_operator.write_checks import WriteReport

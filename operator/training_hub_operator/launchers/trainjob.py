@@ -36,8 +36,8 @@ from typing import Any
 
 from training_hub_operator.api.constants import LABEL_COMPONENT
 from training_hub_operator.kube import CONFIGMAP, ResourceKind
-from training_hub_operator.launchers import common
-from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
+from training_hub_operator.launchers import common, stopping
+from training_hub_operator.launchers.base import RenderContext, StopActions, WorkloadObservation
 
 TRAINJOB = ResourceKind("trainer.kubeflow.org/v1alpha1", "TrainJob", "trainjobs")
 CLUSTER_TRAINING_RUNTIME = ResourceKind(
@@ -121,6 +121,7 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
     workload_kind = TRAINJOB
     child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, TRAINJOB)
     required_kinds: tuple[ResourceKind, ...] = (TRAINJOB,)
+    compatibility_kind: ResourceKind | None = TRAINJOB
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         """The run's ConfigMap and TrainJob."""
@@ -174,6 +175,10 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
                 )
             return None
         return f"the served TrainJob CRD has no version {TRAINJOB.version}"
+
+    def stop(self, running: list[dict[str, Any]]) -> StopActions:
+        """Suspend the unfinished TrainJob (or delete it when it cannot stay suspended)."""
+        return stopping.suspend_or_delete(self, running)
 
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
         """Map the TrainJob's conditions and ``jobsStatus`` to a :class:`WorkloadObservation`."""
