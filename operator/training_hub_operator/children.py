@@ -58,3 +58,8 @@ def with_kind(obj: dict[str, Any], kind: ResourceKind) -> dict[str, Any]:
     obj.setdefault("kind", kind.kind)
     obj.setdefault("apiVersion", kind.api_version)
     return obj
+
+
+def has_owner(obj: dict[str, Any], uid: str | None) -> bool:
+    """Whether any owner reference of the object (controller or not) has ``uid``."""
+    return any(o.get("uid") == uid for o in meta(obj).get("ownerReferences") or [])

@@ -66,17 +66,3 @@ def final_progress(progress: dict[str, Any] | None, phase: str) -> dict[str, Any
         out["step"] = max(int(out.get("step") or 0), int(out["totalSteps"]))
     out["percent"] = 100
     return out if out != progress else None
-
-
-def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The merge patch the operator writes for ``status``, leaving ``progress`` to the training pod.
-
-    The pod patches ``status.progress`` concurrently; writing back the operator's (older) copy would move the
-    progress backwards. ``progress`` is therefore only written when the operator itself changed it
-    (:func:`final_progress`), and removed keys are set to null.
-    """
-    patch = {k: v for k, v in new.items() if k != "progress" or v != old.get("progress")}
-    for k in old:
-        if k not in new:
-            patch[k] = None
-    return patch

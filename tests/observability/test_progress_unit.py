@@ -13,7 +13,7 @@ from training_hub.observability.console import StepPrinter, bar_line, step_line
 from training_hub.observability.guards import LossGuard, TrainingDivergedError
 from training_hub.observability.sparkline import BARS, resample, sparkline
 from training_hub.observability.tracker import LossHistory, ProgressTracker, checkpoint_uri, rfc3339
-from training_hub_operator import durations, failures, stall, usage
+from training_hub_operator import durations, failures, stall, usage, writes
 from training_hub_operator import progress as op
 
 pytestmark = pytest.mark.unit
@@ -341,9 +341,9 @@ def test_pod_failure_reads_container_states() -> None:
 def test_status_patch_leaves_progress_to_the_pod() -> None:
     old = {"phase": "Running", "progress": {"step": 5}, "rendered": [1]}
     new = {"phase": "Succeeded", "progress": {"step": 5}}
-    assert op.status_patch(old, new) == {"phase": "Succeeded", "rendered": None}
+    assert writes.status_patch(old, new) == {"phase": "Succeeded", "rendered": None}
     changed = {"phase": "Succeeded", "progress": {"step": 10, "percent": 100}}
-    assert op.status_patch(old, changed)["progress"] == {"step": 10, "percent": 100}
+    assert writes.status_patch(old, changed)["progress"] == {"step": 10, "percent": 100}
 
 
 def test_final_progress_and_ready() -> None:
