@@ -17,7 +17,7 @@ from typing import Any
 from training_hub_operator import diagnosis
 from training_hub_operator.api import constants as c
 
-#: The run's training pods, planning pods excluded (as ``Runner._pods`` lists them, for every run at once).
+#: The run's training pods, planning pods excluded (as :func:`~training_hub_operator.reads.training_pods_selector` selects them, for every run at once).
 POD_SELECTOR = f"{c.LABEL_RUN},{c.LABEL_COMPONENT}!=planner"
 
 Signature = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...]]
