@@ -4,6 +4,9 @@
 :class:`ReconcileInput` (the TrainingRun, its children as they exist, the launcher choice, the model config),
 applies the :class:`Decision` (create missing children, patch, write status only when it changed, post
 events) and calls :func:`decide` again after creating something, so status always reflects what exists.
+The input and output types are in :mod:`~training_hub_operator.decision`, the rendering in
+:mod:`~training_hub_operator.rendering`, the observation of a launched run in
+:mod:`~training_hub_operator.observation`, the status builder in :mod:`~training_hub_operator.status_builder`.
 
 Rules:
 
@@ -294,6 +297,8 @@ def create_refused(inp: ReconcileInput, decision: Decision, refused: objectcheck
 
 
 def _ensure_plan(st: StatusBuilder, d: Decision, inp: ReconcileInput) -> Plan | None:
+    """The run's plan: the one in its status for this generation, else one made now (``status.plan``);
+    None while a planning pod reads the model's config or when no plan can be made (the status says why)."""
     assert inp.validated is not None
     planned = cond.get_condition(st.old.get("conditions"), "Planned")
     if (
