@@ -14,6 +14,7 @@ from training_hub_operator.api.validation import SpecError, ValidatedSpec
 from training_hub_operator.kube import ResourceKind
 from training_hub_operator.launchers.auto import LauncherChoice
 from training_hub_operator.planning import ModelConfig, PlanningError
+from training_hub_operator.rendering import RunIdentity, identity
 from training_hub_operator.settings import OperatorSettings
 
 #: Phases a run ends in (with ``completionTime`` set, it is never relaunched).
@@ -39,6 +40,8 @@ class ReconcileInput:
             not read.
         events: Warning Events of controllers that could not create the run's pods (``FailedCreate``);
             read only while pods are missing.
+        who: The run's identity and child names (computed from ``run`` when not given: once per
+            reconcile).
     """
 
     run: dict[str, Any]
@@ -53,6 +56,11 @@ class ReconcileInput:
     now: str = field(default_factory=cond.now_rfc3339)
     pods: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    who: RunIdentity = None  # type: ignore[assignment]  # set in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.who is None:
+            self.who = identity(self.run)
 
 
 @dataclass

@@ -37,7 +37,7 @@ from training_hub_operator.launchers.base import Launcher
 from training_hub_operator.launchers.common import RenderError, launched_spec_json
 from training_hub_operator.naming import ChildNames
 from training_hub_operator.planning import PlanningError
-from training_hub_operator.rendering import identity, plan_run, render_objects
+from training_hub_operator.rendering import plan_run, render_objects
 from training_hub_operator.status_builder import StatusBuilder, finish_status
 
 __all__ = ["TERMINAL_PHASES", "Decision", "ReconcileInput", "create_refused", "decide"]
@@ -64,13 +64,13 @@ def _launched_fields_diff(launched: str, current: str) -> list[str]:
 def decide(inp: ReconcileInput) -> Decision:
     """Decide children, status and events for one TrainingRun. Pure; see the module docstring."""
     d = _decide(inp)
-    finish_status(d.status, identity(inp.run).generation, inp.now)
+    finish_status(d.status, inp.who.generation, inp.now)
     return d
 
 
 def _decide(inp: ReconcileInput) -> Decision:
     run = inp.run
-    who = identity(run)
+    who = inp.who
     name, uid, generation, names = who.name, who.uid, who.generation, who.names
     old = copy.deepcopy(run.get("status") or {})
     st = StatusBuilder(old, generation, inp.now)
@@ -362,7 +362,7 @@ def _ensure_config(d: Decision, inp: ReconcileInput, launcher: Launcher, names: 
         return
     try:
         objects = render_objects(
-            launcher, identity(inp.run), inp.validated, Plan.model_validate(plan_raw), inp.settings
+            launcher, inp.who, inp.validated, Plan.model_validate(plan_raw), inp.settings
         )
     except (RenderError, ValueError):
         return

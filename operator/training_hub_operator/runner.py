@@ -276,6 +276,7 @@ class Runner:
             planning_pending=pending,
             settings=self.settings,
             now=now_rfc3339(),
+            who=who,
         )
         decision = decide(inp)
         # A run that ends now: its record is stored first, then what still runs is stopped (a failed
@@ -342,13 +343,15 @@ class Runner:
         choice = self.reads.choice(run, None)
         if choice is None or choice.launcher is None:
             return
+        who = identity(run)
         inp = ReconcileInput(
             run=run,
             validated=None,
             spec_error=None,
             choice=choice,
-            children=self.reads.children(run, choice, identity(run).names),
+            children=self.reads.children(run, choice, who.names),
             settings=self.settings,
             now=now_rfc3339(),
+            who=who,
         )
         self.writes.stop(run, decide(inp))
