@@ -221,10 +221,57 @@ def create_failures(kube: Any, namespace: str) -> list[dict[str, Any]]:
         kube: A :class:`~training_hub_operator.kube.Kube`.
         namespace: The run's namespace.
     """
-    from training_hub_operator.kube import EVENT, KubeError
+    from training_hub.contracts.kinds import EVENT
+    from training_hub_operator.kube import KubeError
 
     try:
         data = kube.request("GET", EVENT.path(namespace), query=[("fieldSelector", "type=Warning")])
     except KubeError:
         return []
     return [e for e in data.get("items") or [] if e.get("reason") in CREATE_FAILURE_REASONS]
+
+
+# --------------------------------------------------------------------------------- pods not started yet
+def pod_started(pod: dict[str, Any]) -> bool:
+    """Whether a pod's containers ever ran (phase Running/Succeeded/Failed, or a running/ended container)."""
+    status = pod.get("status") or {}
+    if status.get("phase") in ("Running", "Succeeded", "Failed"):
+        return True
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        if state.get("running") or state.get("terminated") or (cs.get("lastState") or {}).get("terminated"):
+            return True
+    return False
+
+
+def unstarted_pods(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods (not being deleted) whose containers never ran, by name."""
+    return sorted(
+        (p for p in pods if not _meta(p).get("deletionTimestamp") and not pod_started(p)),
+        key=lambda p: str(_meta(p).get("name")),
+    )
+
+
+def pod_state(pod: dict[str, Any]) -> str:
+    """Why a pod has not started, in a few words: unschedulable (the scheduler's message), image pull..."""
+    status = pod.get("status") or {}
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason"):
+            detail = " ".join(str(waiting.get("message") or "").split())
+            return f"{waiting['reason']}" + (f" ({detail[:300]})" if detail else "")
+    scheduled = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
+    if scheduled is not None and scheduled.get("status") == "False":
+        detail = " ".join(str(scheduled.get("message") or "").split())
+        return f"{scheduled.get('reason') or 'Unschedulable'}" + (f" ({detail[:300]})" if detail else "")
+    if scheduled is None:
+        return "Pending, not scheduled yet"
+    return f"{status.get('phase') or 'Pending'}, containers not started"
+
+
+def describe_pods(pods: list[dict[str, Any]], limit: int = 4) -> str:
+    """``pod a: <state>; pod b: <state>; and N more``."""
+    parts = [f"pod {_meta(p).get('name')}: {pod_state(p)}" for p in pods[:limit]]
+    if len(pods) > limit:
+        parts.append(f"and {len(pods) - limit} more")
+    return "; ".join(parts)

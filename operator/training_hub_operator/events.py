@@ -90,7 +90,7 @@ def event_body(run: dict[str, Any], type_: str, reason: str, message: str, now: 
 
 def post_event(kube: Any, run: dict[str, Any], type_: str, reason: str, message: str) -> None:
     """Post one Event now (raises :class:`~training_hub_operator.kube.KubeError` on failure)."""
-    from training_hub_operator.kube import EVENT
+    from training_hub.contracts.kinds import EVENT
 
     kube.create(EVENT, event_body(run, type_, reason, message, now_rfc3339()))
     metrics.EVENTS.labels(type=type_, reason=reason).inc()

@@ -16,11 +16,12 @@ from typing import Any
 
 import kopf
 
+from training_hub.contracts.kinds import JOB, TRAININGRUN
 from training_hub_operator.api import constants as c
 from training_hub_operator.events import EventRecorder, post_event
-from training_hub_operator.kube import JOB, Kube, KubeError
+from training_hub_operator.kube import Kube, KubeError
 from training_hub_operator.launchers import available_launchers
-from training_hub_operator.runner import TRAININGRUN, Runner
+from training_hub_operator.runner import Runner
 from training_hub_operator.settings import OperatorSettings
 
 log = logging.getLogger("training_hub_operator")

@@ -289,12 +289,7 @@ def make_plan(
                 gpus_per_node=r.gpus_per_node,
                 total_gpus=r.nodes * r.gpus_per_node,
                 source="fixed",
-                per_gpu=GpuEstimate(
-                    low_bytes=est.low,
-                    expected_bytes=est.expected,
-                    high_bytes=est.high,
-                    expected=human_bytes(est.expected),
-                ),
+                per_gpu=_gpu_estimate(est.low, est.expected, est.high),
                 inputs=input_summary,
                 estimator_version=ESTIMATOR_VERSION,
                 message="spec.resources fixes nodes and gpusPerNode; the estimate is informative",
@@ -333,15 +328,17 @@ def make_plan(
         total_gpus=result.total_gpus,
         source="fixed" if r.fixed else "estimated",
         gpu_memory_bytes=result.gpu_memory_bytes,
-        per_gpu=GpuEstimate(
-            low_bytes=result.per_gpu_low,
-            expected_bytes=result.per_gpu_expected,
-            high_bytes=result.per_gpu_high,
-            expected=human_bytes(result.per_gpu_expected),
-        ),
+        per_gpu=_gpu_estimate(result.per_gpu_low, result.per_gpu_expected, result.per_gpu_high),
         inputs=input_summary,
         estimator_version=result.estimator_version,
         message=result.explanation,
+    )
+
+
+def _gpu_estimate(low: int, expected: int, high: int) -> GpuEstimate:
+    """``status.plan.perGpu``: the estimator's per-GPU bytes (low, expected, high), expected also readable."""
+    return GpuEstimate(
+        low_bytes=low, expected_bytes=expected, high_bytes=high, expected=human_bytes(expected)
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from training_hub_operator.progress import parse_duration
+from training_hub_operator.durations import parse_duration
 
 DEFAULT_IMAGE = "quay.io/training-hub/runtime:latest"
 #: Default start deadline (``TRAINING_HUB_START_DEADLINE_SECONDS``): 30 minutes for the pods to start.

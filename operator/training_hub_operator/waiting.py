@@ -17,7 +17,7 @@ from typing import Any
 from training_hub_operator import diagnosis
 from training_hub_operator.api import constants as c
 
-#: The run's training pods, planning pods excluded (as ``Runner._pods`` lists them, for every run at once).
+#: The run's training pods, planning pods excluded (as :func:`~training_hub_operator.reads.training_pods_selector` selects them, for every run at once).
 POD_SELECTOR = f"{c.LABEL_RUN},{c.LABEL_COMPONENT}!=planner"
 
 Signature = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...]]
@@ -67,7 +67,8 @@ def signature(
 def changed(kube: Any, waiting: dict[str, Waiting]) -> list[str]:
     """The waiting runs (``namespace/name`` keys) whose pods or create failures changed since their last
     reconcile. Two LISTs per namespace at most; a failed LIST re-checks that namespace's runs."""
-    from training_hub_operator.kube import POD, KubeError
+    from training_hub.contracts.kinds import POD
+    from training_hub_operator.kube import KubeError
 
     by_namespace: dict[str, dict[str, Waiting]] = defaultdict(dict)
     for key, mark in waiting.items():

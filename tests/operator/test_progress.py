@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from training_hub.observability.tracker import rfc3339
+from training_hub_operator import durations, failures, stall, usage, writes
 from training_hub_operator import progress as op
 
 pytestmark = pytest.mark.unit
@@ -19,13 +20,13 @@ T0 = 1_780_000_000.0
     [("90", 90), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400), ("off", 0), ("0", 0)],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
-    assert op.parse_duration(text) == seconds
+    assert durations.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("bad", ["", "ten minutes", "-5", "5d", "m"])
 def test_parse_duration_rejects(bad: str) -> None:
-    with pytest.raises(op.DurationError):
-        op.parse_duration(bad)
+    with pytest.raises(durations.DurationError):
+        durations.parse_duration(bad)
 
 
 # ---------------------------------------------------------------------------------- operator: stall
@@ -35,24 +36,24 @@ def running(progress: dict | None = None, start: float = T0) -> dict:
 
 def test_stall_after_the_timeout_without_steps() -> None:
     st = running({"step": 40, "totalSteps": 100, "lastStepTime": rfc3339(T0 + 100)})
-    assert op.check_stall(st, T0 + 100 + 599, 600) is None
-    stall = op.check_stall(st, T0 + 100 + 601, 600)
-    assert stall is not None and stall.reason == "NoProgress"
-    assert "step 40/100" in stall.message and "stall timeout of 10m00s" in stall.message
+    assert stall.check_stall(st, T0 + 100 + 599, 600) is None
+    found = stall.check_stall(st, T0 + 100 + 601, 600)
+    assert found is not None and found.reason == "NoProgress"
+    assert "step 40/100" in found.message and "stall timeout of 10m00s" in found.message
     # The message does not change while the stall lasts (one event, no status churn).
-    assert op.check_stall(st, T0 + 5000, 600) == stall
+    assert stall.check_stall(st, T0 + 5000, 600) == found
     # Before the first step, the workload's start counts.
-    assert op.check_stall(running(), T0 + 601, 600) is not None
-    assert op.check_stall(running(), T0 + 601, 0) is None  # disabled
-    assert op.check_stall({**running(), "phase": "Queued"}, T0 + 5000, 600) is None
+    assert stall.check_stall(running(), T0 + 601, 600) is not None
+    assert stall.check_stall(running(), T0 + 601, 0) is None  # disabled
+    assert stall.check_stall({**running(), "phase": "Queued"}, T0 + 5000, 600) is None
 
 
 def test_stall_timeout_annotation() -> None:
-    run = {"metadata": {"annotations": {op.STALL_TIMEOUT_ANNOTATION: "5m"}}}
-    assert op.stall_timeout(run, 1800) == 300
-    assert op.stall_timeout({"metadata": {}}, 1800) == 1800
-    with pytest.raises(op.DurationError):
-        op.stall_timeout({"metadata": {"annotations": {op.STALL_TIMEOUT_ANNOTATION: "soon"}}})
+    run = {"metadata": {"annotations": {stall.STALL_TIMEOUT_ANNOTATION: "5m"}}}
+    assert stall.stall_timeout(run, 1800) == 300
+    assert stall.stall_timeout({"metadata": {}}, 1800) == 1800
+    with pytest.raises(durations.DurationError):
+        stall.stall_timeout({"metadata": {"annotations": {stall.STALL_TIMEOUT_ANNOTATION: "soon"}}})
 
 
 # ---------------------------------------------------------------------------------- operator: usage
@@ -64,7 +65,7 @@ def test_usage_counts_gpu_seconds_and_compares_prediction() -> None:
         "plan": {"totalGpus": 16},
         "progress": {"elapsedSeconds": 3000.0, "predictedSeconds": 2500.0},
     }
-    u = op.compute_usage(st, T0 + 99999)
+    u = usage.compute_usage(st, T0 + 99999)
     assert u == {
         "wallSeconds": 3600.0,
         "gpus": 16,
@@ -73,9 +74,11 @@ def test_usage_counts_gpu_seconds_and_compares_prediction() -> None:
         "predictedSeconds": 2500.0,
         "actualToPredicted": 1.2,
     }
-    live = op.compute_usage({"phase": "Running", "startTime": rfc3339(T0), "plan": {"totalGpus": 2}}, T0 + 10)
+    live = usage.compute_usage(
+        {"phase": "Running", "startTime": rfc3339(T0), "plan": {"totalGpus": 2}}, T0 + 10
+    )
     assert live == {"wallSeconds": 10.0, "gpus": 2, "gpuSeconds": 20.0}
-    assert op.compute_usage({"phase": "Queued"}, T0) is None
+    assert usage.compute_usage({"phase": "Queued"}, T0) is None
 
 
 # ------------------------------------------------------------------------------- operator: failures
@@ -131,7 +134,7 @@ PLAN = {"perGpu": {"expected": "61.2Gi"}, "gpuMemoryBytes": 80 * 2**30}
 def test_failure_reasons(
     code: int | None, message: str, container_reason: str, reason: str, words: list[str]
 ) -> None:
-    f = op.classify_failure(code, message, container_reason, PLAN)
+    f = failures.classify_failure(code, message, container_reason, PLAN)
     assert f.reason == reason, f
     for w in words:
         assert w in f.message, f.message
@@ -144,28 +147,28 @@ def test_pod_failure_reads_container_states() -> None:
             cs["lastState"] = last
         return {"status": {"phase": "Running", "containerStatuses": [cs]}}
 
-    assert op.pod_failure(pod({"running": {}})) is None
-    f = op.pod_failure(pod({"terminated": {"exitCode": 137, "reason": "OOMKilled"}}), PLAN)
+    assert failures.pod_failure(pod({"running": {}})) is None
+    f = failures.pod_failure(pod({"terminated": {"exitCode": 137, "reason": "OOMKilled"}}), PLAN)
     assert f is not None and f.reason == "OutOfMemory"
-    f = op.pod_failure(pod({"waiting": {"reason": "ErrImagePull", "message": "not found"}}))
+    f = failures.pod_failure(pod({"waiting": {"reason": "ErrImagePull", "message": "not found"}}))
     assert f is not None and f.reason == "ImagePullFailed" and "not found" in f.message
-    f = op.pod_failure(
+    f = failures.pod_failure(
         pod(
             {"waiting": {"reason": "CrashLoopBackOff"}},
             {"terminated": {"exitCode": 3, "message": "InvalidInput: x"}},
         )
     )
     assert f is not None and f.reason == "InvalidInput"
-    assert op.pod_failure(pod({"terminated": {"exitCode": 0, "reason": "Completed"}})) is None
+    assert failures.pod_failure(pod({"terminated": {"exitCode": 0, "reason": "Completed"}})) is None
 
 
 # ---------------------------------------------------------------------------- operator: status writes
 def test_status_patch_leaves_progress_to_the_pod() -> None:
     old = {"phase": "Running", "progress": {"step": 5}, "rendered": [1]}
     new = {"phase": "Succeeded", "progress": {"step": 5}}
-    assert op.status_patch(old, new) == {"phase": "Succeeded", "rendered": None}
+    assert writes.status_patch(old, new) == {"phase": "Succeeded", "rendered": None}
     changed = {"phase": "Succeeded", "progress": {"step": 10, "percent": 100}}
-    assert op.status_patch(old, changed)["progress"] == {"step": 10, "percent": 100}
+    assert writes.status_patch(old, changed)["progress"] == {"step": 10, "percent": 100}
 
 
 def test_final_progress_and_ready() -> None:

@@ -7,12 +7,11 @@ import pytest
 
 from tests.support.trainingruns import run_manifest
 from training_hub_operator.api.validation import SpecError, validate_spec
+from training_hub_operator.failures import classify_failure
 from training_hub_operator.launchers import get_launcher
 from training_hub_operator.launchers.common import pod_spec
-from training_hub_operator.naming import child_names
 from training_hub_operator.planning import make_plan
-from training_hub_operator.progress import classify_failure
-from training_hub_operator.reconcile import render_context
+from training_hub_operator.rendering import identity, render_context
 from training_hub_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.unit
@@ -33,24 +32,11 @@ def _s3_spec(**overrides):
 
 
 def _render(spec):
-    from training_hub_operator.launchers.auto import choose_launcher
-    from training_hub_operator.reconcile import ReconcileInput
-
     v = validate_spec(spec)
     settings = OperatorSettings()
     run = {"metadata": {"name": "s3", "namespace": "ns", "uid": "u", "generation": 1}, "spec": spec}
-    inp = ReconcileInput(
-        run=run,
-        validated=v,
-        spec_error=None,
-        choice=choose_launcher("native", lambda k: True),
-        children=[],
-        model_config=None,
-        settings=settings,
-        now="2026-01-01T00:00:00Z",
-    )
     plan = make_plan(v.spec, v.hyperparameters.model_dump(), None, settings)
-    ctx = render_context(inp, plan, child_names("s3"))
+    ctx = render_context(identity(run), v, plan, settings)
     return ctx, get_launcher("native")
 
 

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from tests.support.trainingruns import get_run, jobs_in, run_manifest
+from training_hub.contracts.kinds import TRAININGRUN
 from training_hub_operator.kube import CONFIGMAP, Kube
 from training_hub_operator.launchers.pytorchjob import PYTORCHJOB
-from training_hub_operator.runner import TRAININGRUN, Runner
+from training_hub_operator.runner import Runner
 from training_hub_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.integration

@@ -16,6 +16,7 @@ from tests.controlplane.cluster import ControlPlane
 from tests.controlplane.fixtures import own_control_plane  # noqa: F401
 from tests.support.planes import own_launch_plane  # noqa: F401
 from tests.support.runs import tiny_run
+from training_hub.contracts.kinds import TRAININGRUN
 from training_hub_operator.kube import (
     CONFIGMAP,
     JOB,
@@ -25,7 +26,7 @@ from training_hub_operator.kube import (
     parse_warnings,
 )
 from training_hub_operator.launchers.trainjob import TRAINJOB
-from training_hub_operator.runner import TRAININGRUN, Runner
+from training_hub_operator.runner import Runner
 from training_hub_operator.settings import OperatorSettings
 from training_hub_operator.write_checks import REASON_PRUNED, WriteReport
 

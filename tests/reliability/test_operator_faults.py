@@ -24,8 +24,9 @@ from tests.reliability.invariants import (
     wait_phases,
 )
 from tests.support.trainingruns import patch_job_status, run_manifest
+from training_hub.contracts.kinds import TRAININGRUN
 from training_hub_operator.kube import Kube, KubeError, ResourceKind
-from training_hub_operator.runner import TRAININGRUN, Runner
+from training_hub_operator.runner import Runner
 from training_hub_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.integration

@@ -51,28 +51,7 @@ ALLOWED: dict[tuple[str, str], str] = {
 
 #: Literals in files the pipeline engineer was splitting (reconcile, progress, runner, handlers, diagnosis,
 #: waiting, local/runner): replaced by imports from the contract modules after the merge.
-PENDING_PIPELINE: dict[tuple[str, str], str] = {
-    (
-        "operator/training_hub_operator/progress.py",
-        "traininghub.io",
-    ): "STALL_TIMEOUT_ANNOTATION: f'{GROUP}/...'",
-    ("operator/training_hub_operator/progress.py", "exit code 2"): "classify_failure: exit_codes.USAGE",
-    (
-        "operator/training_hub_operator/progress.py",
-        "exit code 3",
-    ): "classify_failure: exit_codes.INVALID_INPUT",
-    (
-        "operator/training_hub_operator/progress.py",
-        "exit code 4",
-    ): "classify_failure: exit_codes.INFRASTRUCTURE",
-    (
-        "operator/training_hub_operator/progress.py",
-        "exit code 143",
-    ): "classify_failure: exit_codes.TERMINATED",
-    ("runtime/training_hub/local/runner.py", "traininghub.io"): "API_VERSION: kinds.API_VERSION",
-    ("runtime/training_hub/local/runner.py", "TrainingRun"): "KIND: kinds.KIND",
-    ("runtime/training_hub/local/runner.py", "traininghub.io/v1alpha1"): "API_VERSION: kinds.API_VERSION",
-}
+PENDING_PIPELINE: dict[tuple[str, str], str] = {}
 
 _EXIT_CODES = frozenset({exit_codes.USAGE, exit_codes.INVALID_INPUT, exit_codes.INFRASTRUCTURE, 143})
 #: ``<group>/<version>`` of every kind from an API group (``batch/v1``, ``kubeflow.org/v1``...).

@@ -5,9 +5,10 @@ with names, labels and owner references already set), :meth:`Launcher.observe` t
 exist in the cluster into a :class:`WorkloadObservation`. The reconciler does all API calls, so every
 launcher is unit-testable without a cluster.
 
-To add a launcher: write a class with these attributes and methods in ``launchers/<name>.py``, expose it as
-``LAUNCHER`` (an instance) in that module, and list the module in
-:data:`training_hub_operator.launchers.LAUNCHER_MODULES`.
+To add a launcher: write a class with every attribute and method of :class:`Launcher` in
+``launchers/<name>.py`` (the protocol has no optional parts: a launcher without a CRD to check sets
+``compatibility_kind = None``), expose it as ``LAUNCHER`` (an instance) in that module, and list the module
+in :data:`training_hub_operator.launchers.LAUNCHER_MODULES`.
 """
 
 from __future__ import annotations
@@ -94,6 +95,21 @@ class WorkloadObservation:
         return self.phase in ("Succeeded", "Failed")
 
 
+@dataclass
+class StopActions:
+    """How a launcher stops what still runs of a run that ended in failure.
+
+    Attributes:
+        patches: ``(kind, name, merge patch)`` to apply (e.g. suspend a workload).
+        deletes: ``(kind, name)`` to delete (background propagation deletes their pods).
+        message: What was done, for the status ('' when nothing ran).
+    """
+
+    patches: list[tuple[ResourceKind, str, dict[str, Any]]] = field(default_factory=list)
+    deletes: list[tuple[ResourceKind, str]] = field(default_factory=list)
+    message: str = ""
+
+
 @runtime_checkable
 class Launcher(Protocol):
     """A way to run a TrainingRun.
@@ -107,6 +123,8 @@ class Launcher(Protocol):
             and reads them back by these kinds).
         required_kinds: Kinds that must be served by the API server for this launcher to work (its CRDs);
             empty when it only needs built-in kinds.
+        compatibility_kind: The kind whose served CRD :meth:`compatibility` inspects; None when the
+            launcher renders for any served version (then the operator reads no CRD for it).
     """
 
     name: str
@@ -115,6 +133,7 @@ class Launcher(Protocol):
     workload_kind: ResourceKind
     child_kinds: tuple[ResourceKind, ...]
     required_kinds: tuple[ResourceKind, ...]
+    compatibility_kind: ResourceKind | None
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         """The child objects of a run (ConfigMap, workload...), each complete with metadata."""
@@ -124,12 +143,22 @@ class Launcher(Protocol):
         """Interpret the children as they exist in the cluster (the workload is among them)."""
         ...
 
-    # Optional (the reconciler falls back to listing ``child_kinds`` by the run's label without it):
-    #
-    # def child_refs(self, names: ChildNames, nodes: int, workload: dict[str, Any] | None)
-    #     -> list[tuple[ResourceKind, str]]:
-    #     """Kind and name of every child render() makes for ``nodes`` nodes (``workload``: the workload
-    #     object as read, or None), so that the reconciler reads them by name (GET) instead of listing."""
+    def child_refs(
+        self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
+    ) -> list[tuple[ResourceKind, str]]:
+        """Kind and name of every child :meth:`render` makes for ``nodes`` nodes (``workload``: the workload
+        object as read, or None), so that the reconciler reads them by name (GET) instead of listing."""
+        ...
+
+    def compatibility(self, crd: dict[str, Any]) -> str | None:
+        """Why the served CRD of :attr:`compatibility_kind` is one this launcher cannot render for (e.g. a
+        Kubeflow Trainer older than v2.2), or None when it can."""
+        ...
+
+    def stop(self, running: list[dict[str, Any]]) -> StopActions:
+        """How to stop the run's workload objects that have not finished (the run failed: it is terminal,
+        its record stays)."""
+        ...
 
     def suspend_patch(self, suspend: bool) -> dict[str, Any]:
         """A JSON merge patch for the workload that suspends (True) or resumes (False) it."""

@@ -28,8 +28,8 @@ from training_hub.contracts import pod_env
 from training_hub.contracts.kinds import CONFIGMAP, GROUP, JOB, SERVICE, ResourceKind
 from training_hub.pod.exit_codes import PERMANENT_EXIT_CODES
 from training_hub_operator.api.constants import LABEL_COMPONENT
-from training_hub_operator.launchers import common
-from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
+from training_hub_operator.launchers import common, stopping
+from training_hub_operator.launchers.base import RenderContext, StopActions, WorkloadObservation
 from training_hub_operator.naming import ChildNames
 
 CONTAINER_NAME = "trainer"
@@ -80,6 +80,7 @@ class NativeLauncher(common.SuspendField):
     workload_kind = JOB
     child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, SERVICE, JOB)
     required_kinds: tuple[ResourceKind, ...] = ()
+    compatibility_kind: ResourceKind | None = None  # built-in Jobs: any served version renders
 
     def child_refs(
         self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
@@ -90,6 +91,14 @@ class NativeLauncher(common.SuspendField):
         return [(CONFIGMAP, names.config), (SERVICE, names.workload)] + [
             (JOB, job_name(names.workload, i)) for i in range(count)
         ]
+
+    def compatibility(self, crd: dict[str, Any]) -> str | None:
+        """None: the native launcher uses built-in kinds only."""
+        return None
+
+    def stop(self, running: list[dict[str, Any]]) -> StopActions:
+        """Delete the unfinished node Jobs (background propagation deletes their pods)."""
+        return stopping.delete_all(JOB, running, "node Job(s)")
 
     def rendezvous_env(self, ctx: RenderContext, rank: int) -> list[dict[str, Any]]:
         """The env of node ``rank``: the same ``PET_*`` / ``MASTER_*`` contract as the Kubeflow launchers."""

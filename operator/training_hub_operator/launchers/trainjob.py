@@ -36,8 +36,8 @@ from typing import Any
 
 from training_hub.contracts.kinds import CLUSTER_TRAINING_RUNTIME, CONFIGMAP, GROUP, TRAINJOB, ResourceKind
 from training_hub_operator.api.constants import LABEL_COMPONENT
-from training_hub_operator.launchers import common
-from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
+from training_hub_operator.launchers import common, stopping
+from training_hub_operator.launchers.base import RenderContext, StopActions, WorkloadObservation
 
 #: The ClusterTrainingRuntime a TrainJob runs on (Trainer ships it: ``torch-distributed``).
 DEFAULT_RUNTIME = "torch-distributed"
@@ -117,6 +117,7 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
     workload_kind = TRAINJOB
     child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, TRAINJOB)
     required_kinds: tuple[ResourceKind, ...] = (TRAINJOB,)
+    compatibility_kind: ResourceKind | None = TRAINJOB
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         """The run's ConfigMap and TrainJob."""
@@ -170,6 +171,10 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
                 )
             return None
         return f"the served TrainJob CRD has no version {TRAINJOB.version}"
+
+    def stop(self, running: list[dict[str, Any]]) -> StopActions:
+        """Suspend the unfinished TrainJob (or delete it when it cannot stay suspended)."""
+        return stopping.suspend_or_delete(self, running)
 
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
         """Map the TrainJob's conditions and ``jobsStatus`` to a :class:`WorkloadObservation`."""

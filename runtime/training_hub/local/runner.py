@@ -7,7 +7,9 @@ mapped to loopback, ``pvc://claim/path`` mapped to ``<root>/pvc/<claim>/path`` (
 ``--pvc claim=DIR``). The only difference from a pod is that absolute paths are resolved under the pod's
 local file tree (``TRAINING_HUB_MOUNT_ROOT``).
 
-This module imports the operator package (``training_hub_operator``), which ships in the same distribution.
+Validating, planning and rendering come from the operator package (``training_hub_operator``, same
+distribution), imported lazily inside :func:`render_run`: importing ``training_hub`` never imports the
+operator.
 """
 
 from __future__ import annotations
@@ -21,13 +23,11 @@ from typing import Any, TextIO
 
 import yaml
 
+from training_hub.contracts.kinds import API_VERSION, KIND
 from training_hub.errors import InvalidInputError
 from training_hub.local.executor import ExecutionResult, LocalExecutor, PodProcess
 from training_hub.local.workloads import expand
 from training_hub.storage.uri import parse_location, pvc_claim
-
-API_VERSION = "traininghub.io/v1alpha1"
-KIND = "TrainingRun"
 
 
 @dataclass
@@ -101,11 +101,11 @@ def render_run(manifest: Mapping[str, Any], launcher: str | None = None) -> Rend
     Raises:
         InvalidInputError: When the spec is invalid, cannot be planned, or the launcher cannot render it.
     """
+    # The one lazy call into the operator package: local mode renders with the operator's pure step.
+    from training_hub_operator import rendering
     from training_hub_operator.api.validation import SpecError, validate_spec
     from training_hub_operator.launchers.auto import choose_launcher
-    from training_hub_operator.naming import child_names
-    from training_hub_operator.planning import PlanningError, config_from_inline, make_plan
-    from training_hub_operator.reconcile import ReconcileInput, render_context
+    from training_hub_operator.planning import PlanningError, config_from_inline
     from training_hub_operator.settings import OperatorSettings
 
     meta = dict(manifest.get("metadata") or {})
@@ -123,21 +123,21 @@ def render_run(manifest: Mapping[str, Any], launcher: str | None = None) -> Rend
     except SpecError as exc:
         raise InvalidInputError("invalid TrainingRun: " + "; ".join(exc.errors)) from None
     spec = validated.spec
-    settings = OperatorSettings.from_env()
-    try:
-        plan = make_plan(spec, validated.hyperparameters.model_dump(), config_from_inline(spec), settings)
-    except PlanningError as exc:
-        raise InvalidInputError(f"cannot plan the run ({exc.reason}): {exc}") from None
     requested = launcher or spec.launcher
     # Locally nothing is served: auto falls through to native; a named launcher is emulated.
     choice = choose_launcher(requested, lambda kind: requested != "auto")
+    run = {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": spec_dict}
+    settings = OperatorSettings.from_env()
+    try:
+        plan = rendering.plan_run(validated, config_from_inline(spec), settings)
+    except PlanningError as exc:
+        raise InvalidInputError(f"cannot plan the run ({exc.reason}): {exc}") from None
     if choice.launcher is None:
         raise InvalidInputError(f"no launcher: {choice.message}")
-    run = {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": spec_dict}
-    inp = ReconcileInput(run=run, validated=validated, spec_error=None, choice=choice, settings=settings)
-    ctx = render_context(inp, plan, child_names(name))
     try:
-        objects = choice.launcher.render(ctx)
+        objects = rendering.render_objects(
+            choice.launcher, rendering.identity(run), validated, plan, settings
+        )
     except ValueError as exc:
         raise InvalidInputError(f"cannot render the run: {exc}") from None
     message = choice.message if requested != "auto" else "auto chose native: no cluster, no CRDs locally"
