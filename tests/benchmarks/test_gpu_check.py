@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gpu_check import bf16_peak_tflops, flops_per_token
+from benchmarks.gpu_check import CPU_MODEL, bf16_peak_tflops, flops_per_token
 from benchmarks.gpu_check_report import RunRow, read_report, row_status
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,13 +71,5 @@ def test_mfu_inputs() -> None:
     assert bf16_peak_tflops("NVIDIA H100 PCIe") == pytest.approx(756.0)
     assert bf16_peak_tflops("NVIDIA H200") == pytest.approx(989.4)
     assert bf16_peak_tflops("Some GPU") is None
-    config = {
-        "model_type": "llama",
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "vocab_size": 640,
-    }
+    config = CPU_MODEL  # the GPU check's own CPU-mode model
     assert flops_per_token(config, "sft") == pytest.approx(1.5 * flops_per_token(config, "lora_sft"))
