@@ -1,6 +1,6 @@
-"""One training run for the throughput benchmark, in its own process: the native engine or a HF `Trainer`.
+"""One training run for the throughput benchmark, in its own process: native engine, HF `Trainer` or TRL.
 
-Usage: ``python -m benchmarks.train_worker --mode native|hf --config config.json --result result.json``
+Usage: ``python -m benchmarks.train_worker --mode native|hf|trl --config config.json --result result.json``
 
 The config holds `model_dir`, `data_path`, `work_dir`, `effective_batch_size`, `max_tokens_per_gpu`,
 `max_seq_len`, `learning_rate`, `steps`, `seed`. Both modes see the same samples in the same order:
@@ -12,6 +12,8 @@ The config holds `model_dir`, `data_path`, `work_dir`, `effective_batch_size`, `
   the same AdamW settings, constant learning rate, gradient clipping; the training set is our tokenised
   dataset (identical token ids and labels) laid out in the native engine's epoch-0 order and read with
   ``train_sampling_strategy="sequential"``, so step *s* trains the same samples on both sides.
+* ``trl``: TRL's ``SFTTrainer`` with the same arguments and the same ordered, tokenised samples (see
+  :func:`run_trl`); ``trl_padding_free`` in the config selects its padding-free collator.
 
 The result holds per-step losses, real (non-padding) tokens, padded tokens and wall-clock times at the
 end of each optimizer step; throughput is computed from step 2 on (step 1 includes one-off warm-up).

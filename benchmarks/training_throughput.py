@@ -1,12 +1,16 @@
-"""Training throughput on CPU: the native engine (padding-free, token budget) vs a plain HF `Trainer`.
+"""Training throughput on CPU: the native engine (padding-free, token budget) vs HF `Trainer` and TRL.
 
 Same tiny random Llama, same tokenised data (varied lengths: 1-3 chat turns), same effective batch size,
 same samples per step in the same order, same AdamW settings and constant learning rate. Each side runs in
-its own process (``benchmarks/train_worker.py``) with the same threads. Reported: real (non-padding)
-tokens per second from step 2 on, the ratio, padding overhead of the HF batches, and the two loss curves
-(maximum and mean absolute per-step difference: with identical batches only floating-point order differs).
+its own process (``benchmarks/train_worker.py``) with the same threads, pinned to the same cores: the
+native engine, a plain HF `Trainer` on padded batches, and TRL's `SFTTrainer` (padded batches, its faster
+configuration on CPU; ``--trl-padding-free`` for its padding-free rows). The sides run in interleaved
+rounds (native, HF, TRL; then the reverse order), at least 7. Reported per round: real (non-padding)
+tokens per CPU second and per second from step 2 on, the native engine's ratio to each baseline, the
+padding each baseline computes, and the loss curves (maximum absolute per-step difference: with identical
+batches only floating-point order differs).
 
-Usage: ``.venv/bin/python -m benchmarks.training_throughput [--quick] [--steps N]``
+Usage: ``.venv/bin/python -m benchmarks.training_throughput [--quick] [--steps N] [--no-trl]``
 """
 
 from __future__ import annotations
