@@ -109,7 +109,7 @@ def run(
     trl: bool = False,
     trl_padding_free: bool = False,
 ) -> dict[str, Any]:
-    """Run both sides and compare; returns the result payload."""
+    """Run the sides in interleaved rounds and compare; returns the result payload."""
     _, model_dir = build_tiny_assets(
         workdir / f"assets-h{hidden}-l{layers}",
         hidden_size=hidden,
