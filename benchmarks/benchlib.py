@@ -428,7 +428,7 @@ def bench_parser(doc: str | None, quick: str) -> argparse.ArgumentParser:
         doc: The benchmark module's docstring (its first line describes the command).
         quick: What ``--quick`` makes smaller.
     """
-    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     parser.add_argument("--quick", action="store_true", help=f"{quick} (2 pairs: states nothing).")
     parser.add_argument("--repeats", type=int, default=None, help=f"Interleaved pairs (default {MIN_PAIRS}).")
     parser.add_argument(
