@@ -7,6 +7,7 @@ with :mod:`training_hub.tiny`.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -197,6 +198,41 @@ def summarize_ratios(ratios: Sequence[float], reference: float = 1.0) -> RatioSu
     return RatioSummary(tuple(float(r) for r in ratios), reference)
 
 
+def interleaved_rounds(
+    sides: Sequence[Callable[[], T]],
+    rounds: int,
+    *,
+    on_round: Callable[[int], None] | None = None,
+) -> list[tuple[list[T], dict[str, Any]]]:
+    """Run ``rounds`` back-to-back rounds of every side, the order reversed every other round.
+
+    Round 0 runs the sides in the given order, round 1 in reverse (ABC, CBA, ABC, ...), so every two
+    sides alternate which goes first: a steady drift in the machine's load and any advantage of running
+    later (warm page cache, CPU frequency) cancel out of each pairwise ratio. Each round records the load
+    average before and after it.
+
+    Returns:
+        ``[([result of each side, in the order of sides], {"pair", "order", "load_before", "load_after"}), ...]``
+        (``pair`` is the round number; ``order`` names the sides as they ran, ``A`` the first side).
+    """
+    names = [chr(ord("A") + i) for i in range(len(sides))]
+    out: list[tuple[list[T], dict[str, Any]]] = []
+    for i in range(rounds):
+        load_before = load_average()
+        order = list(range(len(sides))) if i % 2 == 0 else list(range(len(sides)))[::-1]
+        results: dict[int, T] = {k: sides[k]() for k in order}
+        info = {
+            "pair": i,
+            "order": "".join(names[k] for k in order),
+            "load_before": load_before,
+            "load_after": load_average(),
+        }
+        out.append(([results[k] for k in range(len(sides))], info))
+        if on_round is not None:
+            on_round(i)
+    return out
+
+
 def interleaved_pairs(
     first: Callable[[], T],
     second: Callable[[], T],
@@ -204,37 +240,34 @@ def interleaved_pairs(
     *,
     on_pair: Callable[[int], None] | None = None,
 ) -> list[tuple[T, T, dict[str, Any]]]:
-    """Run ``pairs`` back-to-back pairs of two measurements, alternating which goes first.
+    """Run ``pairs`` back-to-back pairs of two measurements, alternating which goes first (AB, BA, ...).
 
-    Alternating the order (AB, BA, AB, ...) cancels a steady drift in the machine's load and any
-    advantage of running second (warm page cache, CPU frequency). Each pair records the load average
-    before and after it.
+    :func:`interleaved_rounds` of two sides.
 
     Returns:
         ``[(first_result, second_result, {"pair", "order", "load_before", "load_after"}), ...]``.
     """
-    out: list[tuple[T, T, dict[str, Any]]] = []
-    for i in range(pairs):
-        load_before = load_average()
-        if i % 2 == 0:
-            a, b = first(), second()
-        else:
-            b, a = second(), first()
-        out.append(
-            (
-                a,
-                b,
-                {
-                    "pair": i,
-                    "order": "AB" if i % 2 == 0 else "BA",
-                    "load_before": load_before,
-                    "load_after": load_average(),
-                },
-            )
-        )
-        if on_pair is not None:
-            on_pair(i)
-    return out
+    return [(a, b, info) for (a, b), info in interleaved_rounds([first, second], pairs, on_round=on_pair)]
+
+
+def pair_rows(
+    pairs: Sequence[dict[str, Any]], sides: Sequence[str], cells: Callable[[dict[str, Any]], list[Any]]
+) -> list[list[Any]]:
+    """Rows of a per-pair table: the pair's number, which side ran first, ``cells(pair)``, the load.
+
+    Args:
+        pairs: Per-pair records carrying the ``pair``/``order``/``load_*`` keys of :func:`interleaved_rounds`.
+        sides: The sides' names in the order of the measured functions (``order`` letter A is ``sides[0]``).
+        cells: The measured cells of one pair.
+    """
+
+    def load(p: dict[str, Any]) -> str:
+        before, after = p.get("load_before"), p.get("load_after")
+        return f"{before[0] if before else '-'} -> {after[0] if after else '-'}"
+
+    return [
+        [p["pair"] + 1, f"{sides[ord(p['order'][0]) - ord('A')]} first", *cells(p), load(p)] for p in pairs
+    ]
 
 
 def cpu_seconds() -> float:
@@ -386,6 +419,27 @@ def run_json_worker(
         raise RuntimeError(f"{what} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     out: dict[str, Any] = json.loads(result_path.read_text())
     return out
+
+
+def bench_parser(doc: str | None, quick: str) -> argparse.ArgumentParser:
+    """The command line every paired benchmark shares: ``--quick``, ``--repeats``, ``--out-dir``.
+
+    Args:
+        doc: The benchmark module's docstring (its first line describes the command).
+        quick: What ``--quick`` makes smaller.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help=f"{quick} (2 pairs: states nothing).")
+    parser.add_argument("--repeats", type=int, default=None, help=f"Interleaved pairs (default {MIN_PAIRS}).")
+    parser.add_argument(
+        "--out-dir", default=None, help="Where the JSON result goes (default benchmarks/results)."
+    )
+    return parser
+
+
+def pairs_wanted(args: argparse.Namespace) -> int:
+    """The number of interleaved pairs ``args`` (of :func:`bench_parser`) ask for."""
+    return int(args.repeats or (2 if args.quick else MIN_PAIRS))
 
 
 def main_guard(fn: Any) -> None:

@@ -21,7 +21,6 @@ Usage: ``.venv/bin/python -m benchmarks.data_pipeline [--quick] [--samples N]``
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -31,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.benchlib import (
-    MIN_PAIRS,
     ROOT,
     bench_cores,
+    bench_parser,
     bench_python,
     build_tiny_assets,
     cpu_seconds,
@@ -41,6 +40,8 @@ from benchmarks.benchlib import (
     interleaved_pairs,
     load_average,
     median,
+    pair_rows,
+    pairs_wanted,
     pin_to,
     report,
     subprocess_env,
@@ -399,20 +400,18 @@ def table(res: dict[str, Any]) -> str:
     ]
     eq = res["equality"]
     fl = res["floor"]
-    floor_rows = [
-        [
-            p["pair"] + 1,
-            "ours first" if p["order"] == "AB" else "floor first",
+    floor_rows = pair_rows(
+        fl["pairs"],
+        ["ours", "floor"],
+        lambda p: [
             f"{p['ours_cpu']:.3f}",
             f"{p['floor_cpu']:.3f}",
             f"**{p['ours_cpu'] / p['floor_cpu']:.2f}x**",
             f"{p['ours_wall']:.3f}",
             f"{p['floor_wall']:.3f}",
             f"{p['tokenizer_call_cpu']:.3f}",
-            f"{p['load_before'][0] if p['load_before'] else '-'}",
-        ]
-        for p in fl["pairs"]
-    ]
+        ],
+    )
     ilab_rows = [
         [r + 1, f"{o:.3f}", f"{i:.3f}", f"**{i / o:.2f}x**", f"{ic / oc:.2f}x"]
         for r, (o, i, oc, ic) in enumerate(
@@ -442,7 +441,7 @@ def table(res: dict[str, Any]) -> str:
                 "ours wall s",
                 "floor wall s",
                 "tokenizer(texts) CPU s",
-                "load",
+                "load 1 min",
             ],
             floor_rows,
         )
@@ -470,16 +469,12 @@ def table(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run, print the table, write `benchmarks/results/data_pipeline.json`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="Fewer samples and repeats.")
-    parser.add_argument("--samples", type=int, default=None)
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--out-dir", default=None)
+    parser = bench_parser(__doc__, "1000 samples")
+    parser.add_argument("--samples", type=int, default=None, help="Samples in the JSONL (default 4000).")
     args = parser.parse_args(argv)
     samples = args.samples or (1000 if args.quick else 4000)
-    repeats = args.repeats or (2 if args.quick else MIN_PAIRS)
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
-        res = run(samples, repeats, Path(tmp))
+        res = run(samples, pairs_wanted(args), Path(tmp))
     report("data_pipeline", res, table(res), args.out_dir)
     return 0 if res["equality"]["equal"] else 1
 

@@ -2,8 +2,9 @@
 
 Usage: ``.venv/bin/python benchmarks/run_all.py [--quick] [--only a,b] [--skip a,b] [--no-docs]``
 (``make bench`` runs it). Each benchmark runs in its own process, one after the other. A full run takes
-about 10-15 minutes on 2 cores, ``--quick`` about 4-5; a full run (without ``--only``/``--skip``) rewrites
-the results section of ``docs/benchmarks.md`` with the tables and the machine they came from.
+about 40 minutes on 2 cores (the training benchmark alone 12-25: 7 rounds of three 40-step runs),
+``--quick`` about 5; a full run (without ``--only``/``--skip``) rewrites the results section of
+``docs/benchmarks.md`` with the tables and the machine they came from.
 Exit code 1 if a benchmark failed or missed its equality proof.
 """
 

@@ -1,17 +1,20 @@
-"""Training throughput on CPU: the native engine (padding-free, token budget) vs a plain HF `Trainer`.
+"""Training throughput on CPU: the native engine (padding-free, token budget) vs HF `Trainer` and TRL.
 
 Same tiny random Llama, same tokenised data (varied lengths: 1-3 chat turns), same effective batch size,
 same samples per step in the same order, same AdamW settings and constant learning rate. Each side runs in
-its own process (``benchmarks/train_worker.py``) with the same threads. Reported: real (non-padding)
-tokens per second from step 2 on, the ratio, padding overhead of the HF batches, and the two loss curves
-(maximum and mean absolute per-step difference: with identical batches only floating-point order differs).
+its own process (``benchmarks/train_worker.py``) with the same threads, pinned to the same cores: the
+native engine, a plain HF `Trainer` on padded batches, and TRL's `SFTTrainer` (padded batches, its faster
+configuration on CPU; ``--trl-padding-free`` for its padding-free rows). The sides run in interleaved
+rounds (native, HF, TRL; then the reverse order), at least 7. Reported per round: real (non-padding)
+tokens per CPU second and per second from step 2 on, the native engine's ratio to each baseline, the
+padding each baseline computes, and the loss curves (maximum absolute per-step difference: with identical
+batches only floating-point order differs).
 
-Usage: ``.venv/bin/python -m benchmarks.training_throughput [--quick] [--steps N]``
+Usage: ``.venv/bin/python -m benchmarks.training_throughput [--quick] [--steps N] [--no-trl]``
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -20,10 +23,13 @@ from typing import Any
 from benchmarks.benchlib import (
     MIN_PAIRS,
     bench_cores,
+    bench_parser,
     build_tiny_assets,
     format_table,
-    interleaved_pairs,
+    interleaved_rounds,
     load_average,
+    pair_rows,
+    pairs_wanted,
     report,
     run_json_worker,
     subprocess_env,
@@ -100,8 +106,10 @@ def run(
     threads: int,
     repeats: int = 1,
     max_seq_len: int = 1024,
+    trl: bool = False,
+    trl_padding_free: bool = False,
 ) -> dict[str, Any]:
-    """Run both sides and compare; returns the result payload."""
+    """Run the sides in interleaved rounds and compare; returns the result payload."""
     _, model_dir = build_tiny_assets(
         workdir / f"assets-h{hidden}-l{layers}",
         hidden_size=hidden,
@@ -120,9 +128,10 @@ def run(
         "steps": steps,
         "seed": 7,
     }
-    # Interleaved pairs (native first, then HF first, ...), both pinned to the same cores and threads. The
-    # primary figure is CPU time (user + sys of the training process, from the OS) per real token: other
-    # load on the machine lengthens the wall clock far more than the CPU time a process needs.
+    # Interleaved rounds (native, HF[, TRL]; then the reverse order, ...), every side pinned to the same
+    # cores and threads. The primary figure is CPU time (user + sys of the training process, from the
+    # OS) per real token: other load on the machine lengthens the wall clock far more than the CPU time a
+    # process needs.
     counter = iter(range(10**6))
 
     def side(mode: str) -> Any:
@@ -132,18 +141,12 @@ def run(
 
         return go
 
+    modes = ["native", "hf", *(["trl"] if trl else [])]
+    cfg["trl_padding_free"] = trl_padding_free
     load_start = load_average()
-    runs = interleaved_pairs(side("native"), side("hf"), repeats)
-    pairs = [(n, h, throughput(n["steps"]), throughput(h["steps"]), info) for n, h, info in runs]
-    cpu = summarize_ratios(
-        [tn["tokens_per_cpu_second"] / th["tokens_per_cpu_second"] for _, _, tn, th, _ in pairs]
-    )
-    wall = summarize_ratios([tn["tokens_per_second"] / th["tokens_per_second"] for _, _, tn, th, _ in pairs])
-    native, hf, tn, th, _ = sorted(
-        pairs, key=lambda p: p[2]["tokens_per_cpu_second"] / p[3]["tokens_per_cpu_second"]
-    )[len(pairs) // 2]
-    losses = compare_losses(native["steps"], hf["steps"])
-    return {
+    rounds = interleaved_rounds([side(m) for m in modes], repeats)
+    figures = [([throughput(r["steps"]) for r in runs], info) for runs, info in rounds]
+    res: dict[str, Any] = {
         "config": {k: v for k, v in cfg.items() if k not in ("model_dir", "data_path", "work_dir")}
         | {
             "hidden_size": hidden,
@@ -151,90 +154,111 @@ def run(
             "samples": samples,
             "threads": threads,
             "cores": bench_cores(threads),
+            "sides": modes,
         },
-        "native": tn,
-        "hf_trainer": th,
-        "speedup_cpu_time": cpu.as_dict(),
-        "speedup_wall": wall.as_dict(),
         "pairs": [
-            {
-                **info,
-                "native_tokens_per_cpu_second": a["tokens_per_cpu_second"],
-                "hf_tokens_per_cpu_second": b["tokens_per_cpu_second"],
-                "native_tokens_per_second": a["tokens_per_second"],
-                "hf_tokens_per_second": b["tokens_per_second"],
-                "cpu_ratio": a["tokens_per_cpu_second"] / b["tokens_per_cpu_second"],
-                "wall_ratio": a["tokens_per_second"] / b["tokens_per_second"],
+            info
+            | {
+                f"{m}_tokens_per_cpu_second": f["tokens_per_cpu_second"]
+                for m, f in zip(modes, fs, strict=True)
             }
-            for _, _, a, b, info in pairs
+            | {f"{m}_tokens_per_second": f["tokens_per_second"] for m, f in zip(modes, fs, strict=True)}
+            for fs, info in figures
         ],
         "load_average": {"start": load_start, "end": load_average()},
-        "padding_overhead": th["padded_tokens"] / max(th["tokens"], 1),
         "target_speedup": TARGET_SPEEDUP,
         "floor_speedup": FLOOR_SPEEDUP,
-        "meets_target": cpu.meets(TARGET_SPEEDUP, FLOOR_SPEEDUP),
-        "losses": losses,
-        "native_steps": native["steps"],
-        "hf_steps": hf["steps"],
     }
+    for k, mode in enumerate(modes[1:], start=1):
+        suffix = "" if mode == "hf" else f"_vs_{mode}"
+        for pair, (fs, _) in zip(res["pairs"], figures, strict=True):
+            pair[f"cpu_ratio{suffix}"] = fs[0]["tokens_per_cpu_second"] / fs[k]["tokens_per_cpu_second"]
+            pair[f"wall_ratio{suffix}"] = fs[0]["tokens_per_second"] / fs[k]["tokens_per_second"]
+        cpu = summarize_ratios([p[f"cpu_ratio{suffix}"] for p in res["pairs"]])
+        wall = summarize_ratios([p[f"wall_ratio{suffix}"] for p in res["pairs"]])
+        # The median round of this comparison: its figures and loss curves are the ones printed.
+        mid = sorted(range(len(rounds)), key=lambda i: res["pairs"][i][f"cpu_ratio{suffix}"])[
+            len(rounds) // 2
+        ]
+        native, other = rounds[mid][0][0], rounds[mid][0][k]
+        res |= {
+            ("hf_trainer" if mode == "hf" else mode): figures[mid][0][k],
+            f"speedup_cpu_time{suffix}": cpu.as_dict(),
+            f"speedup_wall{suffix}": wall.as_dict(),
+            f"padding_overhead{suffix}": figures[mid][0][k]["padded_tokens"]
+            / max(figures[mid][0][k]["tokens"], 1),
+            f"meets_target{suffix}": cpu.meets(TARGET_SPEEDUP, FLOOR_SPEEDUP),
+            f"losses{suffix}": compare_losses(native["steps"], other["steps"]),
+            f"{mode}_steps": other["steps"],
+        }
+        if mode == "hf":
+            res |= {"native": figures[mid][0][0], "native_steps": native["steps"]}
+    return res
+
+
+NAMES = {"native": "native", "hf": "HF", "trl": "TRL"}
 
 
 def table(res: dict[str, Any]) -> str:
-    """The Markdown tables of a result: per pair, then the summary of the median pair."""
-    cpu, wall, lo, c = res["speedup_cpu_time"], res["speedup_wall"], res["losses"], res["config"]
-    pair_rows = [
-        [
-            p["pair"] + 1,
-            "native first" if p["order"] == "AB" else "HF first",
-            f"{p['native_tokens_per_cpu_second']:.0f}",
-            f"{p['hf_tokens_per_cpu_second']:.0f}",
-            f"**{p['cpu_ratio']:.2f}x**",
-            f"{p['native_tokens_per_second']:.0f}",
-            f"{p['hf_tokens_per_second']:.0f}",
-            f"{p['wall_ratio']:.2f}x",
-            f"{p['load_before'][0] if p['load_before'] else '-'} -> {p['load_after'][0] if p['load_after'] else '-'}",
+    """The Markdown tables of a result: per pair, then the summary of each comparison's median pair."""
+    modes, c = res["config"].get("sides", ["native", "hf"]), res["config"]
+    others = modes[1:]
+    suffixes = {m: "" if m == "hf" else f"_vs_{m}" for m in others}
+
+    def cells(p: dict[str, Any]) -> list[Any]:
+        return [
+            *(f"{p[f'{m}_tokens_per_cpu_second']:.0f}" for m in modes),
+            *(f"**{p[f'cpu_ratio{suffixes[m]}']:.2f}x**" for m in others),
+            *(f"{p[f'{m}_tokens_per_second']:.0f}" for m in modes),
+            *(f"{p[f'wall_ratio{suffixes[m]}']:.2f}x" for m in others),
         ]
-        for p in res["pairs"]
-    ]
+
     headers = [
         "pair",
         "order",
-        "native tok/CPU-s",
-        "HF tok/CPU-s",
-        "CPU ratio",
-        "native tok/s",
-        "HF tok/s",
-        "wall ratio",
+        *(f"{NAMES[m]} tok/CPU-s" for m in modes),
+        *(f"CPU ratio vs {NAMES[m]}" for m in others),
+        *(f"{NAMES[m]} tok/s" for m in modes),
+        *(f"wall ratio vs {NAMES[m]}" for m in others),
         "load 1 min",
     ]
-    cpu_s = summarize_ratios(cpu["per_pair"])
-    wall_s = summarize_ratios(wall["per_pair"])
-    met = "met" if res["meets_target"] else "NOT met"
-    return (
-        format_table(headers, pair_rows)
-        + f"\n\n**per CPU second: {cpu_s.text()}** (target median >= {res['target_speedup']}x with every "
-        f"pair > {res['floor_speedup']}x over >= {MIN_PAIRS} pairs: {met}); wall clock: {wall_s.text()}. "
-        f"HF computes {res['padding_overhead']:.2f}x the real tokens (padding). Model hidden "
-        f"{c['hidden_size']}, {c['num_hidden_layers']} layers; batch {c['effective_batch_size']}; "
-        f"{lo['steps_compared']} steps; {c['threads']} threads pinned to CPUs {c['cores']}; load average "
-        f"{res['load_average']['start']} -> {res['load_average']['end']}\n"
-        f"loss curves (median pair): max |diff| {lo['max_abs_diff']:.2e} (max relative {lo['max_rel_diff']:.2e}), "
-        f"first {lo['first_loss'][0]:.4f} vs {lo['first_loss'][1]:.4f}, "
-        f"last {lo['last_loss'][0]:.4f} vs {lo['last_loss'][1]:.4f}"
+    text = format_table(headers, pair_rows(res["pairs"], [NAMES[m] for m in modes], cells))
+    for m in others:
+        sfx = suffixes[m]
+        cpu_s = summarize_ratios(res[f"speedup_cpu_time{sfx}"]["per_pair"])
+        wall_s = summarize_ratios(res[f"speedup_wall{sfx}"]["per_pair"])
+        lo = res[f"losses{sfx}"]
+        met = "met" if res[f"meets_target{sfx}"] else "NOT met"
+        text += (
+            f"\n\n**native vs {NAMES[m]}, per CPU second: {cpu_s.text()}** (target median >= "
+            f"{res['target_speedup']}x with every pair > {res['floor_speedup']}x over >= {MIN_PAIRS} pairs: "
+            f"{met}); wall clock: {wall_s.text()}. {NAMES[m]} computes {res[f'padding_overhead{sfx}']:.2f}x "
+            f"the real tokens (padding)\n"
+            f"loss curves (median pair): max |diff| {lo['max_abs_diff']:.2e} (max relative "
+            f"{lo['max_rel_diff']:.2e}), first {lo['first_loss'][0]:.4f} vs {lo['first_loss'][1]:.4f}, "
+            f"last {lo['last_loss'][0]:.4f} vs {lo['last_loss'][1]:.4f}"
+        )
+    return text + (
+        f"\n\nModel hidden {c['hidden_size']}, {c['num_hidden_layers']} layers; batch "
+        f"{c['effective_batch_size']}; {c['steps']} steps; {c['threads']} threads pinned to CPUs "
+        f"{c['cores']}; load average {res['load_average']['start']} -> {res['load_average']['end']}"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run, print the table, write `benchmarks/results/training_throughput.json`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="Fewer steps.")
-    parser.add_argument("--steps", type=int, default=None)
+    parser = bench_parser(__doc__, "12 steps")
+    parser.add_argument("--steps", type=int, default=None, help="Optimizer steps per run (default 40).")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=None, help=f"Interleaved pairs (default {MIN_PAIRS}).")
-    parser.add_argument("--out-dir", default=None)
+    parser.add_argument("--no-trl", action="store_true", help="Leave TRL's SFTTrainer out.")
+    parser.add_argument(
+        "--trl-padding-free",
+        action="store_true",
+        help="TRL on padding-free rows (slower on CPU than its padded batches, the default: see docs).",
+    )
     args = parser.parse_args(argv)
     steps = args.steps or (12 if args.quick else 40)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
@@ -246,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             hidden=args.hidden,
             layers=args.layers,
             threads=args.threads,
-            repeats=args.repeats or (2 if args.quick else MIN_PAIRS),
+            repeats=pairs_wanted(args),
+            trl=not args.no_trl,
+            trl_padding_free=args.trl_padding_free,
         )
     report("training_throughput", res, table(res), args.out_dir)
     return 0

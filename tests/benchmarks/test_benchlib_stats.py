@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,8 @@ from benchmarks.benchlib import (
     bench_cores,
     cpu_seconds,
     interleaved_pairs,
+    interleaved_rounds,
+    pair_rows,
     summarize_ratios,
 )
 
@@ -81,6 +84,34 @@ def test_pairs_alternate_their_order_and_record_the_load() -> None:
     assert [(a, b) for a, b, _ in runs] == [("a", "b")] * 4
     assert [info["order"] for _, _, info in runs] == ["AB", "BA", "AB", "BA"]
     assert all(len(info["load_before"]) == 3 and len(info["load_after"]) == 3 for _, _, info in runs)
+
+
+@pytest.mark.unit
+def test_rounds_of_three_reverse_their_order_so_every_two_sides_alternate() -> None:
+    calls: list[str] = []
+
+    def side(name: str) -> Any:
+        def go() -> str:
+            calls.append(name)
+            return name
+
+        return go
+
+    runs = interleaved_rounds([side("a"), side("b"), side("c")], 3)
+    assert calls == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
+    assert [res for res, _ in runs] == [["a", "b", "c"]] * 3
+    assert [info["order"] for _, info in runs] == ["ABC", "CBA", "ABC"]
+    assert [info["pair"] for _, info in runs] == [0, 1, 2]
+
+
+@pytest.mark.unit
+def test_pair_rows_name_the_side_that_ran_first_and_the_load() -> None:
+    pairs = [
+        {"pair": 0, "order": "ABC", "load_before": [1.5, 1, 1], "load_after": [2.0, 1, 1], "x": 1},
+        {"pair": 1, "order": "CBA", "load_before": None, "load_after": [3.0, 1, 1], "x": 2},
+    ]
+    rows = pair_rows(pairs, ["native", "HF", "TRL"], lambda p: [p["x"] * 10])
+    assert rows == [[1, "native first", 10, "1.5 -> 2.0"], [2, "TRL first", 20, "- -> 3.0"]]
 
 
 @pytest.mark.unit

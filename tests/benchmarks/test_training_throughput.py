@@ -38,7 +38,7 @@ def test_compare_losses_matches_steps_by_number() -> None:
 
 @pytest.mark.integration
 def test_native_and_hf_trainer_train_the_same_batches(tmp_path: Path) -> None:
-    res = run(tmp_path, steps=4, samples=16, batch=4, hidden=32, layers=1, threads=1, repeats=1)
+    res = run(tmp_path, steps=4, samples=16, batch=4, hidden=32, layers=1, threads=1, repeats=1, trl=True)
     native, hf = res["native_steps"], res["hf_steps"]
     assert [r["step"] for r in native] == [1, 2, 3, 4] == [r["step"] for r in hf]
     # Same samples per step: the same real tokens; HF computes padding on top.
@@ -51,4 +51,11 @@ def test_native_and_hf_trainer_train_the_same_batches(tmp_path: Path) -> None:
     assert native[-1]["loss"] < native[0]["loss"]
     assert res["speedup_cpu_time"]["pairs"] == 1 and res["speedup_cpu_time"]["median"] > 0
     assert res["speedup_cpu_time"]["verdict"] == "not established"  # one pair never establishes a ratio
-    assert res["pairs"][0]["order"] == "AB" and "loss curves" in table(res)
+    assert res["pairs"][0]["order"] == "ABC" and "loss curves" in table(res)
+    # TRL's SFTTrainer, the third side of the same rounds: the same batches (padded by default) and the
+    # same loss curve, its own ratio.
+    trl = res["trl_steps"]
+    assert [r["tokens"] for r in trl] == [r["tokens"] for r in native]
+    assert [r["padded_tokens"] for r in trl] == [r["padded_tokens"] for r in hf]
+    assert res["losses_vs_trl"]["steps_compared"] == 4 and res["losses_vs_trl"]["max_rel_diff"] < 1e-4
+    assert res["speedup_cpu_time_vs_trl"]["pairs"] == 1 and "native vs TRL" in table(res)

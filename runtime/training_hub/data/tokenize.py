@@ -376,8 +376,12 @@ class _ByteLevelStarts:
             lead = np.minimum(lead, length)
         return length, lead, keep_first
 
-    def encode(self, texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-        """Token ids and token starts of every text; None if a text is not ASCII or does not add up."""
+    def encode_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Token ids and starts of every text laid end to end, and each text's token count.
+
+        Starts are relative to each text's own beginning. None if a text is not ASCII or its tokens'
+        bytes do not add up to it.
+        """
         if not all(t.isascii() for t in texts):
             return None
         encs = self.backend.encode_batch_fast(texts, add_special_tokens=False)
@@ -400,9 +404,45 @@ class _ByteLevelStarts:
             firsts = bounds[:-1][counts > 0]
             lead[firsts] = np.where(lead[firsts] == 1, 0, lead[firsts])
         starts = csum[:-1] + lead - np.repeat(bases, counts)
-        ids_out = np.split(flat, bounds[1:-1])
-        starts_out = np.split(starts, bounds[1:-1])
-        return ids_out, starts_out
+        return flat, starts, counts
+
+    def encode(self, texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+        """Token ids and token starts of every text; None if a text is not ASCII or does not add up."""
+        got = self.encode_flat(texts)
+        if got is None:
+            return None
+        flat, starts, counts = got
+        return _split(flat, counts), _split(starts, counts)
+
+
+def _split(flat: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
+    """``flat`` cut into consecutive pieces of ``counts`` elements (views, no copies)."""
+    ends = np.cumsum(counts).tolist()
+    return [flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+
+
+def _flat_ids_and_starts(
+    tokenizer: Any, texts: list[str], fast: _ByteLevelStarts | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Token ids and starts of every text end to end, the token counts, and whether the shortcut ran.
+
+    With the byte-level shortcut, a batch of ASCII texts is encoded without offsets (one flat result, no
+    per-text arrays); any other batch goes through :func:`_ids_and_starts`.
+    """
+    if fast is not None and texts and all(t.isascii() for t in texts):
+        got = fast.encode_flat(texts)
+        if got is not None:
+            return got[0], got[1], got[2], True
+    ids, starts, used = _ids_and_starts(tokenizer, texts, fast)
+    counts = np.fromiter((x.size for x in ids), dtype=np.int64, count=len(ids))
+    if not ids:
+        return np.zeros(0, np.int32), np.zeros(0, np.int64), counts, used
+    return (
+        np.concatenate(ids).astype(np.int32, copy=False),
+        np.concatenate(starts).astype(np.int64, copy=False),
+        counts,
+        used,
+    )
 
 
 def _ids_and_starts(
@@ -460,19 +500,21 @@ def _trained_mask(starts: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarra
 
 def _label_batch(
     texts: list[str],
-    ids_list: list[np.ndarray],
-    starts_list: list[np.ndarray],
+    flat_ids: np.ndarray,
+    flat_starts: np.ndarray,
+    counts: np.ndarray,
     all_spans: list[list[tuple[int, int]]],
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Labels of a batch at once: the texts laid end to end, one sorted search over all span bounds."""
-    counts = np.fromiter((x.size for x in ids_list), dtype=np.int64, count=len(ids_list))
+    """Labels of a batch at once: the texts laid end to end, one sorted search over all span bounds.
+
+    Args:
+        texts: The batch's texts.
+        flat_ids: Every text's token ids, end to end.
+        flat_starts: Every token's character start within its own text, end to end.
+        counts: Tokens per text.
+        all_spans: Every text's trained character spans.
+    """
     text_base = np.concatenate([[0], np.cumsum([len(t) for t in texts])]).astype(np.int64)
-    flat_ids = np.concatenate(ids_list).astype(np.int32, copy=False) if ids_list else np.zeros(0, np.int32)
-    flat_starts = (
-        np.concatenate(starts_list).astype(np.int64, copy=False) + np.repeat(text_base[:-1], counts)
-        if ids_list
-        else np.zeros(0, np.int64)
-    )
     bounds = np.fromiter(
         (
             int(base) + x
@@ -484,12 +526,14 @@ def _label_batch(
     )
     if bounds.size and np.all(np.diff(bounds) >= 0):
         # Sorted, non-overlapping spans: an odd insertion point means inside a span.
-        trained = (np.searchsorted(bounds, flat_starts, side="right") % 2).astype(bool)
+        row_starts = flat_starts + np.repeat(text_base[:-1], counts)
+        trained = (np.searchsorted(bounds, row_starts, side="right") % 2).astype(bool)
         labels = np.where(trained, flat_ids, IGNORE_INDEX).astype(np.int32)
-        cuts = np.cumsum(counts)[:-1]
-        return list(zip(np.split(flat_ids, cuts), np.split(labels, cuts), strict=True))
+        return list(zip(_split(flat_ids, counts), _split(labels, counts), strict=True))
     out: list[tuple[np.ndarray, np.ndarray]] = []
-    for ids, starts, spans in zip(ids_list, starts_list, all_spans, strict=True):
+    for ids, starts, spans in zip(
+        _split(flat_ids, counts), _split(flat_starts, counts), all_spans, strict=True
+    ):
         labels = np.full(ids.shape, IGNORE_INDEX, dtype=np.int32)
         if spans and ids.size:
             mask = _trained_mask(starts, spans)
@@ -537,20 +581,22 @@ def tokenize_chat(
                 ) from None
             texts.append(text)
             all_spans.append(spans)
-        ids_list, starts_list, used_fast = _ids_and_starts(tokenizer, texts, fast)
+        flat_ids, flat_starts, counts, used_fast = _flat_ids_and_starts(tokenizer, texts, fast)
         if used_fast and not checked:
             # The shortcut must agree with the tokenizer's own offsets (checked once per call).
             n_check = min(len(texts), _CHECKED_TEXTS)
-            ref_ids, ref_starts, _ = _ids_and_starts(tokenizer, texts[:n_check], None)
-            same = all(
-                np.array_equal(a, b) and np.array_equal(c, d)
-                for a, b, c, d in zip(ids_list, ref_ids, starts_list, ref_starts, strict=False)
+            ref_ids, ref_starts, ref_counts, _ = _flat_ids_and_starts(tokenizer, texts[:n_check], None)
+            n_tokens = int(ref_counts.sum())
+            same = (
+                np.array_equal(counts[:n_check], ref_counts)
+                and np.array_equal(flat_ids[:n_tokens], ref_ids)
+                and np.array_equal(flat_starts[:n_tokens], ref_starts)
             )
             if not same:
                 fast = None
-                ids_list, starts_list, _ = _ids_and_starts(tokenizer, texts, None)
+                flat_ids, flat_starts, counts, _ = _flat_ids_and_starts(tokenizer, texts, None)
             checked = True
-        out.extend(_label_batch(texts, ids_list, starts_list, all_spans))
+        out.extend(_label_batch(texts, flat_ids, flat_starts, counts, all_spans))
     return out
 
 
