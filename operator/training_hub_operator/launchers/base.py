@@ -94,6 +94,11 @@ class WorkloadObservation:
     def finished(self) -> bool:
         return self.phase in ("Succeeded", "Failed")
 
+    @classmethod
+    def waiting(cls, reason: str, message: str, admitted: bool | None, **fields: Any) -> WorkloadObservation:
+        """A created workload still waiting (for its controller or its pods): phase ``Queued``."""
+        return cls(phase="Queued", reason=reason, message=message, admitted=admitted, **fields)
+
 
 @dataclass
 class StopActions:

@@ -237,12 +237,8 @@ class NativeLauncher(common.SuspendField):
                 admitted=admitted,
                 **base,
             )
-        return WorkloadObservation(
-            phase="Queued",
-            reason="WaitingForPods",
-            message="the node Jobs were created; waiting for their pods",
-            admitted=admitted,
-            **base,
+        return WorkloadObservation.waiting(
+            "WaitingForPods", "the node Jobs were created; waiting for their pods", admitted, **base
         )
 
 

@@ -127,18 +127,11 @@ class PyTorchJobLauncher(common.ConfigAndWorkloadLauncher):
             )
         if "Created" in conds:
             reason, message = msg("Created", "PyTorchJobCreated")
-            return WorkloadObservation(
-                phase="Queued",
-                reason=reason,
-                message=message or "waiting for pods",
-                admitted=admitted,
-                **base,
-            )
-        return WorkloadObservation(
-            phase="Queued",
-            reason="WorkloadSubmitted",
-            message="the PyTorchJob was created; waiting for the training operator",
-            admitted=admitted,
+            return WorkloadObservation.waiting(reason, message or "waiting for pods", admitted, **base)
+        return WorkloadObservation.waiting(
+            "WorkloadSubmitted",
+            "the PyTorchJob was created; waiting for the training operator",
+            admitted,
             **base,
         )
 

@@ -224,11 +224,10 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
                 admitted=admitted,
                 **base,
             )
-        return WorkloadObservation(
-            phase="Queued",
-            reason="WorkloadSubmitted",
-            message="the TrainJob was created; waiting for Kubeflow Trainer to start its pods",
-            admitted=admitted,
+        return WorkloadObservation.waiting(
+            "WorkloadSubmitted",
+            "the TrainJob was created; waiting for Kubeflow Trainer to start its pods",
+            admitted,
             **base,
         )
 

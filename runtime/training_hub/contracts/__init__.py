@@ -10,5 +10,5 @@
 * :mod:`training_hub.storage.uri`: every storage location a run names (``pvc://``, ``hf://``, ...).
 
 Each module imports only the standard library and pydantic (the operator imports them);
-``tests/runtime/contracts/test_literals.py`` refuses copies of their literals elsewhere.
+``tests/runtime/test_contracts_literals.py`` refuses copies of their literals elsewhere.
 """
