@@ -36,7 +36,8 @@ from training_hub_operator.api.constants import (
     is_reserved_env,
 )
 from training_hub_operator.api.spec import TrainingRunSpec, pvc_claims, uses_object_store
-from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
+from training_hub_operator.launchers import stopping
+from training_hub_operator.launchers.base import RenderContext, StopActions, WorkloadObservation
 from training_hub_operator.naming import ChildNames, bounded_name
 
 CONFIG_VOLUME = "run-spec"
@@ -440,9 +441,24 @@ class SuspendField:
 
 
 class ConfigAndWorkloadLauncher(SuspendField):
-    """Base of a launcher whose children are the run's ConfigMap and one workload object."""
+    """Base of a launcher whose children are the run's ConfigMap and one workload object.
+
+    A subclass names its ``workload_kind``; its ``api_version``, ``kind``, ``child_kinds`` (ConfigMap, then
+    the workload) and ``required_kinds`` (the workload's CRD) follow from it.
+    """
 
     workload_kind: ResourceKind
+    api_version: str
+    kind: str
+    child_kinds: tuple[ResourceKind, ...]
+    required_kinds: tuple[ResourceKind, ...]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        workload = cls.__dict__.get("workload_kind")
+        if workload is not None:
+            cls.api_version, cls.kind = workload.api_version, workload.kind
+            cls.child_kinds, cls.required_kinds = (CONFIGMAP, workload), (workload,)
 
     def child_refs(
         self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
@@ -459,6 +475,10 @@ class ConfigAndWorkloadLauncher(SuspendField):
             "spec": spec,
         }
         return [config_map(ctx), workload]
+
+    def stop(self, running: list[dict[str, Any]]) -> StopActions:
+        """Suspend the unfinished workload (or delete it when it cannot stay suspended)."""
+        return stopping.suspend_or_delete(self, running)
 
     def workload_in(self, children: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The workload object among the children, or None."""

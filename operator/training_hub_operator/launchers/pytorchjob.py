@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from training_hub.contracts.kinds import CONFIGMAP, PYTORCHJOB, ResourceKind
-from training_hub_operator.launchers import common, stopping
-from training_hub_operator.launchers.base import RenderContext, StopActions, WorkloadObservation
+from training_hub.contracts.kinds import PYTORCHJOB, ResourceKind
+from training_hub_operator.launchers import common
+from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
 
 CONTAINER_NAME = "pytorch"
 MASTER_PORT = 29500
@@ -22,11 +22,7 @@ class PyTorchJobLauncher(common.ConfigAndWorkloadLauncher):
     """Renders and observes a Kubeflow ``PyTorchJob`` (``kubeflow.org/v1``)."""
 
     name = "pytorchjob"
-    api_version = PYTORCHJOB.api_version
-    kind = PYTORCHJOB.kind
     workload_kind = PYTORCHJOB
-    child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, PYTORCHJOB)
-    required_kinds: tuple[ResourceKind, ...] = (PYTORCHJOB,)
     compatibility_kind: ResourceKind | None = None  # kubeflow.org/v1 renders for every served release
     #: A PyTorchJob is suspended through ``spec.runPolicy.suspend``.
     suspend_path = ("runPolicy", "suspend")
@@ -67,10 +63,6 @@ class PyTorchJobLauncher(common.ConfigAndWorkloadLauncher):
     def compatibility(self, crd: dict[str, Any]) -> str | None:
         """None: no served PyTorchJob version is refused (``compatibility_kind`` is None)."""
         return None
-
-    def stop(self, running: list[dict[str, Any]]) -> StopActions:
-        """Suspend the unfinished PyTorchJob (or delete it when it cannot stay suspended)."""
-        return stopping.suspend_or_delete(self, running)
 
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
         """Map the PyTorchJob's status to a :class:`WorkloadObservation`."""

@@ -7,10 +7,10 @@ and the object stays for inspection (:func:`suspend_or_delete`, the Kubeflow lau
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from training_hub.contracts.kinds import ResourceKind
-from training_hub_operator.launchers.base import Launcher, StopActions
+from training_hub_operator.launchers.base import StopActions
 
 
 def _keeps(patch: dict[str, Any], obj: dict[str, Any]) -> bool:
@@ -38,7 +38,18 @@ def delete_all(kind: ResourceKind, running: list[dict[str, Any]], what: str) -> 
     )
 
 
-def suspend_or_delete(launcher: Launcher, running: list[dict[str, Any]]) -> StopActions:
+class Suspendable(Protocol):
+    """What :func:`suspend_or_delete` needs of a launcher: its workload kind and suspend field."""
+
+    kind: str
+    workload_kind: ResourceKind
+
+    def suspend_patch(self, suspend: bool) -> dict[str, Any]: ...
+
+    def is_suspended(self, workload: dict[str, Any]) -> bool: ...
+
+
+def suspend_or_delete(launcher: Suspendable, running: list[dict[str, Any]]) -> StopActions:
     """:meth:`Launcher.stop` of a launcher with one suspendable workload object (PyTorchJob, TrainJob).
 
     A workload that has not finished (e.g. on a start-deadline failure) is suspended when its API keeps the

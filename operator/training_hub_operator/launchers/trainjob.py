@@ -34,10 +34,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from training_hub.contracts.kinds import CLUSTER_TRAINING_RUNTIME, CONFIGMAP, GROUP, TRAINJOB, ResourceKind
+from training_hub.contracts.kinds import CLUSTER_TRAINING_RUNTIME, GROUP, TRAINJOB, ResourceKind
 from training_hub_operator.api.constants import LABEL_COMPONENT
-from training_hub_operator.launchers import common, stopping
-from training_hub_operator.launchers.base import RenderContext, StopActions, WorkloadObservation
+from training_hub_operator.launchers import common
+from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
 
 #: The ClusterTrainingRuntime a TrainJob runs on (Trainer ships it: ``torch-distributed``).
 DEFAULT_RUNTIME = "torch-distributed"
@@ -112,11 +112,7 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
     """Renders and observes a Kubeflow Trainer ``TrainJob`` (suspended through ``spec.suspend``)."""
 
     name = "trainjob"
-    api_version = TRAINJOB.api_version
-    kind = TRAINJOB.kind
     workload_kind = TRAINJOB
-    child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, TRAINJOB)
-    required_kinds: tuple[ResourceKind, ...] = (TRAINJOB,)
     compatibility_kind: ResourceKind | None = TRAINJOB
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
@@ -171,10 +167,6 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
                 )
             return None
         return f"the served TrainJob CRD has no version {TRAINJOB.version}"
-
-    def stop(self, running: list[dict[str, Any]]) -> StopActions:
-        """Suspend the unfinished TrainJob (or delete it when it cannot stay suspended)."""
-        return stopping.suspend_or_delete(self, running)
 
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
         """Map the TrainJob's conditions and ``jobsStatus`` to a :class:`WorkloadObservation`."""
