@@ -70,6 +70,12 @@ def child_labels(run_name: str, component: str) -> dict[str, str]:
     }
 
 
+def training_pods_selector(run_name: str | None = None) -> str:
+    """Label selector of a run's training pods, its planning pod excluded (``None``: every run's)."""
+    run = LABEL_RUN if run_name is None else f"{LABEL_RUN}={child_labels(run_name, 'x')[LABEL_RUN]}"
+    return f"{run},{LABEL_COMPONENT}!=planner"
+
+
 def owner_reference(run: dict[str, object]) -> dict[str, object]:
     """A controller owner reference to a TrainingRun body (garbage collection deletes the children)."""
     meta = run["metadata"]

@@ -12,14 +12,13 @@ from typing import Any
 from training_hub.contracts.kinds import CONFIGMAP, JOB, POD, TRAININGRUN, ResourceKind
 from training_hub.storage.uri import pvc_claim
 from training_hub_operator import children as ch
-from training_hub_operator.api import constants as c
 from training_hub_operator.api.validation import SpecError, ValidatedSpec, validate_spec
 from training_hub_operator.hub_config import HubConfigs
 from training_hub_operator.kube import Kube, KubeError
 from training_hub_operator.launchers import get_launcher
 from training_hub_operator.launchers.auto import LauncherChoice, choose_launcher
 from training_hub_operator.launchers.base import Launcher
-from training_hub_operator.naming import ChildNames, child_labels
+from training_hub_operator.naming import ChildNames, training_pods_selector
 from training_hub_operator.planning import (
     ModelConfig,
     PlanningError,
@@ -44,11 +43,6 @@ def validated(run: dict[str, Any]) -> tuple[ValidatedSpec | None, SpecError | No
         return validate_spec(run.get("spec") or {}), None
     except SpecError as exc:
         return None, exc
-
-
-def training_pods_selector(run_name: str) -> str:
-    """Label selector of a run's training pods (not its planning pod)."""
-    return f"{c.LABEL_RUN}={child_labels(run_name, 'x')[c.LABEL_RUN]},{c.LABEL_COMPONENT}!=planner"
 
 
 class RunReads:

@@ -16,9 +16,10 @@ from typing import Any
 
 from training_hub_operator import diagnosis
 from training_hub_operator.api import constants as c
+from training_hub_operator.naming import training_pods_selector
 
-#: The run's training pods, planning pods excluded (as :func:`~training_hub_operator.reads.training_pods_selector` selects them, for every run at once).
-POD_SELECTOR = f"{c.LABEL_RUN},{c.LABEL_COMPONENT}!=planner"
+#: Every run's training pods, planning pods excluded.
+POD_SELECTOR = training_pods_selector()
 
 Signature = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...]]
 
