@@ -17,8 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from training_hub.contracts import pod_env
 from training_hub.contracts.kinds import TRAININGRUN
+from training_hub.contracts.progress import LossHistory, Progress
 from training_hub.errors import TrainingHubError
 from training_hub.pod import exit_codes
 from training_hub.timefmt import format_duration, parse_time
@@ -66,6 +69,16 @@ def age(ts: str | None, now: float) -> str:
     return "-" if t is None else format_duration(now - t)
 
 
+def read_progress(run: dict[str, Any]) -> Progress:
+    """``status.progress`` as its model (the CRD's schema is generated from it, so the API server has checked
+    it; a body that still does not fit, e.g. written by another version, shows as no progress)."""
+    raw = (run.get("status") or {}).get("progress") or {}
+    try:
+        return Progress.model_validate(raw)
+    except ValidationError:
+        return Progress()
+
+
 def loss_curve(run: dict[str, Any], metrics_dir: str | None = None) -> tuple[list[float], list[float], str]:
     """Steps, losses and where they came from: a local metrics directory, else ``status.progress.lossHistory``."""
     if metrics_dir:
@@ -73,8 +86,8 @@ def loss_curve(run: dict[str, Any], metrics_dir: str | None = None) -> tuple[lis
 
         curve = read_loss_curve(metrics_dir)
         return [float(s) for s in curve.steps], [float(v) for v in curve.losses], curve.source
-    hist = ((run.get("status") or {}).get("progress") or {}).get("lossHistory") or {}
-    steps, losses = list(hist.get("steps") or []), list(hist.get("losses") or [])
+    hist = read_progress(run).loss_history or LossHistory()
+    steps, losses = hist.steps, hist.losses
     n = min(len(steps), len(losses))
     return [float(s) for s in steps[:n]], [float(v) for v in losses[:n]], "status.progress.lossHistory"
 
@@ -105,32 +118,32 @@ def render_summary(
             + (f", ~{per_gpu} per GPU" if per_gpu else "")
             + (f" via {(st.get('launcher') or {}).get('name')}" if st.get("launcher") else "")
         )
-    p = st.get("progress") or {}
-    if p.get("step") is not None:
-        total = p.get("totalSteps")
-        pct = p.get("percent")
+    p = read_progress(run)
+    if p.step is not None:
         text = (
-            f"step {p['step']}" + (f"/{total}" if total else "") + (f" ({pct}%)" if pct is not None else "")
+            f"step {p.step}"
+            + (f"/{p.total_steps}" if p.total_steps else "")
+            + (f" ({p.percent}%)" if p.percent is not None else "")
         )
-        if p.get("epoch") is not None:
-            text += f"  epoch {p['epoch']}"
-        if p.get("samplesSeen") is not None:
-            text += f"  samples {p['samplesSeen']}"
+        if p.epoch is not None:
+            text += f"  epoch {p.epoch}"
+        if p.samples_seen is not None:
+            text += f"  samples {p.samples_seen}"
         lines.append(f"  Progress:   {text}")
         extra = []
-        if isinstance(p.get("loss"), int | float):
-            extra.append(f"loss {p['loss']:.4f}")
-        if isinstance(p.get("tokensPerSecond"), int | float):
-            extra.append(f"{p['tokensPerSecond']:.0f} tok/s")
-        eta = parse_time(p.get("eta"))
+        if p.loss is not None:
+            extra.append(f"loss {p.loss:.4f}")
+        if p.tokens_per_second is not None:
+            extra.append(f"{p.tokens_per_second:.0f} tok/s")
+        eta = parse_time(p.eta)
         if eta is not None and st.get("phase") == "Running":
-            extra.append(f"ETA {p['eta']} (in {format_duration(eta - now)})")
-        if p.get("lastStepTime"):
-            extra.append(f"last step {age(p['lastStepTime'], now)} ago")
+            extra.append(f"ETA {p.eta} (in {format_duration(eta - now)})")
+        if p.last_step_time:
+            extra.append(f"last step {age(p.last_step_time, now)} ago")
         if extra:
             lines.append("              " + "  ".join(extra))
-        if p.get("lastCheckpoint"):
-            lines.append(f"  Checkpoint: {p['lastCheckpoint']}")
+        if p.last_checkpoint:
+            lines.append(f"  Checkpoint: {p.last_checkpoint}")
     usage = st.get("usage") or {}
     if usage:
         text = f"wall {format_duration(usage.get('wallSeconds') or 0)}, {usage.get('gpus', 0)} GPU(s), "
@@ -176,15 +189,14 @@ def render_table(runs: list[dict[str, Any]], now: float) -> str:
     rows = [("NAME", "PHASE", "PROGRESS", "LOSS", "ETA", "AGE")]
     for run in runs:
         st = run.get("status") or {}
-        p = st.get("progress") or {}
-        loss = p.get("loss")
+        p = read_progress(run)
         rows.append(
             (
                 str((run.get("metadata") or {}).get("name")),
                 str(st.get("phase") or "Pending"),
-                f"{p['percent']}%" if p.get("percent") is not None else "-",
-                f"{loss:.4f}" if isinstance(loss, int | float) else "-",
-                str(p.get("eta") or "-") if st.get("phase") == "Running" else "-",
+                f"{p.percent}%" if p.percent is not None else "-",
+                f"{p.loss:.4f}" if p.loss is not None else "-",
+                str(p.eta or "-") if st.get("phase") == "Running" else "-",
                 age((run.get("metadata") or {}).get("creationTimestamp"), now),
             )
         )
