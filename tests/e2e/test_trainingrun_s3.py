@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -206,9 +207,13 @@ def test_two_nodes_with_an_s3_output_are_preempted_and_both_resume_from_the_buck
     assert status["phase"] == "Succeeded", f"{status}\n{text[-6000:]}\n{operator.log_tail()}"
     assert status["outputs"]["modelUri"] == f"s3://{inputs_bucket}/runs/{name}/hf_format/final"
     done = completed(s3_server, inputs_bucket, prefix)
-    # The JIT checkpoint: a full state between the scheduled ones (every 64 samples), taken at SIGTERM.
-    jit = [d for d in done if d.startswith("full_state/") and int(d.rsplit("_", 1)[1]) % 64]
-    assert jit, done
+    # The JIT checkpoint: at SIGTERM both training processes save the full state after the current step and
+    # exit 143; the replacement pods restore the newest full state from the bucket. It usually falls between
+    # the scheduled ones (every 64 samples), but lands on one when the kill comes late (a loaded machine).
+    terminated = [line for line in text.splitlines() if "the training process exited with 143" in line]
+    assert len(terminated) >= 2, text[-6000:]
+    jit = re.findall(rf"restored checkpoint s3://{inputs_bucket}/{prefix}(full_state/samples_\d+)", text)[:1]
+    assert jit and jit[0] in done, (jit, done)
     # Both replacement pods restored it into their own fresh scratch volume (node 0 and node 1).
     restored = [
         line
