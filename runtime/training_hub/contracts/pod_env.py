@@ -5,7 +5,7 @@ store's credentials), the pod entrypoint and the local executor (mounts, scratch
 torchrun (the rendezvous and rank contract of ``torch.distributed.run``: ``PET_*`` are its command-line
 options as environment variables, the rest is what it sets for each worker). Knobs that only a user sets
 and only one module reads (``TRAINING_HUB_LOG_EVERY``, ``TRAINING_HUB_HEALTH_CHECKS``...) stay with their
-reader; :func:`read_number` reads any numeric one.
+reader; :func:`read_number` reads any numeric one, :func:`read_switch` any on/off one.
 """
 
 from __future__ import annotations
@@ -130,3 +130,27 @@ def read_number(
     if not math.isfinite(value) or value < minimum:
         raise InvalidInputError(f"{name}={raw!r} must be {what} >= {minimum:g}")
     return value
+
+
+#: The spellings of "off" and "on" every ``TRAINING_HUB_*`` switch accepts (case-insensitive).
+OFF_WORDS = frozenset({"0", "off", "false", "no", "none"})
+ON_WORDS = frozenset({"1", "on", "true", "yes"})
+
+
+def read_switch(name: str, default: bool | None = None, env: Mapping[str, str] | None = None) -> bool | None:
+    """An on/off switch from the environment.
+
+    Args:
+        name: The variable.
+        default: What an unset, empty or other value (``auto``) means.
+        env: Environment to read (default: ``os.environ``).
+
+    Returns:
+        False for one of :data:`OFF_WORDS`, True for one of :data:`ON_WORDS`, else ``default``.
+    """
+    raw = (os.environ if env is None else env).get(name, "").strip().lower()
+    if raw in OFF_WORDS:
+        return False
+    if raw in ON_WORDS:
+        return True
+    return default

@@ -31,7 +31,6 @@ ENV_RUN_UID = pod_env.RUN_UID
 ENV_PROGRESS = pod_env.PROGRESS
 ENV_PROGRESS_INTERVAL = pod_env.PROGRESS_INTERVAL
 ENV_METRICS_PORT = pod_env.METRICS_PORT
-OFF = ("0", "off", "false", "no", "none")
 
 
 def _interval(env: Mapping[str, str]) -> float:
@@ -47,7 +46,7 @@ def metrics_port(env: Mapping[str, str]) -> int | None:
         InvalidInputError: For a value that is not a port.
     """
     raw = env.get(ENV_METRICS_PORT, "").strip().lower()
-    if not raw or raw in ("off", "false", "no", "none"):
+    if not raw or (raw in pod_env.OFF_WORDS and raw != "0"):  # "0" is a port here: any free one
         return None
     if not raw.isdigit() or int(raw) > 65535:
         raise InvalidInputError(f"{ENV_METRICS_PORT}={raw!r} is not a TCP port")
@@ -92,7 +91,7 @@ def runtime_callbacks(algorithm: str, env: Mapping[str, str] | None = None) -> l
             log.warning("metrics exporter disabled: cannot listen on port %s: %s", port, exc)
     progress = e.get(ENV_PROGRESS, "auto").strip().lower()
     interval = _interval(e)
-    if name and progress not in OFF:
+    if name and progress not in pod_env.OFF_WORDS:
         from training_hub.observability.kubeapi import KubeApiError, KubeConnection
         from training_hub.observability.reporter import StatusReporter
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from training_hub.contracts.pod_env import read_switch
 from training_hub.timefmt import format_duration
 
 
@@ -58,13 +59,9 @@ class StepPrinter:
         self, stream: TextIO | None = None, bar: bool | None = None, every: int | None = None
     ) -> None:
         self.stream = stream or sys.stdout
-        env = os.environ.get("TRAINING_HUB_PROGRESS_BAR", "").strip().lower()
         if bar is None:
-            if env in ("1", "on", "true", "yes"):
-                bar = True
-            elif env in ("0", "off", "false", "no"):
-                bar = False
-            else:
+            bar = read_switch("TRAINING_HUB_PROGRESS_BAR")
+            if bar is None:
                 isatty = getattr(self.stream, "isatty", None)
                 bar = bool(isatty and isatty()) and os.environ.get("TERM", "") != "dumb"
         self.bar = bar

@@ -23,7 +23,7 @@ import math
 import os
 from collections.abc import Mapping
 
-from training_hub.contracts.pod_env import read_number
+from training_hub.contracts.pod_env import read_number, read_switch
 from training_hub.errors import InvalidInputError
 
 DIVERGED_PREFIX = "training diverged"
@@ -78,7 +78,7 @@ class LossGuard:
             InvalidInputError: On a malformed setting.
         """
         e = os.environ if env is None else env
-        enabled = e.get("TRAINING_HUB_HEALTH_CHECKS", "on").strip().lower() not in ("0", "off", "false", "no")
+        enabled = read_switch("TRAINING_HUB_HEALTH_CHECKS", True, e) is not False
         return cls(
             factor=_env_float(e, "TRAINING_HUB_DIVERGENCE_FACTOR", 4.0, 1.0000001),
             patience=int(_env_float(e, "TRAINING_HUB_DIVERGENCE_PATIENCE", 10, 1)),
