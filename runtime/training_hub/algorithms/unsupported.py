@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from training_hub.algorithms.base import Algorithm, Backend, Callbacks
@@ -279,6 +280,7 @@ class GEPAAlgorithm(_UnavailableAlgorithm):
     required = ("seed_candidate", "task_lm")
 
 
+@dataclass(eq=False)  # compared and hashed by identity, as upstream's class
 class ITSRollout:
     """Upstream's inference-time-scaling rollout adapter for :func:`lora_grpo` (its_hub on a vLLM server).
 
@@ -286,25 +288,17 @@ class ITSRollout:
     runs inside GRPO training, which this project does not have: calling it raises.
     """
 
-    def __init__(
-        self,
-        algorithm_factory: Callable[..., Any],
-        budget: int,
-        reward_fn: Callable[[str, dict[str, Any]], float],
-        message_key: str = "messages",
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        max_concurrency: int = 32,
-    ) -> None:
-        if budget < 1:
-            raise InvalidInputError(f"ITSRollout: budget must be at least 1, got {budget}")
-        self.algorithm_factory = algorithm_factory
-        self.budget = budget
-        self.reward_fn = reward_fn
-        self.message_key = message_key
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.max_concurrency = max_concurrency
+    algorithm_factory: Callable[..., Any]
+    budget: int
+    reward_fn: Callable[[str, dict[str, Any]], float]
+    message_key: str = "messages"
+    temperature: float | None = None
+    max_tokens: int | None = None
+    max_concurrency: int = 32
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise InvalidInputError(f"ITSRollout: budget must be at least 1, got {self.budget}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise unavailable("ITSRollout", GRPO._replace(missing=f"{GRPO.missing} (and the its_hub package)"))
