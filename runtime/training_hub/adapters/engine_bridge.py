@@ -41,32 +41,18 @@ class HubCallbackBridge(TrainerCallback):
     def _dispatch(self, hook: str, context: object) -> None:
         self._dispatcher.dispatch(hook, context)
 
-    def on_train_begin(self, context: object) -> None:
-        self._dispatch("on_train_begin", context)
+    # One line per hook of TrainingHubCallback (inside the class: the worker sees its source only).
+    from functools import partialmethod
 
-    def on_epoch_begin(self, context: object) -> None:
-        self._dispatch("on_epoch_begin", context)
-
-    def on_step_begin(self, context: object) -> None:
-        self._dispatch("on_step_begin", context)
-
-    def on_log(self, context: object) -> None:
-        self._dispatch("on_log", context)
-
-    def on_evaluate(self, context: object) -> None:
-        self._dispatch("on_evaluate", context)
-
-    def on_save(self, context: object) -> None:
-        self._dispatch("on_save", context)
-
-    def on_step_end(self, context: object) -> None:
-        self._dispatch("on_step_end", context)
-
-    def on_epoch_end(self, context: object) -> None:
-        self._dispatch("on_epoch_end", context)
-
-    def on_train_end(self, context: object) -> None:
-        self._dispatch("on_train_end", context)
+    on_train_begin = partialmethod(_dispatch, "on_train_begin")
+    on_epoch_begin = partialmethod(_dispatch, "on_epoch_begin")
+    on_step_begin = partialmethod(_dispatch, "on_step_begin")
+    on_log = partialmethod(_dispatch, "on_log")
+    on_evaluate = partialmethod(_dispatch, "on_evaluate")
+    on_save = partialmethod(_dispatch, "on_save")
+    on_step_end = partialmethod(_dispatch, "on_step_end")
+    on_epoch_end = partialmethod(_dispatch, "on_epoch_end")
+    on_train_end = partialmethod(_dispatch, "on_train_end")
 
 
 def adapt_hub_callbacks(callbacks: Any, payload_dir: str | None = None) -> list[HubCallbackBridge]:

@@ -69,3 +69,10 @@ def test_the_bridge_fires_hub_callbacks_in_the_engines_worker(
 def test_no_hub_callbacks_no_bridge() -> None:
     assert instructlab.adapt_hub_callbacks(None) == []
     assert mini_trainer.adapt_hub_callbacks([]) == []
+
+
+def test_the_bridge_forwards_every_hub_hook() -> None:
+    from training_hub.adapters.engine_bridge import HubCallbackBridge
+    from training_hub.callbacks import HUB_HOOKS
+
+    assert {name for name in vars(HubCallbackBridge) if name.startswith("on_")} == set(HUB_HOOKS)
