@@ -122,6 +122,9 @@ class _UnavailableAlgorithm(Algorithm):
         return {n: p.annotation for n, p in params.items() if n not in skip}
 
 
+# The three signatures below are upstream's, parameter for parameter and in its order (tests/compat compares
+# them with the sdist's), so that IDEs, static tools and ``inspect.signature`` show them: ``grpo`` repeats
+# most of ``lora_grpo``'s keywords, and the tracker keywords close each list as they do upstream.
 def lora_grpo(
     model_path: str,
     ckpt_output_dir: str,
