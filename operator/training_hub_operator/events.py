@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
+from training_hub.worker_thread import ensure_running, serve_queue
 from training_hub_operator import metrics
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
@@ -150,20 +151,14 @@ class EventRecorder:
 
     def _ensure_thread(self) -> None:
         with self._guard:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="events", daemon=True)
-                self._thread.start()
+            self._thread = ensure_running(self._thread, self._loop, "events")
 
     def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                run, type_, reason, message = item
-                try:
-                    self._post(run, type_, reason, message)
-                except Exception as exc:  # best effort: log and go on
-                    log.warning("could not post event %s on %s: %s", reason, run["metadata"]["name"], exc)
-            finally:
-                self._queue.task_done()
+        serve_queue(self._queue, self._post_queued)
+
+    def _post_queued(self, item: tuple[dict[str, Any], str, str, str]) -> None:
+        run, type_, reason, message = item
+        try:
+            self._post(run, type_, reason, message)
+        except Exception as exc:  # best effort: log and go on
+            log.warning("could not post event %s on %s: %s", reason, run["metadata"]["name"], exc)

@@ -9,7 +9,7 @@ Subclass :class:`TrainingHubCallback`, override the hooks you need and pass inst
   through a payload file (see :mod:`training_hub.adapters.serialize`): the class source is sent, instance
   state is not (upstream's rule for torchrun backends).
 * ``instructlab-training`` / ``mini-trainer``: through their ``TrainingArgs.callbacks`` field (a bridge
-  class, :mod:`training_hub.adapters.instructlab` / :mod:`training_hub.adapters.mini_trainer`).
+  class, :mod:`training_hub.adapters.engine_bridge`).
 * ``unsloth``: as Hugging Face ``TrainerCallback`` adapters (:mod:`training_hub.adapters.unsloth`).
 
 A hook that raises is logged and ignored: callbacks never stop training. This module imports only the

@@ -12,31 +12,36 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
 from training_hub.algorithms.base import Algorithm, Backend, Callbacks
 from training_hub.algorithms.validation import unknown_keywords_message
 from training_hub.errors import BackendUnavailableError, InvalidInputError
 
-#: Why GRPO cannot run here, and what to use instead.
-GRPO_MISSING = (
-    "GRPO needs a vLLM rollout server and a CUDA GPU training engine (upstream's `art` or `verl` backend), "
-    "which this project does not have"
-)
-GRPO_ALTERNATIVE = (
-    "for preference tuning use `dpo()` (offline pairs); for supervised data `lora_sft()` / `sft()`"
-)
-#: Why GEPA cannot run here, and what to use instead.
-GEPA_MISSING = (
-    "GEPA optimises prompts by calling a served language model (the `gepa` package or MLflow's GEPA "
-    "optimiser); it is not model training and this project does not provide it"
-)
-GEPA_ALTERNATIVE = "run the `gepa` package directly against your model endpoint, or fine-tune with `sft()`"
+
+class Unavailability(NamedTuple):
+    """Why an upstream entry point cannot run here, and what to use instead."""
+
+    missing: str
+    alternative: str
 
 
-def unavailable(what: str, missing: str, alternative: str) -> BackendUnavailableError:
+GRPO = Unavailability(
+    missing="GRPO needs a vLLM rollout server and a CUDA GPU training engine (upstream's `art` or `verl` "
+    "backend), which this project does not have",
+    alternative="for preference tuning use `dpo()` (offline pairs); for supervised data `lora_sft()` / `sft()`",
+)
+GEPA = Unavailability(
+    missing="GEPA optimises prompts by calling a served language model (the `gepa` package or MLflow's GEPA "
+    "optimiser); it is not model training and this project does not provide it",
+    alternative="run the `gepa` package directly against your model endpoint, or fine-tune with `sft()`",
+)
+
+
+def unavailable(what: str, why: Unavailability) -> BackendUnavailableError:
     """The error every entry point of this module raises once its keywords are valid."""
-    return BackendUnavailableError(f"{what} cannot run here: {missing}. Instead: {alternative}.")
+    return BackendUnavailableError(f"{what} cannot run here: {why.missing}. Instead: {why.alternative}.")
 
 
 def _check_call(
@@ -55,54 +60,45 @@ def _check_call(
 
 
 class _UnavailableBackend(Backend):
-    """A backend of upstream's that cannot run here: :meth:`execute_training` raises."""
+    """A backend of upstream's that cannot run here: :meth:`execute_training` raises.
 
-    missing: ClassVar[str] = ""
-    alternative: ClassVar[str] = ""
+    A subclass names itself and why in its class keywords: ``class X(_UnavailableBackend, name=..., why=...)``.
+    """
+
+    why: ClassVar[Unavailability]
+
+    def __init_subclass__(cls, *, name: str, why: Unavailability, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = name
+        cls.why = why
 
     def __init__(self, algorithm: str = "") -> None:
         super().__init__(algorithm)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        return cls.missing
+        return cls.why.missing
 
     def execute_training(self, params: dict[str, Any], callbacks: Callbacks = None) -> Any:
-        raise unavailable(f"backend {self.name!r}", self.missing, self.alternative)
+        raise unavailable(f"backend {self.name!r}", self.why)
 
 
 # One class per backend that upstream exports by name (so ``isinstance`` and the registry see upstream's
-# classes); they differ in their data only, deliberately not generated, so that each stays greppable.
-class ARTLoRAGRPOBackend(_UnavailableBackend):
+# classes); what they differ in is their class keywords.
+class ARTLoRAGRPOBackend(_UnavailableBackend, name="art", why=GRPO):
     """Upstream's ART (OpenPipe) GRPO backend: not available here."""
 
-    name = "art"
-    missing = GRPO_MISSING
-    alternative = GRPO_ALTERNATIVE
 
-
-class VeRLLoRAGRPOBackend(_UnavailableBackend):
+class VeRLLoRAGRPOBackend(_UnavailableBackend, name="verl", why=GRPO):
     """Upstream's verl GRPO backend: not available here."""
 
-    name = "verl"
-    missing = GRPO_MISSING
-    alternative = GRPO_ALTERNATIVE
 
-
-class GEPABackend(_UnavailableBackend):
+class GEPABackend(_UnavailableBackend, name="gepa", why=GEPA):
     """Upstream's GEPA prompt-optimisation backend: not available here."""
 
-    name = "gepa"
-    missing = GEPA_MISSING
-    alternative = GEPA_ALTERNATIVE
 
-
-class MLflowGEPABackend(_UnavailableBackend):
+class MLflowGEPABackend(_UnavailableBackend, name="mlflow", why=GEPA):
     """Upstream's MLflow GEPA backend: not available here."""
-
-    name = "mlflow"
-    missing = GEPA_MISSING
-    alternative = GEPA_ALTERNATIVE
 
 
 class _UnavailableAlgorithm(Algorithm):
@@ -126,6 +122,9 @@ class _UnavailableAlgorithm(Algorithm):
         return {n: p.annotation for n, p in params.items() if n not in skip}
 
 
+# The three signatures below are upstream's, parameter for parameter and in its order (tests/compat compares
+# them with the sdist's), so that IDEs, static tools and ``inspect.signature`` show them: ``grpo`` repeats
+# most of ``lora_grpo``'s keywords, and the tracker keywords close each list as they do upstream.
 def lora_grpo(
     model_path: str,
     ckpt_output_dir: str,
@@ -173,7 +172,7 @@ def lora_grpo(
     """
     _check_call(lora_grpo, kwargs, {})
     _check_call(lora_grpo, {"backend": backend}, {"backend": ("verl", "art")})
-    raise unavailable(f"lora_grpo(backend={backend!r})", GRPO_MISSING, GRPO_ALTERNATIVE)
+    raise unavailable(f"lora_grpo(backend={backend!r})", GRPO)
 
 
 def grpo(
@@ -212,7 +211,7 @@ def grpo(
         BackendUnavailableError: Always, once the keywords are valid.
     """
     _check_call(grpo, kwargs, {})
-    raise unavailable("grpo()", GRPO_MISSING, GRPO_ALTERNATIVE)
+    raise unavailable("grpo()", GRPO)
 
 
 def gepa(
@@ -267,7 +266,7 @@ def gepa(
     """
     _check_call(gepa, kwargs, {})
     _check_call(gepa, {"backend": backend}, {"backend": ("gepa", "mlflow")})
-    raise unavailable(f"gepa(backend={backend!r})", GEPA_MISSING, GEPA_ALTERNATIVE)
+    raise unavailable(f"gepa(backend={backend!r})", GEPA)
 
 
 class LoRAGRPOAlgorithm(_UnavailableAlgorithm):
@@ -284,6 +283,7 @@ class GEPAAlgorithm(_UnavailableAlgorithm):
     required = ("seed_candidate", "task_lm")
 
 
+@dataclass(eq=False)  # compared and hashed by identity, as upstream's class
 class ITSRollout:
     """Upstream's inference-time-scaling rollout adapter for :func:`lora_grpo` (its_hub on a vLLM server).
 
@@ -291,25 +291,17 @@ class ITSRollout:
     runs inside GRPO training, which this project does not have: calling it raises.
     """
 
-    def __init__(
-        self,
-        algorithm_factory: Callable[..., Any],
-        budget: int,
-        reward_fn: Callable[[str, dict[str, Any]], float],
-        message_key: str = "messages",
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        max_concurrency: int = 32,
-    ) -> None:
-        if budget < 1:
-            raise InvalidInputError(f"ITSRollout: budget must be at least 1, got {budget}")
-        self.algorithm_factory = algorithm_factory
-        self.budget = budget
-        self.reward_fn = reward_fn
-        self.message_key = message_key
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.max_concurrency = max_concurrency
+    algorithm_factory: Callable[..., Any]
+    budget: int
+    reward_fn: Callable[[str, dict[str, Any]], float]
+    message_key: str = "messages"
+    temperature: float | None = None
+    max_tokens: int | None = None
+    max_concurrency: int = 32
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise InvalidInputError(f"ITSRollout: budget must be at least 1, got {self.budget}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise unavailable("ITSRollout", GRPO_MISSING + " (and the its_hub package)", GRPO_ALTERNATIVE)
+        raise unavailable("ITSRollout", GRPO._replace(missing=f"{GRPO.missing} (and the its_hub package)"))

@@ -51,6 +51,21 @@ class Compatibility:
         return list(self.notes)
 
 
+def instructlab_pipeline_limits(compat: Compatibility) -> None:
+    """The limits instructlab-training and mini-trainer share: instructlab-training's data processing (which
+    mini-trainer runs too), its fixed clipping and activation checkpointing, and the features of ours that
+    neither engine has here (object-storage mirroring, checkpoint on SIGTERM)."""
+    compat.only("max_grad_norm", [1.0], "always clips gradients at norm 1.0")
+    compat.only("unmask_roles", [None], "only supports the per-sample `unmask` flag")
+    compat.only("data_format", ["auto", "messages", "document"], "reads messages or pretraining documents")
+    compat.only("checkpoint_storage", [None], "does not mirror checkpoints to object storage here")
+    compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
+    compat.only("activation_checkpointing", [None, True], "always checkpoints activations")
+    model: Any = compat.model
+    if model.data_format == "document" and not model.is_pretraining:
+        compat.problems.append(f"data_format='document' needs is_pretraining=True with {compat.engine}")
+
+
 def hub_callbacks_only(backend: str, callbacks: Any) -> list[Any]:
     """The :class:`~training_hub.callbacks.TrainingHubCallback` instances of ``callbacks``.
 

@@ -14,7 +14,7 @@ from typing import Any
 from training_hub.algorithms.base import Callbacks
 from training_hub.algorithms.validation import validated
 from training_hub.backends.availability import CUDA_EXTRA, UpstreamEngineBackend
-from training_hub.backends.engine_limits import Compatibility, hub_callbacks_only
+from training_hub.backends.engine_limits import Compatibility, hub_callbacks_only, instructlab_pipeline_limits
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -49,21 +49,14 @@ def translate(params: dict[str, Any]) -> dict[str, Any]:
     valid = validated("sft", params)
     m, explicit = valid.model, valid.explicit
     compat = Compatibility("instructlab-training", m, explicit, "backend='native'")
-    # One line per limit of this engine (each backend lists its own; the lines look alike by design).
+    # One line per limit of this engine besides those it shares with mini-trainer.
     compat.only("lr_scheduler", ["cosine"], "always uses a cosine schedule")
-    compat.only("max_grad_norm", [1.0], "always clips gradients at norm 1.0")
     compat.only("max_steps", [None], "has no step limit (it trains whole epochs)")
-    compat.only("unmask_roles", [None], "only supports the per-sample `unmask` flag")
     compat.only("overlong_policy", ["drop"], "drops samples longer than max_seq_len")
     compat.only("distributed_strategy", ["auto", "fsdp"], "trains with FSDP (or DeepSpeed), not DDP")
     compat.only("bf16", [None, True], "always trains in bfloat16")
     compat.only("keep_last_checkpoints", [None, 1], "can keep all checkpoints or only the last one")
-    compat.only("data_format", ["auto", "messages", "document"], "reads messages or pretraining documents")
-    compat.only("checkpoint_storage", [None], "does not mirror checkpoints to object storage here")
-    compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
-    compat.only("activation_checkpointing", [None, True], "always checkpoints activations")
-    if m.data_format == "document" and not m.is_pretraining:
-        compat.problems.append("data_format='document' needs is_pretraining=True with instructlab-training")
+    instructlab_pipeline_limits(compat)
     if m.eval_data_path:
         compat.problems.append(
             "eval_data_path: instructlab-training evaluates a held-out part of data_path only "

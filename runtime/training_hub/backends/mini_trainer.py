@@ -16,7 +16,7 @@ from typing import Any
 from training_hub.algorithms.base import Callbacks
 from training_hub.algorithms.validation import validated
 from training_hub.backends.availability import CUDA_EXTRA, UpstreamEngineBackend
-from training_hub.backends.engine_limits import Compatibility, hub_callbacks_only
+from training_hub.backends.engine_limits import Compatibility, hub_callbacks_only, instructlab_pipeline_limits
 from training_hub.observability.trackers.settings import TRACKER_FIELDS
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
@@ -64,19 +64,12 @@ def translate(params: dict[str, Any], processed_data_path: str | None = None) ->
     compat.only("adam_beta2", [0.95], "uses a fixed AdamW beta2 of 0.95")
     compat.only("adam_epsilon", [1e-8], "uses a fixed AdamW epsilon of 1e-8")
     compat.only("weight_decay", [0.0], "uses no weight decay")
-    compat.only("max_grad_norm", [1.0], "always clips gradients at norm 1.0")
     compat.only("keep_last_checkpoints", [None], "keeps every checkpoint")
-    compat.only("unmask_roles", [None], "only supports the per-sample `unmask` flag")
     compat.only(
         "overlong_policy", ["drop"], "(through instructlab-training's data processing) drops overlong samples"
     )
     compat.only("distributed_strategy", ["auto", "fsdp"], "always trains with FSDP2")
-    compat.only("data_format", ["auto", "messages", "document"], "reads messages or pretraining documents")
-    compat.only("checkpoint_storage", [None], "does not mirror checkpoints to object storage here")
-    compat.only("enable_jit_checkpoint", [None, False], "does not checkpoint on SIGTERM here")
-    compat.only("activation_checkpointing", [None, True], "always checkpoints activations")
-    if m.data_format == "document" and not m.is_pretraining:
-        compat.problems.append("data_format='document' needs is_pretraining=True with mini-trainer")
+    instructlab_pipeline_limits(compat)
     if m.tensorboard_log_dir:
         compat.problems.append("tensorboard_log_dir: mini-trainer 0.9 logs to W&B and MLflow only")
     if m.eval_data_path:

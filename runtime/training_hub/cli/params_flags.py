@@ -20,6 +20,7 @@ from pydantic.fields import FieldInfo
 
 from training_hub.algorithms.validation import suggest
 from training_hub.errors import InvalidInputError
+from training_hub.structured_files import read_structured
 
 
 def flag_name(field: str) -> str:
@@ -115,15 +116,8 @@ def load_config(path: str | Path, model: type[BaseModel], what: str) -> dict[str
     Raises:
         InvalidInputError: When the file is missing, not a mapping, or has unknown keys.
     """
-    import yaml
-
     file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise InvalidInputError(f"cannot read config {file}: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        raise InvalidInputError(f"config {file} is not valid YAML: {err}") from None
+    data = read_structured(file, "config", "YAML")
     if data is None:
         return {}
     if not isinstance(data, Mapping):

@@ -62,6 +62,21 @@ class DataStats:
     cache_path: str = ""
     from_cache: bool = False
 
+    def count(self, tokens: TokenizedDataset, samples: Any) -> None:
+        """Fill in the counts of the prepared data.
+
+        Args:
+            tokens: The tokenised rows (their tokens and labels are counted).
+            samples: What trains as one sample (``tokens`` itself, or a dataset of pairs of its rows): its
+                ``len``, ``lengths`` and ``num_targets`` (trained tokens per sample) are counted.
+        """
+        self.num_samples = len(samples)
+        self.num_tokens = int(tokens.lengths.sum())
+        self.num_trained_tokens = int((tokens.labels != IGNORE_INDEX).sum())
+        self.num_without_trained_tokens = int((samples.num_targets <= 0).sum())
+        self.max_len = int(samples.lengths.max())
+        self.min_len = int(samples.lengths.min())
+
     def summary(self) -> str:
         """One readable log line."""
         return (
@@ -295,12 +310,7 @@ def prepare_dataset(
     if not samples:
         raise DataFormatError(f"{path}: no sample is left after applying overlong_policy={overlong_policy}")
     dataset = TokenizedDataset.from_samples(samples, lines)
-    stats.num_samples = len(dataset)
-    stats.num_tokens = int(dataset.lengths.sum())
-    stats.num_trained_tokens = int((dataset.labels != IGNORE_INDEX).sum())
-    stats.num_without_trained_tokens = int((dataset.num_targets <= 0).sum())
-    stats.max_len = int(dataset.lengths.max())
-    stats.min_len = int(dataset.lengths.min())
+    stats.count(dataset, dataset)
     if cache_npz is not None:
         stats.cache_path = str(cache_npz)
         dataset.save(cache_npz)

@@ -17,6 +17,7 @@ from typing import Any
 
 from training_hub.contracts import pod_env
 from training_hub.errors import InvalidInputError
+from training_hub.structured_files import read_structured
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 HF_ENDPOINT_DEFAULT = "https://huggingface.co"
@@ -67,12 +68,7 @@ def check_size_bounds(config: dict[str, Any]) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read model config {path}: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"model config {path} is not valid JSON: {exc}") from exc
+    data = read_structured(path, "model config", "JSON")
     if not isinstance(data, dict):
         raise InvalidInputError(f"model config {path} must hold a JSON object")
     return data

@@ -117,9 +117,16 @@ def estimate(
     return result
 
 
+def _arguments(constructor_locals: dict[str, Any]) -> dict[str, Any]:
+    """A subclass constructor's arguments, from its ``locals()``, as keywords for :class:`BasicEstimator`: its
+    named parameters (those BasicEstimator does not name land in ``**options``) and its ``**options``."""
+    named = {k: v for k, v in constructor_locals.items() if k not in ("self", "__class__", "options")}
+    return {**named, **constructor_locals["options"]}
+
+
 # The estimator classes below repeat their constructor parameters on purpose: they are upstream's public
 # signatures (tests/compat compares them with the sdist's), which IDEs and ``inspect.signature`` show; each
-# subclass passes them on to BasicEstimator, which does the work.
+# subclass passes its arguments on to BasicEstimator (``_arguments``), which does the work.
 class BasicEstimator:
     """Upstream's SFT estimator: configure in the constructor, ``estimate()`` returns ``(low, expected, high)``."""
 
@@ -186,19 +193,7 @@ class OSFTEstimator(BasicEstimator):
     ) -> None:
         if not 0.0 <= unfreeze_rank_ratio <= 1.0:
             raise ValueError("Ratio must be in the range [0, 1]")
-        super().__init__(
-            num_gpus,
-            gpu_memory,
-            model_path,
-            batch_size,
-            max_seq_len,
-            max_tokens_per_gpu,
-            use_liger,
-            verbose,
-            trust_remote_code,
-            unfreeze_rank_ratio=unfreeze_rank_ratio,
-            **options,
-        )
+        super().__init__(**_arguments(locals()))
 
 
 class OSFTEstimatorExperimental(OSFTEstimator):
@@ -229,19 +224,7 @@ class LoRAEstimator(BasicEstimator):
         lora_r: int = 32,
         **options: Any,
     ) -> None:
-        super().__init__(
-            num_gpus,
-            gpu_memory,
-            model_path,
-            batch_size,
-            max_seq_len,
-            None,
-            use_liger,
-            verbose,
-            trust_remote_code,
-            lora_r=lora_r,
-            **options,
-        )
+        super().__init__(**_arguments(locals()))
 
 
 class QLoRAEstimator(LoRAEstimator):

@@ -28,6 +28,7 @@ from training_hub.errors import InvalidInputError
 from training_hub.local.executor import ExecutionResult, LocalExecutor, PodProcess
 from training_hub.local.workloads import expand
 from training_hub.storage.uri import parse_location, pvc_claim
+from training_hub.structured_files import read_structured
 
 
 @dataclass
@@ -64,12 +65,7 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
         InvalidInputError: When the file is missing, not YAML, or holds no TrainingRun.
     """
     p = Path(path)
-    try:
-        docs = list(yaml.safe_load_all(p.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {p}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"{p} is not valid YAML: {exc}") from None
+    docs = read_structured(p, "", "YAML", documents=True)
     runs = [d for d in docs if isinstance(d, dict) and d.get("kind") == KIND]
     if not runs:
         raise InvalidInputError(f"{p} holds no {KIND} (kind: {KIND}, apiVersion: {API_VERSION})")

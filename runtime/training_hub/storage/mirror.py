@@ -30,6 +30,7 @@ from typing import Any
 from training_hub.engine import checkpoint as ckpt
 from training_hub.storage.objectstore import StorageError, check_access, filesystem, storage_error
 from training_hub.storage.transfer import Progress, human_size
+from training_hub.worker_thread import ensure_running, serve_queue
 
 log = logging.getLogger("training_hub.storage")
 
@@ -204,27 +205,21 @@ class CheckpointMirror:
         self.say(f"mirrored {rel} to {self.uri}/{rel} ({human_size(size)})")
 
     def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="training-hub-mirror", daemon=True)
-            self._thread.start()
+        self._thread = ensure_running(self._thread, self._run, "training-hub-mirror")
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                local, rel, cleanup = item
-                try:
-                    self._upload(local, rel)
-                except StorageError as exc:
-                    log.error("checkpoint upload failed: %s", exc)
-                    self._errors.append(exc)
-                finally:
-                    if cleanup:
-                        shutil.rmtree(local, ignore_errors=True)
-            finally:
-                self._queue.task_done()
+        serve_queue(self._queue, self._upload_queued)
+
+    def _upload_queued(self, item: tuple[Path, str, bool]) -> None:
+        local, rel, cleanup = item
+        try:
+            self._upload(local, rel)
+        except StorageError as exc:
+            log.error("checkpoint upload failed: %s", exc)
+            self._errors.append(exc)
+        finally:
+            if cleanup:
+                shutil.rmtree(local, ignore_errors=True)
 
     def raise_pending(self) -> None:
         """Raise the first upload failure so far (consumed)."""
