@@ -128,6 +128,7 @@ def s3_runs(
     s3_server: S3Server,
     tmp_path: Path,
 ) -> S3Runs:
+    """The fixtures every operator test here uses, together."""
     return S3Runs(storage_plane, namespace, operator_factory, s3_server, tmp_path)
 
 
