@@ -26,7 +26,7 @@ import pytest
 
 import training_hub
 from tests.support.s3server import S3Server
-from tests.support.tiny_training import read_metrics
+from tests.support.tiny_training import read_metrics, wait_for_steps
 from training_hub.engine import checkpoint as ckpt
 from training_hub.storage.mirror import COMPLETE_MARKER, CheckpointMirror
 from training_hub.storage.objectstore import StorageError
@@ -84,13 +84,7 @@ def _engine_process(params: dict[str, Any], tmp: Path, env: dict[str, str]) -> s
 
 
 def _sigterm_after_steps(proc: subprocess.Popen[str], out: Path, steps: int) -> tuple[str, str]:
-    metrics = out / "training_metrics.jsonl"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= steps:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be preempted: " + proc.communicate()[1][-3000:]
+    wait_for_steps(proc, out, steps)
     proc.send_signal(signal.SIGTERM)
     return proc.communicate(timeout=180)
 
