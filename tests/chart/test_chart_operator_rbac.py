@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 
 from tests.chart.chart_operator import ChartOperator, service_account_kubeconfig
 from tests.chart.helm import find, install, manifest_objects, uninstall
-from tests.controlplane.cluster import ControlPlane
+from tests.controlplane.cluster import ControlPlane, wait_until
 from tests.support.trainingruns import trainingrun
 
 pytestmark = pytest.mark.integration
@@ -44,14 +43,8 @@ def training_run(name: str) -> dict[str, Any]:
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last}")
+    """:func:`tests.controlplane.cluster.wait_until`, every half second."""
+    return wait_until(predicate, timeout, interval=0.5, message=what)
 
 
 @pytest.fixture(scope="module")
