@@ -27,8 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "runtime"))
 
-from training_hub.estimator import ESTIMATOR_VERSION, estimate  # noqa: E402
-from training_hub.estimator.measure import measure_training_step  # noqa: E402
+from training_hub.estimator import ESTIMATOR_VERSION, MemoryEstimate, estimate  # noqa: E402
+from training_hub.estimator.measure import Measurement, measure_training_step  # noqa: E402
 
 TARGET = 0.15
 _DIMS: dict[str, Any] = {
@@ -73,9 +73,11 @@ def tiny_config(family: str) -> dict[str, Any]:
     return {"model_type": family, **_DIMS, **FAMILIES[family]}
 
 
-def run_row(family: str, method: str, tokens: int, checkpointing: bool = False) -> dict[str, Any]:
-    """Measure and estimate one row."""
-    config = tiny_config(family)
+def measure_and_estimate(
+    config: dict[str, Any], method: str, tokens: int, checkpointing: bool = False
+) -> tuple[Measurement, MemoryEstimate]:
+    """One real CPU training step of ``config`` measured, and the estimator's answer for the same step (fp32,
+    CPU): the pair every row compares (``tests/runtime/estimator/test_measure_accuracy.py`` asserts on it)."""
     measured = measure_training_step(config, method, tokens, activation_checkpointing=checkpointing)
     est = estimate(
         method,
@@ -85,6 +87,12 @@ def run_row(family: str, method: str, tokens: int, checkpointing: bool = False) 
         device="cpu",
         activation_checkpointing=checkpointing,
     )
+    return measured, est
+
+
+def run_row(family: str, method: str, tokens: int, checkpointing: bool = False) -> dict[str, Any]:
+    """Measure and estimate one row."""
+    measured, est = measure_and_estimate(tiny_config(family), method, tokens, checkpointing)
     comps = est.breakdown.components()
     row: dict[str, Any] = {
         "family": family,

@@ -5,7 +5,7 @@ that hashes the builder's source and library versions, so they are rebuilt only 
 Concurrent sessions are safe: a build goes to a temporary directory that is renamed into place.
 
 Fixtures (session-scoped, paths): `tiny_tokenizer_dir`, `tiny_model_dir`, `messages_data`,
-`document_data`, `alpaca_data`, and for DPO `preference_data`, `preference_chat_data` (learnable preference
+`document_data`, `alpaca_data`, `tiny_params` (engine parameters of the tiny model on the chat data), and for DPO `preference_data`, `preference_chat_data` (learnable preference
 pairs in both formats) and `other_model_dir` (a second tiny model to act as a reference that differs from
 the policy).
 
@@ -20,10 +20,14 @@ import importlib.metadata
 import inspect
 import os
 import shutil
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.tiny_training import tiny_engine_params
 
 # Multi-process CPU tests on 2 cores: one OpenMP thread per process (inherited by subprocesses).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -115,6 +119,13 @@ document_data = _artifact(
 alpaca_data = _artifact(
     "alpaca_data", "alpaca.jsonl", "Learnable synthetic instruction data (`alpaca` format, 256 samples)."
 )
+
+
+@pytest.fixture(scope="session")
+def tiny_params(tiny_model_dir: Path, messages_data: Path) -> Callable[..., dict[str, Any]]:
+    """``tiny_params(out, **overrides)``: engine parameters that train the tiny model on the chat data into
+    ``out`` (:func:`tests.support.tiny_training.tiny_engine_params`)."""
+    return partial(tiny_engine_params, tiny_model_dir, messages_data)
 
 
 @pytest.fixture(scope="session")

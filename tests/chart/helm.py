@@ -86,17 +86,57 @@ def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> l
     return [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
 
 
+def _release_action(
+    action: str,
+    kubeconfig: str | Path,
+    release: str,
+    namespace: str,
+    values: dict[str, Any] | None,
+    **options: Any,
+) -> Any:
+    """``install`` or ``upgrade`` ``release`` in ``namespace`` with ``values``, without waiting for pods."""
+    return helm(
+        action,
+        kubeconfig=kubeconfig,
+        namespace=namespace,
+        release=release,
+        values=values or {},
+        wait=False,
+        **options,
+    )
+
+
 def install(
     kubeconfig: str | Path, release: str, namespace: str, values: dict[str, Any] | None = None
 ) -> Any:
     """Install the chart as ``release`` into ``namespace`` (created if missing), without waiting for pods."""
-    return helm(
-        "install",
-        kubeconfig=kubeconfig,
-        namespace=namespace,
-        release=release,
-        chart=CHART_DIR,
-        values=values or {},
-        create_namespace=True,
-        wait=False,
+    return _release_action(
+        "install", kubeconfig, release, namespace, values, chart=CHART_DIR, create_namespace=True
     )
+
+
+def upgrade(
+    kubeconfig: str | Path,
+    release: str,
+    namespace: str,
+    values: dict[str, Any] | None = None,
+    *,
+    chart: str | Path = CHART_DIR,
+    **options: Any,
+) -> Any:
+    """Upgrade ``release`` in ``namespace`` to ``chart`` with ``values``, without waiting for pods.
+
+    Args:
+        kubeconfig: The cluster's kubeconfig.
+        release: The release name.
+        namespace: The release's namespace.
+        values: The values (none: the chart's defaults).
+        chart: The chart (this project's, unless a test replays another request).
+        **options: Helm's upgrade options (``install``, ``create_namespace``, ``reuse_values``).
+    """
+    return _release_action("upgrade", kubeconfig, release, namespace, values, chart=chart, **options)
+
+
+def uninstall(kubeconfig: str | Path, release: str, namespace: str) -> None:
+    """Uninstall ``release`` from ``namespace``, without waiting for its objects to go."""
+    helm("uninstall", kubeconfig=kubeconfig, namespace=namespace, release=release, wait=False)

@@ -43,26 +43,21 @@ async def _run(req: dict[str, Any]) -> Any:
         return await helm.Show(config).values(chart)
     if action == "package":
         return await helm.Package(config).run(chart, dest_dir=req.get("dest_dir"))
-    # install and upgrade are different SDK classes with their own options: kept apart on purpose.
-    if action == "install":
-        return await helm.Install(config).run(
-            release,
-            chart,
-            values=values,
-            create_namespace=bool(req.get("create_namespace", False)),
-            wait=bool(req.get("wait", False)),
-            timeout=timeout,
-        )
-    if action == "upgrade":
+    if action in ("install", "upgrade"):
+        options = {
+            "values": values,
+            "create_namespace": bool(req.get("create_namespace", False)),
+            "wait": bool(req.get("wait", False)),
+            "timeout": timeout,
+        }
+        if action == "install":
+            return await helm.Install(config).run(release, chart, **options)
         return await helm.Upgrade(config).run(
             release,
             chart,
-            values=values,
             install=bool(req.get("install", False)),
-            create_namespace=bool(req.get("create_namespace", False)),
-            wait=bool(req.get("wait", False)),
-            timeout=timeout,
             reuse_values=bool(req.get("reuse_values", False)),
+            **options,
         )
     if action == "uninstall":
         return await helm.Uninstall(config).run(release, wait=bool(req.get("wait", False)), timeout=timeout)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.helm import CHART_DIR, HelmFailed, find, helm, install, manifest_objects
+from tests.chart.helm import HelmFailed, find, install, manifest_objects, uninstall, upgrade
 from tests.controlplane.cluster import ControlPlane
 
 pytestmark = pytest.mark.integration
@@ -23,10 +23,6 @@ NAMESPACED_KINDS = "deployments,services,serviceaccounts,roles,rolebindings,kopf
 
 def _suffix() -> str:
     return uuid.uuid4().hex[:5]
-
-
-def uninstall(plane: ControlPlane, release: str, namespace: str) -> None:
-    helm("uninstall", kubeconfig=plane.kubeconfig, namespace=namespace, release=release, wait=False)
 
 
 def live_objects(plane: ControlPlane, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -84,7 +80,7 @@ def default_release(control_plane: ControlPlane) -> Iterator[tuple[str, str, dic
     try:
         yield release, namespace, rel
     finally:
-        uninstall(control_plane, release, namespace)
+        uninstall(control_plane.kubeconfig, release, namespace)
 
 
 def test_install_creates_every_object(
@@ -287,7 +283,7 @@ def test_namespaced_mode(control_plane: ControlPlane) -> None:
         assert can_i(control_plane, sa, "watch", "pods", team_a)
         assert not can_i(control_plane, sa, "create", "pods", team_a)
     finally:
-        uninstall(control_plane, release, home)
+        uninstall(control_plane.kubeconfig, release, home)
     assert leftovers(control_plane, release, [home, team_a, team_b]) == []
 
 
@@ -302,15 +298,8 @@ def test_upgrade_and_uninstall_leave_no_orphans(control_plane: ControlPlane) -> 
     before = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objs1}
 
     # Upgrade: metrics off, runtime only in the release namespace, namespaced mode.
-    rel2 = helm(
-        "upgrade",
-        kubeconfig=control_plane.kubeconfig,
-        namespace=namespace,
-        release=release,
-        chart=CHART_DIR,
-        values={"metrics": {"enabled": False}, "watchNamespaces": [namespace]},
-        wait=False,
-    )
+    values = {"metrics": {"enabled": False}, "watchNamespaces": [namespace]}
+    rel2 = upgrade(control_plane.kubeconfig, release, namespace, values)
     assert rel2["version"] == 2
     objs2 = manifest_objects(rel2)
     after = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objs2}
@@ -323,7 +312,7 @@ def test_upgrade_and_uninstall_leave_no_orphans(control_plane: ControlPlane) -> 
         args = ["get", kind.lower(), name, "--ignore-not-found", "-o", "name"] + (["-n", ns] if ns else [])
         assert control_plane.kubectl(*args).stdout.strip() == "", f"upgrade left {kind} {ns}/{name} behind"
 
-    uninstall(control_plane, release, namespace)
+    uninstall(control_plane.kubeconfig, release, namespace)
     assert leftovers(control_plane, release, [namespace, extra]) == []
     # CRDs stay (Helm never deletes crds/: they hold users' TrainingRuns).
     control_plane.kubectl("get", "crd", "trainingruns.traininghub.io")
@@ -339,21 +328,14 @@ def test_reinstalling_unchanged_values_changes_nothing(control_plane: ControlPla
             (o["kind"], o["metadata"]["name"]): o["metadata"]["resourceVersion"]
             for o in live_objects(control_plane, objects)
         }
-        helm(
-            "upgrade",
-            kubeconfig=control_plane.kubeconfig,
-            namespace=namespace,
-            release=release,
-            chart=CHART_DIR,
-            wait=False,
-        )
+        upgrade(control_plane.kubeconfig, release, namespace)
         again = {
             (o["kind"], o["metadata"]["name"]): o["metadata"]["resourceVersion"]
             for o in live_objects(control_plane, objects)
         }
         assert again == versions
     finally:
-        uninstall(control_plane, release, namespace)
+        uninstall(control_plane.kubeconfig, release, namespace)
 
 
 MONITORING_CRDS = [
@@ -421,7 +403,7 @@ def test_monitors_need_prometheus_operator_and_are_created_with_it(control_plane
         assert runtime["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
         assert runtime["spec"]["namespaceSelector"]["matchNames"] == [namespace]
     finally:
-        uninstall(control_plane, release, namespace)
+        uninstall(control_plane.kubeconfig, release, namespace)
     assert (
         json.loads(control_plane.kubectl("get", "servicemonitors", "-n", namespace, "-o", "json").stdout)[
             "items"

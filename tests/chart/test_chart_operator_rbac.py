@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,47 +14,37 @@ from typing import Any
 import pytest
 
 from tests.chart.chart_operator import ChartOperator, service_account_kubeconfig
-from tests.chart.helm import find, helm, install, manifest_objects
-from tests.controlplane.cluster import ControlPlane
+from tests.chart.helm import find, install, manifest_objects, uninstall
+from tests.controlplane.cluster import ControlPlane, wait_until
+from tests.support.trainingruns import trainingrun
 
 pytestmark = pytest.mark.integration
 
 FORBIDDEN_MARKERS = ("403", "Forbidden", "forbidden")
 
 
-# Written out whole, as a user applies it (the chart's operator runs it): not a shared manifest helper.
 def training_run(name: str) -> dict[str, Any]:
     """A small CPU run (tiny:// model and data are built in the pod; nothing is downloaded)."""
-    return {
-        "apiVersion": "traininghub.io/v1alpha1",
-        "kind": "TrainingRun",
-        "metadata": {"name": name},
-        "spec": {
-            "algorithm": "sft",
-            "model": {"uri": "tiny://llama?hidden_size=64&layers=2"},
-            "data": {"uri": "tiny://messages?samples=64"},
-            "output": {"uri": "pvc://training-output/" + name},
-            "hyperparameters": {
-                "effective_batch_size": 8,
-                "learning_rate": 0.001,
-                "max_seq_len": 128,
-                "max_steps": 2,
-            },
-            "resources": {"nodes": 2, "gpusPerNode": 0, "cpu": "1", "memory": "2Gi"},
-            "launcher": "native",
+    spec = {
+        "algorithm": "sft",
+        "model": {"uri": "tiny://llama?hidden_size=64&layers=2"},
+        "data": {"uri": "tiny://messages?samples=64"},
+        "output": {"uri": "pvc://training-output/" + name},
+        "hyperparameters": {
+            "effective_batch_size": 8,
+            "learning_rate": 0.001,
+            "max_seq_len": 128,
+            "max_steps": 2,
         },
+        "resources": {"nodes": 2, "gpusPerNode": 0, "cpu": "1", "memory": "2Gi"},
+        "launcher": "native",
     }
+    return trainingrun(name, spec)
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last}")
+    """:func:`tests.controlplane.cluster.wait_until`, every half second."""
+    return wait_until(predicate, timeout, interval=0.5, message=what)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +72,7 @@ def release(
         }
     finally:
         operator.stop()
-        helm("uninstall", kubeconfig=control_plane.kubeconfig, namespace=namespace, release=name, wait=False)
+        uninstall(control_plane.kubeconfig, name, namespace)
 
 
 def test_operator_reconciles_a_run_with_only_the_charts_rbac(

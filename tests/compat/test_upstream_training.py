@@ -11,12 +11,14 @@ import pytest
 
 import training_hub
 from tests.compat.upstream import upstream_signature
+from tests.support.tiny_training import read_metrics
 
 pytestmark = pytest.mark.integration
 
 
-def _rows(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+def _paths(model: Path, data: Path, out: Path) -> dict[str, str]:
+    """The three path keywords every upstream training function takes."""
+    return {"model_path": str(model), "data_path": str(data), "ckpt_output_dir": str(out)}
 
 
 def _rename_keys(source: Path, target: Path, renames: dict[str, str], n: int = 64) -> Path:
@@ -36,12 +38,12 @@ def test_upstream_keyword_list_all_none_trains_a_step(
     values: dict[str, Any] = dict.fromkeys(upstream_signature(function))
     values.pop("callbacks")
     out = tmp_path / "out"
-    values.update(model_path=str(tiny_model_dir), data_path=str(messages_data), ckpt_output_dir=str(out))
+    values.update(_paths(tiny_model_dir, messages_data, out))
     values.update(effective_batch_size=8, max_tokens_per_gpu=160, max_seq_len=64, learning_rate=1e-3)
     if function == "osft":
         values["unfreeze_rank_ratio"] = 0.5
     result = getattr(training_hub, function)(**values, max_steps=1)
-    assert [r["step"] for r in _rows(out)] == [1]
+    assert [r["step"] for r in read_metrics(out)] == [1]
     assert (out / "hf_format" / "final").is_dir()
     if function == "osft":  # upstream's OSFT scripts glob hf_format/samples_*.0 (mini-trainer's names)
         newest = max((out / "hf_format").glob("samples_*.0"), key=lambda p: p.stat().st_ctime)
@@ -57,9 +59,7 @@ def test_lora_upstream_batch_saves_and_alpaca_field_mapping(
     )
     out = tmp_path / "out"
     result = training_hub.lora_sft(
-        model_path=str(tiny_model_dir),
-        data_path=str(data),
-        ckpt_output_dir=str(out),
+        **_paths(tiny_model_dir, data, out),
         dataset_type="alpaca",
         field_instruction="q",
         field_input="ctx",
@@ -76,7 +76,7 @@ def test_lora_upstream_batch_saves_and_alpaca_field_mapping(
     )
     assert result["trainer"] is None and type(result["model"]).__name__ == "PeftModelForCausalLM"
     assert result["tokenizer"].eos_token_id is not None
-    rows = _rows(out)
+    rows = read_metrics(out)
     assert [r["num_samples"] for r in rows] == [8, 8]  # micro 4 x accumulation 2 x 1 process
     # Alpaca as upstream's LoRA trains it: one "### Instruction ... ### Response" text, every token trained
     # (the first token of each sample has no prediction).
@@ -97,9 +97,7 @@ def test_sft_document_column_name_and_full_state_difference(
     data = _rename_keys(document_data, tmp_path / "docs.jsonl", {"document": "text"})
     out = tmp_path / "out"
     training_hub.sft(
-        model_path=str(tiny_model_dir),
-        data_path=str(data),
-        ckpt_output_dir=str(out),
+        **_paths(tiny_model_dir, data, out),
         is_pretraining=True,
         block_size=64,
         max_seq_len=64,
@@ -112,14 +110,14 @@ def test_sft_document_column_name_and_full_state_difference(
         max_steps=1,
         backend="native",
     )
-    assert _rows(out)[0]["trained_tokens"] > 0
+    assert read_metrics(out)[0]["trained_tokens"] > 0
     # Difference: the resumable full state is saved whatever accelerate_full_state_at_epoch says.
     assert any((out / "full_state").iterdir())
     state = json.loads(next((out / "full_state").glob("samples_*/*.json")).read_text())
     assert state  # the state directory is complete (its metadata is written)
 
 
-# The calls spell out upstream's keywords, as a script written for upstream does: alike calls are deliberate.
+# The calls spell out upstream's keywords (the paths aside), as a script written for upstream does.
 def test_difference_sample_packing_trains_the_same(
     tiny_model_dir: Path, messages_data: Path, tmp_path: Path
 ) -> None:
@@ -127,16 +125,14 @@ def test_difference_sample_packing_trains_the_same(
     for packing in (True, False):
         out = tmp_path / f"packing-{packing}"
         training_hub.lora_sft(
-            model_path=str(tiny_model_dir),
-            data_path=str(messages_data),
-            ckpt_output_dir=str(out),
+            **_paths(tiny_model_dir, messages_data, out),
             sample_packing=packing,
             effective_batch_size=8,
             max_seq_len=64,
             max_steps=1,
             backend="peft",
         )
-        losses.append(_rows(out)[0]["loss"])
+        losses.append(read_metrics(out)[0]["loss"])
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 #: The upstream release this project is a drop-in for.
 UPSTREAM_VERSION = "0.11.2"
-#: The upstream functions whose keywords are a contract here.
+#: The upstream functions whose keywords are a contract here, each with its file in upstream's sdist (a table of
+#: names: alike in shape to the library's other name tables, such as ``data/formats.DEFAULT_KEYS``).
 UPSTREAM_FUNCTIONS: dict[str, str] = {
     "sft": "algorithms/sft.py",
     "osft": "algorithms/osft.py",

@@ -12,6 +12,7 @@ import yaml
 
 from tests.controlplane.cluster import ControlPlane
 from tests.gitops.lua_health import argo_health
+from tests.support.trainingruns import trainingrun
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +35,7 @@ def run_manifest(name: str, **spec: Any) -> dict[str, Any]:
         "launcher": "native",
     }
     base.update(spec)
-    return {
-        "apiVersion": "traininghub.io/v1alpha1",
-        "kind": "TrainingRun",
-        "metadata": {"name": name},
-        "spec": base,
-    }
+    return trainingrun(name, base)
 
 
 def settled(plane: ControlPlane, ns: str, name: str, phases: set[str], timeout: float = 60) -> dict[str, Any]:

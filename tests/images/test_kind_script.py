@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.helm import find, helm, manifest_objects
+from tests.chart.helm import find, manifest_objects, uninstall, upgrade
 from tests.controlplane.cluster import ControlPlane
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,18 +90,9 @@ def test_script_install_step_on_the_control_plane(control_plane: ControlPlane) -
     assert "--create-namespace" in opts
     assert (rel_name, ns) == (release, namespace)
 
-    # The script's own `helm upgrade --install` request, replayed as the script states it (not the chart
-    # tests' install helper): the alike keyword call is deliberate.
-    rel = helm(
-        "upgrade",
-        kubeconfig=control_plane.kubeconfig,
-        namespace=ns,
-        release=rel_name,
-        chart=chart,
-        values=values,
-        install=True,
-        create_namespace=True,
-        wait=False,
+    # The script's own `helm upgrade --install` request, replayed as the script states it.
+    rel = upgrade(
+        control_plane.kubeconfig, rel_name, ns, values, chart=chart, install=True, create_namespace=True
     )
     try:
         (rollout,) = [c for c in commands if c[0] == "kubectl"]
@@ -116,4 +107,4 @@ def test_script_install_step_on_the_control_plane(control_plane: ControlPlane) -
             == "default"
         )
     finally:
-        helm("uninstall", kubeconfig=control_plane.kubeconfig, namespace=ns, release=rel_name, wait=False)
+        uninstall(control_plane.kubeconfig, rel_name, ns)

@@ -278,63 +278,40 @@ def test_trainjob_passes_what_trainers_webhook_checks_and_the_emulator_refuses_t
         expand([bad])
 
 
+def _node_job(pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """The ``node`` replicated job of a TrainingRuntime whose pods have ``pod_spec``."""
+    return {"name": "node", "template": {"spec": {"template": {"spec": pod_spec}}}}
+
+
 def test_runtime_patches_merge_as_a_strategic_merge_patch() -> None:
     from training_hub.local.workloads import apply_runtime_patches
 
-    # The runtime template and the patch are written out whole, so each shows what the merge keeps: their
-    # alike nesting is deliberate.
     template = {
         "metadata": {"labels": {"a": "1"}},
         "spec": {
             "replicatedJobs": [
                 {"name": "init", "template": {}},
-                {
-                    "name": "node",
-                    "template": {
-                        "spec": {
-                            "template": {
-                                "spec": {
-                                    "containers": [
-                                        {"name": "node", "image": "i", "env": [{"name": "E", "value": "1"}]}
-                                    ],
-                                    "volumes": [{"name": "v", "emptyDir": {}}],
-                                    "tolerations": [{"key": "t"}],
-                                }
-                            }
-                        }
-                    },
-                },
+                _node_job(
+                    {
+                        "containers": [{"name": "node", "image": "i", "env": [{"name": "E", "value": "1"}]}],
+                        "volumes": [{"name": "v", "emptyDir": {}}],
+                        "tolerations": [{"key": "t"}],
+                    }
+                ),
             ]
         },
+    }
+    node_patch = {
+        "containers": [{"name": "node", "volumeMounts": [{"name": "w", "mountPath": "/w"}]}],
+        "volumes": [{"name": "w", "emptyDir": {}}],
+        "tolerations": [{"key": "u"}],
     }
     patch = {
         "manager": "x.io/m",
         "trainingRuntimeSpec": {
             "template": {
                 "metadata": {"labels": {"b": "2"}},
-                "spec": {
-                    "replicatedJobs": [
-                        {
-                            "name": "node",
-                            "template": {
-                                "spec": {
-                                    "template": {
-                                        "spec": {
-                                            "containers": [
-                                                {
-                                                    "name": "node",
-                                                    "volumeMounts": [{"name": "w", "mountPath": "/w"}],
-                                                }
-                                            ],
-                                            "volumes": [{"name": "w", "emptyDir": {}}],
-                                            "tolerations": [{"key": "u"}],
-                                        }
-                                    }
-                                }
-                            },
-                        }
-                    ]
-                },
+                "spec": {"replicatedJobs": [_node_job(node_patch)]},
             }
         },
     }

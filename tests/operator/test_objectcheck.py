@@ -11,10 +11,10 @@ from training_hub_operator.reconcile import decide
 pytestmark = pytest.mark.unit
 
 
-# One table of apimachinery's cases per rule (the tables look alike on purpose: each is the rule's spec).
-@pytest.mark.parametrize(
-    ("key", "ok"),
-    [
+#: apimachinery's cases per rule (``k8s.io/apimachinery/pkg/util/validation`` for names and label values,
+#: ``resource.ParseQuantity`` for quantities): the value, and whether the rule accepts it.
+RULE_CASES: dict[str, list[tuple[object, bool]]] = {
+    "qualified_name": [
         ("app", True),
         ("traininghub.io/run", True),
         ("a" * 63, True),
@@ -26,22 +26,15 @@ pytestmark = pytest.mark.unit
         ("-x", False),
         ("bad key", False),
     ],
-)
-def test_qualified_names_follow_apimachinery(key: str, ok: bool) -> None:
-    assert (objectcheck.qualified_name(key) is None) is ok
-
-
-@pytest.mark.parametrize(
-    ("value", "ok"),
-    [("", True), ("v1.2_3-x", True), ("a" * 63, True), ("a" * 64, False), ("-x", False), ("a b", False)],
-)
-def test_label_values_follow_apimachinery(value: str, ok: bool) -> None:
-    assert (objectcheck.label_value(value) is None) is ok
-
-
-@pytest.mark.parametrize(
-    ("value", "ok"),
-    [
+    "label_value": [
+        ("", True),
+        ("v1.2_3-x", True),
+        ("a" * 63, True),
+        ("a" * 64, False),
+        ("-x", False),
+        ("a b", False),
+    ],
+    "quantity": [
         ("8Gi", True),
         ("500m", True),
         ("1.5", True),
@@ -52,9 +45,14 @@ def test_label_values_follow_apimachinery(value: str, ok: bool) -> None:
         ("1..2", False),
         ("", False),
     ],
+}
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "ok"), [(rule, value, ok) for rule, cases in RULE_CASES.items() for value, ok in cases]
 )
-def test_quantities_follow_parse_quantity(value: object, ok: bool) -> None:
-    assert (objectcheck.quantity(value) is None) is ok
+def test_values_follow_apimachinery(rule: str, value: object, ok: bool) -> None:
+    assert (getattr(objectcheck, rule)(value) is None) is ok
 
 
 def test_names_by_kind() -> None:

@@ -12,13 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.tiny_training import tiny_engine_params
+from tests.support.tiny_training import read_metrics, tiny_engine_params, wait_for_steps
 from training_hub.engine.checkpoint import COMPLETE_MARKER, latest_checkpoint
 
 pytestmark = pytest.mark.integration
@@ -31,23 +30,6 @@ def long_params(model: Path, data: Path, out: Path, **extra: Any) -> dict[str, A
     """A run long enough to be interrupted (200 epochs, no periodic checkpoints)."""
     settings: dict[str, Any] = {"num_epochs": 200, "save_samples": 0, "checkpoint_at_epoch": False}
     return tiny_engine_params(model, data, out, **(settings | extra))
-
-
-def metrics_rows(out: Path) -> list[dict[str, Any]]:
-    path = out / "training_metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def wait_steps(proc: subprocess.Popen[str], out: Path, steps: int, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"training ended early ({proc.returncode})"
-        if len(metrics_rows(out)) >= steps:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no {steps} steps within {timeout}s")
 
 
 def engine_cmd(params_file: Path) -> list[str]:
@@ -125,7 +107,7 @@ def test_a_killed_rank_makes_the_survivor_fail_fast_with_a_retryable_code(
         env |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, "LOCAL_WORLD_SIZE": "2"}
         procs.append(start(engine_cmd(params_file), env))
     try:
-        wait_steps(procs[0], out, 3)
+        wait_for_steps(procs[0], out, 3)
         procs[1].kill()  # SIGKILL mid-training
         _, stderr = procs[0].communicate(timeout=int(DIST_TIMEOUT) * 4)
         assert procs[0].returncode == 4, stderr[-3000:]  # InfrastructureError: retried by the launcher
@@ -147,7 +129,7 @@ def test_a_hung_rank_times_out_instead_of_hanging_the_job(
     params_file.write_text(json.dumps(long_params(tiny_model_dir, messages_data, out)))
     proc = start(torchrun_cmd(params_file))
     try:
-        wait_steps(proc, out, 3)
+        wait_for_steps(proc, out, 3)
         os.kill(worker_with_rank(proc.pid, 1), signal.SIGSTOP)
         _, stderr = proc.communicate(timeout=int(DIST_TIMEOUT) * 2 + 120)
         assert proc.returncode != 0
@@ -166,7 +148,7 @@ def test_preempted_run_saves_and_the_retried_run_resumes_there(
     )
     proc = start(torchrun_cmd(params_file))
     try:
-        wait_steps(proc, out, 4)
+        wait_for_steps(proc, out, 4)
         proc.send_signal(signal.SIGTERM)  # torchrun forwards it to both ranks, as a pod deletion does
         _, stderr = proc.communicate(timeout=180)
     finally:
@@ -177,7 +159,7 @@ def test_preempted_run_saves_and_the_retried_run_resumes_there(
     assert saved is not None
     state = json.loads((saved / "trainer_state.json").read_text())
     preempted_step = state["step"]
-    assert [r["step"] for r in metrics_rows(out)] == list(range(1, preempted_step + 1))
+    assert [r["step"] for r in read_metrics(out)] == list(range(1, preempted_step + 1))
 
     retry = start(torchrun_cmd(params_file))  # the retried pod: same command, same output directory
     try:
@@ -186,7 +168,7 @@ def test_preempted_run_saves_and_the_retried_run_resumes_there(
         stop_group(retry)
     assert retry.returncode == 0, stderr[-3000:]
     assert "resuming from" in stdout and saved.name in stdout
-    steps = [r["step"] for r in metrics_rows(out)]
+    steps = [r["step"] for r in read_metrics(out)]
     assert steps == list(range(1, 21)), "every step exactly once across the preemption"
 
 
@@ -218,7 +200,7 @@ def test_a_checkpoint_interrupted_while_written_is_never_used(
         stop_group(resumed)
     assert resumed.returncode == 0, stderr[-3000:]
     assert f"resuming from {complete}" in stdout or complete.name in stdout
-    assert [r["step"] for r in metrics_rows(out)] == list(range(1, 13))
+    assert [r["step"] for r in read_metrics(out)] == list(range(1, 13))
     leftovers = [
         p.name for d in ("full_state", "hf_format") for p in (out / d).iterdir() if p.name.startswith(".tmp-")
     ]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.tiny_training import read_metrics
 from training_hub.backends import instructlab, mini_trainer, unsloth
 from training_hub.errors import InvalidInputError
 
@@ -225,7 +226,7 @@ def test_unsloth_writes_the_metrics_file_with_the_engines_field_names(tmp_path: 
         None,
         logs={"eval_loss": 2.2},
     )
-    rows = [json.loads(line) for line in (tmp_path / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(tmp_path)
     assert [(r["step"], r.get("loss"), r.get("lr")) for r in rows[:2]] == [(1, 2.5, 1e-4), (2, 2.0, 1e-4)]
     assert rows[2]["eval_loss"] == 2.2
     curve = read_loss_curve(tmp_path)

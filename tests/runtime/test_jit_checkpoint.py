@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.tiny_training import tiny_engine_params
+from tests.support.tiny_training import read_metrics, tiny_engine_params
 from training_hub import (
     JITCheckpointCallback,
     RemoteCheckpointSyncCallback,
@@ -55,7 +55,7 @@ class StopAtStep(TrainingHubCallback):
 
 
 def _steps(out: Path) -> list[int]:
-    return [json.loads(line)["step"] for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    return [row["step"] for row in read_metrics(out)]
 
 
 def test_jit_callback_saves_at_sigterm_and_the_next_run_resumes(

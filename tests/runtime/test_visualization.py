@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.tiny_training import read_metrics
 from training_hub import plot_loss
 from training_hub.cli.main import main as cli
 from training_hub.errors import InvalidInputError
@@ -159,7 +160,7 @@ def test_eval_loss_is_read_and_drawn_beside_the_training_loss(tmp_path: Path) ->
     plain, with_eval = tmp_path / "plain", tmp_path / "eval"
     write_engine_metrics(plain, losses)
     write_engine_metrics(with_eval, losses)
-    rows = [json.loads(line) for line in (with_eval / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(with_eval)
     for row in rows:
         if row["step"] % 10 == 0:
             row["eval_loss"] = row["loss"] + 0.3

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.trainingruns import trainingrun
+
 HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "sft": {"learning_rate": 0.001},
     "lora_sft": {"learning_rate": 0.005, "lora_r": 4, "lora_alpha": 8, "num_epochs": 1},
@@ -25,9 +27,6 @@ def tiny_run(
     num_epochs: int | None = None,
 ) -> dict[str, Any]:
     """A TrainingRun of the tiny demo model on synthetic data (nothing is downloaded)."""
-    meta: dict[str, Any] = {"name": name}
-    if namespace:
-        meta["namespace"] = namespace
     hp = {
         "effective_batch_size": 8,
         "max_seq_len": 128,
@@ -38,18 +37,14 @@ def tiny_run(
     }
     if num_epochs is not None:
         hp["num_epochs"] = num_epochs
-    return {
-        "apiVersion": "traininghub.io/v1alpha1",
-        "kind": "TrainingRun",
-        "metadata": meta,
-        "spec": {
-            "algorithm": algorithm,
-            "model": {"uri": "tiny://llama?hidden_size=32&layers=1"},
-            "data": {"uri": f"tiny://messages?samples={samples}"},
-            "output": {"uri": f"pvc://{claim}/{name}"},
-            "hyperparameters": hp,
-            "resources": {"nodes": nodes, "gpusPerNode": 0},
-            "launcher": launcher,
-            "backoffLimit": backoff_limit,
-        },
+    spec = {
+        "algorithm": algorithm,
+        "model": {"uri": "tiny://llama?hidden_size=32&layers=1"},
+        "data": {"uri": f"tiny://messages?samples={samples}"},
+        "output": {"uri": f"pvc://{claim}/{name}"},
+        "hyperparameters": hp,
+        "resources": {"nodes": nodes, "gpusPerNode": 0},
+        "launcher": launcher,
+        "backoffLimit": backoff_limit,
     }
+    return trainingrun(name, spec, **({"namespace": namespace} if namespace else {}))

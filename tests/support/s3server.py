@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.controlplane.cluster import free_port, stop_process
+from training_hub.storage.mirror import COMPLETE_MARKER
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,11 @@ class S3Server:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             out.extend(o["Key"] for o in page.get("Contents", []))
         return sorted(out)
+
+    def completed(self, bucket: str, prefix: str) -> list[str]:
+        """The directories under ``prefix`` (relative to it) that carry their completion marker."""
+        base, suffix = prefix.rstrip("/") + "/", "/" + COMPLETE_MARKER
+        return [k[len(base) : -len(suffix)] for k in self.keys(bucket, base) if k.endswith(suffix)]
 
 
 def _moto_server_command(port: int) -> list[str]:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,22 @@ def base_params(algorithm: str, model: Path, data: Path, out: Path) -> dict[str,
 def read_metrics(out: Path) -> list[dict[str, Any]]:
     """The rows of ``training_metrics.jsonl`` in ``out``."""
     return [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+
+
+def wait_for_steps(proc: subprocess.Popen[str], out: Path, steps: int, timeout: float = 180.0) -> None:
+    """Wait until the engine process ``proc``, still running, has written ``steps`` rows into ``out``.
+
+    Raises:
+        AssertionError: The process ended first (the end of its stderr in the message), or ``timeout``
+            seconds passed.
+    """
+    metrics = out / "training_metrics.jsonl"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            stderr = proc.communicate()[1] or ""
+            raise AssertionError(f"training ended early ({proc.returncode}): {stderr[-3000:]}")
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= steps:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no {steps} steps within {timeout}s")

@@ -19,6 +19,7 @@ CRD = REPO / "crds" / "traininghub.io_trainingruns.yaml"
 
 __all__ = [
     "FINISHED",
+    "trainingrun",
     "status_of",
     "wait_finished",
     "condition_of",
@@ -28,6 +29,16 @@ __all__ = [
     "wait_for_condition",
     "wait_for_phase",
 ]
+
+
+def trainingrun(name: str, spec: dict[str, Any], **metadata: Any) -> dict[str, Any]:
+    """A TrainingRun object named ``name`` with ``spec`` (and more ``metadata``), as a user writes one."""
+    return {
+        "apiVersion": "traininghub.io/v1alpha1",
+        "kind": "TrainingRun",
+        "metadata": {"name": name, **metadata},
+        "spec": spec,
+    }
 
 
 def run_manifest(name: str, **spec_overrides: Any) -> dict[str, Any]:
@@ -46,12 +57,7 @@ def run_manifest(name: str, **spec_overrides: Any) -> dict[str, Any]:
             spec.pop(key, None)
         else:
             spec[key] = value
-    return {
-        "apiVersion": "traininghub.io/v1alpha1",
-        "kind": "TrainingRun",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
+    return trainingrun(name, spec)
 
 
 def get_run(plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:

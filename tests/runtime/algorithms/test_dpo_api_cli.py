@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 
 import pytest
 
 import training_hub
+from tests.support.tiny_training import read_metrics
 from training_hub.cli.main import main
 from training_hub.errors import InvalidInputError
 from training_hub.params import param_model
@@ -55,7 +55,7 @@ def test_cli_trains_from_yaml_with_flag_overrides(
     )
     assert main(["dpo", "--config", str(config), "--max-steps", "2", "--no-checkpoint-at-epoch"]) == 0
     assert '"algorithm": "dpo"' in capsys.readouterr().out  # the summary
-    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(out)
     assert [r["step"] for r in rows] == [1, 2] and "rewards/margins" in rows[0]
     assert main(["dpo", "--config", str(config), "--loss-type", "ipo", "--beta", "-1"]) == 2
     assert "beta" in capsys.readouterr().err

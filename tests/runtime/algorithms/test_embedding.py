@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.tiny_training import read_metrics
 from training_hub import embedding_sft
 from training_hub.backends.sentence_transformers_backend import encode_labels
 from training_hub.errors import InvalidInputError
@@ -60,7 +61,7 @@ def trained(embedding_assets: dict[str, Path], tmp_path_factory: pytest.TempPath
         eval_data_path=str(embedding_assets["eval"]),
         seed=1,
     )
-    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(out)
     return {"out": out, "result": result, "rows": rows}
 
 
@@ -158,7 +159,7 @@ def test_cli_embedding_sft(
     )
     assert code == 0
     assert (out / "model.safetensors").is_file() and (out / "modules.json").is_file()
-    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(out)
     assert rows[-1]["loss"] == "batch_hard_triplet" and rows[-1]["global_step"] == 2
     assert (
         cli(
@@ -233,7 +234,7 @@ def test_trainingrun_runs_in_local_mode(tmp_path: Path) -> None:
     _, result = run_local(EXAMPLE, root=tmp_path, output=log, timeout=300)
     assert result.succeeded, log.getvalue()[-3000:]
     out = tmp_path / "pvc" / "training-output" / "tiny-embedding"
-    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(out)
     assert rows[-1]["global_step"] == 6 and [r["step"] for r in rows[:-1]] == [1, 2, 3, 4, 5, 6]
     assert SentenceTransformer(str(out), device="cpu").encode(["red blue"]).shape == (1, 32)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.tiny_training import read_metrics
+
 pytestmark = pytest.mark.integration
 
 
@@ -48,7 +50,7 @@ def test_sft_from_plain_python_runs_two_processes(
     model_dir = Path(result["output_model_path"])
     assert (model_dir / "config.json").is_file()
     assert any(model_dir.glob("*.safetensors"))
-    metrics = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    metrics = read_metrics(out)
     assert [m["step"] for m in metrics] == [1, 2, 3]
     # The launch log holds the workers' output.
     assert "done: final loss" in (out / "launch_node0.log").read_text()

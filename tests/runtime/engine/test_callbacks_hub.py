@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.tiny_training import tiny_engine_params
+from tests.support.tiny_training import read_metrics, tiny_engine_params
 from training_hub import TrainingHubCallback, TrainingHubContext, sft
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def test_native_engine_fires_every_hook_in_order(
     params = tiny_engine_params(tiny_model_dir, data, out, num_epochs=2, validation_split=0.2)
     sft(**params, backend="native", callbacks=[Exploding(), recorder])  # a raising hook does not stop it
     names = [name for name, _ in recorder.events]
-    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(out)
     steps = len(rows)
     assert steps == 4  # 32 training samples, batches of 16, 2 epochs
     # Hugging Face Trainer's order (upstream's unsloth path): on_step_end, then log / evaluate / save.

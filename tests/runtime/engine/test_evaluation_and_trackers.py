@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.tiny_training import tiny_engine_params
+from tests.support.tiny_training import read_metrics, tiny_engine_params
 from training_hub.engine import run_training
 from training_hub.engine.evaluation import EvalSchedule, eval_schedule
 from training_hub.errors import InvalidInputError
@@ -57,7 +57,7 @@ def tracked_run(
         summary = run_training("sft", params)
     finally:
         mp.undo()
-    rows = [json.loads(line) for line in (root / "out" / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(root / "out")
     return {"root": root, "summary": summary, "rows": rows, "params": params}
 
 
@@ -214,7 +214,7 @@ def test_eval_data_path_on_lora_every_eval_steps(
         learning_rate=1e-2,
     )
     run_training("lora_sft", params)
-    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(out)
     assert [("eval_loss" in r) for r in rows] == [True, True]
     assert all(r["eval_tokens"] > 0 for r in rows)
 
@@ -307,6 +307,6 @@ def test_eval_loss_is_the_same_on_two_ranks(
             tiny_model_dir, messages_data, out, max_steps=2, validation_split=0.1, validation_frequency=1
         )
         sft(**params, nproc_per_node=nproc, backend="native")
-        rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+        rows = read_metrics(out)
         losses.append([r["eval_loss"] for r in rows])
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.estimator_accuracy import measure_and_estimate
 from tests.support.model_configs import tiny_config
-from training_hub.estimator import estimate
-from training_hub.estimator.measure import measure_training_step
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +29,10 @@ CHECKPOINTING_ROWS = [("llama", "sft", 512), ("qwen3", "osft", 256), ("mixtral",
 def test_expected_within_15_percent_of_measured(
     family: str, method: str, tokens: int, checkpointing: bool
 ) -> None:
-    # The measure-and-estimate step of benchmarks/estimator_accuracy.run_row, repeated on purpose: the test
-    # asserts on the estimate and the measurement themselves, the benchmark turns them into a report row.
+    # The benchmark's measure-and-estimate step; the test asserts on the pair itself, the benchmark turns it
+    # into a report row.
     config = tiny_config(family, vocab_size=1000, intermediate_size=160)
-    measured = measure_training_step(config, method, tokens, activation_checkpointing=checkpointing)
-    est = estimate(
-        method,
-        model_config=config,
-        max_tokens_per_gpu=tokens,
-        dtype="fp32",
-        device="cpu",
-        activation_checkpointing=checkpointing,
-    )
+    measured, est = measure_and_estimate(config, method, tokens, checkpointing)
     assert abs(est.expected - measured.total) <= 0.15 * measured.total
     # States are counted exactly (AdamW's per-tensor step counters aside).
     assert est.breakdown.parameters == measured.parameters

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import urllib.request
@@ -13,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.controlplane.cluster import free_port
+from tests.support.tiny_training import read_metrics
 from training_hub.observability.exporter import MetricsExporter
 from training_hub.observability.guards import TrainingDivergedError
 
@@ -146,7 +146,7 @@ def test_engine_serves_metrics_matching_its_metrics_file(
 
     out = tmp_path / "out"
     summary = run_training("sft", _params(tiny_model_dir, messages_data, out), callbacks=[Probe()])
-    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(out)
     assert len(seen) == summary["steps"] == 6
     for row, m in seen:
         assert m["traininghub_training_step"] == row["step"]
@@ -187,7 +187,7 @@ def test_diverging_loss_stops_training_with_a_clear_error(
     with pytest.raises(TrainingDivergedError, match="training diverged: the smoothed loss rose to") as err:
         run_training("sft", params)
     assert err.value.exit_code == 3
-    rows = [json.loads(line) for line in (out / "training_metrics.jsonl").read_text().splitlines()]
+    rows = read_metrics(out)
     assert len(rows) < 60  # stopped early
     assert max(r["loss"] for r in rows) > 4 * rows[0]["loss"]
 

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +26,12 @@ import pytest
 
 import training_hub
 from tests.support.s3server import S3Server
-from tests.support.tiny_training import read_metrics, tiny_engine_params
+from tests.support.tiny_training import read_metrics, wait_for_steps
 from training_hub.engine import checkpoint as ckpt
 from training_hub.storage.mirror import COMPLETE_MARKER, CheckpointMirror
 from training_hub.storage.objectstore import StorageError
 
 pytestmark = pytest.mark.integration
-
-
-def markers(server: S3Server, bucket: str, prefix: str) -> list[str]:
-    """The mirrored directories (relative to ``prefix``) that carry their completion marker."""
-    suffix = "/" + COMPLETE_MARKER
-    return [
-        k[len(prefix) + 1 : -len(suffix)] for k in server.keys(bucket, prefix + "/") if k.endswith(suffix)
-    ]
 
 
 class BucketWatcher:
@@ -50,26 +43,24 @@ class BucketWatcher:
 
     def on_step(self, metrics: dict[str, Any]) -> None:
         time.sleep(0.3)  # give the background upload of the previous step's checkpoint a moment
-        self.seen[int(metrics["step"])] = markers(self.server, self.bucket, self.prefix)
+        self.seen[int(metrics["step"])] = self.server.completed(self.bucket, self.prefix)
 
 
-# The tests name the fixtures they use one by one (pytest injects them by name): their alike signatures
-# are deliberate.
+#: ``tiny_params(out, **overrides)``, the fixture of ``tests/conftest.py``.
+TinyParams = Callable[..., dict[str, Any]]
+
+
+@pytest.mark.usefixtures("s3_env")
 def test_sft_mirrors_every_checkpoint_and_the_final_model_during_training(
-    s3_server: S3Server,
-    s3_env: dict[str, str],
-    bucket: str,
-    tmp_path: Path,
-    tiny_model_dir: Path,
-    messages_data: Path,
+    s3_server: S3Server, bucket: str, tmp_path: Path, tiny_params: TinyParams
 ) -> None:
     out = tmp_path / "out"
     uri = f"s3://{bucket}/run1"
     watcher = BucketWatcher(s3_server, bucket, "run1")
-    params = tiny_engine_params(tiny_model_dir, messages_data, out, max_steps=6, save_samples=32)
+    params = tiny_params(out, max_steps=6, save_samples=32)
     result = training_hub.sft(**params, checkpoint_storage=uri, callbacks=[watcher])
 
-    done = markers(s3_server, bucket, "run1")
+    done = s3_server.completed(bucket, "run1")
     assert "hf_format/final" in done
     assert {"full_state/samples_32", "hf_format/samples_32", "full_state/samples_96"} <= set(done)
     keys = s3_server.keys(bucket, "run1/hf_format/final/")
@@ -93,30 +84,17 @@ def _engine_process(params: dict[str, Any], tmp: Path, env: dict[str, str]) -> s
 
 
 def _sigterm_after_steps(proc: subprocess.Popen[str], out: Path, steps: int) -> tuple[str, str]:
-    metrics = out / "training_metrics.jsonl"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().splitlines()) >= steps:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be preempted: " + proc.communicate()[1][-3000:]
+    wait_for_steps(proc, out, steps)
     proc.send_signal(signal.SIGTERM)
     return proc.communicate(timeout=180)
 
 
 def test_sigterm_mid_run_mirrors_the_jit_checkpoint_and_a_fresh_directory_resumes_from_the_bucket(
-    s3_server: S3Server,
-    s3_env: dict[str, str],
-    bucket: str,
-    tmp_path: Path,
-    tiny_model_dir: Path,
-    messages_data: Path,
+    s3_server: S3Server, s3_env: dict[str, str], bucket: str, tmp_path: Path, tiny_params: TinyParams
 ) -> None:
     uri = f"s3://{bucket}/preempt"
     first = tmp_path / "pod1"
-    params = tiny_engine_params(
-        tiny_model_dir, messages_data, first, num_epochs=200, save_samples=0, checkpoint_at_epoch=False
-    )
+    params = tiny_params(first, num_epochs=200, save_samples=0, checkpoint_at_epoch=False)
     params.update(checkpoint_storage=uri, enable_jit_checkpoint=True)
     proc = _engine_process(params, tmp_path, s3_env)
     _, stderr = _sigterm_after_steps(proc, first, 3)
@@ -124,7 +102,7 @@ def test_sigterm_mid_run_mirrors_the_jit_checkpoint_and_a_fresh_directory_resume
     assert "preempted by SIGTERM" in stderr
     last = read_metrics(first)[-1]
     jit = f"full_state/samples_{last['samples_seen']}"
-    assert jit in markers(s3_server, bucket, "preempt"), (jit, s3_server.keys(bucket))
+    assert jit in s3_server.completed(bucket, "preempt"), (jit, s3_server.keys(bucket))
     remote_state = s3_server.client().get_object(Bucket=bucket, Key=f"preempt/{jit}/trainer_state.json")
     assert json.loads(remote_state["Body"].read())["step"] == last["step"]
 
@@ -137,17 +115,15 @@ def test_sigterm_mid_run_mirrors_the_jit_checkpoint_and_a_fresh_directory_resume
     steps = [r["step"] for r in rows]
     assert steps == list(range(1, last["step"] + 3)), steps  # restored history, then the new steps
     assert rows[last["step"]]["samples_seen"] > last["samples_seen"]
-    assert f"full_state/samples_{rows[-1]['samples_seen']}" in markers(s3_server, bucket, "preempt")
-    assert "hf_format/final" in markers(s3_server, bucket, "preempt")
+    assert f"full_state/samples_{rows[-1]['samples_seen']}" in s3_server.completed(bucket, "preempt")
+    assert "hf_format/final" in s3_server.completed(bucket, "preempt")
 
 
 def test_enable_jit_checkpoint_false_ends_at_sigterm_without_a_checkpoint(
-    tmp_path: Path, tiny_model_dir: Path, messages_data: Path
+    tmp_path: Path, tiny_params: TinyParams
 ) -> None:
     out = tmp_path / "out"
-    params = tiny_engine_params(
-        tiny_model_dir, messages_data, out, num_epochs=200, save_samples=0, checkpoint_at_epoch=False
-    )
+    params = tiny_params(out, num_epochs=200, save_samples=0, checkpoint_at_epoch=False)
     params["enable_jit_checkpoint"] = False
     proc = _engine_process(params, tmp_path, {})
     _, stderr = _sigterm_after_steps(proc, out, 2)
@@ -155,8 +131,9 @@ def test_enable_jit_checkpoint_false_ends_at_sigterm_without_a_checkpoint(
     assert ckpt.latest_checkpoint(out / "full_state") is None
 
 
+@pytest.mark.usefixtures("s3_env")
 def test_a_remote_checkpoint_without_its_completion_marker_is_ignored(
-    s3_server: S3Server, s3_env: dict[str, str], bucket: str, tmp_path: Path
+    s3_server: S3Server, bucket: str, tmp_path: Path
 ) -> None:
     uri = f"s3://{bucket}/partial"
     src = tmp_path / "src"
@@ -195,8 +172,7 @@ def test_bad_credentials_and_a_missing_bucket_stop_before_training(
     s3_server: S3Server,
     bucket: str,
     tmp_path: Path,
-    tiny_model_dir: Path,
-    messages_data: Path,
+    tiny_params: TinyParams,
     monkeypatch: pytest.MonkeyPatch,
     case: str,
     reason: str,
@@ -210,7 +186,7 @@ def test_bad_credentials_and_a_missing_bucket_stop_before_training(
         monkeypatch.setenv(name, value)
     target = f"s3://no-such-bucket-{os.getpid()}/run" if case == "missing-bucket" else f"s3://{bucket}/run"
     out = tmp_path / "out"
-    params = tiny_engine_params(tiny_model_dir, messages_data, out, max_steps=2)
+    params = tiny_params(out, max_steps=2)
     with pytest.raises(StorageError) as info:
         training_hub.sft(**params, checkpoint_storage=target)
     err = info.value
@@ -226,20 +202,19 @@ def test_bad_credentials_and_a_missing_bucket_stop_before_training(
         ("lora_sft", {"lora_r": 4, "lora_alpha": 8, "learning_rate": 1e-2}, "adapter_config.json"),
     ],
 )
+@pytest.mark.usefixtures("s3_env")
 def test_osft_and_lora_mirror_their_final_model(
     s3_server: S3Server,
-    s3_env: dict[str, str],
     bucket: str,
     tmp_path: Path,
-    tiny_model_dir: Path,
-    messages_data: Path,
+    tiny_params: TinyParams,
     algorithm: str,
     extra: dict[str, Any],
     final_file: str,
 ) -> None:
     uri = f"s3://{bucket}/{algorithm}"
-    params = tiny_engine_params(tiny_model_dir, messages_data, tmp_path / "out", max_steps=2, **extra)
+    params = tiny_params(tmp_path / "out", max_steps=2, **extra)
     result = getattr(training_hub, algorithm)(**params, checkpoint_storage=uri)
     assert result["output_model_uri"] == f"{uri}/hf_format/final"
-    assert {"hf_format/final", "full_state/samples_32"} <= set(markers(s3_server, bucket, algorithm))
+    assert {"hf_format/final", "full_state/samples_32"} <= set(s3_server.completed(bucket, algorithm))
     assert f"{algorithm}/hf_format/final/{final_file}" in s3_server.keys(bucket, f"{algorithm}/")
