@@ -1,7 +1,7 @@
 """The components of one training step's memory, per token or per parameter (formulas in ``memory.py``'s
 docstring): parameter counts and bytes per method, activations per decoder layer, autocast weight copies.
 
-Shapes come from :mod:`training_hub.estimator.param_count`; :func:`training_hub.estimator.memory.estimate_from_inputs`
+Shapes come from :mod:`training_hub.estimator.shapes`; :func:`training_hub.estimator.memory.estimate_from_inputs`
 assembles these components into the breakdown.
 """
 
@@ -11,7 +11,7 @@ import math
 
 from training_hub.errors import InvalidInputError
 from training_hub.estimator.inputs import DType, EstimateInputs
-from training_hub.estimator.param_count import LayerShape, LinearShape, ModelShape
+from training_hub.estimator.shapes import LayerShape, LinearShape, ModelShape
 
 QLORA_BYTES_PER_WEIGHT = 0.5 + 4 / 64  # 4-bit values + one fp32 absmax per block of 64
 
