@@ -25,7 +25,8 @@ import yaml
 
 from training_hub.contracts.kinds import API_VERSION, KIND
 from training_hub.errors import InvalidInputError
-from training_hub.local.executor import ExecutionResult, LocalExecutor, PodProcess
+from training_hub.local.executor import ExecutionResult, LocalExecutor
+from training_hub.local.process import PodProcess
 from training_hub.local.workloads import expand
 from training_hub.storage.uri import parse_location, pvc_claim
 

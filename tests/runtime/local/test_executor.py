@@ -192,7 +192,7 @@ def test_network_maps_known_hosts_only() -> None:
 
 
 def test_python_resolves_to_this_interpreter() -> None:
-    from training_hub.local.executor import resolve_command
+    from training_hub.local.host import resolve_command
 
     assert resolve_command(["python", "-V"])[0] == sys.executable
     assert Path(resolve_command(["training-hub", "run-pod"])[0]).name in (
