@@ -73,7 +73,7 @@ def pod_run_spec(
     """The ``run.json`` of a run: algorithm keywords with locations mapped into the pod.
 
     ``engine`` is the backend the plan was made for (the pod runs exactly it); see
-    :func:`training_hub_operator.planning.pod_engine`.
+    :func:`training_hub_operator.planned_engine.pod_engine`.
     """
     params: dict[str, Any] = dict(hyperparameters)
     params.update(

@@ -106,7 +106,8 @@ def render_run(manifest: Mapping[str, Any], launcher: str | None = None) -> Rend
     from training_hub_operator import rendering
     from training_hub_operator.api.validation import SpecError, validate_spec
     from training_hub_operator.launchers.auto import choose_launcher
-    from training_hub_operator.planning import PlanningError, config_from_inline
+    from training_hub_operator.model_config_sources import config_from_inline
+    from training_hub_operator.planning import PlanningError
     from training_hub_operator.settings import OperatorSettings
 
     meta = dict(manifest.get("metadata") or {})
