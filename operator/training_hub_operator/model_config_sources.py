@@ -159,7 +159,7 @@ def planning_job(
     The pod mounts only the model's claim (read-only), runs the runtime image with :data:`PLANNER_SCRIPT`
     (standard library only) and reports the estimator's keys as its termination message.
     """
-    from training_hub_operator.launchers.common import container_security_context
+    from training_hub_operator.launchers.training_pod import container_security_context
 
     path = pvc_model_path(spec.model.uri)
     if path is None:
