@@ -22,14 +22,7 @@ class MemoryBreakdown(BaseModel):
     @property
     def total(self) -> int:
         """Sum of the components (the expected estimate)."""
-        return (
-            self.parameters
-            + self.gradients
-            + self.optimizer_states
-            + self.activations
-            + self.logits
-            + self.overhead
-        )
+        return sum(self.components().values())
 
     def components(self) -> dict[str, int]:
         """The six components by name."""

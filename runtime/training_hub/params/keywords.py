@@ -53,17 +53,19 @@ class _OneEvalSource(StrictParams):
 # ------------------------------------------------------------------ upstream training_hub 0.11 keywords
 
 
+class _RunWithEvalSource(
+    DataLocations, EvalDataLocation, TrackerParams, DistributedParams, _OneEvalSource, _AlgorithmParams
+):
+    """The groups ``sft()`` and ``osft()`` share after their own (locations, eval data or split, trackers,
+    torchrun, backend), in the order their keywords are listed."""
+
+
 class SFTParams(
     SFTHyperparameters,
     UpstreamAdamNames,
     UpstreamDocumentKey,
     UpstreamSFTOptions,
-    DataLocations,
-    EvalDataLocation,
-    TrackerParams,
-    DistributedParams,
-    _OneEvalSource,
-    _AlgorithmParams,
+    _RunWithEvalSource,
 ):
     """Every keyword of `sft()`."""
 
@@ -73,12 +75,7 @@ class OSFTParams(
     UpstreamAdamNames,
     UpstreamDocumentKey,
     UpstreamOSFTOptions,
-    DataLocations,
-    EvalDataLocation,
-    TrackerParams,
-    DistributedParams,
-    _OneEvalSource,
-    _AlgorithmParams,
+    _RunWithEvalSource,
 ):
     """Every keyword of `osft()`."""
 
