@@ -15,9 +15,14 @@ from training_hub.storage.uri import DATA_KINDS, MODEL_KINDS, OUTPUT_KINDS, Loca
 from training_hub_operator.api.patterns import DNS_SUBDOMAIN_PATTERN
 
 
+def _uri_field(description: str) -> Any:
+    """The required ``uri`` of a location, with its own description (a fresh field for each model)."""
+    return Field(default=..., min_length=1, description=description)
+
+
 class _Location(WireModel):
-    """A location URI of one of the forms in ``kinds`` (each subclass declares ``uri`` with its own
-    description and sets ``kinds``)."""
+    """A location URI of one of the forms in ``kinds`` (each subclass declares ``uri`` with
+    :func:`_uri_field` and its own description, and sets ``kinds``)."""
 
     kinds: ClassVar[tuple[LocationKind, ...]]
     uri: str
@@ -47,15 +52,11 @@ class ModelSpec(_Location):
 
     kinds = MODEL_KINDS
 
-    uri: str = Field(
-        default=...,
-        min_length=1,
-        description=(
-            "Where the model is: `pvc://claim/path` (a PersistentVolumeClaim in the run's namespace, "
-            "mounted at /mnt/pvc/<claim>), `hf://org/model` (downloaded by the pod), `s3://bucket/prefix` "
-            "(a model directory staged into the pod; see `spec.storage`), an absolute path inside the pod, "
-            "or a demo model `tiny://llama?hidden_size=32&layers=1` built in the pod."
-        ),
+    uri: str = _uri_field(
+        "Where the model is: `pvc://claim/path` (a PersistentVolumeClaim in the run's namespace, "
+        "mounted at /mnt/pvc/<claim>), `hf://org/model` (downloaded by the pod), `s3://bucket/prefix` "
+        "(a model directory staged into the pod; see `spec.storage`), an absolute path inside the pod, "
+        "or a demo model `tiny://llama?hidden_size=32&layers=1` built in the pod."
     )
     config: dict[str, Any] | None = Field(
         default=None,
@@ -81,14 +82,10 @@ class DataSpec(_Location):
 
     kinds = DATA_KINDS
 
-    uri: str = Field(
-        default=...,
-        min_length=1,
-        description=(
-            "The JSONL training data: `pvc://claim/path/train.jsonl`, `s3://bucket/train.jsonl` (staged "
-            "into the pod; see `spec.storage`), an absolute path in the pod, or demo data "
-            "`tiny://messages?samples=64` built in the pod."
-        ),
+    uri: str = _uri_field(
+        "The JSONL training data: `pvc://claim/path/train.jsonl`, `s3://bucket/train.jsonl` (staged "
+        "into the pod; see `spec.storage`), an absolute path in the pod, or demo data "
+        "`tiny://messages?samples=64` built in the pod."
     )
 
 
@@ -97,13 +94,9 @@ class OutputSpec(_Location):
 
     kinds = OUTPUT_KINDS
 
-    uri: str = Field(
-        default=...,
-        min_length=1,
-        description=(
-            "Output directory: `pvc://claim/path` (must be a ReadWriteMany claim for >1 node) or "
-            "`s3://bucket/prefix` (each pod trains into a scratch volume; every checkpoint and the final "
-            "model are mirrored to the bucket with completion markers, and restarted pods resume from the "
-            "newest complete checkpoint there)."
-        ),
+    uri: str = _uri_field(
+        "Output directory: `pvc://claim/path` (must be a ReadWriteMany claim for >1 node) or "
+        "`s3://bucket/prefix` (each pod trains into a scratch volume; every checkpoint and the final "
+        "model are mirrored to the bucket with completion markers, and restarted pods resume from the "
+        "newest complete checkpoint there)."
     )
