@@ -18,16 +18,14 @@ from training_hub_operator.kube import Kube, KubeError
 from training_hub_operator.launchers import get_launcher
 from training_hub_operator.launchers.auto import LauncherChoice, choose_launcher
 from training_hub_operator.launchers.base import Launcher
-from training_hub_operator.naming import ChildNames, training_pods_selector
-from training_hub_operator.planning import (
-    ModelConfig,
-    PlanningError,
+from training_hub_operator.model_config_sources import (
     config_from_configmap,
     config_from_inline,
     config_from_planning_pod,
     hub_model_id,
-    needs_model_config,
 )
+from training_hub_operator.naming import ChildNames, training_pods_selector
+from training_hub_operator.planning import ModelConfig, PlanningError, needs_model_config
 from training_hub_operator.settings import OperatorSettings
 
 log = logging.getLogger("training_hub_operator")

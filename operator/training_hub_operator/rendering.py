@@ -16,7 +16,8 @@ from training_hub_operator.api.validation import ValidatedSpec
 from training_hub_operator.launchers.base import Launcher, RenderContext
 from training_hub_operator.launchers.common import launched_spec_json, pod_run_spec
 from training_hub_operator.naming import ChildNames, child_labels, child_names, owner_reference
-from training_hub_operator.planning import ModelConfig, make_plan, pod_engine
+from training_hub_operator.planned_engine import pod_engine
+from training_hub_operator.planning import ModelConfig, make_plan
 from training_hub_operator.settings import OperatorSettings
 
 

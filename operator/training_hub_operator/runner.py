@@ -18,8 +18,9 @@ from training_hub_operator.api.conditions import now_rfc3339
 from training_hub_operator.decision import TERMINAL_PHASES, ReconcileInput
 from training_hub_operator.events import post_event as post_event_now
 from training_hub_operator.kube import Kube, KubeError
+from training_hub_operator.model_config_sources import PLANNING_POD_ORIGIN
 from training_hub_operator.naming import child_labels
-from training_hub_operator.planning import PLANNING_POD_ORIGIN, ModelConfig, PlanningError
+from training_hub_operator.planning import ModelConfig, PlanningError
 from training_hub_operator.reads import RunReads, validated
 from training_hub_operator.reconcile import create_refused, decide
 from training_hub_operator.rendering import identity

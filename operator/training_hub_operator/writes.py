@@ -15,8 +15,8 @@ from training_hub_operator.api.validation import ValidatedSpec
 from training_hub_operator.decision import Decision
 from training_hub_operator.events import fold_events
 from training_hub_operator.kube import Kube, KubeError
+from training_hub_operator.model_config_sources import planning_job
 from training_hub_operator.naming import ChildNames, child_labels, owner_reference
-from training_hub_operator.planning import planning_job
 from training_hub_operator.settings import OperatorSettings
 from training_hub_operator.write_checks import WriteReport
 

@@ -255,10 +255,10 @@ def test_estimate_token_budget_is_upstreams_batch_share() -> None:
 
 @pytest.mark.unit
 def test_compatibility_lists_are_the_sdists_and_the_page_is_current() -> None:
-    from training_hub import compatibility
+    from training_hub import compatibility, upstream_api
 
-    assert list(compatibility.UPSTREAM_EXPORTS) == upstream_exports()
-    for function, keywords in compatibility.UPSTREAM_KEYWORDS.items():
+    assert list(upstream_api.UPSTREAM_EXPORTS) == upstream_exports()
+    for function, keywords in upstream_api.UPSTREAM_KEYWORDS.items():
         assert list(keywords) == list(upstream_signature(function)), function
     page = Path(__file__).resolve().parents[2] / "docs" / "compatibility.md"
     assert page.read_text() == compatibility.render_markdown(), (

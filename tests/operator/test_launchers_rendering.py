@@ -257,7 +257,7 @@ def test_examples_render_with_every_launcher(example: str, launcher: str) -> Non
 
 def test_trainjob_passes_what_trainers_webhook_checks_and_the_emulator_refuses_the_rest() -> None:
     from training_hub.local.pods import LocalExecutionError
-    from training_hub.local.workloads import default_training_runtime, validate_trainjob
+    from training_hub.local.trainjob import default_training_runtime, validate_trainjob
 
     job = by_kind(render_run(manifest("trainjob")).objects, "TrainJob")[0]
     runtime = default_training_runtime()
@@ -284,7 +284,7 @@ def _node_job(pod_spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_runtime_patches_merge_as_a_strategic_merge_patch() -> None:
-    from training_hub.local.workloads import apply_runtime_patches
+    from training_hub.local.trainjob import apply_runtime_patches
 
     template = {
         "metadata": {"labels": {"a": "1"}},

@@ -9,7 +9,8 @@ import pytest
 
 from tests.support.model_configs import LLAMA_8B_CONFIG
 from training_hub_operator.api.spec import TrainingRunSpec
-from training_hub_operator.planning import ModelConfig, make_plan, planned_engine
+from training_hub_operator.planned_engine import planned_engine
+from training_hub_operator.planning import ModelConfig, make_plan
 from training_hub_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.unit
@@ -60,7 +61,7 @@ def test_an_explicit_backend_is_planned_as_given() -> None:
 
 
 def test_the_run_spec_pins_the_planned_engine_and_names_the_image() -> None:
-    from training_hub_operator.planning import pod_engine
+    from training_hub_operator.planned_engine import pod_engine
 
     spec = _spec("sft", {})
     plan = _plan(spec)
@@ -71,7 +72,7 @@ def test_the_run_spec_pins_the_planned_engine_and_names_the_image() -> None:
 
 
 def test_a_cpu_run_pins_the_portable_backend() -> None:
-    from training_hub_operator.planning import pod_engine
+    from training_hub_operator.planned_engine import pod_engine
 
     spec = _spec("sft", {}, gpusPerNode=0, nodes=1)
     plan = _plan(spec)

@@ -9,7 +9,7 @@ from tests.support.trainingruns import run_manifest
 from training_hub_operator.api.validation import SpecError, validate_spec
 from training_hub_operator.failures import classify_failure
 from training_hub_operator.launchers import get_launcher
-from training_hub_operator.launchers.common import pod_spec
+from training_hub_operator.launchers.training_pod import pod_spec
 from training_hub_operator.planning import make_plan
 from training_hub_operator.rendering import identity, render_context
 from training_hub_operator.settings import OperatorSettings

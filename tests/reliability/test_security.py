@@ -23,12 +23,12 @@ from tests.reliability.invariants import items, wait_phases
 from tests.reliability.specs import HOSTILE
 from tests.support.trainingruns import run_manifest
 from training_hub.pod.spec import POD_COMMAND
+from training_hub.storage.uri import location_in_pod
 from training_hub_operator.api.validation import validate_spec
 from training_hub_operator.launchers import available_launchers
 from training_hub_operator.launchers.auto import LauncherChoice
-from training_hub_operator.launchers.common import location_in_pod
+from training_hub_operator.model_config_sources import PLANNER_SCRIPT, planning_job
 from training_hub_operator.naming import child_labels, child_names
-from training_hub_operator.planning import PLANNER_SCRIPT, planning_job
 from training_hub_operator.reconcile import ReconcileInput, decide
 from training_hub_operator.settings import OperatorSettings
 

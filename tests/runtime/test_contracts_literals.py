@@ -43,7 +43,7 @@ HOMES: dict[str, str] = {
 #: (file, literal) -> why it stays.
 ALLOWED: dict[tuple[str, str], str] = {
     (
-        "runtime/training_hub/local/workloads.py",
+        "runtime/training_hub/local/trainjob.py",
         "trainer.kubeflow.org/v1alpha1",
     ): "the stand-in's copy of Kubeflow Trainer v2.3.0's torch-distributed ClusterTrainingRuntime manifest, "
     "kept field for field as upstream ships it",

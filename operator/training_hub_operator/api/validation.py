@@ -14,15 +14,15 @@ from pydantic import BaseModel, ValidationError
 
 from training_hub.contracts.errors import validation_lines
 from training_hub.params import HYPERPARAMETER_MODELS
-from training_hub_operator.api import spec as _spec
+from training_hub_operator.api import patterns
 from training_hub_operator.api.spec import TrainingRunSpec
 
 #: Human descriptions of the patterns the schema uses, for error messages.
 _PATTERN_HELP: dict[str, str] = {
-    _spec.QUANTITY_PATTERN: "a Kubernetes quantity such as 80Gi, 500m or 4",
-    _spec.DNS_SUBDOMAIN_PATTERN: "a lowercase DNS name (a-z, 0-9, '-', '.')",
-    _spec.DNS_LABEL_PATTERN: "a lowercase DNS label (a-z, 0-9, '-')",
-    _spec.ENV_NAME_PATTERN: "a valid environment variable name",
+    patterns.QUANTITY_PATTERN: "a Kubernetes quantity such as 80Gi, 500m or 4",
+    patterns.DNS_SUBDOMAIN_PATTERN: "a lowercase DNS name (a-z, 0-9, '-', '.')",
+    patterns.DNS_LABEL_PATTERN: "a lowercase DNS label (a-z, 0-9, '-')",
+    patterns.ENV_NAME_PATTERN: "a valid environment variable name",
 }
 
 

@@ -28,7 +28,7 @@ from training_hub.contracts import pod_env
 from training_hub.contracts.kinds import CONFIGMAP, GROUP, JOB, SERVICE, ResourceKind
 from training_hub.pod.exit_codes import PERMANENT_EXIT_CODES
 from training_hub_operator.api.constants import LABEL_COMPONENT
-from training_hub_operator.launchers import common, stopping
+from training_hub_operator.launchers import common, stopping, training_pod, workload_state
 from training_hub_operator.launchers.base import RenderContext, StopActions, WorkloadObservation
 from training_hub_operator.naming import ChildNames
 
@@ -68,7 +68,7 @@ def _expected_nodes(job: dict[str, Any]) -> int:
     return 0
 
 
-class NativeLauncher(common.SuspendField):
+class NativeLauncher(workload_state.SuspendField):
     """Renders and observes the native workload: headless Service + one Job per node.
 
     Each node Job is suspended through its ``spec.suspend``: apply :meth:`suspend_patch` to every one.
@@ -133,7 +133,7 @@ class NativeLauncher(common.SuspendField):
         """The Job of node ``rank``."""
         spec = ctx.spec
         name = job_name(ctx.names.workload, rank)
-        pod = common.pod_spec(
+        pod = training_pod.pod_spec(
             ctx,
             container_name=CONTAINER_NAME,
             restart_policy="Never",
@@ -142,7 +142,7 @@ class NativeLauncher(common.SuspendField):
         )
         pod["hostname"] = node_name(ctx.names.workload, rank)
         pod["subdomain"] = ctx.names.workload
-        template = common.pod_template(ctx, "worker", pod)
+        template = training_pod.pod_template(ctx, "worker", pod)
         template["metadata"]["labels"][LABEL_NODE_RANK] = str(rank)
         job_spec: dict[str, Any] = {
             "backoffLimit": spec.backoff_limit,
@@ -191,7 +191,7 @@ class NativeLauncher(common.SuspendField):
         starts = [s["startTime"] for s in statuses if s.get("startTime")]
         base: dict[str, Any] = {"restarts": restarts, "start_time": min(starts) if starts else None}
         for job in jobs:
-            conds = common.true_conditions(job)
+            conds = workload_state.true_conditions(job)
             if "Failed" in conds:
                 cond = conds["Failed"]
                 name = (job.get("metadata") or {}).get("name")
@@ -204,7 +204,7 @@ class NativeLauncher(common.SuspendField):
                     **base,
                 )
         missing = _expected_nodes(jobs[0]) - len(jobs)
-        if missing <= 0 and all("Complete" in common.true_conditions(j) for j in jobs):
+        if missing <= 0 and all("Complete" in workload_state.true_conditions(j) for j in jobs):
             ends = [str(s["completionTime"]) for s in statuses if s.get("completionTime")]
             return WorkloadObservation(
                 phase="Succeeded",
@@ -214,9 +214,9 @@ class NativeLauncher(common.SuspendField):
                 **base,
             )
         suspended = all(self.is_suspended(j) for j in jobs)
-        queue = common.kueue_queue(jobs[0])
-        if suspended and queue and not common.user_suspended(jobs[0]):
-            return common.waiting_for_admission("the node Jobs", queue, suspended=True, **base)
+        queue = workload_state.kueue_queue(jobs[0])
+        if suspended and queue and not workload_state.user_suspended(jobs[0]):
+            return workload_state.waiting_for_admission("the node Jobs", queue, suspended=True, **base)
         if suspended:
             return WorkloadObservation(
                 phase="Suspended",
@@ -227,7 +227,7 @@ class NativeLauncher(common.SuspendField):
             )
         admitted = True if queue else None
         active = sum(int(s.get("active") or 0) for s in statuses)
-        done = sum(1 for j in jobs if "Complete" in common.true_conditions(j))
+        done = sum(1 for j in jobs if "Complete" in workload_state.true_conditions(j))
         if active > 0 or done > 0:
             return WorkloadObservation(
                 phase="Running",

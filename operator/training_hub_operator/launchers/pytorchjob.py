@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from training_hub.contracts.kinds import PYTORCHJOB, ResourceKind
-from training_hub_operator.launchers import common
+from training_hub_operator.launchers import training_pod, workload_state
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
 
 CONTAINER_NAME = "pytorch"
 MASTER_PORT = 29500
 
 
-class PyTorchJobLauncher(common.ConfigAndWorkloadLauncher):
+class PyTorchJobLauncher(workload_state.ConfigAndWorkloadLauncher):
     """Renders and observes a Kubeflow ``PyTorchJob`` (``kubeflow.org/v1``)."""
 
     name = "pytorchjob"
@@ -31,14 +31,14 @@ class PyTorchJobLauncher(common.ConfigAndWorkloadLauncher):
         """The run's ConfigMap and PyTorchJob."""
         spec = ctx.spec
         nodes = ctx.plan.nodes
-        pod = common.pod_spec(
+        pod = training_pod.pod_spec(
             ctx,
             container_name=CONTAINER_NAME,
             ports=[{"name": "pytorchjob-port", "containerPort": MASTER_PORT, "protocol": "TCP"}],
         )
         replica = {
             "restartPolicy": "OnFailure",
-            "template": common.pod_template(ctx, "worker", pod),
+            "template": training_pod.pod_template(ctx, "worker", pod),
         }
         replicas: dict[str, Any] = {"Master": {"replicas": 1, **replica}}
         if nodes > 1:
@@ -70,9 +70,9 @@ class PyTorchJobLauncher(common.ConfigAndWorkloadLauncher):
         if job is None:
             return self.workload_missing()
         status = job.get("status") or {}
-        conds = common.true_conditions(job)
+        conds = workload_state.true_conditions(job)
         suspended = self.is_suspended(job)
-        queue = common.kueue_queue(job)
+        queue = workload_state.kueue_queue(job)
         restarts = sum(
             int((rs or {}).get("failed") or 0) for rs in (status.get("replicaStatuses") or {}).values()
         )
@@ -99,8 +99,8 @@ class PyTorchJobLauncher(common.ConfigAndWorkloadLauncher):
             return WorkloadObservation(
                 phase="Failed", reason=reason, message=message, **{**base, "completion_time": done}
             )
-        if suspended and queue is not None and not common.user_suspended(job):
-            return common.waiting_for_admission("the job", queue, **base)
+        if suspended and queue is not None and not workload_state.user_suspended(job):
+            return workload_state.waiting_for_admission("the job", queue, **base)
         if suspended or "Suspended" in conds:
             reason, message = msg("Suspended", "Suspended") if "Suspended" in conds else ("Suspended", "")
             return WorkloadObservation(

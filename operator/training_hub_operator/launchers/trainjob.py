@@ -36,7 +36,7 @@ from typing import Any
 
 from training_hub.contracts.kinds import CLUSTER_TRAINING_RUNTIME, GROUP, TRAINJOB, ResourceKind
 from training_hub_operator.api.constants import LABEL_COMPONENT
-from training_hub_operator.launchers import common
+from training_hub_operator.launchers import training_pod, workload_state
 from training_hub_operator.launchers.base import RenderContext, WorkloadObservation
 
 #: The ClusterTrainingRuntime a TrainJob runs on (Trainer ships it: ``torch-distributed``).
@@ -69,7 +69,7 @@ def runtime_patch(
     """The operator's ``RuntimePatch``: JobSet and Job labels, and the ``node`` pod template.
 
     Args:
-        pod: The pod spec of :func:`common.pod_spec` (its first container is ``node``).
+        pod: The pod spec of :func:`training_pod.pod_spec` (its first container is ``node``).
         pod_metadata: Labels and annotations of the pods.
         labels: The run's labels (without a component) for the JobSet and its Jobs.
     """
@@ -108,7 +108,7 @@ def _jobs_count(workload: dict[str, Any], field: str) -> int:
     return sum(int(j.get(field) or 0) for j in (workload.get("status") or {}).get("jobsStatus") or [])
 
 
-class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
+class TrainJobLauncher(workload_state.ConfigAndWorkloadLauncher):
     """Renders and observes a Kubeflow Trainer ``TrainJob`` (suspended through ``spec.suspend``)."""
 
     name = "trainjob"
@@ -118,9 +118,9 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
         """The run's ConfigMap and TrainJob."""
         spec = ctx.spec
-        pod = common.pod_spec(ctx, container_name=NODE_CONTAINER)
+        pod = training_pod.pod_spec(ctx, container_name=NODE_CONTAINER)
         container = pod["containers"][0]
-        template = common.pod_template(ctx, "worker", pod)
+        template = training_pod.pod_template(ctx, "worker", pod)
         trainer: dict[str, Any] = {
             "image": container["image"],
             "command": container["command"],
@@ -173,10 +173,10 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
         job = self.workload_in(children)
         if job is None:
             return self.workload_missing()
-        conds = common.true_conditions(job)
+        conds = workload_state.true_conditions(job)
         suspended = self.is_suspended(job)
         base: dict[str, Any] = {"restarts": _jobs_count(job, "failed"), "suspended": suspended}
-        queue = common.kueue_queue(job)
+        queue = workload_state.kueue_queue(job)
 
         def reason_message(kind: str, default: str) -> tuple[str, str]:
             cond = conds[kind]
@@ -200,8 +200,8 @@ class TrainJobLauncher(common.ConfigAndWorkloadLauncher):
                 completion_time=conds["Failed"].get("lastTransitionTime"),
                 **base,
             )
-        if suspended and queue and not common.user_suspended(job):
-            return common.waiting_for_admission("the job", queue, **base)
+        if suspended and queue and not workload_state.user_suspended(job):
+            return workload_state.waiting_for_admission("the job", queue, **base)
         if suspended:
             return WorkloadObservation(
                 phase="Suspended", reason="Suspended", message="the TrainJob is suspended", **base

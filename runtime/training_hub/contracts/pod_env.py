@@ -14,7 +14,7 @@ import math
 import os
 from collections.abc import Mapping
 
-# Set by the operator on every training container (``launchers/common.py``).
+# Set by the operator on every training container (``launchers/training_pod.py``).
 #: ``<namespace>/<name>`` of the TrainingRun: a training process in a pod reports to it.
 RUN = "TRAINING_HUB_RUN"
 RUN_NAME = "TRAINING_HUB_RUN_NAME"

@@ -6,22 +6,11 @@ meta-device fallback for unknown architectures and :mod:`training_hub.estimator.
 
 from __future__ import annotations
 
-from training_hub.estimator.memory import (
-    ESTIMATOR_VERSION,
-    Assumptions,
-    EstimateInputs,
-    MemoryBreakdown,
-    MemoryEstimate,
-    estimate,
-    estimate_from_inputs,
-)
+from training_hub.estimator.families import supported_model_types
+from training_hub.estimator.inputs import EstimateInputs
+from training_hub.estimator.memory import estimate, estimate_from_inputs
 from training_hub.estimator.model_config import load_model_config
-from training_hub.estimator.param_count import (
-    UnsupportedArchitectureError,
-    count_parameters,
-    model_shape,
-    supported_model_types,
-)
+from training_hub.estimator.param_count import UnsupportedArchitectureError, count_parameters, model_shape
 from training_hub.estimator.planner import (
     GPU_PRODUCTS,
     Plan,
@@ -32,6 +21,7 @@ from training_hub.estimator.planner import (
     plan_or_raise,
     require_fit,
 )
+from training_hub.estimator.result import ESTIMATOR_VERSION, Assumptions, MemoryBreakdown, MemoryEstimate
 
 __all__ = [
     "ESTIMATOR_VERSION",

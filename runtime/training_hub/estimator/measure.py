@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from training_hub.defaults import OSFT_TARGETS
-from training_hub.estimator.memory import osft_trainable_rank
+from training_hub.estimator.components import osft_trainable_rank
 
 
 @dataclass

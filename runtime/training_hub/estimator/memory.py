@@ -23,424 +23,25 @@ fp32 (see ``docs/estimator.md`` for the measured table).
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from training_hub.defaults import ALGORITHM_DEFAULTS
 from training_hub.errors import InvalidInputError
-from training_hub.estimator.dpo_reference import DPOReference, dpo_reference_bytes, dpo_reference_kind
-from training_hub.estimator.engines import ENGINES, engine_profile, resolved_sharding
-from training_hub.estimator.model_config import load_model_config
-from training_hub.estimator.param_count import LayerShape, LinearShape, ModelShape, shape_for_config
+from training_hub.estimator.components import (
+    QLORA_BYTES_PER_WEIGHT,
+    ElementBytes,
+    activation_bytes,
+    autocast_copies,
+    param_counts,
+)
+from training_hub.estimator.dpo_reference import dpo_reference_bytes
+from training_hub.estimator.engines import engine_profile, resolved_sharding
+from training_hub.estimator.inputs import EstimateInputs
+from training_hub.estimator.param_count import shape_for_config
+from training_hub.estimator.result import GIB, Assumptions, MemoryBreakdown, MemoryEstimate
 
-ESTIMATOR_VERSION = "1.1.0"
-
-TrainingMethod = Literal["sft", "osft", "lora", "qlora"]
-DType = Literal["bf16", "fp32"]
-Device = Literal["cuda", "cpu"]
-Strategy = Literal["auto", "ddp", "fsdp"]
-
-
-GIB = 1024**3
 CUDA_RUNTIME_BYTES = GIB
 FRAGMENTATION = 0.05
 HIGH_MARGIN = 0.30
-QLORA_BYTES_PER_WEIGHT = 0.5 + 4 / 64  # 4-bit values + one fp32 absmax per block of 64
-
-#: Training-hub algorithm names -> estimator method names.
-ALGORITHM_METHODS: dict[str, TrainingMethod] = {
-    "sft": "sft",
-    "osft": "osft",
-    "lora_sft": "lora",
-    "embedding_sft": "sft",  # every weight of the encoder trains
-    "dpo": "sft",  # the policy trains like sft (lora with use_lora); the reference: estimator/dpo_reference.py
-}
-
-
-class EstimateInputs(BaseModel):
-    """Everything the estimate needs except the number of GPUs."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-    training_method: TrainingMethod = Field(..., description="sft, osft, lora or qlora.")
-    model_config_dict: dict[str, Any] | None = Field(
-        None, alias="model_config", description="The model's config.json contents."
-    )
-    model_path: str | None = Field(None, description="Model directory, config.json path or hub id.")
-    allow_download: bool = Field(False, description="Allow fetching config.json from the hub.")
-    max_tokens_per_gpu: int | None = Field(None, ge=1, description="Tokens per micro-batch per GPU.")
-    max_seq_len: int | None = Field(None, ge=1, description="Longest sample (default token budget).")
-    batch_size: int | None = Field(None, ge=1, description="Samples per micro-batch (with max_seq_len).")
-    use_liger: bool = Field(False, description="Liger kernels: fused linear cross-entropy, no logits.")
-    unfreeze_rank_ratio: float = Field(0.25, gt=0.0, le=1.0, description="OSFT trainable rank fraction.")
-    lora_r: int = Field(32, ge=1, description="LoRA rank.")
-    lora_target_modules: list[str] | None = Field(None, description="LoRA/OSFT targets (default: all).")
-    dtype: DType = Field("bf16", description="bf16: bf16 weights, fp32 grads/optimizer; fp32: all fp32.")
-    device: Device = Field("cuda", description="cuda adds the runtime overhead; cpu does not.")
-    distributed_strategy: Strategy = Field("auto", description="auto: FSDP with more than one rank.")
-    activation_checkpointing: bool = Field(False, description="Recompute layer activations in backward.")
-    runtime_overhead_bytes: int | None = Field(None, ge=0, description="Override the runtime overhead.")
-    dpo_reference: DPOReference = Field("none", description="DPO's frozen reference: none, model or logits.")
-    engine: str | None = Field(
-        None,
-        description=(
-            "The engine whose memory behaviour to model (native, peft, instructlab-training, mini-trainer, "
-            "unsloth); None: the generic model (bf16 weights, the parameters' strategy)."
-        ),
-    )
-
-    @model_validator(mode="after")
-    def _known_engine(self) -> EstimateInputs:
-        if self.engine is not None and self.engine not in ENGINES:
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
-        return self
-
-    @model_validator(mode="after")
-    def _has_model(self) -> EstimateInputs:
-        if self.model_config_dict is None and self.model_path is None:
-            raise ValueError("give the model as model_config (config.json contents) or model_path")
-        return self
-
-    def resolved_config(self) -> dict[str, Any]:
-        """The model config dict (loaded from ``model_path`` when no dict was given)."""
-        source: Any = self.model_config_dict if self.model_config_dict is not None else self.model_path
-        return load_model_config(source, allow_download=self.allow_download)
-
-    def tokens_per_gpu(self) -> int:
-        """Tokens in one micro-batch: ``max_tokens_per_gpu``, else ``batch_size x max_seq_len``."""
-        if self.max_tokens_per_gpu is not None:
-            return self.max_tokens_per_gpu
-        if self.max_seq_len is not None:
-            return self.max_seq_len * (self.batch_size or 1)
-        raise InvalidInputError("give max_tokens_per_gpu or max_seq_len: the token budget sizes activations")
-
-    @classmethod
-    def from_training_params(
-        cls,
-        algorithm: str,
-        hyperparameters: dict[str, Any],
-        model_config: dict[str, Any],
-        engine: str | None = None,
-    ) -> EstimateInputs:
-        """Build inputs from a TrainingRun's algorithm and ``spec.hyperparameters``.
-
-        Args:
-            algorithm: ``sft``, ``osft`` or ``lora_sft``.
-            hyperparameters: The hyperparameters (names of :mod:`training_hub.params`); unknown names
-                are ignored here (the parameter models validate them).
-            model_config: The model's config.json contents.
-            engine: The backend that will run (see :mod:`training_hub.estimator.engines`); its activation
-                checkpointing default applies when the hyperparameters leave it unset (on, on a GPU).
-
-        Raises:
-            InvalidInputError: Unknown algorithm.
-        """
-        if algorithm not in ALGORITHM_METHODS:
-            raise InvalidInputError(
-                f"unknown algorithm {algorithm!r}; choose one of {', '.join(ALGORITHM_METHODS)}"
-            )
-        hp = {k: v for k, v in hyperparameters.items() if v is not None}
-        method: TrainingMethod = ALGORITHM_METHODS[algorithm]
-        if method == "lora" and hp.get("load_in_4bit"):
-            method = "qlora"
-        if algorithm == "dpo":
-            method = "lora" if hp.get("use_lora") else method
-        strategy = hp.get("distributed_strategy", "auto")
-        # the engine's default (training_hub.defaults); embedding_sft sets its own length below
-        row = ALGORITHM_DEFAULTS.get(algorithm)
-        max_seq_len = row.max_seq_len if row else None
-        values: dict[str, Any] = {
-            "training_method": method,
-            "model_config": model_config,
-            "max_tokens_per_gpu": hp.get("max_tokens_per_gpu") or hp.get("max_seq_len", max_seq_len),
-            "max_seq_len": hp.get("max_seq_len", max_seq_len),
-            "use_liger": bool(hp.get("use_liger", False)),
-            "dtype": "fp32" if hp.get("bf16") is False else "bf16",
-            "distributed_strategy": strategy if strategy in ("auto", "ddp", "fsdp") else "auto",
-            "engine": engine,
-        }
-        if engine is not None:
-            explicit = hp.get("activation_checkpointing")
-            values["activation_checkpointing"] = True if explicit is None else bool(explicit)
-        if algorithm == "embedding_sft":
-            # sentence-transformers: padded batches of `batch_size` texts of up to 512 tokens, fp32 weights
-            # under autocast, and a pooling head (no vocabulary logits: counted as 0 like fused CE)
-            seq = min(int(model_config.get("max_position_embeddings") or 512), 512)
-            values.update(
-                max_tokens_per_gpu=int(hp.get("batch_size", 32)) * seq,
-                max_seq_len=seq,
-                use_liger=True,
-                dtype="fp32",
-            )
-        if algorithm == "dpo":
-            values["dpo_reference"] = dpo_reference_kind(hp)
-        if "unfreeze_rank_ratio" in hp:
-            values["unfreeze_rank_ratio"] = hp["unfreeze_rank_ratio"]
-        if "lora_r" in hp:
-            values["lora_r"] = hp["lora_r"]
-        targets = hp.get("target_modules") if method in ("lora", "qlora") else None
-        if targets:
-            values["lora_target_modules"] = list(targets)
-        return cls.model_validate(values)
-
-
-class MemoryBreakdown(BaseModel):
-    """Per-GPU bytes of each component of the expected estimate."""
-
-    parameters: int
-    gradients: int
-    optimizer_states: int
-    activations: int
-    logits: int
-    overhead: int
-    details: dict[str, int] = Field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        """Sum of the components (the expected estimate)."""
-        return (
-            self.parameters
-            + self.gradients
-            + self.optimizer_states
-            + self.activations
-            + self.logits
-            + self.overhead
-        )
-
-    def components(self) -> dict[str, int]:
-        """The six components by name."""
-        return {
-            "parameters": self.parameters,
-            "gradients": self.gradients,
-            "optimizer_states": self.optimizer_states,
-            "activations": self.activations,
-            "logits": self.logits,
-            "overhead": self.overhead,
-        }
-
-
-class Assumptions(BaseModel):
-    """What the estimate assumed, stated so a reader can check it."""
-
-    training_method: str
-    model_type: str
-    dtype: str
-    parameter_bytes: float
-    gradient_bytes: int
-    optimizer: str
-    sharding: str
-    num_gpus: int
-    tokens_per_gpu: int
-    activation_checkpointing: bool
-    liger: bool
-    device: str
-    total_parameters: int
-    trainable_parameters: int
-    engine: str = "generic"
-    engine_assumptions: list[str] = Field(default_factory=list)
-    estimator_version: str = ESTIMATOR_VERSION
-    notes: list[str] = Field(default_factory=list)
-
-
-class MemoryEstimate(tuple[int, int, int]):
-    """``(low, expected, high)`` bytes per GPU, carrying ``.breakdown`` and ``.assumptions``."""
-
-    breakdown: MemoryBreakdown
-    assumptions: Assumptions
-
-    def __new__(
-        cls, low: int, expected: int, high: int, breakdown: MemoryBreakdown, assumptions: Assumptions
-    ) -> MemoryEstimate:
-        obj = super().__new__(cls, (low, expected, high))
-        obj.breakdown = breakdown
-        obj.assumptions = assumptions
-        return obj
-
-    @property
-    def low(self) -> int:
-        """Lower bound: the components without fragmentation."""
-        return self[0]
-
-    @property
-    def expected(self) -> int:
-        """The expected per-GPU peak."""
-        return self[1]
-
-    @property
-    def high(self) -> int:
-        """Upper bound."""
-        return self[2]
-
-    def fits(self, gpu_memory_bytes: int, headroom: float = 0.0) -> bool:
-        """Whether the expected estimate fits ``gpu_memory_bytes`` minus a headroom fraction."""
-        return self.expected <= gpu_memory_bytes * (1.0 - headroom)
-
-
-def osft_trainable_rank(rows: int, cols: int, unfreeze_rank_ratio: float) -> int:
-    """Singular directions of a ``rows x cols`` matrix that train under OSFT: what the engine leaves after
-    freezing ``floor(k (1 - unfreeze_rank_ratio))`` of them (``engine/osft.py`` ``frozen_rank``)."""
-    k = min(rows, cols)
-    return max(1, k - int(math.floor(k * (1.0 - unfreeze_rank_ratio) + 1e-9)))
-
-
-def _is_target(lin: LinearShape, targets: tuple[str, ...] | list[str] | None) -> bool:
-    """Whether ``lin`` trains: named targets match its last name component (as PEFT matches
-    ``target_modules``); ``None`` is the engine's default (``training_hub.defaults``): LoRA's ``all-linear``
-    and OSFT's attention and MLP patterns both take every ``nn.Linear`` of the decoder blocks: what
-    ``shape.linears()`` lists but the MoE routers."""
-    if targets is None:
-        return not lin.router
-    return lin.name.rsplit(".", 1)[-1] in targets
-
-
-class _Bytes:
-    """Element sizes for one dtype choice."""
-
-    def __init__(self, dtype: DType) -> None:
-        self.param = 2.0 if dtype == "bf16" else 4.0
-        self.act = 2 if dtype == "bf16" else 4
-        self.grad = 4
-        self.optim = 8
-
-
-def _norm_bytes(width: int, kind: str, b: _Bytes, weight_trains: bool) -> int:
-    """Bytes one norm saves per token (its output is counted by whoever consumes it)."""
-    if kind == "layer":
-        return b.act * width + 8  # input + fp32 mean and rstd
-    # RMSNorm upcasts to fp32: saves the fp32 input and rsqrt; the normalised value (input dtype) only
-    # when the weight trains.
-    return 4 * width + 4 + (b.act * width if weight_trains else 0)
-
-
-def _layer_bytes_per_token(
-    shape: ModelShape,
-    layer: LayerShape,
-    b: _Bytes,
-    lora: bool,
-    lora_r: int,
-    targets: tuple[str, ...] | list[str] | None,
-) -> int:
-    """Bytes one decoder layer saves for backward per token (full or LoRA fine-tuning)."""
-    h, a = shape.hidden, b.act
-    q_out = shape.num_heads * shape.head_dim
-    kv_out = shape.num_kv_heads * shape.head_dim
-    total = layer.num_norms * _norm_bytes(h, shape.norm_kind, b, not lora)
-    total += 2 * a * h  # inputs of the attention and MLP projections
-    if layer.qk_norm == "head":
-        total += _norm_bytes(q_out, "rms", b, not lora) + _norm_bytes(kv_out, "rms", b, not lora)
-        total -= 4 * (2 - shape.num_heads - shape.num_kv_heads)  # one rsqrt per head, not per token
-    elif layer.qk_norm == "full":
-        total += _norm_bytes(q_out, "rms", b, not lora) + _norm_bytes(kv_out, "rms", b, not lora)
-    # rotated q and k, v, attention output, fp32 log-sum-exp per head
-    total += a * (2 * q_out + 2 * kv_out) + 4 * shape.num_heads
-    if any(lin.name == "qkv_proj" for lin in layer.linears):
-        total += a * (q_out + kv_out)  # v is a view of the fused projection: its whole storage stays
-    if layer.moe is None:
-        total += a * (4 if layer.gated_mlp else 2) * layer.intermediate
-    else:
-        moe = layer.moe
-        # router: fp32 softmax output and top-k indices/weights; then per routed copy: gathered input,
-        # gate/up, activation, product and output (full fine-tuning) or gate/up, activation and input
-        # (frozen experts under LoRA), plus int64 token indices.
-        total += 4 * 2 * moe.num_experts + 12 * moe.top_k - 12
-        per_copy = a * (2 * h + 4 * moe.intermediate) if not lora else a * (h + 3 * moe.intermediate)
-        total += moe.top_k * (per_copy + 28)
-        if moe.shared_intermediate:
-            total += a * (4 * moe.shared_intermediate + h) + (8 if moe.shared_gate else 0)
-    if lora:
-        total += sum(a * lora_r for lin in layer.linears if _is_target(lin, targets))
-    return total
-
-
-def _activation_bytes(
-    shape: ModelShape,
-    method: str,
-    tokens: int,
-    b: _Bytes,
-    inputs: EstimateInputs,
-    details: dict[str, int],
-    checkpointing: bool,
-    offload: bool,
-) -> int:
-    lora = method in ("lora", "qlora")
-    targets = inputs.lora_target_modules or None
-    per_layer = [
-        _layer_bytes_per_token(shape, layer, b, lora, inputs.lora_r, targets) for layer in shape.layers
-    ]
-    if lora and shape.layers:
-        # The embedding is frozen: the first layer's input norm has nothing to save.
-        per_layer[0] -= _norm_bytes(shape.hidden, shape.norm_kind, b, False)
-    rope = 2 * shape.head_dim * (4 if b.act == 4 else b.act)
-    final = _norm_bytes(shape.hidden, shape.norm_kind, b, not lora) + (0 if lora else b.act * shape.hidden)
-    ids = 8 + (0 if lora else 8)  # labels (loss) and input ids (trainable embedding)
-    if checkpointing:
-        # each layer keeps its input (on the CPU when the engine offloads it); one layer is recomputed
-        kept = 0 if offload else len(per_layer) * b.act * shape.hidden
-        layers = kept + (max(per_layer) if per_layer else 0)
-    else:
-        layers = sum(per_layer)
-    layers_total = tokens * layers
-    other = tokens * (rope + final + ids)
-    details["activations.layers"] = layers_total
-    details["activations.embeddings_norm_rope"] = other
-    total = layers_total + other
-    if method == "osft":
-        per_layer_rebuilt = []
-        for layer in shape.layers or []:
-            rebuilt_layer = 0
-            for lin in layer.linears:
-                if _is_target(lin, targets):
-                    k_low = osft_trainable_rank(lin.out_features, lin.in_features, inputs.unfreeze_rank_ratio)
-                    rebuilt_layer += int(
-                        b.act * (lin.out_features * lin.in_features + lin.out_features * k_low)
-                    )
-            per_layer_rebuilt.append(rebuilt_layer)
-        # the rebuilt weights are saved for backward like activations: one layer's when recomputed
-        rebuilt = max(per_layer_rebuilt, default=0) if checkpointing else sum(per_layer_rebuilt)
-        details["activations.osft_rebuilt_weights"] = rebuilt
-        total += rebuilt
-    return total
-
-
-def _param_counts(shape: ModelShape, inputs: EstimateInputs, b: _Bytes) -> tuple[int, int, int]:
-    """(total parameter elements, trainable elements, parameter bytes) of the method's model."""
-    method = inputs.training_method
-    targets = inputs.lora_target_modules or None
-    total = shape.total_params
-    if method == "sft":
-        return total, total, int(total * b.param)
-    if method == "osft":
-        trainable = total
-        factors_all = 0
-        for lin in shape.linears():
-            if not _is_target(lin, targets):
-                continue
-            k = min(lin.out_features, lin.in_features)
-            k_low = osft_trainable_rank(lin.out_features, lin.in_features, inputs.unfreeze_rank_ratio)
-            weight = lin.out_features * lin.in_features
-            factors = k * (lin.out_features + lin.in_features + 1)
-            trainable += k_low * (lin.out_features + lin.in_features + 1) - weight
-            factors_all += factors - weight
-        total += factors_all
-        return total, trainable, int(total * b.param)
-    # LoRA / QLoRA: adapters r * (in + out) per targeted linear; the base is frozen.
-    adapters = sum(
-        inputs.lora_r * (lin.in_features + lin.out_features)
-        for lin in shape.linears()
-        if _is_target(lin, targets)
-    )
-    if adapters == 0:
-        raise InvalidInputError(
-            f"no linear module of this model matches the LoRA targets {list(targets or [])}"
-        )
-    if method == "qlora":
-        quantised = sum(
-            lin.in_features * lin.out_features for lin in shape.linears() if _is_target(lin, targets)
-        )
-        base_bytes = quantised * QLORA_BYTES_PER_WEIGHT + (total - quantised) * 2.0
-        return total + adapters, adapters, int(base_bytes + adapters * b.param)
-    return total + adapters, adapters, int((total + adapters) * b.param)
 
 
 def estimate_from_inputs(
@@ -469,7 +70,7 @@ def estimate_from_inputs(
     shape = shape_for_config(config)
     method = inputs.training_method
     profile = engine_profile(inputs.engine)
-    b = _Bytes(inputs.dtype)
+    b = ElementBytes(inputs.dtype)
     if profile.master_weights == "fp32":
         b.param = 4.0  # fp32 weights under bf16 mixed precision
     if profile.activation_checkpointing == "param":
@@ -482,7 +83,7 @@ def estimate_from_inputs(
     details: dict[str, int] = {}
     notes: list[str] = list(shape.notes)
 
-    total_params, trainable, param_bytes = _param_counts(shape, inputs, b)
+    total_params, trainable, param_bytes = param_counts(shape, inputs, b)
     layout = resolved_sharding(profile, method, num_gpus, inputs.distributed_strategy)
     strategy = "ddp" if layout == "ddp" else "fsdp"
     if layout == "fsdp-node":
@@ -510,11 +111,11 @@ def estimate_from_inputs(
         gradients += trainable * b.grad
         notes.append("DDP: full replica per rank, plus gradient buckets of the same size")
     optimizer = math.ceil(trainable * b.optim / ranks)
-    activations = _activation_bytes(
+    activations = activation_bytes(
         shape, method, tokens, b, inputs, details, checkpointing, profile.offloads_checkpoints
     )
     if profile.autocast_weight_copies and inputs.dtype == "bf16" and inputs.device == "cuda" and not sharded:
-        copies = _autocast_copies(shape, method, trainable, checkpointing)
+        copies = autocast_copies(shape, method, trainable, checkpointing)
         details["activations.autocast_weight_copies"] = copies
         activations += copies
         notes.append("bf16 autocast over fp32 weights: bf16 weight copies held from forward to backward")
@@ -596,22 +197,6 @@ def estimate_from_inputs(
         notes=notes,
     )
     return MemoryEstimate(low, expected, high, breakdown, assumptions)
-
-
-def _autocast_copies(shape: ModelShape, method: str, trainable: int, checkpointing: bool) -> int:
-    """bf16 copies autocast makes of fp32 weights and keeps until backward (bytes).
-
-    Weights that require grad are cast once and cached until the forward's autocast block exits; a
-    frozen weight is cast at every use and its copy is saved for backward by the matmul that used it
-    (one layer's at a time with checkpointing). The lm_head is counted with the frozen or trainable side.
-    """
-    lm_head = shape.vocab * shape.hidden
-    if method in ("lora", "qlora"):
-        per_layer = [sum(lin.params for lin in layer.linears) for layer in shape.layers]
-        frozen = max(per_layer, default=0) if checkpointing else sum(per_layer)
-        return 2 * (trainable + frozen + lm_head)
-    linears = sum(lin.params for lin in shape.linears())
-    return 2 * (min(trainable, linears) + lm_head)
 
 
 def estimate(

@@ -97,7 +97,7 @@ def fetch_hub_config(model_id: str, revision: str = "main", timeout: float = 20.
 
 
 def _unwrap(config: dict[str, Any]) -> dict[str, Any]:
-    from training_hub.estimator.param_count import FAMILIES
+    from training_hub.estimator.families import FAMILIES
 
     text = config.get("text_config")
     if (

@@ -13,256 +13,54 @@ model on the meta device when torch and transformers are installed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
 from training_hub.errors import InvalidInputError
+from training_hub.estimator.families import (
+    FAMILIES,
+    MOE_LAYOUTS,
+    Config,
+    Family,
+    config_value,
+    required_dim,
+    supported_model_types,
+)
 from training_hub.estimator.model_config import check_size_bounds
+from training_hub.estimator.shapes import LayerShape, LinearShape, ModelShape, MoEShape
 
 
 class UnsupportedArchitectureError(InvalidInputError):
     """The config's ``model_type`` has no analytic description here."""
 
 
-Config = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class LinearShape:
-    """One ``nn.Linear`` (or one fused projection) of a layer; ``router``: an MoE router (no ``nn.Linear`` in
-    the transformers release here, so neither LoRA's nor OSFT's default targets take it)."""
-
-    name: str
-    in_features: int
-    out_features: int
-    bias: bool
-    router: bool = False
-
-    @property
-    def params(self) -> int:
-        """Weight plus bias elements."""
-        return self.in_features * self.out_features + (self.out_features if self.bias else 0)
-
-
-@dataclass(frozen=True)
-class MoEShape:
-    """A sparse mixture-of-experts block (experts stored as 3D tensors, not ``nn.Linear``)."""
-
-    num_experts: int
-    top_k: int
-    intermediate: int
-    router: LinearShape
-    shared_intermediate: int = 0
-    shared_gate: bool = False
-
-    @property
-    def expert_params(self) -> int:
-        """Elements of the stacked expert tensors (gate+up and down)."""
-        return self.num_experts * 3 * self.router.in_features * self.intermediate
-
-
-@dataclass
-class LayerShape:
-    """One decoder layer."""
-
-    linears: list[LinearShape]
-    norm_params: int
-    num_norms: int
-    intermediate: int  # dense MLP width (0 when the layer's MLP is a pure MoE block)
-    gated_mlp: bool
-    moe: MoEShape | None = None
-    qk_norm: str | None = None  # None, "head" (per head_dim) or "full" (whole projection)
-
-    @property
-    def params(self) -> int:
-        """All parameter elements of the layer."""
-        moe = self.moe.expert_params if self.moe else 0
-        return sum(lin.params for lin in self.linears) + self.norm_params + moe
-
-
-@dataclass
-class ModelShape:
-    """A whole decoder-only causal LM, as far as memory is concerned."""
-
-    model_type: str
-    hidden: int
-    vocab: int
-    num_heads: int
-    num_kv_heads: int
-    head_dim: int
-    tied_embeddings: bool
-    layers: list[LayerShape]
-    final_norm_params: int
-    norm_kind: str  # "rms" or "layer"
-    lm_head_bias: bool = False
-    final_logit_softcapping: bool = False
-    extra_params: int = 0  # parameters outside the analytic layout (meta-device fallback only)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def num_layers(self) -> int:
-        """Number of decoder layers."""
-        return len(self.layers)
-
-    @property
-    def embedding_params(self) -> int:
-        """Input embedding elements."""
-        return self.vocab * self.hidden
-
-    @property
-    def lm_head_params(self) -> int:
-        """Output head elements not shared with the embedding."""
-        weight = 0 if self.tied_embeddings else self.vocab * self.hidden
-        return weight + (self.vocab if self.lm_head_bias else 0)
-
-    @property
-    def total_params(self) -> int:
-        """Every parameter element (tied weights once), as ``model.num_parameters()``."""
-        return (
-            self.embedding_params
-            + self.lm_head_params
-            + self.final_norm_params
-            + sum(layer.params for layer in self.layers)
-            + self.extra_params
-        )
-
-    def linears(self) -> list[LinearShape]:
-        """Every linear projection of every layer (the targets of LoRA and OSFT)."""
-        return [lin for layer in self.layers for lin in layer.linears]
-
-
-def _get(cfg: Config, key: str, default: Any = None) -> Any:
-    value = cfg.get(key)
-    return default if value is None else value
-
-
-def _req(cfg: Config, key: str) -> int:
-    value = cfg.get(key)
-    if value is None:
-        raise InvalidInputError(
-            f"model config of type {cfg.get('model_type')!r} has no {key!r}: cannot size the model"
-        )
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidInputError(f"model config field {key!r} must be a non-negative integer, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class Family:
-    """How one ``model_type`` lays out its parameters."""
-
-    default_head_dim: int | None = None  # None: hidden_size // num_attention_heads
-    default_tied: bool = False
-    qkv_bias: Callable[[Config], bool] = lambda c: bool(_get(c, "attention_bias", False))
-    o_bias: Callable[[Config], bool] = lambda c: bool(_get(c, "attention_bias", False))
-    mlp_bias: Callable[[Config], bool] = lambda c: bool(_get(c, "mlp_bias", False))
-    qk_norm: str | None = None
-    norms_per_layer: int = 2
-    norm_kind: str = "rms"
-    gated_mlp: bool = True
-    fused_qkv: bool = False
-    fused_gate_up: bool = False
-    moe: str | None = None  # "mixtral", "qwen", "olmoe", "granite"
-    default_top_k: int = 2
-
-
-_NO_BIAS: Callable[[Config], bool] = lambda c: False  # noqa: E731
-_ALWAYS_BIAS: Callable[[Config], bool] = lambda c: True  # noqa: E731
-_USE_BIAS: Callable[[Config], bool] = lambda c: bool(_get(c, "use_bias", True))  # noqa: E731
-
-#: Analytic descriptions, keyed by ``config.json``'s ``model_type``.
-FAMILIES: dict[str, Family] = {
-    "llama": Family(),
-    "mistral": Family(qkv_bias=_NO_BIAS, o_bias=_NO_BIAS, mlp_bias=_NO_BIAS),
-    "qwen2": Family(qkv_bias=_ALWAYS_BIAS, o_bias=_NO_BIAS, mlp_bias=_NO_BIAS),
-    "qwen3": Family(default_head_dim=128, mlp_bias=_NO_BIAS, qk_norm="head"),
-    "granite": Family(),
-    "gemma": Family(default_head_dim=256, default_tied=True, mlp_bias=_NO_BIAS),
-    "gemma2": Family(default_head_dim=256, default_tied=True, mlp_bias=_NO_BIAS, norms_per_layer=4),
-    "gemma3_text": Family(
-        default_head_dim=256, default_tied=True, mlp_bias=_NO_BIAS, norms_per_layer=4, qk_norm="head"
-    ),
-    "phi3": Family(qkv_bias=_NO_BIAS, o_bias=_NO_BIAS, mlp_bias=_NO_BIAS, fused_qkv=True, fused_gate_up=True),
-    "mixtral": Family(qkv_bias=_NO_BIAS, o_bias=_NO_BIAS, mlp_bias=_NO_BIAS, moe="mixtral"),
-    "qwen2_moe": Family(
-        qkv_bias=lambda c: bool(_get(c, "qkv_bias", True)),
-        o_bias=_NO_BIAS,
-        mlp_bias=_NO_BIAS,
-        moe="qwen",
-        default_top_k=4,
-    ),
-    "qwen3_moe": Family(mlp_bias=_NO_BIAS, qk_norm="head", moe="qwen", default_top_k=8),
-    "granitemoe": Family(mlp_bias=_NO_BIAS, moe="granite"),
-    "granitemoeshared": Family(mlp_bias=_NO_BIAS, moe="granite"),
-    "olmoe": Family(mlp_bias=_NO_BIAS, qk_norm="full", moe="olmoe", default_top_k=8),
-    "olmo2": Family(mlp_bias=_NO_BIAS, qk_norm="full"),
-    "starcoder2": Family(
-        default_tied=True,
-        qkv_bias=_USE_BIAS,
-        o_bias=_USE_BIAS,
-        mlp_bias=_USE_BIAS,
-        norm_kind="layer",
-        gated_mlp=False,
-    ),
-    "smollm3": Family(default_tied=True),
-}
-
-
-def supported_model_types() -> list[str]:
-    """The ``model_type`` values with an analytic description."""
-    return sorted(FAMILIES)
-
-
 def _num_experts(cfg: Config) -> int:
     for key in ("num_experts", "num_local_experts"):
         if cfg.get(key) is not None:
-            return _req(cfg, key)
+            return required_dim(cfg, key)
     raise InvalidInputError(
         f"MoE config of type {cfg.get('model_type')!r} has no num_experts/num_local_experts"
     )
 
 
 def _moe_for_layer(fam: Family, cfg: Config, index: int, hidden: int) -> MoEShape | None:
-    # One MoEShape per family, alike on purpose: each branch reads its family's own config keys and
-    # router name (transformers' modeling_<family>.py), so that a family can be checked on its own.
     if fam.moe is None:
         return None
+    layout = MOE_LAYOUTS[fam.moe]
     experts = _num_experts(cfg)
-    top_k = int(_get(cfg, "num_experts_per_tok", fam.default_top_k))
-    if fam.moe == "qwen":
-        sparse_step = int(_get(cfg, "decoder_sparse_step", 1))
-        dense_layers = set(_get(cfg, "mlp_only_layers", []))
+    top_k = int(config_value(cfg, "num_experts_per_tok", fam.default_top_k))
+    if layout.sparse_layers:
+        sparse_step = int(config_value(cfg, "decoder_sparse_step", 1))
+        dense_layers = set(config_value(cfg, "mlp_only_layers", []))
         if index in dense_layers or experts == 0 or (index + 1) % sparse_step != 0:
             return None
-        shared = (
-            int(_get(cfg, "shared_expert_intermediate_size", 0)) if cfg["model_type"] == "qwen2_moe" else 0
-        )
-        return MoEShape(
-            num_experts=experts,
-            top_k=top_k,
-            intermediate=_req(cfg, "moe_intermediate_size"),
-            router=LinearShape("gate", hidden, experts, False, router=True),
-            shared_intermediate=shared,
-            shared_gate=shared > 0,
-        )
-    if fam.moe == "granite":
-        shared = (
-            int(_get(cfg, "shared_intermediate_size", 0)) if cfg["model_type"] == "granitemoeshared" else 0
-        )
-        return MoEShape(
-            num_experts=experts,
-            top_k=top_k,
-            intermediate=_req(cfg, "intermediate_size"),
-            router=LinearShape("router", hidden, experts, False, router=True),
-            shared_intermediate=shared,
-        )
-    # mixtral and olmoe: experts of width intermediate_size, a bias-free router called "gate".
+    shared = 0
+    if layout.shared_key is not None and cfg["model_type"] == layout.shared_model_type:
+        shared = int(config_value(cfg, layout.shared_key, 0))
     return MoEShape(
         num_experts=experts,
         top_k=top_k,
-        intermediate=_req(cfg, "intermediate_size"),
-        router=LinearShape("gate", hidden, experts, False, router=True),
+        intermediate=required_dim(cfg, layout.intermediate_key),
+        router=LinearShape(layout.router_name, hidden, experts, False, router=True),
+        shared_intermediate=shared,
+        shared_gate=layout.shared_gate and shared > 0,
     )
 
 
@@ -305,15 +103,15 @@ def model_shape(config: Config) -> ModelShape:
         )
     check_size_bounds(config)
     fam = FAMILIES[model_type]
-    hidden = _req(config, "hidden_size")
-    layers_n = _req(config, "num_hidden_layers")
-    heads = _req(config, "num_attention_heads")
-    vocab = _req(config, "vocab_size")
+    hidden = required_dim(config, "hidden_size")
+    layers_n = required_dim(config, "num_hidden_layers")
+    heads = required_dim(config, "num_attention_heads")
+    vocab = required_dim(config, "vocab_size")
     if heads == 0 or hidden == 0:
         raise InvalidInputError("hidden_size and num_attention_heads must be positive")
-    kv_heads = int(_get(config, "num_key_value_heads", heads))
-    head_dim = int(_get(config, "head_dim", fam.default_head_dim or hidden // heads))
-    tied = bool(_get(config, "tie_word_embeddings", fam.default_tied))
+    kv_heads = int(config_value(config, "num_key_value_heads", heads))
+    head_dim = int(config_value(config, "head_dim", fam.default_head_dim or hidden // heads))
+    tied = bool(config_value(config, "tie_word_embeddings", fam.default_tied))
     norm_size = hidden if fam.norm_kind == "rms" else 2 * hidden
     q_out, kv_out = heads * head_dim, kv_heads * head_dim
 
@@ -337,7 +135,7 @@ def model_shape(config: Config) -> ModelShape:
         moe = _moe_for_layer(fam, config, index, hidden)
         intermediate = 0
         if moe is None:
-            intermediate = _req(config, "intermediate_size")
+            intermediate = required_dim(config, "intermediate_size")
             linears += _mlp_linears(fam, hidden, intermediate, fam.mlp_bias(config))
         else:
             linears.append(moe.router)
@@ -375,7 +173,7 @@ def model_shape(config: Config) -> ModelShape:
         layers=layers,
         final_norm_params=norm_size,
         norm_kind=fam.norm_kind,
-        final_logit_softcapping=bool(_get(config, "final_logit_softcapping", None)),
+        final_logit_softcapping=bool(config_value(config, "final_logit_softcapping", None)),
     )
 
 

@@ -16,13 +16,9 @@ import time
 from pydantic import BaseModel, Field
 
 from training_hub.errors import InvalidInputError
-from training_hub.estimator.memory import (
-    ESTIMATOR_VERSION,
-    GIB,
-    EstimateInputs,
-    MemoryEstimate,
-    estimate_from_inputs,
-)
+from training_hub.estimator.inputs import EstimateInputs
+from training_hub.estimator.memory import estimate_from_inputs
+from training_hub.estimator.result import ESTIMATOR_VERSION, GIB, MemoryEstimate
 
 #: Usable memory of common data-center GPUs, in bytes (the size the driver reports, rounded to GiB).
 GPU_PRODUCTS: dict[str, int] = {

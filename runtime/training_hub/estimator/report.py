@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from training_hub.estimator.memory import GIB, MemoryEstimate
 from training_hub.estimator.planner import Plan
+from training_hub.estimator.result import GIB, MemoryEstimate
 
 
 def human_bytes(n: int | float) -> str:

@@ -15,8 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from training_hub.estimator.memory import MemoryEstimate
 from training_hub.estimator.memory import estimate as estimate_memory
+from training_hub.estimator.result import MemoryEstimate
 
 #: Upstream's defaults (``profiling/memory_estimator.py`` of 0.11.2).
 DEFAULT_NUM_GPUS = 8

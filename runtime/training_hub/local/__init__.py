@@ -10,8 +10,9 @@
   runs it (the ``run --local`` command).
 """
 
-from training_hub.local.executor import ExecutionResult, LocalExecutor, PodProcess, PodResult
+from training_hub.local.executor import ExecutionResult, LocalExecutor, PodResult
 from training_hub.local.pods import LocalExecutionError, LocalPod
+from training_hub.local.process import PodProcess
 from training_hub.local.workloads import expand
 
 __all__ = [

@@ -31,11 +31,12 @@ from typing import Any
 
 from training_hub.contracts import pod_env
 from training_hub.local.background import BackgroundLoop
-from training_hub.local.executor import LocalExecutor, PodProcess
+from training_hub.local.executor import LocalExecutor
 from training_hub.local.images import ImageStore
+from training_hub.local.jobs import JOB_COMPLETION_INDEX_ANNOTATION
 from training_hub.local.nodes import NodeHeartbeat, NodeSpec
 from training_hub.local.pods import LocalExecutionError, LocalPod
-from training_hub.local.workloads import JOB_COMPLETION_INDEX_ANNOTATION
+from training_hub.local.process import PodProcess
 from training_hub.pod import exit_codes
 
 

@@ -25,7 +25,8 @@ import yaml
 
 from training_hub.contracts.kinds import API_VERSION, KIND
 from training_hub.errors import InvalidInputError
-from training_hub.local.executor import ExecutionResult, LocalExecutor, PodProcess
+from training_hub.local.executor import ExecutionResult, LocalExecutor
+from training_hub.local.process import PodProcess
 from training_hub.local.workloads import expand
 from training_hub.storage.uri import parse_location, pvc_claim
 from training_hub.structured_files import read_structured
@@ -101,7 +102,8 @@ def render_run(manifest: Mapping[str, Any], launcher: str | None = None) -> Rend
     from training_hub_operator import rendering
     from training_hub_operator.api.validation import SpecError, validate_spec
     from training_hub_operator.launchers.auto import choose_launcher
-    from training_hub_operator.planning import PlanningError, config_from_inline
+    from training_hub_operator.model_config_sources import config_from_inline
+    from training_hub_operator.planning import PlanningError
     from training_hub_operator.settings import OperatorSettings
 
     meta = dict(manifest.get("metadata") or {})

@@ -202,7 +202,7 @@ def test_trainingrun_with_embedding_sft_is_validated_and_planned() -> None:
 
 @pytest.mark.unit
 def test_estimator_row_for_an_encoder_has_no_vocabulary_logits() -> None:
-    from training_hub.estimator.memory import EstimateInputs, estimate_from_inputs
+    from training_hub.estimator import EstimateInputs, estimate_from_inputs
 
     config = {
         "model_type": "bert",

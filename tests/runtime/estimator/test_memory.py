@@ -10,7 +10,8 @@ import pytest
 from tests.support.model_configs import tiny_config
 from training_hub.errors import InvalidInputError
 from training_hub.estimator import EstimateInputs, MemoryEstimate, estimate, estimate_from_inputs, model_shape
-from training_hub.estimator.memory import CUDA_RUNTIME_BYTES, osft_trainable_rank
+from training_hub.estimator.components import osft_trainable_rank
+from training_hub.estimator.memory import CUDA_RUNTIME_BYTES
 
 pytestmark = pytest.mark.unit
 

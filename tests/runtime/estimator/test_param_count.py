@@ -11,7 +11,8 @@ import pytest
 from tests.support.model_configs import FAMILY_TYPES, tiny_config
 from training_hub.errors import InvalidInputError
 from training_hub.estimator import UnsupportedArchitectureError, count_parameters, model_shape
-from training_hub.estimator.param_count import FAMILIES, count_parameters_meta
+from training_hub.estimator.families import FAMILIES
+from training_hub.estimator.param_count import count_parameters_meta
 
 pytestmark = pytest.mark.unit
 

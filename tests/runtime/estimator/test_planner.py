@@ -17,7 +17,7 @@ from training_hub.estimator import (
     plan_or_raise,
     require_fit,
 )
-from training_hub.estimator.memory import GIB
+from training_hub.estimator.result import GIB
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -189,16 +188,6 @@ def test_network_maps_known_hosts_only() -> None:
     assert net.map_value("MASTER_ADDR", "job-master-0") == "127.0.0.1"
     assert net.map_value("PET_RDZV_ENDPOINT", "job-master-0.ns.svc:23456") == f"127.0.0.1:{port}"
     assert net.map_value("HF_ENDPOINT", "example.com") == "example.com"
-
-
-def test_python_resolves_to_this_interpreter() -> None:
-    from training_hub.local.executor import resolve_command
-
-    assert resolve_command(["python", "-V"])[0] == sys.executable
-    assert Path(resolve_command(["training-hub", "run-pod"])[0]).name in (
-        "training-hub",
-        Path(sys.executable).name,
-    )
 
 
 def test_network_knows_pods_behind_a_service_before_they_exist() -> None:
