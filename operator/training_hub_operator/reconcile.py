@@ -24,6 +24,7 @@ Rules:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from typing import Any
 
@@ -40,7 +41,7 @@ from training_hub_operator.planning import PlanningError
 from training_hub_operator.rendering import plan_run, render_objects
 from training_hub_operator.status_builder import StatusBuilder, finish_status
 
-__all__ = ["TERMINAL_PHASES", "Decision", "ReconcileInput", "create_refused", "decide"]
+__all__ = ["TERMINAL_PHASES", "Decision", "ReconcileInput", "create_refused", "decide", "settle"]
 
 
 def _launched_fields_diff(launched: str, current: str) -> list[str]:
@@ -71,7 +72,7 @@ def decide(inp: ReconcileInput) -> Decision:
 def _decide(inp: ReconcileInput) -> Decision:
     run = inp.run
     who = inp.who
-    name, uid, generation, names = who.name, who.uid, who.generation, who.names
+    uid, generation, names = who.uid, who.generation, who.names
     old = copy.deepcopy(run.get("status") or {})
     st = StatusBuilder(old, generation, inp.now)
     d = Decision()
@@ -87,45 +88,8 @@ def _decide(inp: ReconcileInput) -> Decision:
         return d
 
     launcher = inp.choice.launcher if inp.choice else None
-    workload_kind = launcher.workload_kind if launcher else None
-    workload = next(
-        (
-            c
-            for c in inp.children
-            if workload_kind
-            and c.get("kind") == workload_kind.kind
-            and children.meta(c).get("name") == names.workload
-        ),
-        None,
-    )
-    # Before the run's own workload exists, objects at the names of its children that are not its own
-    # (the job would use them). Left over by an earlier run of the same name (its garbage collection
-    # pending): wait. Anyone else's: refuse (not final: it launches once they are gone).
-    own_workload = workload is not None and children.owned_by(workload, uid)
-    conflicts = [] if own_workload else [ch for ch in inp.children if not children.owned_by(ch, uid)]
-    if conflicts:
-        others = [ch for ch in conflicts if not children.left_by_earlier_run(ch, name)]
-        if not others:
-            message = "; ".join(
-                f"{ch.get('kind')} {children.meta(ch).get('name')} of an earlier TrainingRun named {name} is still there"
-                for ch in conflicts
-            )
-            message += ": waiting for the garbage collector to delete it (then the run launches)"
-            st.condition("Queued", False, "WaitingForEarlierRun", message)
-            st.phase("Pending", "WaitingForEarlierRun", message)
-            d.status, d.events = st.new, st.events
-            return d
-        first = others[0]
-        kind, child = first.get("kind"), children.meta(first).get("name")
-        st.condition(
-            "Accepted",
-            False,
-            "NameConflict",
-            f"a {kind} named {child} already exists and does not belong to this TrainingRun; delete it or rename the run",
-            event="Warning",
-        )
-        st.condition("Stalled", True, "NameConflict", "see the Accepted condition")
-        st.phase("Failed", "NameConflict", f"{kind} {child} belongs to someone else", "Warning")
+    workload = _workload(inp, launcher)
+    if _name_conflict(st, inp, workload):
         d.status, d.events = st.new, st.events
         return d
 
@@ -145,20 +109,7 @@ def _decide(inp: ReconcileInput) -> Decision:
 
     # 2. A launched run: observe, refuse immutable changes, suspend/resume.
     if workload is not None and launcher is not None:
-        launched = (children.meta(workload).get("annotations") or {}).get(ANNOTATION_LAUNCHED_SPEC)
-        current = launched_spec_json(run.get("spec") or {})
-        changed = _launched_fields_diff(launched, current) if launched and launched != current else []
-        if changed:
-            st.condition(
-                "Accepted",
-                False,
-                "ImmutableFieldChanged",
-                f"{', '.join(changed)} cannot change once the job runs (only spec.suspend can); revert the "
-                "change, or create a new TrainingRun",
-                event="Warning",
-            )
-        else:
-            st.condition("Accepted", True, "Valid", "the spec is valid")
+        _accept_launched(st, run, workload)
         workloads = [
             ch
             for ch in inp.children
@@ -175,17 +126,7 @@ def _decide(inp: ReconcileInput) -> Decision:
         st.drop(t)
 
     # 3. The workload existed and vanished before the run ended: do not relaunch.
-    if old.get("workload") and old.get("phase") not in (None, "Pending", "Planning"):
-        ref = old["workload"]
-        message = (
-            f"the {ref.get('kind')} {ref.get('name')} was deleted before the run finished; the run is not "
-            "relaunched (create a new TrainingRun to train again)"
-        )
-        st.condition("Failed", True, "WorkloadDeleted", message)
-        st.condition("Running", False, "WorkloadDeleted", message)
-        st.condition("Stalled", True, "WorkloadDeleted", message)
-        st.new["completionTime"] = inp.now
-        st.phase("Failed", "WorkloadDeleted", message, "Warning")
+    if _workload_vanished(st, inp.now):
         d.status, d.events = st.new, st.events
         return d
 
@@ -262,6 +203,88 @@ def _decide(inp: ReconcileInput) -> Decision:
     return d
 
 
+def _workload(inp: ReconcileInput, launcher: Launcher | None) -> dict[str, Any] | None:
+    """The object at the run's workload name among its children (whoever owns it), if any."""
+    if launcher is None:
+        return None
+    kind, name = launcher.workload_kind.kind, inp.who.names.workload
+    return next(
+        (c for c in inp.children if c.get("kind") == kind and children.meta(c).get("name") == name), None
+    )
+
+
+def _name_conflict(st: StatusBuilder, inp: ReconcileInput, workload: dict[str, Any] | None) -> bool:
+    """Before the run's own workload exists, objects at the names of its children that are not its own
+    (the job would use them): say so in the status and return True. Left over by an earlier run of the
+    same name (its garbage collection pending): wait. Anyone else's: refuse (not final: it launches once
+    they are gone)."""
+    uid, name = inp.who.uid, inp.who.name
+    own_workload = workload is not None and children.owned_by(workload, uid)
+    conflicts = [] if own_workload else [ch for ch in inp.children if not children.owned_by(ch, uid)]
+    if not conflicts:
+        return False
+    others = [ch for ch in conflicts if not children.left_by_earlier_run(ch, name)]
+    if not others:
+        message = "; ".join(
+            f"{ch.get('kind')} {children.meta(ch).get('name')} of an earlier TrainingRun named {name} is still there"
+            for ch in conflicts
+        )
+        message += ": waiting for the garbage collector to delete it (then the run launches)"
+        st.condition("Queued", False, "WaitingForEarlierRun", message)
+        st.phase("Pending", "WaitingForEarlierRun", message)
+        return True
+    first = others[0]
+    kind, child = first.get("kind"), children.meta(first).get("name")
+    st.condition(
+        "Accepted",
+        False,
+        "NameConflict",
+        f"a {kind} named {child} already exists and does not belong to this TrainingRun; delete it or rename the run",
+        event="Warning",
+    )
+    st.condition("Stalled", True, "NameConflict", "see the Accepted condition")
+    st.phase("Failed", "NameConflict", f"{kind} {child} belongs to someone else", "Warning")
+    return True
+
+
+def _accept_launched(st: StatusBuilder, run: dict[str, Any], workload: dict[str, Any]) -> None:
+    """``Accepted`` of a launched run: refused when a field other than ``suspend`` differs from the spec the
+    workload was launched from (its annotation)."""
+    launched = (children.meta(workload).get("annotations") or {}).get(ANNOTATION_LAUNCHED_SPEC)
+    current = launched_spec_json(run.get("spec") or {})
+    changed = _launched_fields_diff(launched, current) if launched and launched != current else []
+    if changed:
+        st.condition(
+            "Accepted",
+            False,
+            "ImmutableFieldChanged",
+            f"{', '.join(changed)} cannot change once the job runs (only spec.suspend can); revert the "
+            "change, or create a new TrainingRun",
+            event="Warning",
+        )
+    else:
+        st.condition("Accepted", True, "Valid", "the spec is valid")
+
+
+def _workload_vanished(st: StatusBuilder, now: str) -> bool:
+    """The workload existed (the status names it, past planning) and is gone before the run ended: the
+    run fails (``WorkloadDeleted``) and is not relaunched. True when so."""
+    old = st.old
+    if not old.get("workload") or old.get("phase") in (None, "Pending", "Planning"):
+        return False
+    ref = old["workload"]
+    message = (
+        f"the {ref.get('kind')} {ref.get('name')} was deleted before the run finished; the run is not "
+        "relaunched (create a new TrainingRun to train again)"
+    )
+    st.condition("Failed", True, "WorkloadDeleted", message)
+    st.condition("Running", False, "WorkloadDeleted", message)
+    st.condition("Stalled", True, "WorkloadDeleted", message)
+    st.new["completionTime"] = now
+    st.phase("Failed", "WorkloadDeleted", message, "Warning")
+    return True
+
+
 def _refuse(st: StatusBuilder, reason: str, message: str) -> None:
     """Not accepted and nothing runs: ``Accepted=False``, ``Failed`` (until the spec changes)."""
     # The "Valid" transition recorded earlier in this decision did not hold: no Event for it.
@@ -294,6 +317,44 @@ def create_refused(inp: ReconcileInput, decision: Decision, refused: objectcheck
     launched = {"Launched", "WorkloadCreated"}
     events = [e for e in decision.events if e[1] not in launched]
     return Decision(status=st.new, events=events + [e for e in st.events if e not in events])
+
+
+def settle(inp: ReconcileInput, decision: Decision) -> Decision:
+    """The decision once the API server answered its creates and patches, without deciding again.
+
+    :func:`decide` ran on what existed before; its creates and patches stay what was applied. The answers
+    add to its status (and Events) only what they tell: the workload's ``uid``, its state as the launcher
+    observes it (``pendingSince`` from its ``creationTimestamp``, created suspended, patched), the pods read
+    after a patch, a same-named object found on create that is not the run's (``NameConflict`` or
+    ``WaitingForEarlierRun``), or no workload at all (one taken back after create: ``WorkloadDeleted``).
+
+    Args:
+        inp: What :func:`decide` decided from, with ``children`` and ``pods`` as they are after the apply
+            (the API server's answers to the creates and patches, read back after a 409, merged in:
+            :func:`~training_hub_operator.children.merged`).
+        decision: The decision, as applied.
+
+    Returns:
+        ``decision`` with the status and Events the answers give (the Events it had come first).
+    """
+    after = dataclasses.replace(inp, run={**inp.run, "status": decision.status})
+    st = StatusBuilder(copy.deepcopy(decision.status), inp.who.generation, inp.now)
+    launcher = inp.choice.launcher if inp.choice else None
+    workload = _workload(after, launcher)
+    if not _name_conflict(st, after, workload):
+        if workload is not None and launcher is not None:
+            _accept_launched(st, after.run, workload)
+            # What a failed observation would stop waits for the next reconcile (a run's terminal status
+            # is stored before anything is stopped): only the status and Events are kept.
+            observation.observe(st, Decision(), after, launcher, workload, inp.who.names)
+        else:
+            st.condition("Accepted", True, "Valid", "the spec is valid", event="Normal")
+            for t in ("Failed", "Stalled"):
+                st.drop(t)
+            _workload_vanished(st, inp.now)
+    finish_status(st.new, inp.who.generation, inp.now)
+    events = decision.events + [e for e in st.events if e not in decision.events]
+    return dataclasses.replace(decision, status=st.new, events=events)
 
 
 def _ensure_plan(st: StatusBuilder, d: Decision, inp: ReconcileInput) -> Plan | None:
