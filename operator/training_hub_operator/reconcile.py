@@ -3,7 +3,8 @@
 :func:`decide` never calls the API. The runner (:mod:`training_hub_operator.runner`) gathers a
 :class:`ReconcileInput` (the TrainingRun, its children as they exist, the launcher choice, the model config),
 applies the :class:`Decision` (create missing children, patch, write status only when it changed, post
-events) and calls :func:`decide` again after creating something, so status always reflects what exists.
+events); :func:`decide` runs once per reconcile, and after creating or patching something :func:`settle`
+folds the API server's answers into the decision, so status always reflects what exists.
 The input and output types are in :mod:`~training_hub_operator.decision`, the rendering in
 :mod:`~training_hub_operator.rendering`, the observation of a launched run in
 :mod:`~training_hub_operator.observation`, the status builder in :mod:`~training_hub_operator.status_builder`.

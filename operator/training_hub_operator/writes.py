@@ -98,7 +98,7 @@ class RunWrites:
                     out.append(ch.with_kind(existing, kind))
                     if not ch.has_owner(existing, uid):
                         # Someone else's (or an earlier run's) object at this name: create nothing more
-                        # (a job must never use it); the second decision reports why.
+                        # (a job must never use it); reconcile.settle reports why.
                         log.info("%s %s/%s exists and is not this run's: not launching", kind.kind, ns, name)
                         break
                     log.info("%s %s/%s already exists: adopting", kind.kind, ns, name)
