@@ -35,11 +35,16 @@ def _created_run(plane: Any, namespace: str, name: str, kube: Kube) -> dict[str,
     return kube.get(TRAININGRUN, namespace, name) or {}
 
 
-def test_launch_reads_children_by_name_and_skips_the_event_of_its_own_create(operator_plane, namespace):
-    kube = _CountingKube(operator_plane.api_client())
-    runner = Runner(kube, OperatorSettings())
-    run = _created_run(operator_plane, namespace, "reads", kube)
+def _new_run_counted(plane: Any, namespace: str, name: str) -> tuple[_CountingKube, Runner, dict[str, Any]]:
+    """A new run (as stored), a fresh runner and its counting Kube, with no request counted yet."""
+    kube = _CountingKube(plane.api_client())
+    run = _created_run(plane, namespace, name, kube)
     kube.calls.clear()
+    return kube, Runner(kube, OperatorSettings()), run
+
+
+def test_launch_reads_children_by_name_and_skips_the_event_of_its_own_create(operator_plane, namespace):
+    kube, runner, run = _new_run_counted(operator_plane, namespace, "reads")
 
     assert runner.reconcile(run, "create") == "Queued"
     lists = [p for m, p in kube.calls if m == "GET" and p.rsplit("/", 1)[-1] in ("configmaps", "pytorchjobs")]
@@ -154,10 +159,7 @@ def _namespaced(calls: list[tuple[str, str]], namespace: str) -> list[tuple[str,
 
 
 def test_a_first_event_body_launches_with_four_requests_and_no_get_of_the_run(operator_plane, namespace):
-    kube = _CountingKube(operator_plane.api_client())
-    runner = Runner(kube, OperatorSettings())
-    run = _created_run(operator_plane, namespace, "first", kube)
-    kube.calls.clear()
+    kube, runner, run = _new_run_counted(operator_plane, namespace, "first")
 
     # The watch delivers the new run (ADDED): its body is the newest version this process knows.
     assert runner.trigger_for(run, "ADDED") == "create"
