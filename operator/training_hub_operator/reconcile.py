@@ -7,7 +7,8 @@ events); :func:`decide` runs once per reconcile, and after creating or patching 
 folds the API server's answers into the decision, so status always reflects what exists.
 The input and output types are in :mod:`~training_hub_operator.decision`, the rendering in
 :mod:`~training_hub_operator.rendering`, the observation of a launched run in
-:mod:`~training_hub_operator.observation`, the status builder in :mod:`~training_hub_operator.status_builder`.
+:mod:`~training_hub_operator.observation`, the status builder in :mod:`~training_hub_operator.status_builder`,
+the states :func:`decide` and :func:`settle` both set in :mod:`~training_hub_operator.states`.
 
 Rules:
 
@@ -26,41 +27,29 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 from typing import Any
 
 from training_hub.storage.uri import pvc_claim
 from training_hub_operator import children, objectcheck, observation
 from training_hub_operator.api import conditions as cond
-from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC, ANNOTATION_USER_SUSPENDED
+from training_hub_operator.api.constants import ANNOTATION_USER_SUSPENDED
 from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
 from training_hub_operator.decision import TERMINAL_PHASES, Decision, ReconcileInput
 from training_hub_operator.launchers.base import Launcher
-from training_hub_operator.launchers.common import RenderError, launched_spec_json
+from training_hub_operator.launchers.common import RenderError
 from training_hub_operator.naming import ChildNames
 from training_hub_operator.planning import PlanningError
 from training_hub_operator.rendering import plan_run, render_objects
+from training_hub_operator.states import (
+    accept_launched,
+    name_conflict,
+    refuse,
+    workload_at_name,
+    workload_vanished,
+)
 from training_hub_operator.status_builder import StatusBuilder, finish_status
 
 __all__ = ["TERMINAL_PHASES", "Decision", "ReconcileInput", "create_refused", "decide", "settle"]
-
-
-def _launched_fields_diff(launched: str, current: str) -> list[str]:
-    try:
-        a, b = json.loads(launched), json.loads(current)
-    except ValueError:
-        return ["spec"]
-    out: list[str] = []
-
-    def walk(x: Any, y: Any, path: str) -> None:
-        if isinstance(x, dict) and isinstance(y, dict):
-            for k in sorted(set(x) | set(y)):
-                walk(x.get(k), y.get(k), f"{path}.{k}")
-        elif x != y:
-            out.append(path)
-
-    walk(a, b, "spec")
-    return out
 
 
 def decide(inp: ReconcileInput) -> Decision:
@@ -89,8 +78,8 @@ def _decide(inp: ReconcileInput) -> Decision:
         return d
 
     launcher = inp.choice.launcher if inp.choice else None
-    workload = _workload(inp, launcher)
-    if _name_conflict(st, inp, workload):
+    workload = workload_at_name(inp, launcher)
+    if name_conflict(st, inp, workload):
         d.status, d.events = st.new, st.events
         return d
 
@@ -110,7 +99,7 @@ def _decide(inp: ReconcileInput) -> Decision:
 
     # 2. A launched run: observe, refuse immutable changes, suspend/resume.
     if workload is not None and launcher is not None:
-        _accept_launched(st, run, workload)
+        accept_launched(st, run, workload)
         workloads = [
             ch
             for ch in inp.children
@@ -127,7 +116,7 @@ def _decide(inp: ReconcileInput) -> Decision:
         st.drop(t)
 
     # 3. The workload existed and vanished before the run ended: do not relaunch.
-    if _workload_vanished(st, inp.now):
+    if workload_vanished(st, inp.now):
         d.status, d.events = st.new, st.events
         return d
 
@@ -165,7 +154,7 @@ def _decide(inp: ReconcileInput) -> Decision:
             f"the API server would refuse the objects of this run: {invalid}; fix the spec (the values come "
             "from it, e.g. spec.runtime.labels, annotations, nodeSelector, resources) and apply it again"
         )
-        _refuse(st, "InvalidObject", message)
+        refuse(st, "InvalidObject", message)
         d.status, d.events = st.new, st.events
         return d
     if spec.dry_run:
@@ -204,100 +193,6 @@ def _decide(inp: ReconcileInput) -> Decision:
     return d
 
 
-def _workload(inp: ReconcileInput, launcher: Launcher | None) -> dict[str, Any] | None:
-    """The object at the run's workload name among its children (whoever owns it), if any."""
-    if launcher is None:
-        return None
-    kind, name = launcher.workload_kind.kind, inp.who.names.workload
-    return next(
-        (c for c in inp.children if c.get("kind") == kind and children.meta(c).get("name") == name), None
-    )
-
-
-def _name_conflict(st: StatusBuilder, inp: ReconcileInput, workload: dict[str, Any] | None) -> bool:
-    """Before the run's own workload exists, objects at the names of its children that are not its own
-    (the job would use them): say so in the status and return True. Left over by an earlier run of the
-    same name (its garbage collection pending): wait. Anyone else's: refuse (not final: it launches once
-    they are gone)."""
-    uid, name = inp.who.uid, inp.who.name
-    own_workload = workload is not None and children.owned_by(workload, uid)
-    conflicts = [] if own_workload else [ch for ch in inp.children if not children.owned_by(ch, uid)]
-    if not conflicts:
-        return False
-    others = [ch for ch in conflicts if not children.left_by_earlier_run(ch, name)]
-    if not others:
-        message = "; ".join(
-            f"{ch.get('kind')} {children.meta(ch).get('name')} of an earlier TrainingRun named {name} is still there"
-            for ch in conflicts
-        )
-        message += ": waiting for the garbage collector to delete it (then the run launches)"
-        st.condition("Queued", False, "WaitingForEarlierRun", message)
-        st.phase("Pending", "WaitingForEarlierRun", message)
-        return True
-    first = others[0]
-    kind, child = first.get("kind"), children.meta(first).get("name")
-    st.condition(
-        "Accepted",
-        False,
-        "NameConflict",
-        f"a {kind} named {child} already exists and does not belong to this TrainingRun; delete it or rename the run",
-        event="Warning",
-    )
-    st.condition("Stalled", True, "NameConflict", "see the Accepted condition")
-    st.phase("Failed", "NameConflict", f"{kind} {child} belongs to someone else", "Warning")
-    return True
-
-
-def _accept_launched(st: StatusBuilder, run: dict[str, Any], workload: dict[str, Any]) -> None:
-    """``Accepted`` of a launched run: refused when a field other than ``suspend`` differs from the spec the
-    workload was launched from (its annotation)."""
-    launched = (children.meta(workload).get("annotations") or {}).get(ANNOTATION_LAUNCHED_SPEC)
-    current = launched_spec_json(run.get("spec") or {})
-    changed = _launched_fields_diff(launched, current) if launched and launched != current else []
-    if changed:
-        st.condition(
-            "Accepted",
-            False,
-            "ImmutableFieldChanged",
-            f"{', '.join(changed)} cannot change once the job runs (only spec.suspend can); revert the "
-            "change, or create a new TrainingRun",
-            event="Warning",
-        )
-    else:
-        st.condition("Accepted", True, "Valid", "the spec is valid")
-
-
-def _workload_vanished(st: StatusBuilder, now: str) -> bool:
-    """The workload existed (the status names it, past planning) and is gone before the run ended: the
-    run fails (``WorkloadDeleted``) and is not relaunched. True when so."""
-    old = st.old
-    if not old.get("workload") or old.get("phase") in (None, "Pending", "Planning"):
-        return False
-    ref = old["workload"]
-    message = (
-        f"the {ref.get('kind')} {ref.get('name')} was deleted before the run finished; the run is not "
-        "relaunched (create a new TrainingRun to train again)"
-    )
-    st.condition("Failed", True, "WorkloadDeleted", message)
-    st.condition("Running", False, "WorkloadDeleted", message)
-    st.condition("Stalled", True, "WorkloadDeleted", message)
-    st.new["completionTime"] = now
-    st.phase("Failed", "WorkloadDeleted", message, "Warning")
-    return True
-
-
-def _refuse(st: StatusBuilder, reason: str, message: str) -> None:
-    """Not accepted and nothing runs: ``Accepted=False``, ``Failed`` (until the spec changes)."""
-    # The "Valid" transition recorded earlier in this decision did not hold: no Event for it.
-    st.events = [e for e in st.events if e[1] != "Valid"]
-    st.condition("Accepted", False, reason, message, event="Warning")
-    st.condition("Stalled", True, reason, "the run cannot start: see the Accepted condition")
-    st.condition("Failed", True, reason, message)
-    st.phase("Failed", reason, message, "Warning")
-    # The condition and the phase say the same: one Event.
-    st.events = list(dict.fromkeys(st.events))
-
-
 def create_refused(inp: ReconcileInput, decision: Decision, refused: objectcheck.CreateRefused) -> Decision:
     """The decision once the API server refused a create that retrying cannot fix (400/422).
 
@@ -314,7 +209,7 @@ def create_refused(inp: ReconcileInput, decision: Decision, refused: objectcheck
         f"the API server refused to create {refused.kind} {refused.name}: {refused.api_message}; nothing of "
         "the run was kept; fix the spec and apply it again"
     )
-    _refuse(st, "CreateRefused", message)
+    refuse(st, "CreateRefused", message)
     launched = {"Launched", "WorkloadCreated"}
     events = [e for e in decision.events if e[1] not in launched]
     return Decision(status=st.new, events=events + [e for e in st.events if e not in events])
@@ -341,10 +236,10 @@ def settle(inp: ReconcileInput, decision: Decision) -> Decision:
     after = dataclasses.replace(inp, run={**inp.run, "status": decision.status})
     st = StatusBuilder(copy.deepcopy(decision.status), inp.who.generation, inp.now)
     launcher = inp.choice.launcher if inp.choice else None
-    workload = _workload(after, launcher)
-    if not _name_conflict(st, after, workload):
+    workload = workload_at_name(after, launcher)
+    if not name_conflict(st, after, workload):
         if workload is not None and launcher is not None:
-            _accept_launched(st, after.run, workload)
+            accept_launched(st, after.run, workload)
             # What a failed observation would stop waits for the next reconcile (a run's terminal status
             # is stored before anything is stopped): only the status and Events are kept.
             observation.observe(st, Decision(), after, launcher, workload, inp.who.names)
@@ -352,7 +247,7 @@ def settle(inp: ReconcileInput, decision: Decision) -> Decision:
             st.condition("Accepted", True, "Valid", "the spec is valid", event="Normal")
             for t in ("Failed", "Stalled"):
                 st.drop(t)
-            _workload_vanished(st, inp.now)
+            workload_vanished(st, inp.now)
     finish_status(st.new, inp.who.generation, inp.now)
     events = decision.events + [e for e in st.events if e not in decision.events]
     return dataclasses.replace(decision, status=st.new, events=events)
