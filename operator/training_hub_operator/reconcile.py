@@ -42,6 +42,7 @@ from training_hub_operator.planning import PlanningError
 from training_hub_operator.rendering import plan_run, render_objects
 from training_hub_operator.states import (
     accept_launched,
+    accept_unlaunched,
     name_conflict,
     refuse,
     workload_at_name,
@@ -111,9 +112,7 @@ def _decide(inp: ReconcileInput) -> Decision:
         d.status, d.events = st.new, st.events
         return d
 
-    st.condition("Accepted", True, "Valid", "the spec is valid", event="Normal")
-    for t in ("Failed", "Stalled"):
-        st.drop(t)
+    accept_unlaunched(st)
 
     # 3. The workload existed and vanished before the run ended: do not relaunch.
     if workload_vanished(st, inp.now):
@@ -244,9 +243,7 @@ def settle(inp: ReconcileInput, decision: Decision) -> Decision:
             # is stored before anything is stopped): only the status and Events are kept.
             observation.observe(st, Decision(), after, launcher, workload, inp.who.names)
         else:
-            st.condition("Accepted", True, "Valid", "the spec is valid", event="Normal")
-            for t in ("Failed", "Stalled"):
-                st.drop(t)
+            accept_unlaunched(st)
             workload_vanished(st, inp.now)
     finish_status(st.new, inp.who.generation, inp.now)
     events = decision.events + [e for e in st.events if e not in decision.events]

@@ -97,6 +97,14 @@ def accept_launched(st: StatusBuilder, run: dict[str, Any], workload: dict[str, 
         st.condition("Accepted", True, "Valid", "the spec is valid")
 
 
+def accept_unlaunched(st: StatusBuilder) -> None:
+    """``Accepted`` of a valid run whose workload does not exist (yet, or any more): a ``Failed`` or
+    ``Stalled`` of an earlier spec no longer holds."""
+    st.condition("Accepted", True, "Valid", "the spec is valid", event="Normal")
+    for t in ("Failed", "Stalled"):
+        st.drop(t)
+
+
 def workload_vanished(st: StatusBuilder, now: str) -> bool:
     """The workload existed (the status names it, past planning) and is gone before the run ended: the
     run fails (``WorkloadDeleted``) and is not relaunched. True when so."""
