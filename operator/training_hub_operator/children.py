@@ -63,3 +63,11 @@ def with_kind(obj: dict[str, Any], kind: ResourceKind) -> dict[str, Any]:
 def has_owner(obj: dict[str, Any], uid: str | None) -> bool:
     """Whether any owner reference of the object (controller or not) has ``uid``."""
     return any(o.get("uid") == uid for o in meta(obj).get("ownerReferences") or [])
+
+
+def merged(children: list[dict[str, Any]], newer: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``children`` with the objects of ``newer`` replacing (or joining) those of the same kind and name
+    (the children after a reconcile's writes, with the API server's answers)."""
+    by_key = {(c.get("kind"), meta(c).get("name")): c for c in children}
+    by_key.update({(c.get("kind"), meta(c).get("name")): c for c in newer})
+    return list(by_key.values())

@@ -3,10 +3,12 @@
 :func:`decide` never calls the API. The runner (:mod:`training_hub_operator.runner`) gathers a
 :class:`ReconcileInput` (the TrainingRun, its children as they exist, the launcher choice, the model config),
 applies the :class:`Decision` (create missing children, patch, write status only when it changed, post
-events) and calls :func:`decide` again after creating something, so status always reflects what exists.
+events); :func:`decide` runs once per reconcile, and after creating or patching something :func:`settle`
+folds the API server's answers into the decision, so status always reflects what exists.
 The input and output types are in :mod:`~training_hub_operator.decision`, the rendering in
 :mod:`~training_hub_operator.rendering`, the observation of a launched run in
-:mod:`~training_hub_operator.observation`, the status builder in :mod:`~training_hub_operator.status_builder`.
+:mod:`~training_hub_operator.observation`, the status builder in :mod:`~training_hub_operator.status_builder`,
+the states :func:`decide` and :func:`settle` both set in :mod:`~training_hub_operator.states`.
 
 Rules:
 
@@ -24,41 +26,31 @@ Rules:
 from __future__ import annotations
 
 import copy
-import json
+import dataclasses
 from typing import Any
 
 from training_hub.storage.uri import pvc_claim
 from training_hub_operator import children, objectcheck, observation
 from training_hub_operator.api import conditions as cond
-from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC, ANNOTATION_USER_SUSPENDED
+from training_hub_operator.api.constants import ANNOTATION_USER_SUSPENDED
 from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
 from training_hub_operator.decision import TERMINAL_PHASES, Decision, ReconcileInput
 from training_hub_operator.launchers.base import Launcher
-from training_hub_operator.launchers.common import RenderError, launched_spec_json
+from training_hub_operator.launchers.common import RenderError
 from training_hub_operator.naming import ChildNames
 from training_hub_operator.planning import PlanningError
 from training_hub_operator.rendering import plan_run, render_objects
+from training_hub_operator.states import (
+    accept_launched,
+    accept_unlaunched,
+    name_conflict,
+    refuse,
+    workload_at_name,
+    workload_vanished,
+)
 from training_hub_operator.status_builder import StatusBuilder, finish_status
 
-__all__ = ["TERMINAL_PHASES", "Decision", "ReconcileInput", "create_refused", "decide"]
-
-
-def _launched_fields_diff(launched: str, current: str) -> list[str]:
-    try:
-        a, b = json.loads(launched), json.loads(current)
-    except ValueError:
-        return ["spec"]
-    out: list[str] = []
-
-    def walk(x: Any, y: Any, path: str) -> None:
-        if isinstance(x, dict) and isinstance(y, dict):
-            for k in sorted(set(x) | set(y)):
-                walk(x.get(k), y.get(k), f"{path}.{k}")
-        elif x != y:
-            out.append(path)
-
-    walk(a, b, "spec")
-    return out
+__all__ = ["TERMINAL_PHASES", "Decision", "ReconcileInput", "create_refused", "decide", "settle"]
 
 
 def decide(inp: ReconcileInput) -> Decision:
@@ -71,7 +63,7 @@ def decide(inp: ReconcileInput) -> Decision:
 def _decide(inp: ReconcileInput) -> Decision:
     run = inp.run
     who = inp.who
-    name, uid, generation, names = who.name, who.uid, who.generation, who.names
+    uid, generation, names = who.uid, who.generation, who.names
     old = copy.deepcopy(run.get("status") or {})
     st = StatusBuilder(old, generation, inp.now)
     d = Decision()
@@ -87,45 +79,8 @@ def _decide(inp: ReconcileInput) -> Decision:
         return d
 
     launcher = inp.choice.launcher if inp.choice else None
-    workload_kind = launcher.workload_kind if launcher else None
-    workload = next(
-        (
-            c
-            for c in inp.children
-            if workload_kind
-            and c.get("kind") == workload_kind.kind
-            and children.meta(c).get("name") == names.workload
-        ),
-        None,
-    )
-    # Before the run's own workload exists, objects at the names of its children that are not its own
-    # (the job would use them). Left over by an earlier run of the same name (its garbage collection
-    # pending): wait. Anyone else's: refuse (not final: it launches once they are gone).
-    own_workload = workload is not None and children.owned_by(workload, uid)
-    conflicts = [] if own_workload else [ch for ch in inp.children if not children.owned_by(ch, uid)]
-    if conflicts:
-        others = [ch for ch in conflicts if not children.left_by_earlier_run(ch, name)]
-        if not others:
-            message = "; ".join(
-                f"{ch.get('kind')} {children.meta(ch).get('name')} of an earlier TrainingRun named {name} is still there"
-                for ch in conflicts
-            )
-            message += ": waiting for the garbage collector to delete it (then the run launches)"
-            st.condition("Queued", False, "WaitingForEarlierRun", message)
-            st.phase("Pending", "WaitingForEarlierRun", message)
-            d.status, d.events = st.new, st.events
-            return d
-        first = others[0]
-        kind, child = first.get("kind"), children.meta(first).get("name")
-        st.condition(
-            "Accepted",
-            False,
-            "NameConflict",
-            f"a {kind} named {child} already exists and does not belong to this TrainingRun; delete it or rename the run",
-            event="Warning",
-        )
-        st.condition("Stalled", True, "NameConflict", "see the Accepted condition")
-        st.phase("Failed", "NameConflict", f"{kind} {child} belongs to someone else", "Warning")
+    workload = workload_at_name(inp, launcher)
+    if name_conflict(st, inp, workload):
         d.status, d.events = st.new, st.events
         return d
 
@@ -145,20 +100,7 @@ def _decide(inp: ReconcileInput) -> Decision:
 
     # 2. A launched run: observe, refuse immutable changes, suspend/resume.
     if workload is not None and launcher is not None:
-        launched = (children.meta(workload).get("annotations") or {}).get(ANNOTATION_LAUNCHED_SPEC)
-        current = launched_spec_json(run.get("spec") or {})
-        changed = _launched_fields_diff(launched, current) if launched and launched != current else []
-        if changed:
-            st.condition(
-                "Accepted",
-                False,
-                "ImmutableFieldChanged",
-                f"{', '.join(changed)} cannot change once the job runs (only spec.suspend can); revert the "
-                "change, or create a new TrainingRun",
-                event="Warning",
-            )
-        else:
-            st.condition("Accepted", True, "Valid", "the spec is valid")
+        accept_launched(st, run, workload)
         workloads = [
             ch
             for ch in inp.children
@@ -170,22 +112,10 @@ def _decide(inp: ReconcileInput) -> Decision:
         d.status, d.events = st.new, st.events
         return d
 
-    st.condition("Accepted", True, "Valid", "the spec is valid", event="Normal")
-    for t in ("Failed", "Stalled"):
-        st.drop(t)
+    accept_unlaunched(st)
 
     # 3. The workload existed and vanished before the run ended: do not relaunch.
-    if old.get("workload") and old.get("phase") not in (None, "Pending", "Planning"):
-        ref = old["workload"]
-        message = (
-            f"the {ref.get('kind')} {ref.get('name')} was deleted before the run finished; the run is not "
-            "relaunched (create a new TrainingRun to train again)"
-        )
-        st.condition("Failed", True, "WorkloadDeleted", message)
-        st.condition("Running", False, "WorkloadDeleted", message)
-        st.condition("Stalled", True, "WorkloadDeleted", message)
-        st.new["completionTime"] = inp.now
-        st.phase("Failed", "WorkloadDeleted", message, "Warning")
+    if workload_vanished(st, inp.now):
         d.status, d.events = st.new, st.events
         return d
 
@@ -223,7 +153,7 @@ def _decide(inp: ReconcileInput) -> Decision:
             f"the API server would refuse the objects of this run: {invalid}; fix the spec (the values come "
             "from it, e.g. spec.runtime.labels, annotations, nodeSelector, resources) and apply it again"
         )
-        _refuse(st, "InvalidObject", message)
+        refuse(st, "InvalidObject", message)
         d.status, d.events = st.new, st.events
         return d
     if spec.dry_run:
@@ -262,18 +192,6 @@ def _decide(inp: ReconcileInput) -> Decision:
     return d
 
 
-def _refuse(st: StatusBuilder, reason: str, message: str) -> None:
-    """Not accepted and nothing runs: ``Accepted=False``, ``Failed`` (until the spec changes)."""
-    # The "Valid" transition recorded earlier in this decision did not hold: no Event for it.
-    st.events = [e for e in st.events if e[1] != "Valid"]
-    st.condition("Accepted", False, reason, message, event="Warning")
-    st.condition("Stalled", True, reason, "the run cannot start: see the Accepted condition")
-    st.condition("Failed", True, reason, message)
-    st.phase("Failed", reason, message, "Warning")
-    # The condition and the phase say the same: one Event.
-    st.events = list(dict.fromkeys(st.events))
-
-
 def create_refused(inp: ReconcileInput, decision: Decision, refused: objectcheck.CreateRefused) -> Decision:
     """The decision once the API server refused a create that retrying cannot fix (400/422).
 
@@ -290,10 +208,46 @@ def create_refused(inp: ReconcileInput, decision: Decision, refused: objectcheck
         f"the API server refused to create {refused.kind} {refused.name}: {refused.api_message}; nothing of "
         "the run was kept; fix the spec and apply it again"
     )
-    _refuse(st, "CreateRefused", message)
+    refuse(st, "CreateRefused", message)
     launched = {"Launched", "WorkloadCreated"}
     events = [e for e in decision.events if e[1] not in launched]
     return Decision(status=st.new, events=events + [e for e in st.events if e not in events])
+
+
+def settle(inp: ReconcileInput, decision: Decision) -> Decision:
+    """The decision once the API server answered its creates and patches, without deciding again.
+
+    :func:`decide` ran on what existed before; its creates and patches stay what was applied. The answers
+    add to its status (and Events) only what they tell: the workload's ``uid``, its state as the launcher
+    observes it (``pendingSince`` from its ``creationTimestamp``, created suspended, patched), the pods read
+    after a patch, a same-named object found on create that is not the run's (``NameConflict`` or
+    ``WaitingForEarlierRun``), or no workload at all (one taken back after create: ``WorkloadDeleted``).
+
+    Args:
+        inp: What :func:`decide` decided from, with ``children`` and ``pods`` as they are after the apply
+            (the API server's answers to the creates and patches, read back after a 409, merged in:
+            :func:`~training_hub_operator.children.merged`).
+        decision: The decision, as applied.
+
+    Returns:
+        ``decision`` with the status and Events the answers give (the Events it had come first).
+    """
+    after = dataclasses.replace(inp, run={**inp.run, "status": decision.status})
+    st = StatusBuilder(copy.deepcopy(decision.status), inp.who.generation, inp.now)
+    launcher = inp.choice.launcher if inp.choice else None
+    workload = workload_at_name(after, launcher)
+    if not name_conflict(st, after, workload):
+        if workload is not None and launcher is not None:
+            accept_launched(st, after.run, workload)
+            # What a failed observation would stop waits for the next reconcile (a run's terminal status
+            # is stored before anything is stopped): only the status and Events are kept.
+            observation.observe(st, Decision(), after, launcher, workload, inp.who.names)
+        else:
+            accept_unlaunched(st)
+            workload_vanished(st, inp.now)
+    finish_status(st.new, inp.who.generation, inp.now)
+    events = decision.events + [e for e in st.events if e not in decision.events]
+    return dataclasses.replace(decision, status=st.new, events=events)
 
 
 def _ensure_plan(st: StatusBuilder, d: Decision, inp: ReconcileInput) -> Plan | None:

@@ -6,6 +6,7 @@ Everything that talks to the API server is here; every kopf handler and the peri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 from training_hub_operator import diagnosis, metrics, objectcheck, waiting
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
+from training_hub_operator.children import merged
 from training_hub_operator.decision import TERMINAL_PHASES, ReconcileInput
 from training_hub_operator.events import post_event as post_event_now
 from training_hub_operator.kube import Kube, KubeError
@@ -22,7 +24,7 @@ from training_hub_operator.model_config_sources import PLANNING_POD_ORIGIN
 from training_hub_operator.naming import child_labels
 from training_hub_operator.planning import ModelConfig, PlanningError
 from training_hub_operator.reads import RunReads, validated
-from training_hub_operator.reconcile import create_refused, decide
+from training_hub_operator.reconcile import create_refused, decide, settle
 from training_hub_operator.rendering import identity
 from training_hub_operator.settings import OperatorSettings
 from training_hub_operator.stall import REASON_NO_PROGRESS
@@ -44,14 +46,6 @@ NOT_WAITING_ON_PODS = ("WaitingForAdmission", "Suspended")
 
 class _OutdatedBody(Exception):
     """The run's body (from an event) is not the current version: decide again from a fresh read."""
-
-
-def _merged(children: list[dict[str, Any]], newer: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``children`` with the objects of ``newer`` replacing (or joining) those of the same kind and name."""
-    by_key = {(ch.get("kind"), ch["metadata"].get("name")): ch for ch in children}
-    for obj in newer:
-        by_key[(obj.get("kind"), obj["metadata"].get("name"))] = obj
-    return list(by_key.values())
 
 
 class Runner:
@@ -81,6 +75,11 @@ class Runner:
         self._seen: dict[str, dict[tuple[str, str], str]] = {}
         #: Per run: the generation its last successful reconcile decided from.
         self._handled: dict[str, int] = {}
+        #: Per run: the ``resourceVersion`` of its newest version this process knows, and whether that is
+        #: its own status write's (then watch events no longer replace it) or the newest watch event's
+        #: body. A body the reconcile did not read is current when it is that version (:meth:`_current`).
+        self._newest: dict[str, tuple[str, bool]] = {}
+        self._newest_lock = threading.Lock()
         self.phases: dict[str, str] = {}
         self.stalled: set[str] = set()
         #: Runs whose workload exists and whose pods do not all run yet (``Queued``, not held by Kueue or
@@ -103,9 +102,11 @@ class Runner:
         meta = run.get("metadata") or {}
         if event_type == "DELETED" or meta.get("deletionTimestamp"):
             return None
+        key = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+        self._note_version(key, meta.get("resourceVersion"), written=False)
         if event_type is None:
             return "resume"
-        handled = self._handled.get(f"{meta.get('namespace', 'default')}/{meta.get('name')}")
+        handled = self._handled.get(key)
         if handled is None:
             return "create"
         return "update" if meta.get("generation") != handled else None
@@ -120,6 +121,34 @@ class Runner:
         self.waiting_on_pods.pop(key, None)
         self._seen.pop(key, None)
         self._handled.pop(key, None)
+        self._newest.pop(key, None)
+
+    def _note_version(self, key: str, resource_version: Any, *, written: bool) -> None:
+        """Remember the newest version of a run this process knows: the body of each watch event (in the
+        stream's order) until this process writes the run's status, then its own writes only (an event
+        handled late must not pass for newer than the write)."""
+        if not resource_version:
+            return
+        with self._newest_lock:
+            if written or not self._newest.get(key, ("", False))[1]:
+                self._newest[key] = (str(resource_version), written)
+
+    def _current(self, run: dict[str, Any]) -> bool:
+        """Whether a run's body that the reconcile did not read is the stored version, as far as needed
+        before creating children from it (an outdated body must never relaunch an ended run).
+
+        A run ends only by this operator's status write, so the body is current enough when it is the
+        version of this process's own last write of the run, or, for a run it has not written, the newest
+        its watch delivered (kopf's initial LIST at start is current; events come in order). A spec edit
+        after the body makes the status write (``resourceVersion`` precondition) answer 409, and the next
+        pass sees the children as a spec change. Otherwise (a body older than what this process wrote or
+        saw, or one it never saw): one GET.
+        """
+        meta = run["metadata"]
+        newest = self._newest.get(f"{meta.get('namespace', 'default')}/{meta.get('name')}")
+        if newest is not None and newest[0] == str(meta.get("resourceVersion")):
+            return True
+        return self.reads.is_current(run)
 
     # ------------------------------------------------------------------------------------------- entry
     def reconcile_by_name(self, namespace: str, name: str, trigger: str) -> str | None:
@@ -148,7 +177,8 @@ class Runner:
             run: The run's body (e.g. from a watch event): decisions start from it without reading the run
                 again. A status write from an outdated body is refused (409, resourceVersion) and redone
                 from a fresh read; before creating children from a body it did not read, the runner checks
-                that the body is current (one GET), so an outdated body never relaunches an ended run.
+                that the body is current (:meth:`_current`: the version this process last wrote or saw,
+                else one GET), so an outdated body never relaunches an ended run.
             trigger: What caused the reconcile (metrics label).
             read: Read the run under its lock first (``run`` only names it).
 
@@ -286,7 +316,7 @@ class Runner:
             decision.status.get("phase") in TERMINAL_PHASES and decision.status.get("completionTime")
         )
         needs_current = decision.needs_planning_pod or (decision.creates and not ended)
-        if not verified and needs_current and not self.reads.is_current(run):
+        if not verified and needs_current and not self._current(run):
             raise _OutdatedBody()
         if decision.needs_planning_pod:
             self.writes.start_planning_pod(run, spec, who.names, self.settings)
@@ -299,26 +329,24 @@ class Runner:
                 for kind, child in refused.created:
                     self.writes.delete(run, kind, child)
                 decision = create_refused(inp, decision, refused)
-                self.writes.status(run, decision)
+                self._note_version(run_key, self.writes.status(run, decision), written=True)
                 return decision.status.get("phase")
             for kind, name in report.delete:
                 self.writes.delete(run, kind, name)
-            # The second pass sees the children as the API server answered the creates and patches.
-            inp.children = _merged(inp.children, made)
-            workloads = [ch for ch in inp.children if ch.get("kind") == workload_kind]
-            if workloads and all((w.get("kind"), w["metadata"]["name"]) in created for w in workloads):
-                inp.pods = []  # workload objects created a moment ago have no pods to tell about yet
-            else:
-                inp.pods = self.reads.pods(
-                    run
-                )  # a Job counts Pending pods as active: the pods say if they run
-            inp.run = {**run, "status": decision.status}  # the second pass builds on the first
-            second = decide(inp)
-            second.events = decision.events + [e for e in second.events if e not in decision.events]
-            second.events += report.events
-            report.apply_to(second.status, run["metadata"].get("generation"), inp.now)
-            decision = second
-        self.writes.status(run, decision)
+            # One decision: the API server's answers (uid, creationTimestamp, a same-named object, the
+            # pods after a patch) settle its status without deciding again.
+            answered = merged(inp.children, made)
+            workloads = [obj for obj in answered if obj.get("kind") == workload_kind]
+            fresh = bool(workloads) and all(
+                (w.get("kind"), w["metadata"]["name"]) in created for w in workloads
+            )
+            # Workload objects created a moment ago have no pods yet; a Job counts Pending pods as active:
+            # the pods say if they run.
+            inp = dataclasses.replace(inp, children=answered, pods=[] if fresh else self.reads.pods(run))
+            decision = settle(inp, decision)
+            decision.events += report.events
+            report.apply_to(decision.status, run["metadata"].get("generation"), inp.now)
+        self._note_version(run_key, self.writes.status(run, decision), written=True)
         if ended:
             self.writes.stop(run, decision)
         else:

@@ -98,7 +98,7 @@ class RunWrites:
                     out.append(ch.with_kind(existing, kind))
                     if not ch.has_owner(existing, uid):
                         # Someone else's (or an earlier run's) object at this name: create nothing more
-                        # (a job must never use it); the second decision reports why.
+                        # (a job must never use it); reconcile.settle reports why.
                         log.info("%s %s/%s exists and is not this run's: not launching", kind.kind, ns, name)
                         break
                     log.info("%s %s/%s already exists: adopting", kind.kind, ns, name)
@@ -118,10 +118,12 @@ class RunWrites:
         """Delete one child of the run."""
         self.kube.delete(kind, run["metadata"]["namespace"], name)
 
-    def status(self, run: dict[str, Any], decision: Decision) -> None:
-        """Write the status if it changed and post the events."""
+    def status(self, run: dict[str, Any], decision: Decision) -> str | None:
+        """Write the status if it changed and post the events; return the ``resourceVersion`` the write
+        stored (None when nothing was written)."""
         old = run.get("status") or {}
         new = decision.status
+        stored: str | None = None
         if new != old:
             # status.progress belongs to the training pod (it patches it concurrently): never write back
             # an older copy of it (see status_patch).
@@ -131,10 +133,12 @@ class RunWrites:
             rv = run["metadata"].get("resourceVersion")
             if rv:  # optimistic concurrency: 409 Conflict if the run changed since it was read
                 body["metadata"] = {"resourceVersion": rv}
-            self.kube.patch(
+            written = self.kube.patch(
                 TRAININGRUN, run["metadata"]["namespace"], run["metadata"]["name"], body, subresource="status"
             )
             metrics.STATUS_WRITES.inc()
+            meta = written.get("metadata") if isinstance(written, dict) else None
+            stored = str(meta["resourceVersion"]) if meta and meta.get("resourceVersion") else None
         # One Normal Event per reconcile for the transitions it made, a Warning each (events.fold_events).
         reasons = {str(c.get("reason")) for c in decision.status.get("conditions") or []}
         for type_, reason, message in fold_events(decision.events, reasons):
@@ -142,6 +146,7 @@ class RunWrites:
                 self.post_event(run, type_, reason, message)
             except KubeError as exc:  # events are best effort
                 log.warning("could not post event %s: %s", reason, exc)
+        return stored
 
     def stop(self, run: dict[str, Any], decision: Decision) -> None:
         """Apply the patches (suspend) and deletes that stop an ended run's workload."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -19,7 +20,7 @@ from training_hub_operator.launchers.auto import choose_launcher
 from training_hub_operator.launchers.pytorchjob import PYTORCHJOB, PyTorchJobLauncher
 from training_hub_operator.naming import MAX_WORKLOAD_NAME, child_names
 from training_hub_operator.planning import ModelConfig, PlanningError, make_plan
-from training_hub_operator.reconcile import ReconcileInput, decide
+from training_hub_operator.reconcile import ReconcileInput, decide, settle
 from training_hub_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.unit
@@ -415,3 +416,105 @@ def test_status_write_is_skipped_when_nothing_changed_and_transitions_keep_times
 def test_resource_kind_paths():
     assert PYTORCHJOB.path("ns", "j", "status") == "/apis/kubeflow.org/v1/namespaces/ns/pytorchjobs/j/status"
     assert ResourceKind("v1", "ConfigMap", "configmaps").path("ns") == "/api/v1/namespaces/ns/configmaps"
+
+
+# ------------------------------------------------------------------------- after the apply: settle(), no 2nd decide
+def _answered(obj, uid="job-uid", created="2025-12-31T23:59:00Z"):
+    """An object as the API server answers its create (uid, resourceVersion, creationTimestamp)."""
+    meta = dict(obj["metadata"], uid=uid, resourceVersion="7", creationTimestamp=created)
+    return dict(obj, metadata=meta)
+
+
+def _deciding_again(after, first):
+    """What a second decide() over the answers gives (the runner's former second pass), to compare with."""
+    second = decide(dataclasses.replace(after, run=dict(after.run, status=first.status)))
+    return second.status, first.events + [e for e in second.events if e not in first.events]
+
+
+def _settle_cases():
+    """``(case, input after the apply, first decision)`` for each way the API server can answer."""
+    cases = []
+    for case, run in (
+        ("created", _run()),
+        ("created-suspended", _run(suspend=True)),
+        ("created-in-a-queue", _run(queueName="q")),
+    ):
+        inp = _inp(run)
+        first = decide(inp)
+        answers = [_answered(obj) for _, obj in first.creates]
+        cases.append((case, dataclasses.replace(inp, children=answers), first))
+    inp = _inp(_run())
+    first = decide(inp)
+    foreign = _foreign("ConfigMap", "r1-config", uid="cm-uid")  # read back after the create's 409
+    cases.append(("foreign-configmap", dataclasses.replace(inp, children=[foreign]), first))
+    earlier = {"kind": "TrainingRun", "name": "r1", "uid": "old-uid", "controller": True}
+    left = _foreign("ConfigMap", "r1-config", ownerReferences=[earlier])
+    cases.append(("earlier-runs-configmap", dataclasses.replace(inp, children=[left]), first))
+    config = [_answered(obj) for _, obj in first.creates if obj["kind"] == "ConfigMap"]
+    cases.append(("workload-taken-back", dataclasses.replace(inp, children=config), first))
+    # The run's own job read back after the create's 409 (a crash after creating it, before the status
+    # write), launched from a spec that changed since; its pods are read.
+    pods = [{"metadata": {"name": "r1-master-0"}, "status": {"phase": "Pending"}}]
+    earlier_spec = _run(
+        hyperparameters={"learning_rate": 3e-5, "max_seq_len": 4096, "max_tokens_per_gpu": 8192}
+    )
+    adopted = [_answered(obj) for _, obj in decide(_inp(earlier_spec)).creates]
+    cases.append(("adopted-after-409", dataclasses.replace(inp, children=adopted, pods=pods), first))
+    # A launched run patched (suspend) and one whose ConfigMap is recreated; the pods are read after.
+    _, children, run2 = _launch(_run())
+    for case, run in (
+        ("patched-suspend", _run(status=run2["status"], generation=2, suspend=True)),
+        (
+            "patched-immutable",
+            _run(
+                status=run2["status"],
+                generation=2,
+                suspend=True,
+                hyperparameters={"learning_rate": 3e-5, "max_seq_len": 4096, "max_tokens_per_gpu": 8192},
+            ),
+        ),
+    ):
+        inp = _inp(run, children)
+        first = decide(inp)
+        assert first.patches, case
+        job = next(c for c in children if c["kind"] == "PyTorchJob")
+        patched = dict(job, spec=dict(job["spec"], runPolicy={**job["spec"]["runPolicy"], "suspend": True}))
+        cases.append((case, dataclasses.replace(inp, children=[children[0], patched], pods=pods), first))
+    job_only = [c for c in children if c["kind"] == "PyTorchJob"]
+    inp = _inp(run2, job_only)
+    first = decide(inp)
+    assert [o["kind"] for _, o in first.creates] == ["ConfigMap"]
+    recreated = [*job_only, _answered(first.creates[0][1], uid="cm-uid-2")]
+    cases.append(("configmap-recreated", dataclasses.replace(inp, children=recreated, pods=pods), first))
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("case", "after", "first"), _settle_cases(), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_settle_writes_what_deciding_again_over_the_answers_wrote(case, after, first):
+    settled = settle(after, first)
+    assert (settled.status, settled.events) == _deciding_again(after, first), case
+    assert (settled.creates, settled.patches) == (first.creates, first.patches)  # what was applied
+
+
+def test_settle_adds_the_workloads_uid_and_pending_since_from_its_creation():
+    inp = _inp(_run())
+    first = decide(inp)
+    assert "uid" not in first.status["workload"] and "pendingSince" not in first.status
+    answers = [_answered(obj, created="2025-12-31T23:59:30Z") for _, obj in first.creates]
+    settled = settle(dataclasses.replace(inp, children=answers), first)
+    assert settled.status["workload"]["uid"] == "job-uid"
+    assert settled.status["pendingSince"] == "2025-12-31T23:59:30Z"
+    assert settled.status["phase"] == "Queued"
+    assert settled.events[: len(first.events)] == first.events
+
+
+def test_settle_turns_a_foreign_object_found_on_create_into_name_conflict():
+    inp = _inp(_run())
+    first = decide(inp)
+    settled = settle(dataclasses.replace(inp, children=[_foreign("PyTorchJob", "r1", uid="x")]), first)
+    assert settled.status["phase"] == "Failed" and "completionTime" not in settled.status
+    accepted = next(c for c in settled.status["conditions"] if c["type"] == "Accepted")
+    assert accepted["reason"] == "NameConflict" and "PyTorchJob named r1" in accepted["message"]
+    assert ("Warning", "NameConflict") in {(t, r) for t, r, _ in settled.events}

@@ -35,11 +35,16 @@ def _created_run(plane: Any, namespace: str, name: str, kube: Kube) -> dict[str,
     return kube.get(TRAININGRUN, namespace, name) or {}
 
 
-def test_launch_reads_children_by_name_and_skips_the_event_of_its_own_create(operator_plane, namespace):
-    kube = _CountingKube(operator_plane.api_client())
-    runner = Runner(kube, OperatorSettings())
-    run = _created_run(operator_plane, namespace, "reads", kube)
+def _new_run_counted(plane: Any, namespace: str, name: str) -> tuple[_CountingKube, Runner, dict[str, Any]]:
+    """A new run (as stored), a fresh runner and its counting Kube, with no request counted yet."""
+    kube = _CountingKube(plane.api_client())
+    run = _created_run(plane, namespace, name, kube)
     kube.calls.clear()
+    return kube, Runner(kube, OperatorSettings()), run
+
+
+def test_launch_reads_children_by_name_and_skips_the_event_of_its_own_create(operator_plane, namespace):
+    kube, runner, run = _new_run_counted(operator_plane, namespace, "reads")
 
     assert runner.reconcile(run, "create") == "Queued"
     lists = [p for m, p in kube.calls if m == "GET" and p.rsplit("/", 1)[-1] in ("configmaps", "pytorchjobs")]
@@ -140,3 +145,83 @@ def test_a_foreign_configmap_at_the_runs_config_name_stops_the_launch(operator_p
     accepted = next(c for c in status["conditions"] if c["type"] == "Accepted")
     assert accepted["reason"] == "NameConflict" and "cm-taken-config" in accepted["message"]
     assert (kube.get(CONFIGMAP, namespace, "cm-taken-config") or {}).get("data") == {"run.json": "{}"}
+
+
+def _namespaced(calls: list[tuple[str, str]], namespace: str) -> list[tuple[str, str]]:
+    """The requests about objects of ``namespace``, as ``(method, resource[/subresource])``."""
+    out = []
+    for method, path in calls:
+        parts = path.split("?")[0].split("/")
+        if "namespaces" in parts and parts[parts.index("namespaces") + 1] == namespace:
+            rest = parts[parts.index("namespaces") + 2 :]
+            out.append((method, "/".join([rest[0], *rest[2:]])))
+    return out
+
+
+def test_a_first_event_body_launches_with_four_requests_and_no_get_of_the_run(operator_plane, namespace):
+    kube, runner, run = _new_run_counted(operator_plane, namespace, "first")
+
+    # The watch delivers the new run (ADDED): its body is the newest version this process knows.
+    assert runner.trigger_for(run, "ADDED") == "create"
+    assert runner.reconcile(run, "create") == "Queued"
+    assert sorted(_namespaced(kube.calls, namespace)) == [
+        ("PATCH", "trainingruns/status"),
+        ("POST", "configmaps"),
+        ("POST", "events"),
+        ("POST", "pytorchjobs"),
+    ]
+    status = get_run(operator_plane, namespace, "first")["status"]
+    assert status["workload"]["uid"] == (kube.get(PYTORCHJOB, namespace, "first") or {})["metadata"]["uid"]
+
+
+def test_a_late_event_body_after_the_runs_own_write_is_read_before_creating(operator_plane, namespace):
+    """Once this process wrote a run's status, only that write's version is taken as current: an event
+    handled late (older than the write) is read again, and the ended run is not relaunched."""
+    kube = _CountingKube(operator_plane.api_client())
+    runner = Runner(kube, OperatorSettings())
+    added = _created_run(operator_plane, namespace, "late", kube)
+    assert runner.trigger_for(added, "ADDED") == "create"
+    assert runner.reconcile(dict(added), "create") == "Queued"
+    assert runner.trigger_for(added, "ADDED") is None  # the late event: not newer than the write
+    kube.patch(
+        TRAININGRUN,
+        namespace,
+        "late",
+        {"status": {"phase": "Succeeded", "completionTime": "2026-01-01T00:00:00Z"}},
+        subresource="status",
+    )
+    kube.delete(PYTORCHJOB, namespace, "late")
+    kube.calls.clear()
+
+    assert runner.reconcile(dict(added), "create") == "Succeeded"
+    assert ("GET", "trainingruns") in _namespaced(kube.calls, namespace)
+    assert [j for j in jobs_in(operator_plane, namespace) if not j["metadata"].get("deletionTimestamp")] == []
+
+
+def test_decide_runs_once_per_reconcile(operator_plane, namespace, monkeypatch):
+    """One decision per reconcile: the launch (creates) and a suspend (patch) settle their status from the
+    API server's answers without deciding again."""
+    import training_hub_operator.runner as runner_module
+
+    calls: list[str] = []
+    real = runner_module.decide
+
+    def counting(inp: Any) -> Any:
+        calls.append(inp.who.name)
+        return real(inp)
+
+    monkeypatch.setattr(runner_module, "decide", counting)
+    kube = Kube(operator_plane.api_client())
+    runner = Runner(kube, OperatorSettings())
+    _created_run(operator_plane, namespace, "once", kube)
+    assert runner.reconcile_by_name(namespace, "once", "create") == "Queued"
+    assert calls == ["once"]
+    status = get_run(operator_plane, namespace, "once")["status"]
+    assert status["workload"].get("uid") and status.get("pendingSince")
+
+    calls.clear()
+    kube.patch(TRAININGRUN, namespace, "once", {"spec": {"suspend": True}})
+    assert runner.reconcile_by_name(namespace, "once", "update") == "Suspended"
+    assert calls == ["once"]
+    job = kube.get(PYTORCHJOB, namespace, "once") or {}
+    assert job["spec"]["runPolicy"]["suspend"] is True
