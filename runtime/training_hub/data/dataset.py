@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from training_hub.data.formats import Record, read_records
-from training_hub.data.tokenize import IGNORE_INDEX, tokenize_chat, tokenize_documents
+from training_hub.data.labels import IGNORE_INDEX
+from training_hub.data.tokenize import tokenize_chat, tokenize_documents
 from training_hub.errors import DataFormatError, InvalidInputError
 
 log = logging.getLogger("training_hub.data")

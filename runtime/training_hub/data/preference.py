@@ -30,8 +30,8 @@ import numpy as np
 
 from training_hub.data.dataset import DataStats, TokenizedDataset
 from training_hub.data.formats import ROLES, json_lines
+from training_hub.data.labels import IGNORE_INDEX
 from training_hub.data.sampler import collate_packed
-from training_hub.data.tokenize import IGNORE_INDEX
 from training_hub.errors import DataFormatError, InvalidInputError
 
 PREFERENCE_KEYS: tuple[str, ...] = ("chosen", "rejected")
