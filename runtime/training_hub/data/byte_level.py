@@ -85,11 +85,11 @@ class ByteLevelStarts:
         Starts are relative to each text's own beginning. None if a text is not ASCII or its tokens'
         bytes do not add up to it.
         """
-        if not all(t.isascii() for t in texts):
+        if not all(map(str.isascii, texts)):
             return None
         encs = self.backend.encode_batch_fast(texts, add_special_tokens=False)
         id_lists = [e.ids for e in encs]
-        counts = np.fromiter((len(x) for x in id_lists), dtype=np.int64, count=len(id_lists))
+        counts = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
         flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(counts.sum()))
         if flat.size and int(flat.max()) >= self.length.size:
             return None
@@ -98,7 +98,7 @@ class ByteLevelStarts:
         bounds = np.concatenate([[0], np.cumsum(counts)])
         bases = csum[bounds[:-1]]
         # Per text, its tokens' byte lengths must add up to the text's length.
-        sizes = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         if not np.array_equal(csum[bounds[1:]] - bases, sizes):
             return None
         lead = self.lead[flat]
@@ -132,7 +132,7 @@ def flat_ids_and_starts(
     With the byte-level shortcut, a batch of ASCII texts is encoded without offsets (one flat result, no
     per-text arrays); any other batch goes through :func:`ids_and_starts`.
     """
-    if fast is not None and texts and all(t.isascii() for t in texts):
+    if fast is not None and texts and all(map(str.isascii, texts)):
         got = fast.encode_flat(texts)
         if got is not None:
             return got[0], got[1], got[2], True

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from training_hub.data.chat_template import compile_template, content_only_output, contents_verbatim
@@ -32,7 +33,7 @@ from training_hub.errors import InvalidInputError
 _PH_OPEN, _PH_CLOSE = "\ue000", "\ue001"
 _PH_RE = re.compile(f"{_PH_OPEN}(\\d+){_PH_CLOSE}")
 _MAX_SKELETONS = 4096
-_SPANS = list[tuple[int, int]]
+Spans = list[tuple[int, int]]
 
 
 @dataclass
@@ -44,12 +45,19 @@ class _Skeleton:
         order: Which message's content follows `pieces[k]`.
         spans: Trained spans as `((piece, offset), (piece, offset))`, offsets into the literal pieces.
         checked: A real rendering has been found equal to this skeleton with its contents put in.
+        parts: The pieces with an empty slot between each two, for the contents.
     """
 
     pieces: list[str]
     order: list[int]
     spans: list[tuple[tuple[int, int], tuple[int, int]]]
     checked: bool = False
+    parts: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The pieces with a slot after each but the last, for the contents.
+        self.parts = [""] * (2 * len(self.pieces) - 1)
+        self.parts[::2] = self.pieces
 
 
 def trained_roles_for(record: Record, unmask_roles: Sequence[str] | None) -> frozenset[str]:
@@ -102,7 +110,7 @@ class ChatRenderer:
 
     def text_and_spans(
         self, messages: list[dict[str, str]], trained_roles: frozenset[str]
-    ) -> tuple[str, _SPANS]:
+    ) -> tuple[str, Spans]:
         """Render a conversation and return the character spans to train on.
 
         Args:
@@ -127,46 +135,39 @@ class ChatRenderer:
 
     def _skeleton(self, messages: list[dict[str, str]], trained_roles: frozenset[str]) -> _Skeleton | None:
         """The cached skeleton of this conversation's role sequence (built on first use)."""
-        key = (tuple(m["role"] for m in messages), trained_roles)
-        skeleton = self._skeletons.get(key)
-        if skeleton is None and key not in self._skeletons:
-            if len(self._skeletons) >= _MAX_SKELETONS:
-                self._skeletons.clear()
-            skeleton = self._skeletons[key] = self._build_skeleton(messages, trained_roles)
+        key = (tuple([m["role"] for m in messages]), trained_roles)
+        try:
+            return self._skeletons[key]
+        except KeyError:
+            pass
+        if len(self._skeletons) >= _MAX_SKELETONS:
+            self._skeletons.clear()
+        skeleton = self._skeletons[key] = self._build_skeleton(messages, trained_roles)
         return skeleton
 
     def _text_and_spans_by_skeleton(
         self, messages: list[dict[str, str]], trained_roles: frozenset[str]
-    ) -> tuple[str, _SPANS] | None:
+    ) -> tuple[str, Spans] | None:
         """The cached skeleton of this role sequence filled in (and one render unless it is not needed);
         None if it does not apply."""
-        contents = [m["content"] for m in messages]
-        if any(_PH_OPEN in c or _PH_CLOSE in c for c in contents):
-            return None
         skeleton = self._skeleton(messages, trained_roles)
         if skeleton is None:
             return None
-        pieces, order = skeleton.pieces, skeleton.order
-        # Position of the start of literal piece k in the real text.
-        starts = [0] * len(pieces)
-        pos = 0
-        parts: list[str] = []
-        for k, piece in enumerate(pieces):
-            starts[k] = pos
-            parts.append(piece)
-            pos += len(piece)
-            if k < len(order):
-                content = contents[order[k]]
-                parts.append(content)
-                pos += len(content)
+        # Literal pieces and contents alternate: parts[2k] is piece k.
+        parts = skeleton.parts.copy()
+        parts[1::2] = [messages[i]["content"] for i in skeleton.order]
         text = "".join(parts)
-        # A verbatim template renders a conversation of roles and contents as its filled-in skeleton.
-        needs_render = not (skeleton.checked and self._verbatim and all(len(m) == 2 for m in messages))
-        if needs_render:
+        if _PH_OPEN in text or _PH_CLOSE in text:
+            return None  # a content holds a placeholder character (the pieces never do)
+        # A verbatim template renders a conversation of roles and contents as its filled-in skeleton
+        # (every message has these two keys: the sum of key counts says whether any has more).
+        verbatim = self._verbatim and skeleton.checked and sum(map(len, messages)) == 2 * len(messages)
+        if not verbatim:
             if text != self.render(messages):
                 return None
             skeleton.checked = True
-        spans = [(starts[ka] + oa, starts[kb] + ob) for (ka, oa), (kb, ob) in skeleton.spans]
+        ends = list(accumulate(map(len, parts), initial=0))
+        spans = [(ends[2 * ka] + oa, ends[2 * kb] + ob) for (ka, oa), (kb, ob) in skeleton.spans]
         return text, spans
 
     def _build_skeleton(
@@ -218,11 +219,11 @@ class ChatRenderer:
 
     def prefix_spans(
         self, messages: list[dict[str, str]], trained_roles: frozenset[str]
-    ) -> tuple[str, _SPANS] | None:
+    ) -> tuple[str, Spans] | None:
         """Spans from rendering growing prefixes (the general path); None if the template does not render
         prefixes."""
         prev = self._render_empty()
-        spans: _SPANS = []
+        spans: Spans = []
         for i, msg in enumerate(messages):
             cur = self.render(messages[: i + 1])
             if not cur.startswith(prev):
@@ -239,11 +240,11 @@ class ChatRenderer:
 
     def spans_by_search(
         self, messages: list[dict[str, str]], trained_roles: frozenset[str]
-    ) -> tuple[str, _SPANS]:
+    ) -> tuple[str, Spans]:
         """Spans by finding each message's content in the rendering, in order (templates that do not render
         prefixes)."""
         text = self.render(messages)
-        spans: _SPANS = []
+        spans: Spans = []
         cursor = 0
         for msg in messages:
             idx = text.find(msg["content"], cursor)

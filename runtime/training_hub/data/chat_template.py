@@ -14,6 +14,7 @@ a template without them takes the general path):
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 # Jinja nodes through which a message's content may flow and still only be output.
@@ -95,6 +96,7 @@ def _contents_flow_only_to_output(tree: Any, parents: dict[int, Any], chain: tup
     return True
 
 
+@lru_cache(maxsize=16)
 def content_only_output(template: str) -> bool:
     """True if the template uses a message's `content` only as output text (never to decide anything).
 
@@ -164,6 +166,7 @@ def _messages_seen_only_by_role_and_content(tree: Any, parents: dict[int, Any]) 
     return True
 
 
+@lru_cache(maxsize=16)
 def contents_verbatim(template: str) -> bool:
     """True if the rendering of messages holding only `role` and `content` is fixed by the role sequence,
     with every content copied into it unchanged.

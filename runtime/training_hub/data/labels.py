@@ -6,6 +6,8 @@ bound (no per-token Python loop).
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 
 from training_hub.data.byte_level import split_flat
@@ -41,16 +43,11 @@ def label_batch(
         counts: Tokens per text.
         all_spans: Every text's trained character spans.
     """
-    text_base = np.concatenate([[0], np.cumsum([len(t) for t in texts])]).astype(np.int64)
-    bounds = np.fromiter(
-        (
-            int(base) + x
-            for base, spans in zip(text_base, all_spans, strict=False)
-            for span in spans
-            for x in span
-        ),
-        dtype=np.int64,
-    )
+    text_base = np.concatenate([[0], np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))])
+    # Every span bound, shifted by its text's place in the batch.
+    per_text = np.fromiter(map(len, all_spans), np.int64, len(all_spans)) * 2
+    relative = np.fromiter(chain.from_iterable(chain.from_iterable(all_spans)), np.int64, int(per_text.sum()))
+    bounds = relative + np.repeat(text_base[:-1], per_text)
     if bounds.size and np.all(np.diff(bounds) >= 0):
         # Sorted, non-overlapping spans: an odd insertion point means inside a span.
         row_starts = flat_starts + np.repeat(text_base[:-1], counts)
