@@ -33,7 +33,7 @@ def label_batch(
     flat_starts: np.ndarray,
     counts: np.ndarray,
     all_spans: list[list[tuple[int, int]]],
-) -> list[tuple[np.ndarray, np.ndarray]]:
+) -> np.ndarray:
     """Labels of a batch at once: the texts laid end to end, one sorted search over all span bounds.
 
     Args:
@@ -42,6 +42,9 @@ def label_batch(
         flat_starts: Every token's character start within its own text, end to end.
         counts: Tokens per text.
         all_spans: Every text's trained character spans.
+
+    Returns:
+        Every token's label, end to end (int32; the token id where trained, else `IGNORE_INDEX`).
     """
     text_base = np.concatenate([[0], np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))])
     # Every span bound, shifted by its text's place in the batch.
@@ -52,15 +55,16 @@ def label_batch(
         # Sorted, non-overlapping spans: an odd insertion point means inside a span.
         row_starts = flat_starts + np.repeat(text_base[:-1], counts)
         trained = (np.searchsorted(bounds, row_starts, side="right") % 2).astype(bool)
-        labels = np.where(trained, flat_ids, IGNORE_INDEX).astype(np.int32)
-        return list(zip(split_flat(flat_ids, counts), split_flat(labels, counts), strict=True))
-    out: list[tuple[np.ndarray, np.ndarray]] = []
-    for ids, starts, spans in zip(
-        split_flat(flat_ids, counts), split_flat(flat_starts, counts), all_spans, strict=True
+        return np.where(trained, flat_ids, IGNORE_INDEX).astype(np.int32)
+    labels = np.full(flat_ids.shape, IGNORE_INDEX, dtype=np.int32)
+    for ids, starts, out, spans in zip(
+        split_flat(flat_ids, counts),
+        split_flat(flat_starts, counts),
+        split_flat(labels, counts),
+        all_spans,
+        strict=True,
     ):
-        labels = np.full(ids.shape, IGNORE_INDEX, dtype=np.int32)
         if spans and ids.size:
             mask = _trained_mask(starts, spans)
-            labels[mask] = ids[mask]
-        out.append((ids, labels))
-    return out
+            out[mask] = ids[mask]
+    return labels

@@ -352,10 +352,5 @@ def prepare_preferences(
     rows = TokenizedDataset.from_samples(kept.rows, row_lines)
     refs = np.asarray(kept.refs, dtype=np.float64) if kept.refs else None
     dataset = PreferenceDataset(rows, np.asarray(kept.lines), refs)
-    stats.num_samples = len(dataset)
-    stats.num_tokens = int(rows.lengths.sum())
-    stats.num_trained_tokens = int((rows.labels != IGNORE_INDEX).sum())
-    stats.num_without_trained_tokens = int((dataset.num_targets <= 0).sum())
-    stats.max_len = int(dataset.lengths.max())
-    stats.min_len = int(dataset.lengths.min())
+    stats.count(rows, dataset.lengths, dataset.num_targets)
     return dataset, stats

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from training_hub.data.byte_level import byte_level_starts, encode_texts, flat_ids_and_starts
+from training_hub.data.byte_level import byte_level_starts, encode_texts, flat_ids_and_starts, split_flat
 from training_hub.data.chat_render import ChatRenderer, trained_roles_for
 from training_hub.data.formats import Record
 from training_hub.data.labels import label_batch
@@ -31,7 +31,18 @@ def tokenize_chat(
     unmask_roles: Sequence[str] | None,
     where: Callable[[Record], str],
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Tokenise chat records into `(input_ids, labels)` arrays with exact masking.
+    """:func:`tokenize_chat_flat`, one `(input_ids int32, labels int32)` pair per record (views)."""
+    ids, labels, counts = tokenize_chat_flat(records, tokenizer, unmask_roles, where)
+    return list(zip(split_flat(ids, counts), split_flat(labels, counts), strict=True))
+
+
+def tokenize_chat_flat(
+    records: list[Record],
+    tokenizer: Any,
+    unmask_roles: Sequence[str] | None,
+    where: Callable[[Record], str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tokenise chat records into flat `input_ids` and `labels` arrays with exact masking.
 
     Args:
         records: Validated `messages`/`alpaca` records.
@@ -40,7 +51,8 @@ def tokenize_chat(
         where: Names a record's `file:line` for error messages.
 
     Returns:
-        One `(input_ids int32, labels int32)` pair per record (labels are -100 where masked).
+        Every record's token ids and labels laid end to end (int32; labels are -100 where masked), and
+        each record's token count.
 
     Raises:
         DataFormatError: If the template refuses a sample (for example, roles out of order).
@@ -48,7 +60,9 @@ def tokenize_chat(
     renderer = ChatRenderer(tokenizer)
     fast = byte_level_starts(tokenizer)
     checked = False
-    out: list[tuple[np.ndarray, np.ndarray]] = []
+    ids: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
     for lo in range(0, len(records), _BATCH):
         chunk = records[lo : lo + _BATCH]
         texts: list[str] = []
@@ -64,23 +78,27 @@ def tokenize_chat(
                 ) from None
             texts.append(text)
             all_spans.append(spans)
-        flat_ids, flat_starts, counts, used_fast = flat_ids_and_starts(tokenizer, texts, fast)
+        flat_ids, flat_starts, n_tokens, used_fast = flat_ids_and_starts(tokenizer, texts, fast)
         if used_fast and not checked:
             # The shortcut must agree with the tokenizer's own offsets (checked once per call).
             n_check = min(len(texts), _CHECKED_TEXTS)
             ref_ids, ref_starts, ref_counts, _ = flat_ids_and_starts(tokenizer, texts[:n_check], None)
-            n_tokens = int(ref_counts.sum())
+            checked_tokens = int(ref_counts.sum())
             same = (
-                np.array_equal(counts[:n_check], ref_counts)
-                and np.array_equal(flat_ids[:n_tokens], ref_ids)
-                and np.array_equal(flat_starts[:n_tokens], ref_starts)
+                np.array_equal(n_tokens[:n_check], ref_counts)
+                and np.array_equal(flat_ids[:checked_tokens], ref_ids)
+                and np.array_equal(flat_starts[:checked_tokens], ref_starts)
             )
             if not same:
                 fast = None
-                flat_ids, flat_starts, counts, _ = flat_ids_and_starts(tokenizer, texts, None)
+                flat_ids, flat_starts, n_tokens, _ = flat_ids_and_starts(tokenizer, texts, None)
             checked = True
-        out.extend(label_batch(texts, flat_ids, flat_starts, counts, all_spans))
-    return out
+        ids.append(flat_ids)
+        labels.append(label_batch(texts, flat_ids, flat_starts, n_tokens, all_spans))
+        counts.append(n_tokens)
+    if not ids:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64)
+    return np.concatenate(ids), np.concatenate(labels), np.concatenate(counts)
 
 
 def tokenize_documents(
