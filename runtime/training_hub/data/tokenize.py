@@ -57,7 +57,10 @@ def tokenize_chat_flat(
     Raises:
         DataFormatError: If the template refuses a sample (for example, roles out of order).
     """
-    renderer = ChatRenderer(tokenizer)
+    text_and_spans = ChatRenderer(tokenizer).text_and_spans
+    # The trained roles of a sample without and with `unmask` (the same for every sample).
+    roles = trained_roles_for(Record(line=0), unmask_roles)
+    unmasked = trained_roles_for(Record(line=0, unmask=True), unmask_roles)
     fast = byte_level_starts(tokenizer)
     checked = False
     ids: list[np.ndarray] = []
@@ -69,7 +72,7 @@ def tokenize_chat_flat(
         all_spans: list[list[tuple[int, int]]] = []
         for rec in chunk:
             try:
-                text, spans = renderer.text_and_spans(rec.messages, trained_roles_for(rec, unmask_roles))
+                text, spans = text_and_spans(rec.messages, unmasked if rec.unmask else roles)
             except InvalidInputError:
                 raise
             except Exception as exc:
