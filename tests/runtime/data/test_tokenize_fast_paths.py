@@ -184,6 +184,10 @@ def test_byte_level_trimming_post_processor(tokenizer: Any, trim: bool) -> None:
         assert labels.tolist() == exp_labels
 
 
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>'"
+    " + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
 VERBATIM_OK = "{% for m in messages[1:] %}{{ m.content }}{% endfor %}{{ messages | length }}"
 
 
@@ -199,6 +203,7 @@ VERBATIM_OK = "{% for m in messages[1:] %}{{ m.content }}{% endfor %}{{ messages
         ("{% for m in messages %}{{ m['content'] if m['content'] else 'empty' }}{% endfor %}", False, False),
         ("{% for m in messages %}{{ m.content ~ '|' }}{% endfor %}", True, True),
         (VERBATIM_OK, True, True),
+        (CHATML_TEMPLATE, True, True),
         ("{% for m in messages %}{{ m.content }}{{ m.name }}{% endfor %}", True, False),  # another key
         ("{% for m in messages %}{{ m.get('content') }}{% endfor %}", True, False),
         ("{{ messages | tojson }}{% for m in messages %}{{ m.content }}{% endfor %}", True, False),
