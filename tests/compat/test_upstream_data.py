@@ -10,7 +10,7 @@ import pytest
 
 from training_hub.data import prepare_dataset
 from training_hub.data.formats import read_records
-from training_hub.data.tokenize import IGNORE_INDEX
+from training_hub.data.labels import IGNORE_INDEX
 
 pytestmark = pytest.mark.unit
 

@@ -3,10 +3,11 @@
 torch is not imported here (numpy only); see `docs/data-formats.md`.
 """
 
+from training_hub.data.chat_render import ChatRenderer
 from training_hub.data.dataset import DataStats, TokenizedDataset, prepare_dataset
 from training_hub.data.formats import FORMATS, Record, detect_format, read_records
+from training_hub.data.labels import IGNORE_INDEX
 from training_hub.data.sampler import BatchPlanner, StepPlan, collate_packed
-from training_hub.data.tokenize import IGNORE_INDEX, ChatRenderer
 
 __all__ = [
     "FORMATS",

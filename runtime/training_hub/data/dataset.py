@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from training_hub.data.formats import Record, read_records
-from training_hub.data.tokenize import IGNORE_INDEX, tokenize_chat, tokenize_documents
+from training_hub.data.labels import IGNORE_INDEX
+from training_hub.data.tokenize import tokenize_chat_flat, tokenize_documents
 from training_hub.errors import DataFormatError, InvalidInputError
 
 log = logging.getLogger("training_hub.data")
@@ -62,20 +63,15 @@ class DataStats:
     cache_path: str = ""
     from_cache: bool = False
 
-    def count(self, tokens: TokenizedDataset, samples: Any) -> None:
-        """Fill in the counts of the prepared data.
-
-        Args:
-            tokens: The tokenised rows (their tokens and labels are counted).
-            samples: What trains as one sample (``tokens`` itself, or a dataset of pairs of its rows): its
-                ``len``, ``lengths`` and ``num_targets`` (trained tokens per sample) are counted.
-        """
-        self.num_samples = len(samples)
-        self.num_tokens = int(tokens.lengths.sum())
-        self.num_trained_tokens = int((tokens.labels != IGNORE_INDEX).sum())
-        self.num_without_trained_tokens = int((samples.num_targets <= 0).sum())
-        self.max_len = int(samples.lengths.max())
-        self.min_len = int(samples.lengths.min())
+    def count(self, rows: TokenizedDataset, lengths: np.ndarray, num_targets: np.ndarray) -> None:
+        """Set the sample and token counts from the prepared `rows` and the lengths and trained targets of
+        the samples (a sample may be more than one row: a preference pair is two)."""
+        self.num_samples = len(lengths)
+        self.num_tokens = int(rows.lengths.sum())
+        self.num_trained_tokens = int((rows.labels != IGNORE_INDEX).sum())
+        self.num_without_trained_tokens = int((num_targets <= 0).sum())
+        self.max_len = int(lengths.max())
+        self.min_len = int(lengths.min())
 
     def summary(self) -> str:
         """One readable log line."""
@@ -173,6 +169,46 @@ def resolve_format(fmt: str, is_pretraining: bool, data_path: str) -> None:
         raise InvalidInputError(
             f"is_pretraining=True needs `document` data, but {data_path} holds `{fmt}` samples"
         )
+
+
+def _fit(
+    ids: np.ndarray,
+    labels: np.ndarray,
+    counts: np.ndarray,
+    records: list[Record],
+    max_seq_len: int,
+    overlong_policy: str,
+    stats: DataStats,
+    where: Callable[[Record], str],
+) -> TokenizedDataset:
+    """The samples (flat, `counts` tokens each) after the overlong policy, noted in `stats`.
+
+    Raises:
+        DataFormatError: With `overlong_policy=error`, naming the first sample longer than `max_seq_len`.
+    """
+    lines = np.fromiter((r.line for r in records), np.int64, len(records))
+    over = np.flatnonzero(counts > max_seq_len)
+    if not over.size:
+        return TokenizedDataset(ids, labels, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), lines)
+    first = records[int(over[0])]
+    if overlong_policy == "error":
+        raise DataFormatError(
+            f"{where(first)}: sample has {int(counts[over[0]])} tokens, more than max_seq_len={max_seq_len} "
+            "(overlong_policy=error; use truncate or drop, or raise max_seq_len)"
+        )
+    listed = lines[over[:_MAX_LISTED]].tolist()
+    keep = np.ones(counts.shape, dtype=bool)
+    if overlong_policy == "drop":
+        stats.num_dropped, stats.dropped_lines = int(over.size), listed
+        keep[over] = False
+    else:
+        stats.num_truncated, stats.truncated_lines = int(over.size), listed
+    # Each token's position in its sample: kept if the sample is and the position is below max_seq_len.
+    position = np.arange(ids.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    tokens = (position < max_seq_len) & np.repeat(keep, counts)
+    kept = np.minimum(counts, max_seq_len)[keep]
+    offsets = np.concatenate([[0], np.cumsum(kept)]).astype(np.int64)
+    return TokenizedDataset(ids[tokens], labels[tokens], offsets, lines[keep])
 
 
 def prepare_dataset(
@@ -274,6 +310,7 @@ def prepare_dataset(
 
     if fmt == "document":
         samples, lines = tokenize_documents(records, tokenizer, block_size or max_seq_len)
+        dataset = TokenizedDataset.from_samples(samples, lines)
     else:
         if messages_as_text and records[0].text is None:
             from training_hub.data.texts import render_conversations
@@ -282,35 +319,14 @@ def prepare_dataset(
         if records[0].text is not None:
             from training_hub.data.texts import tokenize_texts
 
-            samples = tokenize_texts(records, tokenizer)
+            flat = TokenizedDataset.from_samples(tokenize_texts(records, tokenizer), [])
+            ids, labels, counts = flat.input_ids, flat.labels, flat.lengths
         else:
-            samples = tokenize_chat(records, tokenizer, unmask_roles, where)
-        lines = [r.line for r in records]
-        kept: list[tuple[np.ndarray, np.ndarray]] = []
-        kept_lines: list[int] = []
-        for (ids, labels), rec in zip(samples, records, strict=True):
-            if ids.size > max_seq_len:
-                if overlong_policy == "error":
-                    raise DataFormatError(
-                        f"{where(rec)}: sample has {ids.size} tokens, more than max_seq_len={max_seq_len} "
-                        "(overlong_policy=error; use truncate or drop, or raise max_seq_len)"
-                    )
-                if overlong_policy == "drop":
-                    stats.num_dropped += 1
-                    if len(stats.dropped_lines) < _MAX_LISTED:
-                        stats.dropped_lines.append(rec.line)
-                    continue
-                stats.num_truncated += 1
-                if len(stats.truncated_lines) < _MAX_LISTED:
-                    stats.truncated_lines.append(rec.line)
-                ids, labels = ids[:max_seq_len], labels[:max_seq_len]
-            kept.append((ids, labels))
-            kept_lines.append(rec.line)
-        samples, lines = kept, kept_lines
-    if not samples:
+            ids, labels, counts = tokenize_chat_flat(records, tokenizer, unmask_roles, where)
+        dataset = _fit(ids, labels, counts, records, max_seq_len, overlong_policy, stats, where)
+    if not len(dataset):
         raise DataFormatError(f"{path}: no sample is left after applying overlong_policy={overlong_policy}")
-    dataset = TokenizedDataset.from_samples(samples, lines)
-    stats.count(dataset, dataset)
+    stats.count(dataset, dataset.lengths, dataset.num_targets)
     if cache_npz is not None:
         stats.cache_path = str(cache_npz)
         dataset.save(cache_npz)

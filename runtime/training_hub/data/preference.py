@@ -30,8 +30,8 @@ import numpy as np
 
 from training_hub.data.dataset import DataStats, TokenizedDataset
 from training_hub.data.formats import ROLES, json_lines
+from training_hub.data.labels import IGNORE_INDEX
 from training_hub.data.sampler import collate_packed
-from training_hub.data.tokenize import IGNORE_INDEX
 from training_hub.errors import DataFormatError, InvalidInputError
 
 PREFERENCE_KEYS: tuple[str, ...] = ("chosen", "rejected")
@@ -352,5 +352,5 @@ def prepare_preferences(
     rows = TokenizedDataset.from_samples(kept.rows, row_lines)
     refs = np.asarray(kept.refs, dtype=np.float64) if kept.refs else None
     dataset = PreferenceDataset(rows, np.asarray(kept.lines), refs)
-    stats.count(rows, dataset)
+    stats.count(rows, dataset.lengths, dataset.num_targets)
     return dataset, stats

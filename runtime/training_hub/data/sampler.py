@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from training_hub.data.dataset import TokenizedDataset
-from training_hub.data.tokenize import IGNORE_INDEX
+from training_hub.data.labels import IGNORE_INDEX
 from training_hub.errors import InvalidInputError
 
 

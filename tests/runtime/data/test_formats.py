@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -194,3 +195,58 @@ def test_cache_is_reused_and_keyed_by_options(tmp_path: Path, messages_data: Pat
     _, st3 = prepare_dataset(messages_data, tokenizer, max_seq_len=48, output_dir=out)
     assert not st3.from_cache
     assert len(list(out.glob("tokenized-*.npz"))) == 2
+
+
+def test_json_lines_read_what_json_loads_reads(tmp_path: Path) -> None:
+    """The Rust JSON parser with `json.loads` as the judge of what it refuses: same objects, same errors."""
+    from training_hub.data.formats import json_lines
+
+    good = ['{"a": NaN}', '{"a": 1, "a": 2}', '{"a": 123456789012345678901234567890}', '{"a": "\\ud800"}']
+    good += [
+        '{"a": 1e400}',
+        '{"a": 0.1, "b": -0, "c": 5e-324}',
+        '{"a": "\\u0000 caf\\u00e9 日本"}',
+        "  ",
+        '{"b": []}',
+    ]
+    path = write_lines(tmp_path / "good.jsonl", good)
+    got = [(line, obj) for line, _, obj in json_lines(path)]
+    want = [(i, json.loads(x)) for i, x in enumerate(good, start=1) if x.strip()]
+    assert repr(got) == repr(want)
+    for bad in ['{"a": "x\ty"}', '\ufeff{"a": 1}', '{"a": [1,]}', '{"a": 1} x', "{'a': 1}"]:
+        with pytest.raises(DataFormatError, match=r"bad.jsonl:2: invalid JSON \(.* at column \d+\)"):
+            list(json_lines(write_lines(tmp_path / "bad.jsonl", ['{"a": 1}', bad])))
+
+
+def test_plain_messages_take_the_same_validation(tmp_path: Path) -> None:
+    """Messages of exactly a known role and a string content are read as the full validation reads them;
+    anything else still gets the full validation and its errors."""
+    from training_hub.data.formats import _parse_messages
+
+    two: list[dict[str, Any]] = [{"content": "b", "role": "user"}, {"role": "assistant", "content": "c"}]
+    plain = {"messages": two, "unmask": True}
+    full = {"messages": [*two, {"role": "assistant", "content": "d", "extra": 1}]}
+    legacy = {"messages": [{"role": "pretraining", "content": "e"}]}
+    reasoning = {"messages": [{"role": "assistant", "content": "f", "reasoning_content": "g"}]}
+    got = [_parse_messages(obj, "x:1", 1) for obj in (plain, full, legacy, reasoning)]
+    assert [r.messages for r in got] == [
+        [{"role": "user", "content": "b"}, {"role": "assistant", "content": "c"}],
+        [
+            {"role": "user", "content": "b"},
+            {"role": "assistant", "content": "c"},
+            {"role": "assistant", "content": "d"},
+        ],
+        [{"role": "assistant", "content": "e"}],
+        [{"role": "assistant", "content": "f", "reasoning_content": "g"}],
+    ]
+    assert [list(m) for m in got[0].messages] == [["role", "content"]] * 2
+    assert [r.unmask for r in got] == [True, False, True, False]
+    for bad, error in [
+        ({"messages": [{"role": ["user"], "content": "a"}]}, "`role` must be a string"),
+        ({"messages": [{"role": "robot", "content": "a"}]}, "unknown role"),
+        ({"messages": [{"role": "user", "content": 1}]}, "`content` must be a string"),
+        ({"messages": [{"role": "user", "content": "a"}], "unmask": 1}, "`unmask` must be true or false"),
+        ({"messages": []}, "`messages` is empty"),
+    ]:
+        with pytest.raises(DataFormatError, match=error):
+            _parse_messages(bad, "x:1", 1)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from training_hub.data.labels import IGNORE_INDEX
 from training_hub.data.preference import prepare_preferences, read_preferences
-from training_hub.data.tokenize import IGNORE_INDEX
 from training_hub.errors import DataFormatError, InvalidInputError
 
 pytestmark = pytest.mark.unit

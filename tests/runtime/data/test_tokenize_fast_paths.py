@@ -1,6 +1,6 @@
 """The fast tokenisation paths (skeletons, byte-level starts) give exactly what the general path gives.
 
-The reference renders growing prefixes for every sample (`ChatRenderer._prefix_spans`, or the content
+The reference renders growing prefixes for every sample (`ChatRenderer.prefix_spans`, or the content
 search for templates without the prefix property) and tokenises with transformers' own offsets
 (`return_offsets_mapping`); a token is trained iff its first character lies in a trained span.
 """
@@ -16,15 +16,12 @@ import numpy as np
 import pytest
 
 from training_hub.data import IGNORE_INDEX
+from training_hub.data.byte_level import byte_level_starts, ids_and_starts
+from training_hub.data.chat_render import ChatRenderer, trained_roles_for
+from training_hub.data.chat_template import content_only_output, contents_verbatim
+from training_hub.data.dataset import prepare_dataset
 from training_hub.data.formats import Record
-from training_hub.data.tokenize import (
-    ChatRenderer,
-    _byte_level_starts,
-    _content_only_output,
-    _ids_and_starts,
-    tokenize_chat,
-    trained_roles_for,
-)
+from training_hub.data.tokenize import tokenize_chat
 from training_hub.tiny import WORDS
 
 pytestmark = pytest.mark.unit
@@ -78,16 +75,20 @@ def _records(n: int, seed: int) -> list[Record]:
             msgs.append({"role": "assistant", "content": _content(rng)})
         if rng.random() < 0.1:
             msgs[-1] = {"role": "assistant", "content": "x\ue000y"}  # a skeleton placeholder character
+        if rng.random() < 0.05:
+            msgs[-1] = {**msgs[-1], "reasoning_content": "why"}  # a key besides role and content
         out.append(Record(line=line, messages=msgs, unmask=rng.random() < 0.2))
     return out
 
 
-def _reference(tok: Any, records: list[Record], unmask_roles: list[str] | None) -> list[tuple[list, list]]:
+def _reference(
+    tok: Any, records: list[Record], unmask_roles: list[str] | None, max_len: int | None = None
+) -> list[tuple[list, list]]:
     renderer = ChatRenderer(tok)
     out = []
     for rec in records:
         roles = trained_roles_for(rec, unmask_roles)
-        found = renderer._prefix_spans(rec.messages, roles) or renderer._spans_by_search(rec.messages, roles)
+        found = renderer.prefix_spans(rec.messages, roles) or renderer.spans_by_search(rec.messages, roles)
         text, spans = found
         enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
         ids = list(enc["input_ids"])
@@ -95,7 +96,7 @@ def _reference(tok: Any, records: list[Record], unmask_roles: list[str] | None) 
             i if any(a <= s < b for a, b in spans) else IGNORE_INDEX
             for i, (s, _) in zip(ids, enc["offset_mapping"], strict=True)
         ]
-        out.append((ids, labels))
+        out.append((ids[:max_len], labels[:max_len]))
     return out
 
 
@@ -140,7 +141,7 @@ def test_byte_level_starts_equal_the_offsets(tokenizer: Any, trim: str) -> None:
         tok.backend_tokenizer.post_processor = processors.ByteLevel(
             trim_offsets=True, add_prefix_space=trim == "trim"
         )
-    fast = _byte_level_starts(tok)
+    fast = byte_level_starts(tok)
     assert fast is not None
     renderer = ChatRenderer(tok)
     texts = [renderer.render(r.messages) for r in _records(300, seed=3)]
@@ -150,7 +151,7 @@ def test_byte_level_starts_equal_the_offsets(tokenizer: Any, trim: str) -> None:
     assert got is not None
     assert [s.tolist() for s in got[1]] == _offsets_starts(tok, ascii_texts)
     assert fast.encode(["café"]) is None  # non-ASCII text: offsets are needed
-    ids, starts, used = _ids_and_starts(tok, texts, fast)
+    ids, starts, used = ids_and_starts(tok, texts, fast)
     assert used
     assert [s.tolist() for s in starts] == _offsets_starts(tok, texts)
     assert [i.tolist() for i in ids] == [
@@ -183,19 +184,89 @@ def test_byte_level_trimming_post_processor(tokenizer: Any, trim: bool) -> None:
         assert labels.tolist() == exp_labels
 
 
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>'"
+    " + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+VERBATIM_OK = "{% for m in messages[1:] %}{{ m.content }}{% endfor %}{{ messages | length }}"
+
+
 @pytest.mark.parametrize(
-    ("template", "eligible"),
+    ("template", "eligible", "verbatim"),
     [
-        (EOS_TEMPLATE, True),
-        (TRIM_TEMPLATE, True),
-        (FIRST_TEMPLATE, True),
-        (CONTENT_BRANCH_TEMPLATE, False),
-        ("{% for m in messages %}{% set c = m.content %}{{ c }}{% endfor %}", False),
-        ("{% for m in messages %}{{ m.content | replace('a', m.content) }}{% endfor %}", False),
-        ("{% for m in messages %}{{ m['content'] if m['content'] else 'empty' }}{% endfor %}", False),
-        ("{% for m in messages %}{{ m.content ~ '|' }}{% endfor %}", True),
-        ("{% for m in messages %}{{ m.content", False),  # does not parse
+        (EOS_TEMPLATE, True, True),
+        (TRIM_TEMPLATE, True, False),  # `trim` changes the content
+        (FIRST_TEMPLATE, True, True),
+        (CONTENT_BRANCH_TEMPLATE, False, False),
+        ("{% for m in messages %}{% set c = m.content %}{{ c }}{% endfor %}", False, False),
+        ("{% for m in messages %}{{ m.content | replace('a', m.content) }}{% endfor %}", False, False),
+        ("{% for m in messages %}{{ m['content'] if m['content'] else 'empty' }}{% endfor %}", False, False),
+        ("{% for m in messages %}{{ m.content ~ '|' }}{% endfor %}", True, True),
+        (VERBATIM_OK, True, True),
+        (CHATML_TEMPLATE, True, True),
+        ("{% for m in messages %}{{ m.content }}{{ m.name }}{% endfor %}", True, False),  # another key
+        ("{% for m in messages %}{{ m.get('content') }}{% endfor %}", True, False),
+        ("{{ messages | tojson }}{% for m in messages %}{{ m.content }}{% endfor %}", True, False),
+        ("{% for m in messages %}{{ m.content }}{{ loop.previtem }}{% endfor %}", True, False),
+        ("{% set ms = messages %}{% for m in ms %}{{ m.content }}{% endfor %}", True, False),
+        ("{% for m in messages %}{{ m.content }}{% endfor %}{{ messages[0] }}", True, False),
+        ("{% for m in messages %}{{ m.content", False, False),  # does not parse
     ],
 )
-def test_skeleton_eligibility(template: str, eligible: bool) -> None:
-    assert _content_only_output(template) is eligible
+def test_skeleton_eligibility(template: str, eligible: bool, verbatim: bool) -> None:
+    assert content_only_output(template) is eligible
+    assert contents_verbatim(template) is verbatim
+
+
+@pytest.mark.parametrize("template", [None, EOS_TEMPLATE, FIRST_TEMPLATE])
+def test_verbatim_templates_fill_in_skeletons_without_rendering(tokenizer: Any, template: str | None) -> None:
+    """After one checked render per role sequence, a verbatim template's samples are not rendered at all,
+    and the texts and spans are those of the general path."""
+    renderer = ChatRenderer(_with_template(tokenizer, template))
+    assert renderer._verbatim
+    calls = 0
+    render = renderer.render
+
+    def counting(*args: Any, **kwargs: Any) -> str:
+        nonlocal calls
+        calls += 1
+        return render(*args, **kwargs)
+
+    renderer.render = counting  # type: ignore[method-assign]
+    records = [r for r in _records(200, seed=11) if all(len(m) == 2 for m in r.messages)]
+    for rec in records:
+        renderer.text_and_spans(rec.messages, frozenset({"assistant"}))
+    calls = 0
+    for rec in records:
+        roles = trained_roles_for(rec, None)
+        got = renderer.text_and_spans(rec.messages, roles)
+        assert got == (
+            renderer.prefix_spans(rec.messages, roles) or renderer.spans_by_search(rec.messages, roles)
+        )
+        calls -= 2 * len(rec.messages) + 1  # the reference's own renders (at most)
+    assert calls <= 0
+
+
+@pytest.mark.parametrize("template", [None, EOS_TEMPLATE, FIRST_TEMPLATE, TRIM_TEMPLATE])
+def test_prepared_dataset_equals_the_reference_with_truncation(
+    tokenizer: Any, template: str | None, tmp_path: Path
+) -> None:
+    """`prepare_dataset` end to end (validation, fast paths, truncation, cache) against the reference:
+    multi-turn samples, system prompts, unicode, placeholder characters, extra message keys."""
+    import json
+
+    tok = _with_template(tokenizer, template)
+    records = _records(600, seed=13)
+    data = tmp_path / "chat.jsonl"
+    data.write_text(
+        "".join(json.dumps({"messages": r.messages, "unmask": r.unmask}) + "\n" for r in records),
+        encoding="utf-8",
+    )
+    dataset, stats = prepare_dataset(data, tok, max_seq_len=40, output_dir=tmp_path / "cache")
+    want = _reference(tok, records, None, max_len=40)
+    assert stats.num_truncated > 0
+    assert len(dataset) == len(want)
+    for i, (exp_ids, exp_labels) in enumerate(want):
+        ids, labels = dataset.sample(i)
+        assert ids.tolist() == exp_ids
+        assert labels.tolist() == exp_labels

@@ -1,0 +1,259 @@
+"""Chat samples rendered with the tokenizer's own chat template, with the character spans to train on.
+
+The character span of message ``i`` is found by rendering the message prefixes ``messages[:i]`` and
+``messages[:i+1]`` (chat templates extend their output message by message); for an assistant message the
+span starts after the generation prompt (``render(messages[:i], add_generation_prompt=True)``), so the
+role header is never trained.
+
+**Skeletons** make this fast. For templates that use a message's content only as output (never in a
+condition or an assignment, checked once on the template's syntax tree,
+:func:`~training_hub.data.chat_template.content_only_output`), the prefix renders are done once per role
+sequence on placeholder contents; the result (literal pieces between the contents, and the trained spans
+relative to them) is cached. A sample then costs one render, and its text must equal the skeleton with the
+real contents substituted, else the sample takes the general path. Where the template also copies the
+contents verbatim and sees nothing else of a message
+(:func:`~training_hub.data.chat_template.contents_verbatim`), a sample whose messages hold only a role and a
+content needs no render at all: its text is the skeleton with the contents put in (the first sample of each
+role sequence is still rendered and compared, as a check).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any
+
+from training_hub.data.chat_template import compile_template, content_only_output, contents_verbatim
+from training_hub.data.formats import Record
+from training_hub.errors import InvalidInputError
+
+# Placeholder contents of skeletons (private-use characters; samples containing them take the general path).
+_PH_OPEN, _PH_CLOSE = "\ue000", "\ue001"
+_PH_RE = re.compile(f"{_PH_OPEN}(\\d+){_PH_CLOSE}")
+_MAX_SKELETONS = 4096
+Spans = list[tuple[int, int]]
+
+
+@dataclass
+class _Skeleton:
+    """A role sequence's rendering with the contents left out.
+
+    Attributes:
+        pieces: Literal text between the contents (one more than `order`).
+        order: Which message's content follows `pieces[k]`.
+        spans: Trained spans as `((piece, offset), (piece, offset))`, offsets into the literal pieces.
+        checked: A real rendering has been found equal to this skeleton with its contents put in.
+        parts: The pieces with an empty slot between each two, for the contents.
+    """
+
+    pieces: list[str]
+    order: list[int]
+    spans: list[tuple[tuple[int, int], tuple[int, int]]]
+    checked: bool = False
+    parts: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The pieces with a slot after each but the last, for the contents.
+        self.parts = [""] * (2 * len(self.pieces) - 1)
+        self.parts[::2] = self.pieces
+
+
+def trained_roles_for(record: Record, unmask_roles: Sequence[str] | None) -> frozenset[str]:
+    """Roles trained for a sample: all but system with `unmask`, else `unmask_roles`, else assistant."""
+    if record.unmask:
+        return frozenset({"user", "assistant", "tool"})
+    if unmask_roles:
+        return frozenset(unmask_roles)
+    return frozenset({"assistant"})
+
+
+class ChatRenderer:
+    """Renders conversations with a tokenizer's chat template (compiled once)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        template = getattr(tokenizer, "chat_template", None)
+        if isinstance(template, dict):
+            template = template.get("default") or next(iter(template.values()), None)
+        if not template:
+            raise InvalidInputError(
+                "the tokenizer has no chat template: `messages` and `alpaca` data need one "
+                "(set `chat_template` in tokenizer_config.json, or use `document` data)"
+            )
+        self._template = compile_template(template)
+        self._skeletons_ok = content_only_output(template)
+        self._verbatim = self._skeletons_ok and contents_verbatim(template)
+        self._skeletons: dict[tuple[tuple[str, ...], frozenset[str]], _Skeleton | None] = {}
+        self._kwargs: dict[str, Any] = {}
+        for name in ("bos_token", "eos_token", "pad_token", "unk_token"):
+            value = getattr(tokenizer, name, None)
+            self._kwargs[name] = str(value) if value is not None else ""
+        self._empty: str | None = None
+
+    def _render_empty(self) -> str:
+        """The rendering of an empty conversation (the same for every sample: computed once)."""
+        if self._empty is None:
+            try:
+                self._empty = self.render([])
+            except Exception:  # templates may refuse an empty conversation
+                self._empty = ""
+        return self._empty
+
+    def render(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = False) -> str:
+        """Render messages to text (the template's special tokens appear as text)."""
+        return str(
+            self._template.render(
+                messages=list(messages), add_generation_prompt=add_generation_prompt, **self._kwargs
+            )
+        )
+
+    def text_and_spans(
+        self, messages: list[dict[str, str]], trained_roles: frozenset[str]
+    ) -> tuple[str, Spans]:
+        """Render a conversation and return the character spans to train on.
+
+        Args:
+            messages: The conversation.
+            trained_roles: Roles whose messages are trained.
+
+        Returns:
+            The full text and the list of trained `(start, end)` character spans.
+
+        Raises:
+            InvalidInputError: If the template does not render messages as extending prefixes and a
+                message's content cannot be located in the text.
+        """
+        if self._skeletons_ok:
+            fast = self._text_and_spans_by_skeleton(messages, trained_roles)
+            if fast is not None:
+                return fast
+        found = self.prefix_spans(messages, trained_roles)
+        if found is not None:
+            return found
+        return self.spans_by_search(messages, trained_roles)
+
+    def _skeleton(self, messages: list[dict[str, str]], trained_roles: frozenset[str]) -> _Skeleton | None:
+        """The cached skeleton of this conversation's role sequence (built on first use)."""
+        key = (tuple([m["role"] for m in messages]), trained_roles)
+        try:
+            return self._skeletons[key]
+        except KeyError:
+            pass
+        if len(self._skeletons) >= _MAX_SKELETONS:
+            self._skeletons.clear()
+        skeleton = self._skeletons[key] = self._build_skeleton(messages, trained_roles)
+        return skeleton
+
+    def _text_and_spans_by_skeleton(
+        self, messages: list[dict[str, str]], trained_roles: frozenset[str]
+    ) -> tuple[str, Spans] | None:
+        """The cached skeleton of this role sequence filled in (and one render unless it is not needed);
+        None if it does not apply."""
+        skeleton = self._skeleton(messages, trained_roles)
+        if skeleton is None:
+            return None
+        # Literal pieces and contents alternate: parts[2k] is piece k.
+        parts = skeleton.parts.copy()
+        parts[1::2] = [messages[i]["content"] for i in skeleton.order]
+        text = "".join(parts)
+        if _PH_OPEN in text or _PH_CLOSE in text:
+            return None  # a content holds a placeholder character (the pieces never do)
+        # A verbatim template renders a conversation of roles and contents as its filled-in skeleton
+        # (every message has these two keys: the sum of key counts says whether any has more).
+        verbatim = self._verbatim and skeleton.checked and sum(map(len, messages)) == 2 * len(messages)
+        if not verbatim:
+            if text != self.render(messages):
+                return None
+            skeleton.checked = True
+        ends = list(accumulate(map(len, parts), initial=0))
+        spans = [(ends[2 * ka] + oa, ends[2 * kb] + ob) for (ka, oa), (kb, ob) in skeleton.spans]
+        return text, spans
+
+    def _build_skeleton(
+        self, messages: list[dict[str, str]], trained_roles: frozenset[str]
+    ) -> _Skeleton | None:
+        placeholders = [
+            {"role": m["role"], "content": f"{_PH_OPEN}{i}{_PH_CLOSE}"} for i, m in enumerate(messages)
+        ]
+        try:
+            found = self.prefix_spans(placeholders, trained_roles)
+        except Exception:
+            return None
+        if found is None:
+            return None
+        text, spans = found
+        pieces: list[str] = []
+        order: list[int] = []
+        # (start, end) of every placeholder in the skeleton text.
+        holes: list[tuple[int, int]] = []
+        cursor = 0
+        for match in _PH_RE.finditer(text):
+            pieces.append(text[cursor : match.start()])
+            order.append(int(match.group(1)))
+            holes.append((match.start(), match.end()))
+            cursor = match.end()
+        pieces.append(text[cursor:])
+        if sorted(order) != list(range(len(messages))) or any(
+            _PH_OPEN in x or _PH_CLOSE in x for x in pieces
+        ):
+            return None
+
+        def locate(p: int) -> tuple[int, int] | None:
+            base = 0
+            for k, (a, b) in enumerate(holes):
+                if p <= a:
+                    return k, p - base
+                if p < b:
+                    return None  # inside a placeholder
+                base = b
+            return len(holes), p - base
+
+        refs: list[tuple[tuple[int, int], tuple[int, int]]] = []
+        for a, b in spans:
+            ra, rb = locate(a), locate(b)
+            if ra is None or rb is None:
+                return None
+            refs.append((ra, rb))
+        return _Skeleton(pieces=pieces, order=order, spans=refs)
+
+    def prefix_spans(
+        self, messages: list[dict[str, str]], trained_roles: frozenset[str]
+    ) -> tuple[str, Spans] | None:
+        """Spans from rendering growing prefixes (the general path); None if the template does not render
+        prefixes."""
+        prev = self._render_empty()
+        spans: Spans = []
+        for i, msg in enumerate(messages):
+            cur = self.render(messages[: i + 1])
+            if not cur.startswith(prev):
+                return None
+            if msg["role"] in trained_roles:
+                start = len(prev)
+                if msg["role"] == "assistant":
+                    gen = self.render(messages[:i], add_generation_prompt=True)
+                    if cur.startswith(gen) and len(gen) >= len(prev):
+                        start = len(gen)
+                spans.append((start, len(cur)))
+            prev = cur
+        return prev, spans
+
+    def spans_by_search(
+        self, messages: list[dict[str, str]], trained_roles: frozenset[str]
+    ) -> tuple[str, Spans]:
+        """Spans by finding each message's content in the rendering, in order (templates that do not render
+        prefixes)."""
+        text = self.render(messages)
+        spans: Spans = []
+        cursor = 0
+        for msg in messages:
+            idx = text.find(msg["content"], cursor)
+            if idx < 0:
+                raise InvalidInputError(
+                    "cannot locate message content in the chat template's output: this template does not "
+                    "support label masking"
+                )
+            cursor = idx + len(msg["content"])
+            if msg["role"] in trained_roles:
+                spans.append((idx, cursor))
+        return text, spans
