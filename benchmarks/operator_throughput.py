@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,9 +55,14 @@ CHECKPOINTS = (1000, 5000, 10_000)
 QUIET_WAIT_SECONDS = 30.0
 
 
+OPERATOR_DOCKERFILE = ROOT / "images" / "operator" / "Dockerfile"
+
+
 def operator_env() -> dict[str, str]:
-    """Environment the operator gets in its Deployment that changes how it runs (none yet)."""
-    return {}
+    """The environment the operator's image sets that changes how it runs (``MALLOC_ARENA_MAX``), read
+    from its Dockerfile so the benchmark runs the operator as it is shipped."""
+    found = re.search(r"\bMALLOC_ARENA_MAX=(\d+)", OPERATOR_DOCKERFILE.read_text())
+    return {"MALLOC_ARENA_MAX": found.group(1)} if found else {}
 
 
 def cpu_seconds_of(pid: int) -> float:

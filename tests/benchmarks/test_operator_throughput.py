@@ -10,7 +10,7 @@ import yaml
 from benchmarks.api_proxy import classify
 from benchmarks.benchlib import percentile
 from benchmarks.operator_probe import top_growth
-from benchmarks.operator_throughput import checkpoints_for, proxy_kubeconfig, run, table
+from benchmarks.operator_throughput import checkpoints_for, operator_env, proxy_kubeconfig, run, table
 
 
 @pytest.mark.unit
@@ -115,3 +115,8 @@ def test_probe_snapshots_on_sigusr1_and_names_the_growing_line(tmp_path: Path) -
     assert "test_operator_throughput.py" in top[0] and top[0].startswith("+1.0")
     assert operator_probe.traced_total(second) - operator_probe.traced_total(first) >= 2**20
     del kept
+
+
+@pytest.mark.unit
+def test_the_benchmark_runs_the_operator_with_the_images_malloc_arenas() -> None:
+    assert operator_env() == {"MALLOC_ARENA_MAX": "2"}
