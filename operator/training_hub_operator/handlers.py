@@ -291,12 +291,16 @@ def waiting_runs(r: Runner) -> list[str]:
     return planning + r.waiting_changed()
 
 
+#: Period of the re-check of waiting runs (:func:`waiting_runs`).
+RECHECK_SECONDS = 10.0
+
+
 def _resync_loop() -> None:
     """Retry failed reconciles when due; re-check waiting runs every 10 s (:func:`waiting_runs`); list and
     reconcile every unfinished run every ``resync_seconds`` (the safety net for missed events)."""
     stop: threading.Event = _state["stop"]
     settings: OperatorSettings = _state.get("settings") or OperatorSettings.from_env()
-    fast_period = min(10.0, settings.resync_seconds)
+    fast_period = min(RECHECK_SECONDS, settings.resync_seconds)
     next_fast = time.monotonic() + fast_period
     next_full = time.monotonic() + settings.resync_seconds
     while not stop.wait(1.0):
@@ -312,7 +316,11 @@ def _resync_loop() -> None:
                 continue
         elif now >= next_fast:
             next_fast = now + fast_period
-            waiting = waiting_runs(runner())
+            try:
+                waiting = waiting_runs(runner())
+            except Exception as exc:  # the same: an error here must not end the thread
+                log.warning("resync: re-checking waiting runs failed: %s", exc)
+                continue
             keys = [(key.partition("/")[0], key.partition("/")[2]) for key in waiting]
         else:
             continue
