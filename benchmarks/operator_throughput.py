@@ -247,9 +247,9 @@ class _Probe:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.taken: list[tuple[int, Path]] = []
+        self.taken: list[tuple[str, Path]] = []
 
-    def take(self, pid: int, launched: int, timeout: float = 120.0) -> None:
+    def take(self, pid: int, label: str, timeout: float = 120.0) -> None:
         from benchmarks.operator_probe import snapshot_path
 
         path = snapshot_path(self.directory, len(self.taken))
@@ -258,7 +258,7 @@ class _Probe:
         while not path.exists() and time.time() < deadline:
             time.sleep(0.2)
         if path.exists():
-            self.taken.append((launched, path))
+            self.taken.append((label, path))
 
     def report(self) -> dict[str, Any]:
         from benchmarks.operator_probe import top_growth, traced_total
@@ -267,7 +267,7 @@ class _Probe:
             return {}
         (n0, first), (n1, last) = self.taken[0], self.taken[-1]
         return {
-            "traced_mib": {str(n): traced_total(p) / 2**20 for n, p in self.taken},
+            "traced_mib": {label: traced_total(p) / 2**20 for label, p in self.taken},
             "growth_sites": top_growth(first, last),
             "growth_files": top_growth(first, last, key="filename"),
             "between": [n0, n1],
@@ -318,6 +318,7 @@ def measure(
     )
     op.start()
     snapshots = _Probe(probe_dir)
+    row: dict[str, Any] | None = None
     try:
         time.sleep(2.0)  # let the operator settle after its initial list/watch
         pid = op.pid
@@ -325,7 +326,7 @@ def measure(
         rss_idle = rss_bytes(pid)
         cpu_idle = cpu_seconds_of(pid)
         if probe:
-            snapshots.take(pid, 0)
+            snapshots.take(pid, "0")
         api_client = plane.api_client()
         api_client.configuration.connection_pool_maxsize = CREATE_WORKERS + 2
         runs = Watcher(api_client, ns, "traininghub.io", "v1alpha1", "trainingruns")
@@ -364,7 +365,7 @@ def measure(
                     {"launched": launched, "seconds": time.time() - t0, "rss_bytes": rss_bytes(pid)}
                 )
                 if probe:
-                    snapshots.take(pid, launched)
+                    snapshots.take(pid, str(launched))
                 marks.pop(0)
             if deadline is None and not creating.is_alive():
                 deadline = time.time() + timeout
@@ -388,7 +389,7 @@ def measure(
         rss_after = rss_bytes(pid)
         cpu_used = cpu_seconds_of(pid) - cpu_idle
         if probe:  # once the traffic is quiet: what stays (the checkpoints may hold a backlog of events)
-            snapshots.take(pid, len(jobs.seen))
+            snapshots.take(pid, "end")
         try:
             reconciles = _reconciles_by_trigger(op.metrics())
         except OSError:
@@ -399,7 +400,7 @@ def measure(
         by_kind = dict(sorted(counts["by_kind"].items(), key=lambda kv: -kv[1]))
         launch_kinds = dict(sorted(counts_at_last_job["by_kind"].items(), key=lambda kv: -kv[1]))
         launched = max(len(jobs.seen), 1)
-        return {
+        row = {
             "n": n,
             "rate_per_second": rate,
             "runs_created": len(creation.get("created") or []),
@@ -436,9 +437,23 @@ def measure(
             "rss_growth_per_run_bytes": (rss_after - rss_idle) / launched,
             "tracemalloc": snapshots.report() if probe else {},
         }
+        return row
     finally:
         op.stop()
         plane.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        if row is not None:
+            row["operator_log_problems"] = log_problems(op.log_path)
+
+
+def log_problems(path: Path, keep: int = 8) -> dict[str, Any]:
+    """How many warning and error lines the operator logged, and the last ``keep`` of them (the log itself
+    lives in the benchmark's temporary directory)."""
+    lines = [
+        ln
+        for ln in path.read_text(errors="replace").splitlines()
+        if '"severity": "warning"' in ln or '"severity": "error"' in ln or "Traceback" in ln
+    ]
+    return {"count": len(lines), "last": [ln[:400] for ln in lines[-keep:]]}
 
 
 def run(
@@ -584,16 +599,22 @@ def table(res: dict[str, Any]) -> str:
 
 
 def _probe_text(res: dict[str, Any]) -> str:
-    """The tracemalloc findings of a probed run (empty otherwise)."""
+    """The operator's logged problems and the tracemalloc findings of a probed run (empty otherwise)."""
     out = []
     for r in res["rows"]:
+        problems = r.get("operator_log_problems") or {}
+        if problems.get("count"):
+            out.append(
+                f"\n\nN={r['n']}: the operator logged {problems['count']} warning/error lines; the last:"
+            )
+            out += [f"    {line}" for line in problems["last"]]
         probe = r.get("tracemalloc") or {}
         if not probe:
             continue
         traced = ", ".join(f"{k}: {v:.1f}" for k, v in probe["traced_mib"].items())
         out.append(
             f"\n\nN={r['n']}: traced Python MiB at launched runs {traced}; growth between "
-            f"{probe['between'][0]} and {probe['between'][1]} launched runs, by file:"
+            f"{probe['between'][0]} and {probe['between'][1]} (launched runs; end: once quiet), by file:"
         )
         out += [f"    {line}" for line in probe["growth_files"][:10]]
         out.append("by line:")
