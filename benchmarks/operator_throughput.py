@@ -231,7 +231,7 @@ def checkpoints_for(n: int) -> list[int]:
     return sorted({k for k in CHECKPOINTS if k < n} | {n})
 
 
-def _reconciles_by_trigger(metrics_text: str) -> dict[str, float]:
+def reconciles_by_trigger(metrics_text: str) -> dict[str, float]:
     """``traininghub_reconcile_total`` summed per trigger, from the operator's /metrics text."""
     out: dict[str, float] = {}
     for line in metrics_text.splitlines():
@@ -391,7 +391,7 @@ def measure(
         if probe:  # once the traffic is quiet: what stays (the checkpoints may hold a backlog of events)
             snapshots.take(pid, "end")
         try:
-            reconciles = _reconciles_by_trigger(op.metrics())
+            reconciles = reconciles_by_trigger(op.metrics())
         except OSError:
             reconciles = {}
         for w in (runs, jobs):

@@ -10,7 +10,15 @@ import yaml
 from benchmarks.api_proxy import classify
 from benchmarks.benchlib import percentile
 from benchmarks.operator_probe import top_growth
-from benchmarks.operator_throughput import checkpoints_for, operator_env, proxy_kubeconfig, run, table
+from benchmarks.operator_throughput import (
+    checkpoints_for,
+    log_problems,
+    operator_env,
+    proxy_kubeconfig,
+    reconciles_by_trigger,
+    run,
+    table,
+)
 
 
 @pytest.mark.unit
@@ -120,3 +128,38 @@ def test_probe_snapshots_on_sigusr1_and_names_the_growing_line(tmp_path: Path) -
 @pytest.mark.unit
 def test_the_benchmark_runs_the_operator_with_the_images_malloc_arenas() -> None:
     assert operator_env() == {"MALLOC_ARENA_MAX": "2"}
+
+
+@pytest.mark.unit
+def test_reconciles_are_summed_per_trigger_from_the_metrics_text() -> None:
+    text = "\n".join(
+        [
+            "# TYPE traininghub_reconcile_total counter",
+            'traininghub_reconcile_total{result="ok",trigger="create"} 10.0',
+            'traininghub_reconcile_total{result="error",trigger="create"} 2.0',
+            'traininghub_reconcile_total{result="ok",trigger="resync"} 5.0',
+            'traininghub_reconcile_created{result="ok",trigger="resync"} 1.7e9',
+        ]
+    )
+    assert reconciles_by_trigger(text) == {"create": 12.0, "resync": 5.0}
+
+
+@pytest.mark.unit
+def test_log_problems_counts_warnings_errors_and_tracebacks(tmp_path: Path) -> None:
+    log = tmp_path / "operator.log"
+    log.write_text(
+        "\n".join(
+            [
+                '{"message": "reconciled a/b", "severity": "info"}',
+                '{"message": "resync: listing failed", "severity": "warning"}',
+                "Traceback (most recent call last):",
+                '{"message": "boom", "severity": "error"}',
+            ]
+        )
+    )
+    problems = log_problems(log, keep=2)
+    assert problems["count"] == 3
+    assert problems["last"] == [
+        "Traceback (most recent call last):",
+        '{"message": "boom", "severity": "error"}',
+    ]
