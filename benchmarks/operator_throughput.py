@@ -47,6 +47,8 @@ TARGET_RSS_GROWTH_MIB = 50.0
 #: What every run needs at least: its ConfigMap, its workload and one status write.
 FLOOR_REQUESTS = ("POST configmaps", "POST pytorchjobs", "PATCH trainingruns/status")
 TRAININGRUN_CRD = ROOT / "crds" / "traininghub.io_trainingruns.yaml"
+#: Creates per second by default: about what the operator launches here (so latency is not a backlog's age).
+DEFAULT_RATE = 10.0
 #: Threads creating TrainingRuns (each one request at a time).
 CREATE_WORKERS = 4
 #: Launched-run counts at which RSS is recorded (below N; N itself always).
@@ -634,7 +636,11 @@ def main(argv: list[str] | None = None) -> int:
         "--runs", type=int, default=None, help="One N (e.g. 10000): RSS at 1000, 5000 and N launched runs."
     )
     parser.add_argument(
-        "--rate", type=float, default=None, help="Creates per second (default: as fast as 4 threads go)."
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
+        help=f"Creates per second (default {DEFAULT_RATE:g}, about what the operator launches on a loaded 2-core "
+        "machine; 0: as fast as 4 threads go, a backlog builds and the latency is its age).",
     )
     parser.add_argument(
         "--budget", type=float, default=None, help="Seconds of creating runs at most per N (default: none)."
@@ -659,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
             sizes,
             Path(tmp),
             args.timeout,
-            rate=args.rate,
+            rate=args.rate or None,
             budget=args.budget,
             probe=args.tracemalloc,
             resync_seconds=args.resync_seconds,
