@@ -18,6 +18,7 @@ import kopf
 
 from training_hub.contracts.kinds import JOB, TRAININGRUN
 from training_hub_operator.api import constants as c
+from training_hub_operator.decision import TERMINAL_PHASES
 from training_hub_operator.events import EventRecorder, post_event
 from training_hub_operator.kube import Kube, KubeError
 from training_hub_operator.launchers import available_launchers
@@ -43,6 +44,10 @@ def runner() -> Runner:
         _state["runner"] = r
     return r
 
+
+#: Objects per page of a list (kopf's listing at start, the full resync's): at 10,000 runs one list is
+#: tens of MiB of JSON; the operator never holds more than a page of bodies.
+LIST_PAGE_SIZE = 500
 
 #: Delay before a failed reconcile is retried (doubled per failure in a row, up to RETRY_MAX_SECONDS).
 RETRY_SECONDS = 2.0
@@ -136,6 +141,9 @@ def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.execution.max_workers = 16
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # kopf lists every watched kind at (re)start before it watches: in pages, so that 10,000 runs (and
+    # their workloads) are never one response held at once (kopf keeps one page in memory at a time).
+    settings.watching.chunk_size = LIST_PAGE_SIZE
     r = runner()
     if _state.get("recorder") is None:
         recorder = EventRecorder(lambda run, t, reason, m: post_event(r.kube, run, t, reason, m))
@@ -242,17 +250,37 @@ def _register_child_watches() -> None:
 _register_child_watches()
 
 
-def _list_runs() -> list[dict[str, Any]]:
-    kube = runner().kube
-    namespaces = _state.get("namespaces") or []
-    if namespaces:
-        out: list[dict[str, Any]] = []
-        for ns in namespaces:
-            out.extend(kube.list(TRAININGRUN, ns, resource_version="0"))
-        return out
-    # resourceVersion=0: served from the API server's watch cache (each run is read again to reconcile it).
-    data = kube.request("GET", f"/apis/{c.API_VERSION}/{c.PLURAL}", query=[("resourceVersion", "0")])
-    return list(data.get("items") or [])
+def _is_finished(run: dict[str, Any]) -> bool:
+    status = run.get("status") or {}
+    return bool(status.get("phase") in TERMINAL_PHASES and status.get("completionTime"))
+
+
+def unfinished_runs(
+    kube: Kube, namespaces: list[str], page_size: int = LIST_PAGE_SIZE
+) -> list[tuple[str, str]]:
+    """``(namespace, name)`` of every unfinished TrainingRun in ``namespaces`` (all when empty).
+
+    Listed in pages of ``page_size`` (``limit``/``continue``), keeping only the keys of each page: at
+    10,000 runs a single list is tens of MiB of JSON, and the bodies parsed at once would leave the
+    process's heap that much larger for good. (``resourceVersion=0``, the watch cache, would ignore
+    ``limit`` on Kubernetes < 1.27, so the pages are read from etcd.)
+    """
+    paths = [TRAININGRUN.path(ns) for ns in namespaces] or [f"/apis/{c.API_VERSION}/{c.PLURAL}"]
+    keys: list[tuple[str, str]] = []
+    for path in paths:
+        token = ""
+        while True:
+            query = [("limit", str(page_size))] + ([("continue", token)] if token else [])
+            data = kube.request("GET", path, query=query)
+            for run in data.get("items") or []:
+                if not _is_finished(run):
+                    meta = run.get("metadata") or {}
+                    keys.append((str(meta.get("namespace", "default")), str(meta["name"])))
+            token = str((data.get("metadata") or {}).get("continue") or "")
+            del data
+            if not token:
+                break
+    return keys
 
 
 def waiting_runs(r: Runner) -> list[str]:
@@ -263,12 +291,16 @@ def waiting_runs(r: Runner) -> list[str]:
     return planning + r.waiting_changed()
 
 
+#: Period of the re-check of waiting runs (:func:`waiting_runs`).
+RECHECK_SECONDS = 10.0
+
+
 def _resync_loop() -> None:
     """Retry failed reconciles when due; re-check waiting runs every 10 s (:func:`waiting_runs`); list and
     reconcile every unfinished run every ``resync_seconds`` (the safety net for missed events)."""
     stop: threading.Event = _state["stop"]
     settings: OperatorSettings = _state.get("settings") or OperatorSettings.from_env()
-    fast_period = min(10.0, settings.resync_seconds)
+    fast_period = min(RECHECK_SECONDS, settings.resync_seconds)
     next_fast = time.monotonic() + fast_period
     next_full = time.monotonic() + settings.resync_seconds
     while not stop.wait(1.0):
@@ -278,19 +310,17 @@ def _resync_loop() -> None:
         if now >= next_full:
             next_full, next_fast = now + settings.resync_seconds, now + fast_period
             try:
-                runs = _list_runs()
+                keys = unfinished_runs(runner().kube, _state.get("namespaces") or [])
             except Exception as exc:  # keep the loop alive; the API may be briefly unavailable
                 log.warning("resync: listing TrainingRuns failed: %s", exc)
                 continue
-            keys = []
-            for run in runs:
-                meta, status = run.get("metadata") or {}, run.get("status") or {}
-                if not (status.get("phase") in ("Succeeded", "Failed") and status.get("completionTime")):
-                    keys.append((meta.get("namespace", "default"), meta["name"]))
-            del runs
         elif now >= next_fast:
             next_fast = now + fast_period
-            waiting = waiting_runs(runner())
+            try:
+                waiting = waiting_runs(runner())
+            except Exception as exc:  # the same: an error here must not end the thread
+                log.warning("resync: re-checking waiting runs failed: %s", exc)
+                continue
             keys = [(key.partition("/")[0], key.partition("/")[2]) for key in waiting]
         else:
             continue

@@ -24,9 +24,10 @@ POD_SELECTOR = training_pods_selector()
 Signature = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Waiting:
-    """What a waiting run's last reconcile saw.
+    """What a waiting run's last reconcile saw (one per launched run whose pods do not all run: slots, no
+    per-instance ``__dict__``).
 
     Attributes:
         run_label: The run's ``traininghub.io/run`` label value (its pods carry it).

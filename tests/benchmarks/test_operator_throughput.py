@@ -9,7 +9,16 @@ import yaml
 
 from benchmarks.api_proxy import classify
 from benchmarks.benchlib import percentile
-from benchmarks.operator_throughput import proxy_kubeconfig, run, table
+from benchmarks.operator_probe import top_growth
+from benchmarks.operator_throughput import (
+    checkpoints_for,
+    log_problems,
+    operator_env,
+    proxy_kubeconfig,
+    reconciles_by_trigger,
+    run,
+    table,
+)
 
 
 @pytest.mark.unit
@@ -66,11 +75,91 @@ def test_proxy_kubeconfig_points_at_the_proxy_and_keeps_the_token(tmp_path: Path
 @pytest.mark.integration
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_small_operator_run_counts_one_job_create_per_run(tmp_path: Path) -> None:
-    res = run([3], tmp_path, timeout=180)
+    # Probed (tracemalloc): the quick run also exercises the snapshots and their diff.
+    res = run([3], tmp_path, timeout=180, rate=50.0, probe=True)
     (row,) = res["rows"]
-    assert row["complete"] and row["jobs_created"] == 3
+    assert row["complete"] and row["jobs_created"] == 3 and row["runs_created"] == 3
+    assert [m["launched"] for m in row["rss_at_launched"]] == [0, 3]
+    probe = row["tracemalloc"]
+    assert probe["between"] == ["0", "end"] and list(probe["traced_mib"]) == ["0", "3", "end"]
+    assert probe["growth_sites"] and " MiB " in probe["growth_sites"][0]
+    assert "traced Python MiB" in table(res)
     assert row["api_requests_by_kind"].get("POST pytorchjobs") == 3
     assert row["api_requests_per_run"] >= 1
     assert 0 <= row["latency_p50_seconds"] <= row["latency_p99_seconds"] <= row["latency_max_seconds"]
     assert row["rss_idle_bytes"] > 0
     assert "API requests / launched run" in table(res)
+
+
+@pytest.mark.unit
+def test_checkpoints_are_below_n_and_n_itself() -> None:
+    assert checkpoints_for(3) == [3]
+    assert checkpoints_for(1000) == [1000]
+    assert checkpoints_for(2500) == [1000, 2500]
+    assert checkpoints_for(10_000) == [1000, 5000, 10_000]
+
+
+@pytest.mark.unit
+def test_probe_snapshots_on_sigusr1_and_names_the_growing_line(tmp_path: Path) -> None:
+    import os
+    import signal
+    import tracemalloc
+
+    from benchmarks import operator_probe
+
+    previous = signal.getsignal(signal.SIGUSR1)
+    tracemalloc.start(1)
+    try:
+        operator_probe._install(tmp_path)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        kept = [bytearray(4096) for _ in range(256)]  # 1 MiB held across the second snapshot
+        os.kill(os.getpid(), signal.SIGUSR1)
+    finally:
+        tracemalloc.stop()
+        signal.signal(signal.SIGUSR1, previous)
+    first, second = (operator_probe.snapshot_path(tmp_path, i) for i in (0, 1))
+    assert first.exists() and second.exists() and not list(tmp_path.glob("*.tmp"))
+    top = top_growth(first, second, limit=3)
+    assert "test_operator_throughput.py" in top[0] and top[0].startswith("+1.0")
+    assert operator_probe.traced_total(second) - operator_probe.traced_total(first) >= 2**20
+    del kept
+
+
+@pytest.mark.unit
+def test_the_benchmark_runs_the_operator_with_the_images_malloc_arenas() -> None:
+    assert operator_env() == {"MALLOC_ARENA_MAX": "2"}
+
+
+@pytest.mark.unit
+def test_reconciles_are_summed_per_trigger_from_the_metrics_text() -> None:
+    text = "\n".join(
+        [
+            "# TYPE traininghub_reconcile_total counter",
+            'traininghub_reconcile_total{result="ok",trigger="create"} 10.0',
+            'traininghub_reconcile_total{result="error",trigger="create"} 2.0',
+            'traininghub_reconcile_total{result="ok",trigger="resync"} 5.0',
+            'traininghub_reconcile_created{result="ok",trigger="resync"} 1.7e9',
+        ]
+    )
+    assert reconciles_by_trigger(text) == {"create": 12.0, "resync": 5.0}
+
+
+@pytest.mark.unit
+def test_log_problems_counts_warnings_errors_and_tracebacks(tmp_path: Path) -> None:
+    log = tmp_path / "operator.log"
+    log.write_text(
+        "\n".join(
+            [
+                '{"message": "reconciled a/b", "severity": "info"}',
+                '{"message": "resync: listing failed", "severity": "warning"}',
+                "Traceback (most recent call last):",
+                '{"message": "boom", "severity": "error"}',
+            ]
+        )
+    )
+    problems = log_problems(log, keep=2)
+    assert problems["count"] == 3
+    assert problems["last"] == [
+        "Traceback (most recent call last):",
+        '{"message": "boom", "severity": "error"}',
+    ]
