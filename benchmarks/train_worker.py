@@ -15,8 +15,9 @@ The config holds `model_dir`, `data_path`, `work_dir`, `effective_batch_size`, `
 * ``trl``: TRL's ``SFTTrainer`` with the same arguments and the same ordered, tokenised samples (see
   :func:`run_trl`); ``trl_padding_free`` in the config selects its padding-free collator.
 
-The result holds per-step losses, real (non-padding) tokens, padded tokens and wall-clock times at the
-end of each optimizer step; throughput is computed from step 2 on (step 1 includes one-off warm-up).
+The result holds per-step losses, real (non-padding) tokens, padded tokens, wall-clock and CPU times at
+the end of each optimizer step and when the next step was released (``--gate``: in lockstep with the other
+sides, :mod:`benchmarks.lockstep`); figures are computed from step 2 on (step 1 includes one-off warm-up).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.benchlib import cpu_seconds
+from benchmarks.lockstep import StepGate
 
 
 def _common_params(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +51,7 @@ def _common_params(cfg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_native(cfg: dict[str, Any]) -> dict[str, Any]:
+def run_native(cfg: dict[str, Any], gate: StepGate) -> dict[str, Any]:
     """Train with the native engine; per-step rows come from its callback."""
     from training_hub.engine import run_training
     from training_hub.params import validate_params
@@ -58,17 +60,17 @@ def run_native(cfg: dict[str, Any]) -> dict[str, Any]:
 
     class Recorder:
         def on_step(self, metrics: dict[str, Any]) -> None:
-            rows.append(
-                {
-                    "step": metrics["step"],
-                    "loss": metrics["loss"],
-                    "tokens": metrics["tokens"],
-                    "padded_tokens": metrics["tokens"],
-                    "micro_batches": metrics["micro_batches"],
-                    "time": time.perf_counter(),
-                    "cpu": cpu_seconds(),
-                }
-            )
+            row = {
+                "step": metrics["step"],
+                "loss": metrics["loss"],
+                "tokens": metrics["tokens"],
+                "padded_tokens": metrics["tokens"],
+                "micro_batches": metrics["micro_batches"],
+                "time": time.perf_counter(),
+                "cpu": cpu_seconds(),
+            }
+            rows.append(row)
+            gate.step_done(row)
 
     params = validate_params("sft", _common_params(cfg)).model_dump()
     summary = run_training("sft", params, callbacks=[Recorder()])
@@ -136,22 +138,23 @@ def _trainer_args(cfg: dict[str, Any], args_class: Any, name: str, **extra: Any)
     )
 
 
-def _step_recorder(rows: list[dict[str, Any]], batch_stats: list[tuple[int, int]]) -> Any:
-    """A `TrainerCallback` appending one row per optimizer step (tokens, padded tokens, wall, CPU, loss)."""
+def _step_recorder(rows: list[dict[str, Any]], batch_stats: list[tuple[int, int]], gate: StepGate) -> Any:
+    """A `TrainerCallback` appending one row per optimizer step (tokens, padded tokens, wall, CPU, loss);
+    the row goes through ``gate`` (lockstep) before the next step."""
     from transformers import TrainerCallback
 
     class Recorder(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             real, padded = batch_stats[state.global_step - 1]
-            rows.append(
-                {
-                    "step": state.global_step,
-                    "tokens": real,
-                    "padded_tokens": padded,
-                    "time": time.perf_counter(),
-                    "cpu": cpu_seconds(),
-                }
-            )
+            row = {
+                "step": state.global_step,
+                "tokens": real,
+                "padded_tokens": padded,
+                "time": time.perf_counter(),
+                "cpu": cpu_seconds(),
+            }
+            rows.append(row)
+            gate.step_done(row)
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
             if logs and "loss" in logs and rows:
@@ -171,7 +174,7 @@ def _load_model(cfg: dict[str, Any]) -> Any:
     return model
 
 
-def run_hf(cfg: dict[str, Any]) -> dict[str, Any]:
+def run_hf(cfg: dict[str, Any], gate: StepGate) -> dict[str, Any]:
     """Train with a plain `transformers.Trainer` on padded batches."""
     import torch
     from transformers import Trainer, TrainingArguments
@@ -199,13 +202,13 @@ def run_hf(cfg: dict[str, Any]) -> dict[str, Any]:
         args=_trainer_args(cfg, TrainingArguments, "hf"),
         train_dataset=features,
         data_collator=collate,
-        callbacks=[_step_recorder(rows, batch_stats)],
+        callbacks=[_step_recorder(rows, batch_stats, gate)],
     )
     trainer.train()
     return {"steps": rows, "final_loss": rows[-1].get("loss") if rows else None}
 
 
-def run_trl(cfg: dict[str, Any]) -> dict[str, Any]:
+def run_trl(cfg: dict[str, Any], gate: StepGate) -> dict[str, Any]:
     """Train with TRL's `SFTTrainer` on the same samples: padded batches, or padding-free rows.
 
     The dataset is already tokenised (``input_ids`` and our ``labels``), so TRL skips its own preparation
@@ -238,7 +241,7 @@ def run_trl(cfg: dict[str, Any]) -> dict[str, Any]:
         args=args,
         train_dataset=Dataset.from_list(features),
         processing_class=tokenizer,
-        callbacks=[_step_recorder(rows, batch_stats)],
+        callbacks=[_step_recorder(rows, batch_stats, gate)],
     )
     collate = trainer.data_collator
 
@@ -264,7 +267,13 @@ def main() -> int:
         default=None,
         help="Write torch.profiler's CPU-time table of the whole run (by operator) to this file.",
     )
+    parser.add_argument(
+        "--gate",
+        default=None,
+        help="R,W: pipe descriptors of a lockstep coordinator (benchmarks/lockstep.py); wait for it after each step.",
+    )
     args = parser.parse_args()
+    gate = StepGate(args.gate)
     import logging
     import warnings
 
@@ -281,13 +290,13 @@ def main() -> int:
         from torch.profiler import ProfilerActivity, profile
 
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            out = train(cfg)
+            out = train(cfg, gate)
         table = prof.key_averages().table(
             sort_by="self_cpu_time_total", row_limit=30, max_name_column_width=60
         )
         Path(args.profile).write_text(table)
     else:
-        out = train(cfg)
+        out = train(cfg, gate)
     out["wall_seconds"] = time.perf_counter() - t0
     Path(args.result).write_text(json.dumps(out))
     return 0

@@ -4,11 +4,13 @@ Same tiny random Llama, same tokenised data (varied lengths: 1-3 chat turns), sa
 same samples per step in the same order, same AdamW settings and constant learning rate. Each side runs in
 its own process (``benchmarks/train_worker.py``) with the same threads, pinned to the same cores: the
 native engine, a plain HF `Trainer` on padded batches, and TRL's `SFTTrainer` (padded batches, its faster
-configuration on CPU; ``--trl-padding-free`` for its padding-free rows). The sides run in interleaved
-rounds (native, HF, TRL; then the reverse order), at least 7. Reported per round: real (non-padding)
-tokens per CPU second and per second from step 2 on, the native engine's ratio to each baseline, the
-padding each baseline computes, and the loss curves (maximum absolute per-step difference: with identical
-batches only floating-point order differs).
+configuration on CPU; ``--trl-padding-free`` for its padding-free rows). A round is one lockstep run
+(:mod:`benchmarks.lockstep`): the three processes take turns step by step (native, HF, TRL; then the
+reverse order), at least 7 rounds. Reported per round: the median over steps 2..N of the per-step ratio
+of real (non-padding) tokens per CPU second, native / baseline (the primary figure: the same samples,
+measured a fraction of a second apart); the same ratio over the whole round (sums of the steps); wall
+clock as the median per-step ratio; the padding each baseline computes, and the loss curves (maximum
+absolute per-step difference: with identical batches only floating-point order differs).
 
 Usage: ``.venv/bin/python -m benchmarks.training_throughput [--quick] [--steps N] [--no-trl]``
 """
@@ -26,56 +28,80 @@ from benchmarks.benchlib import (
     bench_parser,
     build_tiny_assets,
     format_table,
-    interleaved_rounds,
     load_average,
+    median,
     pair_rows,
     pairs_wanted,
     report,
-    run_json_worker,
     subprocess_env,
     summarize_ratios,
 )
 from benchmarks.chat_data import write_chat_dataset
+from benchmarks.lockstep import Worker, run_lockstep
 
 TARGET_SPEEDUP = 1.5
 #: Every pair must beat this for the target to count as met.
 FLOOR_SPEEDUP = 1.2
 
 
-def run_worker(mode: str, cfg: dict[str, Any], workdir: Path, threads: int) -> dict[str, Any]:
-    """Run one training worker process, pinned to :func:`bench_cores` with ``threads`` threads."""
-    cfg_path = workdir / f"{mode}-config.json"
-    result = workdir / f"{mode}-result.json"
-    cfg_path.write_text(json.dumps(cfg))
-    env = subprocess_env(OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    return run_json_worker(
-        ["benchmarks.train_worker", "--mode", mode, "--config", str(cfg_path), "--result", str(result)],
-        result,
-        env,
-        f"{mode} training worker",
-        cores=bench_cores(threads),
-    )
+def step_costs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per step from step 2 on: its real and padded tokens, CPU seconds and wall seconds.
+
+    A step's cost runs from the release of the step before it (``released``/``released_cpu``, written by
+    :class:`benchmarks.lockstep.StepGate`; without them, the end of the step before) to its own end, so
+    the time a worker waits for its turn in lockstep is not counted. Step 1 is left out (one-off warm-up).
+    """
+    if len(rows) < 2:
+        raise ValueError("need at least 2 steps to measure throughput")
+    out = []
+    for prev, row in zip(rows, rows[1:], strict=False):
+        out.append(
+            {
+                "step": row["step"],
+                "tokens": row["tokens"],
+                "padded_tokens": row["padded_tokens"],
+                "cpu": row["cpu"] - prev.get("released_cpu", prev["cpu"]) if "cpu" in row else None,
+                "wall": row["time"] - prev.get("released", prev["time"]),
+            }
+        )
+    return out
 
 
 def throughput(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Real tokens/s, padded tokens/s and steps/s from the end of step 1 to the end of the last step."""
-    if len(rows) < 2:
-        raise ValueError("need at least 2 steps to measure throughput")
-    dt = rows[-1]["time"] - rows[0]["time"]
-    real = sum(r["tokens"] for r in rows[1:])
-    padded = sum(r["padded_tokens"] for r in rows[1:])
+    """Real tokens/s, padded tokens/s and steps/s over steps 2..N (:func:`step_costs`), and per CPU second."""
+    costs = step_costs(rows)
+    dt = sum(c["wall"] for c in costs)
+    real = sum(c["tokens"] for c in costs)
+    padded = sum(c["padded_tokens"] for c in costs)
     out: dict[str, float] = {}
-    if "cpu" in rows[0]:
+    if costs[0]["cpu"] is not None:
         # CPU time of the process (all its threads): less sensitive to other load than wall-clock time.
-        out["tokens_per_cpu_second"] = real / max(rows[-1]["cpu"] - rows[0]["cpu"], 1e-9)
+        out["tokens_per_cpu_second"] = real / max(sum(c["cpu"] for c in costs), 1e-9)
     return out | {
         "tokens_per_second": real / dt,
         "computed_tokens_per_second": padded / dt,
-        "steps_per_second": (len(rows) - 1) / dt,
+        "steps_per_second": len(costs) / dt,
         "seconds": dt,
         "tokens": real,
         "padded_tokens": padded,
     }
+
+
+def step_ratios(native: list[dict[str, Any]], other: list[dict[str, Any]], key: str = "cpu") -> list[float]:
+    """Per step (2..N, matched by number): native real tokens per ``key`` second / the other side's.
+
+    Both sides train the same samples at step *s*, so this is the speedup on one batch; in lockstep the
+    two measurements ran a fraction of a second apart.
+    """
+    theirs = {c["step"]: c for c in step_costs(other)}
+    out = []
+    for c in step_costs(native):
+        o = theirs.get(c["step"])
+        if o is not None:
+            out.append((c["tokens"] / max(c[key], 1e-9)) / (o["tokens"] / max(o[key], 1e-9)))
+    if not out:
+        raise ValueError("the two runs have no step in common")
+    return out
 
 
 def compare_losses(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
@@ -128,23 +154,41 @@ def run(
         "steps": steps,
         "seed": 7,
     }
-    # Interleaved rounds (native, HF[, TRL]; then the reverse order, ...), every side pinned to the same
-    # cores and threads. The primary figure is CPU time (user + sys of the training process, from the
-    # OS) per real token: other load on the machine lengthens the wall clock far more than the CPU time a
-    # process needs.
-    counter = iter(range(10**6))
-
-    def side(mode: str) -> Any:
-        def go() -> dict[str, Any]:
-            cfg["work_dir"] = str(workdir / f"run{next(counter)}")
-            return run_worker(mode, cfg, workdir, threads)
-
-        return go
-
+    # Rounds of one lockstep run each (benchmarks/lockstep.py): every side in its own process, all pinned
+    # to the same cores with the same threads, taking turns step by step (order reversed every other
+    # step, and every other round starts the other way). The primary figure is CPU time (user + sys of the
+    # training process, from the OS) per real token, step by step; a round's ratio is the median of its
+    # per-step ratios (steps 2..N).
     modes = ["native", "hf", *(["trl"] if trl else [])]
     cfg["trl_padding_free"] = trl_padding_free
+    env = subprocess_env(OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    names = "".join(chr(ord("A") + i) for i in range(len(modes)))
     load_start = load_average()
-    rounds = interleaved_rounds([side(m) for m in modes], repeats)
+    rounds: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+    for i in range(repeats):
+        workers = []
+        for mode in modes:
+            run_dir = workdir / f"round{i}-{mode}"
+            run_dir.mkdir(parents=True, exist_ok=True)
+            cfg_path = run_dir / "config.json"
+            cfg_path.write_text(json.dumps(cfg | {"work_dir": str(run_dir)}))
+            result = run_dir / "result.json"
+            args = [
+                "benchmarks.train_worker",
+                "--mode",
+                mode,
+                "--config",
+                str(cfg_path),
+                "--result",
+                str(result),
+            ]
+            workers.append(Worker(f"{mode} training worker", args, result))
+        load_before = load_average()
+        runs = run_lockstep(workers, env, bench_cores(threads), reverse_first=i % 2 == 1)
+        order = names if i % 2 == 0 else names[::-1]
+        rounds.append(
+            (runs, {"pair": i, "order": order, "load_before": load_before, "load_after": load_average()})
+        )
     figures = [([throughput(r["steps"]) for r in runs], info) for runs, info in rounds]
     res: dict[str, Any] = {
         "config": {k: v for k, v in cfg.items() if k not in ("model_dir", "data_path", "work_dir")}
@@ -171,10 +215,14 @@ def run(
     }
     for k, mode in enumerate(modes[1:], start=1):
         suffix = "" if mode == "hf" else f"_vs_{mode}"
-        for pair, (fs, _) in zip(res["pairs"], figures, strict=True):
-            pair[f"cpu_ratio{suffix}"] = fs[0]["tokens_per_cpu_second"] / fs[k]["tokens_per_cpu_second"]
-            pair[f"wall_ratio{suffix}"] = fs[0]["tokens_per_second"] / fs[k]["tokens_per_second"]
+        for pair, (fs, _), (runs, _) in zip(res["pairs"], figures, rounds, strict=True):
+            per_step = step_ratios(runs[0]["steps"], runs[k]["steps"])
+            pair[f"cpu_step_ratios{suffix}"] = per_step
+            pair[f"cpu_ratio{suffix}"] = median(per_step)
+            pair[f"cpu_ratio_total{suffix}"] = fs[0]["tokens_per_cpu_second"] / fs[k]["tokens_per_cpu_second"]
+            pair[f"wall_ratio{suffix}"] = median(step_ratios(runs[0]["steps"], runs[k]["steps"], "wall"))
         cpu = summarize_ratios([p[f"cpu_ratio{suffix}"] for p in res["pairs"]])
+        total = summarize_ratios([p[f"cpu_ratio_total{suffix}"] for p in res["pairs"]])
         wall = summarize_ratios([p[f"wall_ratio{suffix}"] for p in res["pairs"]])
         # The median round of this comparison: its figures and loss curves are the ones printed.
         mid = sorted(range(len(rounds)), key=lambda i: res["pairs"][i][f"cpu_ratio{suffix}"])[
@@ -184,6 +232,8 @@ def run(
         res |= {
             ("hf_trainer" if mode == "hf" else mode): figures[mid][0][k],
             f"speedup_cpu_time{suffix}": cpu.as_dict(),
+            f"speedup_cpu_time_total{suffix}": total.as_dict(),
+            f"meets_target_total{suffix}": total.meets(TARGET_SPEEDUP, FLOOR_SPEEDUP),
             f"speedup_wall{suffix}": wall.as_dict(),
             f"padding_overhead{suffix}": figures[mid][0][k]["padded_tokens"]
             / max(figures[mid][0][k]["tokens"], 1),
@@ -209,6 +259,7 @@ def table(res: dict[str, Any]) -> str:
         return [
             *(f"{p[f'{m}_tokens_per_cpu_second']:.0f}" for m in modes),
             *(f"**{p[f'cpu_ratio{suffixes[m]}']:.2f}x**" for m in others),
+            *(f"{p[f'cpu_ratio_total{suffixes[m]}']:.2f}x" for m in others),
             *(f"{p[f'{m}_tokens_per_second']:.0f}" for m in modes),
             *(f"{p[f'wall_ratio{suffixes[m]}']:.2f}x" for m in others),
         ]
@@ -217,30 +268,34 @@ def table(res: dict[str, Any]) -> str:
         "pair",
         "order",
         *(f"{NAMES[m]} tok/CPU-s" for m in modes),
-        *(f"CPU ratio vs {NAMES[m]}" for m in others),
+        *(f"CPU ratio vs {NAMES[m]} (median of steps)" for m in others),
+        *(f"CPU ratio vs {NAMES[m]} (whole round)" for m in others),
         *(f"{NAMES[m]} tok/s" for m in modes),
-        *(f"wall ratio vs {NAMES[m]}" for m in others),
+        *(f"wall ratio vs {NAMES[m]} (median of steps)" for m in others),
         "load 1 min",
     ]
     text = format_table(headers, pair_rows(res["pairs"], [NAMES[m] for m in modes], cells))
     for m in others:
         sfx = suffixes[m]
         cpu_s = summarize_ratios(res[f"speedup_cpu_time{sfx}"]["per_pair"])
+        total_s = summarize_ratios(res[f"speedup_cpu_time_total{sfx}"]["per_pair"])
+        total_met = "met" if res[f"meets_target_total{sfx}"] else "NOT met"
         wall_s = summarize_ratios(res[f"speedup_wall{sfx}"]["per_pair"])
         lo = res[f"losses{sfx}"]
         met = "met" if res[f"meets_target{sfx}"] else "NOT met"
         text += (
-            f"\n\n**native vs {NAMES[m]}, per CPU second: {cpu_s.text()}** (target median >= "
-            f"{res['target_speedup']}x with every pair > {res['floor_speedup']}x over >= {MIN_PAIRS} pairs: "
-            f"{met}); wall clock: {wall_s.text()}. {NAMES[m]} computes {res[f'padding_overhead{sfx}']:.2f}x "
-            f"the real tokens (padding)\n"
+            f"\n\n**native vs {NAMES[m]}, per CPU second (a round: median of its per-step ratios): "
+            f"{cpu_s.text()}** (target median >= {res['target_speedup']}x with every round > "
+            f"{res['floor_speedup']}x over >= {MIN_PAIRS} rounds: {met}); per CPU second over whole rounds: "
+            f"{total_s.text()} (target: {total_met}); wall clock (median of steps): {wall_s.text()}. "
+            f"{NAMES[m]} computes {res[f'padding_overhead{sfx}']:.2f}x the real tokens (padding)\n"
             f"loss curves (median pair): max |diff| {lo['max_abs_diff']:.2e} (max relative "
             f"{lo['max_rel_diff']:.2e}), first {lo['first_loss'][0]:.4f} vs {lo['first_loss'][1]:.4f}, "
             f"last {lo['last_loss'][0]:.4f} vs {lo['last_loss'][1]:.4f}"
         )
     return text + (
         f"\n\nModel hidden {c['hidden_size']}, {c['num_hidden_layers']} layers; batch "
-        f"{c['effective_batch_size']}; {c['steps']} steps; {c['threads']} threads pinned to CPUs "
+        f"{c['effective_batch_size']}; {c['steps']} steps in lockstep; {c['threads']} threads pinned to CPUs "
         f"{c['cores']}; load average {res['load_average']['start']} -> {res['load_average']['end']}"
     )
 

@@ -2,47 +2,40 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import random
 import signal
 import sys
 import time
 from contextlib import nullcontext
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from training_hub import errors
 from training_hub.callbacks import TrainingHubControl, split_callbacks
-from training_hub.data import BatchPlanner, DataStats, TokenizedDataset, collate_packed, prepare_dataset
+from training_hub.data import BatchPlanner, DataStats, TokenizedDataset, prepare_dataset
 from training_hub.data.options import data_options
 from training_hub.engine import checkpoint as ckpt
 from training_hub.engine import hooks
 from training_hub.engine.callbacks import invoke, set_current_model
+from training_hub.engine.checkpointing import Checkpointing
 from training_hub.engine.config import EngineConfig
 from training_hub.engine.distributed import DistContext, barrier, broadcast_object
 from training_hub.engine.evaluation import setup_evaluation
 from training_hub.engine.hub_events import HubEvents, payload_callbacks
-from training_hub.engine.lora_merge import save_merged
-from training_hub.engine.model_setup import ModelBundle, build_model, load_tokenizer
-from training_hub.engine.optim import build_optimizer, build_scheduler, load_scheduler_state
+from training_hub.engine.metrics_file import METRICS_FILE, append_metrics, truncate_metrics
+from training_hub.engine.model_setup import build_model, load_tokenizer
+from training_hub.engine.optim import build_optimizer, build_scheduler
 from training_hub.engine.packed_attention import packed_kwargs, packed_rows
 from training_hub.engine.peak_memory import peak_memory_bytes
-from training_hub.engine.token_loss import summed_token_loss
-from training_hub.errors import InvalidInputError, TrainingHubError
+from training_hub.engine.train_step import train_step
+from training_hub.errors import TrainingHubError
 from training_hub.observability.auto import runtime_callbacks, worker_endpoint
 from training_hub.observability.console import StepPrinter
 from training_hub.observability.guards import LossGuard
 from training_hub.pod import exit_codes
 
 log = logging.getLogger("training_hub.engine")
-
-METRICS_FILE = "training_metrics.jsonl"
 
 
 class Preempted(TrainingHubError):
@@ -51,7 +44,7 @@ class Preempted(TrainingHubError):
     exit_code = exit_codes.TERMINATED
 
 
-class Trainer:
+class Trainer(Checkpointing):
     """Runs one training job in this process (one rank of a torchrun job, or a single process)."""
 
     def __init__(self, cfg: EngineConfig, ctx: DistContext, callbacks: list[Any] | None = None) -> None:
@@ -124,238 +117,6 @@ class Trainer:
             result = prepare(data_path, tokenizer, **kwargs)
         return result
 
-    # ------------------------------------------------------------------------------------- state io
-    def _rng_state(self) -> dict[str, Any]:
-        import torch
-
-        state: dict[str, Any] = {
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),
-            "torch": torch.get_rng_state(),
-        }
-        if torch.cuda.is_available():
-            state["cuda"] = torch.cuda.get_rng_state_all()
-        return state
-
-    def _set_rng_state(self, state: dict[str, Any]) -> None:
-        import torch
-
-        random.setstate(state["python"])
-        np.random.set_state(state["numpy"])
-        torch.set_rng_state(state["torch"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
-
-    def _state_dict_options(self) -> Any:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions
-
-        return StateDictOptions(full_state_dict=True, cpu_offload=True)
-
-    def _full_model_state(self, bundle: ModelBundle) -> dict[str, Any]:
-        """Full CPU state dict (collective under FSDP; every rank must call)."""
-        from torch.distributed.checkpoint.state_dict import get_model_state_dict
-
-        if self.cfg.strategy == "fsdp" and self.ctx.distributed:
-            return get_model_state_dict(bundle.model, options=self._state_dict_options())
-        return {k: v.detach().cpu() for k, v in bundle.unwrapped.state_dict().items()}
-
-    def _trainable_names(self, bundle: ModelBundle) -> set[str]:
-        return {n for n, q in bundle.unwrapped.named_parameters() if q.requires_grad}
-
-    def save_full_state(self, bundle: ModelBundle, opt: Any, sched: Any, progress: dict[str, Any]) -> Path:
-        """Write `full_state/samples_<N>` (collective)."""
-        import torch
-        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
-
-        final = self.state_dir / f"samples_{progress['samples_seen']}"
-        tmp = ckpt.tmp_dir_for(final)
-        if self.ctx.is_main:
-            ckpt.begin(final)
-        barrier(self.ctx)
-        model_sd = self._full_model_state(bundle)
-        if bundle.lora:
-            keep = self._trainable_names(bundle)
-            model_sd = {k: v for k, v in model_sd.items() if k in keep}
-        if self.cfg.strategy == "fsdp" and self.ctx.distributed:
-            opt_sd = get_optimizer_state_dict(bundle.model, opt, options=self._state_dict_options())
-        else:
-            opt_sd = opt.state_dict()
-        (tmp / "rng").mkdir(parents=True, exist_ok=True)  # parents: a node whose output directory is its own
-        torch.save(self._rng_state(), tmp / "rng" / f"rank_{self.ctx.rank}.pt")
-        if self.ctx.is_main:
-            torch.save(model_sd, tmp / "model.pt")
-            torch.save(opt_sd, tmp / "optimizer.pt")
-            torch.save(sched.state_dict(), tmp / "scheduler.pt")
-            state = dict(progress)
-            state.update(
-                algorithm=self.cfg.algorithm,
-                world_size=self.ctx.world_size,
-                seed=self.p.seed,
-                effective_batch_size=self.p.effective_batch_size,
-                num_dataset_samples=self._num_dataset_samples,
-                lora_only_trainable=bundle.lora,
-            )
-            (tmp / "trainer_state.json").write_text(json.dumps(state, indent=1))
-        barrier(self.ctx)
-        if self.ctx.is_main:
-            ckpt.commit(final)
-            ckpt.prune(self.state_dir, self.p.keep_last_checkpoints)
-            log.info("saved full state %s", final)
-        barrier(self.ctx)
-        self._state_saved.append(str(final))
-        self._last_state_step = progress["step"]
-        if self.ctx.is_main:
-            self._checkpointed(final, "full_state")
-        return final
-
-    def load_full_state(self, path: Path, bundle: ModelBundle, opt: Any, sched: Any) -> dict[str, Any]:
-        """Restore model, optimizer, scheduler and RNG from `full_state/samples_<N>`; return its progress."""
-        import torch
-        from torch.distributed.checkpoint.state_dict import (
-            StateDictOptions,
-            set_model_state_dict,
-            set_optimizer_state_dict,
-        )
-
-        state = json.loads((path / "trainer_state.json").read_text())
-        for key, now in (
-            ("seed", self.p.seed),
-            ("effective_batch_size", self.p.effective_batch_size),
-            ("num_dataset_samples", self._num_dataset_samples),
-            ("algorithm", self.cfg.algorithm),
-        ):
-            if state.get(key) != now:
-                raise InvalidInputError(
-                    f"cannot resume from {path}: it was written with {key}={state.get(key)!r}, this run has "
-                    f"{key}={now!r}; use a new ckpt_output_dir (or restore the original settings)"
-                )
-        model_sd = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-        opt_sd = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
-        if self.cfg.strategy == "fsdp" and self.ctx.distributed:
-            opts = StateDictOptions(full_state_dict=True, strict=not bundle.lora)
-            set_model_state_dict(bundle.model, model_sd, options=opts)
-            set_optimizer_state_dict(
-                bundle.model, opt, opt_sd, options=StateDictOptions(full_state_dict=True)
-            )
-        else:
-            missing, unexpected = bundle.unwrapped.load_state_dict(model_sd, strict=False)
-            if unexpected or (missing and not bundle.lora):
-                raise InvalidInputError(
-                    f"cannot resume from {path}: model state does not match (missing {missing[:5]}, "
-                    f"unexpected {unexpected[:5]})"
-                )
-            opt.load_state_dict(opt_sd)
-        load_scheduler_state(sched, torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
-        rng_file = path / "rng" / f"rank_{self.ctx.rank}.pt"
-        if rng_file.is_file():
-            self._set_rng_state(torch.load(rng_file, map_location="cpu", weights_only=False))
-        return state
-
-    def save_hf(self, bundle: ModelBundle, final: Path, kind: str) -> Path:
-        """Write a Hugging Face checkpoint (LoRA: the adapter) with the tokenizer (collective)."""
-        sd = None
-        if not bundle.lora and (bundle.osft_modules or self.cfg.strategy == "fsdp"):
-            sd = self._full_model_state(bundle)
-        if self.ctx.is_main:
-            tmp = ckpt.begin(final)
-            if bundle.lora:
-                bundle.unwrapped.save_pretrained(str(tmp))
-                if kind == "final" and getattr(self.p, "merge_adapter", False):
-                    save_merged(bundle.unwrapped, tmp / "merged")
-                    bundle.tokenizer.save_pretrained(str(tmp / "merged"))
-            else:
-                if bundle.osft_modules and sd is not None:
-                    from training_hub.engine.osft import osft_hf_state_dict
-
-                    sd = osft_hf_state_dict(sd, bundle.osft_modules)
-                bundle.unwrapped.save_pretrained(str(tmp), state_dict=sd)
-            bundle.tokenizer.save_pretrained(str(tmp))
-            ckpt.commit(final)
-            if final.parent == self.hf_dir and final.name != "final":
-                ckpt.prune(self.hf_dir, self.p.keep_last_checkpoints)
-            log.info("saved %s checkpoint %s", kind, final)
-        barrier(self.ctx)
-        if self.ctx.is_main:
-            self._checkpointed(final, kind)
-        self.hub.fire("on_save", {"checkpoint_path": str(final), "kind": kind})
-        return final
-
-    # ------------------------------------------------------------------------------- object storage
-    def _checkpointed(self, path: Path, kind: str) -> None:
-        """A checkpoint directory was committed (rank 0): callbacks, then the mirror's upload queue."""
-        invoke(self.callbacks, "on_checkpoint", str(path), kind)
-        if self.mirror is not None:
-            self.mirror.on_checkpoint(str(path), kind)
-
-    def _start_mirror(self) -> None:
-        """With `checkpoint_storage`: check the store is usable (rank 0) and restore its newest complete full
-        state where the output directory has none: first on rank 0, then on the first rank of every other
-        node whose output directory is its own (a pod's scratch volume), so that every rank can load it."""
-        uri = self.p.checkpoint_storage
-        if not uri:
-            return
-        from training_hub.storage.mirror import CheckpointMirror
-
-        def restore(verify: bool) -> Any:
-            # Only rank 0 logs at INFO: the other nodes' first ranks say what they restored on stderr.
-            say = None if verify else (lambda m: print(f"[training_hub] {m}", file=sys.stderr, flush=True))
-            mirror = CheckpointMirror(uri, self.cfg.ckpt_dir, **({"say": say} if say else {}))
-            if verify:
-                mirror.verify()
-            mirror.restore_latest(self.state_dir.name)
-            return mirror
-
-        self._collectively(lambda: setattr(self, "mirror", restore(True)), self.ctx.is_main)
-        self._collectively(lambda: restore(False), self.ctx.local_rank == 0 and not self.ctx.is_main)
-
-    def _collectively(self, fn: Any, here: bool) -> None:
-        """Run `fn` on the ranks where `here` is true; every rank raises if it failed on one of them."""
-        import torch.distributed as dist
-
-        error: BaseException | None = None
-        if here:
-            try:
-                fn()
-            except Exception as exc:
-                error = exc
-        if self.ctx.distributed:
-            messages: list[Any] = [None] * self.ctx.world_size
-            dist.all_gather_object(messages, str(error) if error is not None else "")
-            failures = [m for m in messages if m]
-            if error is None and failures:
-                raise errors.InfrastructureError(f"on another rank: {failures[0]}")
-        if error is not None:
-            raise error
-
-    def _drain_mirror(self) -> None:
-        """Wait for the queued uploads (rank 0); raise the first failure."""
-        if self.mirror is not None:
-            self.mirror.drain()
-
-    # -------------------------------------------------------------------------------------- metrics
-    def _truncate_metrics(self, keep_until_step: int) -> dict[str, Any] | None:
-        """Keep only metrics lines of steps <= `keep_until_step` (a resumed run rewrites later ones)."""
-        if not self.ctx.is_main or not self.metrics_path.exists():
-            return None
-        kept, last = [], None
-        for raw in self.metrics_path.read_text().splitlines():
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and int(row.get("step", 0)) <= keep_until_step:
-                kept.append(raw)
-                last = row
-        tmp = self.metrics_path.with_name(f".{METRICS_FILE}.tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, self.metrics_path)
-        return last
-
-    def _write_metrics(self, row: dict[str, Any]) -> None:
-        with self.metrics_path.open("a") as fh:
-            fh.write(json.dumps(row) + "\n")
-        self.printer.step(row)
-
     # ------------------------------------------------------------------------------------- signals
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         self._stop_requested = True
@@ -378,7 +139,6 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         """Train and return the summary."""
         import torch
-        import torch.distributed as dist
 
         p, ctx, cfg = self.p, self.ctx, self.cfg
         start_time = time.time()
@@ -437,7 +197,7 @@ class Trainer:
                     progress["step"],
                     progress["samples_seen"],
                 )
-        last_row = self._truncate_metrics(progress["step"])
+        last_row = truncate_metrics(self.metrics_path, progress["step"]) if ctx.is_main else None
         barrier(ctx)
 
         pad_id = (
@@ -451,8 +211,6 @@ class Trainer:
         objective = self.objective
         if objective is not None:
             objective.setup(bundle, dataset, autocast, pad_id)
-        is_ddp = ctx.distributed and cfg.strategy == "ddp"
-        is_fsdp = ctx.distributed and cfg.strategy == "fsdp"
         max_norm = p.max_grad_norm or float("inf")  # 0: no clipping
         save_every = p.save_samples
         prev_handler = None
@@ -484,51 +242,21 @@ class Trainer:
                 micro = plan.rank_micro_batches[ctx.rank]
                 # SFT: mean over trained tokens; an objective (dpo): mean over samples (pairs).
                 denom = max(plan.num_targets if objective is None else plan.num_samples, 1)
-                local_loss = torch.zeros((), dtype=torch.float64, device=ctx.device)
-                for j, indices in enumerate(micro):
-                    last = j == len(micro) - 1
-                    if objective is not None:
-                        with bundle.model.no_sync() if is_ddp and not last else nullcontext():
-                            if is_fsdp:
-                                bundle.model.set_requires_gradient_sync(last)
-                            scale = ctx.world_size / denom
-                            local_loss += objective.micro_batch(
-                                bundle.model, bundle, indices, autocast, scale, pad_id
-                            )
-                        continue
-                    batch = {
-                        k: torch.from_numpy(v).to(ctx.device)
-                        for k, v in collate_packed(dataset, indices, pad_id).items()
-                    }
-                    sync_ctx: Any = nullcontext()
-                    if is_ddp and not last:
-                        sync_ctx = bundle.model.no_sync()
-                    if is_fsdp:
-                        bundle.model.set_requires_gradient_sync(last)
-                    with sync_ctx:
-                        with autocast, packed_rows():
-                            out = bundle.model(
-                                input_ids=batch["input_ids"],
-                                position_ids=batch["position_ids"],
-                                use_cache=False,
-                                **packed_kwargs(batch["position_ids"]),
-                            )
-                        ce = summed_token_loss(out.logits, batch["targets"])
-                        (ce * (ctx.world_size / denom)).backward()
-                    local_loss += ce.detach().to(torch.float64)
-                for mod in bundle.osft_modules.values():
-                    mod.project_gradients()
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-                if hasattr(grad_norm, "full_tensor"):
-                    grad_norm = grad_norm.full_tensor()
-                lr = float(opt.param_groups[0]["lr"])
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                for mod in bundle.osft_modules.values():
-                    mod.project_parameters()
-                if ctx.distributed:
-                    dist.all_reduce(local_loss)
+                local_loss, grad_norm, lr = train_step(
+                    cfg,
+                    ctx,
+                    bundle,
+                    objective,
+                    dataset,
+                    micro,
+                    denom,
+                    autocast,
+                    pad_id,
+                    params,
+                    max_norm,
+                    opt,
+                    sched,
+                )
                 loss = float(local_loss.item()) / denom if plan.num_targets else 0.0
                 objective_metrics = {} if objective is None else objective.step_metrics(plan.num_samples)
                 step += 1
@@ -569,7 +297,8 @@ class Trainer:
                         **peak_memory_bytes(ctx.device),
                         **evaluation,
                     }
-                    self._write_metrics(row)
+                    append_metrics(self.metrics_path, row)
+                    self.printer.step(row)
                     invoke(self.callbacks, "on_step", row)
                 hub.step, hub.loss, hub.learning_rate = step, loss, lr
                 # Hugging Face Trainer's order (upstream's): on_step_end, then on_log / on_evaluate / on_save.
@@ -611,26 +340,7 @@ class Trainer:
                         f"{self.state_dir / ('samples_' + str(progress['samples_seen']))}"
                     )
                 hooks.fire("step_done", step=step, rank=ctx.rank)
-            if self._last_state_step != step:  # e.g. a restart of a finished run whose last state is older
-                self.save_full_state(bundle, opt, sched, progress)
-            final_dir = self.hf_dir / "final"
-            if self._last_hf_step == step and self._hf_saved and ctx.is_main:
-                src = Path(self._hf_saved[-1])
-                tmp = ckpt.begin(final_dir)
-                ckpt.link_or_copy_tree(src, tmp)
-                if bundle.lora and getattr(p, "merge_adapter", False):
-                    save_merged(bundle.unwrapped, tmp / "merged")
-                    tokenizer.save_pretrained(str(tmp / "merged"))
-                ckpt.commit(final_dir)
-                barrier(ctx)
-                self._checkpointed(final_dir, "final")
-                hub.fire("on_save", {"checkpoint_path": str(final_dir), "kind": "final"})
-            elif self._last_hf_step == step and self._hf_saved:
-                barrier(ctx)
-                hub.fire("on_save", {"checkpoint_path": str(final_dir), "kind": "final"})
-            else:
-                self.save_hf(bundle, final_dir, "final")
-            self._drain_mirror()
+            self.save_final(bundle, tokenizer, opt, sched, progress)
         finally:
             if prev_handler is not None:
                 signal.signal(signal.SIGTERM, prev_handler)
