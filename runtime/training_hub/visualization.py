@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training_hub.contracts.run_files import METRICS_FILE
 from training_hub.errors import InvalidInputError
 
 logger = logging.getLogger("training_hub")
 
-METRICS_FILES = ("training_log.jsonl", "training_metrics.jsonl", "metrics.jsonl")
+METRICS_FILES = ("training_log.jsonl", METRICS_FILE, "metrics.jsonl")
 DEFAULT_METRIC_KEYS = ("avg_loss", "loss", "avg_loss_backwards", "train_loss")
 #: Eval-loss keys: ours and Hugging Face's (``eval_loss``), instructlab-training's and mini-trainer's.
 EVAL_METRIC_KEYS = ("eval_loss", "val_loss")

@@ -1,6 +1,6 @@
 """Each contract has one definition: no stray copies of its literals in ``runtime/`` or ``operator/``.
 
-Three kinds of literal are looked for in the Python sources (string constants, docstrings left out; comments
+Four kinds of literal are looked for in the Python sources (string constants, docstrings left out; comments
 are not code):
 
 * API names: the group ``traininghub.io`` anywhere in a string; ``TrainingRun``, ``trainingruns`` and the
@@ -8,7 +8,8 @@ are not code):
   :mod:`training_hub.contracts.kinds`);
 * the pod environment: every name :mod:`training_hub.contracts.pod_env` defines, as a whole string;
 * exit codes: 2, 3, 4 and 143 compared with, assigned to or exited with as a code (home:
-  :mod:`training_hub.pod.exit_codes`). 0 and 1 are everyone's success and failure and are not looked for.
+  :mod:`training_hub.pod.exit_codes`). 0 and 1 are everyone's success and failure and are not looked for;
+* the names of run files others read (:mod:`training_hub.contracts.run_files`), as whole strings.
 
 A literal that must stay where it is goes in :data:`ALLOWED` with its reason. :data:`PENDING_PIPELINE`
 lists the literals in files another engineer was restructuring when the contracts got their homes; they
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from training_hub.contracts import kinds, pod_env
+from training_hub.contracts import kinds, pod_env, run_files
 from training_hub.pod import exit_codes
 
 pytestmark = pytest.mark.unit
@@ -38,6 +39,7 @@ HOMES: dict[str, str] = {
     "api": "runtime/training_hub/contracts/kinds.py",
     "env": "runtime/training_hub/contracts/pod_env.py",
     "exit": "runtime/training_hub/pod/exit_codes.py",
+    "file": "runtime/training_hub/contracts/run_files.py",
 }
 
 #: (file, literal) -> why it stays.
@@ -59,6 +61,9 @@ _GROUP_VERSIONS = frozenset(
     k.api_version for k in vars(kinds).values() if isinstance(k, kinds.ResourceKind) and k.group
 )
 _CODE_NAMES = ("exit_code", "returncode", "exitcode", "code")
+_FILE_NAMES = frozenset(
+    value for name, value in vars(run_files).items() if name.isupper() and isinstance(value, str)
+)
 _ENV_NAMES = frozenset(
     value for name, value in vars(pod_env).items() if name.isupper() and isinstance(value, str)
 )
@@ -104,6 +109,8 @@ def stray_literals(source: str, command: bool = False) -> Iterator[tuple[str, st
                 yield "api", text
             if text in _ENV_NAMES:
                 yield "env", text
+            if text in _FILE_NAMES:
+                yield "file", text
         elif isinstance(node, ast.Compare) and any(_names_a_code(n) for n in (node.left, *node.comparators)):
             for side in (node.left, *node.comparators):
                 for value in _ints(side):
@@ -154,6 +161,7 @@ def test_scanner_finds_each_kind_of_literal() -> None:
 """Docstring naming traininghub.io and TRAINING_HUB_RUN is fine."""
 GROUP = "traininghub.io"
 x = {"name": "PET_NNODES"}
+metrics = out / "training_metrics.jsonl"
 label = f"traininghub.io/{x}"  # an f-string part
 if exit_code in (3, 4):
     pass
@@ -169,6 +177,7 @@ def main():
     assert not list(stray_literals("def size():\n    return 3\n"))
     assert found.count(("api", "traininghub.io")) == 2
     assert ("env", "PET_NNODES") in found
+    assert ("file", "training_metrics.jsonl") in found
     assert {lit for c, lit in found if c == "exit"} == {
         "exit code 2",
         "exit code 3",

@@ -28,12 +28,12 @@ from typing import Any
 
 from training_hub.algorithms.base import Backend, Callbacks
 from training_hub.backends.availability import module_available
+from training_hub.contracts.run_files import METRICS_FILE
 from training_hub.errors import InvalidInputError
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
 
 logger = logging.getLogger("training_hub")
 
-METRICS_FILE = "training_metrics.jsonl"
 TRIPLET_LOSSES = ("batch_all_triplet", "batch_hard_triplet")
 #: Upper bound of (anchor, positive) pairs built per label for ``mnrl``.
 MAX_PAIRS_PER_LABEL = 10_000

@@ -18,6 +18,7 @@ from training_hub.algorithms.base import Callbacks
 from training_hub.algorithms.validation import validated
 from training_hub.backends.availability import UNSLOTH_EXTRA, UpstreamEngineBackend
 from training_hub.backends.engine_limits import Compatibility
+from training_hub.contracts.run_files import METRICS_FILE
 from training_hub.errors import InvalidInputError
 from training_hub.observability.trackers.hf import hf_tracker_args, tracker_environment
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
@@ -237,10 +238,6 @@ def hf_callbacks(callbacks: Callbacks) -> list[Any]:
     hub, other = split_callbacks(callbacks)
     adapted = adapt_other_callbacks(other)
     return [*adapt_hub_callbacks(hub), *adapted] if hub else adapted
-
-
-#: The metrics file every backend writes in ``ckpt_output_dir`` (the native engine's name and fields).
-METRICS_FILE = "training_metrics.jsonl"
 
 
 def metrics_file_callback(output_dir: str) -> Any:

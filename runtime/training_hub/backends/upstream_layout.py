@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from training_hub.contracts import pod_env
+from training_hub.contracts.run_files import METRICS_FILE
 from training_hub.engine.checkpoint import COMPLETE_MARKER, link_or_copy_tree, list_checkpoints
 
 
@@ -67,7 +68,7 @@ def apply_lora_layout(summary: dict[str, Any], ckpt_output_dir: str) -> LoRAResu
         if item.is_file() and item.name != COMPLETE_MARKER:
             (root / item.name).unlink(missing_ok=True)
             shutil.copy2(item, root / item.name)
-    steps = _step_of_samples(Path(str(summary.get("metrics_path") or root / "training_metrics.jsonl")))
+    steps = _step_of_samples(Path(str(summary.get("metrics_path") or root / METRICS_FILE)))
     for path in map(Path, summary.get("checkpoints") or []):
         samples = path.name.removeprefix("samples_")
         if path.is_dir() and samples.isdigit() and int(samples) in steps:

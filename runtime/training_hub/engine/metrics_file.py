@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-METRICS_FILE = "training_metrics.jsonl"
+from training_hub.contracts.run_files import METRICS_FILE
 
 
 def truncate_metrics(path: Path, keep_until_step: int) -> dict[str, Any] | None:

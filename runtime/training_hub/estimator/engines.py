@@ -73,7 +73,7 @@ _NATIVE_SOURCES = {
     "activation checkpointing per decoder layer, default on CUDA": "runtime/training_hub/engine/"
     "precision.py and model_setup.py (enable_activation_checkpointing)",
     "logits materialised even with Liger (no labels passed)": "runtime/training_hub/engine/train_step.py "
-    "(cross_entropy on out.logits.float())",
+    "(summed_token_loss over out.logits, engine/token_loss.py: fp32 chunks)",
     "autocast bf16 weight copies under DDP": "torch.autocast caches casts of weights that require grad "
     "until the forward's autocast block exits",
 }

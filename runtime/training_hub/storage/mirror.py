@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from training_hub.contracts.run_files import METRICS_FILE
 from training_hub.engine import checkpoint as ckpt
 from training_hub.storage.objectstore import StorageError, check_access, filesystem, storage_error
 from training_hub.storage.transfer import Progress, human_size
@@ -39,7 +40,6 @@ COMPLETE_MARKER = ".upload_complete"
 #: Local directory (under the output directory) holding hard-linked copies while they upload.
 STAGING_DIR = ".upload_staging"
 #: Metrics file of the engine; a snapshot travels with every full-state checkpoint.
-METRICS_FILE = "training_metrics.jsonl"
 _SAMPLES_RE = re.compile(r"^samples_(\d+)$")
 _ATTEMPTS = 3
 #: Failures a retry of the same request cannot fix.
