@@ -55,7 +55,7 @@ format: setup  ## Apply ruff's formatting and fixes.
 	$(VENV)/bin/ruff check --fix runtime operator tests benchmarks
 	$(VENV)/bin/ruff format runtime operator tests benchmarks
 
-typecheck: setup  ## mypy on both packages.
+typecheck: setup  ## mypy on both packages and the benchmarks (pydantic plugin).
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy $(STUBBED)
 

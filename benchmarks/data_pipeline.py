@@ -112,6 +112,7 @@ def time_ours(
         "end_to_end_cpu_seconds": end_to_end_cpu,
         "core_cpu_seconds": core_cpu,
     }
+    assert dataset is not None  # repeats >= 1
     return {**timings, "num_samples": len(dataset)}, dataset
 
 

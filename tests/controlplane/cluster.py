@@ -566,7 +566,7 @@ class ControlPlane:
             timeout: Seconds to wait until the restarted server is ready.
         """
         proc = self._procs.pop("kube-apiserver")
-        argv = list(proc.args)  # type: ignore[arg-type]
+        argv = [str(a) for a in proc.args]  # type: ignore[union-attr]  # Popen was given a list
         stop_process(proc, timeout=20)
         self._logs.pop("kube-apiserver").close()
         if while_down is not None:
