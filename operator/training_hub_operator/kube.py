@@ -106,11 +106,24 @@ def load_api_client() -> client.ApiClient:
         return config.new_client_from_config()
 
 
-class Kube:
-    """Generic CRUD for any :class:`ResourceKind`; thread-safe (one urllib3 pool)."""
+#: ``(connect, read)`` seconds of one API call: a server that accepts and never answers must not hang a
+#: reconcile (and the run's lock) for ever; a LIST of a 500-object page answers well within this.
+REQUEST_TIMEOUT: tuple[float, float] = (10.0, 60.0)
 
-    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+
+class Kube:
+    """Generic CRUD for any :class:`ResourceKind`; thread-safe (one urllib3 pool).
+
+    Args:
+        api_client: The client (default: in-cluster, else the kubeconfig).
+        timeout: ``(connect, read)`` seconds of each call (:data:`REQUEST_TIMEOUT`).
+    """
+
+    def __init__(
+        self, api_client: client.ApiClient | None = None, timeout: tuple[float, float] = REQUEST_TIMEOUT
+    ) -> None:
         self.api = api_client or load_api_client()
+        self.timeout = timeout
         self._served_cache: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
         self._strict: bool | None = None
@@ -138,6 +151,8 @@ class Kube:
 
         Raises:
             KubeError: On any HTTP error.
+            urllib3.exceptions.HTTPError: When the server cannot be reached or does not answer within
+                :attr:`timeout` (the callers retry, as for a refused connection).
         """
         try:
             data, _, headers = self.api.call_api(
@@ -150,6 +165,7 @@ class Kube:
                 response_type="object",
                 _return_http_data_only=False,
                 _preload_content=True,
+                _request_timeout=self.timeout,
             )
         except ApiException as exc:
             raise KubeError(exc.status or 0, exc.reason or "error", exc.body or "") from None
