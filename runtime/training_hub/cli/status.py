@@ -47,11 +47,10 @@ def _default_namespace(kubeconfig: str | None) -> str:
     if path and os.path.isfile(path):
         import yaml
 
+        from training_hub.observability.kubeapi import current_context
+
         try:
-            cfg = yaml.safe_load(Path(path).read_text()) or {}
-            ctx = next(
-                c["context"] for c in cfg.get("contexts") or [] if c.get("name") == cfg.get("current-context")
-            )
+            ctx = current_context(yaml.safe_load(Path(path).read_text()) or {})
             if ctx.get("namespace"):
                 return str(ctx["namespace"])
         except (OSError, StopIteration, KeyError, TypeError, yaml.YAMLError):

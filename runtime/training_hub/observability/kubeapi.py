@@ -38,6 +38,17 @@ class KubeApiError(RuntimeError):
         self.status = status
 
 
+def current_context(kubeconfig: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``context`` of a parsed kubeconfig's ``current-context`` (its cluster, user and namespace).
+
+    Raises:
+        StopIteration: When no context has that name.
+        KeyError, TypeError: When the file is not shaped as a kubeconfig.
+    """
+    name = kubeconfig.get("current-context")
+    return dict(next(c["context"] for c in kubeconfig.get("contexts") or [] if c.get("name") == name))
+
+
 @dataclass
 class KubeConnection:
     """Where and how to reach the API server.
@@ -92,8 +103,7 @@ class KubeConnection:
 
         try:
             cfg = yaml.safe_load(Path(path).read_text()) or {}
-            ctx_name = cfg.get("current-context")
-            ctx = next(c["context"] for c in cfg.get("contexts") or [] if c.get("name") == ctx_name)
+            ctx = current_context(cfg)
             cluster = next(c["cluster"] for c in cfg.get("clusters") or [] if c.get("name") == ctx["cluster"])
             user = next(
                 (u.get("user") or {} for u in cfg.get("users") or [] if u.get("name") == ctx.get("user")), {}

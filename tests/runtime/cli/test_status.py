@@ -127,3 +127,35 @@ def test_local_execution_keeps_the_run_identity_when_a_host_has_the_same_name() 
     net.add_services([{"metadata": {"name": "progress", "namespace": "ns"}}])
     assert net.map_value("MASTER_ADDR", "progress") == "127.0.0.1"
     assert net.map_value("TRAINING_HUB_RUN_NAME", "progress") == "progress"
+
+
+KUBECONFIG_TWO_CONTEXTS = """
+apiVersion: v1
+kind: Config
+current-context: team
+contexts:
+- name: other
+  context: {cluster: c1, user: u1, namespace: elsewhere}
+- name: team
+  context: {cluster: c1, user: u1, namespace: ml-team}
+clusters:
+- name: c1
+  cluster: {server: "https://127.0.0.1:6443/", insecure-skip-tls-verify: true}
+users:
+- name: u1
+  user: {token: abc}
+"""
+
+
+def test_the_cli_and_the_reporter_read_the_same_current_context(tmp_path: Path) -> None:
+    from training_hub.cli.status import _default_namespace
+    from training_hub.observability.kubeapi import KubeConnection
+
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG_TWO_CONTEXTS)
+    assert _default_namespace(str(path)) == "ml-team"
+    connection = KubeConnection.from_kubeconfig(path)
+    assert connection.server == "https://127.0.0.1:6443"
+    assert connection.token == "abc"
+    path.write_text(KUBECONFIG_TWO_CONTEXTS.replace("current-context: team", "current-context: gone"))
+    assert _default_namespace(str(path)) != "ml-team"  # no such context: the CLI falls back
