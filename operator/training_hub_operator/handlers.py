@@ -321,11 +321,13 @@ def _resync_loop() -> None:
         for namespace, name in _retries.take_due():
             _reconcile(namespace, name, "retry")
         now = time.monotonic()
+        keys: list[tuple[str, str]] = []
+        full = False
         if now >= next_resync:
-            next_resync, next_fast = now + settings.resync_seconds, now + fast_period
+            next_resync = now + settings.resync_seconds
             full = now >= next_full
-            if full:
-                next_full = now + settings.full_resync_seconds
+            if full:  # every unfinished run now: the waiting ones too
+                next_full, next_fast = now + settings.full_resync_seconds, now + fast_period
             r = runner()
             try:
                 keys = unfinished_runs(
@@ -333,17 +335,18 @@ def _resync_loop() -> None:
                 )
             except Exception as exc:  # keep the loop alive; the API may be briefly unavailable
                 log.warning("resync: listing TrainingRuns failed: %s", exc)
-                continue
-        elif now >= next_fast:
+        # Not skipped by the resync: waiting runs' pods change without a reconcile (no watch on pods).
+        if not full and now >= next_fast:
             next_fast = now + fast_period
             try:
                 waiting = waiting_runs(runner())
             except Exception as exc:  # the same: an error here must not end the thread
                 log.warning("resync: re-checking waiting runs failed: %s", exc)
-                continue
-            keys = [(key.partition("/")[0], key.partition("/")[2]) for key in waiting]
-        else:
-            continue
+                waiting = []
+            listed = set(keys)
+            keys += [
+                k for k in ((w.partition("/")[0], w.partition("/")[2]) for w in waiting) if k not in listed
+            ]
         for namespace, name in keys:
             if stop.is_set():
                 return
