@@ -76,6 +76,9 @@ class Decision:
         deletes: ``(kind, name)`` of children to delete (background propagation, so their pods go too):
             what still runs of a run that ended in failure. The runner applies them, and the patches of
             an ended run (stopping its workload), only after the terminal status is stored.
+        recheck_at: When (UNIX seconds) the run next needs a reconcile without an event (its earliest
+            timer, :func:`~training_hub_operator.recheck.recheck_at`): 0 at every resync (a state whose
+            timers are not known), ``inf`` never by time alone.
     """
 
     creates: list[tuple[ResourceKind, dict[str, Any]]] = field(default_factory=list)
@@ -84,3 +87,4 @@ class Decision:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     needs_planning_pod: bool = False
     deletes: list[tuple[ResourceKind, str]] = field(default_factory=list)
+    recheck_at: float = 0.0

@@ -12,11 +12,13 @@ import copy
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
 
 from training_hub.contracts.kinds import JOB, TRAININGRUN
+from training_hub_operator import metrics
 from training_hub_operator.api import constants as c
 from training_hub_operator.decision import TERMINAL_PHASES
 from training_hub_operator.events import EventRecorder, post_event
@@ -256,9 +258,14 @@ def _is_finished(run: dict[str, Any]) -> bool:
 
 
 def unfinished_runs(
-    kube: Kube, namespaces: list[str], page_size: int = LIST_PAGE_SIZE
+    kube: Kube,
+    namespaces: list[str],
+    page_size: int = LIST_PAGE_SIZE,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> list[tuple[str, str]]:
-    """``(namespace, name)`` of every unfinished TrainingRun in ``namespaces`` (all when empty).
+    """``(namespace, name)`` of every unfinished TrainingRun in ``namespaces`` (all when empty) for which
+    ``keep(body)`` holds (every one when ``keep`` is None; the others are counted in
+    ``traininghub_resync_skipped_total``).
 
     Listed in pages of ``page_size`` (``limit``/``continue``), keeping only the keys of each page: at
     10,000 runs a single list is tens of MiB of JSON, and the bodies parsed at once would leave the
@@ -273,9 +280,13 @@ def unfinished_runs(
             query = [("limit", str(page_size))] + ([("continue", token)] if token else [])
             data = kube.request("GET", path, query=query)
             for run in data.get("items") or []:
-                if not _is_finished(run):
-                    meta = run.get("metadata") or {}
-                    keys.append((str(meta.get("namespace", "default")), str(meta["name"])))
+                if _is_finished(run):
+                    continue
+                if keep is not None and not keep(run):
+                    metrics.RESYNC_SKIPPED.inc()
+                    continue
+                meta = run.get("metadata") or {}
+                keys.append((str(meta.get("namespace", "default")), str(meta["name"])))
             token = str((data.get("metadata") or {}).get("continue") or "")
             del data
             if not token:
@@ -296,34 +307,46 @@ RECHECK_SECONDS = 10.0
 
 
 def _resync_loop() -> None:
-    """Retry failed reconciles when due; re-check waiting runs every 10 s (:func:`waiting_runs`); list and
-    reconcile every unfinished run every ``resync_seconds`` (the safety net for missed events)."""
+    """Retry failed reconciles when due; re-check waiting runs every 10 s (:func:`waiting_runs`); every
+    ``resync_seconds`` list the unfinished runs and reconcile those that need it (:meth:`Runner.needs_resync`:
+    unknown, changed since their last reconcile, or a timer due), and every ``full_resync_seconds`` every
+    one of them (the safety net for a missed child event)."""
     stop: threading.Event = _state["stop"]
     settings: OperatorSettings = _state.get("settings") or OperatorSettings.from_env()
     fast_period = min(RECHECK_SECONDS, settings.resync_seconds)
     next_fast = time.monotonic() + fast_period
-    next_full = time.monotonic() + settings.resync_seconds
+    next_resync = time.monotonic() + settings.resync_seconds
+    next_full = time.monotonic() + settings.full_resync_seconds
     while not stop.wait(1.0):
         for namespace, name in _retries.take_due():
             _reconcile(namespace, name, "retry")
         now = time.monotonic()
-        if now >= next_full:
-            next_full, next_fast = now + settings.resync_seconds, now + fast_period
+        keys: list[tuple[str, str]] = []
+        full = False
+        if now >= next_resync:
+            next_resync = now + settings.resync_seconds
+            full = now >= next_full
+            if full:  # every unfinished run now: the waiting ones too
+                next_full, next_fast = now + settings.full_resync_seconds, now + fast_period
+            r = runner()
             try:
-                keys = unfinished_runs(runner().kube, _state.get("namespaces") or [])
+                keys = unfinished_runs(
+                    r.kube, _state.get("namespaces") or [], keep=None if full else r.needs_resync
+                )
             except Exception as exc:  # keep the loop alive; the API may be briefly unavailable
                 log.warning("resync: listing TrainingRuns failed: %s", exc)
-                continue
-        elif now >= next_fast:
+        # Not skipped by the resync: waiting runs' pods change without a reconcile (no watch on pods).
+        if not full and now >= next_fast:
             next_fast = now + fast_period
             try:
                 waiting = waiting_runs(runner())
             except Exception as exc:  # the same: an error here must not end the thread
                 log.warning("resync: re-checking waiting runs failed: %s", exc)
-                continue
-            keys = [(key.partition("/")[0], key.partition("/")[2]) for key in waiting]
-        else:
-            continue
+                waiting = []
+            listed = set(keys)
+            keys += [
+                k for k in ((w.partition("/")[0], w.partition("/")[2]) for w in waiting) if k not in listed
+            ]
         for namespace, name in keys:
             if stop.is_set():
                 return

@@ -52,7 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-config-fetch", action="store_true", help="never fetch config.json from the Hugging Face Hub"
     )
     p.add_argument("--no-planning-pods", action="store_true", help="never run planning pods")
-    p.add_argument("--resync-seconds", type=float, help="period of the full resync (default 60)")
+    p.add_argument(
+        "--resync-seconds",
+        type=float,
+        help="period of the resync of runs that need it: unknown, changed or a timer due (default 60)",
+    )
+    p.add_argument(
+        "--full-resync-seconds",
+        type=float,
+        help="period of the full resync of every unfinished run (default 600)",
+    )
     p.add_argument(
         "--planning-budget-seconds",
         type=float,
@@ -78,6 +87,8 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
         s = replace(s, planning_pods=False)
     if args.resync_seconds:
         s = replace(s, resync_seconds=args.resync_seconds)
+    if args.full_resync_seconds:
+        s = replace(s, full_resync_seconds=args.full_resync_seconds)
     if args.planning_budget_seconds is not None:
         s = replace(s, planning_budget_seconds=args.planning_budget_seconds)
     return s

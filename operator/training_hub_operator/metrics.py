@@ -23,6 +23,10 @@ STATUS_WRITES = Counter("traininghub_status_writes_total", "Status patches writt
 RUNS_STALLED = Gauge(
     "traininghub_runs_stalled", "Running TrainingRuns with no training step within their stall timeout."
 )
+RESYNC_SKIPPED = Counter(
+    "traininghub_resync_skipped_total",
+    "Unfinished TrainingRuns the resync left alone: unchanged since their last reconcile, no timer due.",
+)
 EVENTS = Counter("traininghub_events_total", "Events posted on TrainingRuns.", ["type", "reason"])
 
 for _phase in PHASES:

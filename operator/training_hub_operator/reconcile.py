@@ -30,7 +30,7 @@ import dataclasses
 from typing import Any
 
 from training_hub.storage.uri import pvc_claim
-from training_hub_operator import children, objectcheck, observation
+from training_hub_operator import children, objectcheck, observation, recheck
 from training_hub_operator.api import conditions as cond
 from training_hub_operator.api.constants import ANNOTATION_USER_SUSPENDED
 from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
@@ -57,6 +57,7 @@ def decide(inp: ReconcileInput) -> Decision:
     """Decide children, status and events for one TrainingRun. Pure; see the module docstring."""
     d = _decide(inp)
     finish_status(d.status, inp.who.generation, inp.now)
+    d.recheck_at = recheck.recheck_at(d.status, inp)
     return d
 
 
@@ -247,7 +248,9 @@ def settle(inp: ReconcileInput, decision: Decision) -> Decision:
             workload_vanished(st, inp.now)
     finish_status(st.new, inp.who.generation, inp.now)
     events = decision.events + [e for e in st.events if e not in decision.events]
-    return dataclasses.replace(decision, status=st.new, events=events)
+    return dataclasses.replace(
+        decision, status=st.new, events=events, recheck_at=recheck.recheck_at(st.new, inp)
+    )
 
 
 def _ensure_plan(st: StatusBuilder, d: Decision, inp: ReconcileInput) -> Plan | None:

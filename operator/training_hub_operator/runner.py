@@ -17,7 +17,7 @@ from training_hub_operator import diagnosis, metrics, objectcheck, waiting
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
 from training_hub_operator.children import merged
-from training_hub_operator.decision import TERMINAL_PHASES, ReconcileInput
+from training_hub_operator.decision import TERMINAL_PHASES, Decision, ReconcileInput
 from training_hub_operator.events import post_event as post_event_now
 from training_hub_operator.kube import Kube, KubeError
 from training_hub_operator.model_config_sources import PLANNING_POD_ORIGIN
@@ -80,6 +80,11 @@ class Runner:
         #: body. A body the reconcile did not read is current when it is that version (:meth:`_current`).
         self._newest: dict[str, tuple[str, bool]] = {}
         self._newest_lock = threading.Lock()
+        #: Per run: the ``resourceVersion`` its last successful reconcile left it at (its status write's,
+        #: else the version it decided from) and when its earliest timer is due (UNIX seconds,
+        #: :attr:`Decision.recheck_at`). Absent: unknown, changed since (a child's event) or failed; the
+        #: resync reconciles it (:meth:`needs_resync`).
+        self._settled: dict[str, tuple[str, float]] = {}
         self.phases: dict[str, str] = {}
         self.stalled: set[str] = set()
         #: Runs whose workload exists and whose pods do not all run yet (``Queued``, not held by Kueue or
@@ -122,6 +127,24 @@ class Runner:
         self._seen.pop(key, None)
         self._handled.pop(key, None)
         self._newest.pop(key, None)
+        self._settled.pop(key, None)
+
+    def needs_resync(self, run: dict[str, Any], now: float | None = None) -> bool:
+        """Whether the resync must reconcile a run, given its body from the resync's LIST.
+
+        False only when all hold: this process reconciled the run and it is still at the version that
+        reconcile left it at (no spec, metadata or status change since: same ``resourceVersion``), no
+        child event changed anything since (:meth:`child_event` drops what the reconcile left), and none of
+        its timers is due (``now`` >= its :attr:`Decision.recheck_at`). Anything unknown is reconciled.
+        """
+        meta = run.get("metadata") or {}
+        key = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+        settled = self._settled.get(key)
+        if settled is None or settled[0] != str(meta.get("resourceVersion")):
+            return True
+        if self._handled.get(key) != meta.get("generation"):
+            return True
+        return (time.time() if now is None else now) >= settled[1]
 
     def _note_version(self, key: str, resource_version: Any, *, written: bool) -> None:
         """Remember the newest version of a run this process knows: the body of each watch event (in the
@@ -168,6 +191,7 @@ class Runner:
             seen = self._seen.get(key, {}).get((kind, str(meta.get("name"))))
         if rv and seen == rv and not deleted and not meta.get("deletionTimestamp"):
             return None
+        self._settled.pop(key, None)  # changed: the resync reconciles it until a reconcile succeeds
         return self.reconcile_by_name(namespace, run_name, trigger)
 
     def reconcile(self, run: dict[str, Any], trigger: str, *, read: bool = False) -> str | None:
@@ -218,6 +242,7 @@ class Runner:
                             raise
                         log.info("status of %s changed while reconciling (409): reconciling again", key)
             except Exception:
+                self._settled.pop(key, None)  # a failed reconcile leaves the run unknown to the resync
                 metrics.RECONCILE_ERRORS.labels(trigger=trigger).inc()
                 metrics.RECONCILES.labels(trigger=trigger, result="error").inc()
                 raise
@@ -272,6 +297,7 @@ class Runner:
         who = identity(run)
         run_key = f"{who.namespace}/{who.name}"
         self._seen.pop(run_key, None)
+        self._settled.pop(run_key, None)
         status = run.get("status") or {}
         if status.get("phase") in TERMINAL_PHASES and status.get("completionTime"):
             if status.get("phase") == "Failed" and status.get("workload"):
@@ -329,7 +355,7 @@ class Runner:
                 for kind, child in refused.created:
                     self.writes.delete(run, kind, child)
                 decision = create_refused(inp, decision, refused)
-                self._note_version(run_key, self.writes.status(run, decision), written=True)
+                self._settle(run_key, run, decision, self.writes.status(run, decision))
                 return decision.status.get("phase")
             for kind, name in report.delete:
                 self.writes.delete(run, kind, name)
@@ -346,7 +372,7 @@ class Runner:
             decision = settle(inp, decision)
             decision.events += report.events
             report.apply_to(decision.status, run["metadata"].get("generation"), inp.now)
-        self._note_version(run_key, self.writes.status(run, decision), written=True)
+        self._settle(run_key, run, decision, self.writes.status(run, decision))
         if ended:
             self.writes.stop(run, decision)
         else:
@@ -366,6 +392,14 @@ class Runner:
         if decision.status.get("workload") and past_planning and planned_by_pod:
             self.writes.delete_planning_job(run, who.names)
         return decision.status.get("phase")
+
+    def _settle(self, key: str, run: dict[str, Any], decision: Decision, written: str | None) -> None:
+        """Remember the version a reconcile left the run at (``written``: its status write's, None when it
+        wrote nothing) and when the decision's next timer is due (:meth:`needs_resync`)."""
+        self._note_version(key, written, written=True)
+        rv = written or (run.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            self._settled[key] = (str(rv), decision.recheck_at)
 
     def _stop_failed(self, run: dict[str, Any]) -> None:
         """Stop what still runs of a run that failed earlier (a cleanup that did not get through)."""

@@ -10,6 +10,8 @@ from training_hub_operator.durations import parse_duration
 DEFAULT_IMAGE = "quay.io/training-hub/runtime:latest"
 #: Default start deadline (``TRAINING_HUB_START_DEADLINE_SECONDS``): 30 minutes for the pods to start.
 DEFAULT_START_DEADLINE_SECONDS = 1800.0
+#: Default period of the full resync (``TRAINING_HUB_FULL_RESYNC_SECONDS``): every unfinished run, 10 min.
+DEFAULT_FULL_RESYNC_SECONDS = 600.0
 #: Default planning time budget (``TRAINING_HUB_PLANNING_BUDGET_SECONDS``): a plan takes milliseconds.
 DEFAULT_PLANNING_BUDGET_SECONDS = 10.0
 
@@ -27,7 +29,11 @@ class OperatorSettings:
         planning_pods: Whether the operator may run a short planning pod that reads ``config.json`` from
             the model's PVC when no other source is given.
         pod_fs_group: ``fsGroup`` of training pods, so PVCs are writable by the non-root user.
-        resync_seconds: Period of the level-triggered resync of every TrainingRun.
+        resync_seconds: Period of the level-triggered resync: every unfinished TrainingRun is listed and
+            those that need it are reconciled (unknown to this process, changed since its last reconcile,
+            or a timer due: the start deadline, the stall timeout).
+        full_resync_seconds: Period of the full resync, which reconciles every unfinished TrainingRun (the
+            safety net for a missed child event).
         stall_timeout_seconds: A running run with no training step for this long gets ``Stalled=True``
             (``NoProgress``); 0 disables; a run's ``traininghub.io/stall-timeout`` annotation overrides it.
         default_service_account: ServiceAccount of training pods when ``spec.runtime.serviceAccountName`` is
@@ -53,6 +59,7 @@ class OperatorSettings:
     planning_pods: bool = True
     pod_fs_group: int | None = 1000
     resync_seconds: float = 60.0
+    full_resync_seconds: float = DEFAULT_FULL_RESYNC_SECONDS
     stall_timeout_seconds: float = 1800.0
     default_service_account: str | None = None
     metrics_port: int = 9400
@@ -78,6 +85,9 @@ class OperatorSettings:
             planning_pods=flag("TRAINING_HUB_PLANNING_PODS", True),
             pod_fs_group=int(fs_group) if fs_group not in (None, "") else 1000,
             resync_seconds=float(os.environ.get("TRAINING_HUB_RESYNC_SECONDS", "60")),
+            full_resync_seconds=float(
+                os.environ.get("TRAINING_HUB_FULL_RESYNC_SECONDS", "").strip() or DEFAULT_FULL_RESYNC_SECONDS
+            ),
             stall_timeout_seconds=parse_duration(os.environ.get("TRAINING_HUB_STALL_TIMEOUT", "30m")),
             default_service_account=os.environ.get("TRAINING_HUB_DEFAULT_SERVICE_ACCOUNT") or None,
             metrics_port=int(os.environ.get("TRAINING_HUB_RUNTIME_METRICS_PORT", "9400") or 0),

@@ -54,6 +54,8 @@ container starts through /bin/sh to give each replica its own kopf priority (see
   value: {{ if kindIs "invalid" .Values.operator.podFsGroup }}""{{ else }}{{ .Values.operator.podFsGroup | int | quote }}{{ end }}
 - name: TRAINING_HUB_RESYNC_SECONDS
   value: {{ .Values.operator.resyncSeconds | quote }}
+- name: TRAINING_HUB_FULL_RESYNC_SECONDS
+  value: {{ .Values.operator.fullResyncSeconds | quote }}
 - name: TRAINING_HUB_PLANNING_BUDGET_SECONDS
   value: {{ .Values.operator.planningBudgetSeconds | quote }}
 {{- end -}}
