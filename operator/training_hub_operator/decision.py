@@ -21,6 +21,12 @@ from training_hub_operator.settings import OperatorSettings
 TERMINAL_PHASES = ("Succeeded", "Failed")
 
 
+def has_ended(status: dict[str, Any] | None) -> bool:
+    """Whether a run's status records its end: a terminal phase with its ``completionTime``."""
+    status = status or {}
+    return bool(status.get("phase") in TERMINAL_PHASES and status.get("completionTime"))
+
+
 @dataclass
 class ReconcileInput:
     """What the runner observed.

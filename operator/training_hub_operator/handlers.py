@@ -20,7 +20,7 @@ import kopf
 from training_hub.contracts.kinds import JOB, TRAININGRUN
 from training_hub_operator import metrics
 from training_hub_operator.api import constants as c
-from training_hub_operator.decision import TERMINAL_PHASES
+from training_hub_operator.decision import has_ended
 from training_hub_operator.events import EventRecorder, post_event
 from training_hub_operator.kube import Kube, KubeError
 from training_hub_operator.launchers import available_launchers
@@ -252,11 +252,6 @@ def _register_child_watches() -> None:
 _register_child_watches()
 
 
-def _is_finished(run: dict[str, Any]) -> bool:
-    status = run.get("status") or {}
-    return bool(status.get("phase") in TERMINAL_PHASES and status.get("completionTime"))
-
-
 def unfinished_runs(
     kube: Kube,
     namespaces: list[str],
@@ -280,7 +275,7 @@ def unfinished_runs(
             query = [("limit", str(page_size))] + ([("continue", token)] if token else [])
             data = kube.request("GET", path, query=query)
             for run in data.get("items") or []:
-                if _is_finished(run):
+                if has_ended(run.get("status")):
                     continue
                 if keep is not None and not keep(run):
                     metrics.RESYNC_SKIPPED.inc()

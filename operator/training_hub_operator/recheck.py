@@ -13,7 +13,7 @@ from typing import Any
 
 from training_hub.timefmt import parse_time
 from training_hub_operator.api import conditions as cond
-from training_hub_operator.decision import TERMINAL_PHASES, ReconcileInput
+from training_hub_operator.decision import ReconcileInput, has_ended
 from training_hub_operator.durations import DurationError
 from training_hub_operator.stall import REASON_NO_PROGRESS, stall_timeout
 
@@ -40,7 +40,7 @@ def recheck_at(status: dict[str, Any], inp: ReconcileInput) -> float:
         inp: What it decided from (the run's annotations and spec, the settings).
     """
     phase = status.get("phase")
-    if phase in TERMINAL_PHASES and status.get("completionTime"):
+    if has_ended(status):
         return NEVER
     if phase == "Suspended":
         return NEVER

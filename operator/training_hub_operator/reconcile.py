@@ -34,7 +34,7 @@ from training_hub_operator import children, objectcheck, observation, recheck
 from training_hub_operator.api import conditions as cond
 from training_hub_operator.api.constants import ANNOTATION_USER_SUSPENDED
 from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
-from training_hub_operator.decision import TERMINAL_PHASES, Decision, ReconcileInput
+from training_hub_operator.decision import TERMINAL_PHASES, Decision, ReconcileInput, has_ended
 from training_hub_operator.launchers.base import Launcher
 from training_hub_operator.launchers.common import RenderError
 from training_hub_operator.naming import ChildNames
@@ -69,7 +69,7 @@ def _decide(inp: ReconcileInput) -> Decision:
     st = StatusBuilder(old, generation, inp.now)
     d = Decision()
 
-    if old.get("phase") in TERMINAL_PHASES and old.get("completionTime"):
+    if has_ended(old):
         # Ended: keep the record; never relaunch (even if the workload was cleaned up). A failed run's
         # workload that still runs is stopped (again, if a previous attempt did not get through).
         d.status = old | {"observedGeneration": generation}

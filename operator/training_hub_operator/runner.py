@@ -17,7 +17,7 @@ from training_hub_operator import diagnosis, metrics, objectcheck, waiting
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
 from training_hub_operator.children import merged
-from training_hub_operator.decision import TERMINAL_PHASES, Decision, ReconcileInput
+from training_hub_operator.decision import Decision, ReconcileInput, has_ended
 from training_hub_operator.events import post_event as post_event_now
 from training_hub_operator.kube import Kube, KubeError
 from training_hub_operator.model_config_sources import PLANNING_POD_ORIGIN
@@ -299,7 +299,7 @@ class Runner:
         self._seen.pop(run_key, None)
         self._settled.pop(run_key, None)
         status = run.get("status") or {}
-        if status.get("phase") in TERMINAL_PHASES and status.get("completionTime"):
+        if has_ended(status):
             if status.get("phase") == "Failed" and status.get("workload"):
                 self._stop_failed(run)
             return str(status["phase"])
@@ -338,9 +338,7 @@ class Runner:
         decision = decide(inp)
         # A run that ends now: its record is stored first, then what still runs is stopped (a failed
         # cleanup is retried from the stored record; a refused status write leaves everything as it was).
-        ended = bool(
-            decision.status.get("phase") in TERMINAL_PHASES and decision.status.get("completionTime")
-        )
+        ended = has_ended(decision.status)
         needs_current = decision.needs_planning_pod or (decision.creates and not ended)
         if not verified and needs_current and not self._current(run):
             raise _OutdatedBody()
