@@ -13,8 +13,9 @@ from training_hub.contracts.kinds import ResourceKind
 from training_hub_operator.api import conditions as cond
 from training_hub_operator.api.validation import SpecError, ValidatedSpec
 from training_hub_operator.launchers.auto import LauncherChoice
+from training_hub_operator.launchers.base import RunIdentity
 from training_hub_operator.planning import ModelConfig, PlanningError
-from training_hub_operator.rendering import RunIdentity, identity
+from training_hub_operator.rendering import identity
 from training_hub_operator.settings import OperatorSettings
 
 #: Phases a run ends in (with ``completionTime`` set, it is never relaunched).

@@ -26,18 +26,20 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from training_hub_operator.api.patterns import DNS_LABEL, DNS_LABEL_PATTERN, ENV_NAME_PATTERN
+
 DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
 QUALIFIED_NAME_MAX = 63
 LABEL_VALUE_MAX = 63
 TOTAL_ANNOTATION_SIZE = 256 * 1024
 
-_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-DNS1123_LABEL = re.compile(rf"^{_DNS1123_LABEL}$")
-DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
+# The formats the CRD schema shares (api/patterns.py) are those of apimachinery; the others are only here.
+DNS1123_LABEL = re.compile(DNS_LABEL_PATTERN)
+DNS1123_SUBDOMAIN = re.compile(rf"^{DNS_LABEL}(\.{DNS_LABEL})*$")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _QUALIFIED = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-ENV_VAR_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+ENV_VAR_NAME = re.compile(ENV_NAME_PATTERN)
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
 _SUFFIXES = {"", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"}
 

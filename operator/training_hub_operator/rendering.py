@@ -8,38 +8,16 @@ it chose (:func:`~training_hub_operator.launchers.auto.choose_launcher`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from training_hub_operator.api.status import Plan
 from training_hub_operator.api.validation import ValidatedSpec
-from training_hub_operator.launchers.base import Launcher, RenderContext
+from training_hub_operator.launchers.base import Launcher, RenderContext, RunIdentity
 from training_hub_operator.launchers.common import launched_spec_json, pod_run_spec
-from training_hub_operator.naming import ChildNames, child_labels, child_names, owner_reference
+from training_hub_operator.naming import child_labels, child_names, owner_reference
 from training_hub_operator.planned_engine import pod_engine
 from training_hub_operator.planning import ModelConfig, make_plan
 from training_hub_operator.settings import OperatorSettings
-
-
-@dataclass(frozen=True)
-class RunIdentity:
-    """Who a run is: the metadata every child is rendered from, and its child names (computed once).
-
-    Attributes:
-        run: The TrainingRun body (``apiVersion``, ``kind``, ``metadata``, ``spec``).
-        name: ``metadata.name``.
-        namespace: ``metadata.namespace`` (``default`` when unset).
-        uid: ``metadata.uid`` (empty when unset).
-        generation: ``metadata.generation`` (1 when unset).
-        names: The run's child names.
-    """
-
-    run: dict[str, Any]
-    name: str
-    namespace: str
-    uid: str
-    generation: int
-    names: ChildNames
 
 
 def identity(run: dict[str, Any]) -> RunIdentity:
@@ -73,14 +51,10 @@ def render_context(
     hp = validated.hyperparameters_set()
     meta = who.run.get("metadata") or {}
     return RenderContext(
-        run_name=who.name,
-        namespace=who.namespace,
-        run_uid=who.uid,
-        generation=who.generation,
+        who=who,
         spec=spec,
         hyperparameters=hp,
         plan=plan,
-        names=who.names,
         owner_reference=owner_reference(who.run),
         labels=child_labels(who.name, "workload"),
         pod_run_spec=pod_run_spec(

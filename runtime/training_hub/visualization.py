@@ -135,31 +135,20 @@ def read_loss_curve(
     """
     path = find_metrics_file(run_dir, metrics_file)
     keys = tuple(metric_keys or DEFAULT_METRIC_KEYS)
-    steps: list[float] = []
-    losses: list[float] = []
-    key_used: str | None = None
-    eval_steps: list[float] = []
-    eval_losses: list[float] = []
+    curve = LossCurve(steps=[], losses=[], key=None, source=str(path))
     for position, entry in enumerate(_entries(path), start=1):
         step = entry.get("step")
         x = float(step) if isinstance(step, int | float) else float(position)
         found = _first_number(entry, EVAL_METRIC_KEYS)
         if found is not None:
-            eval_steps.append(x)
-            eval_losses.append(found[1])
+            curve.eval_steps.append(x)
+            curve.eval_losses.append(found[1])
         found = _first_number(entry, keys)
         if found is not None:
-            steps.append(x)
-            losses.append(found[1])
-            key_used = key_used or found[0]
-    return LossCurve(
-        steps=steps,
-        losses=losses,
-        key=key_used,
-        source=str(path),
-        eval_steps=eval_steps,
-        eval_losses=eval_losses,
-    )
+            curve.steps.append(x)
+            curve.losses.append(found[1])
+            curve.key = curve.key or found[0]
+    return curve
 
 
 def _first_number(entry: dict[str, object], keys: Sequence[str]) -> tuple[str, float] | None:

@@ -17,18 +17,6 @@ from pathlib import Path
 
 #: The upstream release this project is a drop-in for.
 UPSTREAM_VERSION = "0.11.2"
-#: The upstream functions whose keywords are a contract here, each with its file in upstream's sdist (a table of
-#: names: alike in shape to the library's other name tables, such as ``data/formats.DEFAULT_KEYS``).
-UPSTREAM_FUNCTIONS: dict[str, str] = {
-    "sft": "algorithms/sft.py",
-    "osft": "algorithms/osft.py",
-    "lora_sft": "algorithms/lora.py",
-    "embedding_sft": "algorithms/embedding_sft.py",
-    "lora_grpo": "algorithms/lora_grpo.py",
-    "grpo": "algorithms/lora_grpo.py",
-    "gepa": "algorithms/gepa.py",
-    "ITSRollout.__init__": "algorithms/its_rollout.py",
-}
 
 
 def cache_dir() -> Path:
@@ -76,10 +64,22 @@ def upstream_exports() -> list[str]:
     raise AssertionError("upstream __init__.py has no __all__")
 
 
+def upstream_module(name: str) -> str:
+    """The file (``algorithms/sft.py``) that upstream's ``__init__.py`` imports the public ``name`` from."""
+    imports = [
+        n for n in upstream_source("__init__.py").body if isinstance(n, ast.ImportFrom) and n.level == 1
+    ]
+    for node in imports:  # from .algorithms.sft import sft, ...
+        if node.module and any(alias.name == name for alias in node.names):
+            return node.module.replace(".", "/") + ".py"
+    raise AssertionError(f"upstream's __init__.py does not import {name}")
+
+
 def upstream_signature(function: str) -> dict[str, str | None]:
-    """Keyword -> default (source text; ``None`` for required ones) of an upstream function."""
+    """Keyword -> default (source text; ``None`` for required ones) of an upstream function or method
+    (``Class.method``), read from the file upstream's ``__init__.py`` imports it from."""
     owner, _, name = function.rpartition(".")
-    body = upstream_source(UPSTREAM_FUNCTIONS[function]).body
+    body = upstream_source(upstream_module(owner or name)).body
     if owner:  # a method: ``Class.method``
         body = next(n.body for n in body if isinstance(n, ast.ClassDef) and n.name == owner)
     for node in body:

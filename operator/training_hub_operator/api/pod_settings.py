@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from training_hub.contracts.wire import WireModel
 from training_hub_operator.api.constants import RESERVED_ENV_NAMES, RESERVED_ENV_PREFIXES, is_reserved_env
-from training_hub_operator.api.patterns import DNS_SUBDOMAIN_PATTERN, ENV_NAME_PATTERN
+from training_hub_operator.api.patterns import DNS_SUBDOMAIN_PATTERN, ENV_NAME_PATTERN, ObjectName
 
 
 class ObjectKeyRef(WireModel):
@@ -131,8 +131,8 @@ class RuntimeSpec(WireModel):
     hf_token_secret_ref: ObjectKeyRef | None = Field(
         default=None, description="Secret key holding a Hugging Face token (exposed to the pod as HF_TOKEN)."
     )
-    service_account_name: str | None = Field(
-        default=None, pattern=DNS_SUBDOMAIN_PATTERN, description="Service account of the training pods."
+    service_account_name: ObjectName | None = Field(
+        default=None, description="Service account of the training pods."
     )
     node_selector: dict[str, str] = Field(default_factory=dict, description="Node selector of the pods.")
     tolerations: list[dict[str, Any]] = Field(
@@ -143,9 +143,8 @@ class RuntimeSpec(WireModel):
         description="PriorityClass of the pods (with queueName, Kueue also takes the workload's priority "
         "from it unless workloadPriorityClassName is set).",
     )
-    workload_priority_class_name: str | None = Field(
+    workload_priority_class_name: ObjectName | None = Field(
         default=None,
-        pattern=DNS_SUBDOMAIN_PATTERN,
         description="Kueue WorkloadPriorityClass of the run (label kueue.x-k8s.io/priority-class; only "
         "with queueName).",
     )

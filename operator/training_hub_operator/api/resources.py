@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from training_hub.contracts.wire import WireModel
-from training_hub_operator.api.patterns import QUANTITY_PATTERN
+from training_hub_operator.api.patterns import Quantity
 
 
 class ResourcesSpec(WireModel):
@@ -22,9 +22,8 @@ class ResourcesSpec(WireModel):
     max_gpus_per_node: int = Field(
         default=8, ge=1, le=64, description="Largest GPUs per node the planner may choose."
     )
-    gpu_memory: str | None = Field(
+    gpu_memory: Quantity | None = Field(
         default=None,
-        pattern=QUANTITY_PATTERN,
         description="Memory of one GPU (e.g. `80Gi`), used by the planner. Derived from `gpuProduct` if unset.",
     )
     gpu_product: str | None = Field(
@@ -36,15 +35,9 @@ class ResourcesSpec(WireModel):
             "selects nodes through the `nvidia.com/gpu.product` label and tells the planner the memory."
         ),
     )
-    cpu: str | None = Field(
-        default=None, pattern=QUANTITY_PATTERN, description="CPU request and limit per pod."
-    )
-    memory: str | None = Field(
-        default=None, pattern=QUANTITY_PATTERN, description="Memory request and limit per pod."
-    )
-    shm_size: str = Field(
-        default="8Gi", pattern=QUANTITY_PATTERN, description="Size of the memory-backed /dev/shm of each pod."
-    )
+    cpu: Quantity | None = Field(default=None, description="CPU request and limit per pod.")
+    memory: Quantity | None = Field(default=None, description="Memory request and limit per pod.")
+    shm_size: Quantity = Field(default="8Gi", description="Size of the memory-backed /dev/shm of each pod.")
 
     @property
     def fixed(self) -> bool:

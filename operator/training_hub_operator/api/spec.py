@@ -20,7 +20,7 @@ from training_hub.contracts import pod_env
 from training_hub.contracts.wire import WireModel
 from training_hub.storage.uri import kind_of, pvc_claim
 from training_hub_operator.api.locations import DataSpec, ModelSpec, OutputSpec
-from training_hub_operator.api.patterns import DNS_SUBDOMAIN_PATTERN
+from training_hub_operator.api.patterns import ObjectName
 from training_hub_operator.api.pod_settings import RuntimeSpec, StorageSpec
 from training_hub_operator.api.resources import ResourcesSpec
 
@@ -75,10 +75,8 @@ class TrainingRunSpec(WireModel):
     suspend: bool = Field(
         default=False, description="Suspend the run (pods are deleted; setting it back resumes)."
     )
-    queue_name: str | None = Field(
-        default=None,
-        pattern=DNS_SUBDOMAIN_PATTERN,
-        description="Kueue LocalQueue: the job is created suspended and Kueue admits it.",
+    queue_name: ObjectName | None = Field(
+        default=None, description="Kueue LocalQueue: the job is created suspended and Kueue admits it."
     )
     ttl_seconds_after_finished: int | None = Field(
         default=None,

@@ -27,18 +27,35 @@ WorkloadPhase = Literal["Queued", "Running", "Succeeded", "Failed", "Suspended"]
 
 
 @dataclass(frozen=True)
+class RunIdentity:
+    """Who a run is: the metadata every child is rendered from, and its child names (computed once).
+
+    Attributes:
+        run: The TrainingRun body (``apiVersion``, ``kind``, ``metadata``, ``spec``).
+        name: ``metadata.name``.
+        namespace: ``metadata.namespace`` (``default`` when unset; every child goes there).
+        uid: ``metadata.uid`` (empty when unset).
+        generation: ``metadata.generation`` (1 when unset): the generation the children are rendered from.
+        names: The run's child names (``names.workload``, ``names.config``).
+    """
+
+    run: dict[str, Any]
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    names: ChildNames
+
+
+@dataclass(frozen=True)
 class RenderContext:
     """Everything a launcher needs to render a run's children.
 
     Attributes:
-        run_name: Name of the TrainingRun.
-        namespace: Its namespace (every child goes there).
-        run_uid: Its UID.
-        generation: ``metadata.generation`` the children are rendered from.
+        who: The run: name, namespace, UID, generation and child names.
         spec: The validated spec.
         hyperparameters: The hyperparameters the user set (validated for the algorithm).
         plan: The shape: ``plan.nodes`` pods with ``plan.gpus_per_node`` GPUs each.
-        names: Deterministic child names (``names.workload``, ``names.config``).
         owner_reference: Controller owner reference to the TrainingRun (put it on every child).
         labels: Labels for every child and pod (``traininghub.io/run``, managed-by); add a component label.
         pod_run_spec: The ``run.json`` contract for the pod entrypoint.
@@ -47,14 +64,10 @@ class RenderContext:
             (:data:`~training_hub_operator.api.constants.ANNOTATION_LAUNCHED_SPEC`).
     """
 
-    run_name: str
-    namespace: str
-    run_uid: str
-    generation: int
+    who: RunIdentity
     spec: TrainingRunSpec
     hyperparameters: dict[str, Any]
     plan: Plan
-    names: ChildNames
     owner_reference: dict[str, Any]
     labels: dict[str, str]
     pod_run_spec: PodRunSpec

@@ -75,7 +75,7 @@ def metadata(ctx: RenderContext, name: str, component: str, **extra: Any) -> dic
     labels = {**ctx.labels, LABEL_COMPONENT: component}
     meta: dict[str, Any] = {
         "name": name,
-        "namespace": ctx.namespace,
+        "namespace": ctx.who.namespace,
         "labels": labels,
         "ownerReferences": [copy.deepcopy(ctx.owner_reference)],
     }
@@ -88,7 +88,7 @@ def workload_metadata(ctx: RenderContext, name: str) -> dict[str, Any]:
     spec = ctx.spec
     annotations = {
         ANNOTATION_LAUNCHED_SPEC: ctx.launched_spec,
-        ANNOTATION_LAUNCHED_GENERATION: str(ctx.generation),
+        ANNOTATION_LAUNCHED_GENERATION: str(ctx.who.generation),
     }
     if spec.suspend:
         annotations[ANNOTATION_USER_SUSPENDED] = "true"
@@ -107,7 +107,7 @@ def config_map(ctx: RenderContext) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": metadata(ctx, ctx.names.config, "config"),
+        "metadata": metadata(ctx, ctx.who.names.config, "config"),
         "data": {SPEC_FILE_NAME: ctx.pod_run_spec.model_dump_json(by_alias=True, indent=2)},
     }
 

@@ -102,7 +102,7 @@ class NativeLauncher(workload_state.SuspendField):
 
     def rendezvous_env(self, ctx: RenderContext, rank: int) -> list[dict[str, Any]]:
         """The env of node ``rank``: the same ``PET_*`` / ``MASTER_*`` contract as the Kubeflow launchers."""
-        addr = master_address(ctx.names.workload, ctx.namespace)
+        addr = master_address(ctx.who.names.workload, ctx.who.namespace)
         return [
             {"name": pod_env.PET_NNODES, "value": str(ctx.plan.nodes)},
             {"name": pod_env.PET_NPROC_PER_NODE, "value": str(max(ctx.plan.gpus_per_node, 1))},
@@ -118,7 +118,7 @@ class NativeLauncher(workload_state.SuspendField):
         return {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": common.metadata(ctx, ctx.names.workload, "rendezvous"),
+            "metadata": common.metadata(ctx, ctx.who.names.workload, "rendezvous"),
             "spec": {
                 "clusterIP": "None",
                 "publishNotReadyAddresses": True,
@@ -132,7 +132,7 @@ class NativeLauncher(workload_state.SuspendField):
     def job(self, ctx: RenderContext, rank: int) -> dict[str, Any]:
         """The Job of node ``rank``."""
         spec = ctx.spec
-        name = job_name(ctx.names.workload, rank)
+        name = job_name(ctx.who.names.workload, rank)
         pod = training_pod.pod_spec(
             ctx,
             container_name=CONTAINER_NAME,
@@ -140,8 +140,8 @@ class NativeLauncher(workload_state.SuspendField):
             extra_env=self.rendezvous_env(ctx, rank),
             ports=[{"name": PORT_NAME, "containerPort": MASTER_PORT, "protocol": "TCP"}],
         )
-        pod["hostname"] = node_name(ctx.names.workload, rank)
-        pod["subdomain"] = ctx.names.workload
+        pod["hostname"] = node_name(ctx.who.names.workload, rank)
+        pod["subdomain"] = ctx.who.names.workload
         template = training_pod.pod_template(ctx, "worker", pod)
         template["metadata"]["labels"][LABEL_NODE_RANK] = str(rank)
         job_spec: dict[str, Any] = {

@@ -51,7 +51,7 @@ def volumes_and_mounts(ctx: RenderContext) -> tuple[list[dict[str, Any]], list[d
     out_claim = pvc_claim(spec.output.uri)
     writable = {out_claim} if out_claim else set()
     volumes: list[dict[str, Any]] = [
-        {"name": CONFIG_VOLUME, "configMap": {"name": ctx.names.config}},
+        {"name": CONFIG_VOLUME, "configMap": {"name": ctx.who.names.config}},
         {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.shm_size}},
     ]
     mounts: list[dict[str, Any]] = [
@@ -124,17 +124,17 @@ def env(ctx: RenderContext) -> list[dict[str, Any]]:
     """
     rt = ctx.spec.runtime
     out: list[dict[str, Any]] = [
-        {"name": pod_env.RUN_NAME, "value": ctx.run_name},
-        {"name": pod_env.RUN_NAMESPACE, "value": ctx.namespace},
+        {"name": pod_env.RUN_NAME, "value": ctx.who.name},
+        {"name": pod_env.RUN_NAMESPACE, "value": ctx.who.namespace},
         {"name": pod_env.PYTHONUNBUFFERED, "value": "1"},
         # the launcher in the pod waits this long (less a margin) before killing the ranks after SIGTERM
         {"name": TERMINATION_GRACE_ENV, "value": str(TERMINATION_GRACE_SECONDS)},
     ]
     # Observability (docs/observability.md): rank 0 reports progress to this run and serves metrics.
     # TRAINING_HUB_RUN is "<namespace>/<name>": a value no host-name rewriting can mistake for a host.
-    out.append({"name": pod_env.RUN, "value": f"{ctx.namespace}/{ctx.run_name}"})
-    if ctx.run_uid:
-        out.append({"name": pod_env.RUN_UID, "value": ctx.run_uid})
+    out.append({"name": pod_env.RUN, "value": f"{ctx.who.namespace}/{ctx.who.name}"})
+    if ctx.who.uid:
+        out.append({"name": pod_env.RUN_UID, "value": ctx.who.uid})
     if ctx.settings.metrics_port:
         out.append({"name": pod_env.METRICS_PORT, "value": str(ctx.settings.metrics_port)})
     if ctx.settings.runtime_progress != "auto":

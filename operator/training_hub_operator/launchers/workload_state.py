@@ -121,7 +121,7 @@ class ConfigAndWorkloadLauncher(SuspendField):
         workload = {
             "apiVersion": self.workload_kind.api_version,
             "kind": self.workload_kind.kind,
-            "metadata": workload_metadata(ctx, ctx.names.workload),
+            "metadata": workload_metadata(ctx, ctx.who.names.workload),
             "spec": spec,
         }
         return [config_map(ctx), workload]

@@ -145,31 +145,26 @@ class BasicEstimator:
         trust_remote_code: bool = False,
         **options: Any,
     ) -> None:
+        # Upstream's public attributes: the arguments its constructor keeps (estimate() reads them as they are
+        # when it runs); the others are inputs of the estimate alone.
         self.num_gpus = num_gpus
         self.gpu_memory = gpu_memory
         self.model_path = model_path
         self.use_liger = use_liger
         self.verbose = verbose
-        self.trust_remote_code = trust_remote_code
         self._inputs: dict[str, Any] = {
             "batch_size": batch_size,
             "max_seq_len": max_seq_len,
             "max_tokens_per_gpu": max_tokens_per_gpu,
+            "trust_remote_code": trust_remote_code,
             **options,
         }
 
     def estimate(self) -> MemoryEstimate:
-        """``(low, expected, high)`` bytes per GPU (printed per ``verbose``)."""
-        return estimate(
-            self.method,
-            num_gpus=self.num_gpus,
-            gpu_memory=self.gpu_memory,
-            model_path=self.model_path,
-            use_liger=self.use_liger,
-            verbose=self.verbose,
-            trust_remote_code=self.trust_remote_code,
-            **self._inputs,
-        )
+        """``(low, expected, high)`` bytes per GPU (printed per ``verbose``): :func:`estimate` with the public
+        attributes and the other inputs as keywords."""
+        attributes = {name: value for name, value in vars(self).items() if not name.startswith("_")}
+        return estimate(self.method, **attributes, **self._inputs)
 
 
 class OSFTEstimator(BasicEstimator):

@@ -53,3 +53,12 @@ def test_the_deprecated_osft_alias_warns_and_estimates_as_osft() -> None:
         alias = upstream.OSFTEstimatorExperimental(2, model_config=CONFIG, verbose=0, max_tokens_per_gpu=64)
     expected = upstream.OSFTEstimator(2, model_config=CONFIG, verbose=0, max_tokens_per_gpu=64).estimate()
     assert tuple(alias.estimate()) == tuple(expected)
+
+
+def test_the_public_attributes_are_upstreams_and_estimate_reads_them_when_it_runs() -> None:
+    ours = upstream.BasicEstimator(2, model_config=CONFIG, verbose=0, max_tokens_per_gpu=64)
+    public = {name for name in vars(ours) if not name.startswith("_")}
+    assert public == {"num_gpus", "gpu_memory", "model_path", "use_liger", "verbose"}  # upstream's __init__
+    ours.num_gpus = 4
+    assert tuple(ours.estimate()) == _estimate("sft", num_gpus=4, max_tokens_per_gpu=64, use_liger=False)
+    assert tuple(ours.estimate()) != _estimate("sft", num_gpus=2, max_tokens_per_gpu=64, use_liger=False)
