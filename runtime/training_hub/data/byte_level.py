@@ -3,14 +3,18 @@
 The general path asks the encoder for offsets. For byte-level BPE tokenizers (no normalizer, ByteLevel
 pre-tokenizer) a shortcut applies: the character start of every token of ASCII text follows from the byte
 lengths of the token ids, so the encoder runs without computing offsets (:class:`ByteLevelStarts`). The
-caller checks the rule against the real offsets on its first batch; any disagreement switches back to
-offsets.
+caller checks the rule against the real offsets on the first batch it encodes with a tokenizer; any
+disagreement switches back to offsets, for good. The tables and the verdict of that check are derived from
+the tokenizer's serialized form alone, so they are kept per serialized form (a few, in this process) and a
+second file prepared with the same tokenizer (eval data, a later run) reuses them.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -21,6 +25,34 @@ from training_hub.errors import InvalidInputError
 _TRIMMED = frozenset("\u0120\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
     chr(c) for c in range(0x2000, 0x200B)
 )
+
+
+#: Serialized tokenizers whose byte-level tables are kept (the most recently built ones).
+_KEPT_TABLES = 4
+_ids = attrgetter("ids")
+
+
+@dataclass
+class _Tables:
+    """What the shortcut needs of one serialized tokenizer, and whether the caller's check has judged it.
+
+    Attributes:
+        length: Bytes of each token id.
+        lead: Leading characters a trimming post-processor moves a token's start past, per token id.
+        keep_first: A text's first token keeps a single leading space (``add_prefix_space``).
+        checked: The shortcut was compared with the real offsets of this tokenizer and agreed.
+        refused: ... and disagreed: the shortcut is not used for this tokenizer again.
+    """
+
+    length: np.ndarray
+    lead: np.ndarray
+    keep_first: bool
+    checked: bool = False
+    refused: bool = False
+
+
+#: Serialized tokenizer -> its tables (None: not a byte-level BPE tokenizer).
+_TABLES: dict[str, _Tables | None] = {}
 
 
 def encode_texts(tokenizer: Any, texts: list[str]) -> list[Any]:
@@ -44,13 +76,24 @@ class ByteLevelStarts:
     token with `add_prefix_space`); that is reproduced per token id.
     """
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, tables: _Tables | None = None) -> None:
         self.backend = backend
-        self.length, self.lead, self.keep_first = self._tables(backend)
+        self.tables = tables if tables is not None else _Tables(*self._tables(backend, backend.to_str()))
+        self.length, self.lead, self.keep_first = self.tables.length, self.tables.lead, self.tables.keep_first
+
+    @property
+    def checked(self) -> bool:
+        """The shortcut has been compared with this tokenizer's real offsets (in this process) and agreed."""
+        return self.tables.checked
+
+    def judged(self, agrees: bool) -> None:
+        """Record the verdict of the caller's comparison with the real offsets (kept with the tables)."""
+        self.tables.checked = agrees
+        self.tables.refused = not agrees
 
     @staticmethod
-    def _tables(backend: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-        spec = json.loads(backend.to_str())
+    def _tables(backend: Any, serialized: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        spec = json.loads(serialized)
         pre = spec.get("pre_tokenizer") or {}
         pres = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
         if spec.get("normalizer") is not None or (spec.get("model") or {}).get("type") != "BPE":
@@ -88,9 +131,9 @@ class ByteLevelStarts:
         if not all(map(str.isascii, texts)):
             return None
         encs = self.backend.encode_batch_fast(texts, add_special_tokens=False)
-        id_lists = [e.ids for e in encs]
-        counts = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
-        flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(counts.sum()))
+        counts = np.fromiter(map(len, encs), dtype=np.int64, count=len(encs))
+        flat = np.fromiter(chain.from_iterable(map(_ids, encs)), dtype=np.int32, count=int(counts.sum()))
+        del encs
         if flat.size and int(flat.max()) >= self.length.size:
             return None
         lengths = self.length[flat]
@@ -180,11 +223,25 @@ def ids_and_starts(
 
 
 def byte_level_starts(tokenizer: Any) -> ByteLevelStarts | None:
-    """The byte-level shortcut for this tokenizer, or None where it does not apply."""
+    """The byte-level shortcut for this tokenizer, or None where it does not apply (or was refused).
+
+    The tables come from the tokenizer's serialized form (``to_str()``) and are kept per serialized form,
+    so a tokenizer changed since (a post-processor, added tokens) gets tables of its own.
+    """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None or not hasattr(backend, "encode_batch_fast"):
         return None
-    try:
-        return ByteLevelStarts(backend)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    serialized = backend.to_str()
+    if serialized in _TABLES:
+        tables = _TABLES[serialized]
+    else:
+        try:
+            tables = _Tables(*ByteLevelStarts._tables(backend, serialized))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            tables = None
+        while len(_TABLES) >= _KEPT_TABLES:
+            del _TABLES[next(iter(_TABLES))]
+        _TABLES[serialized] = tables
+    if tables is None or tables.refused:
         return None
+    return ByteLevelStarts(backend, tables)

@@ -145,31 +145,43 @@ def _check_str(obj: dict[str, Any], key: str, where: str, required: bool = True)
     return value
 
 
-def _plain_messages(messages: Any) -> bool:
-    """True if `messages` is a non-empty list of exactly `{"role": <a known role>, "content": <a string>}`.
+def _plain_messages(messages: Any) -> list[dict[str, str]] | None:
+    """`messages` as read, if it is a non-empty list of exactly `{"role": <a known role>, "content": <a
+    string>}`; else None.
 
-    The common case, checked in one pass; any other list takes :func:`_parse_messages`' message-by-message
-    validation (and its error messages).
+    The common case, checked in one loop; any other list takes :func:`_parse_messages`' message-by-message
+    validation (and its error messages). The messages are the objects just parsed from the line (nobody
+    else holds them): they are kept as they are, only a message whose keys come in the other order is
+    rebuilt (role first, as the full validation builds every message).
     """
+    if type(messages) is not list or not messages:
+        return None
+    reorder = False
     try:
-        return (
-            type(messages) is list
-            and bool(messages)
-            and all(
-                type(m) is dict and len(m) == 2 and m.get("role") in ROLES and type(m.get("content")) is str
-                for m in messages
-            )
-        )
+        for m in messages:
+            if (
+                type(m) is not dict
+                or len(m) != 2
+                or m.get("role") not in ROLES
+                or type(m.get("content")) is not str
+            ):
+                return None
+            if not reorder and next(iter(m)) != "role":
+                reorder = True
     except TypeError:  # an unhashable role
-        return False
+        return None
+    if reorder:
+        return [{"role": m["role"], "content": m["content"]} for m in messages]
+    return messages
 
 
 def _parse_messages(obj: dict[str, Any], where: str, line: int, key: str = "messages") -> Record:
     messages = obj.get(key)
     unmask = obj.get("unmask", False)
-    if type(unmask) is bool and _plain_messages(messages):
-        plain = [{"role": m["role"], "content": m["content"]} for m in messages]  # type: ignore[union-attr]
-        return Record(line=line, messages=plain, unmask=unmask)
+    if type(unmask) is bool:
+        plain = _plain_messages(messages)
+        if plain is not None:
+            return Record(line=line, messages=plain, unmask=unmask)
     if not isinstance(messages, list):
         raise _fail(where, f"`messages` must be a list, got {type(messages).__name__}")
     if not messages:

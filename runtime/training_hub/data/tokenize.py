@@ -57,12 +57,11 @@ def tokenize_chat_flat(
     Raises:
         DataFormatError: If the template refuses a sample (for example, roles out of order).
     """
-    text_and_spans = ChatRenderer(tokenizer).text_and_spans
+    text_and_spans = ChatRenderer.for_tokenizer(tokenizer).text_and_spans
     # The trained roles of a sample without and with `unmask` (the same for every sample).
     roles = trained_roles_for(Record(line=0), unmask_roles)
     unmasked = trained_roles_for(Record(line=0, unmask=True), unmask_roles)
     fast = byte_level_starts(tokenizer)
-    checked = False
     ids: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     counts: list[np.ndarray] = []
@@ -82,8 +81,8 @@ def tokenize_chat_flat(
             texts.append(text)
             all_spans.append(spans)
         flat_ids, flat_starts, n_tokens, used_fast = flat_ids_and_starts(tokenizer, texts, fast)
-        if used_fast and not checked:
-            # The shortcut must agree with the tokenizer's own offsets (checked once per call).
+        if used_fast and fast is not None and not fast.checked:
+            # The shortcut must agree with the tokenizer's own offsets (checked once per tokenizer).
             n_check = min(len(texts), _CHECKED_TEXTS)
             ref_ids, ref_starts, ref_counts, _ = flat_ids_and_starts(tokenizer, texts[:n_check], None)
             checked_tokens = int(ref_counts.sum())
@@ -92,10 +91,10 @@ def tokenize_chat_flat(
                 and np.array_equal(flat_ids[:checked_tokens], ref_ids)
                 and np.array_equal(flat_starts[:checked_tokens], ref_starts)
             )
+            fast.judged(same)
             if not same:
                 fast = None
                 flat_ids, flat_starts, n_tokens, _ = flat_ids_and_starts(tokenizer, texts, None)
-            checked = True
         ids.append(flat_ids)
         labels.append(label_batch(texts, flat_ids, flat_starts, n_tokens, all_spans))
         counts.append(n_tokens)
