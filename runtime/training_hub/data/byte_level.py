@@ -80,6 +80,8 @@ class ByteLevelStarts:
         self.backend = backend
         self.tables = tables if tables is not None else _Tables(*self._tables(backend, backend.to_str()))
         self.length, self.lead, self.keep_first = self.tables.length, self.tables.lead, self.tables.keep_first
+        #: Some token's start moves past leading spaces (a trimming post-processor).
+        self.trims = bool(self.lead.any())
 
     @property
     def checked(self) -> bool:
@@ -125,8 +127,8 @@ class ByteLevelStarts:
     def encode_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Token ids and starts of every text laid end to end, and each text's token count.
 
-        Starts are relative to each text's own beginning. None if a text is not ASCII or its tokens'
-        bytes do not add up to it.
+        Starts are positions in the texts laid end to end (a token of the second text starts after the
+        first text's characters). None if a text is not ASCII or its tokens' bytes do not add up to it.
         """
         if not all(map(str.isascii, texts)):
             return None
@@ -136,29 +138,43 @@ class ByteLevelStarts:
         del encs
         if flat.size and int(flat.max()) >= self.length.size:
             return None
-        lengths = self.length[flat]
-        csum = np.concatenate([[0], np.cumsum(lengths)])
-        bounds = np.concatenate([[0], np.cumsum(counts)])
-        bases = csum[bounds[:-1]]
-        # Per text, its tokens' byte lengths must add up to the text's length.
-        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        if not np.array_equal(csum[bounds[1:]] - bases, sizes):
+        # Every token's start: the bytes of the tokens before it (one byte per ASCII character).
+        csum = np.zeros(flat.size + 1, dtype=np.int64)
+        np.cumsum(self.length[flat], out=csum[1:])
+        bounds = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        # Per text, its tokens' byte lengths must add up to the text's length (then every text's first
+        # token starts where the text does).
+        ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+        if not np.array_equal(csum[bounds[1:]], ends):
             return None
-        lead = self.lead[flat]
-        if self.keep_first and flat.size:
-            # With `add_prefix_space`, a text's first token keeps a single leading space.
-            firsts = bounds[:-1][counts > 0]
-            lead[firsts] = np.where(lead[firsts] == 1, 0, lead[firsts])
-        starts = csum[:-1] + lead - np.repeat(bases, counts)
+        starts = csum[:-1]
+        if self.trims:
+            lead = self.lead[flat]
+            if self.keep_first and flat.size:
+                # With `add_prefix_space`, a text's first token keeps a single leading space.
+                firsts = bounds[:-1][counts > 0]
+                lead[firsts] = np.where(lead[firsts] == 1, 0, lead[firsts])
+            starts = starts + lead
         return flat, starts, counts
 
     def encode(self, texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-        """Token ids and token starts of every text; None if a text is not ASCII or does not add up."""
+        """Token ids and token starts of every text (each relative to its text's beginning); None if a text
+        is not ASCII or does not add up."""
         got = self.encode_flat(texts)
         if got is None:
             return None
         flat, starts, counts = got
+        starts = starts - np.repeat(text_starts(texts), counts)
         return split_flat(flat, counts), split_flat(starts, counts)
+
+
+def text_starts(texts: list[str]) -> np.ndarray:
+    """Where each text starts when the texts are laid end to end."""
+    starts = np.zeros(len(texts), dtype=np.int64)
+    if len(texts) > 1:
+        np.cumsum(np.fromiter(map(len, texts[:-1]), dtype=np.int64, count=len(texts) - 1), out=starts[1:])
+    return starts
 
 
 def split_flat(flat: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
@@ -172,7 +188,8 @@ def flat_ids_and_starts(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Token ids and starts of every text end to end, the token counts, and whether the shortcut ran.
 
-    With the byte-level shortcut, a batch of ASCII texts is encoded without offsets (one flat result, no
+    Starts are positions in the texts laid end to end (as :meth:`ByteLevelStarts.encode_flat` gives
+    them). With the byte-level shortcut, a batch of ASCII texts is encoded without offsets (one flat result, no
     per-text arrays); any other batch goes through :func:`ids_and_starts`.
     """
     if fast is not None and texts and all(map(str.isascii, texts)):
@@ -185,7 +202,7 @@ def flat_ids_and_starts(
         return np.zeros(0, np.int32), np.zeros(0, np.int64), counts, used
     return (
         np.concatenate(ids).astype(np.int32, copy=False),
-        np.concatenate(starts).astype(np.int64, copy=False),
+        np.concatenate(starts).astype(np.int64, copy=False) + np.repeat(text_starts(texts), counts),
         counts,
         used,
     )
