@@ -568,16 +568,20 @@ def table(res: dict[str, Any]) -> str:
             ],
             floor_rows,
         )
-        + f"\n\nours / floor per chunk pair: **{floor_sum.text()}**; 10th-90th percentile "
+        + f"\n\nours / floor per chunk pair: **median {floor_sum.median:.3f}x (min {floor_sum.min:.3f}x, max "
+        f"{floor_sum.max:.3f}x, {len(floor_sum.ratios)} pairs)**; 10th-90th percentile "
         f"{band[0]:.3f}x-{band[1]:.3f}x; over all chunks {fl['whole']['multiple']:.3f}x "
         f"({fl['whole']['ours_cpu']:.3f} / {fl['whole']['floor_cpu']:.3f} CPU s; other threads "
         f"{1000 * fl['whole']['other_threads_cpu']:.1f} ms); first call (cold, not in the pairs) "
         f"{fl['cold']['multiple']:.2f}x; per call, whatever its size, "
-        f"{1000 * fl['per_call_cpu']:.2f} ms (a one-sample file, its floor subtracted). Goal <= {FLOOR_GOAL}x for every chunk pair over >= {MIN_CHUNK_PAIRS}: "
+        f"{1000 * fl['per_call_cpu']:.2f} ms (a one-sample file, its floor subtracted). Goal <= {FLOOR_GOAL}x "
+        f"for every chunk pair over >= {MIN_CHUNK_PAIRS}: "
         + ("**established**" if verdict["established"] else "**not established**")
         + (
             ""
             if verdict["established"]
+            else f" (fewer than {MIN_CHUNK_PAIRS} pairs)"
+            if not verdict["enough_pairs"]
             else f" (median {'within' if verdict['median_within_goal'] else 'above'} the goal, "
             f"10th-90th percentile band {'within' if verdict['band_within_goal'] else 'not within'} it)"
         )
