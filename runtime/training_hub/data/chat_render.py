@@ -38,6 +38,7 @@ _MAX_SKELETONS = 4096
 _KEPT_RENDERERS = 8
 Spans = list[tuple[int, int]]
 _ROLE, _CONTENT = itemgetter("role"), itemgetter("content")
+_UNBUILT: Any = object()  # a role sequence whose skeleton has not been built yet
 
 
 @dataclass
@@ -194,32 +195,71 @@ class ChatRenderer:
     def _text_and_spans_by_skeleton(
         self, messages: list[dict[str, str]], trained_roles: frozenset[str]
     ) -> tuple[str, Spans] | None:
-        """The cached skeleton of this role sequence filled in (and one render unless it is not needed);
-        None if it does not apply."""
-        skeleton = self._skeleton(messages, trained_roles)
-        if skeleton is None:
-            return None
-        # Literal pieces and contents alternate: parts[2k] is piece k.
-        if skeleton.in_order:
-            contents = list(map(_CONTENT, messages))
-        else:
-            contents = [messages[i]["content"] for i in skeleton.order]
-        parts = skeleton.parts.copy()
-        parts[1::2] = contents
-        text = "".join(parts)
-        if not text.isascii() and (_PH_OPEN in text or _PH_CLOSE in text):
-            return None  # a content holds a placeholder character (the pieces never do)
-        # A verbatim template renders a conversation of roles and contents as its filled-in skeleton
-        # (every message has these two keys: the sum of key counts says whether any has more).
-        verbatim = self._verbatim and skeleton.checked and sum(map(len, messages)) == 2 * len(messages)
-        if not verbatim:
-            if text != self.render(messages):
-                return None
-            skeleton.checked = True
-        # The length of the contents before each piece.
-        before = list(accumulate(map(len, contents), initial=0))
-        spans = [(ca + before[ka], cb + before[kb]) for ka, ca, kb, cb in skeleton.bounds]
-        return text, spans
+        """:meth:`by_skeletons` of one conversation; None if the skeleton does not apply."""
+        texts, spans, misses = self.by_skeletons([messages], [trained_roles])
+        return None if misses else (texts[0], spans[0])
+
+    def by_skeletons(
+        self, conversations: Sequence[list[dict[str, str]]], trained_roles: Sequence[frozenset[str]]
+    ) -> tuple[list[str], list[Spans], list[int]]:
+        """Conversations filled into the cached skeletons of their role sequences (and rendered once
+        where the template is not verbatim or the skeleton not yet checked), many at once.
+
+        Args:
+            conversations: The conversations.
+            trained_roles: Each conversation's trained roles.
+
+        Returns:
+            Each conversation's text and trained spans, and the indices of the conversations no skeleton
+            applies to (their text is empty and they have no spans: :meth:`text_and_spans` renders them).
+        """
+        texts: list[str] = []
+        all_spans: list[Spans] = []
+        misses: list[int] = []
+        if not self._skeletons_ok:
+            n = len(conversations)
+            return [""] * n, [[] for _ in range(n)], list(range(n))
+        skeletons, verbatim_template = self._skeletons, self._verbatim
+        for i, (messages, roles) in enumerate(zip(conversations, trained_roles, strict=True)):
+            skeleton = skeletons.get((tuple(map(_ROLE, messages)), roles), _UNBUILT)
+            if skeleton is _UNBUILT:
+                skeleton = self._skeleton(messages, roles)
+            text = None
+            if skeleton is not None:
+                # Literal pieces and contents alternate: parts[2k] is piece k.
+                if skeleton.in_order:
+                    contents = list(map(_CONTENT, messages))
+                else:
+                    contents = [messages[k]["content"] for k in skeleton.order]
+                parts = skeleton.parts.copy()
+                parts[1::2] = contents
+                text = "".join(parts)
+                if not text.isascii() and (_PH_OPEN in text or _PH_CLOSE in text):
+                    text = None  # a content holds a placeholder character (the pieces never do)
+                # A verbatim template renders a conversation of roles and contents as its filled-in
+                # skeleton (every message has these two keys: the sum of key counts says whether any has
+                # more); otherwise the rendering must equal the filled-in skeleton.
+                elif not (
+                    verbatim_template and skeleton.checked and sum(map(len, messages)) == 2 * len(messages)
+                ):
+                    try:
+                        rendered = self.render(messages)
+                    except Exception:  # the general path renders it again and reports the error
+                        rendered = None
+                    if text == rendered:
+                        skeleton.checked = True
+                    else:
+                        text = None
+            if text is None:
+                misses.append(i)
+                texts.append("")
+                all_spans.append([])
+                continue
+            # The length of the contents before each piece.
+            before = list(accumulate(map(len, contents), initial=0))
+            texts.append(text)
+            all_spans.append([(ca + before[ka], cb + before[kb]) for ka, ca, kb, cb in skeleton.bounds])
+        return texts, all_spans, misses
 
     def _build_skeleton(
         self, messages: list[dict[str, str]], trained_roles: frozenset[str]

@@ -57,7 +57,7 @@ def tokenize_chat_flat(
     Raises:
         DataFormatError: If the template refuses a sample (for example, roles out of order).
     """
-    text_and_spans = ChatRenderer.for_tokenizer(tokenizer).text_and_spans
+    renderer = ChatRenderer.for_tokenizer(tokenizer)
     # The trained roles of a sample without and with `unmask` (the same for every sample).
     roles = trained_roles_for(Record(line=0), unmask_roles)
     unmasked = trained_roles_for(Record(line=0, unmask=True), unmask_roles)
@@ -67,19 +67,21 @@ def tokenize_chat_flat(
     counts: list[np.ndarray] = []
     for lo in range(0, len(records), _BATCH):
         chunk = records[lo : lo + _BATCH]
-        texts: list[str] = []
-        all_spans: list[list[tuple[int, int]]] = []
-        for rec in chunk:
+        texts, all_spans, misses = renderer.by_skeletons(
+            [rec.messages for rec in chunk], [unmasked if rec.unmask else roles for rec in chunk]
+        )
+        for i in misses:
+            rec = chunk[i]
             try:
-                text, spans = text_and_spans(rec.messages, unmasked if rec.unmask else roles)
+                texts[i], all_spans[i] = renderer.text_and_spans(
+                    rec.messages, unmasked if rec.unmask else roles
+                )
             except InvalidInputError:
                 raise
             except Exception as exc:
                 raise DataFormatError(
                     f"{where(rec)}: the chat template rejected this sample: {exc}"
                 ) from None
-            texts.append(text)
-            all_spans.append(spans)
         flat_ids, flat_starts, n_tokens, used_fast = flat_ids_and_starts(tokenizer, texts, fast)
         if used_fast and fast is not None and not fast.checked:
             # The shortcut must agree with the tokenizer's own offsets (checked once per tokenizer).
