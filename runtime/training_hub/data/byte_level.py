@@ -239,16 +239,18 @@ def ids_and_starts(
     return ids, starts, False
 
 
-def byte_level_starts(tokenizer: Any) -> ByteLevelStarts | None:
+def byte_level_starts(tokenizer: Any, serialized: str | None = None) -> ByteLevelStarts | None:
     """The byte-level shortcut for this tokenizer, or None where it does not apply (or was refused).
 
-    The tables come from the tokenizer's serialized form (``to_str()``) and are kept per serialized form,
-    so a tokenizer changed since (a post-processor, added tokens) gets tables of its own.
+    The tables come from the tokenizer's serialized form (``to_str()``; ``serialized`` where the caller
+    has read it already) and are kept per serialized form, so a tokenizer changed since (a post-processor,
+    added tokens) gets tables of its own.
     """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None or not hasattr(backend, "encode_batch_fast"):
         return None
-    serialized = backend.to_str()
+    if serialized is None:
+        serialized = backend.to_str()
     if serialized in _TABLES:
         tables = _TABLES[serialized]
     else:

@@ -41,6 +41,8 @@ def tokenize_chat_flat(
     tokenizer: Any,
     unmask_roles: Sequence[str] | None,
     where: Callable[[Record], str],
+    *,
+    serialized: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tokenise chat records into flat `input_ids` and `labels` arrays with exact masking.
 
@@ -49,6 +51,7 @@ def tokenize_chat_flat(
         tokenizer: A transformers fast tokenizer with a chat template.
         unmask_roles: Roles to train on besides the per-sample `unmask` flag (None: assistant only).
         where: Names a record's `file:line` for error messages.
+        serialized: The tokenizer's serialized form where the caller has it already (else it is read).
 
     Returns:
         Every record's token ids and labels laid end to end (int32; labels are -100 where masked), and
@@ -61,7 +64,7 @@ def tokenize_chat_flat(
     # The trained roles of a sample without and with `unmask` (the same for every sample).
     roles = trained_roles_for(Record(line=0), unmask_roles)
     unmasked = trained_roles_for(Record(line=0, unmask=True), unmask_roles)
-    fast = byte_level_starts(tokenizer)
+    fast = byte_level_starts(tokenizer, serialized)
     ids: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     counts: list[np.ndarray] = []
