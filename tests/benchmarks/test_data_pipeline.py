@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.chat_data import EOS_TERMINATED_TEMPLATE, chat_records
 from benchmarks.benchlib import summarize_ratios
+from benchmarks.chat_data import EOS_TERMINATED_TEMPLATE, chat_records
 from benchmarks.data_pipeline import (
     FLOOR_GOAL,
     MIN_CHUNK_PAIRS,
