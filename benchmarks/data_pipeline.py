@@ -16,7 +16,10 @@ instructlab trains assistant content up to and including EOS, we train the whole
 the generation prompt, which with the tiny default template also includes the newline after EOS).
 Equality proof: every sample's token ids and labels (-100 = masked) are identical on both sides.
 
-Usage: ``.venv/bin/python -m benchmarks.data_pipeline [--quick] [--samples N]``
+Ours is also measured against its floor, the Rust tokenizer's own batch encode of the same texts, chunk by
+chunk in lockstep (:func:`floor_chunks`).
+
+Usage: ``.venv/bin/python -m benchmarks.data_pipeline [--quick] [--samples N] [--chunk-samples N] [--passes N]``
 """
 
 from __future__ import annotations
