@@ -11,6 +11,7 @@ second file prepared with the same tokenizer (eval data, a later run) reuses the
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from itertools import chain
@@ -51,8 +52,9 @@ class _Tables:
     refused: bool = False
 
 
-#: Serialized tokenizer -> its tables (None: not a byte-level BPE tokenizer).
-_TABLES: dict[str, _Tables | None] = {}
+#: SHA-256 of a serialized tokenizer (a real one is megabytes: not kept as a key) -> its tables (None: not
+#: a byte-level BPE tokenizer).
+_TABLES: dict[bytes, _Tables | None] = {}
 
 
 def encode_texts(tokenizer: Any, texts: list[str]) -> list[Any]:
@@ -251,16 +253,17 @@ def byte_level_starts(tokenizer: Any, serialized: str | None = None) -> ByteLeve
         return None
     if serialized is None:
         serialized = backend.to_str()
-    if serialized in _TABLES:
-        tables = _TABLES[serialized]
+    key = hashlib.sha256(serialized.encode()).digest()
+    if key in _TABLES:
+        tables = _TABLES[key]
     else:
         try:
             tables = _Tables(*ByteLevelStarts._tables(backend, serialized))
         except (ValueError, KeyError, TypeError, AttributeError):
             tables = None
         while len(_TABLES) >= _KEPT_TABLES:
-            del _TABLES[next(iter(_TABLES))]
-        _TABLES[serialized] = tables
+            _TABLES.pop(next(iter(_TABLES)), None)
+        _TABLES[key] = tables
     if tables is None or tables.refused:
         return None
     return ByteLevelStarts(backend, tables)

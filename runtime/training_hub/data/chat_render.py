@@ -134,7 +134,7 @@ class ChatRenderer:
         if renderer is None:
             renderer = cls(tokenizer)
             while len(_RENDERERS) >= _KEPT_RENDERERS:
-                del _RENDERERS[next(iter(_RENDERERS))]
+                _RENDERERS.pop(next(iter(_RENDERERS)), None)
             _RENDERERS[key] = renderer
         return renderer
 
