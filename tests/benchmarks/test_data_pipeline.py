@@ -12,8 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.benchlib import summarize_ratios
 from benchmarks.chat_data import EOS_TERMINATED_TEMPLATE, chat_records
-from benchmarks.data_pipeline import compare_samples, run, table
+from benchmarks.data_pipeline import (
+    FLOOR_GOAL,
+    MIN_CHUNK_PAIRS,
+    chunk_pair_order,
+    chunk_verdict,
+    compare_samples,
+    run,
+    table,
+    write_chunks,
+)
 
 
 class _FakeDataset:
@@ -79,6 +89,31 @@ def test_eos_terminated_template_trains_assistant_content_and_eos(tmp_path: Path
         assert int(ids[0]) == tok.bos_token_id
 
 
+@pytest.mark.unit
+def test_chunks_hold_every_line_once_in_order_and_the_sides_alternate(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    lines = [f'{{"n": {i}}}\n' for i in range(10)]
+    data.write_text("".join(lines))
+    files = write_chunks(data, 4, tmp_path / "chunks")
+    assert [len(f.read_text().splitlines()) for f in files] == [4, 4, 2]
+    assert "".join(f.read_text() for f in files) == "".join(lines)
+    assert [chunk_pair_order(i)[0] for i in range(4)] == ["ours", "floor", "ours", "floor"]
+
+
+@pytest.mark.unit
+def test_the_floor_goal_is_established_only_by_the_whole_spread_of_enough_chunk_pairs() -> None:
+    within = summarize_ratios([1.05, 1.10, 1.15] * 6, reference=FLOOR_GOAL)
+    assert chunk_verdict(within)["established"]
+    # One chunk pair over the goal: the median and the 10th-90th percentile band are within it, the
+    # verdict is not.
+    one_over = summarize_ratios([1.05, 1.10, 1.15] * 6 + [1.25], reference=FLOOR_GOAL)
+    v = chunk_verdict(one_over)
+    assert not v["established"] and v["median_within_goal"] and v["band_within_goal"]
+    assert v["band_p10_p90"][1] < 1.2
+    few = summarize_ratios([1.05] * (MIN_CHUNK_PAIRS - 1), reference=FLOOR_GOAL)
+    assert not chunk_verdict(few)["established"] and not chunk_verdict(few)["enough_pairs"]
+
+
 @pytest.mark.integration
 def test_benchmark_runs_and_matches_instructlab_on_shared_sample(tmp_path: Path) -> None:
     res = run(samples=40, repeats=1, workdir=tmp_path, equality_samples=48)
@@ -88,3 +123,8 @@ def test_benchmark_runs_and_matches_instructlab_on_shared_sample(tmp_path: Path)
     assert res["instructlab_kept_all"]
     assert all(v > 0 for v in res["samples_per_second"].values())
     assert "identical token ids and labels" in table(res)
+    floor = res["floor"]
+    assert floor["chunks"] == 1 and len(floor["pairs"]) == 2  # 40 samples: one chunk, two passes
+    assert [q["order"] for q in floor["pairs"]] == ["AB", "BA"]
+    assert all(q["ours_cpu"] > 0 and q["floor_cpu"] > 0 for q in floor["pairs"])
+    assert "not established" in table(res)  # two pairs never establish anything

@@ -3,14 +3,19 @@
 The general path asks the encoder for offsets. For byte-level BPE tokenizers (no normalizer, ByteLevel
 pre-tokenizer) a shortcut applies: the character start of every token of ASCII text follows from the byte
 lengths of the token ids, so the encoder runs without computing offsets (:class:`ByteLevelStarts`). The
-caller checks the rule against the real offsets on its first batch; any disagreement switches back to
-offsets.
+caller checks the rule against the real offsets on the first batch it encodes with a tokenizer; any
+disagreement switches back to offsets, for good. The tables and the verdict of that check are derived from
+the tokenizer's serialized form alone, so they are kept per serialized form (a few, in this process) and a
+second file prepared with the same tokenizer (eval data, a later run) reuses them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -21,6 +26,35 @@ from training_hub.errors import InvalidInputError
 _TRIMMED = frozenset("\u0120\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
     chr(c) for c in range(0x2000, 0x200B)
 )
+
+
+#: Serialized tokenizers whose byte-level tables are kept (the most recently built ones).
+_KEPT_TABLES = 4
+_ids = attrgetter("ids")
+
+
+@dataclass
+class _Tables:
+    """What the shortcut needs of one serialized tokenizer, and whether the caller's check has judged it.
+
+    Attributes:
+        length: Bytes of each token id.
+        lead: Leading characters a trimming post-processor moves a token's start past, per token id.
+        keep_first: A text's first token keeps a single leading space (``add_prefix_space``).
+        checked: The shortcut was compared with the real offsets of this tokenizer and agreed.
+        refused: ... and disagreed: the shortcut is not used for this tokenizer again.
+    """
+
+    length: np.ndarray
+    lead: np.ndarray
+    keep_first: bool
+    checked: bool = False
+    refused: bool = False
+
+
+#: SHA-256 of a serialized tokenizer (a real one is megabytes: not kept as a key) -> its tables (None: not
+#: a byte-level BPE tokenizer).
+_TABLES: dict[bytes, _Tables | None] = {}
 
 
 def encode_texts(tokenizer: Any, texts: list[str]) -> list[Any]:
@@ -44,13 +78,26 @@ class ByteLevelStarts:
     token with `add_prefix_space`); that is reproduced per token id.
     """
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, tables: _Tables | None = None) -> None:
         self.backend = backend
-        self.length, self.lead, self.keep_first = self._tables(backend)
+        self.tables = tables if tables is not None else _Tables(*self._tables(backend, backend.to_str()))
+        self.length, self.lead, self.keep_first = self.tables.length, self.tables.lead, self.tables.keep_first
+        #: Some token's start moves past leading spaces (a trimming post-processor).
+        self.trims = bool(self.lead.any())
+
+    @property
+    def checked(self) -> bool:
+        """The shortcut has been compared with this tokenizer's real offsets (in this process) and agreed."""
+        return self.tables.checked
+
+    def judged(self, agrees: bool) -> None:
+        """Record the verdict of the caller's comparison with the real offsets (kept with the tables)."""
+        self.tables.checked = agrees
+        self.tables.refused = not agrees
 
     @staticmethod
-    def _tables(backend: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-        spec = json.loads(backend.to_str())
+    def _tables(backend: Any, serialized: str) -> tuple[np.ndarray, np.ndarray, bool]:
+        spec = json.loads(serialized)
         pre = spec.get("pre_tokenizer") or {}
         pres = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
         if spec.get("normalizer") is not None or (spec.get("model") or {}).get("type") != "BPE":
@@ -82,40 +129,54 @@ class ByteLevelStarts:
     def encode_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Token ids and starts of every text laid end to end, and each text's token count.
 
-        Starts are relative to each text's own beginning. None if a text is not ASCII or its tokens'
-        bytes do not add up to it.
+        Starts are positions in the texts laid end to end (a token of the second text starts after the
+        first text's characters). None if a text is not ASCII or its tokens' bytes do not add up to it.
         """
         if not all(map(str.isascii, texts)):
             return None
         encs = self.backend.encode_batch_fast(texts, add_special_tokens=False)
-        id_lists = [e.ids for e in encs]
-        counts = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
-        flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(counts.sum()))
+        counts = np.fromiter(map(len, encs), dtype=np.int64, count=len(encs))
+        flat = np.fromiter(chain.from_iterable(map(_ids, encs)), dtype=np.int32, count=int(counts.sum()))
+        del encs
         if flat.size and int(flat.max()) >= self.length.size:
             return None
-        lengths = self.length[flat]
-        csum = np.concatenate([[0], np.cumsum(lengths)])
-        bounds = np.concatenate([[0], np.cumsum(counts)])
-        bases = csum[bounds[:-1]]
-        # Per text, its tokens' byte lengths must add up to the text's length.
-        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        if not np.array_equal(csum[bounds[1:]] - bases, sizes):
+        # Every token's start: the bytes of the tokens before it (one byte per ASCII character).
+        csum = np.zeros(flat.size + 1, dtype=np.int64)
+        np.cumsum(self.length[flat], out=csum[1:])
+        bounds = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(counts, out=bounds[1:])
+        # Per text, its tokens' byte lengths must add up to the text's length (then every text's first
+        # token starts where the text does).
+        ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+        if not np.array_equal(csum[bounds[1:]], ends):
             return None
-        lead = self.lead[flat]
-        if self.keep_first and flat.size:
-            # With `add_prefix_space`, a text's first token keeps a single leading space.
-            firsts = bounds[:-1][counts > 0]
-            lead[firsts] = np.where(lead[firsts] == 1, 0, lead[firsts])
-        starts = csum[:-1] + lead - np.repeat(bases, counts)
+        starts = csum[:-1]
+        if self.trims:
+            lead = self.lead[flat]
+            if self.keep_first and flat.size:
+                # With `add_prefix_space`, a text's first token keeps a single leading space.
+                firsts = bounds[:-1][counts > 0]
+                lead[firsts] = np.where(lead[firsts] == 1, 0, lead[firsts])
+            starts = starts + lead
         return flat, starts, counts
 
     def encode(self, texts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-        """Token ids and token starts of every text; None if a text is not ASCII or does not add up."""
+        """Token ids and token starts of every text (each relative to its text's beginning); None if a text
+        is not ASCII or does not add up."""
         got = self.encode_flat(texts)
         if got is None:
             return None
         flat, starts, counts = got
+        starts = starts - np.repeat(text_starts(texts), counts)
         return split_flat(flat, counts), split_flat(starts, counts)
+
+
+def text_starts(texts: list[str]) -> np.ndarray:
+    """Where each text starts when the texts are laid end to end."""
+    starts = np.zeros(len(texts), dtype=np.int64)
+    if len(texts) > 1:
+        np.cumsum(np.fromiter(map(len, texts[:-1]), dtype=np.int64, count=len(texts) - 1), out=starts[1:])
+    return starts
 
 
 def split_flat(flat: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
@@ -129,7 +190,8 @@ def flat_ids_and_starts(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Token ids and starts of every text end to end, the token counts, and whether the shortcut ran.
 
-    With the byte-level shortcut, a batch of ASCII texts is encoded without offsets (one flat result, no
+    Starts are positions in the texts laid end to end (as :meth:`ByteLevelStarts.encode_flat` gives
+    them). With the byte-level shortcut, a batch of ASCII texts is encoded without offsets (one flat result, no
     per-text arrays); any other batch goes through :func:`ids_and_starts`.
     """
     if fast is not None and texts and all(map(str.isascii, texts)):
@@ -142,7 +204,7 @@ def flat_ids_and_starts(
         return np.zeros(0, np.int32), np.zeros(0, np.int64), counts, used
     return (
         np.concatenate(ids).astype(np.int32, copy=False),
-        np.concatenate(starts).astype(np.int64, copy=False),
+        np.concatenate(starts).astype(np.int64, copy=False) + np.repeat(text_starts(texts), counts),
         counts,
         used,
     )
@@ -179,12 +241,29 @@ def ids_and_starts(
     return ids, starts, False
 
 
-def byte_level_starts(tokenizer: Any) -> ByteLevelStarts | None:
-    """The byte-level shortcut for this tokenizer, or None where it does not apply."""
+def byte_level_starts(tokenizer: Any, serialized: str | None = None) -> ByteLevelStarts | None:
+    """The byte-level shortcut for this tokenizer, or None where it does not apply (or was refused).
+
+    The tables come from the tokenizer's serialized form (``to_str()``; ``serialized`` where the caller
+    has read it already) and are kept per serialized form, so a tokenizer changed since (a post-processor,
+    added tokens) gets tables of its own.
+    """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None or not hasattr(backend, "encode_batch_fast"):
         return None
-    try:
-        return ByteLevelStarts(backend)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    if serialized is None:
+        serialized = backend.to_str()
+    key = hashlib.sha256(serialized.encode()).digest()
+    if key in _TABLES:
+        tables = _TABLES[key]
+    else:
+        try:
+            tables = _Tables(*ByteLevelStarts._tables(backend, serialized))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            tables = None
+        while len(_TABLES) >= _KEPT_TABLES:
+            _TABLES.pop(next(iter(_TABLES)), None)
+        _TABLES[key] = tables
+    if tables is None or tables.refused:
         return None
+    return ByteLevelStarts(backend, tables)

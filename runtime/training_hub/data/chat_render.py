@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from operator import itemgetter
 from typing import Any
 
 from training_hub.data.chat_template import compile_template, content_only_output, contents_verbatim
@@ -33,7 +34,11 @@ from training_hub.errors import InvalidInputError
 _PH_OPEN, _PH_CLOSE = "\ue000", "\ue001"
 _PH_RE = re.compile(f"{_PH_OPEN}(\\d+){_PH_CLOSE}")
 _MAX_SKELETONS = 4096
+#: Renderers kept for reuse (:meth:`ChatRenderer.for_tokenizer`), the most recently built ones.
+_KEPT_RENDERERS = 8
 Spans = list[tuple[int, int]]
+_ROLE, _CONTENT = itemgetter("role"), itemgetter("content")
+_UNBUILT: Any = object()  # a role sequence whose skeleton has not been built yet
 
 
 @dataclass
@@ -46,6 +51,9 @@ class _Skeleton:
         spans: Trained spans as `((piece, offset), (piece, offset))`, offsets into the literal pieces.
         checked: A real rendering has been found equal to this skeleton with its contents put in.
         parts: The pieces with an empty slot between each two, for the contents.
+        in_order: The contents follow the pieces in message order.
+        bounds: Each span as ``(ka, ca, kb, cb)``: its start is ``ca`` plus the length of the contents
+            before piece ``ka``, its end likewise (``ca``: the pieces before ``ka`` and the offset).
     """
 
     pieces: list[str]
@@ -53,11 +61,16 @@ class _Skeleton:
     spans: list[tuple[tuple[int, int], tuple[int, int]]]
     checked: bool = False
     parts: list[str] = field(init=False)
+    in_order: bool = field(init=False)
+    bounds: list[tuple[int, int, int, int]] = field(init=False)
 
     def __post_init__(self) -> None:
         # The pieces with a slot after each but the last, for the contents.
         self.parts = [""] * (2 * len(self.pieces) - 1)
         self.parts[::2] = self.pieces
+        self.in_order = self.order == list(range(len(self.order)))
+        before = list(accumulate(map(len, self.pieces), initial=0))
+        self.bounds = [(ka, before[ka] + oa, kb, before[kb] + ob) for (ka, oa), (kb, ob) in self.spans]
 
 
 def trained_roles_for(record: Record, unmask_roles: Sequence[str] | None) -> frozenset[str]:
@@ -69,27 +82,61 @@ def trained_roles_for(record: Record, unmask_roles: Sequence[str] | None) -> fro
     return frozenset({"assistant"})
 
 
+def _template_and_tokens(tokenizer: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """What a rendering depends on: the tokenizer's chat template and its special tokens as text.
+
+    Raises:
+        InvalidInputError: If the tokenizer has no chat template.
+    """
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, dict):
+        template = template.get("default") or next(iter(template.values()), None)
+    if not template:
+        raise InvalidInputError(
+            "the tokenizer has no chat template: `messages` and `alpaca` data need one "
+            "(set `chat_template` in tokenizer_config.json, or use `document` data)"
+        )
+    tokens = []
+    for name in ("bos_token", "eos_token", "pad_token", "unk_token"):
+        value = getattr(tokenizer, name, None)
+        tokens.append((name, str(value) if value is not None else ""))
+    return str(template), tuple(tokens)
+
+
+#: (template, special tokens) -> its renderer, with the skeletons it has built and checked.
+_RENDERERS: dict[tuple[str, tuple[tuple[str, str], ...]], ChatRenderer] = {}
+
+
 class ChatRenderer:
     """Renders conversations with a tokenizer's chat template (compiled once)."""
 
     def __init__(self, tokenizer: Any) -> None:
-        template = getattr(tokenizer, "chat_template", None)
-        if isinstance(template, dict):
-            template = template.get("default") or next(iter(template.values()), None)
-        if not template:
-            raise InvalidInputError(
-                "the tokenizer has no chat template: `messages` and `alpaca` data need one "
-                "(set `chat_template` in tokenizer_config.json, or use `document` data)"
-            )
+        template, tokens = _template_and_tokens(tokenizer)
         self._template = compile_template(template)
         self._skeletons_ok = content_only_output(template)
         self._verbatim = self._skeletons_ok and contents_verbatim(template)
         self._skeletons: dict[tuple[tuple[str, ...], frozenset[str]], _Skeleton | None] = {}
-        self._kwargs: dict[str, Any] = {}
-        for name in ("bos_token", "eos_token", "pad_token", "unk_token"):
-            value = getattr(tokenizer, name, None)
-            self._kwargs[name] = str(value) if value is not None else ""
+        self._kwargs: dict[str, Any] = dict(tokens)
         self._empty: str | None = None
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any) -> ChatRenderer:
+        """A renderer of this tokenizer's template and special tokens, reused while they are the same.
+
+        A rendering depends on nothing else, so the skeletons built (and checked against a real rendering)
+        while preparing one file serve the next file prepared with the same template in this process.
+
+        Raises:
+            InvalidInputError: If the tokenizer has no chat template.
+        """
+        key = _template_and_tokens(tokenizer)
+        renderer = _RENDERERS.get(key)
+        if renderer is None:
+            renderer = cls(tokenizer)
+            while len(_RENDERERS) >= _KEPT_RENDERERS:
+                _RENDERERS.pop(next(iter(_RENDERERS)), None)
+            _RENDERERS[key] = renderer
+        return renderer
 
     def _render_empty(self) -> str:
         """The rendering of an empty conversation (the same for every sample: computed once)."""
@@ -135,7 +182,7 @@ class ChatRenderer:
 
     def _skeleton(self, messages: list[dict[str, str]], trained_roles: frozenset[str]) -> _Skeleton | None:
         """The cached skeleton of this conversation's role sequence (built on first use)."""
-        key = (tuple([m["role"] for m in messages]), trained_roles)
+        key = (tuple(map(_ROLE, messages)), trained_roles)
         try:
             return self._skeletons[key]
         except KeyError:
@@ -148,27 +195,71 @@ class ChatRenderer:
     def _text_and_spans_by_skeleton(
         self, messages: list[dict[str, str]], trained_roles: frozenset[str]
     ) -> tuple[str, Spans] | None:
-        """The cached skeleton of this role sequence filled in (and one render unless it is not needed);
-        None if it does not apply."""
-        skeleton = self._skeleton(messages, trained_roles)
-        if skeleton is None:
-            return None
-        # Literal pieces and contents alternate: parts[2k] is piece k.
-        parts = skeleton.parts.copy()
-        parts[1::2] = [messages[i]["content"] for i in skeleton.order]
-        text = "".join(parts)
-        if _PH_OPEN in text or _PH_CLOSE in text:
-            return None  # a content holds a placeholder character (the pieces never do)
-        # A verbatim template renders a conversation of roles and contents as its filled-in skeleton
-        # (every message has these two keys: the sum of key counts says whether any has more).
-        verbatim = self._verbatim and skeleton.checked and sum(map(len, messages)) == 2 * len(messages)
-        if not verbatim:
-            if text != self.render(messages):
-                return None
-            skeleton.checked = True
-        ends = list(accumulate(map(len, parts), initial=0))
-        spans = [(ends[2 * ka] + oa, ends[2 * kb] + ob) for (ka, oa), (kb, ob) in skeleton.spans]
-        return text, spans
+        """:meth:`by_skeletons` of one conversation; None if the skeleton does not apply."""
+        texts, spans, misses = self.by_skeletons([messages], [trained_roles])
+        return None if misses else (texts[0], spans[0])
+
+    def by_skeletons(
+        self, conversations: Sequence[list[dict[str, str]]], trained_roles: Sequence[frozenset[str]]
+    ) -> tuple[list[str], list[Spans], list[int]]:
+        """Conversations filled into the cached skeletons of their role sequences (and rendered once
+        where the template is not verbatim or the skeleton not yet checked), many at once.
+
+        Args:
+            conversations: The conversations.
+            trained_roles: Each conversation's trained roles.
+
+        Returns:
+            Each conversation's text and trained spans, and the indices of the conversations no skeleton
+            applies to (their text is empty and they have no spans: :meth:`text_and_spans` renders them).
+        """
+        texts: list[str] = []
+        all_spans: list[Spans] = []
+        misses: list[int] = []
+        if not self._skeletons_ok:
+            n = len(conversations)
+            return [""] * n, [[] for _ in range(n)], list(range(n))
+        skeletons, verbatim_template = self._skeletons, self._verbatim
+        for i, (messages, roles) in enumerate(zip(conversations, trained_roles, strict=True)):
+            skeleton = skeletons.get((tuple(map(_ROLE, messages)), roles), _UNBUILT)
+            if skeleton is _UNBUILT:
+                skeleton = self._skeleton(messages, roles)
+            text = None
+            if skeleton is not None:
+                # Literal pieces and contents alternate: parts[2k] is piece k.
+                if skeleton.in_order:
+                    contents = list(map(_CONTENT, messages))
+                else:
+                    contents = [messages[k]["content"] for k in skeleton.order]
+                parts = skeleton.parts.copy()
+                parts[1::2] = contents
+                text = "".join(parts)
+                if not text.isascii() and (_PH_OPEN in text or _PH_CLOSE in text):
+                    text = None  # a content holds a placeholder character (the pieces never do)
+                # A verbatim template renders a conversation of roles and contents as its filled-in
+                # skeleton (every message has these two keys: the sum of key counts says whether any has
+                # more); otherwise the rendering must equal the filled-in skeleton.
+                elif not (
+                    verbatim_template and skeleton.checked and sum(map(len, messages)) == 2 * len(messages)
+                ):
+                    try:
+                        rendered = self.render(messages)
+                    except Exception:  # the general path renders it again and reports the error
+                        rendered = None
+                    if text == rendered:
+                        skeleton.checked = True
+                    else:
+                        text = None
+            if text is None:
+                misses.append(i)
+                texts.append("")
+                all_spans.append([])
+                continue
+            # The length of the contents before each piece.
+            before = list(accumulate(map(len, contents), initial=0))
+            texts.append(text)
+            all_spans.append([(ca + before[ka], cb + before[kb]) for ka, ca, kb, cb in skeleton.bounds])
+        return texts, all_spans, misses
 
     def _build_skeleton(
         self, messages: list[dict[str, str]], trained_roles: frozenset[str]

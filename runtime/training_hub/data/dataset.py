@@ -7,7 +7,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -151,9 +151,14 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _tokenizer_fingerprint(tokenizer: Any) -> str:
+def _serialized(tokenizer: Any) -> str | None:
+    """The fast tokenizer's serialized form (``tokenizer.json``), or None for a tokenizer without one."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    parts = [backend.to_str() if backend is not None else repr(tokenizer)]
+    return str(backend.to_str()) if backend is not None else None
+
+
+def _tokenizer_fingerprint(tokenizer: Any, serialized: str | None) -> str:
+    parts = [serialized if serialized is not None else repr(tokenizer)]
     parts.append(str(getattr(tokenizer, "chat_template", "")))
     parts.append(str(getattr(tokenizer, "eos_token_id", "")))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
@@ -276,12 +281,14 @@ def prepare_dataset(
             raise InvalidInputError(f"unknown role(s) in unmask_roles: {unknown} (allowed: {sorted(ROLES)})")
 
     cache_npz: Path | None = None
+    serialized = None
     if output_dir is not None:
+        serialized = _serialized(tokenizer)
         key_src = json.dumps(
             {
                 "v": CACHE_VERSION,
                 "data": _file_digest(path),
-                "tok": _tokenizer_fingerprint(tokenizer),
+                "tok": _tokenizer_fingerprint(tokenizer, serialized),
                 "fmt": fmt,
                 "max_seq_len": max_seq_len,
                 "overlong": overlong_policy,
@@ -322,7 +329,9 @@ def prepare_dataset(
             flat = TokenizedDataset.from_samples(tokenize_texts(records, tokenizer), [])
             ids, labels, counts = flat.input_ids, flat.labels, flat.lengths
         else:
-            ids, labels, counts = tokenize_chat_flat(records, tokenizer, unmask_roles, where)
+            ids, labels, counts = tokenize_chat_flat(
+                records, tokenizer, unmask_roles, where, serialized=serialized
+            )
         dataset = _fit(ids, labels, counts, records, max_seq_len, overlong_policy, stats, where)
     if not len(dataset):
         raise DataFormatError(f"{path}: no sample is left after applying overlong_policy={overlong_policy}")
@@ -331,6 +340,6 @@ def prepare_dataset(
         stats.cache_path = str(cache_npz)
         dataset.save(cache_npz)
         tmp = cache_npz.with_suffix(f".{os.getpid()}.json.tmp")
-        tmp.write_text(json.dumps(asdict(stats), indent=1))
+        tmp.write_text(json.dumps(vars(stats), indent=1))
         os.replace(tmp, cache_npz.with_suffix(".json"))
     return dataset, stats

@@ -120,18 +120,23 @@ def json_lines(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
         DataFormatError: On a line that is not JSON or not an object (file and line in the message).
     """
     name = str(path)
+    for lineno, obj in _objects(path):
+        yield lineno, f"{name}:{lineno}", obj
+
+
+def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """:func:`json_lines` without the ``file:line`` of each line (written only into an error)."""
     with path.open("r", encoding="utf-8") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if raw.isspace():
                 continue
-            where = f"{name}:{lineno}"
             try:
                 obj = from_json(raw)
             except ValueError:
-                obj = _strict_loads(raw, where)
-            if not isinstance(obj, dict):
-                raise _fail(where, f"each line must be a JSON object, got {type(obj).__name__}")
-            yield lineno, where, obj
+                obj = _strict_loads(raw, f"{path}:{lineno}")
+            if type(obj) is not dict:
+                raise _fail(f"{path}:{lineno}", f"each line must be a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
 
 
 def _check_str(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str:
@@ -145,31 +150,52 @@ def _check_str(obj: dict[str, Any], key: str, where: str, required: bool = True)
     return value
 
 
-def _plain_messages(messages: Any) -> bool:
-    """True if `messages` is a non-empty list of exactly `{"role": <a known role>, "content": <a string>}`.
+def _plain_messages(messages: Any) -> list[dict[str, str]] | None:
+    """`messages` as read, if it is a non-empty list of exactly `{"role": <a known role>, "content": <a
+    string>}`; else None.
 
-    The common case, checked in one pass; any other list takes :func:`_parse_messages`' message-by-message
-    validation (and its error messages).
+    The common case, checked in one loop; any other list takes :func:`_parse_messages`' message-by-message
+    validation (and its error messages). The messages are the objects just parsed from the line (nobody
+    else holds them): they are kept as they are, only a message whose keys come in the other order is
+    rebuilt (role first, as the full validation builds every message).
     """
+    if type(messages) is not list or not messages:
+        return None
+    reorder = False
     try:
-        return (
-            type(messages) is list
-            and bool(messages)
-            and all(
-                type(m) is dict and len(m) == 2 and m.get("role") in ROLES and type(m.get("content")) is str
-                for m in messages
-            )
-        )
+        for m in messages:
+            if (
+                type(m) is not dict
+                or len(m) != 2
+                or m.get("role") not in ROLES
+                or type(m.get("content")) is not str
+            ):
+                return None
+            if not reorder and next(iter(m)) != "role":
+                reorder = True
     except TypeError:  # an unhashable role
-        return False
+        return None
+    if reorder:
+        return [{"role": m["role"], "content": m["content"]} for m in messages]
+    return messages
+
+
+def _plain_record(obj: dict[str, Any], line: int, key: str = "messages") -> Record | None:
+    """The record of a `messages` sample in the common shape (:func:`_plain_messages`, `unmask` absent or
+    a bool), or None: then :func:`_parse_messages` validates it message by message."""
+    unmask = obj.get("unmask", False)
+    if type(unmask) is not bool:
+        return None
+    plain = _plain_messages(obj.get(key))
+    return None if plain is None else Record(line, plain, unmask)
 
 
 def _parse_messages(obj: dict[str, Any], where: str, line: int, key: str = "messages") -> Record:
+    record = _plain_record(obj, line, key)
+    if record is not None:
+        return record
     messages = obj.get(key)
     unmask = obj.get("unmask", False)
-    if type(unmask) is bool and _plain_messages(messages):
-        plain = [{"role": m["role"], "content": m["content"]} for m in messages]  # type: ignore[union-attr]
-        return Record(line=line, messages=plain, unmask=unmask)
     if not isinstance(messages, list):
         raise _fail(where, f"`messages` must be a list, got {type(messages).__name__}")
     if not messages:
@@ -247,13 +273,20 @@ def read_records(
     fmt = None if data_format == "auto" else data_format
     k = {**DEFAULT_KEYS, **(keys or {})}
     records: list[Record] = []
-    for lineno, where, obj in json_lines(p):
+    key = k["messages"]
+    for lineno, obj in _objects(p):
+        if fmt == "messages":
+            record = _plain_record(obj, lineno, key)
+            if record is not None:
+                records.append(record)
+                continue
+        where = f"{p}:{lineno}"
         if fmt is None:
             fmt = detect_format(obj, where, k)
         if fmt == "messages":
-            if k["messages"] not in obj:
-                raise _fail(where, f"missing key `{k['messages']}`")
-            records.append(_parse_messages(obj, where, lineno, k["messages"]))
+            if key not in obj:
+                raise _fail(where, f"missing key `{key}`")
+            records.append(_parse_messages(obj, where, lineno, key))
         elif fmt == "document":
             records.append(Record(line=lineno, document=_check_str(obj, k["document"], where)))
         else:

@@ -1,7 +1,7 @@
 """Labels from character spans: a token is trained iff its first character lies in a trained span.
 
-Whole batches at once: the texts laid end to end, one sorted search of every token start over every span
-bound (no per-token Python loop).
+Whole batches at once: the texts laid end to end, every span bound placed among the token starts with one
+sorted search (no per-token Python loop).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from itertools import chain
 
 import numpy as np
 
-from training_hub.data.byte_level import split_flat
+from training_hub.data.byte_level import split_flat, text_starts
 
 IGNORE_INDEX = -100
 
@@ -34,37 +34,45 @@ def label_batch(
     counts: np.ndarray,
     all_spans: list[list[tuple[int, int]]],
 ) -> np.ndarray:
-    """Labels of a batch at once: the texts laid end to end, one sorted search over all span bounds.
+    """Labels of a batch at once: the texts laid end to end, every span bound placed among the tokens.
 
     Args:
         texts: The batch's texts.
         flat_ids: Every text's token ids, end to end.
-        flat_starts: Every token's character start within its own text, end to end.
+        flat_starts: Every token's character start in the texts laid end to end.
         counts: Tokens per text.
         all_spans: Every text's trained character spans.
 
     Returns:
         Every token's label, end to end (int32; the token id where trained, else `IGNORE_INDEX`).
     """
-    text_base = np.concatenate([[0], np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)))])
+    bases = text_starts(texts)
     # Every span bound, shifted by its text's place in the batch.
     per_text = np.fromiter(map(len, all_spans), np.int64, len(all_spans)) * 2
     relative = np.fromiter(chain.from_iterable(chain.from_iterable(all_spans)), np.int64, int(per_text.sum()))
-    bounds = relative + np.repeat(text_base[:-1], per_text)
-    if bounds.size and np.all(np.diff(bounds) >= 0):
-        # Sorted, non-overlapping spans: an odd insertion point means inside a span.
-        row_starts = flat_starts + np.repeat(text_base[:-1], counts)
-        trained = (np.searchsorted(bounds, row_starts, side="right") % 2).astype(bool)
+    bounds = relative + np.repeat(bases, per_text)
+    if bounds.size and np.all(bounds[1:] >= bounds[:-1]):
+        # Sorted, non-overlapping spans: a token is trained iff an odd number of bounds lie at or before
+        # its start.
+        if np.all(flat_starts[1:] >= flat_starts[:-1]):
+            # Sorted starts (the byte-level shortcut's always are): bound k falls before token cut[k], so
+            # the tokens run untrained, trained, untrained, ... between the cuts: one search per bound.
+            cut = np.searchsorted(flat_starts, bounds, side="left")
+            runs = np.diff(cut, prepend=0, append=flat_ids.size)
+            trained = np.repeat(np.arange(runs.size) % 2 == 1, runs)
+        else:
+            trained = (np.searchsorted(bounds, flat_starts, side="right") % 2).astype(bool)
         return np.where(trained, flat_ids, IGNORE_INDEX).astype(np.int32)
     labels = np.full(flat_ids.shape, IGNORE_INDEX, dtype=np.int32)
-    for ids, starts, out, spans in zip(
+    for ids, starts, out, spans, base in zip(
         split_flat(flat_ids, counts),
         split_flat(flat_starts, counts),
         split_flat(labels, counts),
         all_spans,
+        bases.tolist(),
         strict=True,
     ):
         if spans and ids.size:
-            mask = _trained_mask(starts, spans)
+            mask = _trained_mask(starts - base, spans)
             out[mask] = ids[mask]
     return labels

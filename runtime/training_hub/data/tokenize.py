@@ -41,6 +41,8 @@ def tokenize_chat_flat(
     tokenizer: Any,
     unmask_roles: Sequence[str] | None,
     where: Callable[[Record], str],
+    *,
+    serialized: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tokenise chat records into flat `input_ids` and `labels` arrays with exact masking.
 
@@ -49,6 +51,7 @@ def tokenize_chat_flat(
         tokenizer: A transformers fast tokenizer with a chat template.
         unmask_roles: Roles to train on besides the per-sample `unmask` flag (None: assistant only).
         where: Names a record's `file:line` for error messages.
+        serialized: The tokenizer's serialized form where the caller has it already (else it is read).
 
     Returns:
         Every record's token ids and labels laid end to end (int32; labels are -100 where masked), and
@@ -57,33 +60,34 @@ def tokenize_chat_flat(
     Raises:
         DataFormatError: If the template refuses a sample (for example, roles out of order).
     """
-    text_and_spans = ChatRenderer(tokenizer).text_and_spans
+    renderer = ChatRenderer.for_tokenizer(tokenizer)
     # The trained roles of a sample without and with `unmask` (the same for every sample).
     roles = trained_roles_for(Record(line=0), unmask_roles)
     unmasked = trained_roles_for(Record(line=0, unmask=True), unmask_roles)
-    fast = byte_level_starts(tokenizer)
-    checked = False
+    fast = byte_level_starts(tokenizer, serialized)
     ids: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     counts: list[np.ndarray] = []
     for lo in range(0, len(records), _BATCH):
         chunk = records[lo : lo + _BATCH]
-        texts: list[str] = []
-        all_spans: list[list[tuple[int, int]]] = []
-        for rec in chunk:
+        texts, all_spans, misses = renderer.by_skeletons(
+            [rec.messages for rec in chunk], [unmasked if rec.unmask else roles for rec in chunk]
+        )
+        for i in misses:
+            rec = chunk[i]
             try:
-                text, spans = text_and_spans(rec.messages, unmasked if rec.unmask else roles)
+                texts[i], all_spans[i] = renderer.text_and_spans(
+                    rec.messages, unmasked if rec.unmask else roles
+                )
             except InvalidInputError:
                 raise
             except Exception as exc:
                 raise DataFormatError(
                     f"{where(rec)}: the chat template rejected this sample: {exc}"
                 ) from None
-            texts.append(text)
-            all_spans.append(spans)
         flat_ids, flat_starts, n_tokens, used_fast = flat_ids_and_starts(tokenizer, texts, fast)
-        if used_fast and not checked:
-            # The shortcut must agree with the tokenizer's own offsets (checked once per call).
+        if used_fast and fast is not None and not fast.checked:
+            # The shortcut must agree with the tokenizer's own offsets (checked once per tokenizer).
             n_check = min(len(texts), _CHECKED_TEXTS)
             ref_ids, ref_starts, ref_counts, _ = flat_ids_and_starts(tokenizer, texts[:n_check], None)
             checked_tokens = int(ref_counts.sum())
@@ -92,10 +96,10 @@ def tokenize_chat_flat(
                 and np.array_equal(flat_ids[:checked_tokens], ref_ids)
                 and np.array_equal(flat_starts[:checked_tokens], ref_starts)
             )
+            fast.judged(same)
             if not same:
                 fast = None
                 flat_ids, flat_starts, n_tokens, _ = flat_ids_and_starts(tokenizer, texts, None)
-            checked = True
         ids.append(flat_ids)
         labels.append(label_batch(texts, flat_ids, flat_starts, n_tokens, all_spans))
         counts.append(n_tokens)
