@@ -126,10 +126,16 @@ def json_lines(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
 
 def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """:func:`json_lines` without the ``file:line`` of each line (written only into an error)."""
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if raw.isspace():
+    with path.open("rb") as fh:
+        for lineno, data in enumerate(fh, start=1):
+            if data.isspace():
                 continue
+            try:
+                raw = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _fail(
+                    f"{path}:{lineno}", f"not UTF-8 text (byte {exc.start + 1} of the line is {data[exc.start] :#04x})"
+                ) from None
             try:
                 obj = from_json(raw)
             except ValueError:

@@ -250,3 +250,16 @@ def test_plain_messages_take_the_same_validation(tmp_path: Path) -> None:
     ]:
         with pytest.raises(DataFormatError, match=error):
             _parse_messages(bad, "x:1", 1)
+
+
+def test_bytes_that_are_not_utf8_are_a_data_error_naming_file_and_line(tmp_path: Path) -> None:
+    """A line with a byte that is not UTF-8 (a Latin-1 file, say) is refused with its file and line, as any
+    other malformed line, not with Python's UnicodeDecodeError; CRLF line ends still read."""
+    path = tmp_path / "latin1.jsonl"
+    good = json.dumps(GOOD).encode()
+    path.write_bytes(good + b"\r\n" + '{"document": "café"}'.encode("latin-1") + b"\n")
+    with pytest.raises(DataFormatError, match=rf"{path}:2: not UTF-8 text \(byte 18 of the line is 0xe9\)"):
+        read_records(path)
+    path.write_bytes(good + b"\r\n" + good + b"\r\n")
+    fmt, records = read_records(path)
+    assert (fmt, [r.line for r in records]) == ("messages", [1, 2])
