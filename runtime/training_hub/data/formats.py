@@ -134,7 +134,8 @@ def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raw = data.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise _fail(
-                    f"{path}:{lineno}", f"not UTF-8 text (byte {exc.start + 1} of the line is {data[exc.start] :#04x})"
+                    f"{path}:{lineno}",
+                    f"not UTF-8 text (byte {exc.start + 1} of the line is {data[exc.start]:#04x})",
                 ) from None
             try:
                 obj = from_json(raw)
