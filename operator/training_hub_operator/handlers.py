@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 
 from training_hub.contracts.kinds import JOB, TRAININGRUN
-from training_hub_operator import metrics
+from training_hub_operator import late_crds, metrics
 from training_hub_operator.api import constants as c
 from training_hub_operator.decision import has_ended
 from training_hub_operator.events import EventRecorder, post_event
@@ -220,11 +220,14 @@ def _child_event(body: Any, namespace: str | None, type_: str | None, trigger: s
 def _register_child_watches() -> None:
     managed = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
     seen: set[str] = set()
+    custom: set[tuple[str, str]] = set()
     for launcher in available_launchers().values():
         kind = launcher.workload_kind
         if f"{kind.api_version}/{kind.plural}" in seen:
             continue
         seen.add(f"{kind.api_version}/{kind.plural}")
+        if kind.group:
+            custom.add((kind.group, kind.plural))
 
         def handler(
             body: Any, namespace: str | None, type: str | None, _k: str = kind.kind, **_: Any
@@ -247,6 +250,8 @@ def _register_child_watches() -> None:
         labels={**managed, c.LABEL_COMPONENT: "planner"},
         id="watch-planners",
     )(planner_handler)
+    # Workload kinds whose CRD may be installed after the operator starts.
+    late_crds.install(custom)
 
 
 _register_child_watches()
