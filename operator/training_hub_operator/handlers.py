@@ -326,10 +326,14 @@ def _resync_loop() -> None:
             r = runner()
             namespaces: list[str] = _state.get("namespaces") or []
             keep: Callable[[dict[str, Any]], bool] = r.needs_resync
-            try:
-                if now >= next_full:  # the runs whose children or pods changed without an event too
-                    next_full = now + settings.full_resync_seconds
+            if now >= next_full:  # the runs whose children or pods changed without an event too
+                next_full = now + settings.full_resync_seconds
+                try:
                     keep = _needs_resync_or(r, r.changed_since_reconcile(namespaces))
+                except Exception as exc:  # the plain resync goes on; the sweep again at the next one
+                    log.warning("resync: reading the runs' children failed: %s", exc)
+                    next_full = next_resync
+            try:
                 keys = unfinished_runs(r.kube, namespaces, keep=keep)
             except Exception as exc:  # keep the loop alive; the API may be briefly unavailable
                 log.warning("resync: listing TrainingRuns failed: %s", exc)
