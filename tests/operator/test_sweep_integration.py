@@ -65,6 +65,8 @@ def test_the_sweep_reads_in_pages_and_finds_only_the_runs_that_changed(operator_
     )
     changed = runner.changed_since_reconcile([namespace], page_size=PAGE)
     assert changed == {f"{namespace}/sweep-03", f"{namespace}/sweep-07", f"{namespace}/sweep-10"}
+    # An operator of every namespace lists cluster-wide: other namespaces' children are no run of its.
+    assert runner.changed_since_reconcile([], page_size=PAGE) == changed
 
     # The full resync reconciles those (and what needs_resync names: nothing here), no other run.
     keys = unfinished_runs(kube, [namespace], page_size=PAGE, keep=_needs_resync_or(runner, changed))
