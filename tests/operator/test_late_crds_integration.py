@@ -22,10 +22,7 @@ from tests.controlplane.operator_process import OperatorProcess
 from tests.support.official_api import write_crds
 from tests.support.trainingruns import CRD, jobs_in, patch_job_status, run_manifest, wait_for_phase
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
-]
+pytestmark = pytest.mark.integration
 
 
 def test_a_crd_installed_after_the_start_is_served_and_crds_are_listed_once(
