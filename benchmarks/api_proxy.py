@@ -59,7 +59,13 @@ async def serve(upstream: str, port: int, port_file: Path | None) -> None:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    session = ClientSession(connector=TCPConnector(ssl=ctx, limit=0), timeout=ClientTimeout(total=None))
+    # The bodies pass through as the API server sent them: it gzips responses over 128 KiB (a CRD list, a
+    # page of 500 runs) for a client that accepts gzip (kopf's aiohttp does); decompressed here under the
+    # upstream's ``Content-Encoding: gzip`` header, they failed to decode in the operator (kopf's watchers
+    # then listed again and again: the "LIST customresourcedefinitions" figures before this fix).
+    session = ClientSession(
+        connector=TCPConnector(ssl=ctx, limit=0), timeout=ClientTimeout(total=None), auto_decompress=False
+    )
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.path == "/__counts":

@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 
 from training_hub.contracts.kinds import JOB, TRAININGRUN
-from training_hub_operator import metrics
+from training_hub_operator import late_crds, metrics
 from training_hub_operator.api import constants as c
 from training_hub_operator.decision import has_ended
 from training_hub_operator.events import EventRecorder, post_event
@@ -26,6 +26,7 @@ from training_hub_operator.kube import Kube, KubeError
 from training_hub_operator.launchers import available_launchers
 from training_hub_operator.runner import Runner
 from training_hub_operator.settings import OperatorSettings
+from training_hub_operator.sweep import LIST_PAGE_SIZE, paged
 
 log = logging.getLogger("training_hub_operator")
 
@@ -46,10 +47,6 @@ def runner() -> Runner:
         _state["runner"] = r
     return r
 
-
-#: Objects per page of a list (kopf's listing at start, the full resync's): at 10,000 runs one list is
-#: tens of MiB of JSON; the operator never holds more than a page of bodies.
-LIST_PAGE_SIZE = 500
 
 #: Delay before a failed reconcile is retried (doubled per failure in a row, up to RETRY_MAX_SECONDS).
 RETRY_SECONDS = 2.0
@@ -220,11 +217,14 @@ def _child_event(body: Any, namespace: str | None, type_: str | None, trigger: s
 def _register_child_watches() -> None:
     managed = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
     seen: set[str] = set()
+    custom: set[tuple[str, str]] = set()
     for launcher in available_launchers().values():
         kind = launcher.workload_kind
         if f"{kind.api_version}/{kind.plural}" in seen:
             continue
         seen.add(f"{kind.api_version}/{kind.plural}")
+        if kind.group:
+            custom.add((kind.group, kind.plural))
 
         def handler(
             body: Any, namespace: str | None, type: str | None, _k: str = kind.kind, **_: Any
@@ -247,6 +247,8 @@ def _register_child_watches() -> None:
         labels={**managed, c.LABEL_COMPONENT: "planner"},
         id="watch-planners",
     )(planner_handler)
+    # Workload kinds whose CRD may be installed after the operator starts.
+    late_crds.install(custom)
 
 
 _register_child_watches()
@@ -262,30 +264,21 @@ def unfinished_runs(
     ``keep(body)`` holds (every one when ``keep`` is None; the others are counted in
     ``traininghub_resync_skipped_total``).
 
-    Listed in pages of ``page_size`` (``limit``/``continue``), keeping only the keys of each page: at
-    10,000 runs a single list is tens of MiB of JSON, and the bodies parsed at once would leave the
-    process's heap that much larger for good. (``resourceVersion=0``, the watch cache, would ignore
-    ``limit`` on Kubernetes < 1.27, so the pages are read from etcd.)
+    Listed in pages of ``page_size`` (:func:`~training_hub_operator.sweep.paged`), keeping only the keys:
+    at 10,000 runs a single list is tens of MiB of JSON, and the bodies parsed at once would leave the
+    process's heap that much larger for good.
     """
-    paths = [TRAININGRUN.path(ns) for ns in namespaces] or [f"/apis/{c.API_VERSION}/{c.PLURAL}"]
+    paths = [TRAININGRUN.path(ns) for ns in namespaces] or [TRAININGRUN.path()]
     keys: list[tuple[str, str]] = []
     for path in paths:
-        token = ""
-        while True:
-            query = [("limit", str(page_size))] + ([("continue", token)] if token else [])
-            data = kube.request("GET", path, query=query)
-            for run in data.get("items") or []:
-                if has_ended(run.get("status")):
-                    continue
-                if keep is not None and not keep(run):
-                    metrics.RESYNC_SKIPPED.inc()
-                    continue
-                meta = run.get("metadata") or {}
-                keys.append((str(meta.get("namespace", "default")), str(meta["name"])))
-            token = str((data.get("metadata") or {}).get("continue") or "")
-            del data
-            if not token:
-                break
+        for run in paged(kube, path, [], page_size):
+            if has_ended(run.get("status")):
+                continue
+            if keep is not None and not keep(run):
+                metrics.RESYNC_SKIPPED.inc()
+                continue
+            meta = run.get("metadata") or {}
+            keys.append((str(meta.get("namespace", "default")), str(meta["name"])))
     return keys
 
 
@@ -297,6 +290,16 @@ def waiting_runs(r: Runner) -> list[str]:
     return planning + r.waiting_changed()
 
 
+def _needs_resync_or(r: Runner, changed: set[str]) -> Callable[[dict[str, Any]], bool]:
+    """The full resync's filter: what :meth:`Runner.needs_resync` reconciles, and the ``changed`` runs."""
+
+    def keep(run: dict[str, Any]) -> bool:
+        meta = run.get("metadata") or {}
+        return f"{meta.get('namespace', 'default')}/{meta.get('name')}" in changed or r.needs_resync(run)
+
+    return keep
+
+
 #: Period of the re-check of waiting runs (:func:`waiting_runs`).
 RECHECK_SECONDS = 10.0
 
@@ -304,8 +307,9 @@ RECHECK_SECONDS = 10.0
 def _resync_loop() -> None:
     """Retry failed reconciles when due; re-check waiting runs every 10 s (:func:`waiting_runs`); every
     ``resync_seconds`` list the unfinished runs and reconcile those that need it (:meth:`Runner.needs_resync`:
-    unknown, changed since their last reconcile, or a timer due), and every ``full_resync_seconds`` every
-    one of them (the safety net for a missed child event)."""
+    unknown, changed since their last reconcile, or a timer due), and every ``full_resync_seconds`` also
+    those whose children or pods changed since their last reconcile, read in bulk
+    (:meth:`Runner.changed_since_reconcile`: the safety net for a missed child event)."""
     stop: threading.Event = _state["stop"]
     settings: OperatorSettings = _state.get("settings") or OperatorSettings.from_env()
     fast_period = min(RECHECK_SECONDS, settings.resync_seconds)
@@ -317,21 +321,24 @@ def _resync_loop() -> None:
             _reconcile(namespace, name, "retry")
         now = time.monotonic()
         keys: list[tuple[str, str]] = []
-        full = False
         if now >= next_resync:
             next_resync = now + settings.resync_seconds
-            full = now >= next_full
-            if full:  # every unfinished run now: the waiting ones too
-                next_full, next_fast = now + settings.full_resync_seconds, now + fast_period
             r = runner()
+            namespaces: list[str] = _state.get("namespaces") or []
+            keep: Callable[[dict[str, Any]], bool] = r.needs_resync
+            if now >= next_full:  # the runs whose children or pods changed without an event too
+                next_full = now + settings.full_resync_seconds
+                try:
+                    keep = _needs_resync_or(r, r.changed_since_reconcile(namespaces))
+                except Exception as exc:  # the plain resync goes on; the sweep again at the next one
+                    log.warning("resync: reading the runs' children failed: %s", exc)
+                    next_full = next_resync
             try:
-                keys = unfinished_runs(
-                    r.kube, _state.get("namespaces") or [], keep=None if full else r.needs_resync
-                )
+                keys = unfinished_runs(r.kube, namespaces, keep=keep)
             except Exception as exc:  # keep the loop alive; the API may be briefly unavailable
                 log.warning("resync: listing TrainingRuns failed: %s", exc)
         # Not skipped by the resync: waiting runs' pods change without a reconcile (no watch on pods).
-        if not full and now >= next_fast:
+        if now >= next_fast:
             next_fast = now + fast_period
             try:
                 waiting = waiting_runs(runner())

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--full-resync-seconds",
         type=float,
-        help="period of the full resync of every unfinished run (default 600)",
+        help="period of the full resync: also the runs whose children or pods changed, read in bulk (default 600)",
     )
     p.add_argument(
         "--planning-budget-seconds",

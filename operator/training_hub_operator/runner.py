@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from training_hub_operator import diagnosis, metrics, objectcheck, waiting
+from training_hub_operator import diagnosis, metrics, objectcheck, sweep, waiting
 from training_hub_operator.api import constants as c
 from training_hub_operator.api.conditions import now_rfc3339
 from training_hub_operator.children import merged
@@ -73,6 +73,9 @@ class Runner:
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         #: Per run: ``(kind, name) -> resourceVersion`` of the children its last reconcile decided from.
         self._seen: dict[str, dict[tuple[str, str], str]] = {}
+        #: Per run: :func:`~training_hub_operator.sweep.fingerprint` of the pods its last reconcile decided
+        #: from (absent: none), compared by the full resync (:meth:`changed_since_reconcile`).
+        self._pods_seen: dict[str, int] = {}
         #: Per run: the generation its last successful reconcile decided from.
         self._handled: dict[str, int] = {}
         #: Per run: the ``resourceVersion`` of its newest version this process knows, and whether that is
@@ -125,6 +128,7 @@ class Runner:
         metrics.RUNS_STALLED.set(len(self.stalled))
         self.waiting_on_pods.pop(key, None)
         self._seen.pop(key, None)
+        self._pods_seen.pop(key, None)
         self._handled.pop(key, None)
         self._newest.pop(key, None)
         self._settled.pop(key, None)
@@ -286,6 +290,13 @@ class Runner:
             seen=waiting.signature(pods, events, uid, expected),
         )
 
+    def changed_since_reconcile(
+        self, namespaces: list[str], page_size: int = sweep.LIST_PAGE_SIZE
+    ) -> set[str]:
+        """The runs whose children or pods changed since their last reconcile, read in bulk (paged LISTs
+        by label selector, O(N/page) requests; :func:`~training_hub_operator.sweep.changed_runs`)."""
+        return sweep.changed_runs(self.kube, namespaces, dict(self._seen), dict(self._pods_seen), page_size)
+
     def waiting_changed(self) -> list[str]:
         """The runs waiting on their pods whose pods or create failures changed since their last
         reconcile (two LISTs per namespace; see :mod:`~training_hub_operator.waiting`)."""
@@ -297,6 +308,7 @@ class Runner:
         who = identity(run)
         run_key = f"{who.namespace}/{who.name}"
         self._seen.pop(run_key, None)
+        self._pods_seen.pop(run_key, None)
         self._settled.pop(run_key, None)
         status = run.get("status") or {}
         if has_ended(status):
@@ -379,6 +391,8 @@ class Runner:
                 for ch in inp.children
                 if (ch.get("metadata") or {}).get("resourceVersion")
             }
+            if inp.pods:
+                self._pods_seen[run_key] = sweep.fingerprint(inp.pods)
         self._note_stall(run_key, decision.status)
         self._note_waiting(run_key, decision.status, inp.pods, events)
         past_planning = decision.status.get("phase") not in (None, "Pending", "Planning")

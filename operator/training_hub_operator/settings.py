@@ -32,8 +32,9 @@ class OperatorSettings:
         resync_seconds: Period of the level-triggered resync: every unfinished TrainingRun is listed and
             those that need it are reconciled (unknown to this process, changed since its last reconcile,
             or a timer due: the start deadline, the stall timeout).
-        full_resync_seconds: Period of the full resync, which reconciles every unfinished TrainingRun (the
-            safety net for a missed child event).
+        full_resync_seconds: Period of the full resync, which also reconciles every unfinished TrainingRun
+            whose children or pods changed since its last reconcile, read in bulk (the safety net for a
+            missed child event, :mod:`~training_hub_operator.sweep`).
         stall_timeout_seconds: A running run with no training step for this long gets ``Stalled=True``
             (``NoProgress``); 0 disables; a run's ``traininghub.io/stall-timeout`` annotation overrides it.
         default_service_account: ServiceAccount of training pods when ``spec.runtime.serviceAccountName`` is

@@ -518,14 +518,20 @@ class ControlPlane:
         return name
 
     def wait_for_crd(self, name: str, timeout: float = 60.0) -> None:
-        """Wait until a CRD is Established (its resources are served)."""
-        self.kubectl(
-            "wait",
-            "--for=condition=Established",
-            f"crd/{name}",
-            f"--timeout={int(timeout)}s",
-            timeout=timeout + 10,
-        )
+        """Wait until a CRD is Established (its resources are served).
+
+        Polled, not ``kubectl wait``: kubectl 1.20's wait fails at once on a CRD whose status has no
+        conditions yet ("<nil> is of the type <nil>, expected []interface{}").
+        """
+
+        def established() -> bool:
+            crd = self.kubectl_json("get", "crd", name)
+            return any(
+                c.get("type") == "Established" and c.get("status") == "True"
+                for c in (crd.get("status") or {}).get("conditions") or []
+            )
+
+        wait_until(established, timeout, interval=0.2, message=f"CRD {name} Established")
 
     def install_crds(self, *paths: Path | str, restart_controller_manager: bool = True) -> list[str]:
         """Apply CRD manifests, wait until each is Established, then let the garbage collector see them.
