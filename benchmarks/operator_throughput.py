@@ -23,6 +23,7 @@ Usage: ``.venv/bin/python -m benchmarks.operator_throughput [--quick] [--sizes 1
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -245,35 +246,82 @@ def reconciles_by_trigger(metrics_text: str) -> dict[str, float]:
 
 
 class _Probe:
-    """Tracemalloc snapshots of the operator (:mod:`benchmarks.operator_probe`), taken on request."""
+    """Censuses (and, traced, tracemalloc snapshots) of the operator (:mod:`benchmarks.operator_probe`),
+    taken on request."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.taken: list[tuple[str, Path]] = []
+        self.snapshots: list[tuple[str, Path]] = []
 
-    def take(self, pid: int, label: str, timeout: float = 120.0) -> None:
-        from benchmarks.operator_probe import snapshot_path
+    def take(self, pid: int, label: str, timeout: float = 120.0, *, trim: bool = False) -> None:
+        """Signal the operator and wait for its census (``trim``: then ``malloc_trim``, :data:`SIGUSR2`)."""
+        from benchmarks.operator_probe import census_path, snapshot_path
 
-        path = snapshot_path(self.directory, len(self.taken))
-        os.kill(pid, signal.SIGUSR1)
+        index = len(self.taken)
+        path = census_path(self.directory, index)
+        os.kill(pid, signal.SIGUSR2 if trim else signal.SIGUSR1)
         deadline = time.time() + timeout
         while not path.exists() and time.time() < deadline:
             time.sleep(0.2)
         if path.exists():
             self.taken.append((label, path))
+            if snapshot_path(self.directory, index).exists():
+                self.snapshots.append((label, snapshot_path(self.directory, index)))
+
+    def census(self) -> list[dict[str, Any]]:
+        """Each census, summarised (:func:`census_summary`), in the order taken."""
+        return [{"label": label, **census_summary(json.loads(p.read_text()))} for label, p in self.taken]
 
     def report(self) -> dict[str, Any]:
+        """The tracemalloc part: traced MiB at each point and what grew between the first and the last."""
         from benchmarks.operator_probe import top_growth, traced_total
 
-        if len(self.taken) < 2:
+        if len(self.snapshots) < 2:
             return {}
-        (n0, first), (n1, last) = self.taken[0], self.taken[-1]
+        (n0, first), (n1, last) = self.snapshots[0], self.snapshots[-1]
         return {
-            "traced_mib": {label: traced_total(p) / 2**20 for label, p in self.taken},
+            "traced_mib": {label: traced_total(p) / 2**20 for label, p in self.snapshots},
             "growth_sites": top_growth(first, last),
             "growth_files": top_growth(first, last, key="filename"),
             "between": [n0, n1],
         }
+
+
+def census_summary(facts: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one census (:func:`benchmarks.memory_census.census`) that say where RSS goes, in MiB:
+    resident by mapping kind, glibc's arenas (in use, free), pymalloc's arenas and blocks in use, the
+    operator's per-object structures, the tracked objects by type, and what ``malloc_trim`` gave back."""
+    mib = 2**20
+    malloc, pymalloc, op = facts.get("malloc") or {}, facts.get("pymalloc") or {}, facts.get("operator") or {}
+    out: dict[str, Any] = {
+        "rss": facts["rss"] / mib,
+        "rss_by_mapping": {k: v / mib for k, v in (facts.get("rss_by_mapping") or {}).items()},
+        "malloc_arenas": malloc.get("arena", 0) / mib,
+        "malloc_in_use": malloc.get("uordblks", 0) / mib,
+        "malloc_free": malloc.get("fordblks", 0) / mib,
+        "malloc_mmapped": malloc.get("hblkhd", 0) / mib,
+        "pymalloc_arenas": pymalloc.get("total", 0) / mib,
+        "pymalloc_in_use": pymalloc.get("allocated_blocks", 0) / mib,
+        "tracked_objects": (facts.get("objects") or {}).get("tracked"),
+        "objects_by_type": (facts.get("objects") or {}).get("by_type") or {},
+        "runner": {
+            k: {"count": v["count"], "mib": v["bytes"] / mib} for k, v in (op.get("runner") or {}).items()
+        },
+        "kopf_memories": [
+            {"count": m["count"], "mib": m["bytes"] / mib} for m in op.get("kopf_memories") or []
+        ],
+        "events_queued": op.get("events_queued"),
+        "threads": op.get("threads"),
+        "asyncio_tasks": op.get("asyncio_tasks"),
+    }
+    if "traced" in facts:
+        out["traced"] = facts["traced"] / mib
+    if facts.get("trim"):
+        trim = facts["trim"]
+        out["trim"] = {"rss_before": trim["rss_before"] / mib, "rss_after": trim["rss_after"] / mib}
+        out["trim"]["ms"] = trim.get("microseconds", 0) / 1000
+    return out
 
 
 def measure(
@@ -287,6 +335,7 @@ def measure(
     rate: float | None = None,
     budget: float | None = None,
     probe: bool = False,
+    trace: bool = True,
     extra_args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Create `n` TrainingRuns in a new namespace with a fresh operator; returns the measurements.
@@ -301,11 +350,13 @@ def measure(
         rate: Creates per second (None: as fast as the pool goes).
         budget: Seconds for creating runs at most; runs not created by then are not (the row says how
             many were).
-        probe: Run the operator under :mod:`benchmarks.operator_probe` and diff its snapshots.
+        probe: Run the operator under :mod:`benchmarks.operator_probe`: a census of its memory at each
+            checkpoint and at the end (then ``malloc_trim``).
+        trace: With ``probe``: tracemalloc on, its snapshots diffed (the tracing inflates RSS).
         extra_args: More operator flags.
     """
     from benchmarks.api_proxy import read_counts
-    from benchmarks.operator_probe import PROBE_DIR_ENV
+    from benchmarks.operator_probe import PROBE_DIR_ENV, TRACEMALLOC_ENV
     from tests.controlplane.operator_process import OperatorProcess
 
     ns = plane.create_namespace(f"bench-{n}-{int(time.time())}")
@@ -314,7 +365,10 @@ def measure(
         kubeconfig,
         namespaces=[ns],
         extra_args=extra_args,
-        env={**operator_env(), **({PROBE_DIR_ENV: str(probe_dir)} if probe else {})},
+        env={
+            **operator_env(),
+            **({PROBE_DIR_ENV: str(probe_dir), TRACEMALLOC_ENV: "1" if trace else "0"} if probe else {}),
+        },
         module="benchmarks.operator_probe" if probe else "training_hub_operator.main",
         log_path=workdir / f"operator-{n}.log",
     )
@@ -393,7 +447,7 @@ def measure(
         rss_after = rss_bytes(pid)
         cpu_used = cpu_seconds_of(pid) - cpu_idle
         if probe:  # once the traffic is quiet: what stays (the checkpoints may hold a backlog of events)
-            snapshots.take(pid, "end")
+            snapshots.take(pid, "end", trim=True)
         try:
             reconciles = reconciles_by_trigger(op.metrics())
         except OSError:
@@ -440,6 +494,7 @@ def measure(
             "rss_at_launched": at_marks,
             "rss_growth_per_run_bytes": (rss_after - rss_idle) / launched,
             "tracemalloc": snapshots.report() if probe else {},
+            "census": snapshots.census() if probe else [],
         }
         return row
     finally:
@@ -468,6 +523,7 @@ def run(
     rate: float | None = None,
     budget: float | None = None,
     probe: bool = False,
+    trace: bool = True,
     resync_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Start a control plane and the proxy, measure every size, stop everything (by pid)."""
@@ -494,6 +550,7 @@ def run(
                 rate=rate,
                 budget=budget,
                 probe=probe,
+                trace=trace,
                 extra_args=extra,
             )
             for n in sizes
@@ -613,6 +670,7 @@ def _probe_text(res: dict[str, Any]) -> str:
                 f"\n\nN={r['n']}: the operator logged {problems['count']} warning/error lines; the last:"
             )
             out += [f"    {line}" for line in problems["last"]]
+        out += _census_text(r)
         probe = r.get("tracemalloc") or {}
         if not probe:
             continue
@@ -625,6 +683,42 @@ def _probe_text(res: dict[str, Any]) -> str:
         out.append("by line:")
         out += [f"    {line}" for line in probe["growth_sites"]]
     return "\n".join(out)
+
+
+def _census_text(row: dict[str, Any]) -> list[str]:
+    """One line per census of a probed row (MiB), then the tracked object types that grew most."""
+    points = row.get("census") or []
+    if not points:
+        return []
+    out = [
+        f"\n\nN={row['n']}: the operator's memory at launched runs (MiB; census of benchmarks/memory_census.py):"
+    ]
+    for p in points:
+        maps = p["rss_by_mapping"]
+        runner = sum(v["mib"] for v in p["runner"].values())
+        kopf = ", ".join(f"{m['count']} objects {m['mib']:.1f}" for m in p["kopf_memories"]) or "none"
+        trim = p.get("trim")
+        out.append(
+            f"    {p['label']}: RSS {p['rss']:.1f} (heap {maps.get('heap', 0):.1f}, anon {maps.get('anon', 0):.1f}, "
+            f"file {maps.get('file', 0):.1f}); malloc arenas {p['malloc_arenas']:.1f} (in use "
+            f"{p['malloc_in_use']:.1f}, free {p['malloc_free']:.1f}), mmapped {p['malloc_mmapped']:.1f}; "
+            f"pymalloc arenas {p['pymalloc_arenas']:.1f} (blocks in use {p['pymalloc_in_use']:.1f}); "
+            f"runner maps {runner:.1f}; kopf memories {kopf}; tracked objects {p['tracked_objects']}; "
+            f"threads {p['threads']}, tasks {p['asyncio_tasks']}, events queued {p['events_queued']}"
+            + (f"; traced {p['traced']:.1f}" if "traced" in p else "")
+            + (
+                f"; malloc_trim(0): RSS {trim['rss_before']:.1f} -> {trim['rss_after']:.1f} in {trim['ms']:.1f} ms"
+                if trim
+                else ""
+            )
+        )
+    first, last = points[0]["objects_by_type"], points[-1]["objects_by_type"]
+    grown = sorted(((last[k] - first.get(k, 0), k) for k in last), reverse=True)[:12]
+    out.append(
+        "    tracked objects that grew most (first -> last census): "
+        + ", ".join(f"{k} {d:+d}" for d, k in grown if d > 0)
+    )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -646,7 +740,15 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=float, default=None, help="Seconds of creating runs at most per N (default: none)."
     )
     parser.add_argument(
-        "--tracemalloc", action="store_true", help="Diff tracemalloc snapshots of the operator (slower)."
+        "--probe",
+        action="store_true",
+        help="A census of the operator's memory at each checkpoint and at the end (mappings, malloc, "
+        "pymalloc, objects, its per-object structures; then malloc_trim).",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="--probe with tracemalloc on, its snapshots diffed (slower; inflates RSS).",
     )
     parser.add_argument("--resync-seconds", type=float, default=None, help="The operator's full resync.")
     parser.add_argument(
@@ -667,7 +769,8 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
             rate=args.rate or None,
             budget=args.budget,
-            probe=args.tracemalloc,
+            probe=args.probe or args.tracemalloc,
+            trace=args.tracemalloc,
             resync_seconds=args.resync_seconds,
         )
     report("operator_throughput", res, table(res), args.out_dir)
