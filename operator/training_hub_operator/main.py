@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from dataclasses import replace
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import kopf
 
-    from training_hub_operator import handlers, kopf_memories, metrics
+    from training_hub_operator import handlers, kopf_memories, malloc_trim, metrics
 
     kopf.configure(
         verbose=args.verbose,
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_args(args)
     handlers.configure(settings, args.namespace)
     metrics.serve(args.metrics_port, args.metrics_host)
+    malloc_trim.start(threading.Event())  # for the life of the process
     liveness = f"http://{args.liveness_host}:{args.liveness_port}/healthz" if args.liveness_port else None
     log = logging.getLogger("training_hub_operator")
     failures: list[float] = []
