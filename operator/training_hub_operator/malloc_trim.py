@@ -6,8 +6,9 @@ in use: the transient peaks (API responses read whole, a page of the resync's LI
 reconciles in parallel) are freed into holes below live blocks, and glibc gives back only the top of a
 heap (``M_TRIM_THRESHOLD``) and blocks it ``mmap``-ed on their own; ``malloc_trim(0)`` gave back 11.6 of
 those 13 MiB at once (it ``madvise``-s the free pages inside every arena too). So the operator calls it
-every :data:`PERIOD_SECONDS` from a daemon thread: a few milliseconds per call (the heap is tens of MiB),
-no effect on what is in use. Where the C library is not glibc (``malloc_trim`` absent) nothing runs.
+every :data:`PERIOD_SECONDS` from a daemon thread: 0.3 ms per call measured at 2000 runs (the heap is
+tens of MiB), no effect on what is in use; what the heap holds free between two calls is what ten
+seconds of work freed. Where the C library is not glibc (``malloc_trim`` absent) nothing runs.
 Python's own small-object allocator (pymalloc) is not concerned: it returns an arena when it is empty.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 log = logging.getLogger("training_hub_operator")
 
 #: Seconds between two trims.
-PERIOD_SECONDS = 30.0
+PERIOD_SECONDS = 10.0
 
 
 def _malloc_trim() -> Any | None:
