@@ -2,9 +2,11 @@
 
 ``python -m benchmarks.operator_probe ARGS`` runs ``training_hub_operator.main`` with ``ARGS``. Each
 ``SIGUSR1`` writes ``$TRAINING_HUB_PROBE_DIR/census-<k>.json`` (k = 0, 1, ...): the process's memory by
-kind (:func:`benchmarks.memory_census.census`: mappings, malloc, pymalloc, objects by type) and the size
-of the operator's own per-object structures (:func:`operator_structures`: the runner's maps, kopf's
-per-object memories, the Event queue); with ``$TRAINING_HUB_PROBE_TRACEMALLOC=1`` tracemalloc runs too and
+kind (:func:`benchmarks.memory_census.census`: mappings, malloc, pymalloc) and the counts of the operator's
+own per-run maps (light: nothing is walked, so the census itself adds next to nothing to the RSS that
+follows); ``SIGUSR2`` writes a full one (also the objects by type and the deep size of the runner's maps
+and of kopf's per-object memories, :func:`operator_structures`) and then calls ``malloc_trim(0)`` (the
+census says how much RSS that gave back: free heap that glibc kept); with ``$TRAINING_HUB_PROBE_TRACEMALLOC=1`` tracemalloc runs too and
 each signal also writes ``snapshot-<k>.pickle``. ``SIGUSR2`` does the same and then calls
 ``malloc_trim(0)`` (the census says how much RSS that gave back: free heap that glibc kept). Files are
 written to a temporary name, then renamed, so a reader never sees half a file.
@@ -69,23 +71,29 @@ def deep_size(obj: Any, seen: set[int] | None = None, depth: int = 8) -> int:
     return size + sum(deep_size(child, seen, depth - 1) for child in children)
 
 
-def operator_structures() -> dict[str, Any]:
+def operator_structures(*, sizes: bool = True) -> dict[str, Any]:
     """Count and deep size of the operator's per-object structures: each runner map, kopf's per-object
     memories (``ResourceMemories``, found through the garbage collector), the queued Events; and the
-    threads and asyncio tasks alive."""
+    threads and asyncio tasks alive. ``sizes=False``: the runner maps' counts, the queue and the threads
+    only (nothing walked, next to no allocation)."""
     out: dict[str, Any] = {"threads": threading.active_count()}
     handlers = sys.modules.get("training_hub_operator.handlers")
     state: dict[str, Any] = getattr(handlers, "_state", {}) if handlers else {}
     runner = state.get("runner")
     if runner is not None:
         out["runner"] = {
-            name: {"count": len(getattr(runner, name)), "bytes": deep_size(getattr(runner, name))}
+            name: {
+                "count": len(getattr(runner, name)),
+                "bytes": deep_size(getattr(runner, name)) if sizes else None,
+            }
             for name in RUNNER_MAPS
             if hasattr(runner, name)
         }
     recorder = state.get("recorder")
     if recorder is not None:
         out["events_queued"] = recorder._queue.qsize()
+    if not sizes:
+        return out
     memories = [o for o in gc.get_objects() if any(t.__name__ == "ResourceMemories" for t in type(o).__mro__)]
     out["kopf_memories"] = [
         {"count": len(m._items), "bytes": deep_size(m._items)} for m in memories if hasattr(m, "_items")
@@ -114,7 +122,14 @@ def _install(directory: Path) -> None:
             tmp = final.with_suffix(".tmp")
             snap.dump(str(tmp))
             tmp.rename(final)
-        facts = census(trimmed=signum == signal.SIGUSR2, extra={"operator": operator_structures()})
+        # Light at the checkpoints (no object walk: it would allocate while the runs come in and show as
+        # growth); full at the end, before the trim, and whenever tracemalloc runs anyway.
+        full = signum == signal.SIGUSR2 or tracemalloc.is_tracing()
+        facts = census(
+            objects=full,
+            trimmed=signum == signal.SIGUSR2,
+            extra={"operator": operator_structures(sizes=full)},
+        )
         if tracemalloc.is_tracing():
             facts["traced"] = tracemalloc.get_traced_memory()[0]
         _write_json(census_path(directory, index), facts)

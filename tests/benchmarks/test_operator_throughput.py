@@ -205,3 +205,70 @@ def test_log_problems_counts_warnings_errors_and_tracebacks(tmp_path: Path) -> N
         "Traceback (most recent call last):",
         '{"message": "boom", "severity": "error"}',
     ]
+
+
+def _row(n: int, growth_mib: float, code: str | None = None) -> dict[str, object]:
+    idle = 100 * 2**20
+    return {
+        "n": n,
+        "code": code,
+        "complete": True,
+        "runs_created": n,
+        "jobs_created": n,
+        "latency_p99_seconds": 0.1,
+        "api_requests_per_run": 4.0,
+        "rss_idle_bytes": idle,
+        "rss_after_bytes": idle + int(growth_mib * 2**20),
+        "rss_growth_per_run_bytes": growth_mib * 2**20 / n,
+    }
+
+
+@pytest.mark.unit
+def test_pairs_against_a_baseline_give_a_ratio_per_pair_and_judge_this_tree() -> None:
+    from benchmarks.operator_throughput import _comparison_text, summarize
+
+    rows = [_row(2000, 40.0, "/tmp/base"), _row(2000, 30.0), _row(2000, 44.0, "/tmp/base"), _row(2000, 33.0)]
+    paired = [
+        {
+            "pair": 0,
+            "order": "AB",
+            "load_before": [1.0],
+            "load_after": [1.0],
+            "n": 2000,
+            "growth_mib": [40.0, 30.0],
+        },
+        {
+            "pair": 1,
+            "order": "BA",
+            "load_before": [1.0],
+            "load_after": [1.0],
+            "n": 2000,
+            "growth_mib": [44.0, 33.0],
+        },
+    ]
+    res = summarize([2000], rows, paired, "abc123")
+    assert res["rss_growth_mib"] == pytest.approx(33.0) and res["meets_rss_target"]
+    assert res["comparison"]["rss_growth_ratio"]["per_pair"] == pytest.approx([0.75, 0.75])
+    assert res["rss_growth_exponent"] is None  # one size: no slope across sizes
+    text = _comparison_text(res)
+    assert "interleaved pairs" in text and "(0.75x)" in text and "median 0.75x" in text
+
+
+@pytest.mark.unit
+def test_growth_exponent_across_sizes() -> None:
+    from benchmarks.operator_throughput import summarize
+
+    res = summarize([1000, 4000], [_row(1000, 10.0), _row(4000, 20.0)], [], None)
+    assert res["rss_growth_exponent"] == pytest.approx(0.5) and res["rss_growth_sublinear"]
+    assert res["comparison"] == {}
+
+
+@pytest.mark.unit
+def test_a_baseline_tree_is_exported_with_its_image_environment(tmp_path: Path) -> None:
+    from benchmarks.operator_throughput import code_path, export_tree
+
+    tree = export_tree("HEAD", tmp_path / "base")
+    assert (tree / "operator" / "training_hub_operator" / "runner.py").is_file()
+    assert (tree / "runtime" / "training_hub" / "__init__.py").is_file()
+    assert operator_env(tree)["MALLOC_ARENA_MAX"] == "2"
+    assert code_path(tree).split(":")[:2] == [str(tree / "operator"), str(tree / "runtime")]
