@@ -23,6 +23,7 @@ Usage: ``.venv/bin/python -m benchmarks.operator_throughput [--quick] [--sizes 1
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -37,7 +38,16 @@ from typing import Any
 
 import yaml
 
-from benchmarks.benchlib import ROOT, format_table, load_average, percentile, report, subprocess_env
+from benchmarks.benchlib import (
+    ROOT,
+    format_table,
+    interleaved_pairs,
+    load_average,
+    percentile,
+    report,
+    subprocess_env,
+    summarize_ratios,
+)
 from tests.support.official_api import write_crds
 
 TARGET_P99_S = 1.0
@@ -60,11 +70,16 @@ QUIET_WAIT_SECONDS = 30.0
 OPERATOR_DOCKERFILE = ROOT / "images" / "operator" / "Dockerfile"
 
 
-def operator_env() -> dict[str, str]:
-    """The environment the operator's image sets that changes how it runs (``MALLOC_ARENA_MAX``), read
-    from its Dockerfile so the benchmark runs the operator as it is shipped."""
-    found = re.search(r"\bMALLOC_ARENA_MAX=(\d+)", OPERATOR_DOCKERFILE.read_text())
-    return {"MALLOC_ARENA_MAX": found.group(1)} if found else {}
+#: Variables of the operator image's environment that change how its memory is managed.
+MEMORY_ENV = ("MALLOC_ARENA_MAX", "PYTHONMALLOC")
+
+
+def operator_env(root: Path = ROOT) -> dict[str, str]:
+    """The environment the operator's image sets that changes how it runs (:data:`MEMORY_ENV`), read
+    from its Dockerfile (the one under ``root``) so the benchmark runs the operator as it is shipped."""
+    text = (root / OPERATOR_DOCKERFILE.relative_to(ROOT)).read_text()
+    found = {name: re.search(rf"\b{name}=([\w.-]+)", text) for name in MEMORY_ENV}
+    return {name: m.group(1) for name, m in found.items() if m}
 
 
 def cpu_seconds_of(pid: int) -> float:
@@ -245,35 +260,88 @@ def reconciles_by_trigger(metrics_text: str) -> dict[str, float]:
 
 
 class _Probe:
-    """Tracemalloc snapshots of the operator (:mod:`benchmarks.operator_probe`), taken on request."""
+    """Censuses (and, traced, tracemalloc snapshots) of the operator (:mod:`benchmarks.operator_probe`),
+    taken on request."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.taken: list[tuple[str, Path]] = []
+        self.snapshots: list[tuple[str, Path]] = []
 
-    def take(self, pid: int, label: str, timeout: float = 120.0) -> None:
-        from benchmarks.operator_probe import snapshot_path
+    def take(self, pid: int, label: str, timeout: float = 120.0, *, trim: bool = False) -> None:
+        """Signal the operator and wait for its census (``trim``: then ``malloc_trim``, :data:`SIGUSR2`)."""
+        from benchmarks.operator_probe import census_path, snapshot_path
 
-        path = snapshot_path(self.directory, len(self.taken))
-        os.kill(pid, signal.SIGUSR1)
+        index = len(self.taken)
+        path = census_path(self.directory, index)
+        os.kill(pid, signal.SIGUSR2 if trim else signal.SIGUSR1)
         deadline = time.time() + timeout
         while not path.exists() and time.time() < deadline:
             time.sleep(0.2)
         if path.exists():
             self.taken.append((label, path))
+            if snapshot_path(self.directory, index).exists():
+                self.snapshots.append((label, snapshot_path(self.directory, index)))
+
+    def census(self) -> list[dict[str, Any]]:
+        """Each census, summarised (:func:`census_summary`), in the order taken."""
+        return [{"label": label, **census_summary(json.loads(p.read_text()))} for label, p in self.taken]
 
     def report(self) -> dict[str, Any]:
+        """The tracemalloc part: traced MiB at each point and what grew between the first and the last."""
         from benchmarks.operator_probe import top_growth, traced_total
 
-        if len(self.taken) < 2:
+        if len(self.snapshots) < 2:
             return {}
-        (n0, first), (n1, last) = self.taken[0], self.taken[-1]
+        (n0, first), (n1, last) = self.snapshots[0], self.snapshots[-1]
         return {
-            "traced_mib": {label: traced_total(p) / 2**20 for label, p in self.taken},
+            "traced_mib": {label: traced_total(p) / 2**20 for label, p in self.snapshots},
             "growth_sites": top_growth(first, last),
             "growth_files": top_growth(first, last, key="filename"),
             "between": [n0, n1],
         }
+
+
+def census_summary(facts: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one census (:func:`benchmarks.memory_census.census`) that say where RSS goes, in MiB:
+    resident by mapping kind, glibc's arenas (in use, free), pymalloc's arenas and blocks in use, the
+    operator's per-object structures, the tracked objects by type, and what ``malloc_trim`` gave back."""
+    mib = 2**20
+    malloc, pymalloc, op = facts.get("malloc") or {}, facts.get("pymalloc") or {}, facts.get("operator") or {}
+    out: dict[str, Any] = {
+        "rss": facts["rss"] / mib,
+        "rss_by_mapping": {k: v / mib for k, v in (facts.get("rss_by_mapping") or {}).items()},
+        "malloc_arenas": malloc.get("arena", 0) / mib,
+        "malloc_in_use": malloc.get("uordblks", 0) / mib,
+        "malloc_free": malloc.get("fordblks", 0) / mib,
+        "malloc_mmapped": malloc.get("hblkhd", 0) / mib,
+        "pymalloc_arenas": pymalloc.get("total", 0) / mib,
+        # Arenas are 1 MiB (Python 3.10+, 64-bit): the most pymalloc ever held at once, in MiB.
+        "pymalloc_peak": pymalloc.get("arenas_highwater", 0)
+        * pymalloc.get("total", 0)
+        / max(pymalloc.get("arenas", 0), 1)
+        / mib,
+        "pymalloc_in_use": pymalloc.get("allocated_blocks", 0) / mib,
+        "tracked_objects": (facts.get("objects") or {}).get("tracked"),
+        "objects_by_type": (facts.get("objects") or {}).get("by_type") or {},
+        "runner": {
+            k: {"count": v["count"], "mib": None if v["bytes"] is None else v["bytes"] / mib}
+            for k, v in (op.get("runner") or {}).items()
+        },
+        "kopf_memories": [
+            {"count": m["count"], "mib": m["bytes"] / mib} for m in op.get("kopf_memories") or []
+        ],
+        "events_queued": op.get("events_queued"),
+        "threads": op.get("threads"),
+        "asyncio_tasks": op.get("asyncio_tasks"),
+    }
+    if "traced" in facts:
+        out["traced"] = facts["traced"] / mib
+    if facts.get("trim"):
+        trim = facts["trim"]
+        out["trim"] = {"rss_before": trim["rss_before"] / mib, "rss_after": trim["rss_after"] / mib}
+        out["trim"]["ms"] = trim.get("microseconds", 0) / 1000
+    return out
 
 
 def measure(
@@ -287,7 +355,9 @@ def measure(
     rate: float | None = None,
     budget: float | None = None,
     probe: bool = False,
+    trace: bool = True,
     extra_args: tuple[str, ...] = (),
+    code: Path | None = None,
 ) -> dict[str, Any]:
     """Create `n` TrainingRuns in a new namespace with a fresh operator; returns the measurements.
 
@@ -301,20 +371,28 @@ def measure(
         rate: Creates per second (None: as fast as the pool goes).
         budget: Seconds for creating runs at most; runs not created by then are not (the row says how
             many were).
-        probe: Run the operator under :mod:`benchmarks.operator_probe` and diff its snapshots.
+        probe: Run the operator under :mod:`benchmarks.operator_probe`: a census of its memory at each
+            checkpoint and at the end (then ``malloc_trim``).
+        trace: With ``probe``: tracemalloc on, its snapshots diffed (the tracing inflates RSS).
         extra_args: More operator flags.
+        code: A source tree whose ``operator/`` and ``runtime/`` packages the operator runs (e.g. an earlier
+            commit's, :func:`export_tree`), instead of this tree's.
     """
     from benchmarks.api_proxy import read_counts
-    from benchmarks.operator_probe import PROBE_DIR_ENV
+    from benchmarks.operator_probe import PROBE_DIR_ENV, TRACEMALLOC_ENV
     from tests.controlplane.operator_process import OperatorProcess
 
     ns = plane.create_namespace(f"bench-{n}-{int(time.time())}")
-    probe_dir = workdir / f"probe-{n}"
+    probe_dir = workdir / f"probe-{n}-{time.time_ns()}"
     op = OperatorProcess(
         kubeconfig,
         namespaces=[ns],
         extra_args=extra_args,
-        env={**operator_env(), **({PROBE_DIR_ENV: str(probe_dir)} if probe else {})},
+        env={
+            **operator_env(code or ROOT),
+            **({PROBE_DIR_ENV: str(probe_dir), TRACEMALLOC_ENV: "1" if trace else "0"} if probe else {}),
+            **({"PYTHONPATH": code_path(code)} if code is not None else {}),
+        },
         module="benchmarks.operator_probe" if probe else "training_hub_operator.main",
         log_path=workdir / f"operator-{n}.log",
     )
@@ -393,7 +471,7 @@ def measure(
         rss_after = rss_bytes(pid)
         cpu_used = cpu_seconds_of(pid) - cpu_idle
         if probe:  # once the traffic is quiet: what stays (the checkpoints may hold a backlog of events)
-            snapshots.take(pid, "end")
+            snapshots.take(pid, "end", trim=True)
         try:
             reconciles = reconciles_by_trigger(op.metrics())
         except OSError:
@@ -406,6 +484,7 @@ def measure(
         launched = max(len(jobs.seen), 1)
         row = {
             "n": n,
+            "code": str(code) if code is not None else None,
             "rate_per_second": rate,
             "runs_created": len(creation.get("created") or []),
             "create_errors": creation.get("errors", 0),
@@ -440,6 +519,7 @@ def measure(
             "rss_at_launched": at_marks,
             "rss_growth_per_run_bytes": (rss_after - rss_idle) / launched,
             "tracemalloc": snapshots.report() if probe else {},
+            "census": snapshots.census() if probe else [],
         }
         return row
     finally:
@@ -447,6 +527,26 @@ def measure(
         plane.kubectl("delete", "namespace", ns, "--wait=false", check=False)
         if row is not None:
             row["operator_log_problems"] = log_problems(op.log_path)
+
+
+def export_tree(ref: str, into: Path) -> Path:
+    """The ``operator/`` and ``runtime/`` trees and the operator image's Dockerfile (its environment,
+    :func:`operator_env`) of git ``ref`` exported into ``into`` (``git archive``: no worktree or other git
+    state is made), for :func:`measure`'s ``code``."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "operator", "runtime", "images/operator"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def code_path(code: Path) -> str:
+    """``PYTHONPATH`` that makes the operator import ``code``'s packages before the installed (editable) ones;
+    the benchmarks package (the probe) stays this tree's."""
+    return os.pathsep.join([str(code / "operator"), str(code / "runtime"), str(ROOT)])
 
 
 def log_problems(path: Path, keep: int = 8) -> dict[str, Any]:
@@ -468,9 +568,18 @@ def run(
     rate: float | None = None,
     budget: float | None = None,
     probe: bool = False,
+    trace: bool = True,
     resync_seconds: float | None = None,
+    baseline: str | None = None,
+    pairs: int = 2,
 ) -> dict[str, Any]:
-    """Start a control plane and the proxy, measure every size, stop everything (by pid)."""
+    """Start a control plane and the proxy, measure every size, stop everything (by pid).
+
+    With ``baseline`` (a git ref), each size is measured in ``pairs`` interleaved pairs (baseline, this
+    tree; the order alternates: :func:`benchmarks.benchlib.interleaved_pairs`), each side a fresh operator
+    on the same control plane, and the result has the per-pair ratios of the RSS growth (this tree /
+    baseline); the targets are judged on this tree's last row.
+    """
     from tests.controlplane.cluster import ControlPlane, find_binaries
 
     plane = ControlPlane(find_binaries(build_if_missing=True), with_controller_manager=False)
@@ -483,8 +592,9 @@ def run(
         proxy, port = start_proxy(plane.server, workdir)
         kubeconfig = proxy_kubeconfig(plane.kubeconfig, port, workdir)
         extra = ("--resync-seconds", str(resync_seconds)) if resync_seconds else ()
-        rows = [
-            measure(
+
+        def one(n: int, code: Path | None = None) -> dict[str, Any]:
+            return measure(
                 plane,
                 port,
                 kubeconfig,
@@ -494,10 +604,26 @@ def run(
                 rate=rate,
                 budget=budget,
                 probe=probe,
+                trace=trace,
                 extra_args=extra,
+                code=code,
             )
-            for n in sizes
-        ]
+
+        rows: list[dict[str, Any]] = []
+        paired: list[dict[str, Any]] = []
+        if baseline is None:
+            rows = [one(n) for n in sizes]
+        else:
+            base_code = export_tree(baseline, workdir / "baseline")
+            for n in sizes:
+                for base, this, info in interleaved_pairs(
+                    lambda n=n: one(n, base_code),  # type: ignore[misc]
+                    lambda n=n: one(n),  # type: ignore[misc]
+                    pairs,
+                ):
+                    base["baseline"] = baseline
+                    rows += [base, this]
+                    paired.append({**info, "n": n, "growth_mib": [_growth_mib(base), _growth_mib(this)]})
     finally:
         if proxy is not None and proxy.poll() is None:
             proxy.terminate()
@@ -506,21 +632,42 @@ def run(
             except subprocess.TimeoutExpired:
                 proxy.kill()
         plane.stop()
+    return summarize(sizes, rows, paired, baseline)
+
+
+def summarize(
+    sizes: list[int], rows: list[dict[str, Any]], paired: list[dict[str, Any]], baseline: str | None
+) -> dict[str, Any]:
+    """The result of :func:`run`: the rows, the targets judged on the last row (this tree's), whether RSS
+    grows sublinearly with N (this tree's rows of different sizes), and the pairs against a baseline."""
     # Sublinear memory: RSS growth ~ N^k with k < 1 (the growth per launched run falls as N grows).
-    per_run = [r["rss_growth_per_run_bytes"] for r in rows]
+    # This tree's rows of different sizes only (with a baseline, the last pair's).
+    own = list({r["n"]: r for r in rows if r.get("code") is None}.values())
+    per_run = [r["rss_growth_per_run_bytes"] for r in own]
     sublinear, ratio, exponent = None, None, None
-    if len(rows) >= 2 and per_run[0] > 0:
+    if len(own) >= 2 and per_run[0] > 0:
         ratio = per_run[-1] / per_run[0]
-        first, last = rows[0], rows[-1]
+        first, last = own[0], own[-1]
         grown = [r["rss_after_bytes"] - r["rss_idle_bytes"] for r in (first, last)]
-        if grown[0] > 0 and grown[1] > 0:
+        if grown[0] > 0 and grown[1] > 0 and last["jobs_created"] != first["jobs_created"]:
             exponent = math.log(grown[1] / grown[0]) / math.log(
                 last["jobs_created"] / max(first["jobs_created"], 1)
             )
         sublinear = ratio < 1.0 and (exponent is None or exponent < 1.0)
-    big = rows[-1]  # the targets are stated at the largest N (10,000 in a full run)
-    growth_mib = (big["rss_after_bytes"] - big["rss_idle_bytes"]) / 2**20
+    big = rows[-1]  # the targets are stated at the largest N (10,000 in a full run; this tree's row)
+    growth_mib = _growth_mib(big)
+    comparison: dict[str, Any] = {}
+    if paired:
+        ratios = [
+            b / a for a, b in (p["growth_mib"] for p in paired if p["n"] == sizes[-1]) if a > 0 and b > 0
+        ]
+        comparison = {
+            "baseline": baseline,
+            "pairs": paired,
+            "rss_growth_ratio": summarize_ratios(ratios).as_dict() if ratios else None,
+        }
     return {
+        "comparison": comparison,
         "sizes": sizes,
         "rows": rows,
         "target_p99_seconds": TARGET_P99_S,
@@ -539,6 +686,10 @@ def run(
     }
 
 
+def _growth_mib(row: dict[str, Any]) -> float:
+    return float(row["rss_after_bytes"] - row["rss_idle_bytes"]) / 2**20
+
+
 def table(res: dict[str, Any]) -> str:
     """The Markdown table of a result."""
     rows = []
@@ -551,7 +702,7 @@ def table(res: dict[str, Any]) -> str:
         low = "" if r["complete"] else ">= "  # runs without a job yet are not in the percentiles
         rows.append(
             [
-                r["n"],
+                f"{r['n']}" + (f" (baseline {r['baseline']})" if r.get("baseline") else ""),
                 f"{r['jobs_created']}/{r['runs_created']}"
                 + ("" if r["runs_created"] >= r["n"] else f" ({r['n']} asked, budget)"),
                 f"{r['apply_to_all_jobs_seconds']:.1f}{done}",
@@ -599,8 +750,30 @@ def table(res: dict[str, Any]) -> str:
             f"{'n/a' if res.get('rss_growth_exponent') is None else format(res['rss_growth_exponent'], '.2f')}"
             f" (sublinear: {res['rss_growth_sublinear']})"
         )
+        + _comparison_text(res)
         + _probe_text(res)
     )
+
+
+def _comparison_text(res: dict[str, Any]) -> str:
+    """The interleaved pairs against a baseline (empty without one)."""
+    comp = res.get("comparison") or {}
+    if not comp:
+        return ""
+    lines = [f"\n\nRSS growth MiB, baseline {comp['baseline']} vs this tree, interleaved pairs:"]
+    for p in comp["pairs"]:
+        a, b = p["growth_mib"]
+        lines.append(
+            f"    pair {p['pair']} (N={p['n']}, order {p['order']}, load {p['load_before']} -> {p['load_after']}): "
+            f"{a:.1f} -> {b:.1f}" + (f" ({b / a:.2f}x)" if a > 0 else "")
+        )
+    summary = comp.get("rss_growth_ratio")
+    if summary:
+        lines.append(
+            f"    ratio this tree / baseline: median {summary['median']:.2f}x (min {summary['min']:.2f}x, max "
+            f"{summary['max']:.2f}x, {summary['pairs']} pairs; {summary['verdict']} vs 1)"
+        )
+    return "\n".join(lines)
 
 
 def _probe_text(res: dict[str, Any]) -> str:
@@ -613,6 +786,7 @@ def _probe_text(res: dict[str, Any]) -> str:
                 f"\n\nN={r['n']}: the operator logged {problems['count']} warning/error lines; the last:"
             )
             out += [f"    {line}" for line in problems["last"]]
+        out += _census_text(r)
         probe = r.get("tracemalloc") or {}
         if not probe:
             continue
@@ -625,6 +799,52 @@ def _probe_text(res: dict[str, Any]) -> str:
         out.append("by line:")
         out += [f"    {line}" for line in probe["growth_sites"]]
     return "\n".join(out)
+
+
+def _census_text(row: dict[str, Any]) -> list[str]:
+    """One line per census of a probed row (MiB), then the tracked object types that grew most."""
+    points = row.get("census") or []
+    if not points:
+        return []
+    out = [
+        f"\n\nN={row['n']}: the operator's memory at launched runs (MiB; census of benchmarks/memory_census.py):"
+    ]
+    for p in points:
+        maps = p["rss_by_mapping"]
+        sized = [v["mib"] for v in p["runner"].values() if v["mib"] is not None]
+        counted = max((v["count"] for v in p["runner"].values()), default=0)
+        runner = f"{sum(sized):.1f}" if sized else f"{counted} runs (not sized)"
+        kopf = ", ".join(f"{m['count']} objects {m['mib']:.1f}" for m in p["kopf_memories"]) or "not counted"
+        trim = p.get("trim")
+        out.append(
+            f"    {p['label']}: RSS {p['rss']:.1f} (heap {maps.get('heap', 0):.1f}, anon {maps.get('anon', 0):.1f}, "
+            f"file {maps.get('file', 0):.1f}); malloc arenas {p['malloc_arenas']:.1f} (in use "
+            f"{p['malloc_in_use']:.1f}, free {p['malloc_free']:.1f}), mmapped {p['malloc_mmapped']:.1f}; "
+            f"pymalloc arenas {p['pymalloc_arenas']:.1f} (blocks in use {p['pymalloc_in_use']:.1f}, peak "
+            f"{p['pymalloc_peak']:.0f}); runner maps {runner}; kopf memories {kopf}; tracked objects "
+            f"{p['tracked_objects']}; "
+            f"threads {p['threads']}, tasks {p['asyncio_tasks']}, events queued {p['events_queued']}"
+            + (f"; traced {p['traced']:.1f}" if "traced" in p else "")
+            + (
+                f"; malloc_trim(0): RSS {trim['rss_before']:.1f} -> {trim['rss_after']:.1f} in {trim['ms']:.1f} ms"
+                if trim
+                else ""
+            )
+        )
+    counted = [p for p in points if p["objects_by_type"]]
+    if counted:
+        first, last = counted[0]["objects_by_type"], counted[-1]["objects_by_type"]
+        base = first if len(counted) > 1 else {}
+        grown = sorted(((last[k] - base.get(k, 0), k) for k in last), reverse=True)[:12]
+        out.append(
+            (
+                "    tracked objects that grew most (first -> last full census): "
+                if base
+                else "    tracked objects at the end, most numerous: "
+            )
+            + ", ".join(f"{k} {d:+d}" if base else f"{k} {d}" for d, k in grown if d > 0)
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -646,9 +866,23 @@ def main(argv: list[str] | None = None) -> int:
         "--budget", type=float, default=None, help="Seconds of creating runs at most per N (default: none)."
     )
     parser.add_argument(
-        "--tracemalloc", action="store_true", help="Diff tracemalloc snapshots of the operator (slower)."
+        "--probe",
+        action="store_true",
+        help="A census of the operator's memory at each checkpoint and at the end (mappings, malloc, "
+        "pymalloc, objects, its per-object structures; then malloc_trim).",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="--probe with tracemalloc on, its snapshots diffed (slower; inflates RSS).",
     )
     parser.add_argument("--resync-seconds", type=float, default=None, help="The operator's full resync.")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="A git ref: measure its operator and this tree's in interleaved pairs (RSS growth ratio per pair).",
+    )
+    parser.add_argument("--pairs", type=int, default=2, help="Pairs with --baseline (default 2).")
     parser.add_argument(
         "--timeout", type=float, default=240.0, help="Seconds to wait for all jobs per N after the creates."
     )
@@ -667,8 +901,11 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
             rate=args.rate or None,
             budget=args.budget,
-            probe=args.tracemalloc,
+            probe=args.probe or args.tracemalloc,
+            trace=args.tracemalloc,
             resync_seconds=args.resync_seconds,
+            baseline=args.baseline,
+            pairs=args.pairs,
         )
     report("operator_throughput", res, table(res), args.out_dir)
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from dataclasses import replace
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import kopf
 
-    from training_hub_operator import handlers, metrics
+    from training_hub_operator import handlers, kopf_memories, malloc_trim, metrics
 
     kopf.configure(
         verbose=args.verbose,
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_args(args)
     handlers.configure(settings, args.namespace)
     metrics.serve(args.metrics_port, args.metrics_host)
+    malloc_trim.start(threading.Event())  # for the life of the process
     liveness = f"http://{args.liveness_host}:{args.liveness_port}/healthz" if args.liveness_port else None
     log = logging.getLogger("training_hub_operator")
     failures: list[float] = []
@@ -122,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                 namespaces=list(args.namespace),
                 clusterwide=not args.namespace,
                 liveness_endpoint=liveness,
+                # No per-object record kept: only watch-event handlers (~1.1 KiB per object otherwise).
+                memories=kopf_memories.memories(kopf.get_default_registry()),
             )
             return 0
         except Exception as exc:  # a watch-stream failure stops kopf (e.g. 404 right after an API restart)

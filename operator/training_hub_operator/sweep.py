@@ -72,7 +72,7 @@ def child_kinds() -> dict[str, ResourceKind]:
 def changed_runs(
     kube: Kube,
     namespaces: list[str],
-    seen: Mapping[str, Mapping[tuple[str, str], str]],
+    seen: Mapping[str, tuple[tuple[str, str, str], ...]],
     pods_seen: Mapping[str, int],
     page_size: int = LIST_PAGE_SIZE,
 ) -> set[str]:
@@ -82,7 +82,7 @@ def changed_runs(
     Args:
         kube: API helper.
         namespaces: The operator's namespaces (empty: every namespace, listed cluster-wide).
-        seen: Per run, ``(kind, name) -> resourceVersion`` of the children its last reconcile decided from.
+        seen: Per run, ``(kind, name, resourceVersion)`` of each child its last reconcile decided from.
         pods_seen: Per run, the :func:`fingerprint` of the pods it decided from (absent: none).
         page_size: Objects per page.
     """
@@ -91,7 +91,7 @@ def changed_runs(
         namespace, _, name = key.partition("/")
         by_label[(namespace, child_labels(name, "x")[c.LABEL_RUN])] = key
     kinds = child_kinds()
-    listed = {kinds[k] for children in seen.values() for k, _ in children if k in kinds}
+    listed = {kinds[k] for children in seen.values() for k, _, _ in children if k in kinds}
     matched: Counter[str] = Counter()
     pods: dict[str, int] = {}
     out: set[str] = set()
@@ -111,7 +111,7 @@ def changed_runs(
                 if run is None:
                     continue
                 meta = obj["metadata"]
-                if seen[run].get((kind.kind, str(meta.get("name")))) == str(meta.get("resourceVersion")):
+                if (kind.kind, str(meta.get("name")), str(meta.get("resourceVersion"))) in seen[run]:
                     matched[run] += 1
                 else:
                     out.add(run)  # changed, or new since

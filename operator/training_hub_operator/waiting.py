@@ -22,6 +22,8 @@ from training_hub_operator.naming import training_pods_selector
 POD_SELECTOR = training_pods_selector()
 
 Signature = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...]]
+#: The signature of a run with no pods and no create failures (most waiting runs): one shared tuple.
+NOTHING_SEEN: Signature = ((), ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,7 @@ def signature(
                 and (e.get("involvedObject") or {}).get("uid") == workload_uid
             )
         )
-    return pod_part, event_part
+    return (pod_part, event_part) if pod_part or event_part else NOTHING_SEEN
 
 
 def changed(kube: Any, waiting: dict[str, Waiting]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from benchmarks.api_proxy import classify
 from benchmarks.benchlib import percentile
 from benchmarks.operator_probe import top_growth
 from benchmarks.operator_throughput import (
+    census_summary,
     checkpoints_for,
     log_problems,
     operator_env,
@@ -84,6 +86,12 @@ def test_small_operator_run_counts_one_job_create_per_run(tmp_path: Path) -> Non
     assert probe["between"] == ["0", "end"] and list(probe["traced_mib"]) == ["0", "3", "end"]
     assert probe["growth_sites"] and " MiB " in probe["growth_sites"][0]
     assert "traced Python MiB" in table(res)
+    census = row["census"]
+    assert [c["label"] for c in census] == ["0", "3", "end"]
+    assert census[-1]["trim"]["rss_after"] > 0 and "trim" not in census[0]
+    assert census[-1]["runner"]["phases"]["count"] == 3  # the operator's own per-run maps, read inside it
+    assert census[-1]["kopf_memories"] == [{"count": 0, "mib": census[-1]["kopf_memories"][0]["mib"]}]
+    assert "the operator's memory at launched runs" in table(res)
     assert row["api_requests_by_kind"].get("POST pytorchjobs") == 3
     assert row["api_requests_per_run"] >= 1
     assert 0 <= row["latency_p50_seconds"] <= row["latency_p99_seconds"] <= row["latency_max_seconds"]
@@ -119,10 +127,44 @@ def test_probe_snapshots_on_sigusr1_and_names_the_growing_line(tmp_path: Path) -
         signal.signal(signal.SIGUSR1, previous)
     first, second = (operator_probe.snapshot_path(tmp_path, i) for i in (0, 1))
     assert first.exists() and second.exists() and not list(tmp_path.glob("*.tmp"))
+    censuses = [json.loads(operator_probe.census_path(tmp_path, i).read_text()) for i in (0, 1)]
+    assert censuses[1]["traced"] - censuses[0]["traced"] >= 2**20
+    assert censuses[1]["rss"] > 0 and "trim" not in censuses[1] and "operator" in censuses[1]
     top = top_growth(first, second, limit=3)
     assert "test_operator_throughput.py" in top[0] and top[0].startswith("+1.0")
     assert operator_probe.traced_total(second) - operator_probe.traced_total(first) >= 2**20
     del kept
+
+
+@pytest.mark.unit
+def test_sigusr2_writes_a_census_then_trims(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from benchmarks import operator_probe
+
+    previous = (signal.getsignal(signal.SIGUSR1), signal.getsignal(signal.SIGUSR2))
+    try:
+        operator_probe._install(tmp_path)
+        os.kill(os.getpid(), signal.SIGUSR2)
+    finally:
+        signal.signal(signal.SIGUSR1, previous[0])
+        signal.signal(signal.SIGUSR2, previous[1])
+    facts = json.loads(operator_probe.census_path(tmp_path, 0).read_text())
+    assert not operator_probe.snapshot_path(tmp_path, 0).exists()  # tracemalloc is off here
+    assert facts["trim"]["rss_after"] > 0
+    summary = census_summary(facts)
+    assert summary["rss"] == facts["rss"] / 2**20 and summary["trim"]["ms"] >= 0
+    assert summary["pymalloc_arenas"] >= summary["pymalloc_in_use"] > 0
+
+
+@pytest.mark.unit
+def test_deep_size_counts_what_a_map_holds_once() -> None:
+    from benchmarks.operator_probe import deep_size
+
+    shared = "x" * 1000
+    assert deep_size({"a": (shared, shared), "b": shared}) < 2 * len(shared)
+    assert deep_size({"a": ["y" * 1000], "b": ["z" * 1000]}) > 2000
 
 
 @pytest.mark.unit
@@ -163,3 +205,70 @@ def test_log_problems_counts_warnings_errors_and_tracebacks(tmp_path: Path) -> N
         "Traceback (most recent call last):",
         '{"message": "boom", "severity": "error"}',
     ]
+
+
+def _row(n: int, growth_mib: float, code: str | None = None) -> dict[str, object]:
+    idle = 100 * 2**20
+    return {
+        "n": n,
+        "code": code,
+        "complete": True,
+        "runs_created": n,
+        "jobs_created": n,
+        "latency_p99_seconds": 0.1,
+        "api_requests_per_run": 4.0,
+        "rss_idle_bytes": idle,
+        "rss_after_bytes": idle + int(growth_mib * 2**20),
+        "rss_growth_per_run_bytes": growth_mib * 2**20 / n,
+    }
+
+
+@pytest.mark.unit
+def test_pairs_against_a_baseline_give_a_ratio_per_pair_and_judge_this_tree() -> None:
+    from benchmarks.operator_throughput import _comparison_text, summarize
+
+    rows = [_row(2000, 40.0, "/tmp/base"), _row(2000, 30.0), _row(2000, 44.0, "/tmp/base"), _row(2000, 33.0)]
+    paired = [
+        {
+            "pair": 0,
+            "order": "AB",
+            "load_before": [1.0],
+            "load_after": [1.0],
+            "n": 2000,
+            "growth_mib": [40.0, 30.0],
+        },
+        {
+            "pair": 1,
+            "order": "BA",
+            "load_before": [1.0],
+            "load_after": [1.0],
+            "n": 2000,
+            "growth_mib": [44.0, 33.0],
+        },
+    ]
+    res = summarize([2000], rows, paired, "abc123")
+    assert res["rss_growth_mib"] == pytest.approx(33.0) and res["meets_rss_target"]
+    assert res["comparison"]["rss_growth_ratio"]["per_pair"] == pytest.approx([0.75, 0.75])
+    assert res["rss_growth_exponent"] is None  # one size: no slope across sizes
+    text = _comparison_text(res)
+    assert "interleaved pairs" in text and "(0.75x)" in text and "median 0.75x" in text
+
+
+@pytest.mark.unit
+def test_growth_exponent_across_sizes() -> None:
+    from benchmarks.operator_throughput import summarize
+
+    res = summarize([1000, 4000], [_row(1000, 10.0), _row(4000, 20.0)], [], None)
+    assert res["rss_growth_exponent"] == pytest.approx(0.5) and res["rss_growth_sublinear"]
+    assert res["comparison"] == {}
+
+
+@pytest.mark.unit
+def test_a_baseline_tree_is_exported_with_its_image_environment(tmp_path: Path) -> None:
+    from benchmarks.operator_throughput import code_path, export_tree
+
+    tree = export_tree("HEAD", tmp_path / "base")
+    assert (tree / "operator" / "training_hub_operator" / "runner.py").is_file()
+    assert (tree / "runtime" / "training_hub" / "__init__.py").is_file()
+    assert operator_env(tree)["MALLOC_ARENA_MAX"] == "2"
+    assert code_path(tree).split(":")[:2] == [str(tree / "operator"), str(tree / "runtime")]
