@@ -5,6 +5,9 @@ counted (by verb and resource) and forwarded to the real API server, with respon
 streams included). ``GET /__counts`` answers the counts as JSON (not forwarded), ``POST /__reset`` zeroes
 them. Only the operator's requests pass through it, so the counts are exactly the operator's API traffic.
 
+:func:`start_proxy` starts it in a subprocess, :func:`proxy_kubeconfig` points a kubeconfig at it,
+:func:`read_counts` and :func:`reset_counts` read and zero its counts.
+
 Usage: ``python -m benchmarks.api_proxy --upstream https://127.0.0.1:6443 --port 0 --port-file F``
 """
 
@@ -14,9 +17,16 @@ import argparse
 import asyncio
 import json
 import ssl
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import yaml
+
+from benchmarks.benchlib import ROOT, subprocess_env
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade", "te", "trailer"}
 
@@ -125,6 +135,45 @@ def read_counts(port: int) -> dict[str, Any]:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/__counts", timeout=10) as resp:
         return json.loads(resp.read())  # type: ignore[no-any-return]
+
+
+def reset_counts(port: int) -> None:
+    """Zero the proxy's counts (``POST /__reset``)."""
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"http://127.0.0.1:{port}/__reset", method="POST"), timeout=10
+    )
+
+
+def start_proxy(upstream: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the counting proxy in a subprocess; returns it and its port."""
+    port_file = workdir / "proxy.port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.api_proxy", "--upstream", upstream, "--port-file", str(port_file)],
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "proxy.log", "wb"),  # noqa: SIM115 (lives as long as the proxy)
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if port_file.exists() and port_file.read_text().strip():
+            return proc, int(port_file.read_text())
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"the API proxy did not start: {(workdir / 'proxy.log').read_text()[-2000:]}")
+
+
+def proxy_kubeconfig(kubeconfig: Path, port: int, workdir: Path) -> Path:
+    """A copy of the admin kubeconfig whose server is the proxy."""
+    cfg = yaml.safe_load(kubeconfig.read_text())
+    cfg["clusters"][0]["cluster"] = {"server": f"http://127.0.0.1:{port}"}
+    out = workdir / "kubeconfig-proxy"
+    out.write_text(yaml.safe_dump(cfg))
+    return out
 
 
 if __name__ == "__main__":

@@ -8,19 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.api_proxy import classify
+from benchmarks.api_proxy import classify, proxy_kubeconfig
 from benchmarks.benchlib import percentile
+from benchmarks.operator_census import census_summary
+from benchmarks.operator_code import operator_env
+from benchmarks.operator_measure import checkpoints_for, log_problems, reconciles_by_trigger
 from benchmarks.operator_probe import top_growth
-from benchmarks.operator_throughput import (
-    census_summary,
-    checkpoints_for,
-    log_problems,
-    operator_env,
-    proxy_kubeconfig,
-    reconciles_by_trigger,
-    run,
-    table,
-)
+from benchmarks.operator_report import table
+from benchmarks.operator_throughput import run
 
 
 @pytest.mark.unit
@@ -225,7 +220,8 @@ def _row(n: int, growth_mib: float, code: str | None = None) -> dict[str, object
 
 @pytest.mark.unit
 def test_pairs_against_a_baseline_give_a_ratio_per_pair_and_judge_this_tree() -> None:
-    from benchmarks.operator_throughput import _comparison_text, summarize
+    from benchmarks.operator_report import _comparison_text
+    from benchmarks.operator_summary import summarize
 
     rows = [_row(2000, 40.0, "/tmp/base"), _row(2000, 30.0), _row(2000, 44.0, "/tmp/base"), _row(2000, 33.0)]
     paired = [
@@ -256,7 +252,7 @@ def test_pairs_against_a_baseline_give_a_ratio_per_pair_and_judge_this_tree() ->
 
 @pytest.mark.unit
 def test_growth_exponent_across_sizes() -> None:
-    from benchmarks.operator_throughput import summarize
+    from benchmarks.operator_summary import summarize
 
     res = summarize([1000, 4000], [_row(1000, 10.0), _row(4000, 20.0)], [], None)
     assert res["rss_growth_exponent"] == pytest.approx(0.5) and res["rss_growth_sublinear"]
@@ -265,7 +261,7 @@ def test_growth_exponent_across_sizes() -> None:
 
 @pytest.mark.unit
 def test_a_baseline_tree_is_exported_with_its_image_environment(tmp_path: Path) -> None:
-    from benchmarks.operator_throughput import code_path, export_tree
+    from benchmarks.operator_code import code_path, export_tree
 
     tree = export_tree("HEAD", tmp_path / "base")
     assert (tree / "operator" / "training_hub_operator" / "runner.py").is_file()

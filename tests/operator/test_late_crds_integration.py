@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.api_proxy import read_counts
-from benchmarks.operator_throughput import proxy_kubeconfig, start_proxy
+from benchmarks.api_proxy import proxy_kubeconfig, read_counts, start_proxy
 from tests.controlplane.cluster import ControlPlane, stop_process
 from tests.controlplane.fixtures import own_control_plane  # noqa: F401  (this module's plane)
 from tests.controlplane.operator_process import OperatorProcess
