@@ -35,13 +35,13 @@ from benchmarks.benchlib import (
     median,
     pairs_wanted,
     report,
-    summarize_ratios,
 )
 from benchmarks.chat_data import write_chat_dataset
 from benchmarks.data_pipeline_floor import CHUNK_PASSES, CHUNK_SAMPLES, floor_chunks
 from benchmarks.data_pipeline_ilab import INSTRUCTLAB_GOAL, TARGET_SPEEDUP, compare_samples, run_instructlab
 from benchmarks.data_pipeline_ours import MAX_SEQ_LEN, prepare_assets, time_ours
 from benchmarks.data_pipeline_report import table
+from benchmarks.ratios import summarize_ratios
 
 
 def _accumulate(acc: dict[str, Any], res: dict[str, Any]) -> None:

@@ -10,16 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.benchlib import (
-    RatioSummary,
     bench_cores,
     cpu_seconds,
     load_average,
     median,
     percentile,
     pin_to,
-    summarize_ratios,
 )
 from benchmarks.data_pipeline_ours import MAX_SEQ_LEN
+from benchmarks.ratios import RatioSummary, summarize_ratios
 
 #: Our pipeline's CPU time as a multiple of the tokenizer's own batch encode of the same texts: goal.
 FLOOR_GOAL = 1.2

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.benchlib import format_table, pair_rows, summarize_ratios
+from benchmarks.benchlib import format_table, pair_rows
 from benchmarks.data_pipeline_floor import FLOOR_GOAL, MIN_CHUNK_PAIRS
 from benchmarks.data_pipeline_ilab import INSTRUCTLAB_GOAL, TARGET_SPEEDUP
+from benchmarks.ratios import summarize_ratios
 
 
 def table(res: dict[str, Any]) -> str:
