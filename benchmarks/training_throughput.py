@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.benchlib import (
-    MIN_PAIRS,
     bench_cores,
     bench_parser,
     build_tiny_assets,
@@ -34,10 +33,10 @@ from benchmarks.benchlib import (
     pairs_wanted,
     report,
     subprocess_env,
-    summarize_ratios,
 )
 from benchmarks.chat_data import write_chat_dataset
 from benchmarks.lockstep import Worker, run_lockstep
+from benchmarks.ratios import MIN_PAIRS, summarize_ratios
 
 TARGET_SPEEDUP = 1.5
 #: Every pair must beat this for the target to count as met.

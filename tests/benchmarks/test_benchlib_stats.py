@@ -8,15 +8,13 @@ from typing import Any
 import pytest
 
 from benchmarks.benchlib import (
-    MIN_PAIRS,
-    NOT_ESTABLISHED,
     bench_cores,
     cpu_seconds,
     interleaved_pairs,
     interleaved_rounds,
     pair_rows,
-    summarize_ratios,
 )
+from benchmarks.ratios import MIN_PAIRS, NOT_ESTABLISHED, summarize_ratios
 
 
 @pytest.mark.unit

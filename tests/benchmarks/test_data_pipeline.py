@@ -12,18 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.benchlib import summarize_ratios
 from benchmarks.chat_data import EOS_TERMINATED_TEMPLATE, chat_records
-from benchmarks.data_pipeline import (
+from benchmarks.data_pipeline import run
+from benchmarks.data_pipeline_floor import (
     FLOOR_GOAL,
     MIN_CHUNK_PAIRS,
     chunk_pair_order,
     chunk_verdict,
-    compare_samples,
-    run,
-    table,
     write_chunks,
 )
+from benchmarks.data_pipeline_ilab import compare_samples
+from benchmarks.data_pipeline_report import table
+from benchmarks.ratios import summarize_ratios
 
 
 class _FakeDataset:

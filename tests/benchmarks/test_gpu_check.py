@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gpu_check import CPU_MODEL, bf16_peak_tflops, flops_per_token
+from benchmarks.gpu_check import CPU_MODEL, bf16_peak_tflops
 from benchmarks.gpu_check_report import RunRow, read_report, row_status
+from benchmarks.gpu_check_runs import flops_per_token
 
 ROOT = Path(__file__).resolve().parents[2]
 
