@@ -19,11 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-# The ratio statistics live in benchmarks.ratios; re-exported here for the benchmarks that import them from benchlib.
-from benchmarks.ratios import MIN_PAIRS as MIN_PAIRS
-from benchmarks.ratios import NOT_ESTABLISHED as NOT_ESTABLISHED
-from benchmarks.ratios import RatioSummary as RatioSummary
-from benchmarks.ratios import summarize_ratios as summarize_ratios
+from benchmarks.ratios import MIN_PAIRS
 
 T = TypeVar("T")
 

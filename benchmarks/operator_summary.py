@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from benchmarks.benchlib import summarize_ratios
+from benchmarks.ratios import summarize_ratios
 
 TARGET_P99_S = 1.0
 TARGET_N = 10_000
