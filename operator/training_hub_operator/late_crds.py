@@ -21,6 +21,8 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
+from training_hub_operator.api.conditions import is_true
+
 log = logging.getLogger("training_hub_operator")
 
 #: Seconds between the re-reads of discovery after an ``Established`` CRD event (about 15 s in all).
@@ -31,10 +33,7 @@ Rescan = Callable[..., Awaitable[None]]
 
 def established(crd: dict[str, Any]) -> bool:
     """Whether a CRD's status says ``Established=True`` (its resources are served)."""
-    return any(
-        c.get("type") == "Established" and c.get("status") == "True"
-        for c in (crd.get("status") or {}).get("conditions") or []
-    )
+    return is_true((crd.get("status") or {}).get("conditions"), "Established")
 
 
 def rescan_until_watched(
@@ -50,12 +49,16 @@ def rescan_until_watched(
         kind = (str(spec.get("group")), str((spec.get("names") or {}).get("plural")))
         if raw_event.get("type") in (None, "DELETED") or kind not in kinds or not established(crd):
             return
+
+        def watched() -> bool:
+            return any((r.group, r.plural) == kind for r in insights.watched_resources)
+
         for delay in delays:
-            if any((r.group, r.plural) == kind for r in insights.watched_resources):
+            if watched():
                 return
             await asyncio.sleep(delay)
             await rescan(raw_event=raw_event, insights=insights, **kwargs)
-        if not any((r.group, r.plural) == kind for r in insights.watched_resources):
+        if not watched():
             log.warning("%s/%s is established but not in API discovery: not watched yet", *kind)
 
     return processor
