@@ -90,7 +90,7 @@ class Runner:
         #: :attr:`Decision.recheck_at`). Absent: unknown, changed since (a child's event) or failed; the
         #: resync reconciles it (:meth:`needs_resync`).
         self._settled: dict[str, tuple[str, float]] = {}
-        self.phases: dict[str, str] = {}
+        self.phases = metrics.RunPhases()
         self.stalled: set[str] = set()
         #: Runs whose workload exists and whose pods do not all run yet (``Queued``, not held by Kueue or
         #: suspended), with what their last reconcile saw: the resync thread re-checks them every few
@@ -125,7 +125,6 @@ class Runner:
         """Drop a deleted run from the bookkeeping (metrics, locks)."""
         key = f"{namespace}/{name}"
         self.phases.pop(key, None)
-        metrics.set_phases(self.phases)
         self.stalled.discard(key)
         metrics.RUNS_STALLED.set(len(self.stalled))
         self.waiting_on_pods.pop(key, None)
@@ -258,7 +257,6 @@ class Runner:
         metrics.RECONCILES.labels(trigger=trigger, result="ok").inc()
         if phase:
             self.phases[key] = phase
-            metrics.set_phases(self.phases)
         return phase
 
     def _note_stall(self, key: str, status: dict[str, Any]) -> None:
