@@ -10,7 +10,8 @@ census says how much RSS that gave back: free heap that glibc kept); with ``$TRA
 each signal also writes ``snapshot-<k>.pickle``. ``SIGUSR2`` does the same and then calls
 ``malloc_trim(0)`` (the census says how much RSS that gave back: free heap that glibc kept). Files are
 written to a temporary name, then renamed, so a reader never sees half a file.
-``benchmarks/operator_throughput.py --probe`` (``--tracemalloc``: with tracemalloc) sends the signals at
+``benchmarks/operator_throughput.py --probe`` (``--tracemalloc``: with tracemalloc), through
+:class:`benchmarks.operator_census.Probe`, sends the signals at
 0, 1000, 5000 and 10,000 launched runs and at the end, and diffs the snapshots (:func:`top_growth`).
 ``$TRAINING_HUB_PROBE_FRAMES`` (default 1) sets the traceback depth kept per allocation.
 """

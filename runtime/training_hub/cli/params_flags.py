@@ -35,7 +35,8 @@ def _members(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _split_list(text: str) -> list[str]:
+def split_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: a comma-separated flag value (empty parts dropped)."""
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
@@ -89,7 +90,7 @@ def add_model_flags(
         if all(m is bool for m in members):
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(first) is list:
-            kwargs.update(action="extend", type=_split_list, metavar="A,B")
+            kwargs.update(action="extend", type=split_list, metavar="A,B")
         elif typing.get_origin(first) is Literal:
             kwargs.update(
                 choices=list(typing.get_args(first)), metavar="{" + ",".join(typing.get_args(first)) + "}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from training_hub.cli.params_flags import _split_list
+from training_hub.cli.params_flags import split_list
 from training_hub.errors import TrainingHubError
 from training_hub.pod import exit_codes
+from training_hub.visualization import EMA_SPAN
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,14 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--labels",
         action="extend",
-        type=_split_list,
+        type=split_list,
         metavar="A,B",
         help="legend label per run (default: directory names)",
     )
     parser.add_argument(
-        "--ema", action="store_true", help="also draw an exponential moving average (span 30)"
+        "--ema", action="store_true", help=f"also draw an exponential moving average (span {EMA_SPAN})"
     )
-    parser.add_argument("--ema-span", type=int, default=30, metavar="N", help="EMA span (default: 30)")
+    parser.add_argument(
+        "--ema-span", type=int, default=EMA_SPAN, metavar="N", help=f"EMA span (default: {EMA_SPAN})"
+    )
     parser.add_argument("--output", "-o", metavar="PNG", help="output file (default: RUN_DIR/loss_plot.png)")
     parser.add_argument(
         "--metrics-file", metavar="NAME", help="metrics file name inside each run (default: searched)"
