@@ -87,8 +87,8 @@ class RemoteCheckpointSyncCallback(TrainingHubCallback):
     """Upload every saved checkpoint to ``$TRAINING_HUB_CHECKPOINT_UPLOAD_URI``. No arguments.
 
     An upload failure stops training (``should_training_stop``) and is logged; nothing is uploaded when the
-    variable is unset. Do not combine with ``checkpoint_storage`` naming the same URI (the engine mirrors
-    that itself).
+    variable is unset. A checkpoint the engine mirrors already to the same URI (``checkpoint_storage``, as
+    upstream's scripts pass both: ``on_save``'s ``mirrored_to``) is not uploaded a second time.
     """
 
     run_on_all_ranks = True
@@ -105,6 +105,9 @@ class RemoteCheckpointSyncCallback(TrainingHubCallback):
         uri = os.environ.get(UPLOAD_URI_ENV, "")
         path = context.metrics.get("checkpoint_path") or ""
         if not uri or not path or not Path(path).is_dir() or not context.output_dir:
+            return
+        if str(context.metrics.get("mirrored_to", "")).rstrip("/") == uri.rstrip("/"):
+            log.debug("checkpoint %s: mirrored to %s by checkpoint_storage already", path, uri)
             return
         if self._mirror is None:
             self._mirror = CheckpointMirror(uri, Path(context.output_dir))

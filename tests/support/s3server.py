@@ -39,6 +39,15 @@ class S3Server:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    log_path: Path | None = None
+
+    def requests(self, method: str, path: str) -> int:
+        """How many ``method`` requests for exactly ``/path`` the server has answered so far, from its own
+        access log (werkzeug's line per request: ``"PUT /bucket/key HTTP/1.1" 200``)."""
+        if self.log_path is None:
+            return 0
+        line = f'"{method} /{path.lstrip("/")} HTTP/'
+        return self.log_path.read_text(errors="replace").count(line)
 
     def env(self, *, access_key: str | None = None, secret_key: str | None = None) -> dict[str, str]:
         """Environment of a process using this server (credentials overridable for the bad-key tests)."""
@@ -136,7 +145,7 @@ def start_server(log_path: Path) -> tuple[subprocess.Popen[bytes], S3Server]:
         headers={"Content-Type": "application/octet-stream"},
     )
     urllib.request.urlopen(request, timeout=5).read()
-    return proc, S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+    return proc, S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"], log_path=log_path)
 
 
 def stop_server(proc: subprocess.Popen[bytes]) -> None:

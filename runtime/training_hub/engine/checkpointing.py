@@ -204,8 +204,17 @@ class Checkpointing:
         barrier(self.ctx)
         if self.ctx.is_main:
             self._checkpointed(final, kind)
-        self.hub.fire("on_save", {"checkpoint_path": str(final), "kind": kind})
+        self.fire_saved(final, kind)
         return final
+
+    def fire_saved(self, path: Path, kind: str) -> None:
+        """``on_save`` for a committed checkpoint: its ``checkpoint_path`` and ``kind``, and ``mirrored_to``
+        (the ``checkpoint_storage`` URI) where this process mirrors it already, so that a callback that
+        uploads checkpoints (upstream's ``RemoteCheckpointSyncCallback``) does not upload it a second time."""
+        metrics: dict[str, str] = {"checkpoint_path": str(path), "kind": kind}
+        if self.mirror is not None:
+            metrics["mirrored_to"] = self.mirror.uri
+        self.hub.fire("on_save", metrics)
 
     # ------------------------------------------------------------------------------- object storage
     def _checkpointed(self, path: Path, kind: str) -> None:
@@ -279,10 +288,10 @@ class Checkpointing:
             ckpt.commit(final_dir)
             barrier(self.ctx)
             self._checkpointed(final_dir, "final")
-            self.hub.fire("on_save", {"checkpoint_path": str(final_dir), "kind": "final"})
+            self.fire_saved(final_dir, "final")
         elif self._last_hf_step == step and self._hf_saved:
             barrier(self.ctx)
-            self.hub.fire("on_save", {"checkpoint_path": str(final_dir), "kind": "final"})
+            self.fire_saved(final_dir, "final")
         else:
             self.save_hf(bundle, final_dir, "final")
         self._drain_mirror()

@@ -327,7 +327,7 @@ class Trainer(Checkpointing):
                 elif stop or asked_save or step == total_steps:
                     state_path = self.save_full_state(bundle, opt, sched, progress)
                     if asked_save:  # a callback's save (JITCheckpointCallback): on_save names the state
-                        hub.fire("on_save", {"checkpoint_path": str(state_path), "kind": "full_state"})
+                        self.fire_saved(state_path, "full_state")
                 if asked_stop and not (stop or asked_save):
                     log.info("a callback stopped training after step %d", step)
                     break  # the final model is written below

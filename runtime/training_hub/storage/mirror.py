@@ -17,6 +17,8 @@ truncate an upload); :meth:`CheckpointMirror.drain` waits for them and raises th
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import queue
 import re
@@ -128,6 +130,9 @@ class CheckpointMirror:
         self.local_root = Path(local_root)
         self.say = say
         self.fs = filesystem(self.uri)
+        # One staging directory per mirror: two mirrors of one output directory to different URIs
+        # (``checkpoint_storage`` and upstream's upload callback) must not delete each other's staged files.
+        self.staging = self.local_root / STAGING_DIR / hashlib.sha256(self.uri.encode()).hexdigest()[:12]
         self._queue: queue.Queue[tuple[Path, str, bool] | None] = queue.Queue()
         self._errors: list[StorageError] = []
         self._thread: threading.Thread | None = None
@@ -180,7 +185,7 @@ class CheckpointMirror:
         self.raise_pending()
         src = Path(path).resolve()
         rel = src.relative_to(self.local_root.resolve()).as_posix()
-        staged = self.local_root / STAGING_DIR / rel
+        staged = self.staging / rel
         shutil.rmtree(staged, ignore_errors=True)
         staged.mkdir(parents=True)
         ckpt.link_or_copy_tree(src, staged)
@@ -236,5 +241,7 @@ class CheckpointMirror:
         """
         if self._thread is not None and self._thread.is_alive():
             self._queue.join()
-        shutil.rmtree(self.local_root / STAGING_DIR, ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        with contextlib.suppress(OSError):  # another mirror of this directory may still stage there
+            self.staging.parent.rmdir()
         self.raise_pending()

@@ -28,6 +28,7 @@ import training_hub
 from tests.support.s3server import S3Server
 from tests.support.tiny_training import read_metrics, wait_for_steps
 from training_hub.engine import checkpoint as ckpt
+from training_hub.jit_checkpoint import UPLOAD_URI_ENV, RemoteCheckpointSyncCallback
 from training_hub.storage.mirror import COMPLETE_MARKER, CheckpointMirror
 from training_hub.storage.objectstore import StorageError
 
@@ -87,6 +88,30 @@ def _sigterm_after_steps(proc: subprocess.Popen[str], out: Path, steps: int) -> 
     wait_for_steps(proc, out, steps)
     proc.send_signal(signal.SIGTERM)
     return proc.communicate(timeout=180)
+
+
+@pytest.mark.usefixtures("s3_env")
+def test_upstreams_upload_callback_does_not_upload_again_what_checkpoint_storage_mirrors(
+    s3_server: S3Server, bucket: str, tmp_path: Path, tiny_params: TinyParams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Upstream's scripts pass checkpoint_storage and add RemoteCheckpointSyncCallback with the same URI in
+    # $TRAINING_HUB_CHECKPOINT_UPLOAD_URI: the engine's mirror uploads each checkpoint once, the callback skips it.
+    marker = f"{bucket}/same/hf_format/final/{COMPLETE_MARKER}"
+    monkeypatch.setenv(UPLOAD_URI_ENV, f"s3://{bucket}/same/")
+    params = tiny_params(tmp_path / "a", max_steps=2, save_samples=0)
+    training_hub.sft(
+        **params, checkpoint_storage=f"s3://{bucket}/same", callbacks=[RemoteCheckpointSyncCallback()]
+    )
+    assert "hf_format/final" in s3_server.completed(bucket, "same")
+    assert s3_server.requests("PUT", marker) == 1
+    # Another URI: the callback uploads there too (it is not simply off).
+    monkeypatch.setenv(UPLOAD_URI_ENV, f"s3://{bucket}/other")
+    params = tiny_params(tmp_path / "b", max_steps=2, save_samples=0)
+    training_hub.sft(
+        **params, checkpoint_storage=f"s3://{bucket}/own", callbacks=[RemoteCheckpointSyncCallback()]
+    )
+    assert "hf_format/final" in s3_server.completed(bucket, "own")
+    assert "hf_format/final" in s3_server.completed(bucket, "other")
 
 
 def test_sigterm_mid_run_mirrors_the_jit_checkpoint_and_a_fresh_directory_resumes_from_the_bucket(
