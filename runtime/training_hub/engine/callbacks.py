@@ -87,6 +87,13 @@ class LogitsProbe:
         import torch
 
         model = current_model()
+        if _is_sharded(model):
+            # on_checkpoint runs on rank 0 only: a forward of a sharded model there would wait forever for the
+            # other ranks' all-gathers.
+            log.warning(
+                "LogitsProbe: skipped at %s: the model is sharded (FSDP), rank 0 cannot run it alone", path
+            )
+            return
         device = next(model.parameters()).device
         ids = torch.tensor([self.input_ids], device=device)
         was_training = model.training
@@ -96,3 +103,10 @@ class LogitsProbe:
         model.train(was_training)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         torch.save({"input_ids": ids.cpu(), "logits": logits}, self.out_dir / f"{kind}-{Path(path).name}.pt")
+
+
+def _is_sharded(model: Any) -> bool:
+    """Whether ``model`` holds FSDP2-sharded parameters (``DTensor``s, whose forward is collective)."""
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in model.parameters())
