@@ -26,6 +26,7 @@ import numpy as np
 
 from training_hub.data import BatchPlanner, TokenizedDataset, collate_packed
 from training_hub.engine.distributed import DistContext
+from training_hub.engine.token_loss import summed_token_loss
 from training_hub.errors import InvalidInputError
 from training_hub.params import EngineParams
 
@@ -128,7 +129,6 @@ class Evaluator:
         """
         import torch
         import torch.distributed as dist
-        from torch.nn import functional as F  # noqa: N812
 
         device = self.ctx.device
         totals = torch.zeros(2, dtype=torch.float64, device=device)
@@ -142,11 +142,10 @@ class Evaluator:
                         for k, v in collate_packed(self.dataset, indices, 0).items()
                     }
                     with autocast:
-                        logits = forward(model, batch).float()
+                        logits = forward(model, batch)
                     targets = batch["targets"].view(-1)
-                    ce = F.cross_entropy(
-                        logits.view(-1, logits.size(-1)), targets, ignore_index=-100, reduction="sum"
-                    )
+                    # In fp32 a chunk of tokens at a time, as training's loss: no fp32 copy of all the logits.
+                    ce = summed_token_loss(logits, targets)
                     if indices:
                         totals[0] += ce.to(torch.float64)
                         totals[1] += (targets != -100).sum()

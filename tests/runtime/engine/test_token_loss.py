@@ -73,3 +73,21 @@ def test_values_and_gradients_equal_autograd_of_the_single_call(dtype_name: str)
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-4)
     assert ours_in.grad is not None and ref_in.grad is not None and ours_in.grad.dtype == dtype
     torch.testing.assert_close(ours_in.grad.float(), ref_in.grad.float(), rtol=1e-2, atol=1e-3)
+
+
+def test_without_grad_bf16_logits_give_the_fp32_cross_entropy_and_no_gradient_buffer() -> None:
+    # The evaluator's use (engine/evaluation.py): logits from a no-grad forward, in the autocast dtype.
+    import torch
+    import torch.nn.functional as F
+
+    from training_hub.engine.token_loss import summed_token_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(300, 97).to(torch.bfloat16)
+    targets = torch.randint(0, 97, (300,))
+    targets[::7] = -100
+    with torch.no_grad():
+        ours = summed_token_loss(logits, targets, chunk_tokens=64)
+    reference = F.cross_entropy(logits.float(), targets, ignore_index=-100, reduction="sum")
+    assert ours.dtype == torch.float32 and not ours.requires_grad
+    assert ours.item() == pytest.approx(reference.item(), rel=1e-6)
