@@ -49,7 +49,8 @@ EXPORT_NOTES: dict[str, str] = {
     ),
     "RemoteCheckpointSyncCallback": (
         "uploads each saved checkpoint to `$TRAINING_HUB_CHECKPOINT_UPLOAD_URI` with this project's mirror "
-        "(the engine does this itself with `checkpoint_storage`)"
+        "(the engine does this itself with `checkpoint_storage`; a checkpoint it mirrors to the same URI is "
+        "not uploaded twice, `on_save`'s `mirrored_to`)"
     ),
 }
 
