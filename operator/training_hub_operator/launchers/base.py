@@ -36,7 +36,7 @@ class RunIdentity:
         namespace: ``metadata.namespace`` (``default`` when unset; every child goes there).
         uid: ``metadata.uid`` (empty when unset).
         generation: ``metadata.generation`` (1 when unset): the generation the children are rendered from.
-        names: The run's child names (``names.workload``, ``names.config``).
+        names: The run's child names (``names.workload``, ``names.planner``).
     """
 
     run: dict[str, Any]
