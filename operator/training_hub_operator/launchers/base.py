@@ -154,7 +154,7 @@ class Launcher(Protocol):
     compatibility_kind: ResourceKind | None
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        """The child objects of a run (ConfigMap, workload...), each complete with metadata."""
+        """The child objects of a run (the workload; the native launcher's Service first), each complete with metadata."""
         ...
 
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:

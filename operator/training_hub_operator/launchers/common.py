@@ -5,10 +5,12 @@ A launcher builds its workload around :func:`training_hub_operator.launchers.tra
 training container carries :func:`run_spec_json` in ``TRAINING_HUB_RUN_SPEC``. Why an environment
 variable rather than a ConfigMap per run (the earlier contract) or a pod annotation read through a
 ``downwardAPI`` volume: it is one request fewer per launch than a ConfigMap and cannot be deleted under a
-running job; and every launcher can carry it, a TrainJob included (Trainer v2.0 to v2.3 all accept
-``spec.trainer.env``, while a pod-template annotation needs ``runtimePatches``, v2.2+). Its limit is Linux's
-128 KiB per environment string (:data:`training_hub.pod.spec.MAX_RUN_SPEC_BYTES`), which
-:mod:`training_hub_operator.objectcheck` enforces before anything is created.
+running job; and every launcher can carry it, a TrainJob included (``spec.trainer.env`` exists in every
+Trainer v2 release, while the field that reaches the pod template's annotations changed between releases:
+see :mod:`training_hub_operator.launchers.trainjob`), with no volume for the local kubelet to fill. Its limit
+is Linux's 128 KiB per environment string (:data:`training_hub.pod.spec.MAX_RUN_SPEC_BYTES`), which
+:func:`training_hub_operator.launchers.training_pod.run_spec_env` enforces while rendering, before anything
+is created (``Accepted=False/RunSpecTooLarge``).
 
 Its workload objects carry :func:`workload_metadata`;
 :class:`~training_hub_operator.launchers.workload_state.SuspendField` suspends them, and a launcher whose

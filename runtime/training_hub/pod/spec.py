@@ -7,7 +7,7 @@ per run: a launch is one workload create, and the spec cannot be deleted under a
 environment string is bounded by Linux's ``MAX_ARG_STRLEN`` (:data:`MAX_RUN_SPEC_BYTES`); the operator
 refuses a larger spec before creating anything. ``training-hub run-pod --spec PATH`` reads a file instead
 (users, tests, and pods of runs launched by earlier operators, which mount a ``<run>-config`` ConfigMap at
-:data:`SPEC_MOUNT_DIR`). Rendezvous values are never in the spec: they come from the environment
+``/etc/training-hub``). Rendezvous values are never in the spec: they come from the environment
 (``PET_*``, ``MASTER_*``), which the launcher owns.
 """
 
@@ -30,10 +30,6 @@ __all__ = [
     "RunIdentity",
 ]
 
-#: Where operators before the env-var contract mounted the run's ConfigMap (``--spec`` of their pods).
-SPEC_MOUNT_DIR = "/etc/training-hub"
-SPEC_FILE_NAME = "run.json"
-SPEC_PATH = f"{SPEC_MOUNT_DIR}/{SPEC_FILE_NAME}"
 #: Env var of the training container holding the run spec as compact JSON.
 RUN_SPEC_ENV = pod_env.RUN_SPEC
 #: Largest ``NAME=value`` string Linux passes in an environment (``MAX_ARG_STRLEN``: 32 pages of 4 KiB,
