@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.runs import tiny_run
 from training_hub.local import expand
+from training_hub.local.environment import expand_refs
 from training_hub.local.runner import render_run
 from training_hub.pod.spec import POD_COMMAND, PodRunSpec
 from training_hub_operator.launchers.native import LAUNCHER as NATIVE
@@ -363,3 +364,22 @@ def test_pods_tell_the_launcher_their_grace_period(launcher: str) -> None:
         grace = pod.manifest["spec"]["terminationGracePeriodSeconds"]
         assert env_of(pod.container)["TRAINING_HUB_TERMINATION_GRACE_SECONDS"] == str(grace)
         assert grace > 30
+
+
+# --------------------------------------------------------------------------------------- the run spec env
+@pytest.mark.parametrize("launcher", ["native", "pytorchjob", "trainjob"])
+def test_every_pod_receives_the_run_spec_exactly_through_the_kubelets_expansion(launcher: str) -> None:
+    """Each launcher's pods carry run.json in TRAINING_HUB_RUN_SPEC and no ConfigMap is rendered; the
+    kubelet expands ``$(VAR)`` in env values (``$$`` is ``$``), so a location holding such text reaches the
+    process verbatim. ``expand`` builds the pods as each controller would (Job, Kubeflow, Trainer + JobSet)."""
+    data = "pvc://data/$(HOME)/$$x/${HF_TOKEN}.jsonl"
+    objects = render_run(manifest(launcher, data={"uri": data})).objects
+    assert not by_kind(objects, "ConfigMap")
+    pods = expand(objects)
+    assert len(pods) == 3
+    for pod in pods:
+        value = env_of(pod.container)["TRAINING_HUB_RUN_SPEC"]
+        spec = PodRunSpec.model_validate_json(expand_refs(value, {"HOME": "/home/u", "x": "y"}))
+        assert spec.params["data_path"] == "/mnt/pvc/data/$(HOME)/$$x/${HF_TOKEN}.jsonl"
+        assert spec.run.name == "demo" and spec.run.namespace == "ml"
+        assert not [v for v in pod.spec.get("volumes") or [] if "configMap" in v]

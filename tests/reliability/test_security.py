@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from tests.reliability.invariants import items, wait_phases
 from tests.reliability.specs import HOSTILE
 from tests.support.trainingruns import run_manifest
+from training_hub.local.environment import expand_refs
 from training_hub.pod.spec import POD_COMMAND
 from training_hub.storage.uri import location_in_pod
 from training_hub_operator.api.validation import validate_spec
@@ -157,7 +158,8 @@ def test_user_strings_cannot_inject_into_commands_or_yaml(
     assert json.loads(json.dumps(objects)) == objects
     assert not [o for o in objects if o["kind"] == "ConfigMap"]
     (run_spec,) = set(run_spec_values(objects))  # every pod (or TrainJob trainer) gets the same spec
-    run_json = json.loads(run_spec)
+    # As the process receives it: the kubelet expands $(VAR) references in env values ($$ is $).
+    run_json = json.loads(expand_refs(run_spec, {"HOME": "/home/x", "USER_VALUE": env_value}))
     assert run_json["params"]["data_path"] == location_in_pod(spec["data"]["uri"])
     for pod in pod_specs(objects):
         for container in pod["containers"]:

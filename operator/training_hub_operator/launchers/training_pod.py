@@ -116,6 +116,10 @@ def resources(ctx: RenderContext) -> dict[str, Any]:
 def run_spec_env(ctx: RenderContext) -> dict[str, Any]:
     """The ``TRAINING_HUB_RUN_SPEC`` variable carrying the run's ``run.json``.
 
+    The kubelet expands ``$(VAR)`` in env values and reads ``$$`` as ``$`` (``third_party/forked/golang/
+    expansion``), so every ``$`` of the JSON is doubled: the process gets the JSON exactly, whatever user
+    strings (paths, hyperparameters) it holds.
+
     Raises:
         RunSpecTooLarge: If the spec is longer than an environment string may be (Linux's ``MAX_ARG_STRLEN``),
             so that the run fails before anything is created instead of pods failing to start.
@@ -129,7 +133,7 @@ def run_spec_env(ctx: RenderContext) -> dict[str, Any]:
             "carry (Linux limits one environment string to 128 KiB): shorten spec.hyperparameters (move long "
             "values such as chat templates into the model or data location)"
         )
-    return {"name": pod_env.RUN_SPEC, "value": value}
+    return {"name": pod_env.RUN_SPEC, "value": value.replace("$", "$$")}
 
 
 def env(ctx: RenderContext) -> list[dict[str, Any]]:
