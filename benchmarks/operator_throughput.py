@@ -12,7 +12,7 @@ clock, millisecond resolution).
 Reported per N: time from the first create to the last job, how long the creates took, p50/p99/max
 create-to-job latency (run seen -> job seen), API requests per TrainingRun (by verb and resource, until
 the last job and until the traffic is quiet) and what of it is above the floor (a run needs at least its
-ConfigMap, its workload and one status write), reconciles by trigger (the operator's metrics), the
+workload and one status write; its one launch Event is the first request above it), reconciles by trigger (the operator's metrics), the
 operator's CPU seconds (user + sys from /proc) and its RSS when idle, at 1000, 5000 and 10,000 launched
 runs and at the end. ``--tracemalloc`` runs the operator under :mod:`benchmarks.operator_probe` and diffs
 its tracemalloc snapshots at those points (where the memory per run goes). Targets at the largest N

@@ -75,7 +75,7 @@ class Decision:
     """What to do.
 
     Attributes:
-        creates: Objects to create, in order (ConfigMap before workload), with their kinds.
+        creates: Objects to create, in order (a Service before the Jobs), with their kinds.
         patches: ``(kind, name, merge patch)`` for existing children (suspend/resume).
         status: The complete desired status.
         events: ``(type, reason, message)`` to post on the TrainingRun (only for transitions).

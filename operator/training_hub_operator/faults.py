@@ -2,7 +2,7 @@
 
 ``TRAINING_HUB_OPERATOR_FAULT=<point>`` makes the operator log ``fault-injection: paused at <point>`` and
 sleep when it reaches that point (the test then kills it by pid); ``...=<point>:exit`` exits at once with
-code 137 instead, as if killed. Points: ``created-configmap``, ``created-pytorchjob`` (``created-<kind>``
+code 137 instead, as if killed. Points: ``created-service``, ``created-pytorchjob`` (``created-<kind>``
 in general), ``before-status``. Unset (the default) it does nothing.
 """
 

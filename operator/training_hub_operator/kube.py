@@ -1,6 +1,6 @@
 """A small, generic Kubernetes REST helper on top of ``kubernetes.client.ApiClient``.
 
-The operator creates objects of kinds it learns from the launchers (ConfigMaps, PyTorchJobs, TrainJobs,
+The operator creates objects of kinds it learns from the launchers (Services, Jobs, PyTorchJobs, TrainJobs,
 Jobs, Services...). Rather than one typed API class per kind, every call goes through
 :meth:`Kube.request` with a :class:`ResourceKind` (API version, kind, plural), so a new launcher needs no
 change here.

@@ -47,16 +47,18 @@ class ChildNames:
     """Names of a run's children."""
 
     workload: str
-    config: str
     planner: str
 
 
 def child_names(run_name: str) -> ChildNames:
-    """The names of every child of a run: ``<run>`` (workload), ``<run>-config``, ``<run>-plan``."""
+    """The names of every child of a run: ``<run>`` (workload), ``<run>-plan``.
+
+    Operators before the run spec moved into the pod template also created ``<run>-config`` (a ConfigMap
+    owned by the run, garbage-collected with it); nothing names it any more.
+    """
     workload = bounded_name(run_name, MAX_WORKLOAD_NAME)
     return ChildNames(
         workload=workload,
-        config=bounded_name(f"{run_name}-config", 253, dns1035=False),
         planner=bounded_name(f"{run_name}-plan", 52),
     )
 

@@ -1,7 +1,7 @@
 """Check the objects the operator would create against Kubernetes' own validation rules, before any create.
 
 A rendered object the API server would refuse (422) must never reach it: the operator would otherwise
-create the run's ConfigMap and Service, fail on the Job, and retry forever. :func:`check_objects` applies
+create the run's Service, fail on a Job, and retry forever. :func:`check_objects` applies
 the rules of ``k8s.io/apimachinery`` (v0.20, the API server's version in the tests):
 
 * names: ``metadata.name`` a DNS-1123 subdomain (``IsDNS1123Subdomain``: at most 253 characters of

@@ -37,7 +37,6 @@ from training_hub_operator.api.status import Outputs, Plan, WorkloadReference
 from training_hub_operator.decision import TERMINAL_PHASES, Decision, ReconcileInput, has_ended
 from training_hub_operator.launchers.base import Launcher
 from training_hub_operator.launchers.common import RenderError
-from training_hub_operator.naming import ChildNames
 from training_hub_operator.planning import PlanningError
 from training_hub_operator.rendering import plan_run, render_objects
 from training_hub_operator.states import (
@@ -109,7 +108,6 @@ def _decide(inp: ReconcileInput) -> Decision:
         ]
         _suspend(d, spec.suspend, bool(spec.queue_name), launcher, workloads)
         observation.observe(st, d, inp, launcher, workload, names)
-        _ensure_config(d, inp, launcher, names)
         d.status, d.events = st.new, st.events
         return d
 
@@ -143,9 +141,10 @@ def _decide(inp: ReconcileInput) -> Decision:
     try:
         objects = render_objects(launcher, who, inp.validated, plan, inp.settings)
     except (RenderError, ValueError) as exc:
-        st.condition("Accepted", False, "RenderFailed", str(exc), event="Warning")
-        st.condition("Stalled", True, "RenderFailed", str(exc))
-        st.phase("Failed", "RenderFailed", str(exc), "Warning")
+        reason = exc.reason if isinstance(exc, RenderError) else "RenderFailed"
+        st.condition("Accepted", False, reason, str(exc), event="Warning")
+        st.condition("Stalled", True, reason, str(exc))
+        st.phase("Failed", reason, str(exc), "Warning")
         d.status, d.events = st.new, st.events
         return d
     invalid = objectcheck.check_objects(objects)
@@ -172,7 +171,7 @@ def _decide(inp: ReconcileInput) -> Decision:
         # The API server refused this generation's objects: the same creates would fail the same way.
         d.status = copy.deepcopy(st.old) | {"observedGeneration": st.generation}
         return d
-    # 7. Create what is missing (ConfigMap first, workload last).
+    # 7. Create what is missing (in the launcher's order, the workload last).
     existing = {(c.get("kind"), children.meta(c).get("name")) for c in inp.children}
     kinds = {k.kind: k for k in launcher.child_kinds}
     for obj in objects:
@@ -306,27 +305,6 @@ def _ensure_plan(st: StatusBuilder, d: Decision, inp: ReconcileInput) -> Plan | 
 
 def _pvc_model(inp: ReconcileInput) -> bool:
     return bool(inp.validated and pvc_claim(inp.validated.spec.model.uri))
-
-
-def _ensure_config(d: Decision, inp: ReconcileInput, launcher: Launcher, names: ChildNames) -> None:
-    """Recreate a deleted ConfigMap of a running job (its pods need it to restart)."""
-    plan_raw = (inp.run.get("status") or {}).get("plan")
-    if not plan_raw or inp.validated is None:
-        return
-    if any(
-        c.get("kind") == "ConfigMap" and children.meta(c).get("name") == names.config for c in inp.children
-    ):
-        return
-    try:
-        objects = render_objects(
-            launcher, inp.who, inp.validated, Plan.model_validate(plan_raw), inp.settings
-        )
-    except (RenderError, ValueError):
-        return
-    kinds = {k.kind: k for k in launcher.child_kinds}
-    for obj in objects:
-        if obj.get("kind") == "ConfigMap" and children.meta(obj).get("name") == names.config:
-            d.creates.append((kinds["ConfigMap"], obj))
 
 
 def _suspend(

@@ -74,7 +74,7 @@ def render_context(
 def render_objects(
     launcher: Launcher, who: RunIdentity, validated: ValidatedSpec, plan: Plan, settings: OperatorSettings
 ) -> list[dict[str, Any]]:
-    """The run's child objects (ConfigMap first, workload last), as the launcher renders them.
+    """The run's child objects (the native launcher's Service first, workload last), as the launcher renders them.
 
     Raises:
         RenderError: (a ``ValueError``) When the launcher cannot render the run.

@@ -2,7 +2,7 @@
 
 The full resync (every ``full_resync_seconds``) is the safety net for a child event the operator missed. It
 reads the children in bulk, not per run: per namespace (or cluster-wide), paged LISTs by label selector of
-each child kind the runs have (their ConfigMaps and workloads: ``managed-by`` label) and of the training pods,
+each child kind the runs have (their workloads: ``managed-by`` label) and of the training pods,
 so its cost is O(N/page) requests, not O(N). Each listed object is compared, as it streams by, with what the
 run's last reconcile decided from (:attr:`Runner.seen`: every child's ``resourceVersion``; a fingerprint of
 its pods, :func:`fingerprint`). Only a run with a child changed, gone or new, or pods that differ, is
@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from training_hub.contracts.kinds import CONFIGMAP, JOB, POD, SERVICE, ResourceKind
+from training_hub.contracts.kinds import JOB, POD, SERVICE, ResourceKind
 from training_hub_operator.api import constants as c
 from training_hub_operator.kube import Kube
 from training_hub_operator.launchers import available_launchers
@@ -61,7 +61,6 @@ def paged(
 def child_kinds() -> dict[str, ResourceKind]:
     """Every kind a launcher creates as a run's child, by its ``kind`` name."""
     kinds = [
-        CONFIGMAP,
         SERVICE,
         JOB,
         *(launcher.workload_kind for launcher in available_launchers().values()),

@@ -9,7 +9,7 @@ run with ``Accepted=False``/``CreateRefused``, see :class:`training_hub_operator
 
 Every warning is logged and posted as a Warning event on the run. A pruned (custom resource) or refused
 workload changes
-what would run (pods without the run's ConfigMap, volumes, labels...): the runner deletes a pruned workload
+what would run (pods without their volumes, labels...): the runner deletes a pruned workload
 it just created, and the run gets ``Stalled=True`` and ``Ready=False`` with :data:`REASON_PRUNED` until the cluster's Kubeflow is upgraded or another launcher is chosen.
 """
 
@@ -51,11 +51,9 @@ class WriteReport:
         for text in texts:
             self.events.append(("Warning", REASON_WARNING, f"{kind.kind} {name}: {text}"))
 
-    def created(
-        self, kind: ResourceKind, sent: dict[str, Any], stored: dict[str, Any], *, workload: bool
-    ) -> None:
+    def created(self, kind: ResourceKind, sent: dict[str, Any], stored: dict[str, Any]) -> None:
         """Compare what was sent with what was stored; a custom-resource workload that lost fields is not
-        used. Built-in kinds are not checked: a launcher may render fields that older Kubernetes releases
+        used (every child a launcher creates is part of its workload). Built-in kinds are not checked: a launcher may render fields that older Kubernetes releases
         drop by design (the native launcher's ``podFailurePolicy``, 1.26+)."""
         if not is_custom_resource(kind):
             return
@@ -67,15 +65,14 @@ class WriteReport:
             f"the API server dropped {', '.join(dropped[:8])} of {kind.kind} {name}: the served "
             f"{kind.crd_name or kind.kind} schema does not have them"
         )
-        if workload and kind.kind == "TrainJob":
+        if kind.kind == "TrainJob":
             message += (
                 " (Kubeflow Trainer older than v2.2, which has spec.runtimePatches: upgrade Trainer, or set "
                 "spec.launcher to pytorchjob or native)"
             )
         self.events.append(("Warning", REASON_PRUNED, message))
-        if workload:
-            self.stalled = (REASON_PRUNED, message)
-            self.delete.append((kind, name))
+        self.stalled = (REASON_PRUNED, message)
+        self.delete.append((kind, name))
 
     def apply_to(self, status: dict[str, Any], generation: int | None, now: str) -> None:
         """Set ``Stalled=True`` and ``Ready=False`` on the run's desired status when the workload cannot run

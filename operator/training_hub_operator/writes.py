@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from training_hub.contracts.kinds import CONFIGMAP, JOB, TRAININGRUN, ResourceKind
+from training_hub.contracts.kinds import JOB, TRAININGRUN, ResourceKind
 from training_hub_operator import children as ch
 from training_hub_operator import faults, metrics, objectcheck
 from training_hub_operator.api.validation import ValidatedSpec
@@ -81,7 +81,7 @@ class RunWrites:
                 report.warnings(kind, name, warnings)
                 metrics.CHILDREN_CREATED.labels(kind=kind.kind).inc()
                 if isinstance(made, dict) and made.get("metadata"):
-                    report.created(kind, obj, made, workload=kind != CONFIGMAP)
+                    report.created(kind, obj, made)
                     if report.delete:
                         log.warning("%s %s/%s lost fields on create: deleting it", kind.kind, ns, name)
                         break

@@ -151,7 +151,7 @@ def test_operator_rbac_is_least_privilege(
     allowed = [
         ("watch", "trainingruns.traininghub.io"),
         ("patch", "trainingruns.traininghub.io/status"),
-        ("create", "configmaps"),
+        ("get", "configmaps"),  # the model config a run names (spec.model.configMapRef)
         ("delete", "pytorchjobs.kubeflow.org"),
         ("patch", "pytorchjobs.kubeflow.org"),  # suspend, also to stop a run past its start deadline
         ("create", "trainjobs.trainer.kubeflow.org"),
@@ -167,6 +167,10 @@ def test_operator_rbac_is_least_privilege(
     denied = [
         ("get", "secrets"),
         ("list", "secrets"),
+        # The run spec travels in the pod template: no ConfigMap per run, nothing to write or list.
+        ("create", "configmaps"),
+        ("list", "configmaps"),
+        ("delete", "configmaps"),
         ("create", "trainingruns.traininghub.io"),
         ("delete", "trainingruns.traininghub.io"),
         ("update", "trainingruns.traininghub.io"),
@@ -270,13 +274,13 @@ def test_namespaced_mode(control_plane: ControlPlane) -> None:
         assert "--all-namespaces" not in args
         sa = f"system:serviceaccount:{home}:{dep['spec']['template']['spec']['serviceAccountName']}"
         assert can_i(control_plane, sa, "patch", "trainingruns.traininghub.io/status", team_a)
-        assert can_i(control_plane, sa, "create", "configmaps", team_b)
+        assert can_i(control_plane, sa, "get", "configmaps", team_b)
         assert can_i(control_plane, sa, "create", "pytorchjobs.kubeflow.org", team_b)
         assert not can_i(control_plane, sa, "create", "jobs.batch", team_a)
         assert not can_i(control_plane, sa, "create", "services", team_a)
         assert not can_i(control_plane, sa, "list", "trainingruns.traininghub.io", other)
-        assert not can_i(control_plane, sa, "create", "configmaps", other)
-        assert not can_i(control_plane, sa, "create", "configmaps", home)
+        assert not can_i(control_plane, sa, "get", "configmaps", other)
+        assert not can_i(control_plane, sa, "get", "configmaps", home)
         assert not can_i(control_plane, sa, "patch", "clusterkopfpeerings.kopf.dev")
         assert can_i(control_plane, sa, "patch", "kopfpeerings.kopf.dev", team_a)
         # The operator only reads pods; without planning pods (and with the native launcher off) it has no Jobs.

@@ -90,13 +90,13 @@ def test_operator_reconciles_a_run_with_only_the_charts_rbac(
     assert run["status"]["observedGeneration"] == run["metadata"]["generation"]
     accepted = [c for c in run["status"]["conditions"] if c["type"] == "Accepted"]
     assert accepted and accepted[0]["status"] == "True"
-    # Children of the native launcher exist, owned by the run.
+    # Children of the native launcher exist, owned by the run (no ConfigMap: the spec is in the pod template).
     uid = run["metadata"]["uid"]
     children = control_plane.kubectl_json(
         "get", "configmaps,services,jobs", "-n", ns, "-l", "traininghub.io/run=rbac-run"
     )
     kinds = sorted({c["kind"] for c in children["items"]})
-    assert kinds == ["ConfigMap", "Job", "Service"]
+    assert kinds == ["Job", "Service"]
     for child in children["items"]:
         assert any(
             ref["uid"] == uid and ref.get("controller") for ref in child["metadata"]["ownerReferences"]
@@ -205,7 +205,7 @@ def test_two_replicas_never_both_reconcile(control_plane: ControlPlane, release:
             60,
             "the leader to launch ha-run",
         )
-        assert "created ConfigMap" in leader.log(1_000_000) and "ha-run-config" in leader.log(1_000_000)
+        assert f"created Service {ns}/ha-run" in leader.log(1_000_000)
         assert "ha-run" not in follower.log(1_000_000)[follower_log_before:]
     finally:
         second.stop()

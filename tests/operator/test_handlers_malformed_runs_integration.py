@@ -29,7 +29,7 @@ def huge_config() -> dict[str, Any]:
     return {**copy.deepcopy(LLAMA_8B_CONFIG), "num_hidden_layers": 10**6}
 
 
-#: name -> (spec overrides, condition type that must be False, words its message must hold).
+#: name -> (spec overrides, condition type that must be False, words its reason or message must hold).
 BATTERY: dict[str, tuple[dict[str, Any], str, tuple[str, ...]]] = {
     "long-label": (
         {"runtime": {"image": "r/x:1", "labels": {"team": "x" * 300}}},
@@ -51,8 +51,23 @@ BATTERY: dict[str, tuple[dict[str, Any], str, tuple[str, ...]]] = {
         "Planned",
         ("num_hidden_layers", "2048"),
     ),
-    # Passes every local check; the API server refuses the Job (422): the ConfigMap and Service made
-    # before it are deleted and the API's message is quoted.
+    # The run spec the pods receive in TRAINING_HUB_RUN_SPEC is longer than Linux passes in one
+    # environment string (128 KiB): refused before anything is created.
+    "oversized-spec": (
+        {
+            "runtime": {"image": "r/x:1"},
+            "hyperparameters": {
+                "learning_rate": 1e-5,
+                "max_seq_len": 4096,
+                "max_tokens_per_gpu": 8192,
+                "unmask_roles": ["x" * (130 * 1024)],
+            },
+        },
+        "Accepted",
+        ("RunSpecTooLarge", "TRAINING_HUB_RUN_SPEC", "128 KiB"),
+    ),
+    # Passes every local check; the API server refuses the Job (422): the Service made before it is
+    # deleted and the API's message is quoted.
     "bad-toleration": (
         {"runtime": {"image": "r/x:1", "tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}},
         "Accepted",
@@ -104,7 +119,7 @@ def test_malformed_runs_are_refused_cleanly_and_never_hurt_other_runs(
             return c if c.get("status") == "False" else {}
 
         cond = wait_until(settled, 60, message=f"{name}: {type_}=False")
-        assert all(w in cond["message"] for w in words), (name, cond)
+        assert all(w in f"{cond['reason']}: {cond['message']}" for w in words), (name, cond)
         assert get_run(plane, namespace, name)["status"]["phase"] == "Failed", name
     uri = wait_until(
         lambda: next(

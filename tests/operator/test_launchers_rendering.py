@@ -9,8 +9,9 @@ import pytest
 
 from tests.support.runs import tiny_run
 from training_hub.local import expand
+from training_hub.local.environment import expand_refs
 from training_hub.local.runner import render_run
-from training_hub.pod.spec import POD_COMMAND
+from training_hub.pod.spec import POD_COMMAND, PodRunSpec
 from training_hub_operator.launchers.native import LAUNCHER as NATIVE
 from training_hub_operator.launchers.trainjob import LAUNCHER as TRAINJOB
 
@@ -34,7 +35,7 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------- native
 def test_native_renders_headless_service_and_one_job_per_node() -> None:
     objects = render_run(manifest("native")).objects
-    assert [o["kind"] for o in objects] == ["ConfigMap", "Service", "Job", "Job", "Job"]
+    assert [o["kind"] for o in objects] == ["Service", "Job", "Job", "Job"]
     svc = by_kind(objects, "Service")[0]
     assert svc["spec"]["clusterIP"] == "None" and svc["spec"]["publishNotReadyAddresses"] is True
     jobs = by_kind(objects, "Job")
@@ -80,7 +81,7 @@ def test_native_gpus_queue_and_priority() -> None:
         assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"
         assert env_of(container)["PET_NPROC_PER_NODE"] == "8"
         mounts = {m["mountPath"] for m in container["volumeMounts"]}
-        assert {"/dev/shm", "/etc/training-hub", "/mnt/pvc/out"} <= mounts
+        assert {"/dev/shm", "/mnt/pvc/out"} <= mounts and "/etc/training-hub" not in mounts
 
 
 def job_with(name: str, rank: int, **status: Any) -> dict[str, Any]:
@@ -135,8 +136,8 @@ def test_trainjob_renders_the_trainer_api() -> None:
         "serviceAccountName": "trainer",
     }
     objects = render_run(run).objects
-    assert [o["kind"] for o in objects] == ["ConfigMap", "TrainJob"]
-    job = objects[1]
+    assert [o["kind"] for o in objects] == ["TrainJob"]
+    (job,) = objects
     assert job["apiVersion"] == "trainer.kubeflow.org/v1alpha1" and job["metadata"]["name"] == "demo"
     spec = job["spec"]
     assert spec["runtimeRef"] == {
@@ -170,11 +171,7 @@ def test_trainjob_renders_the_trainer_api() -> None:
     # Trainer's webhook refuses env for the node container in a patch: it goes through spec.trainer.env.
     assert container["name"] == "node" and "env" not in container
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    assert {m["mountPath"] for m in container["volumeMounts"]} >= {
-        "/etc/training-hub",
-        "/dev/shm",
-        "/mnt/pvc/out",
-    }
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/dev/shm", "/mnt/pvc/out"}
     assert pod_spec["serviceAccountName"] == "trainer"
     assert pod_spec["securityContext"]["runAsNonRoot"] is True
     assert pod_spec["terminationGracePeriodSeconds"] == 120
@@ -192,7 +189,9 @@ def test_trainjob_pods_get_the_torch_plugin_env_and_mounts() -> None:
         assert env["PET_NODE_RANK"]["fieldRef"]["fieldPath"].endswith("job-completion-index']")
         assert pod.metadata["annotations"]["batch.kubernetes.io/job-completion-index"] == str(i)
         assert container["command"] == POD_COMMAND
-        assert "/etc/training-hub" in {m["mountPath"] for m in container["volumeMounts"]}
+        # The run spec reaches every pod through spec.trainer.env (no ConfigMap, no spec volume).
+        assert PodRunSpec.model_validate_json(env["TRAINING_HUB_RUN_SPEC"]).run.name == "demo"
+        assert "/etc/training-hub" not in {m["mountPath"] for m in container["volumeMounts"]}
         # The runtime patch's pod labels reach the pods (the operator finds a run's pods by them).
         assert pod.metadata["labels"]["traininghub.io/run"] == "demo"
         assert pod.metadata["labels"]["jobset.sigs.k8s.io/jobset-name"] == "demo"
@@ -365,3 +364,22 @@ def test_pods_tell_the_launcher_their_grace_period(launcher: str) -> None:
         grace = pod.manifest["spec"]["terminationGracePeriodSeconds"]
         assert env_of(pod.container)["TRAINING_HUB_TERMINATION_GRACE_SECONDS"] == str(grace)
         assert grace > 30
+
+
+# --------------------------------------------------------------------------------------- the run spec env
+@pytest.mark.parametrize("launcher", ["native", "pytorchjob", "trainjob"])
+def test_every_pod_receives_the_run_spec_exactly_through_the_kubelets_expansion(launcher: str) -> None:
+    """Each launcher's pods carry run.json in TRAINING_HUB_RUN_SPEC and no ConfigMap is rendered; the
+    kubelet expands ``$(VAR)`` in env values (``$$`` is ``$``), so a location holding such text reaches the
+    process verbatim. ``expand`` builds the pods as each controller would (Job, Kubeflow, Trainer + JobSet)."""
+    data = "pvc://data/$(HOME)/$$x/${HF_TOKEN}.jsonl"
+    objects = render_run(manifest(launcher, data={"uri": data})).objects
+    assert not by_kind(objects, "ConfigMap")
+    pods = expand(objects)
+    assert len(pods) == 3
+    for pod in pods:
+        value = env_of(pod.container)["TRAINING_HUB_RUN_SPEC"]
+        spec = PodRunSpec.model_validate_json(expand_refs(value, {"HOME": "/home/u", "x": "y"}))
+        assert spec.params["data_path"] == "/mnt/pvc/data/$(HOME)/$$x/${HF_TOKEN}.jsonl"
+        assert spec.run.name == "demo" and spec.run.namespace == "ml"
+        assert not [v for v in pod.spec.get("volumes") or [] if "configMap" in v]

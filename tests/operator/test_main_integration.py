@@ -22,6 +22,7 @@ from tests.support.trainingruns import (
     wait_for_condition,
     wait_for_phase,
 )
+from training_hub.pod.spec import POD_COMMAND, PodRunSpec
 from training_hub_operator.api.validation import validate_spec
 from training_hub_operator.planning import ModelConfig, make_plan
 from training_hub_operator.settings import OperatorSettings
@@ -72,9 +73,13 @@ def test_run_yields_one_pytorchjob_with_planned_gpus(operator_plane, namespace, 
     assert container["resources"]["limits"]["nvidia.com/gpu"] == str(gpus)
     assert job["spec"]["nprocPerNode"] == str(gpus)
 
-    cm = operator_plane.kubectl_json("get", "configmap", "llama-sft-config", "-n", namespace)
-    assert '"algorithm": "sft"' in cm["data"]["run.json"]
-    assert cm["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
+    # The run spec travels in the pod template (TRAINING_HUB_RUN_SPEC); the operator creates no ConfigMap.
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    pod_spec = PodRunSpec.model_validate_json(env["TRAINING_HUB_RUN_SPEC"])
+    assert pod_spec.algorithm == "sft" and pod_spec.run.uid == run["metadata"]["uid"]
+    assert container["command"] == POD_COMMAND
+    core = client.CoreV1Api(operator_plane.api_client())
+    assert not core.list_namespaced_config_map(namespace, label_selector="traininghub.io/run=llama-sft").items
 
     # The rendered job, as stored by the API server, deserializes with the official Kubeflow SDK models.
     sdk_job = KubeflowApiClient().deserialize(_Resp(job), "KubeflowOrgV1PyTorchJob")
@@ -265,6 +270,14 @@ def test_suspend_immutable_fields_and_deletion(operator_plane, namespace, operat
     operator_factory(namespaces=[namespace])
     operator_plane.apply(run_manifest("life"), namespace=namespace)
     wait_for_phase(operator_plane, namespace, "life", "Queued")
+    # A run launched by an earlier operator owns a <run>-config ConfigMap its pods mount: this operator
+    # leaves it as it is through every reconcile below, and the garbage collector deletes it with the run.
+    run = get_run(operator_plane, namespace, "life")
+    owner = {"apiVersion": "traininghub.io/v1alpha1", "kind": "TrainingRun", "name": "life"}
+    owner |= {"uid": run["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    old_config = {"name": "life-config", "labels": {"traininghub.io/run": "life"}, "ownerReferences": [owner]}
+    core = client.CoreV1Api(operator_plane.api_client())
+    core.create_namespaced_config_map(namespace, {"metadata": old_config, "data": {"run.json": "{}"}})
 
     operator_plane.apply(run_manifest("life", suspend=True), namespace=namespace)
     wait_for_phase(operator_plane, namespace, "life", "Suspended")
@@ -285,9 +298,10 @@ def test_suspend_immutable_fields_and_deletion(operator_plane, namespace, operat
     operator_plane.apply(run_manifest("life"), namespace=namespace)  # reverting clears it
     wait_for_condition(operator_plane, namespace, "life", "Accepted", "True")
 
+    kept = core.read_namespaced_config_map("life-config", namespace)
+    assert kept.data == {"run.json": "{}"} and kept.metadata.resource_version
     operator_plane.kubectl("delete", "trainingrun", "life", "-n", namespace, "--wait=true", timeout=60)
     wait_until(lambda: jobs_in(operator_plane, namespace) == [], 60, message="GC deletes the PyTorchJob")
-    core = client.CoreV1Api(operator_plane.api_client())
     wait_until(
         lambda: (
             not [
@@ -297,7 +311,7 @@ def test_suspend_immutable_fields_and_deletion(operator_plane, namespace, operat
             ]
         ),
         60,
-        message="GC deletes the ConfigMap",
+        message="GC deletes the earlier operator's ConfigMap",
     )
 
 
@@ -308,7 +322,7 @@ def test_dry_run_and_unreachable_model_config(operator_plane, namespace, operato
     wait_until(lambda: get_run(operator_plane, namespace, "dry")["status"].get("rendered"), 30)
     run = get_run(operator_plane, namespace, "dry")
     kinds = [o["kind"] for o in run["status"]["rendered"]]
-    assert kinds == ["ConfigMap", "PyTorchJob"]
+    assert kinds == ["PyTorchJob"]
     assert run["status"]["plan"]["totalGpus"] >= 1
     assert jobs_in(operator_plane, namespace) == []
 

@@ -11,7 +11,7 @@ from kubeflow.training.models import KubeflowOrgV1PyTorchJob
 
 from tests.support.model_configs import LLAMA_8B_CONFIG
 from tests.support.trainingruns import run_manifest
-from training_hub.pod.spec import POD_COMMAND, PodRunSpec
+from training_hub.pod.spec import MAX_RUN_SPEC_BYTES, POD_COMMAND, PodRunSpec
 from training_hub_operator.api.constants import ANNOTATION_LAUNCHED_SPEC
 from training_hub_operator.api.validation import validate_spec
 from training_hub_operator.kube import ResourceKind
@@ -137,7 +137,7 @@ def test_pytorchjob_rendering_matches_the_plan_and_deserializes_with_the_kubeflo
     )
     d = decide(_inp(run))
     objs = _created(d)
-    assert list(objs) == ["ConfigMap", "PyTorchJob"]
+    assert list(objs) == ["PyTorchJob"]
     job = objs["PyTorchJob"]
     assert job["metadata"]["name"] == "r1" and job["metadata"]["ownerReferences"][0]["controller"] is True
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
@@ -176,12 +176,12 @@ def test_pytorchjob_rendering_matches_the_plan_and_deserializes_with_the_kubeflo
     assert not [n for n in env if n.startswith(("PET_", "MASTER_")) or n in ("RANK", "WORLD_SIZE")]
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
     assert mounts["/mnt/pvc/models"]["readOnly"] and not mounts["/mnt/pvc/outputs"]["readOnly"]
-    assert "/dev/shm" in mounts and "/etc/training-hub" in mounts
+    assert "/dev/shm" in mounts and "/etc/training-hub" not in mounts
     assert pod["nodeSelector"] == {"pool": "gpu"} and pod["serviceAccountName"] == "trainer"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert pod["imagePullSecrets"] == [{"name": "pull"}] and pod["priorityClassName"] == "high"
 
-    spec = PodRunSpec.model_validate_json(objs["ConfigMap"]["data"]["run.json"])
+    spec = PodRunSpec.model_validate_json(env["TRAINING_HUB_RUN_SPEC"]["value"])
     assert spec.params["model_path"] == "/mnt/pvc/models/llama-3-8b"
     assert spec.params["data_path"] == "/mnt/pvc/datasets/chat/train.jsonl"
     assert spec.params["ckpt_output_dir"] == "/mnt/pvc/outputs/runs/r1"
@@ -202,7 +202,7 @@ def test_child_names_are_deterministic_and_bounded():
     assert names == child_names(long)
     assert len(names.workload) <= MAX_WORKLOAD_NAME and "." not in names.workload
     assert child_names("9lives").workload.startswith("tr-")
-    assert child_names("short").workload == "short" and child_names("short").config == "short-config"
+    assert child_names("short").workload == "short" and child_names("short").planner == "short-plan"
 
 
 def test_launcher_choice():
@@ -229,7 +229,7 @@ def test_launcher_choice():
 def test_first_reconcile_plans_and_creates_and_second_is_a_no_op():
     run = _run()
     first, children, run2 = _launch(run)
-    assert [o["kind"] for _, o in first.creates] == ["ConfigMap", "PyTorchJob"]
+    assert [o["kind"] for _, o in first.creates] == ["PyTorchJob"]
     assert first.status["phase"] == "Queued" and first.status["plan"]["source"] == "estimated"
     assert {r for _, r, _ in first.events} >= {"Valid", "Launched"}
     again = decide(_inp(run2, children))
@@ -253,11 +253,11 @@ def _foreign(kind, name, **meta):
 
 def test_someone_elses_object_at_a_child_name_blocks_the_launch():
     run = _run()
-    d = decide(_inp(run, [_foreign("ConfigMap", "r1-config", uid="cm-uid")]))
+    d = decide(_inp(run, [_foreign("PyTorchJob", "r1", uid="job-uid-x")]))
     assert d.creates == []
     assert d.status["phase"] == "Failed" and "completionTime" not in d.status  # launches once it is gone
     acc = next(c for c in d.status["conditions"] if c["type"] == "Accepted")
-    assert acc["reason"] == "NameConflict" and "ConfigMap named r1-config" in acc["message"]
+    assert acc["reason"] == "NameConflict" and "PyTorchJob named r1" in acc["message"]
     assert [(t, r) for t, r, _ in d.events] == [("Warning", "NameConflict"), ("Warning", "NameConflict")]
 
 
@@ -271,17 +271,21 @@ def test_an_earlier_same_named_runs_children_are_waited_for():
     assert queued["reason"] == "WaitingForEarlierRun" and "PyTorchJob r1" in queued["message"]
     assert all(t == "Normal" for t, _, _ in d.events)
     # Anything being deleted is waited for too; once it is gone the run launches.
-    deleting = _foreign("ConfigMap", "r1-config", deletionTimestamp="2026-01-01T00:00:00Z")
+    deleting = _foreign("PyTorchJob", "r1", deletionTimestamp="2026-01-01T00:00:00Z")
     assert decide(_inp(run, [deleting])).status["phase"] == "Pending"
-    assert [o["kind"] for _, o in decide(_inp(dict(run, status=d.status))).creates] == [
-        "ConfigMap",
-        "PyTorchJob",
-    ]
-    # A foreign ConfigMap next to the run's own job (launched): the job is not disturbed.
-    _, children, run2 = _launch(run)
-    job_only = [c for c in children if c["kind"] == "PyTorchJob"]
-    d2 = decide(_inp(run2, [*job_only, _foreign("ConfigMap", "r1-config", uid="x")]))
-    assert d2.status["phase"] == "Queued" and d2.creates == []
+    assert [o["kind"] for _, o in decide(_inp(dict(run, status=d.status))).creates] == ["PyTorchJob"]
+
+
+def test_a_run_launched_with_a_configmap_by_an_earlier_operator_is_left_alone():
+    """Runs launched before the spec moved into the pod template own a ``<run>-config`` ConfigMap (their
+    pods mount it): deciding again over it creates, patches and deletes nothing, and the run stays as it is."""
+    _, children, run2 = _launch(_run())
+    owner = {"kind": "TrainingRun", "name": "r1", "uid": "uid-r1", "controller": True}
+    old_config = _foreign("ConfigMap", "r1-config", uid="cm-uid", ownerReferences=[owner])
+    old_config["data"] = {"run.json": "{}"}
+    d = decide(_inp(run2, [*children, old_config]))
+    assert d.creates == [] and d.patches == [] and not d.deletes
+    assert d.status["phase"] == "Queued"
 
 
 def test_ended_run_is_not_relaunched_and_vanished_workload_fails():
@@ -295,6 +299,20 @@ def test_ended_run_is_not_relaunched_and_vanished_workload_fails():
     d = decide(_inp(run2, children=[]))  # the job disappeared while queued
     assert d.creates == [] and d.status["phase"] == "Failed"
     assert any(c["reason"] == "WorkloadDeleted" for c in d.status["conditions"])
+
+
+def test_a_run_spec_too_long_for_the_pod_environment_is_refused_before_any_create():
+    """The pods receive run.json in one environment variable (Linux: 128 KiB per string): a longer spec
+    fails the run with a reason naming it, and nothing is created."""
+    big = {"learning_rate": 1e-5, "max_seq_len": 4096, "max_tokens_per_gpu": 8192}
+    fits = decide(_inp(_run(hyperparameters={**big, "unmask_roles": ["x" * 30_000]})))
+    assert [o["kind"] for _, o in fits.creates] == ["PyTorchJob"]
+    d = decide(_inp(_run(hyperparameters={**big, "unmask_roles": ["x" * MAX_RUN_SPEC_BYTES]})))
+    assert d.creates == [] and d.patches == [] and d.status["phase"] == "Failed"
+    acc = next(c for c in d.status["conditions"] if c["type"] == "Accepted")
+    assert acc["status"] == "False" and acc["reason"] == "RunSpecTooLarge"
+    assert "TRAINING_HUB_RUN_SPEC" in acc["message"] and "spec.hyperparameters" in acc["message"]
+    assert ("Warning", "RunSpecTooLarge") in {(t, r) for t, r, _ in d.events}
 
 
 def test_invalid_spec_yields_accepted_false_and_no_children():
@@ -318,13 +336,13 @@ def test_immutable_change_is_refused_and_suspend_is_patched():
     assert d.patches == [(PYTORCHJOB, "r1", PyTorchJobLauncher().suspend_patch(True))]
     acc = next(c for c in d.status["conditions"] if c["type"] == "Accepted")
     assert acc["status"] == "True"
-    job = children[1]
+    (job,) = children
     assert json.loads(job["metadata"]["annotations"][ANNOTATION_LAUNCHED_SPEC])["algorithm"] == "sft"
 
 
 def test_dry_run_renders_into_status_only():
     d = decide(_inp(_run(dryRun=True)))
-    assert d.creates == [] and [o["kind"] for o in d.status["rendered"]] == ["ConfigMap", "PyTorchJob"]
+    assert d.creates == [] and [o["kind"] for o in d.status["rendered"]] == ["PyTorchJob"]
     assert d.status["phase"] == "Pending" and d.status["plan"]
 
 
@@ -445,13 +463,6 @@ def _settle_cases():
         cases.append((case, dataclasses.replace(inp, children=answers), first))
     inp = _inp(_run())
     first = decide(inp)
-    foreign = _foreign("ConfigMap", "r1-config", uid="cm-uid")  # read back after the create's 409
-    cases.append(("foreign-configmap", dataclasses.replace(inp, children=[foreign]), first))
-    earlier = {"kind": "TrainingRun", "name": "r1", "uid": "old-uid", "controller": True}
-    left = _foreign("ConfigMap", "r1-config", ownerReferences=[earlier])
-    cases.append(("earlier-runs-configmap", dataclasses.replace(inp, children=[left]), first))
-    config = [_answered(obj) for _, obj in first.creates if obj["kind"] == "ConfigMap"]
-    cases.append(("workload-taken-back", dataclasses.replace(inp, children=config), first))
     # The run's own job read back after the create's 409 (a crash after creating it, before the status
     # write), launched from a spec that changed since; its pods are read.
     pods = [{"metadata": {"name": "r1-master-0"}, "status": {"phase": "Pending"}}]
@@ -460,7 +471,7 @@ def _settle_cases():
     )
     adopted = [_answered(obj) for _, obj in decide(_inp(earlier_spec)).creates]
     cases.append(("adopted-after-409", dataclasses.replace(inp, children=adopted, pods=pods), first))
-    # A launched run patched (suspend) and one whose ConfigMap is recreated; the pods are read after.
+    # A launched run patched (suspend); the pods are read after.
     _, children, run2 = _launch(_run())
     for case, run in (
         ("patched-suspend", _run(status=run2["status"], generation=2, suspend=True)),
@@ -479,13 +490,7 @@ def _settle_cases():
         assert first.patches, case
         job = next(c for c in children if c["kind"] == "PyTorchJob")
         patched = dict(job, spec=dict(job["spec"], runPolicy={**job["spec"]["runPolicy"], "suspend": True}))
-        cases.append((case, dataclasses.replace(inp, children=[children[0], patched], pods=pods), first))
-    job_only = [c for c in children if c["kind"] == "PyTorchJob"]
-    inp = _inp(run2, job_only)
-    first = decide(inp)
-    assert [o["kind"] for _, o in first.creates] == ["ConfigMap"]
-    recreated = [*job_only, _answered(first.creates[0][1], uid="cm-uid-2")]
-    cases.append(("configmap-recreated", dataclasses.replace(inp, children=recreated, pods=pods), first))
+        cases.append((case, dataclasses.replace(inp, children=[patched], pods=pods), first))
     return cases
 
 

@@ -4,6 +4,7 @@ an ended run."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -129,9 +130,9 @@ def test_a_new_run_whose_job_name_is_taken_fails_with_name_conflict(operator_pla
     assert not job["metadata"].get("ownerReferences")
 
 
-def test_a_foreign_configmap_at_the_runs_config_name_stops_the_launch(operator_plane, namespace):
-    """The ConfigMap is created first; when its name is taken by someone else's, the job (which would
-    mount it) is not created."""
+def test_a_configmap_at_the_old_config_name_does_not_stop_the_launch(operator_plane, namespace):
+    """The operator creates no ConfigMap any more (the run spec is in the pod template): a ConfigMap named
+    ``<run>-config`` (someone else's, or one an earlier operator left) neither blocks the run nor is touched."""
     kube = Kube(operator_plane.api_client())
     kube.create(
         CONFIGMAP,
@@ -139,12 +140,15 @@ def test_a_foreign_configmap_at_the_runs_config_name_stops_the_launch(operator_p
     )
     run = _created_run(operator_plane, namespace, "cm-taken", kube)
 
-    assert Runner(kube, OperatorSettings()).reconcile(run, "create") == "Failed"
-    assert jobs_in(operator_plane, namespace) == []
-    status = get_run(operator_plane, namespace, "cm-taken")["status"]
-    accepted = next(c for c in status["conditions"] if c["type"] == "Accepted")
-    assert accepted["reason"] == "NameConflict" and "cm-taken-config" in accepted["message"]
-    assert (kube.get(CONFIGMAP, namespace, "cm-taken-config") or {}).get("data") == {"run.json": "{}"}
+    assert Runner(kube, OperatorSettings()).reconcile(run, "create") == "Queued"
+    (job,) = jobs_in(operator_plane, namespace)
+    env = {
+        e["name"]: e.get("value")
+        for e in job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert json.loads(env["TRAINING_HUB_RUN_SPEC"])["run"]["name"] == "cm-taken"
+    kept = kube.get(CONFIGMAP, namespace, "cm-taken-config") or {}
+    assert kept.get("data") == {"run.json": "{}"} and not kept["metadata"].get("ownerReferences")
 
 
 def _namespaced(calls: list[tuple[str, str]], namespace: str) -> list[tuple[str, str]]:
@@ -158,7 +162,9 @@ def _namespaced(calls: list[tuple[str, str]], namespace: str) -> list[tuple[str,
     return out
 
 
-def test_a_first_event_body_launches_with_four_requests_and_no_get_of_the_run(operator_plane, namespace):
+def test_a_first_event_body_launches_with_three_requests_and_an_event_and_no_get_of_the_run(
+    operator_plane, namespace
+):
     kube, runner, run = _new_run_counted(operator_plane, namespace, "first")
 
     # The watch delivers the new run (ADDED): its body is the newest version this process knows.
@@ -166,7 +172,6 @@ def test_a_first_event_body_launches_with_four_requests_and_no_get_of_the_run(op
     assert runner.reconcile(run, "create") == "Queued"
     assert sorted(_namespaced(kube.calls, namespace)) == [
         ("PATCH", "trainingruns/status"),
-        ("POST", "configmaps"),
         ("POST", "events"),
         ("POST", "pytorchjobs"),
     ]

@@ -9,7 +9,7 @@ import pytest
 
 from tests.operator.test_runner_reads import _CountingKube
 from tests.support.trainingruns import run_manifest
-from training_hub.contracts.kinds import CONFIGMAP, POD
+from training_hub.contracts.kinds import POD
 from training_hub_operator.api import constants as c
 from training_hub_operator.handlers import _needs_resync_or, unfinished_runs
 from training_hub_operator.launchers.pytorchjob import PYTORCHJOB
@@ -34,17 +34,16 @@ def test_the_sweep_reads_in_pages_and_finds_only_the_runs_that_changed(operator_
     for name in names:
         assert runner.reconcile_by_name(namespace, name, "create") == "Queued"
 
-    # Nothing changed: one LIST per page of ConfigMaps, of PyTorchJobs and of pods; nothing per run.
+    # Nothing changed: one LIST per page of PyTorchJobs and of pods (no ConfigMaps: the run spec is in the
+    # pod template); nothing per run.
     kube.calls.clear()
     assert runner.changed_since_reconcile([namespace], page_size=PAGE) == set()
     pages = math.ceil(RUNS / PAGE)
     assert sorted(kube.calls) == sorted(
-        [("GET", CONFIGMAP.path(namespace))] * pages
-        + [("GET", PYTORCHJOB.path(namespace))] * pages
-        + [("GET", POD.path(namespace))]
+        [("GET", PYTORCHJOB.path(namespace))] * pages + [("GET", POD.path(namespace))]
     )
 
-    # What no event told this runner: a workload's status written, a ConfigMap deleted, a pod created.
+    # What no event told this runner: a workload's status written, another's metadata changed, a pod created.
     kube.patch(
         PYTORCHJOB,
         namespace,
@@ -52,7 +51,7 @@ def test_the_sweep_reads_in_pages_and_finds_only_the_runs_that_changed(operator_
         {"status": {"conditions": [{"type": "Created", "status": "True", "reason": "PyTorchJobCreated"}]}},
         subresource="status",
     )
-    kube.delete(CONFIGMAP, namespace, "sweep-07-config")
+    kube.patch(PYTORCHJOB, namespace, "sweep-07", {"metadata": {"annotations": {"example.com/touched": "1"}}})
     labels = child_labels("sweep-10", "worker")
     kube.create(
         POD,
@@ -73,7 +72,6 @@ def test_the_sweep_reads_in_pages_and_finds_only_the_runs_that_changed(operator_
     assert sorted(n for _, n in keys) == ["sweep-03", "sweep-07", "sweep-10"]
     for _, name in keys:
         runner.reconcile_by_name(namespace, name, "resync")
-    # Reconciled, they match again (the deleted ConfigMap was created anew, the pod is remembered).
-    assert kube.get(CONFIGMAP, namespace, "sweep-07-config") is not None
+    # Reconciled, they match again (the changed job and the pod are remembered).
     assert runner.changed_since_reconcile([namespace], page_size=PAGE) == set()
     assert labels[c.LABEL_RUN] == "sweep-10"

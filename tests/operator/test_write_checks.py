@@ -48,7 +48,7 @@ def test_parse_warnings_and_dropped_fields() -> None:
 def test_write_report_stalls_a_pruned_or_refused_workload() -> None:
     report = WriteReport()
     sent = {"metadata": {"name": "r"}, "spec": {"runtimePatches": [{"manager": "traininghub.io/operator"}]}}
-    report.created(TRAINJOB, sent, {"metadata": {"name": "r"}, "spec": {}}, workload=True)
+    report.created(TRAINJOB, sent, {"metadata": {"name": "r"}, "spec": {}})
     assert report.stalled and report.stalled[0] == REASON_PRUNED and "older than v2.2" in report.stalled[1]
     assert report.delete == [(TRAINJOB, "r")]
     status: dict[str, Any] = {}
@@ -63,7 +63,6 @@ def test_write_report_stalls_a_pruned_or_refused_workload() -> None:
         JOB,
         {"metadata": {"name": "j"}, "spec": {"podFailurePolicy": {"rules": []}}},
         {"spec": {}},
-        workload=True,
     )
     assert builtin.stalled is None and not builtin.delete and not builtin.events
 

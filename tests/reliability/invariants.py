@@ -64,15 +64,18 @@ def wait_phases(
 def assert_exactly_one_job_per_run(
     plane: ControlPlane, namespace: str, names: list[str], job_kind: str = "pytorchjobs"
 ) -> None:
-    """Each run has exactly one workload and one ConfigMap, owned by it and recorded in its status."""
+    """Each run has exactly one workload, owned by it and recorded in its status, and no ConfigMap (the run
+    spec travels in the workload's pod template)."""
     runs = runs_in(plane, namespace)
     jobs = items(plane, job_kind, namespace)
     per_run = Counter(j["metadata"]["labels"].get(RUN_LABEL) for j in jobs)
     assert sorted(j["metadata"]["name"] for j in jobs) == sorted(names), "one workload per run, no extra"
     assert all(per_run[n] == 1 for n in names), per_run
     by_name = {j["metadata"]["name"]: j for j in jobs}
-    configs = [c for c in items(plane, "configmaps", namespace) if c["metadata"]["name"].endswith("-config")]
-    assert sorted(c["metadata"]["name"] for c in configs) == sorted(f"{n}-config" for n in names)
+    configs = [
+        c for c in items(plane, "configmaps", namespace) if (c["metadata"].get("labels") or {}).get(RUN_LABEL)
+    ]
+    assert configs == [], "the operator creates no ConfigMap per run"
     for n in names:
         run, job = runs[n], by_name[n]
         owners = job["metadata"]["ownerReferences"]

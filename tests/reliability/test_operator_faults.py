@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 
 SEED = 20261125
 FAULT_ENV = "TRAINING_HUB_OPERATOR_FAULT"
-FAULT_POINTS = ("created-configmap", "created-pytorchjob", "before-status")
+FAULT_POINTS = ("created-pytorchjob", "before-status")
 
 
 def apply_with_retry(plane: ControlPlane, manifest: Any, namespace: str, timeout: float = 60.0) -> None:

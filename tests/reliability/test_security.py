@@ -22,15 +22,27 @@ from hypothesis import strategies as st
 from tests.reliability.invariants import items, wait_phases
 from tests.reliability.specs import HOSTILE
 from tests.support.trainingruns import run_manifest
+from training_hub.local.environment import expand_refs
 from training_hub.pod.spec import POD_COMMAND
 from training_hub.storage.uri import location_in_pod
 from training_hub_operator.api.validation import validate_spec
 from training_hub_operator.launchers import available_launchers
 from training_hub_operator.launchers.auto import LauncherChoice
 from training_hub_operator.model_config_sources import PLANNER_SCRIPT, planning_job
-from training_hub_operator.naming import child_labels, child_names
+from training_hub_operator.naming import child_labels
 from training_hub_operator.reconcile import ReconcileInput, decide
 from training_hub_operator.settings import OperatorSettings
+
+
+def run_spec_values(obj: Any) -> list[str]:
+    """Every ``TRAINING_HUB_RUN_SPEC`` value inside a rendered object (container env, TrainJob trainer env)."""
+    if isinstance(obj, dict):
+        if obj.get("name") == "TRAINING_HUB_RUN_SPEC" and isinstance(obj.get("value"), str):
+            return [obj["value"]]
+        return [v for item in obj.values() for v in run_spec_values(item)]
+    if isinstance(obj, list):
+        return [v for item in obj for v in run_spec_values(item)]
+    return []
 
 
 def pod_specs(obj: Any) -> list[dict[str, Any]]:
@@ -144,10 +156,10 @@ def test_user_strings_cannot_inject_into_commands_or_yaml(
     # YAML and JSON round trips are exact: a value cannot open a new key or document.
     assert list(yaml.safe_load_all(yaml.safe_dump_all(objects))) == objects
     assert json.loads(json.dumps(objects)) == objects
-    config = next(
-        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-config")
-    )
-    run_json = json.loads(config["data"]["run.json"])
+    assert not [o for o in objects if o["kind"] == "ConfigMap"]
+    (run_spec,) = set(run_spec_values(objects))  # every pod (or TrainJob trainer) gets the same spec
+    # As the process receives it: the kubelet expands $(VAR) references in env values ($$ is $).
+    run_json = json.loads(expand_refs(run_spec, {"HOME": "/home/x", "USER_VALUE": env_value}))
     assert run_json["params"]["data_path"] == location_in_pod(spec["data"]["uri"])
     for pod in pod_specs(objects):
         for container in pod["containers"]:
@@ -212,8 +224,8 @@ def test_a_planted_token_never_leaves_its_secret(operator_plane, namespace, oper
     log = op.log_tail(10_000_000)
     assert token not in log and encoded not in log, "the token leaked into the operator log"
     assert "uses-secret" in log  # the log is the operator's, and it is not empty
-    names = child_names("uses-secret")
-    assert names.config in {c["metadata"]["name"] for c in places["ConfigMaps"]}
+    job_env = {e["name"]: e.get("value") for e in env}
+    assert json.loads(job_env["TRAINING_HUB_RUN_SPEC"])["run"]["name"] == "uses-secret"  # searched above
 
 
 @pytest.mark.integration

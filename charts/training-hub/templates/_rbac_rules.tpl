@@ -10,10 +10,11 @@ ClusterRole; in namespaced mode (watchNamespaces set) into a Role in each watche
 - apiGroups: ["traininghub.io"]
   resources: ["trainingruns/status"]
   verbs: ["get", "patch"]
-# The run spec ConfigMap (<run>-config, run.json) of every run.
+# A model's config.json in the ConfigMap a run names (spec.model.configMapRef), for the planner: read one
+# by name. (The run spec travels in the pod template: the operator creates no ConfigMaps.)
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get"]
 # Events on TrainingRuns (kopf's and the operator's own).
 - apiGroups: [""]
   resources: ["events"]

@@ -36,7 +36,7 @@ class RunIdentity:
         namespace: ``metadata.namespace`` (``default`` when unset; every child goes there).
         uid: ``metadata.uid`` (empty when unset).
         generation: ``metadata.generation`` (1 when unset): the generation the children are rendered from.
-        names: The run's child names (``names.workload``, ``names.config``).
+        names: The run's child names (``names.workload``, ``names.planner``).
     """
 
     run: dict[str, Any]
@@ -154,7 +154,7 @@ class Launcher(Protocol):
     compatibility_kind: ResourceKind | None
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        """The child objects of a run (ConfigMap, workload...), each complete with metadata."""
+        """The child objects of a run (the workload; the native launcher's Service first), each complete with metadata."""
         ...
 
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:

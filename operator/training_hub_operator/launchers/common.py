@@ -1,11 +1,21 @@
-"""What every launcher renders around its workload: the run ConfigMap (``run.json``), the metadata of its
-children and of the workload object, and the launch-time record of the spec.
+"""What every launcher renders around its workload: the run spec (``run.json``) the pod template carries,
+the metadata of its children and of the workload object, and the launch-time record of the spec.
 
-A launcher builds its workload around :func:`training_hub_operator.launchers.training_pod.pod_spec` and
-returns :func:`config_map` among its children. Its workload objects carry :func:`workload_metadata`;
+A launcher builds its workload around :func:`training_hub_operator.launchers.training_pod.pod_spec`, whose
+training container carries :func:`run_spec_json` in ``TRAINING_HUB_RUN_SPEC``. Why an environment
+variable rather than a ConfigMap per run (the earlier contract) or a pod annotation read through a
+``downwardAPI`` volume: it is one request fewer per launch than a ConfigMap and cannot be deleted under a
+running job; and every launcher can carry it, a TrainJob included (``spec.trainer.env`` exists in every
+Trainer v2 release, while the field that reaches the pod template's annotations changed between releases:
+see :mod:`training_hub_operator.launchers.trainjob`), with no volume for the local kubelet to fill. Its limit
+is Linux's 128 KiB per environment string (:data:`training_hub.pod.spec.MAX_RUN_SPEC_BYTES`), which
+:func:`training_hub_operator.launchers.training_pod.run_spec_env` enforces while rendering, before anything
+is created (``Accepted=False/RunSpecTooLarge``).
+
+Its workload objects carry :func:`workload_metadata`;
 :class:`~training_hub_operator.launchers.workload_state.SuspendField` suspends them, and a launcher whose
-children are the ConfigMap and one workload object builds on
-:class:`~training_hub_operator.launchers.workload_state.ConfigAndWorkloadLauncher`.
+one child is one workload object builds on
+:class:`~training_hub_operator.launchers.workload_state.OneWorkloadLauncher`.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ import copy
 import json
 from typing import Any
 
-from training_hub.pod.spec import SPEC_FILE_NAME, PlannedEngineSpec, PodRunSpec, RunIdentity
+from training_hub.pod.spec import PlannedEngineSpec, PodRunSpec, RunIdentity
 from training_hub.storage.uri import location_in_pod
 from training_hub_operator.api.constants import (
     ANNOTATION_LAUNCHED_GENERATION,
@@ -33,6 +43,15 @@ KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 
 class RenderError(ValueError):
     """The run cannot be rendered (a rule the schema could not express); the message says why."""
+
+    #: Reason of the run's conditions.
+    reason = "RenderFailed"
+
+
+class RunSpecTooLarge(RenderError):
+    """The run spec is longer than the training container's environment variable can carry."""
+
+    reason = "RunSpecTooLarge"
 
 
 def pod_run_spec(
@@ -102,14 +121,9 @@ def workload_metadata(ctx: RenderContext, name: str) -> dict[str, Any]:
     return meta
 
 
-def config_map(ctx: RenderContext) -> dict[str, Any]:
-    """The ConfigMap holding ``run.json`` (mounted at ``/etc/training-hub``)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": metadata(ctx, ctx.who.names.config, "config"),
-        "data": {SPEC_FILE_NAME: ctx.pod_run_spec.model_dump_json(by_alias=True, indent=2)},
-    }
+def run_spec_json(ctx: RenderContext) -> str:
+    """The run's ``run.json`` as compact JSON: the value of the training container's ``TRAINING_HUB_RUN_SPEC``."""
+    return ctx.pod_run_spec.model_dump_json(by_alias=True)
 
 
 def launched_spec_json(spec: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from training_hub.contracts import pod_env
-from training_hub.contracts.kinds import CONFIGMAP, GROUP, JOB, SERVICE, ResourceKind
+from training_hub.contracts.kinds import GROUP, JOB, SERVICE, ResourceKind
 from training_hub.pod.exit_codes import PERMANENT_EXIT_CODES
 from training_hub_operator.api.constants import LABEL_COMPONENT
 from training_hub_operator.launchers import common, stopping, training_pod, workload_state
@@ -78,19 +78,17 @@ class NativeLauncher(workload_state.SuspendField):
     api_version = JOB.api_version
     kind = JOB.kind
     workload_kind = JOB
-    child_kinds: tuple[ResourceKind, ...] = (CONFIGMAP, SERVICE, JOB)
+    child_kinds: tuple[ResourceKind, ...] = (SERVICE, JOB)
     required_kinds: tuple[ResourceKind, ...] = ()
     compatibility_kind: ResourceKind | None = None  # built-in Jobs: any served version renders
 
     def child_refs(
         self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
     ) -> list[tuple[ResourceKind, str]]:
-        """Kind and name of every child: ConfigMap, Service, and the Job of every node (``nodes`` from the
+        """Kind and name of every child: the Service and the Job of every node (``nodes`` from the
         plan, or more if node 0's Job says so)."""
         count = max(nodes, _expected_nodes(workload) if workload is not None else 0, 1)
-        return [(CONFIGMAP, names.config), (SERVICE, names.workload)] + [
-            (JOB, job_name(names.workload, i)) for i in range(count)
-        ]
+        return [(SERVICE, names.workload)] + [(JOB, job_name(names.workload, i)) for i in range(count)]
 
     def compatibility(self, crd: dict[str, Any]) -> str | None:
         """None: the native launcher uses built-in kinds only."""
@@ -173,8 +171,8 @@ class NativeLauncher(workload_state.SuspendField):
         return {"apiVersion": JOB.api_version, "kind": JOB.kind, "metadata": meta, "spec": job_spec}
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        """ConfigMap, headless Service, then one Job per node (node 0 first)."""
-        return [common.config_map(ctx), self.service(ctx)] + [self.job(ctx, i) for i in range(ctx.plan.nodes)]
+        """Headless Service, then one Job per node (node 0 first)."""
+        return [self.service(ctx)] + [self.job(ctx, i) for i in range(ctx.plan.nodes)]
 
     def observe(self, children: list[dict[str, Any]]) -> WorkloadObservation:
         """Combine the node Jobs: Failed if one failed, Succeeded when all completed, else Running/Queued."""

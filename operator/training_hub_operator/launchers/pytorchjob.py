@@ -18,7 +18,7 @@ CONTAINER_NAME = "pytorch"
 MASTER_PORT = 29500
 
 
-class PyTorchJobLauncher(workload_state.ConfigAndWorkloadLauncher):
+class PyTorchJobLauncher(workload_state.OneWorkloadLauncher):
     """Renders and observes a Kubeflow ``PyTorchJob`` (``kubeflow.org/v1``)."""
 
     name = "pytorchjob"
@@ -28,7 +28,7 @@ class PyTorchJobLauncher(workload_state.ConfigAndWorkloadLauncher):
     suspend_path = ("runPolicy", "suspend")
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        """The run's ConfigMap and PyTorchJob."""
+        """The run's PyTorchJob."""
         spec = ctx.spec
         nodes = ctx.plan.nodes
         pod = training_pod.pod_spec(
@@ -58,7 +58,7 @@ class PyTorchJobLauncher(workload_state.ConfigAndWorkloadLauncher):
             "runPolicy": run_policy,
             "pytorchReplicaSpecs": replicas,
         }
-        return self.config_and_workload(ctx, job_spec)
+        return self.one_workload(ctx, job_spec)
 
     def compatibility(self, crd: dict[str, Any]) -> str | None:
         """None: no served PyTorchJob version is refused (``compatibility_kind`` is None)."""

@@ -1,6 +1,6 @@
 """The training pod every launcher runs: its spec (one training container running
-:data:`training_hub.pod.spec.POD_COMMAND`), volumes and mounts (the run ConfigMap, PVCs, /dev/shm,
-scratch), resources, env (the user's, the observability settings, the object store's credentials),
+:data:`training_hub.pod.spec.POD_COMMAND`), volumes and mounts (PVCs, /dev/shm, scratch),
+resources, env (the run spec, the user's, the observability settings, the object store's credentials),
 security context and template."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any
 
 from training_hub.contracts import pod_env
 from training_hub.pod.spec import (
+    MAX_RUN_SPEC_BYTES,
     POD_COMMAND,
     PVC_MOUNT_ROOT,
     SCRATCH_DIR_ENV,
     SCRATCH_MOUNT_PATH,
-    SPEC_MOUNT_DIR,
     TERMINATION_GRACE_ENV,
     TERMINATION_GRACE_SECONDS,
 )
@@ -22,10 +22,9 @@ from training_hub.storage.uri import pvc_claim
 from training_hub_operator.api.constants import LABEL_COMPONENT, is_reserved_env
 from training_hub_operator.api.spec import pvc_claims, uses_object_store
 from training_hub_operator.launchers.base import RenderContext
-from training_hub_operator.launchers.common import RenderError
+from training_hub_operator.launchers.common import RenderError, RunSpecTooLarge, run_spec_json
 from training_hub_operator.naming import bounded_name
 
-CONFIG_VOLUME = "run-spec"
 SHM_VOLUME = "dshm"
 #: The emptyDir where ``s3://`` locations are staged and an ``s3://`` output is trained into.
 SCRATCH_VOLUME = "scratch"
@@ -45,17 +44,15 @@ def volumes_and_mounts(ctx: RenderContext) -> tuple[list[dict[str, Any]], list[d
     """Volumes of the pod and mounts of the training container.
 
     Every ``pvc://`` claim is mounted at ``/mnt/pvc/<claim>`` (read-only unless the output is on it); the
-    run spec ConfigMap at ``/etc/training-hub``; a memory-backed ``/dev/shm``.
+    memory-backed ``/dev/shm``; a scratch emptyDir when a location is on an object store.
     """
     spec = ctx.spec
     out_claim = pvc_claim(spec.output.uri)
     writable = {out_claim} if out_claim else set()
     volumes: list[dict[str, Any]] = [
-        {"name": CONFIG_VOLUME, "configMap": {"name": ctx.who.names.config}},
         {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.shm_size}},
     ]
     mounts: list[dict[str, Any]] = [
-        {"name": CONFIG_VOLUME, "mountPath": SPEC_MOUNT_DIR, "readOnly": True},
         {"name": SHM_VOLUME, "mountPath": "/dev/shm"},
     ]
     for claim in pvc_claims(spec):
@@ -116,14 +113,39 @@ def resources(ctx: RenderContext) -> dict[str, Any]:
     return out
 
 
-def env(ctx: RenderContext) -> list[dict[str, Any]]:
-    """Environment of the training container (user variables, HF token, run identity).
+def run_spec_env(ctx: RenderContext) -> dict[str, Any]:
+    """The ``TRAINING_HUB_RUN_SPEC`` variable carrying the run's ``run.json``.
+
+    The kubelet expands ``$(VAR)`` in env values and reads ``$$`` as ``$`` (``third_party/forked/golang/
+    expansion``), so every ``$`` of the JSON is doubled: the process gets the JSON exactly, whatever user
+    strings (paths, hyperparameters) it holds.
 
     Raises:
-        RenderError: If a reserved name (``PET_*``, ``MASTER_*``, ``WORLD_SIZE``, ``RANK``...) is set.
+        RunSpecTooLarge: If the spec is longer than an environment string may be (Linux's ``MAX_ARG_STRLEN``),
+            so that the run fails before anything is created instead of pods failing to start.
+    """
+    value = run_spec_json(ctx)
+    size = len(value.encode("utf-8"))
+    if size > MAX_RUN_SPEC_BYTES:
+        raise RunSpecTooLarge(
+            f"the run spec the pods receive (run.json: algorithm, hyperparameters, locations) is {size} bytes as "
+            f"JSON, more than the {MAX_RUN_SPEC_BYTES} bytes the environment variable {pod_env.RUN_SPEC} can "
+            "carry (Linux limits one environment string to 128 KiB): shorten spec.hyperparameters (move long "
+            "values such as chat templates into the model or data location)"
+        )
+    return {"name": pod_env.RUN_SPEC, "value": value.replace("$", "$$")}
+
+
+def env(ctx: RenderContext) -> list[dict[str, Any]]:
+    """Environment of the training container (run spec and identity, user variables, HF token).
+
+    Raises:
+        RenderError: If a reserved name (``PET_*``, ``MASTER_*``, ``WORLD_SIZE``, ``RANK``,
+            ``TRAINING_HUB_RUN_SPEC``...) is set, or the run spec is too long (:func:`run_spec_env`).
     """
     rt = ctx.spec.runtime
     out: list[dict[str, Any]] = [
+        run_spec_env(ctx),
         {"name": pod_env.RUN_NAME, "value": ctx.who.name},
         {"name": pod_env.RUN_NAMESPACE, "value": ctx.who.namespace},
         {"name": pod_env.PYTHONUNBUFFERED, "value": "1"},

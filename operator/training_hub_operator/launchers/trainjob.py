@@ -14,7 +14,7 @@ rendezvous (``PET_NNODES``, ``PET_NPROC_PER_NODE``, ``PET_NODE_RANK`` from the c
   domain-prefixed path, v2.3.0 ``pkg/runtime/framework/plugins/jobset/jobset.go``) that Trainer merges into
   the runtime's JobSet template with a strategic merge patch (v2.3.0 ``pkg/runtime/core/trainingruntime.go``
   ``mergeRuntimePatches``): the JobSet's labels, and for the ``node`` replicated job its Job labels and the
-  pod template: labels/annotations, volumes (run ConfigMap, ``pvc://`` claims, ``/dev/shm``, scratch), the
+  pod template: labels/annotations, volumes (``pvc://`` claims, ``/dev/shm``, scratch), the
   ``node`` container's mounts and security context (no env there: the webhook refuses env for ``node``),
   service account, node selector, tolerations, pull secrets, pod security context, grace period;
 * ``spec.suspend`` for ``spec.suspend`` and for Kueue; ``spec.activeDeadlineSeconds`` (new in v2.2).
@@ -108,7 +108,7 @@ def _jobs_count(workload: dict[str, Any], field: str) -> int:
     return sum(int(j.get(field) or 0) for j in (workload.get("status") or {}).get("jobsStatus") or [])
 
 
-class TrainJobLauncher(workload_state.ConfigAndWorkloadLauncher):
+class TrainJobLauncher(workload_state.OneWorkloadLauncher):
     """Renders and observes a Kubeflow Trainer ``TrainJob`` (suspended through ``spec.suspend``)."""
 
     name = "trainjob"
@@ -116,7 +116,7 @@ class TrainJobLauncher(workload_state.ConfigAndWorkloadLauncher):
     compatibility_kind: ResourceKind | None = TRAINJOB
 
     def render(self, ctx: RenderContext) -> list[dict[str, Any]]:
-        """The run's ConfigMap and TrainJob."""
+        """The run's TrainJob."""
         spec = ctx.spec
         pod = training_pod.pod_spec(ctx, container_name=NODE_CONTAINER)
         container = pod["containers"][0]
@@ -143,7 +143,7 @@ class TrainJobLauncher(workload_state.ConfigAndWorkloadLauncher):
         }
         if spec.active_deadline_seconds is not None:
             job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
-        return self.config_and_workload(ctx, job_spec)
+        return self.one_workload(ctx, job_spec)
 
     def compatibility(self, crd: dict[str, Any]) -> str | None:
         """Why the served TrainJob CRD is not one this launcher renders for, or None.

@@ -1,16 +1,16 @@
 """A launcher's workload as the API server holds it: its suspend field (:class:`SuspendField`), its true
-conditions, the Kueue queue that holds it, and the base of launchers whose children are the run's ConfigMap
-and one workload object (:class:`ConfigAndWorkloadLauncher`)."""
+conditions, the Kueue queue that holds it, and the base of launchers whose one child is one workload object
+(:class:`OneWorkloadLauncher`)."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from training_hub.contracts.kinds import CONFIGMAP, ResourceKind
+from training_hub.contracts.kinds import ResourceKind
 from training_hub_operator.api.constants import ANNOTATION_USER_SUSPENDED
 from training_hub_operator.launchers import stopping
 from training_hub_operator.launchers.base import RenderContext, StopActions, WorkloadObservation
-from training_hub_operator.launchers.common import KUEUE_QUEUE_LABEL, config_map, workload_metadata
+from training_hub_operator.launchers.common import KUEUE_QUEUE_LABEL, workload_metadata
 from training_hub_operator.naming import ChildNames
 
 
@@ -31,13 +31,6 @@ def suspended_at(workload: dict[str, Any], path: tuple[str, ...]) -> bool:
     for key in path[:-1]:
         node = node.get(key) or {}
     return bool(node.get(path[-1]))
-
-
-def config_and_workload_refs(
-    names: ChildNames, workload_kind: ResourceKind
-) -> list[tuple[ResourceKind, str]]:
-    """Kind and name of the children of a launcher that renders one ConfigMap and one workload."""
-    return [(CONFIGMAP, names.config), (workload_kind, names.workload)]
 
 
 def true_conditions(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -90,11 +83,11 @@ class SuspendField:
         return suspended_at(workload, self.suspend_path)
 
 
-class ConfigAndWorkloadLauncher(SuspendField):
-    """Base of a launcher whose children are the run's ConfigMap and one workload object.
+class OneWorkloadLauncher(SuspendField):
+    """Base of a launcher whose one child is one workload object (the run spec travels in its pod template).
 
-    A subclass names its ``workload_kind``; its ``api_version``, ``kind``, ``child_kinds`` (ConfigMap, then
-    the workload) and ``required_kinds`` (the workload's CRD) follow from it.
+    A subclass names its ``workload_kind``; its ``api_version``, ``kind``, ``child_kinds`` and
+    ``required_kinds`` (the workload's kind) follow from it.
     """
 
     workload_kind: ResourceKind
@@ -108,23 +101,23 @@ class ConfigAndWorkloadLauncher(SuspendField):
         workload = cls.__dict__.get("workload_kind")
         if workload is not None:
             cls.api_version, cls.kind = workload.api_version, workload.kind
-            cls.child_kinds, cls.required_kinds = (CONFIGMAP, workload), (workload,)
+            cls.child_kinds, cls.required_kinds = (workload,), (workload,)
 
     def child_refs(
         self, names: ChildNames, nodes: int, workload: dict[str, Any] | None
     ) -> list[tuple[ResourceKind, str]]:
-        """Kind and name of every child the launcher renders: the ConfigMap and the workload."""
-        return config_and_workload_refs(names, self.workload_kind)
+        """Kind and name of every child the launcher renders: the workload."""
+        return [(self.workload_kind, names.workload)]
 
-    def config_and_workload(self, ctx: RenderContext, spec: dict[str, Any]) -> list[dict[str, Any]]:
-        """The run's children: its ConfigMap and the workload object with ``spec``."""
+    def one_workload(self, ctx: RenderContext, spec: dict[str, Any]) -> list[dict[str, Any]]:
+        """The run's children: the workload object with ``spec``."""
         workload = {
             "apiVersion": self.workload_kind.api_version,
             "kind": self.workload_kind.kind,
             "metadata": workload_metadata(ctx, ctx.who.names.workload),
             "spec": spec,
         }
-        return [config_map(ctx), workload]
+        return [workload]
 
     def stop(self, running: list[dict[str, Any]]) -> StopActions:
         """Suspend the unfinished workload (or delete it when it cannot stay suspended)."""

@@ -13,7 +13,7 @@ HELP = "Run one node of a TrainingRun inside its pod (the runtime image's entryp
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``run-pod``'s arguments."""
     parser.description = (
-        "Read the run spec the operator wrote (run.json), take the rendezvous from the environment "
+        "Read the run spec the operator wrote (TRAINING_HUB_RUN_SPEC, or --spec PATH), take the rendezvous from the environment "
         "(PET_* / MASTER_*) and train. Exit codes: 0 success, 1 error (retried), 3 bad input (not retried), "
         "4 infrastructure failure (retried)."
     )

@@ -20,6 +20,8 @@ RUN = "TRAINING_HUB_RUN"
 RUN_NAME = "TRAINING_HUB_RUN_NAME"
 RUN_NAMESPACE = "TRAINING_HUB_RUN_NAMESPACE"
 RUN_UID = "TRAINING_HUB_RUN_UID"
+#: The run spec (``run.json``, a :class:`~training_hub.pod.spec.PodRunSpec` as compact JSON) the pod runs.
+RUN_SPEC = "TRAINING_HUB_RUN_SPEC"
 #: ``auto``/``off``: whether rank 0 writes ``status.progress``.
 PROGRESS = "TRAINING_HUB_PROGRESS"
 #: Seconds between two progress writes.
@@ -88,7 +90,7 @@ TORCHELASTIC_RUN_ID = "TORCHELASTIC_RUN_ID"
 
 #: Names the launch owns (rendezvous and rank); a user setting one of them is refused.
 RESERVED_NAMES: frozenset[str] = frozenset(
-    {WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE, NODE_RANK, GROUP_RANK}
+    {WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE, NODE_RANK, GROUP_RANK, RUN_SPEC}
 )
 #: Prefixes the launch owns: torchrun's options, the rendezvous address, torchelastic's own.
 RESERVED_PREFIXES: tuple[str, ...] = ("PET_", "MASTER_", "TORCHELASTIC_")

@@ -44,7 +44,7 @@ class RenderedRun:
         plan_message: The plan's explanation.
         nodes: Planned nodes.
         gpus_per_node: Planned GPUs per node.
-        objects: The child objects (ConfigMap, workload...).
+        objects: The child objects (the workload, and the native launcher's Service).
         output_uri: ``spec.output.uri``.
     """
 

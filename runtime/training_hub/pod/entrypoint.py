@@ -1,6 +1,7 @@
-"""The training pod's entrypoint: ``training-hub run-pod --spec /etc/training-hub/run.json``.
+"""The training pod's entrypoint: ``training-hub run-pod [--spec PATH]``.
 
-It reads the :class:`~training_hub.pod.spec.PodRunSpec` the operator wrote into the run's ConfigMap, takes
+It reads the :class:`~training_hub.pod.spec.PodRunSpec` the operator wrote into the training container's
+``TRAINING_HUB_RUN_SPEC`` variable (or the file ``--spec`` names), takes
 the rendezvous from the environment the launcher set (``PET_*`` / ``MASTER_*``, with the library's
 precedence rules), and calls the algorithm through the public API, which starts ``torchrun`` itself when
 more than one process is needed. The exit code tells the owner whether to retry:
@@ -39,7 +40,7 @@ from training_hub.errors import InfrastructureError, InvalidInputError, Training
 from training_hub.pod import exit_codes
 from training_hub.pod.demo import is_demo_uri, materialize_demo_data, materialize_demo_model
 from training_hub.pod.mounts import PATH_PARAMS, in_pod, mount_root, write_termination_message
-from training_hub.pod.spec import SCRATCH_DIR_ENV, SPEC_PATH, PodRunSpec
+from training_hub.pod.spec import RUN_SPEC_ENV, SCRATCH_DIR_ENV, PodRunSpec
 from training_hub.storage.objectstore import StorageError
 from training_hub.storage.uri import MIRROR_ENV, kind_of
 from training_hub.torchrun import TORCHRUN_KEYS, get_torchrun_params
@@ -72,24 +73,35 @@ def _log(message: str) -> None:
     print(f"[training-hub run-pod] {message}", file=sys.stderr, flush=True)
 
 
-def load_spec(path: str, env: Mapping[str, str] | None = None) -> PodRunSpec:
-    """Read and validate the run spec.
+def load_spec(path: str | None, env: Mapping[str, str] | None = None) -> PodRunSpec:
+    """Read and validate the run spec: from the file ``path`` when given, else from ``TRAINING_HUB_RUN_SPEC``.
 
     Args:
-        path: The spec path as the pod sees it (mapped under ``TRAINING_HUB_MOUNT_ROOT`` when set).
+        path: The spec path as the pod sees it (mapped under ``TRAINING_HUB_MOUNT_ROOT`` when set), or
+            None to read the environment variable the operator sets.
         env: Environment (default: ``os.environ``).
 
     Returns:
         The validated spec.
 
     Raises:
-        InvalidInputError: When the file is missing, not JSON, or not a valid spec.
+        InvalidInputError: When the spec is missing, not JSON, or not a valid spec.
     """
-    local = in_pod(path, env)
-    try:
-        raw = Path(local).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read the run spec {local}: {exc.strerror or exc}") from None
+    environ = os.environ if env is None else env
+    if path is not None:
+        local = in_pod(path, environ)
+        try:
+            raw = Path(local).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read the run spec {local}: {exc.strerror or exc}") from None
+    else:
+        local = f"${RUN_SPEC_ENV}"
+        if not environ.get(RUN_SPEC_ENV):
+            raise InvalidInputError(
+                f"no run spec: {RUN_SPEC_ENV} is not set (the operator sets it on the training container) "
+                "and no --spec PATH was given"
+            )
+        raw = environ[RUN_SPEC_ENV]
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -295,11 +307,11 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def run_pod(spec_path: str = SPEC_PATH, env: Mapping[str, str] | None = None) -> int:
+def run_pod(spec_path: str | None = None, env: Mapping[str, str] | None = None) -> int:
     """Run the training of one pod (one node) and return its exit code.
 
     Args:
-        spec_path: Path of ``run.json`` as the pod sees it.
+        spec_path: Path of ``run.json`` as the pod sees it; None reads ``TRAINING_HUB_RUN_SPEC``.
         env: Environment to read the rendezvous from (default: ``os.environ``).
 
     Returns:
@@ -358,8 +370,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``run-pod``'s arguments to a parser."""
     parser.add_argument(
         "--spec",
-        default=SPEC_PATH,
-        help=f"Path of the run spec (run.json) written by the operator (default: {SPEC_PATH}).",
+        default=None,
+        metavar="PATH",
+        help=f"Path of a run spec file (run.json); default: the JSON in ${RUN_SPEC_ENV}, set by the operator.",
     )
 
 

@@ -1,7 +1,7 @@
 """Paths inside a training pod, and the one difference local execution makes to them.
 
-In a real pod the ConfigMap is mounted at ``/etc/training-hub`` and each ``pvc://claim`` at
-``/mnt/pvc/claim``. The local executor cannot mount anything at ``/``, so it materialises the pod's volumes
+In a real pod each ``pvc://claim`` is mounted at ``/mnt/pvc/claim`` (and a ``--spec PATH`` file is where
+the pod sees it). The local executor cannot mount anything at ``/``, so it materialises the pod's volumes
 under a directory of its own and sets ``TRAINING_HUB_MOUNT_ROOT`` to it: every absolute path the pod reads
 from its spec is then looked up under that prefix. Nothing else differs between a pod and a local process.
 """

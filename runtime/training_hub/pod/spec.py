@@ -1,9 +1,14 @@
-"""The run spec: the contract between the operator (which writes it into a ConfigMap) and the pod entrypoint.
+"""The run spec: the contract between the operator (which writes it into the pod template) and the pod
+entrypoint.
 
-The operator renders one ConfigMap per TrainingRun holding ``run.json`` (this model, as JSON), mounts it at
-:data:`SPEC_MOUNT_DIR` and starts ``training-hub run-pod --spec /etc/training-hub/run.json``. Rendezvous
-values are never in the spec: they come from the environment (``PET_*``, ``MASTER_*``), which the
-launcher owns.
+The operator renders ``run.json`` (this model, as compact JSON) into the training container's environment
+variable :data:`RUN_SPEC_ENV` and starts ``training-hub run-pod``, which reads it from there (no ConfigMap
+per run: a launch is one workload create, and the spec cannot be deleted under a running job). An
+environment string is bounded by Linux's ``MAX_ARG_STRLEN`` (:data:`MAX_RUN_SPEC_BYTES`); the operator
+refuses a larger spec before creating anything. ``training-hub run-pod --spec PATH`` reads a file instead
+(users, tests, and pods of runs launched by earlier operators, which mount a ``<run>-config`` ConfigMap at
+``/etc/training-hub``). Rendezvous values are never in the spec: they come from the environment
+(``PET_*``, ``MASTER_*``), which the launcher owns.
 """
 
 from __future__ import annotations
@@ -25,11 +30,15 @@ __all__ = [
     "RunIdentity",
 ]
 
-SPEC_MOUNT_DIR = "/etc/training-hub"
-SPEC_FILE_NAME = "run.json"
-SPEC_PATH = f"{SPEC_MOUNT_DIR}/{SPEC_FILE_NAME}"
-#: The container command of every training pod (the runtime image's entrypoint).
-POD_COMMAND: list[str] = ["training-hub", "run-pod", "--spec", SPEC_PATH]
+#: Env var of the training container holding the run spec as compact JSON.
+RUN_SPEC_ENV = pod_env.RUN_SPEC
+#: Largest ``NAME=value`` string Linux passes in an environment (``MAX_ARG_STRLEN``: 32 pages of 4 KiB,
+#: ``include/uapi/linux/binfmts.h``); exec fails with E2BIG above it.
+MAX_ENV_STRING_BYTES = 32 * 4096
+#: Largest run spec (UTF-8 bytes of its JSON) the env var carries: the limit less ``NAME=`` and the NUL.
+MAX_RUN_SPEC_BYTES = MAX_ENV_STRING_BYTES - len(RUN_SPEC_ENV) - 2
+#: The container command of every training pod (the runtime image's entrypoint; the spec is in the env).
+POD_COMMAND: list[str] = ["training-hub", "run-pod"]
 #: The training pod's ``terminationGracePeriodSeconds``: time from SIGTERM (preemption, deletion) to the
 #: kubelet's SIGKILL, for the ranks to finish a preemption checkpoint.
 TERMINATION_GRACE_SECONDS = 120

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.support.runs import tiny_run
+from training_hub.local import expand
 from training_hub.local.runner import render_run, run_local
 from training_hub.pod import exit_codes
 
@@ -28,8 +29,10 @@ def _manifest(tmp_path: Path, backend: str) -> Path:
 
 
 def _run_json(objects: list[dict]) -> dict:
-    cm = next(o for o in objects if o["kind"] == "ConfigMap")
-    return json.loads(cm["data"]["run.json"])  # type: ignore[no-any-return]
+    """The run spec the pods receive (``TRAINING_HUB_RUN_SPEC`` of the training container)."""
+    (pod,) = expand(objects)
+    env = {e["name"]: e.get("value") for e in pod.container["env"]}
+    return json.loads(env["TRAINING_HUB_RUN_SPEC"])  # type: ignore[no-any-return]
 
 
 def test_auto_on_cpu_is_pinned_to_the_planned_engine(tmp_path: Path) -> None:

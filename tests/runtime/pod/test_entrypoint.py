@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from training_hub.errors import DataFormatError, InfrastructureError
 from training_hub.pod import exit_codes
 from training_hub.pod.demo import materialize_demo_data, validate_demo_data, validate_demo_model
-from training_hub.pod.entrypoint import classify, run_pod, with_jit_checkpoint
+from training_hub.pod.entrypoint import classify, load_spec, run_pod, with_jit_checkpoint
 from training_hub.pod.mounts import in_pod
 
 pytestmark = pytest.mark.unit
@@ -42,6 +42,29 @@ BASE = {
 def test_missing_spec_is_bad_input(tmp_path: Path) -> None:
     assert run_pod("/etc/training-hub/run.json", pod_env(tmp_path)) == exit_codes.INVALID_INPUT
     assert termination(tmp_path).startswith("InvalidInput: cannot read the run spec")
+
+
+def test_the_spec_comes_from_the_environment_variable_the_operator_sets(tmp_path: Path) -> None:
+    """Without --spec the spec is TRAINING_HUB_RUN_SPEC; absent or broken, the pod exits with bad input."""
+    spec = {"algorithm": "sft", "params": BASE, "run": {"name": "r", "namespace": "ns"}}
+    loaded = load_spec(None, pod_env(tmp_path, TRAINING_HUB_RUN_SPEC=json.dumps(spec)))
+    assert loaded.run.name == "r" and loaded.params["model_path"] == "/mnt/pvc/m/model"
+    assert run_pod(None, pod_env(tmp_path)) == exit_codes.INVALID_INPUT
+    assert termination(tmp_path) == (
+        "InvalidInput: no run spec: TRAINING_HUB_RUN_SPEC is not set (the operator sets it on the training "
+        "container) and no --spec PATH was given"
+    )
+    assert run_pod(None, pod_env(tmp_path, TRAINING_HUB_RUN_SPEC="{nope")) == exit_codes.INVALID_INPUT
+    assert "the run spec $TRAINING_HUB_RUN_SPEC is not JSON" in termination(tmp_path)
+    rendezvous = {**spec, "params": {**BASE, "master_addr": "x"}}
+    assert (
+        run_pod(None, pod_env(tmp_path, TRAINING_HUB_RUN_SPEC=json.dumps(rendezvous)))
+        == exit_codes.INVALID_INPUT
+    )
+    # --spec PATH wins over the variable (a file a user or a pre-upgrade pod's ConfigMap mount provides).
+    write_spec(tmp_path, BASE, algorithm="lora_sft")
+    env = pod_env(tmp_path, TRAINING_HUB_RUN_SPEC=json.dumps(spec))
+    assert load_spec("/etc/training-hub/run.json", env).algorithm == "lora_sft"
 
 
 def test_spec_that_is_not_json_is_bad_input(tmp_path: Path) -> None:
