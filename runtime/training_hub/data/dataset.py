@@ -20,8 +20,11 @@ from training_hub.errors import DataFormatError, InvalidInputError
 
 log = logging.getLogger("training_hub.data")
 
-#: Bumped whenever the tokenisation changes, so stale caches are not reused.
-CACHE_VERSION = 1
+#: Bumped whenever the tokenisation or the cache's file format changes, so stale caches are not reused
+#: (2: one raw file, :meth:`TokenizedDataset.save`, instead of an ``.npz``).
+CACHE_VERSION = 2
+#: The first bytes of a cache file (its format's version in the last byte).
+CACHE_MAGIC = b"THTOKDS\x02"
 _MAX_LISTED = 20
 
 
@@ -130,17 +133,42 @@ class TokenizedDataset:
         return self.input_ids[a:b], self.labels[a:b]
 
     def save(self, path: str | Path) -> None:
-        """Write to an `.npz` file atomically."""
+        """Write to one file atomically: :data:`CACHE_MAGIC`, the four arrays' lengths (int64) and the
+        arrays' bytes (``input_ids``, ``labels`` int32; ``offsets``, ``lines`` int64; little-endian)."""
         target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, input_ids=self.input_ids, labels=self.labels, offsets=self.offsets, lines=self.lines)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        arrays = (
+            self.input_ids.astype("<i4", copy=False),
+            self.labels.astype("<i4", copy=False),
+            self.offsets.astype("<i8", copy=False),
+            self.lines.astype("<i8", copy=False),
+        )
+        with tmp.open("wb") as fh:
+            fh.write(CACHE_MAGIC)
+            fh.write(np.asarray([a.size for a in arrays], dtype="<i8").tobytes())
+            for a in arrays:
+                fh.write(a.data if a.flags.c_contiguous else a.tobytes())
         os.replace(tmp, target)
 
     @classmethod
     def load(cls, path: str | Path) -> TokenizedDataset:
-        """Read an `.npz` file written by :meth:`save`."""
-        with np.load(path) as z:
-            return cls(z["input_ids"], z["labels"], z["offsets"], z["lines"])
+        """Read a file written by :meth:`save`.
+
+        Raises:
+            DataFormatError: If the file is not one (another format, another version, cut short).
+        """
+        with Path(path).open("rb") as fh:
+            if fh.read(len(CACHE_MAGIC)) != CACHE_MAGIC:
+                raise DataFormatError(f"{path}: not a tokenized-data file of this version")
+            sizes = np.fromfile(fh, dtype="<i8", count=4)
+            arrays = [
+                np.fromfile(fh, dtype=dtype, count=int(n)) if n else np.zeros(0, dtype)
+                for dtype, n in zip(("<i4", "<i4", "<i8", "<i8"), sizes.tolist(), strict=True)
+            ]
+        if sizes.size != 4 or [a.size for a in arrays] != sizes.tolist():
+            raise DataFormatError(f"{path}: the tokenized-data file is cut short")
+        ids, labels, offsets, lines = arrays
+        return cls(ids, labels, offsets.astype(np.int64), lines.astype(np.int64))
 
 
 def _file_digest(path: Path) -> str:
@@ -245,7 +273,7 @@ def prepare_dataset(
         unmask_roles: Roles to train on for chat data (default assistant).
         is_pretraining: Require `document` data.
         block_size: Chunk length of document data (default `max_seq_len`).
-        output_dir: Directory for the cache (`tokenized-<key>.npz` and `.json`).
+        output_dir: Directory for the cache (`tokenized-<key>.bin` and `.json`).
         keys: The file's key names where they differ from the defaults (see `formats.DEFAULT_KEYS`).
         alpaca_as_text: Train alpaca samples as one text, every token (upstream's LoRA), not as chat.
         messages_as_text: Train chat samples as the whole text their chat template renders, every token
@@ -280,7 +308,7 @@ def prepare_dataset(
         if unknown:
             raise InvalidInputError(f"unknown role(s) in unmask_roles: {unknown} (allowed: {sorted(ROLES)})")
 
-    cache_npz: Path | None = None
+    cache_file: Path | None = None
     serialized = None
     if output_dir is not None:
         serialized = _serialized(tokenizer)
@@ -303,12 +331,17 @@ def prepare_dataset(
         key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
         out = Path(output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        cache_npz = out / f"tokenized-{key}.npz"
+        cache_file = out / f"tokenized-{key}.bin"
         cache_json = out / f"tokenized-{key}.json"
-        if cache_npz.is_file() and cache_json.is_file():
-            stats = DataStats(**json.loads(cache_json.read_text()))
-            stats.from_cache = True
-            return TokenizedDataset.load(cache_npz), stats
+        if cache_file.is_file() and cache_json.is_file():
+            try:
+                cached = TokenizedDataset.load(cache_file)
+            except DataFormatError as exc:  # not written by this version: prepared again, overwritten
+                log.warning("data: %s; preparing the data again", exc)
+            else:
+                stats = DataStats(**json.loads(cache_json.read_text()))
+                stats.from_cache = True
+                return cached, stats
 
     stats = DataStats(data_path=str(path), format=fmt, num_records=len(records))
 
@@ -336,10 +369,10 @@ def prepare_dataset(
     if not len(dataset):
         raise DataFormatError(f"{path}: no sample is left after applying overlong_policy={overlong_policy}")
     stats.count(dataset, dataset.lengths, dataset.num_targets)
-    if cache_npz is not None:
-        stats.cache_path = str(cache_npz)
-        dataset.save(cache_npz)
-        tmp = cache_npz.with_suffix(f".{os.getpid()}.json.tmp")
+    if cache_file is not None:
+        stats.cache_path = str(cache_file)
+        dataset.save(cache_file)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.json.tmp")
         tmp.write_text(json.dumps(vars(stats), indent=1))
-        os.replace(tmp, cache_npz.with_suffix(".json"))
+        os.replace(tmp, cache_file.with_suffix(".json"))
     return dataset, stats

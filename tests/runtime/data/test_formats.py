@@ -75,7 +75,7 @@ def test_malformed_line_raises_with_file_and_line(tmp_path: Path, case: str, tok
     assert f"{path}:4" in str(info.value)
     assert message in str(info.value)
     # Validation happens before tokenisation: nothing was cached.
-    assert not list((tmp_path / "out").glob("*.npz")) if (tmp_path / "out").exists() else True
+    assert not list((tmp_path / "out").glob("tokenized-*")) if (tmp_path / "out").exists() else True
 
 
 def test_whole_file_is_validated_before_tokenising(tmp_path: Path, tokenizer) -> None:
@@ -194,7 +194,7 @@ def test_cache_is_reused_and_keyed_by_options(tmp_path: Path, messages_data: Pat
     assert st1.num_tokens == st2.num_tokens
     _, st3 = prepare_dataset(messages_data, tokenizer, max_seq_len=48, output_dir=out)
     assert not st3.from_cache
-    assert len(list(out.glob("tokenized-*.npz"))) == 2
+    assert len(list(out.glob("tokenized-*.bin"))) == 2
 
 
 def test_json_lines_read_what_json_loads_reads(tmp_path: Path) -> None:
