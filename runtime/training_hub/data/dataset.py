@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ CACHE_VERSION = 2
 #: The first bytes of a cache file (its format's version in the last byte).
 CACHE_MAGIC = b"THTOKDS\x02"
 _MAX_LISTED = 20
+_LINE = attrgetter("line")
 
 
 @dataclass
@@ -71,7 +73,7 @@ class DataStats:
         the samples (a sample may be more than one row: a preference pair is two)."""
         self.num_samples = len(lengths)
         self.num_tokens = int(rows.lengths.sum())
-        self.num_trained_tokens = int((rows.labels != IGNORE_INDEX).sum())
+        self.num_trained_tokens = int(np.count_nonzero(rows.labels != IGNORE_INDEX))
         self.num_without_trained_tokens = int((num_targets <= 0).sum())
         self.max_len = int(lengths.max())
         self.min_len = int(lengths.min())
@@ -106,9 +108,10 @@ class TokenizedDataset:
         self.lengths = np.diff(offsets)
         # Number of trained targets per sample after the causal shift (label at position t+1 is
         # predicted from position t, so a label on the first token is never a target).
-        trained = (labels != IGNORE_INDEX).astype(np.int64)
-        csum = np.concatenate([[0], np.cumsum(trained)])
-        firsts = trained[offsets[:-1]] if len(offsets) > 1 and trained.size else np.zeros(0, dtype=np.int64)
+        trained = labels != IGNORE_INDEX
+        csum = np.zeros(trained.size + 1, dtype=np.int64)
+        np.cumsum(trained, out=csum[1:])
+        firsts = trained[offsets[:-1]] if len(offsets) > 1 and trained.size else np.zeros(0, dtype=bool)
         self.num_targets = (csum[offsets[1:]] - csum[offsets[:-1]]) - firsts
 
     @classmethod
@@ -219,7 +222,7 @@ def _fit(
     Raises:
         DataFormatError: With `overlong_policy=error`, naming the first sample longer than `max_seq_len`.
     """
-    lines = np.fromiter((r.line for r in records), np.int64, len(records))
+    lines = np.fromiter(map(_LINE, records), np.int64, len(records))
     over = np.flatnonzero(counts > max_seq_len)
     if not over.size:
         return TokenizedDataset(ids, labels, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), lines)
@@ -373,6 +376,6 @@ def prepare_dataset(
         stats.cache_path = str(cache_file)
         dataset.save(cache_file)
         tmp = cache_file.with_suffix(f".{os.getpid()}.json.tmp")
-        tmp.write_text(json.dumps(vars(stats), indent=1))
+        tmp.write_text(json.dumps(vars(stats)))  # no indent: the C encoder (indented JSON is Python's)
         os.replace(tmp, cache_file.with_suffix(".json"))
     return dataset, stats
