@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import json
 import logging
@@ -10,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -247,6 +249,35 @@ def _fit(
     return TokenizedDataset(ids[tokens], labels[tokens], offsets, lines[keep])
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _cyclic_gc_paused(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """`fn` with Python's cyclic garbage collector paused while it runs (its state restored after).
+
+    Preparing a file makes several objects per sample (the parsed lines, records, texts) that are
+    acyclic and freed by reference counting. With the collector on, they push the process's allocation
+    counts over its thresholds: the collections find nothing, and now and then one is a full collection
+    of every object of a process that has imported transformers (0.07-0.11 s, measured on the benchmark's
+    4000 samples: more than the 250-sample chunks' whole call), and the survivors it promotes make the
+    next one come sooner.
+    """
+
+    @functools.wraps(fn)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
+
+
+@_cyclic_gc_paused
 def prepare_dataset(
     data_path: str | Path,
     tokenizer: Any,

@@ -79,3 +79,36 @@ def test_an_unreadable_cache_file_is_prepared_again(tmp_path: Path, messages_dat
     assert np.array_equal(again.input_ids, ds.input_ids) and np.array_equal(again.labels, ds.labels)
     third, st3 = prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=out)
     assert st3.from_cache and np.array_equal(third.labels, ds.labels)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_cyclic_collector_is_paused_during_a_call_and_restored(
+    tmp_path: Path, messages_data: Path, tokenizer, monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    import gc
+
+    seen: list[bool] = []
+    real = dataset.read_records
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset, "read_records", spy)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        prepare_dataset(messages_data, tokenizer, max_seq_len=64)
+        assert seen == [False]
+        assert gc.isenabled() is enabled
+        with pytest.raises(DataFormatError):
+            prepare_dataset(write_bad(tmp_path), tokenizer, max_seq_len=64)
+        assert gc.isenabled() is enabled  # restored after an error too
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def write_bad(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"messages": []}\n', encoding="utf-8")
+    return path
