@@ -2,7 +2,7 @@
 
 Both sides get the same JSONL file, the same tokenizer and chat template, and one CPU process each:
 
-* ours: ``training_hub.data.prepare_dataset`` (validate, render, tokenise, mask, write the `.npz` cache),
+* ours: ``training_hub.data.prepare_dataset`` (validate, render, tokenise, mask, write the cache file),
   plus the tokenizer load; ``core`` is ``tokenize_chat`` alone on validated records;
 * instructlab-training 0.16 (in the separate ``.venv-bench``, see ``setup_bench_env.sh``):
   ``process_messages_into_input_ids`` end to end, and ``process_samples`` as its core

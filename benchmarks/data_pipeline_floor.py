@@ -78,7 +78,7 @@ def floor_chunks(
     alike (the lockstep idea of :mod:`benchmarks.lockstep`, a chunk instead of an optimizer step):
 
     * *ours*: ``prepare_dataset`` of the chunk's file end to end (read and validate the JSONL, render the
-      template, tokenise, mask labels, write the ``.npz`` cache and its statistics);
+      template, tokenise, mask labels, write the cache file and its statistics);
     * *floor*: the Rust encoder's ``encode_batch_fast`` of the very texts ours tokenises (the chunk's
       conversations rendered with the same chat template, rendering not timed; no offsets, no Python
       lists), its encodings freed inside the timed window as ours frees its own.
@@ -126,7 +126,7 @@ def floor_chunks(
 
     cold_ours = ours(0)
     cold_floor = floor(0)
-    # What one call costs whatever its size (cache key, statistics, `.npz`): a one-sample file, its floor
+    # What one call costs whatever its size (cache key, statistics, cache file): a one-sample file, its floor
     # subtracted (medians of interleaved repeats); a chunk pays it once per chunk, a whole file once.
     one = workdir / "chunks" / "one.jsonl"
     one.write_text(files[0].read_text(encoding="utf-8").splitlines(keepends=True)[0], encoding="utf-8")

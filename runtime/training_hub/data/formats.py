@@ -18,8 +18,10 @@ line number.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -125,25 +127,32 @@ def json_lines(path: Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
 
 
 def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """:func:`json_lines` without the ``file:line`` of each line (written only into an error)."""
-    with path.open("rb") as fh:
-        for lineno, data in enumerate(fh, start=1):
-            if data.isspace():
-                continue
-            try:
-                raw = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _fail(
-                    f"{path}:{lineno}",
-                    f"not UTF-8 text (byte {exc.start + 1} of the line is {data[exc.start]:#04x})",
-                ) from None
-            try:
-                obj = from_json(raw)
-            except ValueError:
-                obj = _strict_loads(raw, f"{path}:{lineno}")
-            if type(obj) is not dict:
-                raise _fail(f"{path}:{lineno}", f"each line must be a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+    """:func:`json_lines` without the ``file:line`` of each line (written only into an error).
+
+    The file is read at once and cut at its newlines (as iterating a binary file does); each line's bytes
+    go to the parser as they are (it checks the UTF-8). A line the parser refuses is decoded here first, so
+    that text which is not UTF-8 is named as such.
+    """
+    for lineno, data in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not data or data.isspace():
+            continue
+        try:
+            obj = from_json(data)
+        except ValueError:
+            obj = _strict_loads(_decoded(data, f"{path}:{lineno}"), f"{path}:{lineno}")
+        if type(obj) is not dict:
+            raise _fail(f"{path}:{lineno}", f"each line must be a JSON object, got {type(obj).__name__}")
+        yield lineno, obj
+
+
+def _decoded(data: bytes, where: str) -> str:
+    """A line's text; its error names the first byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(
+            where, f"not UTF-8 text (byte {exc.start + 1} of the line is {data[exc.start]:#04x})"
+        ) from None
 
 
 def _check_str(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str:
@@ -195,6 +204,37 @@ def _plain_record(obj: dict[str, Any], line: int, key: str = "messages") -> Reco
         return None
     plain = _plain_messages(obj.get(key))
     return None if plain is None else Record(line, plain, unmask)
+
+
+_ROLE = itemgetter("role")
+_CONTENT = itemgetter("content")
+
+
+def _plain_file(objects: list[tuple[int, dict[str, Any]]], key: str) -> list[Record] | None:
+    """Every record of a `messages` file whose samples all have the common shape (:func:`_plain_record`),
+    checked over the whole file at once (each check one pass at C speed: types, key counts, roles, the
+    order of the keys); None if any sample differs, then they are validated one by one."""
+    try:
+        conversations = [obj[key] for _, obj in objects]
+        unmasks = [obj.get("unmask", False) for _, obj in objects]
+        if set(map(type, conversations)) != {list} or not all(conversations):
+            return None
+        if not set(map(type, unmasks)) <= {bool}:
+            return None
+        messages = list(chain.from_iterable(conversations))
+        if set(map(type, messages)) != {dict} or set(map(len, messages)) != {2}:
+            return None
+        # Two keys each, and both found: exactly `role` and `content`, `role` first.
+        if not set(map(_ROLE, messages)) <= ROLES or set(map(type, map(_CONTENT, messages))) != {str}:
+            return None
+        if set(map(next, map(iter, messages))) != {"role"}:
+            return None
+    except (KeyError, TypeError):  # a key missing, an unhashable role
+        return None
+    return [
+        Record(line, conversation, unmask)
+        for (line, _), conversation, unmask in zip(objects, conversations, unmasks, strict=True)
+    ]
 
 
 def _parse_messages(obj: dict[str, Any], where: str, line: int, key: str = "messages") -> Record:
@@ -279,9 +319,22 @@ def read_records(
         raise InvalidInputError(f"data file {str(p)!r} does not exist (or is not a file)")
     fmt = None if data_format == "auto" else data_format
     k = {**DEFAULT_KEYS, **(keys or {})}
-    records: list[Record] = []
     key = k["messages"]
-    for lineno, obj in _objects(p):
+    objects: Iterable[tuple[int, dict[str, Any]]]
+    try:
+        objects = list(_objects(p))
+    except DataFormatError:
+        # A line is not a JSON object: the loop below meets it in its place (after the lines before it).
+        objects = _objects(p)
+    else:
+        if objects and fmt is None:
+            fmt = detect_format(objects[0][1], f"{p}:{objects[0][0]}", k)
+        if fmt == "messages":
+            plain = _plain_file(objects, key)
+            if plain is not None:
+                return fmt, plain
+    records: list[Record] = []
+    for lineno, obj in objects:
         if fmt == "messages":
             record = _plain_record(obj, lineno, key)
             if record is not None:

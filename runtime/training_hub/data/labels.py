@@ -62,7 +62,7 @@ def label_batch(
             trained = np.repeat(np.arange(runs.size) % 2 == 1, runs)
         else:
             trained = (np.searchsorted(bounds, flat_starts, side="right") % 2).astype(bool)
-        return np.where(trained, flat_ids, IGNORE_INDEX).astype(np.int32)
+        return np.where(trained, flat_ids, IGNORE_INDEX).astype(np.int32, copy=False)
     labels = np.full(flat_ids.shape, IGNORE_INDEX, dtype=np.int32)
     for ids, starts, out, spans, base in zip(
         split_flat(flat_ids, counts),

@@ -75,7 +75,7 @@ def test_malformed_line_raises_with_file_and_line(tmp_path: Path, case: str, tok
     assert f"{path}:4" in str(info.value)
     assert message in str(info.value)
     # Validation happens before tokenisation: nothing was cached.
-    assert not list((tmp_path / "out").glob("*.npz")) if (tmp_path / "out").exists() else True
+    assert not list((tmp_path / "out").glob("tokenized-*")) if (tmp_path / "out").exists() else True
 
 
 def test_whole_file_is_validated_before_tokenising(tmp_path: Path, tokenizer) -> None:
@@ -194,7 +194,7 @@ def test_cache_is_reused_and_keyed_by_options(tmp_path: Path, messages_data: Pat
     assert st1.num_tokens == st2.num_tokens
     _, st3 = prepare_dataset(messages_data, tokenizer, max_seq_len=48, output_dir=out)
     assert not st3.from_cache
-    assert len(list(out.glob("tokenized-*.npz"))) == 2
+    assert len(list(out.glob("tokenized-*.bin"))) == 2
 
 
 def test_json_lines_read_what_json_loads_reads(tmp_path: Path) -> None:
@@ -263,3 +263,49 @@ def test_bytes_that_are_not_utf8_are_a_data_error_naming_file_and_line(tmp_path:
     path.write_bytes(good + b"\r\n" + good + b"\r\n")
     fmt, records = read_records(path)
     assert (fmt, [r.line for r in records]) == ("messages", [1, 2])
+
+
+def test_a_file_checked_as_a_whole_reads_as_sample_by_sample(tmp_path: Path) -> None:
+    """`read_records` checks a `messages` file of plain samples as a whole; each kind of sample that is not
+    plain (keys in the other order, an extra key, the legacy role, `unmask` set) sends the file through the
+    sample-by-sample validation, and both give the same records."""
+    from training_hub.data.formats import _parse_messages, _plain_file
+
+    plain = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+        for i in range(5)
+    ]
+    plain[2]["unmask"] = True
+    others: list[dict[str, Any]] = [
+        {"messages": [{"content": "b", "role": "user"}, {"role": "assistant", "content": "c"}]},
+        {"messages": [{"role": "assistant", "content": "d", "extra": 1}]},
+        {"messages": [{"role": "pretraining", "content": "e"}]},
+        {"messages": [{"role": "assistant", "content": "f", "reasoning_content": "g"}]},
+        {"messages": [{"role": "user", "content": "h"}], "unmask": False, "meta": {"x": 1}},
+    ]
+    for extra in [None, *others]:
+        rows = plain if extra is None else [*plain[:3], extra, *plain[3:]]
+        path = write_lines(tmp_path / "d.jsonl", [json.dumps(r) for r in rows])
+        fmt, records = read_records(path)
+        want = [_parse_messages(json.loads(json.dumps(r)), "x", i) for i, r in enumerate(rows, start=1)]
+        assert fmt == "messages"
+        assert [(r.line, r.messages, r.unmask) for r in records] == [
+            (r.line, r.messages, r.unmask) for r in want
+        ]
+        assert [[list(m) for m in r.messages] for r in records] == [
+            [list(m) for m in r.messages] for r in want
+        ]
+        objects = [(i, json.loads(json.dumps(r))) for i, r in enumerate(rows, start=1)]
+        # The whole-file check takes the plain file only; the rest (except a key it ignores) goes one by one.
+        assert (_plain_file(objects, "messages") is not None) == (extra is None or extra is others[-1])
+
+
+def test_the_first_malformed_line_is_named_whatever_its_kind(tmp_path: Path) -> None:
+    """A sample that fails validation is named before a later line that is not JSON, and the reverse."""
+    bad_role = json.dumps({"messages": [{"role": "robot", "content": "x"}]})
+    path = write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD), bad_role, json.dumps(GOOD), '{"messages": ['])
+    with pytest.raises(DataFormatError, match=rf"{path}:2: message 0: unknown role"):
+        read_records(path)
+    path = write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD), '{"messages": [', bad_role])
+    with pytest.raises(DataFormatError, match=rf"{path}:2: invalid JSON"):
+        read_records(path)

@@ -101,7 +101,7 @@ def test_collate_restarts_positions_and_shifts_labels_within_samples(
 def test_dataset_roundtrip(tmp_path: Path) -> None:
     samples = [(np.array([1, 2, 3]), np.array([-100, 2, 3])), (np.array([4, 5]), np.array([4, -100]))]
     ds = TokenizedDataset.from_samples(samples, [1, 2])
-    ds.save(tmp_path / "d.npz")
-    back = TokenizedDataset.load(tmp_path / "d.npz")
+    ds.save(tmp_path / "d.bin")
+    back = TokenizedDataset.load(tmp_path / "d.bin")
     assert back.sample(1)[0].tolist() == [4, 5]
     assert back.num_targets.tolist() == [2, 0]
