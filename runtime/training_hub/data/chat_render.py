@@ -36,7 +36,7 @@ from training_hub.errors import InvalidInputError
 _PH_OPEN, _PH_CLOSE = "\ue000", "\ue001"
 _PH_RE = re.compile(f"{_PH_OPEN}(\\d+){_PH_CLOSE}")
 _MAX_SKELETONS = 4096
-#: Renderers kept for reuse (:meth:`ChatRenderer.for_tokenizer`), the most recently built ones.
+#: Renderers kept for reuse (:meth:`ChatRenderer.for_tokenizer`), the most recently used ones.
 _KEPT_RENDERERS = 8
 Spans = list[tuple[int, int]]
 _ROLE, _CONTENT = itemgetter("role"), itemgetter("content")
@@ -147,12 +147,13 @@ class ChatRenderer:
             InvalidInputError: If the tokenizer has no chat template.
         """
         key = _template_and_tokens(tokenizer)
-        renderer = _RENDERERS.get(key)
+        # Kept most recently used last: a hit moves to the end, the first is the one given up.
+        renderer = _RENDERERS.pop(key, None)
         if renderer is None:
             renderer = cls(tokenizer)
             while len(_RENDERERS) >= _KEPT_RENDERERS:
                 _RENDERERS.pop(next(iter(_RENDERERS)), None)
-            _RENDERERS[key] = renderer
+        _RENDERERS[key] = renderer
         return renderer
 
     def _render_empty(self) -> str:
