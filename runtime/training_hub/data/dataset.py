@@ -328,6 +328,46 @@ def prepare_dataset(
         )
     if block_size is not None and block_size > max_seq_len:
         raise InvalidInputError(f"block_size ({block_size}) must not exceed max_seq_len ({max_seq_len})")
+    cache_file: str | None = None
+    serialized = None
+    # The cache is looked up before the file is read: a hit costs the file's digest, not its parse and
+    # validation. The key holds the content and every option (the format asked for, not the one detected:
+    # the same content and options detect the same one); a call whose data or options are refused raises
+    # below and writes no cache, so no hit can stand for a refused call.
+    if output_dir is not None and path.is_file():
+        serialized = _serialized(tokenizer)
+        key_src = json.dumps(
+            {
+                "v": CACHE_VERSION,
+                "data": _file_digest(path),
+                "tok": _tokenizer_fingerprint(tokenizer, serialized),
+                "fmt": data_format,
+                "is_pretraining": is_pretraining,
+                "max_seq_len": max_seq_len,
+                "overlong": overlong_policy,
+                "unmask_roles": sorted(unmask_roles or []),
+                "block_size": block_size,
+                "keys": keys or {},
+                "alpaca_as_text": alpaca_as_text,
+                "messages_as_text": messages_as_text,
+            },
+            sort_keys=True,
+        )
+        key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+        # Paths as strings (os.path): pathlib's objects cost more than the few file operations here.
+        out = os.fspath(output_dir)
+        cache_file = os.path.join(out, f"tokenized-{key}.bin")
+        cache_json = os.path.join(out, f"tokenized-{key}.json")
+        if os.path.isfile(cache_file) and os.path.isfile(cache_json):
+            try:
+                cached = TokenizedDataset.load(cache_file)
+            except DataFormatError as exc:  # not written by this version: prepared again, overwritten
+                log.warning("data: %s; preparing the data again", exc)
+            else:
+                stats = DataStats(**json.loads(Path(cache_json).read_text()))
+                stats.from_cache = True
+                return cached, stats
+
     fmt, records = read_records(path, data_format, keys, alpaca_as_text)
     resolve_format(fmt, is_pretraining, str(path))
     if fmt == "document" and unmask_roles:
@@ -342,42 +382,6 @@ def prepare_dataset(
         unknown = sorted(set(unmask_roles) - ROLES)
         if unknown:
             raise InvalidInputError(f"unknown role(s) in unmask_roles: {unknown} (allowed: {sorted(ROLES)})")
-
-    cache_file: str | None = None
-    serialized = None
-    if output_dir is not None:
-        serialized = _serialized(tokenizer)
-        key_src = json.dumps(
-            {
-                "v": CACHE_VERSION,
-                "data": _file_digest(path),
-                "tok": _tokenizer_fingerprint(tokenizer, serialized),
-                "fmt": fmt,
-                "max_seq_len": max_seq_len,
-                "overlong": overlong_policy,
-                "unmask_roles": sorted(unmask_roles or []),
-                "block_size": block_size,
-                "keys": keys or {},
-                "alpaca_as_text": alpaca_as_text,
-                "messages_as_text": messages_as_text,
-            },
-            sort_keys=True,
-        )
-        key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-        # Paths as strings (os.path): pathlib's objects cost more than the few file operations here.
-        out = os.fspath(output_dir)
-        os.makedirs(out, exist_ok=True)
-        cache_file = os.path.join(out, f"tokenized-{key}.bin")
-        cache_json = os.path.join(out, f"tokenized-{key}.json")
-        if os.path.isfile(cache_file) and os.path.isfile(cache_json):
-            try:
-                cached = TokenizedDataset.load(cache_file)
-            except DataFormatError as exc:  # not written by this version: prepared again, overwritten
-                log.warning("data: %s; preparing the data again", exc)
-            else:
-                stats = DataStats(**json.loads(Path(cache_json).read_text()))
-                stats.from_cache = True
-                return cached, stats
 
     stats = DataStats(data_path=str(path), format=fmt, num_records=len(records))
 
@@ -407,6 +411,7 @@ def prepare_dataset(
     stats.count(dataset, dataset.lengths, dataset.num_targets)
     if cache_file is not None:
         stats.cache_path = cache_file
+        os.makedirs(os.path.dirname(cache_file), exist_ok=True)
         dataset.save(cache_file)
         tmp = f"{cache_json[:-5]}.{os.getpid()}.json.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
