@@ -140,15 +140,16 @@ class TokenizedDataset:
     def save(self, path: str | Path) -> None:
         """Write to one file atomically: :data:`CACHE_MAGIC`, the four arrays' lengths (int64) and the
         arrays' bytes (``input_ids``, ``labels`` int32; ``offsets``, ``lines`` int64; little-endian)."""
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        target = os.fspath(path)
+        head, name = os.path.split(target)
+        tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
         arrays = (
             self.input_ids.astype("<i4", copy=False),
             self.labels.astype("<i4", copy=False),
             self.offsets.astype("<i8", copy=False),
             self.lines.astype("<i8", copy=False),
         )
-        with tmp.open("wb") as fh:
+        with open(tmp, "wb") as fh:
             fh.write(CACHE_MAGIC)
             fh.write(np.asarray([a.size for a in arrays], dtype="<i8").tobytes())
             for a in arrays:
@@ -327,6 +328,46 @@ def prepare_dataset(
         )
     if block_size is not None and block_size > max_seq_len:
         raise InvalidInputError(f"block_size ({block_size}) must not exceed max_seq_len ({max_seq_len})")
+    cache_file: str | None = None
+    serialized = None
+    # The cache is looked up before the file is read: a hit costs the file's digest, not its parse and
+    # validation. The key holds the content and every option (the format asked for, not the one detected:
+    # the same content and options detect the same one); a call whose data or options are refused raises
+    # below and writes no cache, so no hit can stand for a refused call.
+    if output_dir is not None and path.is_file():
+        serialized = _serialized(tokenizer)
+        key_src = json.dumps(
+            {
+                "v": CACHE_VERSION,
+                "data": _file_digest(path),
+                "tok": _tokenizer_fingerprint(tokenizer, serialized),
+                "fmt": data_format,
+                "is_pretraining": is_pretraining,
+                "max_seq_len": max_seq_len,
+                "overlong": overlong_policy,
+                "unmask_roles": sorted(unmask_roles or []),
+                "block_size": block_size,
+                "keys": keys or {},
+                "alpaca_as_text": alpaca_as_text,
+                "messages_as_text": messages_as_text,
+            },
+            sort_keys=True,
+        )
+        key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+        # Paths as strings (os.path): pathlib's objects cost more than the few file operations here.
+        out = os.fspath(output_dir)
+        cache_file = os.path.join(out, f"tokenized-{key}.bin")
+        cache_json = os.path.join(out, f"tokenized-{key}.json")
+        if os.path.isfile(cache_file) and os.path.isfile(cache_json):
+            try:
+                cached = TokenizedDataset.load(cache_file)
+            except DataFormatError as exc:  # not written by this version: prepared again, overwritten
+                log.warning("data: %s; preparing the data again", exc)
+            else:
+                stats = DataStats(**json.loads(Path(cache_json).read_text()))
+                stats.from_cache = True
+                return cached, stats
+
     fmt, records = read_records(path, data_format, keys, alpaca_as_text)
     resolve_format(fmt, is_pretraining, str(path))
     if fmt == "document" and unmask_roles:
@@ -341,41 +382,6 @@ def prepare_dataset(
         unknown = sorted(set(unmask_roles) - ROLES)
         if unknown:
             raise InvalidInputError(f"unknown role(s) in unmask_roles: {unknown} (allowed: {sorted(ROLES)})")
-
-    cache_file: Path | None = None
-    serialized = None
-    if output_dir is not None:
-        serialized = _serialized(tokenizer)
-        key_src = json.dumps(
-            {
-                "v": CACHE_VERSION,
-                "data": _file_digest(path),
-                "tok": _tokenizer_fingerprint(tokenizer, serialized),
-                "fmt": fmt,
-                "max_seq_len": max_seq_len,
-                "overlong": overlong_policy,
-                "unmask_roles": sorted(unmask_roles or []),
-                "block_size": block_size,
-                "keys": keys or {},
-                "alpaca_as_text": alpaca_as_text,
-                "messages_as_text": messages_as_text,
-            },
-            sort_keys=True,
-        )
-        key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-        out = Path(output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        cache_file = out / f"tokenized-{key}.bin"
-        cache_json = out / f"tokenized-{key}.json"
-        if cache_file.is_file() and cache_json.is_file():
-            try:
-                cached = TokenizedDataset.load(cache_file)
-            except DataFormatError as exc:  # not written by this version: prepared again, overwritten
-                log.warning("data: %s; preparing the data again", exc)
-            else:
-                stats = DataStats(**json.loads(cache_json.read_text()))
-                stats.from_cache = True
-                return cached, stats
 
     stats = DataStats(data_path=str(path), format=fmt, num_records=len(records))
 
@@ -404,9 +410,11 @@ def prepare_dataset(
         raise DataFormatError(f"{path}: no sample is left after applying overlong_policy={overlong_policy}")
     stats.count(dataset, dataset.lengths, dataset.num_targets)
     if cache_file is not None:
-        stats.cache_path = str(cache_file)
+        stats.cache_path = cache_file
+        os.makedirs(os.path.dirname(cache_file), exist_ok=True)
         dataset.save(cache_file)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.json.tmp")
-        tmp.write_text(json.dumps(vars(stats)))  # no indent: the C encoder (indented JSON is Python's)
-        os.replace(tmp, cache_file.with_suffix(".json"))
+        tmp = f"{cache_json[:-5]}.{os.getpid()}.json.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(vars(stats)))  # no indent: the C encoder (indented JSON is Python's)
+        os.replace(tmp, cache_json)
     return dataset, stats

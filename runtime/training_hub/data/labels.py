@@ -50,7 +50,33 @@ def label_batch(
     # Every span bound, shifted by its text's place in the batch.
     per_text = np.fromiter(map(len, all_spans), np.int64, len(all_spans)) * 2
     relative = np.fromiter(chain.from_iterable(chain.from_iterable(all_spans)), np.int64, int(per_text.sum()))
-    bounds = relative + np.repeat(bases, per_text)
+    return label_by_bounds(
+        texts, flat_ids, flat_starts, counts, relative + np.repeat(bases, per_text), per_text
+    )
+
+
+def label_by_bounds(
+    texts: list[str],
+    flat_ids: np.ndarray,
+    flat_starts: np.ndarray,
+    counts: np.ndarray,
+    bounds: np.ndarray,
+    per_text: np.ndarray,
+) -> np.ndarray:
+    """:func:`label_batch` with the span bounds given flat (as :meth:`ChatRenderer.fill` gives them).
+
+    Args:
+        texts: The batch's texts.
+        flat_ids: Every text's token ids, end to end.
+        flat_starts: Every token's character start in the texts laid end to end.
+        counts: Tokens per text.
+        bounds: Every trained span's start and end (start, end, start, ...), text after text, as positions
+            in the texts laid end to end.
+        per_text: Each text's number of bounds (twice its spans).
+
+    Returns:
+        Every token's label, end to end (int32; the token id where trained, else `IGNORE_INDEX`).
+    """
     if bounds.size and np.all(bounds[1:] >= bounds[:-1]):
         # Sorted, non-overlapping spans: a token is trained iff an odd number of bounds lie at or before
         # its start.
@@ -63,16 +89,19 @@ def label_batch(
         else:
             trained = (np.searchsorted(bounds, flat_starts, side="right") % 2).astype(bool)
         return np.where(trained, flat_ids, IGNORE_INDEX).astype(np.int32, copy=False)
+    bases = text_starts(texts)
+    relative = bounds - np.repeat(bases, per_text)
     labels = np.full(flat_ids.shape, IGNORE_INDEX, dtype=np.int32)
-    for ids, starts, out, spans, base in zip(
+    for ids, starts, out, text_bounds, base in zip(
         split_flat(flat_ids, counts),
         split_flat(flat_starts, counts),
         split_flat(labels, counts),
-        all_spans,
+        split_flat(relative, per_text),
         bases.tolist(),
         strict=True,
     ):
-        if spans and ids.size:
+        if text_bounds.size and ids.size:
+            spans = [(a, b) for a, b in text_bounds.reshape(-1, 2).tolist()]
             mask = _trained_mask(starts - base, spans)
             out[mask] = ids[mask]
     return labels

@@ -17,7 +17,7 @@ import numpy as np
 from training_hub.data.byte_level import byte_level_starts, encode_texts, flat_ids_and_starts, split_flat
 from training_hub.data.chat_render import ChatRenderer, trained_roles_for
 from training_hub.data.formats import Record
-from training_hub.data.labels import label_batch
+from training_hub.data.labels import label_batch, label_by_bounds
 from training_hub.errors import DataFormatError, InvalidInputError
 
 _BATCH = 512
@@ -70,9 +70,14 @@ def tokenize_chat_flat(
     counts: list[np.ndarray] = []
     for lo in range(0, len(records), _BATCH):
         chunk = records[lo : lo + _BATCH]
-        texts, all_spans, misses = renderer.by_skeletons(
-            [rec.messages for rec in chunk], [unmasked if rec.unmask else roles for rec in chunk]
-        )
+        conversations = [rec.messages for rec in chunk]
+        batch_roles = [unmasked if rec.unmask else roles for rec in chunk]
+        filled = renderer.fill(conversations, batch_roles)
+        if filled is not None:
+            texts, bounds, per_text = filled
+            misses: list[int] = []
+        else:
+            texts, all_spans, misses = renderer.by_skeletons(conversations, batch_roles)
         for i in misses:
             rec = chunk[i]
             try:
@@ -101,7 +106,10 @@ def tokenize_chat_flat(
                 fast = None
                 flat_ids, flat_starts, n_tokens, _ = flat_ids_and_starts(tokenizer, texts, None)
         ids.append(flat_ids)
-        labels.append(label_batch(texts, flat_ids, flat_starts, n_tokens, all_spans))
+        if filled is not None:
+            labels.append(label_by_bounds(texts, flat_ids, flat_starts, n_tokens, bounds, per_text))
+        else:
+            labels.append(label_batch(texts, flat_ids, flat_starts, n_tokens, all_spans))
         counts.append(n_tokens)
     if not ids:
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int64)

@@ -112,3 +112,29 @@ def write_bad(tmp_path: Path) -> Path:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"messages": []}\n', encoding="utf-8")
     return path
+
+
+def test_a_cache_hit_does_not_read_the_data_again(
+    tmp_path: Path, messages_data: Path, tokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache is looked up before the file is parsed and validated; an option that changes the
+    outcome (`is_pretraining`, the format asked for) is part of the key, so it misses and is judged."""
+    from training_hub.errors import InvalidInputError
+
+    out = tmp_path / "data"
+    first, st = prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=out)
+    with monkeypatch.context() as patched:
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the data was read again")
+
+        patched.setattr(dataset, "read_records", refuse)
+        again, st2 = prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=out)
+        with pytest.raises(AssertionError, match="read again"):
+            prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=out, data_format="messages")
+    assert st2.from_cache and st2.cache_path == st.cache_path and st2.format == "messages"
+    assert np.array_equal(again.input_ids, first.input_ids) and np.array_equal(again.labels, first.labels)
+    with pytest.raises(InvalidInputError, match="is_pretraining"):
+        prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=out, is_pretraining=True)
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        prepare_dataset(tmp_path / "missing.jsonl", tokenizer, max_seq_len=64, output_dir=out)

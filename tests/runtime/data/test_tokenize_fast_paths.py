@@ -270,3 +270,44 @@ def test_prepared_dataset_equals_the_reference_with_truncation(
         ids, labels = dataset.sample(i)
         assert ids.tolist() == exp_ids
         assert labels.tolist() == exp_labels
+
+
+# Literal `%` in the pieces (the batch fill formats texts with `%`).
+PERCENT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|> 100%s %d%%\n{{ m['content'] }}{{ eos_token }}\n"
+    "{% endfor %}{% if add_generation_prompt %}<|assistant|> 100%s %d%%\n{% endif %}"
+)
+
+
+@pytest.mark.parametrize("template", [None, EOS_TEMPLATE, CHATML_TEMPLATE, PERCENT_TEMPLATE])
+@pytest.mark.parametrize("unmask_roles", [None, ["user", "assistant"]])
+def test_batch_fill_equals_the_general_path(tokenizer: Any, template: str | None, unmask_roles) -> None:
+    """A batch of plain samples (role and content only, no placeholder character) under a verbatim template
+    is filled at once (`ChatRenderer.fill`, no render per sample): its texts and span bounds are those of
+    the per-conversation path, and the tokens and labels those of the general path."""
+    tok = _with_template(tokenizer, template)
+    records = [
+        r
+        for r in _records(700, seed=17 + len(unmask_roles or []))
+        if all(len(m) == 2 and "\ue000" not in m["content"] for m in r.messages)
+    ]
+    renderer = ChatRenderer(tok)
+    conversations = [r.messages for r in records]
+    roles = [trained_roles_for(r, unmask_roles) for r in records]
+    filled = renderer.fill(conversations, roles)
+    assert filled is not None
+    texts, bounds, per_text = filled
+    want_texts, want_spans, misses = renderer.by_skeletons(conversations, roles)
+    assert not misses
+    assert texts == want_texts
+    base = np.cumsum([0] + [len(t) for t in texts[:-1]])
+    want_bounds = [b + int(base[i]) for i, spans in enumerate(want_spans) for span in spans for b in span]
+    assert bounds.tolist() == want_bounds
+    assert per_text.tolist() == [2 * len(s) for s in want_spans]
+    # A batch with one sample the fill does not take goes conversation by conversation.
+    odd = [*conversations[:5], [{"role": "user", "content": "a\ue000b"}]]
+    assert renderer.fill(odd, roles[:6]) is None
+    got = tokenize_chat(records, tok, unmask_roles, lambda r: str(r.line))
+    for (ids, labels), (exp_ids, exp_labels) in zip(got, _reference(tok, records, unmask_roles), strict=True):
+        assert ids.tolist() == exp_ids
+        assert labels.tolist() == exp_labels
