@@ -34,17 +34,12 @@ def label_batch(
     counts: np.ndarray,
     all_spans: list[list[tuple[int, int]]],
 ) -> np.ndarray:
-    """Labels of a batch at once: the texts laid end to end, every span bound placed among the tokens.
+    """Labels of a batch at once from each text's own spans: :func:`label_by_bounds` (which documents
+    ``texts``, ``flat_ids``, ``flat_starts`` and ``counts`` and what is returned) with the bounds laid out
+    flat, shifted by each text's place in the batch.
 
     Args:
-        texts: The batch's texts.
-        flat_ids: Every text's token ids, end to end.
-        flat_starts: Every token's character start in the texts laid end to end.
-        counts: Tokens per text.
-        all_spans: Every text's trained character spans.
-
-    Returns:
-        Every token's label, end to end (int32; the token id where trained, else `IGNORE_INDEX`).
+        all_spans: Every text's trained character spans, relative to the text.
     """
     bases = text_starts(texts)
     # Every span bound, shifted by its text's place in the batch.
