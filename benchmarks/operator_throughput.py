@@ -133,11 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run, print the table, write `benchmarks/results/operator_throughput.json`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="N = 20 and 100.")
-    parser.add_argument(
-        "--sizes",
-        default=None,
-        help="Comma-separated N values (default 100,1000,10000: the targets are at 10,000).",
-    )
+    parser.add_argument("--sizes", default=None, help="Comma-separated N values (default 100,1000,10000).")
     parser.add_argument(
         "--runs", type=int, default=None, help="One N (e.g. 10000): RSS at 1000, 5000 and N launched runs."
     )
