@@ -19,7 +19,8 @@ Equality proof: every sample's token ids and labels (-100 = masked) are identica
 Ours is also measured against its floor, the Rust tokenizer's own batch encode of the same texts, chunk by
 chunk in lockstep (:func:`floor_chunks`).
 
-Usage: ``.venv/bin/python -m benchmarks.data_pipeline [--quick] [--samples N] [--chunk-samples N] [--passes N]``
+Usage: ``.venv/bin/python -m benchmarks.data_pipeline [--quick] [--samples N] [--chunk-samples N] [--passes N]
+[--chunk-repeats N]``
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from benchmarks.benchlib import (
     report,
 )
 from benchmarks.chat_data import write_chat_dataset
-from benchmarks.data_pipeline_floor import CHUNK_PASSES, CHUNK_SAMPLES, floor_chunks
+from benchmarks.data_pipeline_floor import CHUNK_PASSES, CHUNK_REPEATS, CHUNK_SAMPLES, floor_chunks
 from benchmarks.data_pipeline_ilab import INSTRUCTLAB_GOAL, TARGET_SPEEDUP, compare_samples, run_instructlab
 from benchmarks.data_pipeline_ours import MAX_SEQ_LEN, prepare_assets, time_ours
 from benchmarks.data_pipeline_report import table
@@ -59,6 +60,7 @@ def run(
     equality_samples: int = 256,
     chunk_samples: int = CHUNK_SAMPLES,
     passes: int = CHUNK_PASSES,
+    chunk_repeats: int = CHUNK_REPEATS,
 ) -> dict[str, Any]:
     """Run the whole comparison; returns the result payload (throughput, ratios, equality proof).
 
@@ -69,6 +71,7 @@ def run(
         equality_samples: Samples of the equality proof.
         chunk_samples: Samples per chunk of the comparison with the floor (:func:`floor_chunks`).
         passes: Passes over the chunks.
+        chunk_repeats: Runs of each side in one chunk pair.
     """
     python = bench_python(create=True)
     assert python is not None
@@ -113,7 +116,7 @@ def run(
     wall_e2e = summarize_ratios(
         [i / o for i, o in zip(ilab1["end_to_end_seconds"], ours["end_to_end_seconds"], strict=True)]
     )
-    floor = floor_chunks(data, model_dir, workdir, chunk_samples, passes)
+    floor = floor_chunks(data, model_dir, workdir, chunk_samples, passes, chunk_repeats)
 
     def sps(seconds: list[float]) -> float:
         return samples / median(seconds)
@@ -175,11 +178,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--passes", type=int, default=CHUNK_PASSES, help=f"Passes over the chunks (default {CHUNK_PASSES})."
     )
+    parser.add_argument(
+        "--chunk-repeats",
+        type=int,
+        default=CHUNK_REPEATS,
+        help=f"Runs of each side in one chunk pair, the pair's figure their median (default {CHUNK_REPEATS}).",
+    )
     args = parser.parse_args(argv)
     samples = args.samples or (1000 if args.quick else 4000)
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
         res = run(
-            samples, pairs_wanted(args), Path(tmp), chunk_samples=args.chunk_samples, passes=args.passes
+            samples,
+            pairs_wanted(args),
+            Path(tmp),
+            chunk_samples=args.chunk_samples,
+            passes=args.passes,
+            chunk_repeats=args.chunk_repeats,
         )
     report("data_pipeline", res, table(res), args.out_dir)
     return 0 if res["equality"]["equal"] else 1

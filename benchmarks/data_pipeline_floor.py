@@ -28,6 +28,11 @@ FLOOR_GOAL = 1.2
 CHUNK_SAMPLES = 250
 CHUNK_PASSES = 2
 MIN_CHUNK_PAIRS = 16
+#: Back-to-back runs of each side inside one chunk pair, the sides alternating: a pair's figure per side is
+#: the median of its runs. One run of a side (~25 ms) is too short to outlast this VM's noise: the
+#: tokenizer's identical encode of the same texts took up to 1.4x its median in single runs on a quiet
+#: machine (docs/benchmarks.md), so a single-run pair measured the noise more than the pipeline.
+CHUNK_REPEATS = 5
 #: One-sample calls behind the per-call cost.
 PER_CALL_REPEATS = 21
 
@@ -44,9 +49,10 @@ def write_chunks(data: Path, chunk_samples: int, workdir: Path) -> list[Path]:
     return out
 
 
-def chunk_pair_order(pair: int) -> tuple[str, str]:
-    """Which side runs first in chunk pair ``pair``: ours on even pairs, the floor on odd ones."""
-    return ("ours", "floor") if pair % 2 == 0 else ("floor", "ours")
+def chunk_pair_order(pair: int, repeat: int = 0) -> tuple[str, str]:
+    """Which side runs first in run ``repeat`` of chunk pair ``pair``: ours on even sums, the floor on odd
+    ones (so the order alternates from one run of a pair to the next and from one pair to the next)."""
+    return ("ours", "floor") if (pair + repeat) % 2 == 0 else ("floor", "ours")
 
 
 def chunk_verdict(multiple: RatioSummary) -> dict[str, Any]:
@@ -68,14 +74,20 @@ def chunk_verdict(multiple: RatioSummary) -> dict[str, Any]:
 
 
 def floor_chunks(
-    data: Path, model_dir: Path, workdir: Path, chunk_samples: int = CHUNK_SAMPLES, passes: int = CHUNK_PASSES
+    data: Path,
+    model_dir: Path,
+    workdir: Path,
+    chunk_samples: int = CHUNK_SAMPLES,
+    passes: int = CHUNK_PASSES,
+    repeats: int = CHUNK_REPEATS,
 ) -> dict[str, Any]:
     """Our end-to-end CPU time against the floor, the tokenizer's own batch encode, chunk by chunk in lockstep.
 
     The data is cut into files of ``chunk_samples`` lines. For each chunk (``passes`` times over the
-    chunks) the two sides run back to back in this process, the order alternating from one chunk pair to
-    the next (:func:`chunk_pair_order`), so that a change of the core's speed hits both sides of a chunk
-    alike (the lockstep idea of :mod:`benchmarks.lockstep`, a chunk instead of an optimizer step):
+    chunks) the two sides run back to back in this process, ``repeats`` times, the order alternating from
+    one run to the next (:func:`chunk_pair_order`), so that a change of the core's speed hits both sides of
+    a chunk alike (the lockstep idea of :mod:`benchmarks.lockstep`, a chunk instead of an optimizer step);
+    the pair's figure of each side is the median of its runs, every run kept in the pair's record:
 
     * *ours*: ``prepare_dataset`` of the chunk's file end to end (read and validate the JSONL, render the
       template, tokenise, mask labels, write the cache file and its statistics);
@@ -92,8 +104,11 @@ def floor_chunks(
     with offsets and lists) is timed after each pair for reference.
 
     Returns:
-        ``multiple`` (ours / floor CPU seconds per chunk pair, :meth:`RatioSummary.as_dict`), ``verdict``
-        (:func:`chunk_verdict`), ``whole`` (sums over every pair), ``cold``, the raw pairs, the load.
+        ``multiple`` (ours / floor CPU seconds per chunk pair, medians of its runs,
+        :meth:`RatioSummary.as_dict`), ``verdict`` (:func:`chunk_verdict`), ``single_run`` (the multiple of
+        each pair's first run alone, as pairs of one run measured it), ``floor_noise`` (each pair's slowest
+        floor run over its fastest: the machine's noise on one identical call), ``whole`` (sums over every
+        pair's medians), ``cold``, the raw pairs, the load.
     """
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     pin_to(bench_cores(1))
@@ -140,9 +155,15 @@ def floor_chunks(
     for p in range(passes):
         for k in range(len(files)):
             i = len(pairs)
-            order = chunk_pair_order(i)
             load_before = load_average()
-            got = {side: (ours if side == "ours" else floor)(k) for side in order}
+            runs: dict[str, list[tuple[float, float, float]]] = {"ours": [], "floor": []}
+            for r in range(repeats):
+                for side in chunk_pair_order(i, r):
+                    runs[side].append((ours if side == "ours" else floor)(k))
+            got = {
+                side: tuple(median([run[j] for run in got_runs]) for j in range(3))
+                for side, got_runs in runs.items()
+            }
             c1 = cpu_seconds()
             tokenizer(texts[k], add_special_tokens=False)
             pairs.append(
@@ -151,7 +172,9 @@ def floor_chunks(
                     "pass": p,
                     "chunk": k,
                     "samples": len(texts[k]),
-                    "order": "AB" if order[0] == "ours" else "BA",
+                    "order": "AB" if chunk_pair_order(i)[0] == "ours" else "BA",
+                    "ours_cpu_runs": [run[0] for run in runs["ours"]],
+                    "floor_cpu_runs": [run[0] for run in runs["floor"]],
                     "ours_cpu": got["ours"][0],
                     "ours_wall": got["ours"][1],
                     "ours_thread_cpu": got["ours"][2],
@@ -164,14 +187,21 @@ def floor_chunks(
                 }
             )
     multiple = summarize_ratios([q["ours_cpu"] / q["floor_cpu"] for q in pairs], reference=FLOOR_GOAL)
+    single = summarize_ratios(
+        [q["ours_cpu_runs"][0] / q["floor_cpu_runs"][0] for q in pairs], reference=FLOOR_GOAL
+    )
+    noise = [max(q["floor_cpu_runs"]) / min(q["floor_cpu_runs"]) for q in pairs]
     ours_sum = sum(q["ours_cpu"] for q in pairs)
     floor_sum = sum(q["floor_cpu"] for q in pairs)
     return {
         "chunk_samples": chunk_samples,
         "chunks": len(files),
         "passes": passes,
+        "repeats": repeats,
         "multiple": multiple.as_dict(),
         "verdict": chunk_verdict(multiple),
+        "single_run": {**single.as_dict(), "goal": chunk_verdict(single)},
+        "floor_noise": {"median": median(noise), "max": max(noise)},
         "whole": {
             "ours_cpu": ours_sum,
             "floor_cpu": floor_sum,

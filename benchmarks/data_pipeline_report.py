@@ -45,6 +45,8 @@ def table(res: dict[str, Any]) -> str:
             f"{1000 * p['ours_cpu']:.1f}",
             f"{1000 * p['floor_cpu']:.1f}",
             f"**{p['ours_cpu'] / p['floor_cpu']:.3f}x**",
+            " ".join(f"{1000 * c:.1f}" for c in p["ours_cpu_runs"]),
+            " ".join(f"{1000 * c:.1f}" for c in p["floor_cpu_runs"]),
             f"{1000 * p['ours_wall']:.1f}",
             f"{1000 * p['floor_wall']:.1f}",
             f"{1000 * p['tokenizer_call_cpu']:.1f}",
@@ -63,6 +65,7 @@ def table(res: dict[str, Any]) -> str:
         )
     ]
     floor_sum = summarize_ratios(fl["multiple"]["per_pair"], reference=FLOOR_GOAL)
+    single = summarize_ratios(fl["single_run"]["per_pair"], reference=FLOOR_GOAL)
     verdict = fl["verdict"]
     band = verdict["band_p10_p90"]
     cpu_e2e = summarize_ratios(res["speedup_cpu_end_to_end"]["per_pair"])
@@ -71,7 +74,9 @@ def table(res: dict[str, Any]) -> str:
     paired = (
         f"\n\n**Against the floor** (the Rust tokenizer's own `encode_batch_fast` of the same rendered texts, "
         f"its encodings freed; CPU seconds of the process, one core, the encoder on one thread; chunks of "
-        f"{fl['chunk_samples']} samples, {fl['passes']} passes, the sides alternating which runs first; ms):\n\n"
+        f"{fl['chunk_samples']} samples, {fl['passes']} passes; in each chunk pair {fl['repeats']} runs of each "
+        f"side, the sides alternating which runs first, the pair's figure of a side the median of its runs; "
+        f"ms):\n\n"
         + format_table(
             [
                 "pair",
@@ -80,6 +85,8 @@ def table(res: dict[str, Any]) -> str:
                 "ours CPU",
                 "floor CPU",
                 "multiple",
+                "ours CPU, each run",
+                "floor CPU, each run",
                 "ours wall",
                 "floor wall",
                 "tokenizer(texts) CPU",
@@ -104,6 +111,11 @@ def table(res: dict[str, Any]) -> str:
             else f" (median {'within' if verdict['median_within_goal'] else 'above'} the goal, "
             f"10th-90th percentile band {'within' if verdict['band_within_goal'] else 'not within'} it)"
         )
+        + f". The first run of each pair alone (pairs of one run, as earlier rounds measured): median "
+        f"{single.median:.3f}x, max {single.max:.3f}x, {sum(r > FLOOR_GOAL for r in single.ratios)} of "
+        f"{len(single.ratios)} above {FLOOR_GOAL}x. The machine's noise on one identical call: the floor's "
+        f"slowest run over its fastest in a pair, median {fl['floor_noise']['median']:.3f}x, max "
+        f"{fl['floor_noise']['max']:.3f}x"
         + f"; load average {fl['load_average']['start']} -> {fl['load_average']['end']}"
         + "\n\n**Against instructlab-training** (1 process each, end to end, CPU seconds):\n\n"
         + format_table(["pair", "ours CPU s", "instructlab CPU s", "speedup", "core speedup"], ilab_rows)

@@ -98,6 +98,9 @@ def test_chunks_hold_every_line_once_in_order_and_the_sides_alternate(tmp_path: 
     assert [len(f.read_text().splitlines()) for f in files] == [4, 4, 2]
     assert "".join(f.read_text() for f in files) == "".join(lines)
     assert [chunk_pair_order(i)[0] for i in range(4)] == ["ours", "floor", "ours", "floor"]
+    # Inside a pair the order alternates from one run to the next, and the next pair starts the other way.
+    assert [chunk_pair_order(1, r)[0] for r in range(3)] == ["floor", "ours", "floor"]
+    assert [chunk_pair_order(2, r)[0] for r in range(3)] == ["ours", "floor", "ours"]
 
 
 @pytest.mark.unit

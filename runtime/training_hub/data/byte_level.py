@@ -57,6 +57,29 @@ class _Tables:
 _TABLES: dict[bytes, _Tables | None] = {}
 
 
+@dataclass(frozen=True)
+class SerializedTokenizer:
+    """A fast tokenizer's serialized form (``tokenizer.json``, ``to_str()``) and its SHA-256, read once by
+    a caller that needs both (the data cache's key and the byte-level tables' key).
+
+    Attributes:
+        text: The serialized form (a real tokenizer's is megabytes).
+        digest: Its SHA-256.
+    """
+
+    text: str
+    digest: bytes
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> SerializedTokenizer | None:
+        """The serialized form of a fast tokenizer; None for a tokenizer without one."""
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        text = str(backend.to_str())
+        return cls(text, hashlib.sha256(text.encode()).digest())
+
+
 def encode_texts(tokenizer: Any, texts: list[str]) -> list[Any]:
     """The Rust encoder's encodings of `texts` (with offsets), no special tokens added.
 
@@ -135,9 +158,12 @@ class ByteLevelStarts:
         if not all(map(str.isascii, texts)):
             return None
         encs = self.backend.encode_batch_fast(texts, add_special_tokens=False)
-        counts = np.fromiter(map(len, encs), dtype=np.int64, count=len(encs))
-        flat = np.fromiter(chain.from_iterable(map(_ids, encs)), dtype=np.int32, count=int(counts.sum()))
+        # The ids as Python lists (what tokenizers gives), their lengths from the lists (not the encodings).
+        lists = list(map(_ids, encs))
         del encs
+        counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        flat = np.fromiter(chain.from_iterable(lists), dtype=np.int32, count=int(counts.sum()))
+        del lists
         if flat.size and int(flat.max()) >= self.length.size:
             return None
         # Every token's start: the bytes of the tokens before it (one byte per ASCII character).
@@ -241,7 +267,9 @@ def ids_and_starts(
     return ids, starts, False
 
 
-def byte_level_starts(tokenizer: Any, serialized: str | None = None) -> ByteLevelStarts | None:
+def byte_level_starts(
+    tokenizer: Any, serialized: SerializedTokenizer | None = None
+) -> ByteLevelStarts | None:
     """The byte-level shortcut for this tokenizer, or None where it does not apply (or was refused).
 
     The tables come from the tokenizer's serialized form (``to_str()``; ``serialized`` where the caller
@@ -252,13 +280,14 @@ def byte_level_starts(tokenizer: Any, serialized: str | None = None) -> ByteLeve
     if backend is None or not hasattr(backend, "encode_batch_fast"):
         return None
     if serialized is None:
-        serialized = backend.to_str()
-    key = hashlib.sha256(serialized.encode()).digest()
+        serialized = SerializedTokenizer.of(tokenizer)
+        assert serialized is not None  # it has a backend
+    key = serialized.digest
     if key in _TABLES:
         tables = _TABLES[key]
     else:
         try:
-            tables = _Tables(*ByteLevelStarts._tables(backend, serialized))
+            tables = _Tables(*ByteLevelStarts._tables(backend, serialized.text))
         except (ValueError, KeyError, TypeError, AttributeError):
             tables = None
         while len(_TABLES) >= _KEPT_TABLES:

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
+from training_hub.data.byte_level import SerializedTokenizer
 from training_hub.data.formats import Record, read_records
 from training_hub.data.labels import IGNORE_INDEX
 from training_hub.data.tokenize import tokenize_chat_flat, tokenize_documents
@@ -107,7 +108,7 @@ class TokenizedDataset:
         self.labels = labels
         self.offsets = offsets
         self.lines = lines
-        self.lengths = np.diff(offsets)
+        self.lengths = offsets[1:] - offsets[:-1]
         # Number of trained targets per sample after the causal shift (label at position t+1 is
         # predicted from position t, so a label on the first token is never a target).
         trained = labels != IGNORE_INDEX
@@ -177,6 +178,11 @@ class TokenizedDataset:
         return cls(ids, labels, offsets.astype(np.int64), lines.astype(np.int64))
 
 
+#: Files up to this size are read once for both the cache key's digest and the parse; a larger one is
+#: digested in blocks (a cache hit then never holds it in memory).
+_READ_ONCE_BYTES = 256 << 20
+
+
 def _file_digest(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -185,14 +191,8 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _serialized(tokenizer: Any) -> str | None:
-    """The fast tokenizer's serialized form (``tokenizer.json``), or None for a tokenizer without one."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    return str(backend.to_str()) if backend is not None else None
-
-
-def _tokenizer_fingerprint(tokenizer: Any, serialized: str | None) -> str:
-    parts = [serialized if serialized is not None else repr(tokenizer)]
+def _tokenizer_fingerprint(tokenizer: Any, serialized: SerializedTokenizer | None) -> str:
+    parts = [serialized.digest.hex() if serialized is not None else repr(tokenizer)]
     parts.append(str(getattr(tokenizer, "chat_template", "")))
     parts.append(str(getattr(tokenizer, "eos_token_id", "")))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
@@ -330,16 +330,23 @@ def prepare_dataset(
         raise InvalidInputError(f"block_size ({block_size}) must not exceed max_seq_len ({max_seq_len})")
     cache_file: str | None = None
     serialized = None
+    content: bytes | None = None
     # The cache is looked up before the file is read: a hit costs the file's digest, not its parse and
     # validation. The key holds the content and every option (the format asked for, not the one detected:
     # the same content and options detect the same one); a call whose data or options are refused raises
     # below and writes no cache, so no hit can stand for a refused call.
     if output_dir is not None and path.is_file():
-        serialized = _serialized(tokenizer)
+        serialized = SerializedTokenizer.of(tokenizer)
+        if path.stat().st_size <= _READ_ONCE_BYTES:
+            # Read once: the digest and (on a miss) the parse take the same bytes.
+            content = path.read_bytes()
+            digest = hashlib.sha256(content).hexdigest()
+        else:
+            digest = _file_digest(path)
         key_src = json.dumps(
             {
                 "v": CACHE_VERSION,
-                "data": _file_digest(path),
+                "data": digest,
                 "tok": _tokenizer_fingerprint(tokenizer, serialized),
                 "fmt": data_format,
                 "is_pretraining": is_pretraining,
@@ -368,7 +375,7 @@ def prepare_dataset(
                 stats.from_cache = True
                 return cached, stats
 
-    fmt, records = read_records(path, data_format, keys, alpaca_as_text)
+    fmt, records = read_records(path, data_format, keys, alpaca_as_text, content=content)
     resolve_format(fmt, is_pretraining, str(path))
     if fmt == "document" and unmask_roles:
         raise InvalidInputError("unmask_roles applies to `messages`/`alpaca` data, not `document` data")

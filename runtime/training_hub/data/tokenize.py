@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from training_hub.data.byte_level import byte_level_starts, encode_texts, flat_ids_and_starts, split_flat
+from training_hub.data.byte_level import (
+    SerializedTokenizer,
+    byte_level_starts,
+    encode_texts,
+    flat_ids_and_starts,
+    split_flat,
+)
 from training_hub.data.chat_render import ChatRenderer, trained_roles_for
 from training_hub.data.formats import Record
 from training_hub.data.labels import label_batch, label_by_bounds
@@ -42,7 +48,7 @@ def tokenize_chat_flat(
     unmask_roles: Sequence[str] | None,
     where: Callable[[Record], str],
     *,
-    serialized: str | None = None,
+    serialized: SerializedTokenizer | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tokenise chat records into flat `input_ids` and `labels` arrays with exact masking.
 

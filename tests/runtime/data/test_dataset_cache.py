@@ -138,3 +138,20 @@ def test_a_cache_hit_does_not_read_the_data_again(
         prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=out, is_pretraining=True)
     with pytest.raises(InvalidInputError, match="does not exist"):
         prepare_dataset(tmp_path / "missing.jsonl", tokenizer, max_seq_len=64, output_dir=out)
+
+
+def test_a_file_over_the_read_once_size_is_digested_in_blocks_to_the_same_key(
+    tmp_path: Path, messages_data: Path, tokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small file is read once for the key's digest and the parse; a file over the size is digested in
+    blocks and parsed from the file. Both give the same cache key: each hits the other's cache."""
+    out = tmp_path / "data"
+    first, st = prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=out)
+    assert not st.from_cache
+    monkeypatch.setattr(dataset, "_READ_ONCE_BYTES", 0)
+    hit, st_hit = prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=out)
+    assert st_hit.from_cache and st_hit.cache_path == st.cache_path
+    other = tmp_path / "other"
+    big, st_big = prepare_dataset(messages_data, tokenizer, max_seq_len=64, output_dir=other)
+    assert not st_big.from_cache and Path(st_big.cache_path).name == Path(st.cache_path).name
+    assert np.array_equal(big.input_ids, first.input_ids) and np.array_equal(big.labels, first.labels)

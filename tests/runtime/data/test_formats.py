@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from training_hub.data import prepare_dataset, read_records
 from training_hub.errors import DataFormatError, InvalidInputError
@@ -309,3 +311,108 @@ def test_the_first_malformed_line_is_named_whatever_its_kind(tmp_path: Path) -> 
     path = write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD), '{"messages": [', bad_role])
     with pytest.raises(DataFormatError, match=rf"{path}:2: invalid JSON"):
         read_records(path)
+
+
+#: Each kind of message the readers tell apart, as (key, value) pairs in their order.
+_MESSAGE_SHAPES: dict[str, list[tuple[str, Any]]] = {
+    "plain": [("role", "user"), ("content", "q")],
+    "content first": [("content", "a"), ("role", "assistant")],
+    "reasoning": [("role", "assistant"), ("content", "a"), ("reasoning_content", "r")],
+    "reasoning first": [("reasoning_content", "r"), ("role", "assistant"), ("content", "a")],
+    "reasoning between": [("role", "assistant"), ("reasoning_content", "r"), ("content", "a")],
+    "null reasoning": [("role", "assistant"), ("content", "a"), ("reasoning_content", None)],
+    "other key": [("role", "tool"), ("content", "t"), ("name", "x")],
+    "legacy role": [("role", "pretraining"), ("content", "p")],
+    "unknown role": [("role", "robot"), ("content", "x")],
+    "content not a string": [("role", "system"), ("content", 1)],
+}
+
+
+@st.composite
+def _jsonl_lines(draw: st.DrawFn) -> list[str]:
+    """Lines of a `messages` file: plain samples and, somewhere among them, at most one line of another kind
+    the readers tell apart (a blank line, a line that is not a JSON object, an empty `messages`, a message
+    of another shape, an `unmask` that is not a bool)."""
+
+    def sample(shapes: list[str], unmask: Any = "absent") -> str:
+        messages = [
+            {k: (draw(st.text(max_size=4)) if v == "q" else v) for k, v in _MESSAGE_SHAPES[shape]}
+            for shape in shapes
+        ]
+        obj: dict[str, Any] = {"messages": messages}
+        if unmask != "absent":
+            obj["unmask"] = unmask
+        if draw(st.booleans()):
+            obj["meta"] = {"k": 1}
+        return json.dumps(obj, ensure_ascii=draw(st.booleans()))
+
+    def plain() -> str:
+        return sample(["plain"] * draw(st.integers(1, 3)), draw(st.sampled_from(["absent", True, False])))
+
+    lines = [plain() for _ in range(draw(st.integers(1, 4)))]
+    odd = draw(
+        st.sampled_from(
+            [None, "", "  ", "\r", '{"messages": [', "[1]", '{"messages": []}', "unmask 1", "unmask null"]
+            + list(_MESSAGE_SHAPES)
+        )
+    )
+    if odd is not None:
+        if odd.startswith("unmask "):
+            line = sample(["plain"], 1 if odd.endswith("1") else None)
+        elif odd in _MESSAGE_SHAPES:
+            shapes = ["plain"] * draw(st.integers(0, 2))
+            shapes.insert(draw(st.integers(0, len(shapes))), odd)
+            line = sample(shapes)
+        else:
+            line = odd
+        lines.insert(draw(st.integers(0, len(lines))), line)
+    return lines
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(lines=_jsonl_lines(), crlf=st.booleans())
+def test_the_typed_decode_reads_every_file_as_the_line_by_line_parse(lines: list[str], crlf: bool) -> None:
+    """msgspec's typed decode of a whole `messages` file (where it takes the file) gives what the
+    line-by-line parse and validation give without it: the same records (their messages' keys in the same
+    order, `reasoning_content` kept, other keys dropped) or the same error."""
+    import tempfile
+
+    from training_hub.data import formats
+
+    raw = ("\r\n" if crlf else "\n").join(lines).encode() + b"\n"
+
+    def outcome(typed: bool) -> Any:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "d.jsonl"
+            path.write_bytes(raw)
+            decoder = formats._plain_decoder
+            if not typed:
+                formats._plain_decoder = lambda: None  # type: ignore[assignment]
+            try:
+                fmt, records = read_records(path)
+            except (DataFormatError, InvalidInputError) as exc:
+                return type(exc).__name__, str(exc).replace(str(path), "d.jsonl")
+            finally:
+                formats._plain_decoder = decoder  # type: ignore[assignment]
+            return fmt, [(r.line, [list(m.items()) for m in r.messages], r.unmask) for r in records]
+
+    assert outcome(typed=True) == outcome(typed=False)
+
+
+def test_the_typed_decode_takes_plain_files_only(tmp_path: Path) -> None:
+    """The typed decode takes a file of plain samples (so the property above compares two paths) and leaves
+    a file with a blank line, `content` first or a `reasoning_content` to the line-by-line parse."""
+    from training_hub.data.formats import _typed_file
+
+    plain = json.dumps(GOOD) + "\n" + json.dumps({**GOOD, "unmask": True}) + "\n"
+    records = _typed_file(plain.encode())
+    assert records is not None and [(r.line, r.unmask) for r in records] == [(1, False), (2, True)]
+    assert records[0].messages == GOOD["messages"]
+    reasoning = {"messages": [{"role": "assistant", "content": "f", "reasoning_content": "g"}]}
+    content_first = {"messages": [{"content": "b", "role": "user"}]}
+    # A lone surrogate escape: msgspec refuses it, `json.loads` (the line-by-line parse's judge) reads it.
+    surrogate = '{"messages": [{"role": "user", "content": "a\\ud800"}]}'
+    for other in ["", json.dumps(reasoning), json.dumps(content_first), surrogate]:
+        assert _typed_file((plain + other + "\n" + json.dumps(GOOD) + "\n").encode()) is None
+    path = write_lines(tmp_path / "s.jsonl", [surrogate])
+    assert read_records(path)[1][0].messages == [{"role": "user", "content": "a\ud800"}]
