@@ -5,7 +5,10 @@ Usage: ``.venv/bin/python benchmarks/run_all.py [--quick] [--only a,b] [--skip a
 about 60 minutes on 2 cores (the training benchmark 7-25: 7 rounds of three 40-step runs; the operator's
 N = 10,000 about 17),
 ``--quick`` about 5; a full run (without ``--only``/``--skip``) rewrites the results section of
-``docs/benchmarks.md`` with the tables and the machine they came from.
+``docs/benchmarks.md`` with the tables and the machine they came from. A full run first keeps the results of
+the full run before it (``<out-dir>/previous/``) and ends by comparing the two, figure by figure
+(:mod:`benchmarks.compare_runs`): running ``make bench`` twice shows whether the second run reproduces the
+first; the comparison goes into the results section and ``summary.json``.
 Exit code 1 if a benchmark failed or missed its equality proof.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import compare_runs  # noqa: E402
 from benchmarks.benchlib import RESULTS_DIR, machine_info, subprocess_env  # noqa: E402
 
 #: (name, command after the interpreter, title) in the order they run; the operator benchmark is last.
@@ -58,6 +63,36 @@ def run_one(name: str, cmd: list[str], quick: bool, out_dir: Path) -> dict[str, 
     return {"name": name, "returncode": proc.returncode, "seconds": round(seconds, 1), "output": output}
 
 
+def keep_previous(out_dir: Path) -> Path | None:
+    """Copy the results of the last full run (``summary.json`` says: every benchmark, not ``--quick``) to
+    ``<out_dir>/previous/`` before a full run overwrites them; None (and nothing copied) if there is none."""
+    summary = out_dir / "summary.json"
+    if not summary.is_file():
+        return None
+    last = json.loads(summary.read_text(encoding="utf-8"))
+    ran = {str(b["name"]) for b in last.get("benchmarks", [])}
+    if last.get("quick", True) or ran != {name for name, _, _ in BENCHMARKS}:
+        return None
+    previous = out_dir / "previous"
+    shutil.rmtree(previous, ignore_errors=True)
+    previous.mkdir(parents=True)
+    for path in out_dir.glob("*.json"):
+        shutil.copy2(path, previous / path.name)
+    return previous
+
+
+def reproduction(previous: Path | None, out_dir: Path) -> tuple[str, list[dict[str, object]]] | None:
+    """The comparison of this run with the one kept in ``previous`` (its Markdown and rows), or None."""
+    if previous is None:
+        return None
+    try:
+        first, second = compare_runs.load(previous), compare_runs.load(out_dir)
+    except FileNotFoundError:
+        return None
+    rows = compare_runs.compare(first, second)
+    return compare_runs.table(rows, first, second), rows
+
+
 def _estimator_summary(output: str) -> str:
     """The estimator's table is long: keep its last lines (the verdict) and point at the JSON."""
     tail = [ln for ln in output.splitlines() if ln.strip()][-1:]
@@ -66,8 +101,9 @@ def _estimator_summary(output: str) -> str:
     )
 
 
-def render_doc_section(results: list[dict[str, object]], quick: bool) -> str:
-    """The Markdown of the results section: machine facts, then each benchmark's table."""
+def render_doc_section(results: list[dict[str, object]], quick: bool, compared: str | None = None) -> str:
+    """The Markdown of the results section: machine facts, each benchmark's table, and the comparison with
+    the previous full run (``compared``) where there is one."""
     m = machine_info()
     parts = [
         BEGIN,
@@ -88,6 +124,18 @@ def render_doc_section(results: list[dict[str, object]], quick: bool) -> str:
         parts.append(body if r["returncode"] == 0 else f"FAILED (exit {r['returncode']})\n\n{body}")
         parts.append("")
         parts.append(f"_{r['seconds']} s_")
+        parts.append("")
+    if compared is not None:
+        parts.append("### This run against the previous full run")
+        parts.append("")
+        parts.append(
+            "Each headline figure of the previous `make bench` (first) and of this one (second), by "
+            "`benchmarks/compare_runs.py`: a figure measured in pairs is reproduced when the second run's "
+            "median lies within the first run's min-max and both meet its target; a figure measured once a "
+            "run, when both runs meet its target."
+        )
+        parts.append("")
+        parts.append(compared)
         parts.append("")
     parts.append(END)
     return "\n".join(parts)
@@ -123,21 +171,27 @@ def main(argv: list[str] | None = None) -> int:
     selected = [b for b in BENCHMARKS if (not only or b[0] in only) and b[0] not in skip]
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    full = not only and not skip and not args.quick
+    previous = keep_previous(out_dir) if full else None
     t0 = time.perf_counter()
     results = [run_one(name, cmd, args.quick, out_dir) for name, cmd, _ in selected]
     total = time.perf_counter() - t0
+    compared = reproduction(previous, out_dir) if all(r["returncode"] == 0 for r in results) else None
     summary = {
         "machine": machine_info(),
         "quick": args.quick,
         "seconds": round(total, 1),
         "benchmarks": [{k: v for k, v in r.items() if k != "output"} for r in results],
     }
+    if compared is not None:
+        summary["reproduction"] = compared[1]
+        print("\n==> against the previous full run\n" + compared[0])
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     print(f"\n==> {len(results)} benchmarks in {total:.0f} s; results in {out_dir}")
     for r in results:
         print(f"  {r['name']:<22} exit {r['returncode']}  {r['seconds']:>6} s")
     if not args.no_docs and not only and not skip:
-        update_doc(render_doc_section(results, args.quick))
+        update_doc(render_doc_section(results, args.quick, compared[0] if compared else None))
         print(f"updated {DOC.relative_to(ROOT)}")
     return 0 if all(r["returncode"] == 0 for r in results) else 1
 
