@@ -193,7 +193,9 @@ def table(rows: list[dict[str, Any]], first: dict[str, Result], second: dict[str
             _num(row["first"]) + (f" ({_num(spread[0][0])}-{_num(spread[0][1])})" if spread else ""),
             _num(row["second"]) + (f" ({_num(spread[1][0])}-{_num(spread[1][1])})" if spread else ""),
             ("yes" if row["within_spread"] else "**no**") if spread else "(one value a run)",
-            " / ".join("met" if m else "**not met**" for m in row["meets_target"]),
+            " / ".join("met" if m else "**not met**" for m in row["meets_target"])
+            if row["reproduced"] is not None
+            else "-",
             "(not judged)" if row["reproduced"] is None else "**yes**" if row["reproduced"] else "**NO**",
         ]
         lines.append(cells)

@@ -76,8 +76,10 @@ def keep_previous(out_dir: Path) -> Path | None:
     previous = out_dir / "previous"
     shutil.rmtree(previous, ignore_errors=True)
     previous.mkdir(parents=True)
-    for path in out_dir.glob("*.json"):
-        shutil.copy2(path, previous / path.name)
+    # That run's files only (each benchmark's `<name>.json` and the summary), not others kept beside them.
+    for name in [*ran, "summary"]:
+        if (out_dir / f"{name}.json").is_file():
+            shutil.copy2(out_dir / f"{name}.json", previous / f"{name}.json")
     return previous
 
 

@@ -71,3 +71,13 @@ def test_the_comparison_goes_into_the_results_section(
     assert "### This run against the previous full run" in text and "| the comparison |" in text
     run_all.update_doc(run_all.render_doc_section(results, quick=False))
     assert "previous full run" not in doc.read_text()
+
+
+def test_only_the_last_runs_own_files_are_kept(tmp_path: Path) -> None:
+    """Other JSON files kept beside the results (older studies) are not taken for the last run's."""
+    _summary(tmp_path, [name for name, _, _ in run_all.BENCHMARKS])
+    (tmp_path / "startup.json").write_text("{}")
+    (tmp_path / "operator_throughput_2000_memory_pairs.json").write_text("{}")
+    previous = run_all.keep_previous(tmp_path)
+    assert previous is not None
+    assert sorted(p.name for p in previous.iterdir()) == ["startup.json", "summary.json"]

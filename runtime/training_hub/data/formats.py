@@ -213,6 +213,11 @@ _ROLE = itemgetter("role")
 _CONTENT = itemgetter("content")
 
 
+def _two_keys_role_first(messages: list[dict[str, Any]]) -> bool:
+    """Every message has exactly two keys, `role` the first (checked over all messages at C speed)."""
+    return set(map(len, messages)) == {2} and set(map(next, map(iter, messages))) == {"role"}
+
+
 def _plain_file(objects: list[tuple[int, dict[str, Any]]], key: str) -> list[Record] | None:
     """Every record of a `messages` file whose samples all have the common shape (:func:`_plain_record`),
     checked over the whole file at once (each check one pass at C speed: types, key counts, roles, the
@@ -225,12 +230,10 @@ def _plain_file(objects: list[tuple[int, dict[str, Any]]], key: str) -> list[Rec
         if not set(map(type, unmasks)) <= {bool}:
             return None
         messages = list(chain.from_iterable(conversations))
-        if set(map(type, messages)) != {dict} or set(map(len, messages)) != {2}:
+        if set(map(type, messages)) != {dict} or not _two_keys_role_first(messages):
             return None
-        # Two keys each, and both found: exactly `role` and `content`, `role` first.
+        # Two keys each, `role` first, and both found: exactly `role` and `content`.
         if not set(map(_ROLE, messages)) <= ROLES or set(map(type, map(_CONTENT, messages))) != {str}:
-            return None
-        if set(map(next, map(iter, messages))) != {"role"}:
             return None
     except (KeyError, TypeError):  # a key missing, an unhashable role
         return None
@@ -293,8 +296,7 @@ def _typed_file(raw: bytes) -> list[Record] | None:
     conversations = list(map(_MESSAGES, samples))
     if not all(conversations):
         return None
-    messages = list(chain.from_iterable(conversations))
-    if set(map(len, messages)) != {2} or set(map(next, map(iter, messages))) != {"role"}:
+    if not _two_keys_role_first(list(chain.from_iterable(conversations))):
         return None
     return list(map(Record, count(1), conversations, map(_UNMASK, samples)))
 
