@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from benchmarks.ratios import MIN_PAIRS
+from benchmarks.ratios import DEFAULT_PAIRS
 
 T = TypeVar("T")
 
@@ -335,7 +335,9 @@ def bench_parser(doc: str | None, quick: str) -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     parser.add_argument("--quick", action="store_true", help=f"{quick} (2 pairs: states nothing).")
-    parser.add_argument("--repeats", type=int, default=None, help=f"Interleaved pairs (default {MIN_PAIRS}).")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help=f"Interleaved pairs (default {DEFAULT_PAIRS})."
+    )
     parser.add_argument(
         "--out-dir", default=None, help="Where the JSON result goes (default benchmarks/results)."
     )
@@ -344,7 +346,7 @@ def bench_parser(doc: str | None, quick: str) -> argparse.ArgumentParser:
 
 def pairs_wanted(args: argparse.Namespace) -> int:
     """The number of interleaved pairs ``args`` (of :func:`bench_parser`) ask for."""
-    return int(args.repeats or (2 if args.quick else MIN_PAIRS))
+    return int(args.repeats or (2 if args.quick else DEFAULT_PAIRS))
 
 
 def main_guard(fn: Any) -> None:

@@ -9,7 +9,8 @@ when the second run's median lies within the first run's spread and both runs me
 measured once per run (the operator at N = 10,000: p99, API requests per run, RSS growth; the estimator's
 worst error) has no spread of its own: it is reproduced when both runs meet its target. The cold start
 (three repeats, no target) is shown beside them and not judged. Exit code 1 if a judged figure is not
-reproduced or a file is missing.
+reproduced or a file is missing. Beside each spread the comparison states the chance that the second median
+falls outside it by chance alone (:func:`benchmarks.ratios.outside_spread_chance` of the first run's pairs).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.benchlib import format_table
+from benchmarks.ratios import outside_spread_chance
 
 Result = dict[str, Any]
 
@@ -36,6 +38,7 @@ class Figure:
         file: The result file (``<file>.json``).
         value: The headline value of a result.
         spread: The min..max of a result's pairs; None for a figure measured once per run.
+        pairs: How many pairs a result's spread is over (None with ``spread``).
         meets: Whether a result meets the figure's target.
         target: The target, in words.
         judged: Whether the figure is a claim the comparison judges (False: shown only).
@@ -48,11 +51,16 @@ class Figure:
     meets: Callable[[Result], bool]
     target: str
     judged: bool = True
+    pairs: Callable[[Result], int] | None = None
 
 
-def _ratio(key: str) -> tuple[Callable[[Result], float], Callable[[Result], tuple[float, float]]]:
-    """The median and the min..max of a :class:`benchmarks.ratios.RatioSummary` stored under ``key``."""
-    return (lambda r: float(r[key]["median"]), lambda r: (float(r[key]["min"]), float(r[key]["max"])))
+def _ratio(key: str) -> dict[str, Any]:
+    """The median, the min..max and the pairs of a :class:`benchmarks.ratios.RatioSummary` under ``key``."""
+    return {
+        "value": lambda r: float(r[key]["median"]),
+        "spread": lambda r: (float(r[key]["min"]), float(r[key]["max"])),
+        "pairs": lambda r: len(r[key]["per_pair"]),
+    }
 
 
 def _floor(r: Result) -> Result:
@@ -76,14 +84,14 @@ FIGURES: tuple[Figure, ...] = (
     Figure(
         "training: native / HF Trainer (padded), per CPU second",
         "training_throughput",
-        *_ratio("speedup_cpu_time"),
+        **_ratio("speedup_cpu_time"),
         meets=lambda r: bool(r["meets_target"]),
         target=">= 1.5x median, min > 1.2x",
     ),
     Figure(
         "training: native / TRL SFTTrainer, per CPU second",
         "training_throughput",
-        *_ratio("speedup_cpu_time_vs_trl"),
+        **_ratio("speedup_cpu_time_vs_trl"),
         meets=lambda r: float(r["speedup_cpu_time_vs_trl"]["min"]) > 1.0,
         target="every pair > 1x (reported)",
     ),
@@ -92,13 +100,14 @@ FIGURES: tuple[Figure, ...] = (
         "data_pipeline",
         value=lambda r: float(_floor(r)["median"]),
         spread=lambda r: (float(_floor(r)["min"]), float(_floor(r)["max"])),
+        pairs=lambda r: len(_floor(r)["per_pair"]),
         meets=lambda r: bool(r["floor"]["verdict"]["established"]),
         target="<= 1.2x in every chunk pair",
     ),
     Figure(
         "data pipeline: instructlab-training / ours, per CPU second",
         "data_pipeline",
-        *_ratio("speedup_cpu_end_to_end"),
+        **_ratio("speedup_cpu_end_to_end"),
         meets=lambda r: bool(r["meets_instructlab_goal"]),
         target=">= 5x median, every pair > 1x",
     ),
@@ -140,6 +149,7 @@ FIGURES: tuple[Figure, ...] = (
         "startup",
         value=lambda r: statistics.median(_cold_totals(r)),
         spread=lambda r: (min(_cold_totals(r)), max(_cold_totals(r))),
+        pairs=lambda r: len(_cold_totals(r)),
         meets=lambda r: True,
         target="(none: shown, not judged)",
         judged=False,
@@ -159,6 +169,8 @@ def compare(first: dict[str, Result], second: dict[str, Result]) -> list[dict[st
             sa, sb = fig.spread(a), fig.spread(b)
             row["spread"] = [list(sa), list(sb)]
             row["within_spread"] = sa[0] <= vb <= sa[1]
+            if fig.pairs is not None:
+                row["chance_outside"] = outside_spread_chance(fig.pairs(a))
             row["reproduced"] = row["within_spread"] and all(row["meets_target"])
         else:
             row["reproduced"] = all(row["meets_target"])
@@ -182,6 +194,13 @@ def _num(x: float) -> str:
     return f"{x:.3g}" if abs(x) >= 1 else f"{x:.3f}"
 
 
+def _chance(row: dict[str, Any]) -> str:
+    chance = row.get("chance_outside")
+    if chance is None:
+        return ""
+    return f" (by chance alone: {'< 0.1' if chance < 0.001 else f'{100 * chance:.1f}'}%)"
+
+
 def table(rows: list[dict[str, Any]], first: dict[str, Result], second: dict[str, Result]) -> str:
     """The Markdown comparison: one line per figure, then the dates and loads of the two runs."""
     lines = []
@@ -192,7 +211,7 @@ def table(rows: list[dict[str, Any]], first: dict[str, Result], second: dict[str
             row["target"],
             _num(row["first"]) + (f" ({_num(spread[0][0])}-{_num(spread[0][1])})" if spread else ""),
             _num(row["second"]) + (f" ({_num(spread[1][0])}-{_num(spread[1][1])})" if spread else ""),
-            ("yes" if row["within_spread"] else "**no**") if spread else "(one value a run)",
+            (("yes" if row["within_spread"] else "**no**") + _chance(row)) if spread else "(one value a run)",
             " / ".join("met" if m else "**not met**" for m in row["meets_target"])
             if row["reproduced"] is not None
             else "-",

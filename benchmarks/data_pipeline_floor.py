@@ -31,8 +31,10 @@ MIN_CHUNK_PAIRS = 16
 #: Back-to-back runs of each side inside one chunk pair, the sides alternating: a pair's figure per side is
 #: the median of its runs. One run of a side (~25 ms) is too short to outlast this VM's noise: the
 #: tokenizer's identical encode of the same texts took up to 1.4x its median in single runs on a quiet
-#: machine (docs/benchmarks.md), so a single-run pair measured the noise more than the pipeline.
-CHUNK_REPEATS = 5
+#: machine (docs/benchmarks.md), so a single-run pair measured the noise more than the pipeline. With 5 runs
+#: a slow stretch that caught three of one side's runs still lifted one pair to 1.216x (median 1.13x); with
+#: 11 it must catch six.
+CHUNK_REPEATS = 11
 #: One-sample calls behind the per-call cost.
 PER_CALL_REPEATS = 21
 

@@ -53,16 +53,17 @@ def table(res: dict[str, Any]) -> str:
         ],
     )
     ilab_rows = [
-        [r + 1, f"{o:.3f}", f"{i:.3f}", f"**{i / o:.2f}x**", f"{ic / oc:.2f}x"]
-        for r, (o, i, oc, ic) in enumerate(
-            zip(
-                res["ours"]["end_to_end_cpu_seconds"],
-                res["instructlab_1proc"]["end_to_end_cpu_seconds"],
-                res["ours"]["core_cpu_seconds"],
-                res["instructlab_1proc"]["core_cpu_seconds"],
-                strict=True,
-            )
-        )
+        [
+            r + 1,
+            f"{'ours' if q['order'] == 'AB' else 'instructlab'} first",
+            f"{q['ours']['end_to_end_cpu_seconds']:.3f}",
+            f"{q['ilab1']['end_to_end_cpu_seconds']:.3f}",
+            f"**{q['ilab1']['end_to_end_cpu_seconds'] / q['ours']['end_to_end_cpu_seconds']:.2f}x**",
+            f"{q['ilab1']['core_cpu_seconds'] / q['ours']['core_cpu_seconds']:.2f}x",
+            " ".join(f"{c:.3f}" for c in q["ours_cpu_runs"]),
+            " ".join(f"{c:.3f}" for c in q["instructlab_cpu_runs"]),
+        ]
+        for r, q in enumerate(res["instructlab_pairs"])
     ]
     floor_sum = summarize_ratios(fl["multiple"]["per_pair"], reference=FLOOR_GOAL)
     single = summarize_ratios(fl["single_run"]["per_pair"], reference=FLOOR_GOAL)
@@ -117,8 +118,22 @@ def table(res: dict[str, Any]) -> str:
         f"slowest run over its fastest in a pair, median {fl['floor_noise']['median']:.3f}x, max "
         f"{fl['floor_noise']['max']:.3f}x"
         + f"; load average {fl['load_average']['start']} -> {fl['load_average']['end']}"
-        + "\n\n**Against instructlab-training** (1 process each, end to end, CPU seconds):\n\n"
-        + format_table(["pair", "ours CPU s", "instructlab CPU s", "speedup", "core speedup"], ilab_rows)
+        + f"\n\n**Against instructlab-training** (1 process each, end to end, CPU seconds; in each pair "
+        f"{res['pair_runs']} run(s) of each side back to back, the pair's figure of a side the median of its "
+        "runs):\n\n"
+        + format_table(
+            [
+                "pair",
+                "order",
+                "ours CPU s",
+                "instructlab CPU s",
+                "speedup",
+                "core speedup",
+                "ours' runs",
+                "instructlab's runs",
+            ],
+            ilab_rows,
+        )
         + f"\n\nend to end per CPU second: **{cpu_e2e.text()}** (goal >= {INSTRUCTLAB_GOAL:.0f}x, every pair "
         f"> 1: {'met' if res['meets_instructlab_goal'] else 'NOT met'}); core {cpu_core.text()}; wall clock "
         f"{wall_e2e.text()}; load average {res['load_average']['start']} -> {res['load_average']['end']}"

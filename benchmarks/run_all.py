@@ -2,7 +2,7 @@
 
 Usage: ``.venv/bin/python benchmarks/run_all.py [--quick] [--only a,b] [--skip a,b] [--no-docs]``
 (``make bench`` runs it). Each benchmark runs in its own process, one after the other. A full run takes
-about 60 minutes on 2 cores (the training benchmark 7-25: 7 rounds of three 40-step runs; the operator's
+about 40 minutes on 2 cores (the training benchmark 10-15: 11 rounds of three 40-step runs; the operator's
 N = 10,000 about 17),
 ``--quick`` about 5; a full run (without ``--only``/``--skip``) rewrites the results section of
 ``docs/benchmarks.md`` with the tables and the machine they came from. A full run first keeps the results of

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from benchmarks.compare_runs import FIGURES, compare, load, main
+from benchmarks.compare_runs import FIGURES, compare, load, main, table
 
 pytestmark = pytest.mark.unit
 
 
-def _ratios(lo: float, mid: float, hi: float) -> dict[str, float]:
-    return {"min": lo, "median": mid, "max": hi}
+def _ratios(lo: float, mid: float, hi: float, pairs: int = 11) -> dict[str, Any]:
+    return {"min": lo, "median": mid, "max": hi, "per_pair": [lo] + [mid] * (pairs - 2) + [hi]}
 
 
 def _run(train: float = 1.6, floor_max: float = 1.17, p99: float = 0.2) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def _run(train: float = 1.6, floor_max: float = 1.17, p99: float = 0.2) -> dict[
         "training_throughput": {
             "speedup_cpu_time": _ratios(train - 0.05, train, train + 0.05),
             "meets_target": train >= 1.5,
-            "speedup_cpu_time_vs_trl": _ratios(1.8, 1.85, 1.9),
+            "speedup_cpu_time_vs_trl": _ratios(1.8, 1.85, 1.9, pairs=7),
         },
         "data_pipeline": {
             "floor": {
@@ -85,3 +85,13 @@ def test_main_reads_two_result_directories_and_exits_by_the_verdict(tmp_path: Pa
     with pytest.raises(SystemExit) as exited:
         main([str(tmp_path / "a"), str(tmp_path / "b")])
     assert exited.value.code == 1 and "startup.json is missing" in capsys.readouterr().err
+
+
+def test_each_spread_states_the_chance_of_a_miss_by_chance_alone() -> None:
+    # The first run's pairs decide it: 11 pairs 1.2%, 7 pairs 7.0%; a value measured once a run has none.
+    rows = {row["figure"]: row for row in compare(_run(), _run())}
+    assert rows[FIGURES[0].name]["chance_outside"] == pytest.approx(0.0124, abs=1e-4)
+    assert rows[FIGURES[1].name]["chance_outside"] == pytest.approx(0.0699, abs=1e-4)
+    assert "chance_outside" not in rows[FIGURES[4].name]
+    text = table(compare(_run(), _run()), _run(), _run())
+    assert "yes (by chance alone: 1.2%)" in text and "yes (by chance alone: 7.0%)" in text

@@ -119,7 +119,7 @@ def test_the_floor_goal_is_established_only_by_the_whole_spread_of_enough_chunk_
 
 @pytest.mark.integration
 def test_benchmark_runs_and_matches_instructlab_on_shared_sample(tmp_path: Path) -> None:
-    res = run(samples=40, repeats=1, workdir=tmp_path, equality_samples=48)
+    res = run(samples=40, repeats=1, workdir=tmp_path, equality_samples=48, pair_runs=2, chunk_repeats=3)
     eq = res["equality"]
     assert eq["equal"], eq
     assert eq["num_compared"] == 48 and eq["num_trained_tokens_compared"] > 0
@@ -131,3 +131,11 @@ def test_benchmark_runs_and_matches_instructlab_on_shared_sample(tmp_path: Path)
     assert [q["order"] for q in floor["pairs"]] == ["AB", "BA"]
     assert all(q["ours_cpu"] > 0 and q["floor_cpu"] > 0 for q in floor["pairs"])
     assert "not established" in table(res)  # two pairs never establish anything
+    # A pair against instructlab-training runs each side twice and compares the medians of the runs.
+    (pair,) = res["instructlab_pairs"]
+    assert len(pair["ours_cpu_runs"]) == len(pair["instructlab_cpu_runs"]) == 2
+    assert pair["ours"]["end_to_end_cpu_seconds"] == pytest.approx(sum(pair["ours_cpu_runs"]) / 2)
+    assert res["speedup_cpu_end_to_end"]["per_pair"] == [
+        pair["ilab1"]["end_to_end_cpu_seconds"] / pair["ours"]["end_to_end_cpu_seconds"]
+    ]
+    assert all(len(q["ours_cpu_runs"]) == 3 for q in floor["pairs"])

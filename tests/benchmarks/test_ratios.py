@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -14,7 +15,7 @@ from benchmarks.benchlib import (
     interleaved_rounds,
     pair_rows,
 )
-from benchmarks.ratios import MIN_PAIRS, NOT_ESTABLISHED, summarize_ratios
+from benchmarks.ratios import MIN_PAIRS, NOT_ESTABLISHED, outside_spread_chance, summarize_ratios
 
 
 @pytest.mark.unit
@@ -126,3 +127,24 @@ def test_cpu_seconds_counts_work_not_sleep() -> None:
     assert slept < 0.05 and cpu_seconds() - c1 >= 0.05
     assert bench_cores(1) == [sorted(os.sched_getaffinity(0))[0]]
     assert len(bench_cores(10_000)) == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("pairs", [3, 4, 5, 6, 7])
+def test_the_chance_of_a_median_outside_the_first_spread_counts_every_split_of_the_ranks(pairs: int) -> None:
+    # Every way the 2n ranks of two runs' ratios can fall to the first run is equally likely when nothing
+    # changed: count those where the second run's median lies outside the first run's min..max.
+    outside = total = 0
+    for first in itertools.combinations(range(2 * pairs), pairs):
+        second = sorted(set(range(2 * pairs)) - set(first))
+        middle = (second[(pairs - 1) // 2] + second[pairs // 2]) / 2
+        outside += not min(first) <= middle <= max(first)
+        total += 1
+    if pairs % 2:
+        assert outside_spread_chance(pairs) == pytest.approx(outside / total)
+    else:  # the median of an even count is the mean of two ratios: the formula bounds it from above
+        assert outside / total <= outside_spread_chance(pairs)
+    assert outside_spread_chance(7) == pytest.approx(0.0699, abs=1e-4)
+    assert outside_spread_chance(11) == pytest.approx(0.0124, abs=1e-4)
+    with pytest.raises(ValueError, match="at least 2"):
+        outside_spread_chance(1)
