@@ -38,7 +38,7 @@ class Figure:
         file: The result file (``<file>.json``).
         value: The headline value of a result.
         spread: The min..max of a result's pairs; None for a figure measured once per run.
-        pairs: How many pairs a result's spread is over (None with ``spread``).
+        pairs: How many pairs (or repeats) a result's spread is over; None for a figure without a spread.
         meets: Whether a result meets the figure's target.
         target: The target, in words.
         judged: Whether the figure is a claim the comparison judges (False: shown only).

@@ -99,7 +99,7 @@ def run(
     ours_par: dict[str, Any] = {}
     ilab1: dict[str, Any] = {}
     ilab2: dict[str, Any] = {}
-    pair_medians: list[dict[str, dict[str, float]]] = []
+    pair_medians: list[dict[str, Any]] = []
     tp_ds = None
     load_start = load_average()
     for r in range(repeats):
